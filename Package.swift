@@ -1,0 +1,83 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "conduit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "conduit", targets: ["ConduitCLI"]),
+        .library(name: "ModelRuntime", targets: ["ModelRuntime"]),
+        .library(name: "Conduit", targets: ["Conduit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // The BLAS C API: OpenBLAS on Linux, Accelerate on Apple platforms.
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
+        ),
+        // Text in, vectors out. Depends on nothing of the server.
+        .target(
+            name: "ModelRuntime",
+            dependencies: [
+                .target(name: "CBLAS", condition: .when(platforms: [.linux])),
+            ],
+            // Optimized in debug builds too: unoptimized SIMD code is two orders of magnitude slower,
+            // which would make every test that runs the model crawl.
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))],
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
+        ),
+        // Everything that does I/O: HTTP API, scheduler, model hub, configuration.
+        .target(
+            name: "Conduit",
+            dependencies: [
+                "ModelRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ConduitCLI",
+            dependencies: [
+                "Conduit",
+                "ModelRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ModelRuntimeTests",
+            dependencies: ["ModelRuntime"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConduitTests",
+            dependencies: [
+                "Conduit",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

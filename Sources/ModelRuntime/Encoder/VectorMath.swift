@@ -1,0 +1,139 @@
+/// Elementwise kernels of the encoder, eight floats at a time.
+///
+/// `exp` and `erf` are the polynomial approximations of Cephes and Eigen: within a few ULP of
+/// the C library over the whole float range, and several times faster because they vectorize.
+enum VectorMath {
+    typealias Vector = SIMD8<Float>
+
+    @inline(__always)
+    static func load(_ pointer: UnsafePointer<Float>) -> Vector {
+        UnsafeRawPointer(pointer).loadUnaligned(as: Vector.self)
+    }
+
+    @inline(__always)
+    static func store(_ value: Vector, _ pointer: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Vector.self)
+    }
+
+    /// e^x, clamped to the normal float range.
+    @inline(__always)
+    static func exp(_ input: Vector) -> Vector {
+        var x = input.clamped(lowerBound: Vector(repeating: -87.3365448), upperBound: Vector(repeating: 88.3762626))
+        let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+        x -= n * 0.693359375
+        x -= n * -2.12194440e-4
+        var y = Vector(repeating: 1.9875691500e-4)
+        y = y * x + 1.3981999507e-3
+        y = y * x + 8.3334519073e-3
+        y = y * x + 4.1665795894e-2
+        y = y * x + 1.6666665459e-1
+        y = y * x + 5.0000001201e-1
+        y = y * (x * x) + x + 1
+        let exponent = (SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(n, rounding: .towardZero)) &+ 127) &<< 23
+        return y * unsafeBitCast(exponent, to: Vector.self)
+    }
+
+    /// The error function, as a rational polynomial on [-4, 4] (beyond which erf is ±1 in float32).
+    @inline(__always)
+    static func erf(_ input: Vector) -> Vector {
+        let x = input.clamped(lowerBound: Vector(repeating: -4), upperBound: Vector(repeating: 4))
+        let x2 = x * x
+        var p = x2 * -2.72614225801306e-10 + 2.77068142495902e-08
+        p = x2 * p + -2.10102402082508e-06
+        p = x2 * p + -5.69250639462346e-05
+        p = x2 * p + -7.34990630326855e-04
+        p = x2 * p + -2.95459980854025e-03
+        p = x2 * p + -1.60960333262415e-02
+        p = x * p
+        var q = x2 * -1.45660718464996e-05 + -2.13374055278905e-04
+        q = x2 * q + -1.68282697438203e-03
+        q = x2 * q + -7.37332916720468e-03
+        q = x2 * q + -1.42647390514189e-02
+        return p / q
+    }
+
+    /// Scalar versions for the tails of rows whose length is not a multiple of eight.
+    @inline(__always) static func exp(_ x: Float) -> Float { exp(Vector(repeating: x))[0] }
+    @inline(__always) static func erf(_ x: Float) -> Float { erf(Vector(repeating: x))[0] }
+
+    /// `row[i] = gelu(row[i] + bias[i])` for each of `rows` rows, with the exact (erf) GELU.
+    static func addBiasGELU(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>) {
+        let vectorEnd = columns & ~7
+        for r in 0..<rows {
+            let row = data + r * columns
+            var c = 0
+            while c < vectorEnd {
+                let x = load(row + c) + load(bias + c)
+                store(0.5 * x * (1 + erf(x * 0.70710678118654752)), row + c)
+                c += 8
+            }
+            while c < columns {
+                let x = row[c] + bias[c]
+                row[c] = 0.5 * x * (1 + erf(x * 0.70710678118654752))
+                c += 1
+            }
+        }
+    }
+
+    /// `hidden = layerNorm(hidden + projected + bias)`, row by row; the residual stream is updated in place.
+    static func addBiasResidualLayerNorm(
+        hidden: UnsafeMutablePointer<Float>, projected: UnsafePointer<Float>, rows: Int, columns: Int,
+        bias: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
+    ) {
+        for r in 0..<rows {
+            let row = hidden + r * columns
+            let input = projected + r * columns
+            for c in 0..<columns { row[c] += input[c] + bias[c] }
+            layerNormRow(row, columns: columns, gamma: gamma, beta: beta, epsilon: epsilon)
+        }
+    }
+
+    /// Normalizes one row to zero mean and unit variance, then scales by `gamma` and shifts by `beta`.
+    @inline(__always)
+    static func layerNormRow(_ row: UnsafeMutablePointer<Float>, columns: Int,
+                             gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float) {
+        let vectorEnd = columns & ~7
+        var sum = Vector.zero
+        var c = 0
+        while c < vectorEnd { sum += load(row + c); c += 8 }
+        var total = sum.sum()
+        while c < columns { total += row[c]; c += 1 }
+        let mean = total / Float(columns)
+        var squares = Vector.zero
+        c = 0
+        while c < vectorEnd { let d = load(row + c) - mean; squares += d * d; c += 8 }
+        var variance = squares.sum()
+        while c < columns { let d = row[c] - mean; variance += d * d; c += 1 }
+        let inverse = 1 / (variance / Float(columns) + epsilon).squareRoot()
+        c = 0
+        while c < vectorEnd {
+            store((load(row + c) - mean) * inverse * load(gamma + c) + load(beta + c), row + c)
+            c += 8
+        }
+        while c < columns { row[c] = (row[c] - mean) * inverse * gamma[c] + beta[c]; c += 1 }
+    }
+
+    /// Replaces each of `rows` rows (length `columns`, stride `stride`) by its softmax.
+    static func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int) {
+        let vectorEnd = columns & ~7
+        for r in 0..<rows {
+            let row = data + r * stride
+            var maximum = -Float.infinity
+            for c in 0..<columns { maximum = max(maximum, row[c]) }
+            var sum = Vector.zero
+            var c = 0
+            while c < vectorEnd {
+                let e = exp(load(row + c) - maximum)
+                store(e, row + c)
+                sum += e
+                c += 8
+            }
+            var total = sum.sum()
+            while c < columns { let e = exp(row[c] - maximum); row[c] = e; total += e; c += 1 }
+            let inverse = 1 / total
+            c = 0
+            while c < vectorEnd { store(load(row + c) * inverse, row + c); c += 8 }
+            while c < columns { row[c] *= inverse; c += 1 }
+        }
+    }
+}

