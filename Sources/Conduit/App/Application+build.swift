@@ -1,0 +1,65 @@
+import Foundation
+import Hummingbird
+import Logging
+import ModelRuntime
+
+/// The HTTP application type `conduit serve` runs.
+public typealias ConduitApplication = Application<RouterResponder<ConduitRequestContext>>
+
+/// Loads the configured model, warms it, and builds the application around it.
+public func buildApplication(configuration: ServerConfiguration, logger: Logger) async throws -> ConduitApplication {
+    try configuration.validate()
+    let started = ContinuousClock.now
+    let folder = try await resolveModelFolder(configuration, logger: logger)
+    let model = try EmbeddingModel(directory: folder)
+    warmUp(model)
+    logger.notice("model ready", metadata: [
+        "folder": "\(folder.path)", "dimension": "\(model.dimension)", "max_tokens": "\(model.maxSequenceLength)",
+        "pooling": "\(model.pooling)", "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
+    ])
+    let name = configuration.servedModelName
+        ?? (configuration.modelDirectory == nil ? configuration.modelID.map { String($0.split(separator: "/").last ?? "") } ?? DefaultModel.servedName
+            : folder.lastPathComponent)
+    var aliases = configuration.modelAliases
+    if configuration.modelDirectory == nil { aliases.append(configuration.modelID ?? DefaultModel.id) }
+    let scheduler = EmbeddingScheduler(model: model, configuration: configuration.scheduler, logger: logger)
+    let catalog = ModelCatalog(models: [ServedModel(name: name, aliases: aliases, scheduler: scheduler,
+                                                    created: Int(Date().timeIntervalSince1970))])
+    return buildApplication(catalog: catalog, configuration: configuration, logger: logger)
+}
+
+/// Builds the application around models already loaded (the tests share one model this way).
+public func buildApplication(catalog: ModelCatalog, configuration: ServerConfiguration, readiness: Readiness = Readiness(),
+                             logger: Logger) -> ConduitApplication {
+    let router = Router(context: ConduitRequestContext.self)
+    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.limits.maxBodyBytes))
+    HealthController(readiness: readiness).addRoutes(to: router)
+    ModelsController(catalog: catalog).addRoutes(to: router)
+    EmbeddingsController(catalog: catalog, limits: configuration.limits).addRoutes(to: router)
+    TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "conduit"),
+        services: catalog.models.map(\.scheduler),
+        onServerRunning: { _ in readiness.set(true) },
+        logger: logger
+    )
+}
+
+private func resolveModelFolder(_ configuration: ServerConfiguration, logger: Logger) async throws -> URL {
+    if let folder = configuration.modelDirectory { return folder }
+    let store = ModelStore(dataDirectory: configuration.dataDirectory)
+    if let id = configuration.modelID {
+        return try await HubDownloader(endpoint: configuration.hubEndpoint, store: store, logger: logger).download(id)
+    }
+    return try DefaultModel.locate(in: store, logger: logger)
+}
+
+/// One short and one longest-possible sequence, so the first real request finds every weight
+/// page resident and the scratch memory already sized.
+private func warmUp(_ model: EmbeddingModel) {
+    let short = model.tokenize("warm up").ids
+    let long = Array(repeating: short[1], count: model.maxSequenceLength - 2)
+    _ = try? model.embed([short, short.prefix(1) + long + short.suffix(1)])
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// Everything `conduit serve` needs to start.
+public struct ServerConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    /// Holds the model cache (and, later, the embedded database).
+    public var dataDirectory: URL
+    /// Serve the model in this folder; when nil, `modelID` is used, else the default model.
+    public var modelDirectory: URL?
+    /// A Hugging Face model id, downloaded into the data folder when not there yet.
+    public var modelID: String?
+    /// Base URL of the Hugging Face hub (or a mirror).
+    public var hubEndpoint: URL
+    /// The id clients use for the model; by default the last part of its id or folder name.
+    public var servedModelName: String?
+    /// Other ids accepted for the model.
+    public var modelAliases: [String]
+    public var scheduler: SchedulerConfiguration
+    public var limits: APILimits
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(filePath: "data"),
+                modelDirectory: URL? = nil, modelID: String? = nil,
+                hubEndpoint: URL = URL(string: "https://huggingface.co")!, servedModelName: String? = nil,
+                modelAliases: [String] = [], scheduler: SchedulerConfiguration = .init(), limits: APILimits = .init()) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.modelDirectory = modelDirectory
+        self.modelID = modelID
+        self.hubEndpoint = hubEndpoint
+        self.servedModelName = servedModelName
+        self.modelAliases = modelAliases
+        self.scheduler = scheduler
+        self.limits = limits
+    }
+
+    /// Refuses settings that cannot work or are unsafe, naming the setting.
+    public func validate() throws {
+        // Without authentication (not built yet) anyone who can reach the port could use the server.
+        guard Self.isLoopback(host) else {
+            throw ConfigurationError("host \(host) is not a loopback address; without authentication the server binds only to 127.0.0.1, ::1 or localhost")
+        }
+        guard (0...65535).contains(port) else { throw ConfigurationError("port must be between 0 and 65535, got \(port)") }
+        let s = scheduler
+        for (name, value) in [("max-batch-tokens", s.maxBatchTokens), ("max-batch-requests", s.maxBatchSequences),
+                              ("max-queued-tokens", s.maxQueuedTokens), ("max-queued-requests", s.maxQueuedRequests),
+                              ("max-body-bytes", limits.maxBodyBytes), ("max-inputs", limits.maxInputs)] where value < 1 {
+            throw ConfigurationError("\(name) must be at least 1, got \(value)")
+        }
+        guard s.requestTimeout > .zero else { throw ConfigurationError("request-timeout must be positive") }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// A setting that cannot be used; the message names it and what is allowed.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ModelRuntime
+
+extension APIError {
+    /// The single place where errors of every layer become an HTTP status and an error body.
+    /// Anything not recognised is a bug and becomes a 500 that reveals no internals.
+    public init(_ error: any Error) {
+        switch error {
+        case let error as APIError:
+            self = error
+        case let error as SchedulerError:
+            self.init(error)
+        case let error as ModelRuntimeError:
+            self.init(error)
+        case let error as DecodingError:
+            self.init(error)
+        case let error as HTTPError:
+            self.init(error)
+        case is CancellationError:
+            // The client went away; nobody reads this, but the access log records it.
+            self.init(status: .init(code: 499, reasonPhrase: "Client Closed Request"), message: "request cancelled",
+                      type: "invalid_request_error", code: "cancelled")
+        default:
+            self.init(status: .internalServerError, message: "internal error", type: "server_error", code: "internal_error")
+        }
+    }
+
+    private init(_ error: SchedulerError) {
+        switch error {
+        case .overloaded:
+            self.init(status: .serviceUnavailable, message: "the server is at capacity; retry shortly",
+                      type: "server_error", code: "overloaded", headers: [.retryAfter: "1"])
+        case .shuttingDown:
+            self.init(status: .serviceUnavailable, message: "the server is shutting down", type: "server_error",
+                      code: "shutting_down", headers: [.retryAfter: "5"])
+        case .deadlineExceeded:
+            self.init(status: .serviceUnavailable, message: "the request waited longer than the request timeout and was dropped",
+                      type: "server_error", code: "timeout", headers: [.retryAfter: "1"])
+        }
+    }
+
+    private init(_ error: ModelRuntimeError) {
+        switch error {
+        case .tokenIDOutOfRange(let id, let size):
+            self = .invalidRequest("token id \(id) is outside the model's vocabulary (0..<\(size))", param: "input", code: "invalid_token_id")
+        case .sequenceTooLong(let length, let limit):
+            self = .invalidRequest("input has \(length) tokens; the model takes at most \(limit)", param: "input", code: "input_too_long")
+        default:
+            self.init(status: .internalServerError, message: "model error", type: "server_error", code: "model_error")
+        }
+    }
+
+    private init(_ error: DecodingError) {
+        func path(_ codingPath: [any CodingKey]) -> String? {
+            let names = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return names.isEmpty ? nil : names.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
+            self = .invalidRequest("request body is not valid JSON", code: "invalid_json")
+        case .dataCorrupted(let context):
+            self = .invalidRequest(context.debugDescription, param: path(context.codingPath), code: "invalid_value")
+        case .keyNotFound(let key, let context):
+            let param = path(context.codingPath + [key]) ?? key.stringValue
+            self = .invalidRequest("missing required parameter '\(param)'", param: param, code: "missing_parameter")
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            let param = path(context.codingPath)
+            self = .invalidRequest("'\(param ?? "body")' has the wrong type: expected \(Self.jsonTypeName(type))",
+                                   param: param, code: "invalid_type")
+        @unknown default:
+            self = .invalidRequest("invalid request body", code: "invalid_request")
+        }
+    }
+
+    private init(_ error: HTTPError) {
+        switch error.status {
+        case .contentTooLarge:
+            self.init(status: .contentTooLarge, message: "request body exceeds the size limit", code: "body_too_large")
+        case .notFound:
+            self.init(status: .notFound, message: "no such route", code: "not_found")
+        case .methodNotAllowed:
+            self.init(status: .methodNotAllowed, message: "method not allowed on this route", code: "method_not_allowed")
+        default:
+            let isClientError = (400..<500).contains(error.status.code)
+            self.init(status: error.status, message: error.body ?? error.status.reasonPhrase,
+                      type: isClientError ? "invalid_request_error" : "server_error", code: nil)
+        }
+    }
+
+    private static func jsonTypeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "string"
+        case is Int.Type, is Int32.Type: "integer"
+        case is Double.Type, is Float.Type: "number"
+        case is Bool.Type: "boolean"
+        case is [Any].Type: "array"
+        default: "\(type)".contains("Dictionary") ? "object" : "\(type)"
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("x-request-id")!
+}

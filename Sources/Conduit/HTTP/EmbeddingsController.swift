@@ -1,0 +1,113 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ModelRuntime
+import NIOCore
+
+/// `POST /v1/embeddings`, compatible with the OpenAI API.
+struct EmbeddingsController {
+    let catalog: ModelCatalog
+    let limits: APILimits
+
+    func addRoutes(to router: Router<ConduitRequestContext>) {
+        router.post("/v1/embeddings") { request, context in try await embed(request, context: context) }
+    }
+
+    func embed(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let body = try await request.decodeJSON(as: EmbeddingsRequest.self, limit: limits.maxBodyBytes)
+        let served = try catalog.resolve(body.model)
+        let model = served.model
+        let (sequences, promptTokens) = try tokenize(body.input, model: model)
+
+        if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
+            throw APIError.invalidRequest("dimensions must be between 1 and \(model.dimension), got \(dimensions)",
+                                          param: "dimensions", code: "invalid_value")
+        }
+        let channel = context.channel
+        var vectors = try await served.scheduler.embed(sequences, isAbandoned: { !channel.isActive })
+        if let dimensions = body.dimensions, dimensions < model.dimension {
+            vectors = vectors.map { Self.shorten($0, to: dimensions) }
+        }
+        let buffer = EmbeddingsResponse.write(vectors: vectors, format: body.encodingFormat ?? .float,
+                                              model: served.name, promptTokens: promptTokens)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+    }
+
+    /// Token ids for each input, validated against the model's limits; also the total token count.
+    private func tokenize(_ input: EmbeddingInput, model: EmbeddingModel) throws -> ([[Int32]], Int) {
+        guard input.count > 0 else {
+            throw APIError.invalidRequest("'input' must not be empty", param: "input", code: "empty_input")
+        }
+        guard input.count <= limits.maxInputs else {
+            throw APIError.invalidRequest("'input' has \(input.count) items; at most \(limits.maxInputs) are allowed per request",
+                                          param: "input", code: "too_many_inputs")
+        }
+        let limit = model.maxSequenceLength
+        var sequences: [[Int32]] = []
+        sequences.reserveCapacity(input.count)
+        switch input {
+        case .texts(let texts):
+            for (index, text) in texts.enumerated() {
+                guard !text.isEmpty else {
+                    throw APIError.invalidRequest("input[\(index)] is an empty string", param: "input", code: "empty_input")
+                }
+                let encoding = model.tokenize(text, truncate: limits.truncate)
+                guard encoding.count <= limit else { throw Self.tooLong(index: index, tokens: encoding.count, limit: limit) }
+                sequences.append(encoding.ids)
+            }
+        case .tokens(let batches):
+            let vocabulary = model.encoder.configuration.vocabSize
+            for (index, ids) in batches.enumerated() {
+                guard !ids.isEmpty else {
+                    throw APIError.invalidRequest("input[\(index)] is an empty token array", param: "input", code: "empty_input")
+                }
+                if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
+                    throw APIError.invalidRequest("input[\(index)] has token id \(bad), outside the vocabulary (0..<\(vocabulary))",
+                                                  param: "input", code: "invalid_token_id")
+                }
+                guard ids.count <= limit || limits.truncate else { throw Self.tooLong(index: index, tokens: ids.count, limit: limit) }
+                sequences.append(ids.prefix(limit).map { Int32($0) })
+            }
+        }
+        return (sequences, sequences.reduce(0) { $0 + $1.count })
+    }
+
+    private static func tooLong(index: Int, tokens: Int, limit: Int) -> APIError {
+        .invalidRequest("input[\(index)] has \(tokens) tokens; this model takes at most \(limit) (the server is set not to truncate)",
+                        param: "input", code: "input_too_long")
+    }
+
+    /// OpenAI's `dimensions`: keep the first components, then rescale to unit length.
+    static func shorten(_ vector: [Float], to dimensions: Int) -> [Float] {
+        var short = Array(vector.prefix(dimensions))
+        short.withUnsafeMutableBufferPointer { EmbeddingModel.normalize($0) }
+        return short
+    }
+}
+
+/// Limits every API request is held to.
+public struct APILimits: Sendable, Equatable {
+    /// Largest request body accepted, in bytes (413 beyond).
+    public var maxBodyBytes: Int
+    /// Most inputs in one embeddings or tokenize request.
+    public var maxInputs: Int
+    /// Whether inputs longer than the model takes are cut (as sentence-transformers does) or refused with 400.
+    public var truncate: Bool
+
+    public init(maxBodyBytes: Int = 8 << 20, maxInputs: Int = 2048, truncate: Bool = true) {
+        self.maxBodyBytes = maxBodyBytes
+        self.maxInputs = maxInputs
+        self.truncate = truncate
+    }
+}
+
+extension Request {
+    /// Collects the body (at most `limit` bytes) and decodes it as JSON.
+    func decodeJSON<Value: Decodable>(as type: Value.Type, limit: Int) async throws -> Value {
+        let buffer = try await body.collect(upTo: limit)
+        guard buffer.readableBytes > 0 else {
+            throw APIError.invalidRequest("request body is empty; expected a JSON object", code: "invalid_json")
+        }
+        return try JSONDecoder().decode(Value.self, from: Data(buffer.readableBytesView))
+    }
+}

@@ -1,0 +1,62 @@
+/// The body of `POST /v1/embeddings`, as the OpenAI API and its SDKs send it.
+struct EmbeddingsRequest: Decodable, Sendable {
+    enum EncodingFormat: String, Decodable, Sendable {
+        case float, base64
+    }
+
+    var input: EmbeddingInput
+    var model: String?
+    var encodingFormat: EncodingFormat?
+    var dimensions: Int?
+    var user: String?
+
+    enum CodingKeys: String, CodingKey {
+        case input, model, dimensions, user
+        case encodingFormat = "encoding_format"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        input = try container.decode(EmbeddingInput.self, forKey: .input)
+        model = try container.decodeIfPresent(String.self, forKey: .model)
+        dimensions = try container.decodeIfPresent(Int.self, forKey: .dimensions)
+        user = try container.decodeIfPresent(String.self, forKey: .user)
+        if let format = try container.decodeIfPresent(String.self, forKey: .encodingFormat) {
+            guard let parsed = EncodingFormat(rawValue: format) else {
+                throw APIError.invalidRequest("encoding_format must be 'float' or 'base64', got '\(format)'",
+                                              param: "encoding_format", code: "invalid_value")
+            }
+            encodingFormat = parsed
+        }
+    }
+}
+
+/// `input`: a string, an array of strings, an array of token ids, or an array of arrays of token ids.
+enum EmbeddingInput: Decodable, Sendable, Equatable {
+    case texts([String])
+    case tokens([[Int]])
+
+    var count: Int {
+        switch self {
+        case .texts(let texts): texts.count
+        case .tokens(let tokens): tokens.count
+        }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            self = .texts([text])
+        } else if let texts = try? container.decode([String].self) {
+            self = .texts(texts)
+        } else if let ids = try? container.decode([Int].self) {
+            self = .tokens([ids])
+        } else if let batches = try? container.decode([[Int]].self) {
+            self = .tokens(batches)
+        } else {
+            throw APIError.invalidRequest(
+                "'input' must be a string, an array of strings, an array of token ids or an array of arrays of token ids",
+                param: "input", code: "invalid_type")
+        }
+    }
+}

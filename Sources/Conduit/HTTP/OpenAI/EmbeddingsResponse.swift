@@ -1,0 +1,56 @@
+import Foundation
+import NIOCore
+
+/// Writes the `POST /v1/embeddings` response body straight into a buffer.
+///
+/// Vectors are most of the bytes, so they are written directly instead of through an
+/// intermediate `Encodable` tree: `float` as JSON numbers in shortest round-trip form,
+/// `base64` as the little-endian float32 bytes, which is what the OpenAI SDKs decode.
+enum EmbeddingsResponse {
+    static func write(vectors: [[Float]], format: EmbeddingsRequest.EncodingFormat, model: String, promptTokens: Int) -> ByteBuffer {
+        let estimate = vectors.reduce(128) { $0 + $1.count * (format == .float ? 12 : 6) + 48 }
+        var buffer = ByteBufferAllocator().buffer(capacity: estimate)
+        buffer.writeString(#"{"object":"list","data":["#)
+        for (index, vector) in vectors.enumerated() {
+            if index > 0 { buffer.writeString(",") }
+            buffer.writeString(#"{"object":"embedding","index":\#(index),"embedding":"#)
+            switch format {
+            case .float:
+                buffer.writeString("[")
+                for (position, value) in vector.enumerated() {
+                    if position > 0 { buffer.writeString(",") }
+                    buffer.writeString(value.isFinite ? value.description : "0")
+                }
+                buffer.writeString("]")
+            case .base64:
+                let bytes = vector.withUnsafeBufferPointer { pointer in
+                    Data(buffer: UnsafeBufferPointer(start: pointer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }, count: pointer.count * 4))
+                }
+                buffer.writeString("\"")
+                buffer.writeString(littleEndian(bytes).base64EncodedString())
+                buffer.writeString("\"")
+            }
+            buffer.writeString("}")
+        }
+        buffer.writeString(#"],"model":"#)
+        buffer.writeString(jsonString(model))
+        buffer.writeString(#","usage":{"prompt_tokens":\#(promptTokens),"total_tokens":\#(promptTokens)}}"#)
+        return buffer
+    }
+
+    /// The bytes of host-order float32 values, in little-endian order.
+    private static func littleEndian(_ data: Data) -> Data {
+        #if _endian(little)
+        return data
+        #else
+        var swapped = data
+        for start in stride(from: 0, to: swapped.count, by: 4) { swapped[start..<start + 4].reverse() }
+        return swapped
+        #endif
+    }
+
+    static func jsonString(_ value: String) -> String {
+        let data = (try? JSONEncoder().encode(value)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

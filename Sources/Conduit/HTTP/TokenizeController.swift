@@ -1,0 +1,84 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ModelRuntime
+import NIOCore
+
+/// `POST /v1/tokenize`, as in text-embeddings-inference: the tokens of each input with their
+/// ids, text, whether special, and UTF-8 byte offsets into the input.
+struct TokenizeController {
+    let catalog: ModelCatalog
+    let limits: APILimits
+
+    struct Body: Decodable {
+        var inputs: Inputs
+        var addSpecialTokens: Bool?
+        var model: String?
+
+        enum CodingKeys: String, CodingKey {
+            case inputs, model
+            case addSpecialTokens = "add_special_tokens"
+        }
+
+        enum Inputs: Decodable {
+            case one(String), many([String])
+            var texts: [String] {
+                switch self {
+                case .one(let text): [text]
+                case .many(let texts): texts
+                }
+            }
+            init(from decoder: any Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let text = try? container.decode(String.self) { self = .one(text); return }
+                if let texts = try? container.decode([String].self) { self = .many(texts); return }
+                throw APIError.invalidRequest("'inputs' must be a string or an array of strings", param: "inputs", code: "invalid_type")
+            }
+        }
+    }
+
+    struct Token: Encodable {
+        var id: Int32
+        var text: String
+        var special: Bool
+        var start: Int?
+        var stop: Int?
+
+        func encode(to encoder: any Encoder) throws {
+            // Offsets of special tokens are null, as text-embeddings-inference writes them.
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(text, forKey: .text)
+            try container.encode(special, forKey: .special)
+            try container.encode(start, forKey: .start)
+            try container.encode(stop, forKey: .stop)
+        }
+        enum CodingKeys: String, CodingKey { case id, text, special, start, stop }
+    }
+
+    func addRoutes(to router: Router<ConduitRequestContext>) {
+        router.post("/v1/tokenize") { request, context in try await tokenize(request) }
+    }
+
+    func tokenize(_ request: Request) async throws -> Response {
+        let body = try await request.decodeJSON(as: Body.self, limit: limits.maxBodyBytes)
+        let model = try catalog.resolve(body.model).model
+        let texts = body.inputs.texts
+        guard !texts.isEmpty else { throw APIError.invalidRequest("'inputs' must not be empty", param: "inputs", code: "empty_input") }
+        guard texts.count <= limits.maxInputs else {
+            throw APIError.invalidRequest("'inputs' has \(texts.count) items; at most \(limits.maxInputs) are allowed",
+                                          param: "inputs", code: "too_many_inputs")
+        }
+        let addSpecial = body.addSpecialTokens ?? true
+        let result: [[Token]] = texts.map { text in
+            let encoding = model.tokenizer.encode(text, addSpecialTokens: addSpecial,
+                                                  maxLength: limits.truncate ? model.maxSequenceLength : nil)
+            return encoding.ids.indices.map { index in
+                let offsets = encoding.offsets[index]
+                return Token(id: encoding.ids[index], text: model.tokenizer.token(for: encoding.ids[index]) ?? "",
+                             special: encoding.isSpecial[index], start: offsets?.lowerBound, stop: offsets?.upperBound)
+            }
+        }
+        return try json(result)
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Outermost middleware: gives every request an id, renders every error in the one error
+/// shape, puts `x-request-id` on every response, and writes one access log line.
+struct RequestIDMiddleware: RouterMiddleware {
+    typealias Context = ConduitRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let id = request.headers[.requestID].flatMap { $0.count <= 128 && !$0.isEmpty ? $0 : nil } ?? UUID().uuidString.lowercased()
+        context.requestID = id
+        context.logger[metadataKey: "request_id"] = .string(id)
+        let start = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            let apiError = APIError(error)
+            if apiError.status.code >= 500 {
+                context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            response = try apiError.response(from: request, context: context)
+        }
+        response.headers[.requestID] = id
+        context.logger.info("request", metadata: [
+            "method": .string(request.method.rawValue),
+            "path": .string(request.uri.path),
+            "status": .stringConvertible(response.status.code),
+            "duration_ms": .stringConvertible(Int((ContinuousClock.now - start) / .milliseconds(1))),
+        ])
+        return response
+    }
+}

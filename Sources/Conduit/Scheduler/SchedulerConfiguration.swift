@@ -1,0 +1,21 @@
+/// Limits of the embedding scheduler.
+///
+/// Keys (command-line options of `conduit serve`): `--max-batch-tokens`, `--max-batch-requests`,
+/// `--max-queued-tokens`, `--max-queued-requests`, `--request-timeout`.
+public struct SchedulerConfiguration: Sendable, Equatable {
+    public var maxBatchTokens: Int
+    public var maxBatchSequences: Int
+    public var maxQueuedTokens: Int
+    public var maxQueuedRequests: Int
+    /// How long a request may wait for its turn before it is dropped with a 503.
+    public var requestTimeout: Duration
+
+    public init(maxBatchTokens: Int = 8192, maxBatchSequences: Int = 128, maxQueuedTokens: Int = 262_144,
+                maxQueuedRequests: Int = 1024, requestTimeout: Duration = .seconds(30)) {
+        self.maxBatchTokens = maxBatchTokens
+        self.maxBatchSequences = maxBatchSequences
+        self.maxQueuedTokens = maxQueuedTokens
+        self.maxQueuedRequests = maxQueuedRequests
+        self.requestTimeout = requestTimeout
+    }
+}

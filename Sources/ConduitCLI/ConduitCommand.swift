@@ -1,0 +1,12 @@
+import ArgumentParser
+
+@main
+struct ConduitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conduit",
+        abstract: "An AI inference gateway: local text embeddings behind an OpenAI-compatible API.",
+        version: "0.1.0",
+        subcommands: [ServeCommand.self, DownloadCommand.self, BenchCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}

