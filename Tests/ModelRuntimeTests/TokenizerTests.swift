@@ -1,0 +1,54 @@
+import ConduitTestSupport
+import Foundation
+import ModelRuntime
+import Testing
+
+@Suite("BERT tokenizer")
+struct TokenizerTests {
+    @Test("added tokens in the raw text become their own id, untouched by lowercasing")
+    func addedTokens() throws {
+        let model = try #require(TestModel.model)
+        let encoding = model.tokenize("Paris is the [MASK] of France")
+        #expect(encoding.ids.contains(103))
+        #expect(encoding.isSpecial[encoding.ids.firstIndex(of: 103)!])
+        #expect(model.tokenize("paris [mask]").ids.contains(103) == false)
+    }
+
+    @Test("truncation keeps the first max-2 word pieces and ends with [SEP]")
+    func truncation() throws {
+        let model = try #require(TestModel.model)
+        let text = Array(repeating: "tokenizer", count: 300).joined(separator: " ")   // 2 pieces per word
+        let encoding = model.tokenize(text)
+        #expect(encoding.count == 256)
+        #expect(encoding.untruncatedCount == 602)
+        #expect(encoding.wasTruncated)
+        #expect(encoding.ids.first == 101 && encoding.ids.last == 102)
+        #expect(model.tokenize(text, truncate: false).count == 602)
+    }
+
+    @Test("a word over max_input_chars_per_word is one unknown token")
+    func overlongWord() throws {
+        let model = try #require(TestModel.model)
+        #expect(model.tokenize(String(repeating: "a", count: 101)).ids == [101, 100, 102])
+        #expect(model.tokenize(String(repeating: "a", count: 100)).ids.count > 3)
+    }
+
+    @Test("offsets are UTF-8 byte ranges of the original text")
+    func offsets() throws {
+        let model = try #require(TestModel.model)
+        let text = "Zürich, 北京!"
+        let encoding = model.tokenize(text)
+        let bytes = Array(text.utf8)
+        let pieces = encoding.offsets.compactMap { $0 }.map { String(decoding: bytes[$0], as: UTF8.self) }
+        #expect(pieces == ["Zürich", ",", "北", "京", "!"])
+        #expect(encoding.offsets.first! == nil && encoding.offsets.last! == nil)
+    }
+
+    @Test("token text round-trips through the vocabulary")
+    func tokenText() throws {
+        let model = try #require(TestModel.model)
+        let ids = model.tokenize("tokenizer").ids
+        #expect(ids.map { model.tokenizer.token(for: $0) } == ["[CLS]", "token", "##izer", "[SEP]"])
+        #expect(model.tokenizer.token(for: -1) == nil)
+    }
+}
