@@ -40,6 +40,7 @@ public func buildApplication(catalog: ModelCatalog, configuration: ServerConfigu
     TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: router)
     return Application(
         router: router,
+        server: .http1(configuration: .init(additionalChannelHandlers: [HangUpDetector()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "conduit"),
         services: catalog.models.map(\.scheduler),
         onServerRunning: { _ in readiness.set(true) },

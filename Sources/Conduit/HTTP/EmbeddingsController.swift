@@ -23,8 +23,11 @@ struct EmbeddingsController {
             throw APIError.invalidRequest("dimensions must be between 1 and \(model.dimension), got \(dimensions)",
                                           param: "dimensions", code: "invalid_value")
         }
+        // Abandoned means connected when the request came and gone since (an in-memory test channel is never
+        // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
         let channel = context.channel
-        var vectors = try await served.scheduler.embed(sequences, isAbandoned: { !channel.isActive })
+        let wasConnected = channel.isActive
+        var vectors = try await served.scheduler.embed(sequences, isAbandoned: { wasConnected && !channel.isActive })
         if let dimensions = body.dimensions, dimensions < model.dimension {
             vectors = vectors.map { Self.shorten($0, to: dimensions) }
         }

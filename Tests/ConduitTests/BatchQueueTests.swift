@@ -1,0 +1,123 @@
+@testable import Conduit
+import Testing
+
+/// The batching decisions, with integer instants and no threads.
+@Suite("Batch queue")
+struct BatchQueueTests {
+    typealias Queue = BatchQueue<Int>
+    let limits = Queue.Limits(maxBatchTokens: 10, maxBatchSequences: 3, maxQueuedTokens: 20, maxQueuedRequests: 3)
+
+    private func tokens(_ count: Int) -> [Int32] { Array(repeating: 7, count: count) }
+
+    @Test("a batch is formed at once from whatever waits, within the token and sequence budgets")
+    func budgets() {
+        var queue = Queue(limits: limits)
+        let firstAdmitted = queue.enqueue(id: 1, sequences: [tokens(4), tokens(4)], deadline: 100)
+        #expect(firstAdmitted == .admitted)
+        let secondAdmitted = queue.enqueue(id: 2, sequences: [tokens(4)], deadline: 100)
+        #expect(secondAdmitted == .admitted)
+        let first = queue.nextBatch(now: 0).batch!
+        #expect(first.items.map(\.request) == [1, 1])          // 4 + 4 fits, + 4 would exceed 10
+        #expect(first.tokenCount == 8)
+        let second = queue.nextBatch(now: 0).batch!
+        #expect(second.items.map(\.request) == [2])
+        let none = queue.nextBatch(now: 0).batch
+        #expect(none == nil)
+
+        var wide = Queue(limits: limits)
+        for id in 1...3 { _ = wide.enqueue(id: UInt64(id), sequences: [tokens(1), tokens(1)], deadline: 100) }
+        let wideBatch = wide.nextBatch(now: 0).batch!
+        #expect(wideBatch.items.count == 3)   // sequence budget
+    }
+
+    @Test("a sequence larger than the budget still runs, alone")
+    func oversizedSequence() {
+        var queue = Queue(limits: limits)
+        _ = queue.enqueue(id: 1, sequences: [tokens(15), tokens(1)], deadline: 100)
+        let alone = queue.nextBatch(now: 0).batch!
+        let next = queue.nextBatch(now: 0).batch!
+        #expect(alone.tokenCount == 15 && next.tokenCount == 1)
+    }
+
+    @Test("admission is bounded by queued tokens and requests, but an empty queue takes any request")
+    func admissionBound() {
+        var queue = Queue(limits: limits)
+        let big = queue.enqueue(id: 1, sequences: [tokens(50)], deadline: 100)
+        #expect(big == .admitted)
+        let behindBig = queue.enqueue(id: 2, sequences: [tokens(1)], deadline: 100)
+        #expect(behindBig == .rejectedQueueFull(queuedTokens: 50, queuedRequests: 1))
+        _ = queue.nextBatch(now: 0)
+        #expect(queue.queuedTokens == 0)
+        for id in 3...5 { let admission = queue.enqueue(id: UInt64(id), sequences: [tokens(1)], deadline: 100); #expect(admission == .admitted) }
+        let overflow = queue.enqueue(id: 6, sequences: [tokens(1)], deadline: 100)
+        #expect(overflow == .rejectedQueueFull(queuedTokens: 3, queuedRequests: 3))
+    }
+
+    @Test("results of a request split across batches are delivered together, in input order")
+    func splitRequest() {
+        var queue = Queue(limits: limits)
+        _ = queue.enqueue(id: 1, sequences: [tokens(6), tokens(6)], deadline: 100)
+        let first = queue.nextBatch(now: 0).batch!
+        let second = queue.nextBatch(now: 0).batch!
+        let notYet = queue.complete(second, vectors: [[2]])
+        #expect(notYet.isEmpty)
+        let done = queue.complete(first, vectors: [[1]])
+        #expect(done.count == 1 && done[0].vectors == [[1], [2]])
+    }
+
+    @Test("expired and abandoned requests are dropped before any work is spent on them")
+    func dropsBeforeCompute() {
+        var queue = Queue(limits: limits)
+        _ = queue.enqueue(id: 1, sequences: [tokens(2)], deadline: 5)
+        _ = queue.enqueue(id: 2, sequences: [tokens(2)], deadline: 100, isAbandoned: { true })
+        _ = queue.enqueue(id: 3, sequences: [tokens(2)], deadline: 100)
+        let (batch, expired, abandoned) = queue.nextBatch(now: 10)
+        #expect(expired == [1])
+        #expect(abandoned == [2])
+        #expect(batch!.items.map(\.request) == [3])
+        #expect(queue.queuedTokens == 0)
+    }
+
+    @Test("a cancelled request leaves the queue; its in-flight results are ignored")
+    func cancel() {
+        var queue = Queue(limits: limits)
+        _ = queue.enqueue(id: 1, sequences: [tokens(6), tokens(6)], deadline: 100)
+        _ = queue.enqueue(id: 2, sequences: [tokens(2)], deadline: 100)
+        let first = queue.nextBatch(now: 0).batch!
+        let wasWaiting = queue.cancel(id: 1)
+        #expect(wasWaiting)
+        let again = queue.cancel(id: 1)
+        #expect(!again)
+        let ignored = queue.complete(first, vectors: [[1]])
+        #expect(ignored.isEmpty)
+        let remaining = queue.nextBatch(now: 0).batch!
+        #expect(remaining.items.map(\.request) == [2])
+    }
+
+    @Test("closing refuses new work but drains what was admitted")
+    func closeAndDrain() {
+        var queue = Queue(limits: limits)
+        _ = queue.enqueue(id: 1, sequences: [tokens(2)], deadline: 100)
+        queue.close()
+        let afterClose = queue.enqueue(id: 2, sequences: [tokens(2)], deadline: 100)
+        #expect(afterClose == .rejectedClosed)
+        #expect(!queue.isDrained)
+        let batch = queue.nextBatch(now: 0).batch!
+        #expect(!queue.isDrained)
+        let finished = queue.complete(batch, vectors: [[0]])
+        #expect(finished.count == 1)
+        #expect(queue.isDrained)
+    }
+
+    @Test("a failed batch fails every request it touched, once")
+    func failure() {
+        var queue = Queue(limits: limits)
+        _ = queue.enqueue(id: 1, sequences: [tokens(2), tokens(2)], deadline: 100)
+        _ = queue.enqueue(id: 2, sequences: [tokens(2)], deadline: 100)
+        let batch = queue.nextBatch(now: 0).batch!
+        let failed = queue.fail(batch)
+        #expect(Set(failed) == [1, 2])
+        let none = queue.nextBatch(now: 0).batch
+        #expect(none == nil)
+    }
+}

