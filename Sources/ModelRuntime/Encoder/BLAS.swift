@@ -28,6 +28,15 @@ enum BLAS {
                     alpha, a, blasInt(lda), b, blasInt(ldb), beta, c, blasInt(ldc))
     }
 
+    /// Makes the library run each product on the calling thread only. The encoder splits work
+    /// across threads itself, so BLAS's own workers would only spin between products and take
+    /// cores from the attention and normalisation kernels that run in between.
+    static let useCallingThreadOnly: Void = {
+        #if !canImport(Accelerate)
+        openblas_set_num_threads(1)
+        #endif
+    }()
+
     #if canImport(Accelerate)
     @inline(__always) private static func blasInt(_ value: Int) -> __LAPACK_int { __LAPACK_int(value) }
     #else

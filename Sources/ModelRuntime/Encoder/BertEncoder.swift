@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// A BERT encoder that runs a batch of sequences with no padding.
@@ -10,11 +11,16 @@ public final class BertEncoder: Sendable {
     let weights: BertWeights
     private let lock = Mutex(())
     // Touched only while `lock` is held, so one forward pass at a time owns it.
-    private nonisolated(unsafe) let workspace = Workspace()
+    private nonisolated(unsafe) let workspace: Workspace
+    private let parallel: Parallel
 
-    init(configuration: BertConfiguration, weights: BertWeights) {
+    /// - Parameter threads: how many threads one forward pass uses (by default, one per core).
+    init(configuration: BertConfiguration, weights: BertWeights, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        BLAS.useCallingThreadOnly
         self.configuration = configuration
         self.weights = weights
+        self.parallel = Parallel(threads: max(1, threads))
+        self.workspace = Workspace(threads: max(1, threads))
     }
 
     /// The last hidden state of every token: one `[tokens × hidden]` row block per sequence, concatenated.
@@ -72,70 +78,103 @@ public final class BertEncoder: Sendable {
         }}}}}
     }
 
+    /// `output[m×n] = input[m×k] · weightᵀ`, split across threads by rows when there are enough of
+    /// them, else by output columns; `epilogue` then finishes each row range (bias, activation, norm).
+    private func linear(
+        _ input: UnsafePointer<Float>, rows m: Int, inputWidth k: Int, weight: [Float], outputWidth n: Int,
+        into output: UnsafeMutablePointer<Float>, epilogue: (Range<Int>) -> Void
+    ) {
+        weight.withUnsafeBufferPointer { w in
+            let rowChunks = parallel.chunks(m, minimum: 32)
+            if rowChunks.count > 1 || parallel.threads == 1 {
+                parallel.forEach(rowChunks.count) { part in
+                    let rows = rowChunks[part]
+                    BLAS.multiplyTransposed(m: rows.count, n: n, k: k, a: input + rows.lowerBound * k, lda: k,
+                                            b: w.baseAddress!, ldb: k, c: output + rows.lowerBound * n, ldc: n)
+                    epilogue(rows)
+                }
+            } else {
+                let columnChunks = parallel.chunks(n, minimum: 64)
+                parallel.forEach(columnChunks.count) { part in
+                    let columns = columnChunks[part]
+                    BLAS.multiplyTransposed(m: m, n: columns.count, k: k, a: input, lda: k,
+                                            b: w.baseAddress! + columns.lowerBound * k, ldb: k,
+                                            c: output + columns.lowerBound, ldc: n)
+                }
+                epilogue(0..<m)
+            }
+        }
+    }
+
     private func run(_ layer: BertWeights.Layer, ranges: [Range<Int>], tokens: Int, workspace: Workspace) {
         let h = configuration.hiddenSize
         let inter = configuration.intermediateSize
-        let heads = configuration.numAttentionHeads
-        let headSize = h / heads
         let eps = configuration.layerNormEps
         let hidden = workspace.hidden
         let qkv = workspace.qkv
-        let context = workspace.context
-        let scores = workspace.scores
 
-        layer.qkvWeight.withUnsafeBufferPointer { w in
-            BLAS.multiplyTransposed(m: tokens, n: 3 * h, k: h, a: hidden, lda: h, b: w.baseAddress!, ldb: h, c: qkv, ldc: 3 * h)
-        }
-        layer.qkvBias.withUnsafeBufferPointer { bias in
-            for t in 0..<tokens {
-                let row = qkv + t * 3 * h
-                for c in 0..<3 * h { row[c] += bias[c] }
+        linear(hidden, rows: tokens, inputWidth: h, weight: layer.qkvWeight, outputWidth: 3 * h, into: qkv) { rows in
+            layer.qkvBias.withUnsafeBufferPointer { bias in
+                for t in rows { VectorMath.addBias(qkv + t * 3 * h, bias.baseAddress!, count: 3 * h) }
             }
         }
+        attention(qkv: qkv, ranges: ranges, workspace: workspace)
 
+        let projected = workspace.projected
+        linear(workspace.context, rows: tokens, inputWidth: h, weight: layer.attentionOutputWeight, outputWidth: h, into: projected) { rows in
+            layer.attentionOutputBias.withUnsafeBufferPointer { bias in
+            layer.attentionNormGamma.withUnsafeBufferPointer { gamma in
+            layer.attentionNormBeta.withUnsafeBufferPointer { beta in
+                VectorMath.addBiasResidualLayerNorm(hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h,
+                                                    rows: rows.count, columns: h, bias: bias.baseAddress!,
+                                                    gamma: gamma.baseAddress!, beta: beta.baseAddress!, epsilon: eps)
+            }}}
+        }
+
+        let intermediate = workspace.intermediate
+        linear(hidden, rows: tokens, inputWidth: h, weight: layer.intermediateWeight, outputWidth: inter, into: intermediate) { rows in
+            layer.intermediateBias.withUnsafeBufferPointer { bias in
+                VectorMath.addBiasGELU(intermediate + rows.lowerBound * inter, rows: rows.count, columns: inter, bias: bias.baseAddress!)
+            }
+        }
+        linear(intermediate, rows: tokens, inputWidth: inter, weight: layer.outputWeight, outputWidth: h, into: projected) { rows in
+            layer.outputBias.withUnsafeBufferPointer { bias in
+            layer.outputNormGamma.withUnsafeBufferPointer { gamma in
+            layer.outputNormBeta.withUnsafeBufferPointer { beta in
+                VectorMath.addBiasResidualLayerNorm(hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h,
+                                                    rows: rows.count, columns: h, bias: bias.baseAddress!,
+                                                    gamma: gamma.baseAddress!, beta: beta.baseAddress!, epsilon: eps)
+            }}}
+        }
+    }
+
+    /// Scaled dot-product attention of every sequence and head, each (sequence, head) pair a unit
+    /// of work handed to whichever thread is free.
+    private func attention(qkv: UnsafeMutablePointer<Float>, ranges: [Range<Int>], workspace: Workspace) {
+        let h = configuration.hiddenSize
+        let heads = configuration.numAttentionHeads
+        let headSize = h / heads
         let scale = 1 / Float(headSize).squareRoot()
-        for range in ranges {
-            let length = range.count
-            let rows = qkv + range.lowerBound * 3 * h
-            for head in 0..<heads {
-                let query = rows + head * headSize
-                let key = rows + h + head * headSize
-                let value = rows + 2 * h + head * headSize
+        let context = workspace.context
+        let next = Atomic<Int>(0)
+        let units = ranges.count * heads
+        parallel.forEach(min(parallel.threads, units)) { thread in
+            let scores = workspace.scores(for: thread)
+            while true {
+                let unit = next.add(1, ordering: .relaxed).oldValue
+                guard unit < units else { return }
+                let range = ranges[unit / heads]
+                let head = unit % heads
+                let length = range.count
+                let rows = qkv + range.lowerBound * 3 * h
                 BLAS.multiplyTransposed(m: length, n: length, k: headSize, alpha: scale,
-                                        a: query, lda: 3 * h, b: key, ldb: 3 * h, c: scores, ldc: length)
+                                        a: rows + head * headSize, lda: 3 * h, b: rows + h + head * headSize, ldb: 3 * h,
+                                        c: scores, ldc: length)
                 VectorMath.softmaxRows(scores, rows: length, columns: length, stride: length)
-                BLAS.multiply(m: length, n: headSize, k: length, a: scores, lda: length, b: value, ldb: 3 * h,
+                BLAS.multiply(m: length, n: headSize, k: length, a: scores, lda: length, b: rows + 2 * h + head * headSize, ldb: 3 * h,
                               c: context + range.lowerBound * h + head * headSize, ldc: h)
             }
         }
-
-        let projected = workspace.projected
-        layer.attentionOutputWeight.withUnsafeBufferPointer { w in
-            BLAS.multiplyTransposed(m: tokens, n: h, k: h, a: context, lda: h, b: w.baseAddress!, ldb: h, c: projected, ldc: h)
-        }
-        layer.attentionOutputBias.withUnsafeBufferPointer { bias in
-        layer.attentionNormGamma.withUnsafeBufferPointer { gamma in
-        layer.attentionNormBeta.withUnsafeBufferPointer { beta in
-            VectorMath.addBiasResidualLayerNorm(hidden: hidden, projected: projected, rows: tokens, columns: h,
-                                                bias: bias.baseAddress!, gamma: gamma.baseAddress!, beta: beta.baseAddress!, epsilon: eps)
-        }}}
-
-        let intermediate = workspace.intermediate
-        layer.intermediateWeight.withUnsafeBufferPointer { w in
-            BLAS.multiplyTransposed(m: tokens, n: inter, k: h, a: hidden, lda: h, b: w.baseAddress!, ldb: h, c: intermediate, ldc: inter)
-        }
-        layer.intermediateBias.withUnsafeBufferPointer { bias in
-            VectorMath.addBiasGELU(intermediate, rows: tokens, columns: inter, bias: bias.baseAddress!)
-        }
-        layer.outputWeight.withUnsafeBufferPointer { w in
-            BLAS.multiplyTransposed(m: tokens, n: h, k: inter, a: intermediate, lda: inter, b: w.baseAddress!, ldb: inter, c: projected, ldc: h)
-        }
-        layer.outputBias.withUnsafeBufferPointer { bias in
-        layer.outputNormGamma.withUnsafeBufferPointer { gamma in
-        layer.outputNormBeta.withUnsafeBufferPointer { beta in
-            VectorMath.addBiasResidualLayerNorm(hidden: hidden, projected: projected, rows: tokens, columns: h,
-                                                bias: bias.baseAddress!, gamma: gamma.baseAddress!, beta: beta.baseAddress!, epsilon: eps)
-        }}}
     }
 }
 
@@ -146,9 +185,15 @@ final class Workspace {
     private(set) var context = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private(set) var projected = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private(set) var intermediate = UnsafeMutablePointer<Float>.allocate(capacity: 0)
-    private(set) var scores = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private var scores = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var tokenCapacity = 0
     private var scoreCapacity = 0
+    private let threads: Int
+
+    init(threads: Int) { self.threads = threads }
+
+    /// The attention score matrix of one thread.
+    func scores(for thread: Int) -> UnsafeMutablePointer<Float> { scores + thread * scoreCapacity }
 
     func reserve(tokens: Int, longestSequence: Int, configuration: BertConfiguration) {
         if tokens > tokenCapacity {
@@ -164,7 +209,7 @@ final class Workspace {
         if longestSequence * longestSequence > scoreCapacity {
             scores.deallocate()
             scoreCapacity = longestSequence * longestSequence
-            scores = .allocate(capacity: scoreCapacity)
+            scores = .allocate(capacity: scoreCapacity * threads)
         }
     }
 

@@ -18,8 +18,12 @@ enum VectorMath {
     /// e^x, clamped to the normal float range.
     @inline(__always)
     static func exp(_ input: Vector) -> Vector {
+        // Adding 1.5·2²³ rounds x·log2(e) to the nearest integer n and leaves n in the low mantissa
+        // bits, from which 2ⁿ is built directly (a generic SIMD float-to-int conversion is far slower).
+        let magic: Float = 12_582_912
         var x = input.clamped(lowerBound: Vector(repeating: -87.3365448), upperBound: Vector(repeating: 88.3762626))
-        let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+        let shifted = x * 1.44269504088896341 + magic
+        let n = shifted - magic
         x -= n * 0.693359375
         x -= n * -2.12194440e-4
         var y = Vector(repeating: 1.9875691500e-4)
@@ -29,7 +33,7 @@ enum VectorMath {
         y = y * x + 1.6666665459e-1
         y = y * x + 5.0000001201e-1
         y = y * (x * x) + x + 1
-        let exponent = (SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(n, rounding: .towardZero)) &+ 127) &<< 23
+        let exponent = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
         return y * unsafeBitCast(exponent, to: Vector.self)
     }
 
@@ -55,6 +59,15 @@ enum VectorMath {
     /// Scalar versions for the tails of rows whose length is not a multiple of eight.
     @inline(__always) static func exp(_ x: Float) -> Float { exp(Vector(repeating: x))[0] }
     @inline(__always) static func erf(_ x: Float) -> Float { erf(Vector(repeating: x))[0] }
+
+    /// `row[i] += bias[i]`.
+    @inline(__always)
+    static func addBias(_ row: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, count: Int) {
+        let vectorEnd = count & ~7
+        var c = 0
+        while c < vectorEnd { store(load(row + c) + load(bias + c), row + c); c += 8 }
+        while c < count { row[c] += bias[c]; c += 1 }
+    }
 
     /// `row[i] = gelu(row[i] + bias[i])` for each of `rows` rows, with the exact (erf) GELU.
     static func addBiasGELU(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>) {
