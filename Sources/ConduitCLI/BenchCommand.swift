@@ -46,6 +46,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Skip the in-process runs.")
     var noInProcess = false
 
+    @Option(help: "Load a server already running at this base URL instead of starting one (readiness and memory are then not measured).")
+    var url: String?
+
     @Option(help: "Write all results as JSON to this file.")
     var json: String?
 
@@ -130,18 +133,21 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     private func measureHTTP(folder: URL, texts: [String: [String]], report: inout Report) async throws {
-        let server = try ChildServer(modelDirectory: folder)
-        defer { server.stop() }
-        let ready = try await server.waitUntilReady()
-        report.readySeconds = ready
-        report.residentMegabytesReady = server.residentMegabytes(peak: false)
-        progress("server ready in \(format(ready)) s, resident \(format(report.residentMegabytesReady ?? 0)) MB")
+        let server = url == nil ? try ChildServer(modelDirectory: folder) : nil
+        defer { server?.stop() }
+        if let server {
+            let ready = try await server.waitUntilReady()
+            report.readySeconds = ready
+            report.residentMegabytesReady = server.residentMegabytes(peak: false)
+            progress("server ready in \(format(ready)) s, resident \(format(report.residentMegabytesReady ?? 0)) MB")
+        }
+        let baseURL = url ?? server!.url
         let client = HTTPClient(eventLoopGroupProvider: .singleton,
                                 configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
         do {
             for corpus in corpora {
                 for clients in concurrency {
-                    let result = try await load(client: client, url: server.url, texts: texts[corpus]!, corpus: corpus, clients: clients)
+                    let result = try await load(client: client, url: baseURL, texts: texts[corpus]!, corpus: corpus, clients: clients)
                     report.results.append(result)
                     progress("http \(corpus) c=\(clients): \(format(result.textsPerSecond)) texts/s, p50 \(format(result.p50Milliseconds ?? 0)) ms, p99 \(format(result.p99Milliseconds ?? 0)) ms, errors \(result.errors ?? 0)")
                 }
@@ -151,7 +157,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw error
         }
         try await client.shutdown()
-        report.residentMegabytesPeak = server.residentMegabytes(peak: true)
+        report.residentMegabytesPeak = server?.residentMegabytes(peak: true)
     }
 
     /// `clients` concurrent loops, each sending one text per request, for `duration` seconds.
@@ -174,7 +180,11 @@ struct BenchCommand: AsyncParsableCommand {
                         let sent = ContinuousClock.now
                         let response = try await client.execute(request, timeout: .seconds(60))
                         let body = try await response.body.collect(upTo: 1 << 20)
-                        guard response.status == .ok else { errors += 1; continue }
+                        guard response.status == .ok else {
+                            if errors == 0 { progress("first error: HTTP \(response.status.code) \(String(buffer: body).prefix(200))") }
+                            errors += 1
+                            continue
+                        }
                         latencies.append((ContinuousClock.now - sent) / .milliseconds(1))
                         tokens += Self.promptTokens(in: body)
                     }

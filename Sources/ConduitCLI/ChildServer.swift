@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Conduit
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -13,7 +14,8 @@ final class ChildServer {
     init(modelDirectory: URL) throws {
         port = Int.random(in: 20000..<40000)
         process.executableURL = URL(filePath: ProcessInfo.processInfo.arguments[0]).standardizedFileURL
-        process.arguments = ["serve", "--port", "\(port)", "--model-dir", modelDirectory.path, "--log-level", "warning"]
+        process.arguments = ["serve", "--port", "\(port)", "--model-dir", modelDirectory.path,
+                             "--served-model-name", DefaultModel.servedName, "--log-level", "warning"]
         try process.run()
     }
 

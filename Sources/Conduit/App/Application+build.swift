@@ -17,11 +17,7 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
         "folder": "\(folder.path)", "dimension": "\(model.dimension)", "max_tokens": "\(model.maxSequenceLength)",
         "pooling": "\(model.pooling)", "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
     ])
-    let name = configuration.servedModelName
-        ?? (configuration.modelDirectory == nil ? configuration.modelID.map { String($0.split(separator: "/").last ?? "") } ?? DefaultModel.servedName
-            : folder.lastPathComponent)
-    var aliases = configuration.modelAliases
-    if configuration.modelDirectory == nil { aliases.append(configuration.modelID ?? DefaultModel.id) }
+    let (name, aliases) = servedNames(configuration, folder: folder)
     let scheduler = EmbeddingScheduler(model: model, configuration: configuration.scheduler, logger: logger)
     let catalog = ModelCatalog(models: [ServedModel(name: name, aliases: aliases, scheduler: scheduler,
                                                     created: Int(Date().timeIntervalSince1970))])
@@ -46,6 +42,16 @@ public func buildApplication(catalog: ModelCatalog, configuration: ServerConfigu
         onServerRunning: { _ in readiness.set(true) },
         logger: logger
     )
+}
+
+/// The id clients use for the model and its aliases: for a folder of the model store named
+/// `owner--name`, `name` with `owner/name` as an alias; for any other folder, its name.
+func servedNames(_ configuration: ServerConfiguration, folder: URL) -> (String, [String]) {
+    let folderName = folder.lastPathComponent
+    let parts = folderName.components(separatedBy: "--")
+    let repositoryID = parts.count == 2 ? parts.joined(separator: "/") : nil
+    let name = configuration.servedModelName ?? (repositoryID == nil ? folderName : parts[1])
+    return (name, configuration.modelAliases + [repositoryID].compactMap { $0 })
 }
 
 private func resolveModelFolder(_ configuration: ServerConfiguration, logger: Logger) async throws -> URL {

@@ -66,7 +66,7 @@ public struct HubDownloader: Sendable {
     }
 
     /// Where an unfinished download of `modelID` is kept between attempts.
-    func partialFolder(for modelID: String) -> URL {
+    public func partialFolder(for modelID: String) -> URL {
         store.root.appending(path: ".partial").appending(path: modelID.replacingOccurrences(of: "/", with: "--"))
     }
 
