@@ -15,13 +15,39 @@ enum VectorMath {
         UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Vector.self)
     }
 
+    /// `x` limited to `lower...upper`; the standard library's `clamped` is a generic per-lane loop, many times slower.
+    @inline(__always)
+    static func clamp(_ x: Vector, _ lower: Float, _ upper: Float) -> Vector {
+        var result = x
+        result.replace(with: Vector(repeating: lower), where: x .< lower)
+        result.replace(with: Vector(repeating: upper), where: x .> upper)
+        return result
+    }
+
+    /// The largest of `count` floats.
+    @inline(__always)
+    static func maximum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+        let vectorEnd = count & ~7
+        var lanes = Vector(repeating: -.infinity)
+        var c = 0
+        while c < vectorEnd {
+            let x = load(values + c)
+            lanes.replace(with: x, where: x .> lanes)
+            c += 8
+        }
+        var result = -Float.infinity
+        for lane in 0..<8 { result = Swift.max(result, lanes[lane]) }
+        while c < count { result = Swift.max(result, values[c]); c += 1 }
+        return result
+    }
+
     /// e^x, clamped to the normal float range.
     @inline(__always)
     static func exp(_ input: Vector) -> Vector {
         // Adding 1.5·2²³ rounds x·log2(e) to the nearest integer n and leaves n in the low mantissa
         // bits, from which 2ⁿ is built directly (a generic SIMD float-to-int conversion is far slower).
         let magic: Float = 12_582_912
-        var x = input.clamped(lowerBound: Vector(repeating: -87.3365448), upperBound: Vector(repeating: 88.3762626))
+        var x = clamp(input, -87.3365448, 88.3762626)
         let shifted = x * 1.44269504088896341 + magic
         let n = shifted - magic
         x -= n * 0.693359375
@@ -40,7 +66,7 @@ enum VectorMath {
     /// The error function, as a rational polynomial on [-4, 4] (beyond which erf is ±1 in float32).
     @inline(__always)
     static func erf(_ input: Vector) -> Vector {
-        let x = input.clamped(lowerBound: Vector(repeating: -4), upperBound: Vector(repeating: 4))
+        let x = clamp(input, -4, 4)
         let x2 = x * x
         var p = x2 * -2.72614225801306e-10 + 2.77068142495902e-08
         p = x2 * p + -2.10102402082508e-06
@@ -131,8 +157,7 @@ enum VectorMath {
         let vectorEnd = columns & ~7
         for r in 0..<rows {
             let row = data + r * stride
-            var maximum = -Float.infinity
-            for c in 0..<columns { maximum = max(maximum, row[c]) }
+            let maximum = maximum(row, count: columns)
             var sum = Vector.zero
             var c = 0
             while c < vectorEnd {
