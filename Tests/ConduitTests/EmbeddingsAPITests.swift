@@ -210,3 +210,36 @@ struct EmbeddingsAPITests {
         }
     }
 }
+
+@Suite("Backpressure over HTTP")
+struct BackpressureAPITests {
+    @Test("past the queue bound the API answers 503 with Retry-After at once, in the error shape")
+    func overloaded() async throws {
+        let (app, scheduler) = try TestServer.application {
+            $0.scheduler = SchedulerConfiguration(maxQueuedTokens: 64, maxQueuedRequests: 1)
+        }
+        let model = try TestServer.model()
+        try await app.test(.router) { client in
+            async let heavy = scheduler.embed(SchedulerTests.heavyRequest(model))
+            try await Task.sleep(for: .milliseconds(20))
+            let responses = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for index in 0..<6 {
+                    group.addTask {
+                        try await client.execute(uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"],
+                                                 body: ByteBuffer(string: #"{"input":"request \#(index)"}"#))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            _ = try await heavy
+            let refused = responses.filter { $0.status == .serviceUnavailable }
+            #expect(refused.count >= 4, "\(responses.map(\.status.code))")
+            #expect(responses.allSatisfy { $0.status == .ok || $0.status == .serviceUnavailable })
+            for response in refused {
+                #expect(response.headers[.retryAfter] == "1")
+                let error = try JSONDecoder().decode(EmbeddingsAPITests.ErrorBody.self, from: Data(response.body.readableBytesView)).error
+                #expect(error.code == "overloaded" && error.type == "server_error")
+            }
+        }
+    }
+}

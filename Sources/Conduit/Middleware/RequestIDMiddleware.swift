@@ -19,7 +19,8 @@ struct RequestIDMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             let apiError = APIError(error)
-            if apiError.status.code >= 500 {
+            // Only a 500 is a bug worth an error line; a 503 under overload is expected and the access line records it.
+            if apiError.status == .internalServerError {
                 context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             }
             response = try apiError.response(from: request, context: context)
