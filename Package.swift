@@ -36,7 +36,7 @@ let package = Package(
         .target(
             name: "ModelRuntime",
             dependencies: [
-                .target(name: "CBLAS", condition: .when(platforms: [.linux])),
+                .target(name: "CBLAS", condition: .when(platforms: [.linux]))
             ],
             // Optimized in debug builds too: unoptimized SIMD code is two orders of magnitude slower,
             // which would make every test that runs the model crawl.

@@ -75,7 +75,8 @@ struct BenchCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration()
         try model.apply(to: &configuration, environment: ProcessInfo.processInfo.environment)
         let logger = try makeLogger(level: "warning")
-        let folder = try configuration.modelDirectory
+        let folder =
+            try configuration.modelDirectory
             ?? DefaultModel.locate(in: ModelStore(dataDirectory: configuration.dataDirectory), logger: logger)
         var report = Report()
         let texts = try Dictionary(uniqueKeysWithValues: corpora.map { ($0, try loadCorpus($0)) })
@@ -85,9 +86,12 @@ struct BenchCommand: AsyncParsableCommand {
             for corpus in corpora {
                 for batchSize in batchSizes {
                     let count = inProcessTexts[(corpus == "short" ? 0 : 1) + (batchSize == 1 ? 2 : 0)]
-                    let result = try measureInProcess(loaded, texts: Array(texts[corpus]!.prefix(count)), corpus: corpus, batchSize: batchSize)
+                    let result = try measureInProcess(
+                        loaded, texts: Array(texts[corpus]!.prefix(count)), corpus: corpus, batchSize: batchSize)
                     report.results.append(result)
-                    progress("in-process \(corpus) bs \(batchSize): \(format(result.textsPerSecond)) texts/s, \(format(result.tokensPerSecond)) tokens/s")
+                    progress(
+                        "in-process \(corpus) bs \(batchSize): \(format(result.textsPerSecond)) texts/s, \(format(result.tokensPerSecond)) tokens/s"
+                    )
                 }
             }
         }
@@ -118,7 +122,7 @@ struct BenchCommand: AsyncParsableCommand {
     private func measureInProcess(_ model: EmbeddingModel, texts: [String], corpus: String, batchSize: Int) throws -> Result {
         let sorted = texts.sorted { $0.count < $1.count }
         let tokens = sorted.reduce(0) { $0 + model.tokenize($1).count }
-        _ = try model.embed(texts: Array(sorted.prefix(batchSize)))   // warm-up
+        _ = try model.embed(texts: Array(sorted.prefix(batchSize)))  // warm-up
         var seconds: [Double] = []
         for _ in 0..<runs {
             let start = ContinuousClock.now
@@ -128,8 +132,9 @@ struct BenchCommand: AsyncParsableCommand {
             seconds.append((ContinuousClock.now - start) / .seconds(1))
         }
         let median = seconds.sorted()[seconds.count / 2]
-        return Result(mode: "in-process", corpus: corpus, batchSize: batchSize,
-                      textsPerSecond: Double(sorted.count) / median, tokensPerSecond: Double(tokens) / median)
+        return Result(
+            mode: "in-process", corpus: corpus, batchSize: batchSize,
+            textsPerSecond: Double(sorted.count) / median, tokensPerSecond: Double(tokens) / median)
     }
 
     private func measureHTTP(folder: URL, texts: [String: [String]], report: inout Report) async throws {
@@ -142,14 +147,17 @@ struct BenchCommand: AsyncParsableCommand {
             progress("server ready in \(format(ready)) s, resident \(format(report.residentMegabytesReady ?? 0)) MB")
         }
         let baseURL = url ?? server!.url
-        let client = HTTPClient(eventLoopGroupProvider: .singleton,
-                                configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
         do {
             for corpus in corpora {
                 for clients in concurrency {
                     let result = try await load(client: client, url: baseURL, texts: texts[corpus]!, corpus: corpus, clients: clients)
                     report.results.append(result)
-                    progress("http \(corpus) c=\(clients): \(format(result.textsPerSecond)) texts/s, p50 \(format(result.p50Milliseconds ?? 0)) ms, p99 \(format(result.p99Milliseconds ?? 0)) ms, errors \(result.errors ?? 0)")
+                    progress(
+                        "http \(corpus) c=\(clients): \(format(result.textsPerSecond)) texts/s, p50 \(format(result.p50Milliseconds ?? 0)) ms, p99 \(format(result.p99Milliseconds ?? 0)) ms, errors \(result.errors ?? 0)"
+                    )
                 }
             }
         } catch {
@@ -170,7 +178,10 @@ struct BenchCommand: AsyncParsableCommand {
         let outcomes = try await withThrowingTaskGroup(of: (latencies: [Double], tokens: Int, errors: Int).self) { group in
             for worker in 0..<clients {
                 group.addTask {
-                    var latencies: [Double] = [], tokens = 0, errors = 0, next = worker
+                    var latencies: [Double] = []
+                    var tokens = 0
+                    var errors = 0
+                    var next = worker
                     while ContinuousClock.now < deadline {
                         var request = HTTPClientRequest(url: url + "/v1/embeddings")
                         request.method = .POST
@@ -196,11 +207,12 @@ struct BenchCommand: AsyncParsableCommand {
         let elapsed = (ContinuousClock.now - start) / .seconds(1)
         let latencies = outcomes.flatMap(\.latencies).sorted()
         let percentile = { (p: Double) in latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        return Result(mode: "http", corpus: corpus, concurrency: clients,
-                      textsPerSecond: Double(latencies.count) / elapsed,
-                      tokensPerSecond: Double(outcomes.reduce(0) { $0 + $1.tokens }) / elapsed,
-                      p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99),
-                      errors: outcomes.reduce(0) { $0 + $1.errors })
+        return Result(
+            mode: "http", corpus: corpus, concurrency: clients,
+            textsPerSecond: Double(latencies.count) / elapsed,
+            tokensPerSecond: Double(outcomes.reduce(0) { $0 + $1.tokens }) / elapsed,
+            p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99),
+            errors: outcomes.reduce(0) { $0 + $1.errors })
     }
 
     private static func promptTokens(in body: ByteBuffer) -> Int {
@@ -212,10 +224,14 @@ struct BenchCommand: AsyncParsableCommand {
         var lines = ["| mode | corpus | batch / concurrency | texts/s | tokens/s | p50 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
         for r in report.results {
             let shape = r.batchSize.map { "bs \($0)" } ?? "c=\(r.concurrency ?? 0)"
-            lines.append("| \(r.mode) | \(r.corpus) | \(shape) | \(format(r.textsPerSecond)) | \(format(r.tokensPerSecond)) | \(r.p50Milliseconds.map(format) ?? "") | \(r.p99Milliseconds.map(format) ?? "") |")
+            lines.append(
+                "| \(r.mode) | \(r.corpus) | \(shape) | \(format(r.textsPerSecond)) | \(format(r.tokensPerSecond)) | \(r.p50Milliseconds.map(format) ?? "") | \(r.p99Milliseconds.map(format) ?? "") |"
+            )
         }
         if let ready = report.readySeconds {
-            lines.append("\nready in \(format(ready)) s; resident memory \(format(report.residentMegabytesReady ?? 0)) MB when ready, \(format(report.residentMegabytesPeak ?? 0)) MB peak")
+            lines.append(
+                "\nready in \(format(ready)) s; resident memory \(format(report.residentMegabytesReady ?? 0)) MB when ready, \(format(report.residentMegabytesPeak ?? 0)) MB peak"
+            )
         }
         return lines.joined(separator: "\n")
     }

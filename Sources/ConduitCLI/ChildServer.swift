@@ -14,8 +14,10 @@ final class ChildServer {
     init(modelDirectory: URL) throws {
         port = Int.random(in: 20000..<40000)
         process.executableURL = URL(filePath: ProcessInfo.processInfo.arguments[0]).standardizedFileURL
-        process.arguments = ["serve", "--port", "\(port)", "--model-dir", modelDirectory.path,
-                             "--served-model-name", DefaultModel.servedName, "--log-level", "warning"]
+        process.arguments = [
+            "serve", "--port", "\(port)", "--model-dir", modelDirectory.path,
+            "--served-model-name", DefaultModel.servedName, "--log-level", "warning",
+        ]
         try process.run()
     }
 
@@ -24,7 +26,8 @@ final class ChildServer {
         while ContinuousClock.now - started < .seconds(60) {
             guard process.isRunning else { throw BenchError("conduit serve exited with \(process.terminationStatus)") }
             if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url + "/health/ready"), timeout: .seconds(1)),
-               response.status == .ok {
+                response.status == .ok
+            {
                 return (ContinuousClock.now - started) / .seconds(1)
             }
             try await Task.sleep(for: .milliseconds(10))
@@ -37,7 +40,8 @@ final class ChildServer {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return nil }
         let key = peak ? "VmHWM:" : "VmRSS:"
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }),
-              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return nil }
         return kilobytes / 1024
     }
 

@@ -19,11 +19,12 @@ struct DownloadCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration()
         try model.apply(to: &configuration, environment: ProcessInfo.processInfo.environment)
         let store = ModelStore(dataDirectory: configuration.dataDirectory)
-        let folder = if let id = configuration.modelID {
-            try await HubDownloader(endpoint: configuration.hubEndpoint, store: store, logger: logger).download(id)
-        } else {
-            try DefaultModel.locate(in: store, logger: logger)
-        }
+        let folder =
+            if let id = configuration.modelID {
+                try await HubDownloader(endpoint: configuration.hubEndpoint, store: store, logger: logger).download(id)
+            } else {
+                try DefaultModel.locate(in: store, logger: logger)
+            }
         print(folder.path)
     }
 }

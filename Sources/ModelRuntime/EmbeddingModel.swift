@@ -33,7 +33,8 @@ public final class EmbeddingModel: Sendable {
         encoder = BertEncoder(configuration: configuration, weights: weights)
         tokenizer = try Tokenizer(contentsOf: directory.appending(path: "tokenizer.json"))
         guard tokenizer.vocabularySize <= configuration.vocabSize else {
-            throw ModelRuntimeError.malformedFile(directory.path, reason: "tokenizer has \(tokenizer.vocabularySize) tokens, model \(configuration.vocabSize)")
+            throw ModelRuntimeError.malformedFile(
+                directory.path, reason: "tokenizer has \(tokenizer.vocabularySize) tokens, model \(configuration.vocabSize)")
         }
 
         let modules = try Self.moduleTypes(in: directory)
@@ -41,15 +42,18 @@ public final class EmbeddingModel: Sendable {
         let poolingConfig = directory.appending(path: poolingFolder).appending(path: "config.json")
         pooling = FileManager.default.fileExists(atPath: poolingConfig.path) ? try Pooling.load(contentsOf: poolingConfig) : .mean
         normalizes = modules.contains { $0.type.hasSuffix("models.Normalize") }
-        if let unsupported = modules.first(where: { !["Transformer", "Pooling", "Normalize"].contains($0.type.split(separator: ".").last.map(String.init) ?? "") }) {
+        if let unsupported = modules.first(where: {
+            !["Transformer", "Pooling", "Normalize"].contains($0.type.split(separator: ".").last.map(String.init) ?? "")
+        }) {
             throw ModelRuntimeError.unsupported("sentence-transformers module \(unsupported.type)")
         }
 
         var limit = configuration.maxPositionEmbeddings
         let sentenceConfig = directory.appending(path: "sentence_bert_config.json")
         if let data = try? Data(contentsOf: sentenceConfig),
-           let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-           let maxLength = json["max_seq_length"] as? Int {
+            let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+            let maxLength = json["max_seq_length"] as? Int
+        {
             limit = min(limit, maxLength)
         }
         maxSequenceLength = limit

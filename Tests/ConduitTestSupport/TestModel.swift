@@ -42,11 +42,19 @@ public enum TestModel {
         public let items: [Item]
     }
 
-    public static let reference: Reference? = (try? Data(contentsOf: referenceURL)).flatMap { try? JSONDecoder().decode(Reference.self, from: $0) }
+    public static let reference: Reference? = (try? Data(contentsOf: referenceURL)).flatMap {
+        try? JSONDecoder().decode(Reference.self, from: $0)
+    }
 }
 
 public func cosine(_ a: [Float], _ b: [Float]) -> Float {
-    var dot: Float = 0, na: Float = 0, nb: Float = 0
-    for i in a.indices { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i] }
+    var dot: Float = 0
+    var na: Float = 0
+    var nb: Float = 0
+    for i in a.indices {
+        dot += a[i] * b[i]
+        na += a[i] * a[i]
+        nb += b[i] * b[i]
+    }
     return dot / (na.squareRoot() * nb.squareRoot())
 }

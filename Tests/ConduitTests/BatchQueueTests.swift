@@ -1,5 +1,6 @@
-@testable import Conduit
 import Testing
+
+@testable import Conduit
 
 /// The batching decisions, with integer instants and no threads.
 @Suite("Batch queue")
@@ -17,7 +18,7 @@ struct BatchQueueTests {
         let secondAdmitted = queue.enqueue(id: 2, sequences: [tokens(4)], deadline: 100)
         #expect(secondAdmitted == .admitted)
         let first = queue.nextBatch(now: 0).batch!
-        #expect(first.items.map(\.request) == [1, 1])          // 4 + 4 fits, + 4 would exceed 10
+        #expect(first.items.map(\.request) == [1, 1])  // 4 + 4 fits, + 4 would exceed 10
         #expect(first.tokenCount == 8)
         let second = queue.nextBatch(now: 0).batch!
         #expect(second.items.map(\.request) == [2])
@@ -27,7 +28,7 @@ struct BatchQueueTests {
         var wide = Queue(limits: limits)
         for id in 1...3 { _ = wide.enqueue(id: UInt64(id), sequences: [tokens(1), tokens(1)], deadline: 100) }
         let wideBatch = wide.nextBatch(now: 0).batch!
-        #expect(wideBatch.items.count == 3)   // sequence budget
+        #expect(wideBatch.items.count == 3)  // sequence budget
     }
 
     @Test("a sequence larger than the budget still runs, alone")
@@ -48,7 +49,10 @@ struct BatchQueueTests {
         #expect(behindBig == .rejectedQueueFull(queuedTokens: 50, queuedRequests: 1))
         _ = queue.nextBatch(now: 0)
         #expect(queue.queuedTokens == 0)
-        for id in 3...5 { let admission = queue.enqueue(id: UInt64(id), sequences: [tokens(1)], deadline: 100); #expect(admission == .admitted) }
+        for id in 3...5 {
+            let admission = queue.enqueue(id: UInt64(id), sequences: [tokens(1)], deadline: 100)
+            #expect(admission == .admitted)
+        }
         let overflow = queue.enqueue(id: 6, sequences: [tokens(1)], deadline: 100)
         #expect(overflow == .rejectedQueueFull(queuedTokens: 3, queuedRequests: 3))
     }

@@ -11,8 +11,15 @@ import Testing
 @Suite("Embeddings API")
 struct EmbeddingsAPITests {
     struct EmbeddingList: Decodable {
-        struct Item: Decodable { let object: String; let index: Int; let embedding: Embedding }
-        struct Usage: Decodable { let prompt_tokens: Int; let total_tokens: Int }
+        struct Item: Decodable {
+            let object: String
+            let index: Int
+            let embedding: Embedding
+        }
+        struct Usage: Decodable {
+            let prompt_tokens: Int
+            let total_tokens: Int
+        }
         let object: String
         let data: [Item]
         let model: String
@@ -21,30 +28,46 @@ struct EmbeddingsAPITests {
 
     /// `embedding` is an array of numbers or, with base64, a string of little-endian float32.
     enum Embedding: Decodable {
-        case floats([Float]), base64(String)
+        case floats([Float])
+        case base64(String)
         init(from decoder: any Decoder) throws {
             let container = try decoder.singleValueContainer()
-            if let text = try? container.decode(String.self) { self = .base64(text) } else { self = .floats(try container.decode([Float].self)) }
+            if let text = try? container.decode(String.self) {
+                self = .base64(text)
+            } else {
+                self = .floats(try container.decode([Float].self))
+            }
         }
         var vector: [Float] {
             switch self {
             case .floats(let values): return values
             case .base64(let text):
                 let data = Data(base64Encoded: text)!
-                return data.withUnsafeBytes { raw in (0..<data.count / 4).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) } }
+                return data.withUnsafeBytes { raw in
+                    (0..<data.count / 4).map {
+                        Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))
+                    }
+                }
             }
         }
     }
 
     struct ErrorBody: Decodable {
-        struct Detail: Decodable { let message: String; let type: String; let param: String?; let code: String? }
+        struct Detail: Decodable {
+            let message: String
+            let type: String
+            let param: String?
+            let code: String?
+        }
         let error: Detail
     }
 
     static let json: HTTPFields = [.contentType: "application/json"]
 
-    private func post(_ client: some TestClientProtocol, _ body: String, path: String = "/v1/embeddings",
-                      headers: HTTPFields = json) async throws -> TestResponse {
+    private func post(
+        _ client: some TestClientProtocol, _ body: String, path: String = "/v1/embeddings",
+        headers: HTTPFields = json
+    ) async throws -> TestResponse {
         try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body))
     }
 
@@ -58,10 +81,12 @@ struct EmbeddingsAPITests {
         let reference = try #require(TestModel.reference)
         let item = reference.items.first { $0.text == "tokenizer" }!
         try await app.test(.router) { client in
-            for body in [#"{"input":"tokenizer","model":"all-MiniLM-L6-v2"}"#,
-                         #"{"input":["tokenizer","tokenizer"]}"#,
-                         #"{"input":\#(item.input_ids)}"#,
-                         #"{"input":[\#(item.input_ids),\#(item.input_ids)]}"#] {
+            for body in [
+                #"{"input":"tokenizer","model":"all-MiniLM-L6-v2"}"#,
+                #"{"input":["tokenizer","tokenizer"]}"#,
+                #"{"input":\#(item.input_ids)}"#,
+                #"{"input":[\#(item.input_ids),\#(item.input_ids)]}"#,
+            ] {
                 let response = try await post(client, body)
                 #expect(response.status == .ok, "\(body)")
                 #expect(response.headers[.contentType] == "application/json")
@@ -83,7 +108,10 @@ struct EmbeddingsAPITests {
         try await app.test(.router) { client in
             let floats = try decode(EmbeddingList.self, try await post(client, #"{"input":"base64 please","encoding_format":"float"}"#))
             let packed = try decode(EmbeddingList.self, try await post(client, #"{"input":"base64 please","encoding_format":"base64"}"#))
-            guard case .base64 = packed.data[0].embedding else { Issue.record("not base64"); return }
+            guard case .base64 = packed.data[0].embedding else {
+                Issue.record("not base64")
+                return
+            }
             #expect(packed.data[0].embedding.vector == floats.data[0].embedding.vector)
             #expect(packed.data[0].embedding.vector.count == 384)
         }
@@ -94,7 +122,8 @@ struct EmbeddingsAPITests {
         let (app, _) = try TestServer.application()
         try await app.test(.router) { client in
             let full = try decode(EmbeddingList.self, try await post(client, #"{"input":"shorter please"}"#)).data[0].embedding.vector
-            let short = try decode(EmbeddingList.self, try await post(client, #"{"input":"shorter please","dimensions":64}"#)).data[0].embedding.vector
+            let short = try decode(EmbeddingList.self, try await post(client, #"{"input":"shorter please","dimensions":64}"#)).data[0]
+                .embedding.vector
             #expect(short.count == 64)
             #expect(abs(short.reduce(0) { $0 + $1 * $1 } - 1) < 1e-5)
             #expect(cosine(short, Array(full.prefix(64))) > 0.99999)
@@ -112,29 +141,31 @@ struct EmbeddingsAPITests {
         }
     }
 
-    @Test("bad input gets its 4xx in the OpenAI error shape", arguments: [
-        (#"{"input":"#, 400, "invalid_json", nil),
-        ("", 400, "invalid_json", nil),
-        ("[1,2]", 400, "invalid_type", nil),
-        (#"{"model":"all-MiniLM-L6-v2"}"#, 400, "missing_parameter", "input"),
-        (#"{"input":42}"#, 400, "invalid_type", "input"),
-        (#"{"input":[1,"a"]}"#, 400, "invalid_type", "input"),
-        (#"{"input":{"text":"a"}}"#, 400, "invalid_type", "input"),
-        (#"{"input":null}"#, 400, "invalid_type", "input"),
-        (#"{"input":""}"#, 400, "empty_input", "input"),
-        (#"{"input":[]}"#, 400, "empty_input", "input"),
-        (#"{"input":["ok",""]}"#, 400, "empty_input", "input"),
-        (#"{"input":[[]]}"#, 400, "empty_input", "input"),
-        (#"{"input":[-1]}"#, 400, "invalid_token_id", "input"),
-        (#"{"input":[99999999999]}"#, 400, "invalid_token_id", "input"),
-        (#"{"input":[1.5]}"#, 400, "invalid_type", "input"),
-        (#"{"input":"x","model":"gpt-unknown"}"#, 404, "model_not_found", "model"),
-        (#"{"input":"x","model":7}"#, 400, "invalid_type", "model"),
-        (#"{"input":"x","encoding_format":"int8"}"#, 400, "invalid_value", "encoding_format"),
-        (#"{"input":"x","dimensions":0}"#, 400, "invalid_value", "dimensions"),
-        (#"{"input":"x","dimensions":385}"#, 400, "invalid_value", "dimensions"),
-        (#"{"input":"x","dimensions":"64"}"#, 400, "invalid_type", "dimensions"),
-    ] as [(String, Int, String, String?)])
+    @Test(
+        "bad input gets its 4xx in the OpenAI error shape",
+        arguments: [
+            (#"{"input":"#, 400, "invalid_json", nil),
+            ("", 400, "invalid_json", nil),
+            ("[1,2]", 400, "invalid_type", nil),
+            (#"{"model":"all-MiniLM-L6-v2"}"#, 400, "missing_parameter", "input"),
+            (#"{"input":42}"#, 400, "invalid_type", "input"),
+            (#"{"input":[1,"a"]}"#, 400, "invalid_type", "input"),
+            (#"{"input":{"text":"a"}}"#, 400, "invalid_type", "input"),
+            (#"{"input":null}"#, 400, "invalid_type", "input"),
+            (#"{"input":""}"#, 400, "empty_input", "input"),
+            (#"{"input":[]}"#, 400, "empty_input", "input"),
+            (#"{"input":["ok",""]}"#, 400, "empty_input", "input"),
+            (#"{"input":[[]]}"#, 400, "empty_input", "input"),
+            (#"{"input":[-1]}"#, 400, "invalid_token_id", "input"),
+            (#"{"input":[99999999999]}"#, 400, "invalid_token_id", "input"),
+            (#"{"input":[1.5]}"#, 400, "invalid_type", "input"),
+            (#"{"input":"x","model":"gpt-unknown"}"#, 404, "model_not_found", "model"),
+            (#"{"input":"x","model":7}"#, 400, "invalid_type", "model"),
+            (#"{"input":"x","encoding_format":"int8"}"#, 400, "invalid_value", "encoding_format"),
+            (#"{"input":"x","dimensions":0}"#, 400, "invalid_value", "dimensions"),
+            (#"{"input":"x","dimensions":385}"#, 400, "invalid_value", "dimensions"),
+            (#"{"input":"x","dimensions":"64"}"#, 400, "invalid_type", "dimensions"),
+        ] as [(String, Int, String, String?)])
     func badInput(body: String, status: Int, code: String, param: String?) async throws {
         let (app, _) = try TestServer.application()
         try await app.test(.router) { client in
@@ -225,8 +256,9 @@ struct BackpressureAPITests {
             let responses = try await withThrowingTaskGroup(of: TestResponse.self) { group in
                 for index in 0..<6 {
                     group.addTask {
-                        try await client.execute(uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"],
-                                                 body: ByteBuffer(string: #"{"input":"request \#(index)"}"#))
+                        try await client.execute(
+                            uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"],
+                            body: ByteBuffer(string: #"{"input":"request \#(index)"}"#))
                     }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }

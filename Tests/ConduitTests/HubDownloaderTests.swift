@@ -65,9 +65,10 @@ struct HubDownloaderTests {
             log.requests.withLock { $0.append((path, range)) }
             guard let bytes = repository.served[path] ?? repository.files[path] else { return Response(status: .notFound) }
             if let range, range.hasPrefix("bytes="), let start = Int(range.dropFirst(6).dropLast()), start < bytes.count {
-                return Response(status: .partialContent,
-                                headers: [.contentRange: "bytes \(start)-\(bytes.count - 1)/\(bytes.count)"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: bytes[start...])))
+                return Response(
+                    status: .partialContent,
+                    headers: [.contentRange: "bytes \(start)-\(bytes.count - 1)/\(bytes.count)"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: bytes[start...])))
             }
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }

@@ -21,7 +21,10 @@ struct SchedulerTests {
     /// Runs `body` while `scheduler` runs, then stops it.
     static func running<T: Sendable>(_ scheduler: EmbeddingScheduler, _ body: @Sendable () async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await scheduler.run(); return nil }
+            group.addTask {
+                try await scheduler.run()
+                return nil
+            }
             let result = try await body()
             group.cancelAll()
             return result
@@ -35,7 +38,7 @@ struct SchedulerTests {
         let model = try TestServer.model()
         let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
         let texts = (0..<32).map { "request number \($0) about \(["rivers", "engines", "music", "tea"][$0 % 4])" }
-        let expected = try model.embed(texts: texts)   // before the scheduler runs: nothing else holds the model
+        let expected = try model.embed(texts: texts)  // before the scheduler runs: nothing else holds the model
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
             try await Task.sleep(for: .milliseconds(20))
@@ -56,8 +59,9 @@ struct SchedulerTests {
     @Test("past the queue bound, requests are refused at once, and admitted ones complete")
     func overload() async throws {
         let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(model: model, configuration: .init(maxQueuedTokens: 10_000, maxQueuedRequests: 3),
-                                           logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(
+            model: model, configuration: .init(maxQueuedTokens: 10_000, maxQueuedRequests: 3),
+            logger: TestServer.logger)
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
             try await Task.sleep(for: .milliseconds(20))
@@ -66,7 +70,9 @@ struct SchedulerTests {
                     group.addTask {
                         let start = ContinuousClock.now
                         let result: Result<[[Float]], any Error>
-                        do { result = .success(try await scheduler.embed([model.tokenize("overload").ids])) } catch { result = .failure(error) }
+                        do { result = .success(try await scheduler.embed([model.tokenize("overload").ids])) } catch {
+                            result = .failure(error)
+                        }
                         return (result, ContinuousClock.now - start)
                     }
                 }
@@ -104,8 +110,9 @@ struct SchedulerTests {
     @Test("a request that waited past its deadline is dropped with deadlineExceeded")
     func deadline() async throws {
         let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(model: model, configuration: .init(maxBatchTokens: 16_384, requestTimeout: .milliseconds(50)),
-                                           logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(
+            model: model, configuration: .init(maxBatchTokens: 16_384, requestTimeout: .milliseconds(50)),
+            logger: TestServer.logger)
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
             try await Task.sleep(for: .milliseconds(10))

@@ -29,16 +29,18 @@ struct ServiceAPITests {
     func tokenize() async throws {
         let (app, _) = try TestServer.application()
         try await app.test(.router) { client in
-            let response = try await client.execute(uri: "/v1/tokenize", method: .post, headers: [.contentType: "application/json"],
-                                                    body: ByteBuffer(string: #"{"inputs":["Zürich tokenizer"]}"#))
+            let response = try await client.execute(
+                uri: "/v1/tokenize", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"inputs":["Zürich tokenizer"]}"#))
             #expect(response.status == .ok)
             let tokens = try #require(JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [[[String: Any]]])
             #expect(tokens[0].map { $0["id"] as? Int } == [101, 10204, 19204, 17629, 102])
             #expect(tokens[0].map { $0["text"] as? String } == ["[CLS]", "zurich", "token", "##izer", "[SEP]"])
             #expect(tokens[0][1]["start"] as? Int == 0 && tokens[0][1]["stop"] as? Int == 7)
             #expect(tokens[0][0]["special"] as? Bool == true && tokens[0][0]["start"] is NSNull)
-            let bad = try await client.execute(uri: "/v1/tokenize", method: .post, headers: [.contentType: "application/json"],
-                                               body: ByteBuffer(string: #"{"inputs":5}"#))
+            let bad = try await client.execute(
+                uri: "/v1/tokenize", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"inputs":5}"#))
             #expect(bad.status == .badRequest)
         }
     }
@@ -58,9 +60,10 @@ struct ServiceAPITests {
     func contentLengthLimit() async throws {
         let (app, _) = try TestServer.application { $0.limits.maxBodyBytes = 100 }
         try await app.test(.live) { client in
-            let response = try await client.execute(uri: "/v1/embeddings", method: .post,
-                                                    headers: [.contentType: "application/json", .contentLength: "1000000"],
-                                                    body: ByteBuffer(string: String(repeating: " ", count: 1000)))
+            let response = try await client.execute(
+                uri: "/v1/embeddings", method: .post,
+                headers: [.contentType: "application/json", .contentLength: "1000000"],
+                body: ByteBuffer(string: String(repeating: " ", count: 1000)))
             #expect(response.status == .contentTooLarge)
         }
     }

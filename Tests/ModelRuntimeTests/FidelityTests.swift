@@ -1,5 +1,5 @@
-import Foundation
 import ConduitTestSupport
+import Foundation
 import ModelRuntime
 import Testing
 
@@ -14,7 +14,9 @@ struct FidelityTests {
         for item in reference.items {
             let encoding = model.tokenize(item.text)
             if encoding.ids != item.input_ids {
-                mismatches.append("#\(item.id) \(item.category) \(item.text.debugDescription.prefix(60)): got \(encoding.ids.prefix(20)) want \(item.input_ids.prefix(20))")
+                mismatches.append(
+                    "#\(item.id) \(item.category) \(item.text.debugDescription.prefix(60)): got \(encoding.ids.prefix(20)) want \(item.input_ids.prefix(20))"
+                )
             }
             #expect(encoding.untruncatedCount == item.n_tokens_untruncated, "#\(item.id) untruncated length")
         }

@@ -1,7 +1,8 @@
 import ConduitTestSupport
 import Foundation
-@testable import ModelRuntime
 import Testing
+
+@testable import ModelRuntime
 
 @Suite("Model loading")
 struct ModelLoadingTests {
@@ -14,8 +15,10 @@ struct ModelLoadingTests {
             try FileManager.default.copyItem(at: source.appending(path: name), to: copy.appending(path: name))
         }
         try FileManager.default.createDirectory(at: copy.appending(path: "1_Pooling"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: source.appending(path: "1_Pooling/config.json"), to: copy.appending(path: "1_Pooling/config.json"))
-        try FileManager.default.createSymbolicLink(at: copy.appending(path: "model.safetensors"), withDestinationURL: source.appending(path: "model.safetensors"))
+        try FileManager.default.copyItem(
+            at: source.appending(path: "1_Pooling/config.json"), to: copy.appending(path: "1_Pooling/config.json"))
+        try FileManager.default.createSymbolicLink(
+            at: copy.appending(path: "model.safetensors"), withDestinationURL: source.appending(path: "model.safetensors"))
         try edit(copy)
         return copy
     }
@@ -29,7 +32,9 @@ struct ModelLoadingTests {
     @Test("another architecture fails at load, naming it")
     func unsupportedArchitecture() throws {
         let folder = try modelCopy { try rewriteJSON($0.appending(path: "config.json")) { $0["model_type"] = "gpt2" } }
-        #expect(throws: ModelRuntimeError.unsupported("model_type \"gpt2\"; supported: [\"bert\"]")) { try EmbeddingModel(directory: folder) }
+        #expect(throws: ModelRuntimeError.unsupported("model_type \"gpt2\"; supported: [\"bert\"]")) {
+            try EmbeddingModel(directory: folder)
+        }
     }
 
     @Test("another tokenizer model fails at load, naming it")
@@ -41,7 +46,9 @@ struct ModelLoadingTests {
                 json["model"] = model
             }
         }
-        #expect(throws: ModelRuntimeError.unsupported("tokenizer model \"BPE\"; supported: WordPiece")) { try EmbeddingModel(directory: folder) }
+        #expect(throws: ModelRuntimeError.unsupported("tokenizer model \"BPE\"; supported: WordPiece")) {
+            try EmbeddingModel(directory: folder)
+        }
     }
 
     @Test("cls and max pooling follow 1_Pooling/config.json")
@@ -60,12 +67,17 @@ struct ModelLoadingTests {
             let pooled = try model.embed([ids])[0]
             let expected: [Float] = try reference.encoder.encode([ids]) { states, ranges in
                 var out = [Float](repeating: 0, count: 384)
-                out.withUnsafeMutableBufferPointer { mode.pool(states, rows: ranges[0], width: 384, into: $0.baseAddress!); EmbeddingModel.normalize($0) }
+                out.withUnsafeMutableBufferPointer {
+                    mode.pool(states, rows: ranges[0], width: 384, into: $0.baseAddress!)
+                    EmbeddingModel.normalize($0)
+                }
                 return out
             }
             #expect(pooled == expected)
             if mode == .cls {
-                let first: [Float] = try reference.encoder.encode([ids]) { states, _ in Array(UnsafeBufferPointer(start: states, count: 384)) }
+                let first: [Float] = try reference.encoder.encode([ids]) { states, _ in
+                    Array(UnsafeBufferPointer(start: states, count: 384))
+                }
                 #expect(cosine(pooled, first) > 0.99999)
             }
         }
@@ -74,7 +86,9 @@ struct ModelLoadingTests {
     @Test("missing weights are reported by path")
     func missingWeights() throws {
         let folder = try modelCopy { try FileManager.default.removeItem(at: $0.appending(path: "model.safetensors")) }
-        #expect(throws: ModelRuntimeError.missingFile(folder.appending(path: "model.safetensors").path)) { try EmbeddingModel(directory: folder) }
+        #expect(throws: ModelRuntimeError.missingFile(folder.appending(path: "model.safetensors").path)) {
+            try EmbeddingModel(directory: folder)
+        }
     }
 }
 
@@ -101,11 +115,13 @@ struct SafeTensorsTests {
 
     @Test("F32, F16 and BF16 all read as float32")
     func dtypes() throws {
-        let half: [UInt16] = [0x3C00, 0xC000, 0x0001, 0x7C00, 0x3555]    // 1, -2, smallest subnormal, +inf, ≈0.333
-        let brain: [UInt16] = [0x3F80, 0xC040, 0x0000]                    // 1, -3, 0
-        let path = try write([("f32", "F32", [2], bytes([Float(1.5), -0.25])),
-                              ("f16", "F16", [5], bytes(half)),
-                              ("bf16", "BF16", [3], bytes(brain))])
+        let half: [UInt16] = [0x3C00, 0xC000, 0x0001, 0x7C00, 0x3555]  // 1, -2, smallest subnormal, +inf, ≈0.333
+        let brain: [UInt16] = [0x3F80, 0xC040, 0x0000]  // 1, -3, 0
+        let path = try write([
+            ("f32", "F32", [2], bytes([Float(1.5), -0.25])),
+            ("f16", "F16", [5], bytes(half)),
+            ("bf16", "BF16", [3], bytes(brain)),
+        ])
         let file = try SafeTensorsFile(path: path)
         #expect(try file.floats("f32") == [1.5, -0.25])
         let widened = try file.floats("f16")
@@ -128,11 +144,12 @@ struct SafeTensorsTests {
 struct VectorMathTests {
     @Test("vectorized exp and erf agree with the C library")
     func accuracy() {
-        var worstExp: Float = 0, worstErf: Float = 0
+        var worstExp: Float = 0
+        var worstErf: Float = 0
         for step in 0...20000 {
-            let x = Float(step - 10000) / 200          // -50 … 50
+            let x = Float(step - 10000) / 200  // -50 … 50
             worstExp = max(worstExp, abs(VectorMath.exp(x) - Foundation.exp(x)) / Foundation.exp(x))
-            let y = x / 10                             // -5 … 5
+            let y = x / 10  // -5 … 5
             worstErf = max(worstErf, abs(VectorMath.erf(y) - Foundation.erf(y)))
         }
         #expect(worstExp < 1e-6, "exp relative error \(worstExp)")

@@ -17,7 +17,7 @@ struct TokenizerTests {
     @Test("truncation keeps the first max-2 word pieces and ends with [SEP]")
     func truncation() throws {
         let model = try #require(TestModel.model)
-        let text = Array(repeating: "tokenizer", count: 300).joined(separator: " ")   // 2 pieces per word
+        let text = Array(repeating: "tokenizer", count: 300).joined(separator: " ")  // 2 pieces per word
         let encoding = model.tokenize(text)
         #expect(encoding.count == 256)
         #expect(encoding.untruncatedCount == 602)

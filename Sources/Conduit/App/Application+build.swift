@@ -13,20 +13,28 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
     let folder = try await resolveModelFolder(configuration, logger: logger)
     let model = try EmbeddingModel(directory: folder)
     warmUp(model)
-    logger.notice("model ready", metadata: [
-        "folder": "\(folder.path)", "dimension": "\(model.dimension)", "max_tokens": "\(model.maxSequenceLength)",
-        "pooling": "\(model.pooling)", "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
-    ])
+    logger.notice(
+        "model ready",
+        metadata: [
+            "folder": "\(folder.path)", "dimension": "\(model.dimension)", "max_tokens": "\(model.maxSequenceLength)",
+            "pooling": "\(model.pooling)",
+            "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
+        ])
     let (name, aliases) = servedNames(configuration, folder: folder)
     let scheduler = EmbeddingScheduler(model: model, configuration: configuration.scheduler, logger: logger)
-    let catalog = ModelCatalog(models: [ServedModel(name: name, aliases: aliases, scheduler: scheduler,
-                                                    created: Int(Date().timeIntervalSince1970))])
+    let catalog = ModelCatalog(models: [
+        ServedModel(
+            name: name, aliases: aliases, scheduler: scheduler,
+            created: Int(Date().timeIntervalSince1970))
+    ])
     return buildApplication(catalog: catalog, configuration: configuration, logger: logger)
 }
 
 /// Builds the application around models already loaded (the tests share one model this way).
-public func buildApplication(catalog: ModelCatalog, configuration: ServerConfiguration, readiness: Readiness = Readiness(),
-                             logger: Logger) -> ConduitApplication {
+public func buildApplication(
+    catalog: ModelCatalog, configuration: ServerConfiguration, readiness: Readiness = Readiness(),
+    logger: Logger
+) -> ConduitApplication {
     let router = Router(context: ConduitRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.limits.maxBodyBytes))

@@ -19,10 +19,12 @@ public struct ServerConfiguration: Sendable {
     public var scheduler: SchedulerConfiguration
     public var limits: APILimits
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(filePath: "data"),
-                modelDirectory: URL? = nil, modelID: String? = nil,
-                hubEndpoint: URL = URL(string: "https://huggingface.co")!, servedModelName: String? = nil,
-                modelAliases: [String] = [], scheduler: SchedulerConfiguration = .init(), limits: APILimits = .init()) {
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(filePath: "data"),
+        modelDirectory: URL? = nil, modelID: String? = nil,
+        hubEndpoint: URL = URL(string: "https://huggingface.co")!, servedModelName: String? = nil,
+        modelAliases: [String] = [], scheduler: SchedulerConfiguration = .init(), limits: APILimits = .init()
+    ) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -39,13 +41,16 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws {
         // Without authentication (not built yet) anyone who can reach the port could use the server.
         guard Self.isLoopback(host) else {
-            throw ConfigurationError("host \(host) is not a loopback address; without authentication the server binds only to 127.0.0.1, ::1 or localhost")
+            throw ConfigurationError(
+                "host \(host) is not a loopback address; without authentication the server binds only to 127.0.0.1, ::1 or localhost")
         }
         guard (0...65535).contains(port) else { throw ConfigurationError("port must be between 0 and 65535, got \(port)") }
         let s = scheduler
-        for (name, value) in [("max-batch-tokens", s.maxBatchTokens), ("max-batch-requests", s.maxBatchSequences),
-                              ("max-queued-tokens", s.maxQueuedTokens), ("max-queued-requests", s.maxQueuedRequests),
-                              ("max-body-bytes", limits.maxBodyBytes), ("max-inputs", limits.maxInputs)] where value < 1 {
+        for (name, value) in [
+            ("max-batch-tokens", s.maxBatchTokens), ("max-batch-requests", s.maxBatchSequences),
+            ("max-queued-tokens", s.maxQueuedTokens), ("max-queued-requests", s.maxQueuedRequests),
+            ("max-body-bytes", limits.maxBodyBytes), ("max-inputs", limits.maxInputs),
+        ] where value < 1 {
             throw ConfigurationError("\(name) must be at least 1, got \(value)")
         }
         guard s.requestTimeout > .zero else { throw ConfigurationError("request-timeout must be positive") }

@@ -20,8 +20,9 @@ extension APIError {
             self.init(error)
         case is CancellationError:
             // The client went away; nobody reads this, but the access log records it.
-            self.init(status: .init(code: 499, reasonPhrase: "Client Closed Request"), message: "request cancelled",
-                      type: "invalid_request_error", code: "cancelled")
+            self.init(
+                status: .init(code: 499, reasonPhrase: "Client Closed Request"), message: "request cancelled",
+                type: "invalid_request_error", code: "cancelled")
         default:
             self.init(status: .internalServerError, message: "internal error", type: "server_error", code: "internal_error")
         }
@@ -30,21 +31,25 @@ extension APIError {
     private init(_ error: SchedulerError) {
         switch error {
         case .overloaded:
-            self.init(status: .serviceUnavailable, message: "the server is at capacity; retry shortly",
-                      type: "server_error", code: "overloaded", headers: [.retryAfter: "1"])
+            self.init(
+                status: .serviceUnavailable, message: "the server is at capacity; retry shortly",
+                type: "server_error", code: "overloaded", headers: [.retryAfter: "1"])
         case .shuttingDown:
-            self.init(status: .serviceUnavailable, message: "the server is shutting down", type: "server_error",
-                      code: "shutting_down", headers: [.retryAfter: "5"])
+            self.init(
+                status: .serviceUnavailable, message: "the server is shutting down", type: "server_error",
+                code: "shutting_down", headers: [.retryAfter: "5"])
         case .deadlineExceeded:
-            self.init(status: .serviceUnavailable, message: "the request waited longer than the request timeout and was dropped",
-                      type: "server_error", code: "timeout", headers: [.retryAfter: "1"])
+            self.init(
+                status: .serviceUnavailable, message: "the request waited longer than the request timeout and was dropped",
+                type: "server_error", code: "timeout", headers: [.retryAfter: "1"])
         }
     }
 
     private init(_ error: ModelRuntimeError) {
         switch error {
         case .tokenIDOutOfRange(let id, let size):
-            self = .invalidRequest("token id \(id) is outside the model's vocabulary (0..<\(size))", param: "input", code: "invalid_token_id")
+            self = .invalidRequest(
+                "token id \(id) is outside the model's vocabulary (0..<\(size))", param: "input", code: "invalid_token_id")
         case .sequenceTooLong(let length, let limit):
             self = .invalidRequest("input has \(length) tokens; the model takes at most \(limit)", param: "input", code: "input_too_long")
         default:
@@ -67,8 +72,9 @@ extension APIError {
             self = .invalidRequest("missing required parameter '\(param)'", param: param, code: "missing_parameter")
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
             let param = path(context.codingPath)
-            self = .invalidRequest("'\(param ?? "body")' has the wrong type: expected \(Self.jsonTypeName(type))",
-                                   param: param, code: "invalid_type")
+            self = .invalidRequest(
+                "'\(param ?? "body")' has the wrong type: expected \(Self.jsonTypeName(type))",
+                param: param, code: "invalid_type")
         @unknown default:
             self = .invalidRequest("invalid request body", code: "invalid_request")
         }
@@ -84,8 +90,9 @@ extension APIError {
             self.init(status: .methodNotAllowed, message: "method not allowed on this route", code: "method_not_allowed")
         default:
             let isClientError = (400..<500).contains(error.status.code)
-            self.init(status: error.status, message: error.body ?? error.status.reasonPhrase,
-                      type: isClientError ? "invalid_request_error" : "server_error", code: nil)
+            self.init(
+                status: error.status, message: error.body ?? error.status.reasonPhrase,
+                type: isClientError ? "invalid_request_error" : "server_error", code: nil)
         }
     }
 

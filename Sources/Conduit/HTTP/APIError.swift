@@ -13,8 +13,10 @@ public struct APIError: Error, Sendable, Equatable, HTTPResponseError {
     /// Extra headers, such as `Retry-After` on 503.
     public var headers: HTTPFields
 
-    public init(status: HTTPResponse.Status, message: String, type: String = "invalid_request_error",
-                param: String? = nil, code: String? = nil, headers: HTTPFields = [:]) {
+    public init(
+        status: HTTPResponse.Status, message: String, type: String = "invalid_request_error",
+        param: String? = nil, code: String? = nil, headers: HTTPFields = [:]
+    ) {
         self.status = status
         self.message = message
         self.type = type

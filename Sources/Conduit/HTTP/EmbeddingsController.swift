@@ -20,8 +20,9 @@ struct EmbeddingsController {
         let (sequences, promptTokens) = try tokenize(body.input, model: model)
 
         if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
-            throw APIError.invalidRequest("dimensions must be between 1 and \(model.dimension), got \(dimensions)",
-                                          param: "dimensions", code: "invalid_value")
+            throw APIError.invalidRequest(
+                "dimensions must be between 1 and \(model.dimension), got \(dimensions)",
+                param: "dimensions", code: "invalid_value")
         }
         // Abandoned means connected when the request came and gone since (an in-memory test channel is never
         // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
@@ -31,8 +32,9 @@ struct EmbeddingsController {
         if let dimensions = body.dimensions, dimensions < model.dimension {
             vectors = vectors.map { Self.shorten($0, to: dimensions) }
         }
-        let buffer = EmbeddingsResponse.write(vectors: vectors, format: body.encodingFormat ?? .float,
-                                              model: served.name, promptTokens: promptTokens)
+        let buffer = EmbeddingsResponse.write(
+            vectors: vectors, format: body.encodingFormat ?? .float,
+            model: served.name, promptTokens: promptTokens)
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
@@ -42,8 +44,9 @@ struct EmbeddingsController {
             throw APIError.invalidRequest("'input' must not be empty", param: "input", code: "empty_input")
         }
         guard input.count <= limits.maxInputs else {
-            throw APIError.invalidRequest("'input' has \(input.count) items; at most \(limits.maxInputs) are allowed per request",
-                                          param: "input", code: "too_many_inputs")
+            throw APIError.invalidRequest(
+                "'input' has \(input.count) items; at most \(limits.maxInputs) are allowed per request",
+                param: "input", code: "too_many_inputs")
         }
         let limit = model.maxSequenceLength
         var sequences: [[Int32]] = []
@@ -65,8 +68,9 @@ struct EmbeddingsController {
                     throw APIError.invalidRequest("input[\(index)] is an empty token array", param: "input", code: "empty_input")
                 }
                 if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
-                    throw APIError.invalidRequest("input[\(index)] has token id \(bad), outside the vocabulary (0..<\(vocabulary))",
-                                                  param: "input", code: "invalid_token_id")
+                    throw APIError.invalidRequest(
+                        "input[\(index)] has token id \(bad), outside the vocabulary (0..<\(vocabulary))",
+                        param: "input", code: "invalid_token_id")
                 }
                 guard ids.count <= limit || limits.truncate else { throw Self.tooLong(index: index, tokens: ids.count, limit: limit) }
                 sequences.append(ids.prefix(limit).map { Int32($0) })
@@ -76,8 +80,9 @@ struct EmbeddingsController {
     }
 
     private static func tooLong(index: Int, tokens: Int, limit: Int) -> APIError {
-        .invalidRequest("input[\(index)] has \(tokens) tokens; this model takes at most \(limit) (the server is set not to truncate)",
-                        param: "input", code: "input_too_long")
+        .invalidRequest(
+            "input[\(index)] has \(tokens) tokens; this model takes at most \(limit) (the server is set not to truncate)",
+            param: "input", code: "input_too_long")
     }
 
     /// OpenAI's `dimensions`: keep the first components, then rescale to unit length.

@@ -21,7 +21,8 @@ struct TokenizeController {
         }
 
         enum Inputs: Decodable {
-            case one(String), many([String])
+            case one(String)
+            case many([String])
             var texts: [String] {
                 switch self {
                 case .one(let text): [text]
@@ -30,8 +31,14 @@ struct TokenizeController {
             }
             init(from decoder: any Decoder) throws {
                 let container = try decoder.singleValueContainer()
-                if let text = try? container.decode(String.self) { self = .one(text); return }
-                if let texts = try? container.decode([String].self) { self = .many(texts); return }
+                if let text = try? container.decode(String.self) {
+                    self = .one(text)
+                    return
+                }
+                if let texts = try? container.decode([String].self) {
+                    self = .many(texts)
+                    return
+                }
                 throw APIError.invalidRequest("'inputs' must be a string or an array of strings", param: "inputs", code: "invalid_type")
             }
         }
@@ -66,17 +73,20 @@ struct TokenizeController {
         let texts = body.inputs.texts
         guard !texts.isEmpty else { throw APIError.invalidRequest("'inputs' must not be empty", param: "inputs", code: "empty_input") }
         guard texts.count <= limits.maxInputs else {
-            throw APIError.invalidRequest("'inputs' has \(texts.count) items; at most \(limits.maxInputs) are allowed",
-                                          param: "inputs", code: "too_many_inputs")
+            throw APIError.invalidRequest(
+                "'inputs' has \(texts.count) items; at most \(limits.maxInputs) are allowed",
+                param: "inputs", code: "too_many_inputs")
         }
         let addSpecial = body.addSpecialTokens ?? true
         let result: [[Token]] = texts.map { text in
-            let encoding = model.tokenizer.encode(text, addSpecialTokens: addSpecial,
-                                                  maxLength: limits.truncate ? model.maxSequenceLength : nil)
+            let encoding = model.tokenizer.encode(
+                text, addSpecialTokens: addSpecial,
+                maxLength: limits.truncate ? model.maxSequenceLength : nil)
             return encoding.ids.indices.map { index in
                 let offsets = encoding.offsets[index]
-                return Token(id: encoding.ids[index], text: model.tokenizer.token(for: encoding.ids[index]) ?? "",
-                             special: encoding.isSpecial[index], start: offsets?.lowerBound, stop: offsets?.upperBound)
+                return Token(
+                    id: encoding.ids[index], text: model.tokenizer.token(for: encoding.ids[index]) ?? "",
+                    special: encoding.isSpecial[index], start: offsets?.lowerBound, stop: offsets?.upperBound)
             }
         }
         return try json(result)

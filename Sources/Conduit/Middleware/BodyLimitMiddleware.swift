@@ -9,12 +9,14 @@ struct BodyLimitMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
-            throw APIError(status: .contentTooLarge, message: "request body of \(length) bytes exceeds the limit of \(maxBodyBytes)",
-                           code: "body_too_large")
+            throw APIError(
+                status: .contentTooLarge, message: "request body of \(length) bytes exceeds the limit of \(maxBodyBytes)",
+                code: "body_too_large")
         }
         if request.method == .post, let type = request.headers[.contentType], !type.lowercased().contains("json") {
-            throw APIError(status: .unsupportedMediaType, message: "Content-Type must be application/json, got \(type)",
-                           code: "unsupported_media_type")
+            throw APIError(
+                status: .unsupportedMediaType, message: "Content-Type must be application/json, got \(type)",
+                code: "unsupported_media_type")
         }
         return try await next(request, context)
     }

@@ -26,12 +26,14 @@ struct RequestIDMiddleware: RouterMiddleware {
             response = try apiError.response(from: request, context: context)
         }
         response.headers[.requestID] = id
-        context.logger.info("request", metadata: [
-            "method": .string(request.method.rawValue),
-            "path": .string(request.uri.path),
-            "status": .stringConvertible(response.status.code),
-            "duration_ms": .stringConvertible(Int((ContinuousClock.now - start) / .milliseconds(1))),
-        ])
+        context.logger.info(
+            "request",
+            metadata: [
+                "method": .string(request.method.rawValue),
+                "path": .string(request.uri.path),
+                "status": .stringConvertible(response.status.code),
+                "duration_ms": .stringConvertible(Int((ContinuousClock.now - start) / .milliseconds(1))),
+            ])
         return response
     }
 }

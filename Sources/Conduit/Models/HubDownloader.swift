@@ -20,9 +20,11 @@ public struct HubDownloader: Sendable {
     let logger: Logger
     let httpClient: HTTPClient
 
-    public init(endpoint: URL, store: ModelStore, revision: String = "main",
-                token: String? = ProcessInfo.processInfo.environment["HF_TOKEN"],
-                logger: Logger, httpClient: HTTPClient = .shared) {
+    public init(
+        endpoint: URL, store: ModelStore, revision: String = "main",
+        token: String? = ProcessInfo.processInfo.environment["HF_TOKEN"],
+        logger: Logger, httpClient: HTTPClient = .shared
+    ) {
         self.endpoint = endpoint
         self.store = store
         self.revision = revision
@@ -52,7 +54,8 @@ public struct HubDownloader: Sendable {
         }
         let files = try await listFiles(modelID).filter { Self.isNeeded($0.path) }
         for required in ModelStore.requiredFiles where !files.contains(where: { $0.path == required }) {
-            throw ModelSourceError.download("\(modelID) has no \(required); only models with safetensors weights and a tokenizer.json can be served")
+            throw ModelSourceError.download(
+                "\(modelID) has no \(required); only models with safetensors weights and a tokenizer.json can be served")
         }
         let staging = partialFolder(for: modelID)
         let total = files.reduce(0) { $0 + $1.size }
@@ -131,7 +134,8 @@ public struct HubDownloader: Sendable {
         }
         guard try verify(incomplete, against: file) else {
             try? FileManager.default.removeItem(at: incomplete)
-            throw ModelSourceError.download("\(file.path) failed its size or checksum check; the partial file was removed, retry to download it again")
+            throw ModelSourceError.download(
+                "\(file.path) failed its size or checksum check; the partial file was removed, retry to download it again")
         }
         try? FileManager.default.removeItem(at: target)
         try FileManager.default.moveItem(at: incomplete, to: target)

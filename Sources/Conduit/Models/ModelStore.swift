@@ -76,7 +76,8 @@ public enum DefaultModel {
         let process = Process()
         process.executableURL = URL(filePath: "/usr/bin/env")
         process.arguments = [program] + arguments
-        let output = Pipe(), errors = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
         // pip's progress goes to the operator's terminal when there is one to show it on.
         process.standardError = logger == nil ? errors : FileHandle.standardError
@@ -85,7 +86,8 @@ public enum DefaultModel {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let message = logger == nil ? String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) : ""
-            throw ModelSourceError.commandFailed("\(program) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus) \(message)")
+            throw ModelSourceError.commandFailed(
+                "\(program) \(arguments.joined(separator: " ")) exited with \(process.terminationStatus) \(message)")
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -33,8 +33,9 @@ public struct ModelCatalog: Sendable {
     public func resolve(_ id: String?) throws -> ServedModel {
         guard let id else { return models[0] }
         guard let model = models.first(where: { $0.answers(to: id) }) else {
-            throw APIError(status: .notFound, message: "The model '\(id)' does not exist; see GET /v1/models",
-                           param: "model", code: "model_not_found")
+            throw APIError(
+                status: .notFound, message: "The model '\(id)' does not exist; see GET /v1/models",
+                param: "model", code: "model_not_found")
         }
         return model
     }

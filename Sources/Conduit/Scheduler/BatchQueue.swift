@@ -60,8 +60,10 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
     /// True once closed and every admitted request has been answered.
     var isDrained: Bool { isClosed && queuedRequests == 0 && inFlight.isEmpty }
 
-    mutating func enqueue(id: UInt64, sequences: [[Int32]], deadline: Instant,
-                          isAbandoned: @escaping @Sendable () -> Bool = { false }) -> Admission {
+    mutating func enqueue(
+        id: UInt64, sequences: [[Int32]], deadline: Instant,
+        isAbandoned: @escaping @Sendable () -> Bool = { false }
+    ) -> Admission {
         guard !isClosed else { return .rejectedClosed }
         let tokens = sequences.reduce(0) { $0 + $1.count }
         let empty = queuedRequests == 0
@@ -107,7 +109,8 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
                 }
             }
             let sequence = queue[head].sequences[queue[head].next]
-            let fits = items.isEmpty
+            let fits =
+                items.isEmpty
                 || (tokens + sequence.count <= limits.maxBatchTokens && items.count < limits.maxBatchSequences)
             guard fits else { break }
             items.append(.init(request: queue[head].id, index: queue[head].next, tokens: sequence))

@@ -10,8 +10,10 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     /// How long a request may wait for its turn before it is dropped with a 503.
     public var requestTimeout: Duration
 
-    public init(maxBatchTokens: Int = 4096, maxBatchSequences: Int = 128, maxQueuedTokens: Int = 262_144,
-                maxQueuedRequests: Int = 1024, requestTimeout: Duration = .seconds(30)) {
+    public init(
+        maxBatchTokens: Int = 4096, maxBatchSequences: Int = 128, maxQueuedTokens: Int = 262_144,
+        maxQueuedRequests: Int = 1024, requestTimeout: Duration = .seconds(30)
+    ) {
         self.maxBatchTokens = maxBatchTokens
         self.maxBatchSequences = maxBatchSequences
         self.maxQueuedTokens = maxQueuedTokens

@@ -39,7 +39,8 @@ public struct BertConfiguration: Sendable, Equatable, Decodable {
             configuration = try JSONDecoder().decode(BertConfiguration.self, from: data)
         } catch {
             if let type = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["model_type"] as? String,
-               !supportedModelTypes.contains(type) {
+                !supportedModelTypes.contains(type)
+            {
                 throw ModelRuntimeError.unsupported("model_type \"\(type)\"; supported: \(supportedModelTypes.sorted())")
             }
             throw ModelRuntimeError.malformedFile(url.path, reason: "\(error)")

@@ -58,51 +58,48 @@ public final class BertEncoder: Sendable {
     private func embed(_ sequences: [[Int32]], into hidden: UnsafeMutablePointer<Float>) {
         let h = configuration.hiddenSize
         var row = 0
-        weights.wordEmbeddings.withUnsafeBufferPointer { words in
-        weights.positionEmbeddings.withUnsafeBufferPointer { positions in
-        weights.tokenTypeEmbeddings.withUnsafeBufferPointer { types in
-        weights.embeddingNormGamma.withUnsafeBufferPointer { gamma in
-        weights.embeddingNormBeta.withUnsafeBufferPointer { beta in
-            for sequence in sequences {
-                for (position, id) in sequence.enumerated() {
-                    let out = hidden + row * h
-                    let word = words.baseAddress! + Int(id) * h
-                    let place = positions.baseAddress! + position * h
-                    let type = types.baseAddress!  // every token is segment 0
-                    for c in 0..<h { out[c] = word[c] + place[c] + type[c] }
-                    VectorMath.layerNormRow(out, columns: h, gamma: gamma.baseAddress!, beta: beta.baseAddress!,
-                                            epsilon: configuration.layerNormEps)
-                    row += 1
-                }
+        let words = weights.wordEmbeddings.pointer
+        let positions = weights.positionEmbeddings.pointer
+        let segment = weights.tokenTypeEmbeddings.pointer  // every token is segment 0
+        for sequence in sequences {
+            for (position, id) in sequence.enumerated() {
+                let out = hidden + row * h
+                let word = words + Int(id) * h
+                let place = positions + position * h
+                for c in 0..<h { out[c] = word[c] + place[c] + segment[c] }
+                VectorMath.layerNormRow(
+                    out, columns: h, gamma: weights.embeddingNormGamma.pointer,
+                    beta: weights.embeddingNormBeta.pointer, epsilon: configuration.layerNormEps)
+                row += 1
             }
-        }}}}}
+        }
     }
 
     /// `output[m×n] = input[m×k] · weightᵀ`, split across threads by rows when there are enough of
     /// them, else by output columns; `epilogue` then finishes each row range (bias, activation, norm).
     private func linear(
-        _ input: UnsafePointer<Float>, rows m: Int, inputWidth k: Int, weight: [Float], outputWidth n: Int,
+        _ input: UnsafePointer<Float>, rows m: Int, inputWidth k: Int, weight: WeightTensor, outputWidth n: Int,
         into output: UnsafeMutablePointer<Float>, epilogue: (Range<Int>) -> Void
     ) {
-        weight.withUnsafeBufferPointer { w in
-            let rowChunks = parallel.chunks(m, minimum: 32)
-            if rowChunks.count > 1 || parallel.threads == 1 {
-                parallel.forEach(rowChunks.count) { part in
-                    let rows = rowChunks[part]
-                    BLAS.multiplyTransposed(m: rows.count, n: n, k: k, a: input + rows.lowerBound * k, lda: k,
-                                            b: w.baseAddress!, ldb: k, c: output + rows.lowerBound * n, ldc: n)
-                    epilogue(rows)
-                }
-            } else {
-                let columnChunks = parallel.chunks(n, minimum: 64)
-                parallel.forEach(columnChunks.count) { part in
-                    let columns = columnChunks[part]
-                    BLAS.multiplyTransposed(m: m, n: columns.count, k: k, a: input, lda: k,
-                                            b: w.baseAddress! + columns.lowerBound * k, ldb: k,
-                                            c: output + columns.lowerBound, ldc: n)
-                }
-                epilogue(0..<m)
+        let w = weight.pointer
+        let rowChunks = parallel.chunks(m, minimum: 32)
+        if rowChunks.count > 1 || parallel.threads == 1 {
+            parallel.forEach(rowChunks.count) { part in
+                let rows = rowChunks[part]
+                BLAS.multiplyTransposed(
+                    m: rows.count, n: n, k: k, a: input + rows.lowerBound * k, lda: k,
+                    b: w, ldb: k, c: output + rows.lowerBound * n, ldc: n)
+                epilogue(rows)
             }
+        } else {
+            let columnChunks = parallel.chunks(n, minimum: 64)
+            parallel.forEach(columnChunks.count) { part in
+                let columns = columnChunks[part]
+                BLAS.multiplyTransposed(
+                    m: m, n: columns.count, k: k, a: input, lda: k, b: w + columns.lowerBound * k, ldb: k,
+                    c: output + columns.lowerBound, ldc: n)
+            }
+            epilogue(0..<m)
         }
     }
 
@@ -114,37 +111,29 @@ public final class BertEncoder: Sendable {
         let qkv = workspace.qkv
 
         linear(hidden, rows: tokens, inputWidth: h, weight: layer.qkvWeight, outputWidth: 3 * h, into: qkv) { rows in
-            layer.qkvBias.withUnsafeBufferPointer { bias in
-                for t in rows { VectorMath.addBias(qkv + t * 3 * h, bias.baseAddress!, count: 3 * h) }
-            }
+            for t in rows { VectorMath.addBias(qkv + t * 3 * h, layer.qkvBias.pointer, count: 3 * h) }
         }
         attention(qkv: qkv, ranges: ranges, workspace: workspace)
 
         let projected = workspace.projected
-        linear(workspace.context, rows: tokens, inputWidth: h, weight: layer.attentionOutputWeight, outputWidth: h, into: projected) { rows in
-            layer.attentionOutputBias.withUnsafeBufferPointer { bias in
-            layer.attentionNormGamma.withUnsafeBufferPointer { gamma in
-            layer.attentionNormBeta.withUnsafeBufferPointer { beta in
-                VectorMath.addBiasResidualLayerNorm(hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h,
-                                                    rows: rows.count, columns: h, bias: bias.baseAddress!,
-                                                    gamma: gamma.baseAddress!, beta: beta.baseAddress!, epsilon: eps)
-            }}}
+        linear(workspace.context, rows: tokens, inputWidth: h, weight: layer.attentionOutputWeight, outputWidth: h, into: projected) {
+            rows in
+            VectorMath.addBiasResidualLayerNorm(
+                hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h, rows: rows.count, columns: h,
+                bias: layer.attentionOutputBias.pointer, gamma: layer.attentionNormGamma.pointer,
+                beta: layer.attentionNormBeta.pointer, epsilon: eps)
         }
 
         let intermediate = workspace.intermediate
         linear(hidden, rows: tokens, inputWidth: h, weight: layer.intermediateWeight, outputWidth: inter, into: intermediate) { rows in
-            layer.intermediateBias.withUnsafeBufferPointer { bias in
-                VectorMath.addBiasGELU(intermediate + rows.lowerBound * inter, rows: rows.count, columns: inter, bias: bias.baseAddress!)
-            }
+            VectorMath.addBiasGELU(
+                intermediate + rows.lowerBound * inter, rows: rows.count, columns: inter,
+                bias: layer.intermediateBias.pointer)
         }
         linear(intermediate, rows: tokens, inputWidth: inter, weight: layer.outputWeight, outputWidth: h, into: projected) { rows in
-            layer.outputBias.withUnsafeBufferPointer { bias in
-            layer.outputNormGamma.withUnsafeBufferPointer { gamma in
-            layer.outputNormBeta.withUnsafeBufferPointer { beta in
-                VectorMath.addBiasResidualLayerNorm(hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h,
-                                                    rows: rows.count, columns: h, bias: bias.baseAddress!,
-                                                    gamma: gamma.baseAddress!, beta: beta.baseAddress!, epsilon: eps)
-            }}}
+            VectorMath.addBiasResidualLayerNorm(
+                hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h, rows: rows.count, columns: h,
+                bias: layer.outputBias.pointer, gamma: layer.outputNormGamma.pointer, beta: layer.outputNormBeta.pointer, epsilon: eps)
         }
     }
 
@@ -167,12 +156,14 @@ public final class BertEncoder: Sendable {
                 let head = unit % heads
                 let length = range.count
                 let rows = qkv + range.lowerBound * 3 * h
-                BLAS.multiplyTransposed(m: length, n: length, k: headSize, alpha: scale,
-                                        a: rows + head * headSize, lda: 3 * h, b: rows + h + head * headSize, ldb: 3 * h,
-                                        c: scores, ldc: length)
+                BLAS.multiplyTransposed(
+                    m: length, n: length, k: headSize, alpha: scale,
+                    a: rows + head * headSize, lda: 3 * h, b: rows + h + head * headSize, ldb: 3 * h,
+                    c: scores, ldc: length)
                 VectorMath.softmaxRows(scores, rows: length, columns: length, stride: length)
-                BLAS.multiply(m: length, n: headSize, k: length, a: scores, lda: length, b: rows + 2 * h + head * headSize, ldb: 3 * h,
-                              c: context + range.lowerBound * h + head * headSize, ldc: h)
+                BLAS.multiply(
+                    m: length, n: headSize, k: length, a: scores, lda: length, b: rows + 2 * h + head * headSize, ldb: 3 * h,
+                    c: context + range.lowerBound * h + head * headSize, ldc: h)
             }
         }
     }

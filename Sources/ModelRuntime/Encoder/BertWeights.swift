@@ -2,25 +2,25 @@
 struct BertWeights: Sendable {
     struct Layer: Sendable {
         /// Query, key and value projections stacked into one `3H × H` matrix, so one product computes all three.
-        var qkvWeight: [Float]
-        var qkvBias: [Float]
-        var attentionOutputWeight: [Float]
-        var attentionOutputBias: [Float]
-        var attentionNormGamma: [Float]
-        var attentionNormBeta: [Float]
-        var intermediateWeight: [Float]
-        var intermediateBias: [Float]
-        var outputWeight: [Float]
-        var outputBias: [Float]
-        var outputNormGamma: [Float]
-        var outputNormBeta: [Float]
+        var qkvWeight: WeightTensor
+        var qkvBias: WeightTensor
+        var attentionOutputWeight: WeightTensor
+        var attentionOutputBias: WeightTensor
+        var attentionNormGamma: WeightTensor
+        var attentionNormBeta: WeightTensor
+        var intermediateWeight: WeightTensor
+        var intermediateBias: WeightTensor
+        var outputWeight: WeightTensor
+        var outputBias: WeightTensor
+        var outputNormGamma: WeightTensor
+        var outputNormBeta: WeightTensor
     }
 
-    var wordEmbeddings: [Float]
-    var positionEmbeddings: [Float]
-    var tokenTypeEmbeddings: [Float]
-    var embeddingNormGamma: [Float]
-    var embeddingNormBeta: [Float]
+    var wordEmbeddings: WeightTensor
+    var positionEmbeddings: WeightTensor
+    var tokenTypeEmbeddings: WeightTensor
+    var embeddingNormGamma: WeightTensor
+    var embeddingNormBeta: WeightTensor
     var layers: [Layer]
 
     /// Reads the weights of `configuration`'s shape from `file`, accepting names with or without a `bert.` prefix.
@@ -28,13 +28,19 @@ struct BertWeights: Sendable {
         let h = configuration.hiddenSize
         let i = configuration.intermediateSize
         let prefix = file.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
-        func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
+        func values(_ name: String, _ shape: [Int]) throws -> [Float] {
             let fullName = prefix + name
             guard let info = file.tensors[fullName] else { throw ModelRuntimeError.missingTensor(fullName) }
             guard info.shape == shape else {
                 throw ModelRuntimeError.tensorShapeMismatch(name: fullName, expected: shape, actual: info.shape)
             }
             return try file.floats(fullName)
+        }
+        func tensor(_ name: String, _ shape: [Int]) throws -> WeightTensor {
+            WeightTensor(try values(name, shape))
+        }
+        func stacked(_ names: [String], _ shape: [Int]) throws -> WeightTensor {
+            WeightTensor(try names.flatMap { try values($0, shape) })
         }
         wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [configuration.vocabSize, h])
         positionEmbeddings = try tensor("embeddings.position_embeddings.weight", [configuration.maxPositionEmbeddings, h])
@@ -44,12 +50,8 @@ struct BertWeights: Sendable {
         layers = try (0..<configuration.numHiddenLayers).map { index in
             let p = "encoder.layer.\(index)."
             return Layer(
-                qkvWeight: try tensor(p + "attention.self.query.weight", [h, h])
-                    + tensor(p + "attention.self.key.weight", [h, h])
-                    + tensor(p + "attention.self.value.weight", [h, h]),
-                qkvBias: try tensor(p + "attention.self.query.bias", [h])
-                    + tensor(p + "attention.self.key.bias", [h])
-                    + tensor(p + "attention.self.value.bias", [h]),
+                qkvWeight: try stacked(["query", "key", "value"].map { p + "attention.self.\($0).weight" }, [h, h]),
+                qkvBias: try stacked(["query", "key", "value"].map { p + "attention.self.\($0).bias" }, [h]),
                 attentionOutputWeight: try tensor(p + "attention.output.dense.weight", [h, h]),
                 attentionOutputBias: try tensor(p + "attention.output.dense.bias", [h]),
                 attentionNormGamma: try tensor(p + "attention.output.LayerNorm.weight", [h]),

@@ -37,7 +37,10 @@ enum VectorMath {
         }
         var result = -Float.infinity
         for lane in 0..<8 { result = Swift.max(result, lanes[lane]) }
-        while c < count { result = Swift.max(result, values[c]); c += 1 }
+        while c < count {
+            result = Swift.max(result, values[c])
+            c += 1
+        }
         return result
     }
 
@@ -91,8 +94,14 @@ enum VectorMath {
     static func addBias(_ row: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, count: Int) {
         let vectorEnd = count & ~7
         var c = 0
-        while c < vectorEnd { store(load(row + c) + load(bias + c), row + c); c += 8 }
-        while c < count { row[c] += bias[c]; c += 1 }
+        while c < vectorEnd {
+            store(load(row + c) + load(bias + c), row + c)
+            c += 8
+        }
+        while c < count {
+            row[c] += bias[c]
+            c += 1
+        }
     }
 
     /// `row[i] = gelu(row[i] + bias[i])` for each of `rows` rows, with the exact (erf) GELU.
@@ -129,27 +138,46 @@ enum VectorMath {
 
     /// Normalizes one row to zero mean and unit variance, then scales by `gamma` and shifts by `beta`.
     @inline(__always)
-    static func layerNormRow(_ row: UnsafeMutablePointer<Float>, columns: Int,
-                             gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float) {
+    static func layerNormRow(
+        _ row: UnsafeMutablePointer<Float>, columns: Int,
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, epsilon: Float
+    ) {
         let vectorEnd = columns & ~7
         var sum = Vector.zero
         var c = 0
-        while c < vectorEnd { sum += load(row + c); c += 8 }
+        while c < vectorEnd {
+            sum += load(row + c)
+            c += 8
+        }
         var total = sum.sum()
-        while c < columns { total += row[c]; c += 1 }
+        while c < columns {
+            total += row[c]
+            c += 1
+        }
         let mean = total / Float(columns)
         var squares = Vector.zero
         c = 0
-        while c < vectorEnd { let d = load(row + c) - mean; squares += d * d; c += 8 }
+        while c < vectorEnd {
+            let d = load(row + c) - mean
+            squares += d * d
+            c += 8
+        }
         var variance = squares.sum()
-        while c < columns { let d = row[c] - mean; variance += d * d; c += 1 }
+        while c < columns {
+            let d = row[c] - mean
+            variance += d * d
+            c += 1
+        }
         let inverse = 1 / (variance / Float(columns) + epsilon).squareRoot()
         c = 0
         while c < vectorEnd {
             store((load(row + c) - mean) * inverse * load(gamma + c) + load(beta + c), row + c)
             c += 8
         }
-        while c < columns { row[c] = (row[c] - mean) * inverse * gamma[c] + beta[c]; c += 1 }
+        while c < columns {
+            row[c] = (row[c] - mean) * inverse * gamma[c] + beta[c]
+            c += 1
+        }
     }
 
     /// Replaces each of `rows` rows (length `columns`, stride `stride`) by its softmax.
@@ -167,11 +195,22 @@ enum VectorMath {
                 c += 8
             }
             var total = sum.sum()
-            while c < columns { let e = exp(row[c] - maximum); row[c] = e; total += e; c += 1 }
+            while c < columns {
+                let e = exp(row[c] - maximum)
+                row[c] = e
+                total += e
+                c += 1
+            }
             let inverse = 1 / total
             c = 0
-            while c < vectorEnd { store(load(row + c) * inverse, row + c); c += 8 }
-            while c < columns { row[c] *= inverse; c += 1 }
+            while c < vectorEnd {
+                store(load(row + c) * inverse, row + c)
+                c += 8
+            }
+            while c < columns {
+                row[c] *= inverse
+                c += 1
+            }
         }
     }
 }

@@ -8,9 +8,15 @@ enum BertPreTokenizer {
         for (index, item) in text.enumerated() {
             let scalar = item.scalar
             if isWhitespace(scalar) {
-                if let begin = start { words.append(begin..<index); start = nil }
+                if let begin = start {
+                    words.append(begin..<index)
+                    start = nil
+                }
             } else if isPunctuation(scalar) {
-                if let begin = start { words.append(begin..<index); start = nil }
+                if let begin = start {
+                    words.append(begin..<index)
+                    start = nil
+                }
                 words.append(index..<index + 1)
             } else if start == nil {
                 start = index
@@ -37,7 +43,7 @@ enum BertPreTokenizer {
         }
         switch scalar.properties.generalCategory {
         case .connectorPunctuation, .dashPunctuation, .openPunctuation, .closePunctuation,
-             .initialPunctuation, .finalPunctuation, .otherPunctuation:
+            .initialPunctuation, .finalPunctuation, .otherPunctuation:
             return true
         default:
             return false

@@ -94,11 +94,17 @@ public struct Tokenizer: Sendable {
         switch section["type"] as? String {
         case "TemplateProcessing":
             let specials = section["special_tokens"] as? [String: Any] ?? [:]
-            var prefix: [Int32] = [], suffix: [Int32] = [], seenSequence = false
+            var prefix: [Int32] = []
+            var suffix: [Int32] = []
+            var seenSequence = false
             for case let piece as [String: Any] in section["single"] as? [Any] ?? [] {
-                if piece["Sequence"] != nil { seenSequence = true; continue }
+                if piece["Sequence"] != nil {
+                    seenSequence = true
+                    continue
+                }
                 guard let special = piece["SpecialToken"] as? [String: Any], let name = special["id"] as? String,
-                      let ids = (specials[name] as? [String: Any])?["ids"] as? [Int] else {
+                    let ids = (specials[name] as? [String: Any])?["ids"] as? [Int]
+                else {
                     throw ModelRuntimeError.unsupported("post_processor template piece \(piece)")
                 }
                 if seenSequence { suffix += ids.map { Int32($0) } } else { prefix += ids.map { Int32($0) } }
@@ -106,7 +112,8 @@ public struct Tokenizer: Sendable {
             return (prefix, suffix)
         case "BertProcessing":
             guard let cls = section["cls"] as? [Any], let clsID = cls.last as? Int,
-                  let sep = section["sep"] as? [Any], let sepID = sep.last as? Int else {
+                let sep = section["sep"] as? [Any], let sepID = sep.last as? Int
+            else {
                 throw ModelRuntimeError.unsupported("BertProcessing without cls/sep")
             }
             return ([Int32(clsID)], [Int32(sepID)])
@@ -126,7 +133,7 @@ public struct Tokenizer: Sendable {
         let scalars = Array(text.unicodeScalars)
         var ids: [Int32] = []
         var special: [Bool] = []
-        var spans: [Range<Int>] = []   // in scalar indices of `text`
+        var spans: [Range<Int>] = []  // in scalar indices of `text`
         ids.reserveCapacity(scalars.count / 3 + 2)
 
         var segmentStart = 0
@@ -173,8 +180,10 @@ public struct Tokenizer: Sendable {
         return nil
     }
 
-    private func appendWordPieces(of scalars: [Unicode.Scalar], in segment: Range<Int>,
-                                  ids: inout [Int32], special: inout [Bool], spans: inout [Range<Int>]) {
+    private func appendWordPieces(
+        of scalars: [Unicode.Scalar], in segment: Range<Int>,
+        ids: inout [Int32], special: inout [Bool], spans: inout [Range<Int>]
+    ) {
         guard !segment.isEmpty else { return }
         var normalized: [NormalizedScalar] = []
         normalized.reserveCapacity(segment.count)

@@ -19,7 +19,10 @@ struct WordPiece: Sendable {
             while start < end {
                 var candidate = start > word.startIndex ? continuingSubwordPrefix : ""
                 candidate.unicodeScalars.append(contentsOf: word[start..<end])
-                if let id = vocabulary[candidate] { match = id; break }
+                if let id = vocabulary[candidate] {
+                    match = id
+                    break
+                }
                 end -= 1
             }
             guard let id = match else { return [(unknownTokenID, whole)] }

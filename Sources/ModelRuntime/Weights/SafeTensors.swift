@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A `.safetensors` file, memory-mapped read-only.
@@ -67,10 +67,10 @@ public final class SafeTensorsFile: Sendable {
         var tensors: [String: TensorInfo] = [:]
         for (name, value) in object where name != "__metadata__" {
             guard let entry = value as? [String: Any],
-                  let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int],
-                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2,
-                  offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength
+                let dtype = entry["dtype"] as? String,
+                let shape = entry["shape"] as? [Int],
+                let offsets = entry["data_offsets"] as? [Int], offsets.count == 2,
+                offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength
             else {
                 throw ModelRuntimeError.malformedFile(path, reason: "bad header entry for tensor \(name)")
             }

@@ -23,8 +23,9 @@ struct EmbeddingsRequest: Decodable, Sendable {
         user = try container.decodeIfPresent(String.self, forKey: .user)
         if let format = try container.decodeIfPresent(String.self, forKey: .encodingFormat) {
             guard let parsed = EncodingFormat(rawValue: format) else {
-                throw APIError.invalidRequest("encoding_format must be 'float' or 'base64', got '\(format)'",
-                                              param: "encoding_format", code: "invalid_value")
+                throw APIError.invalidRequest(
+                    "encoding_format must be 'float' or 'base64', got '\(format)'",
+                    param: "encoding_format", code: "invalid_value")
             }
             encodingFormat = parsed
         }

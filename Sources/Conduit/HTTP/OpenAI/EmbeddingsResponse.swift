@@ -24,7 +24,10 @@ enum EmbeddingsResponse {
                 buffer.writeString("]")
             case .base64:
                 let bytes = vector.withUnsafeBufferPointer { pointer in
-                    Data(buffer: UnsafeBufferPointer(start: pointer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) }, count: pointer.count * 4))
+                    Data(
+                        buffer: UnsafeBufferPointer(
+                            start: pointer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) },
+                            count: pointer.count * 4))
                 }
                 buffer.writeString("\"")
                 buffer.writeString(littleEndian(bytes).base64EncodedString())
@@ -41,11 +44,11 @@ enum EmbeddingsResponse {
     /// The bytes of host-order float32 values, in little-endian order.
     private static func littleEndian(_ data: Data) -> Data {
         #if _endian(little)
-        return data
+            return data
         #else
-        var swapped = data
-        for start in stride(from: 0, to: swapped.count, by: 4) { swapped[start..<start + 4].reverse() }
-        return swapped
+            var swapped = data
+            for start in stride(from: 0, to: swapped.count, by: 4) { swapped[start..<start + 4].reverse() }
+            return swapped
         #endif
     }
 
