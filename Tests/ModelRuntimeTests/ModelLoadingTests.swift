@@ -137,6 +137,9 @@ struct SafeTensorsTests {
         let truncated = FileManager.default.temporaryDirectory.appending(path: "bad.safetensors").path
         try Data([200, 0, 0, 0, 0, 0, 0, 0, 123]).write(to: URL(filePath: truncated))
         #expect(throws: ModelRuntimeError.self) { try SafeTensorsFile(path: truncated) }
+        let absurd = FileManager.default.temporaryDirectory.appending(path: "absurd.safetensors").path
+        try Data([255, 255, 255, 255, 255, 255, 255, 255, 123]).write(to: URL(filePath: absurd))
+        #expect(throws: ModelRuntimeError.self) { try SafeTensorsFile(path: absurd) }
     }
 }
 

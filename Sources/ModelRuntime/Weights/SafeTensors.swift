@@ -41,9 +41,9 @@ public final class SafeTensorsFile: Sendable {
         }
         let base = UnsafeRawPointer(mapping)
         do {
-            let headerLength = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)))
-            guard headerLength > 0, 8 + headerLength <= length else {
-                throw ModelRuntimeError.malformedFile(path, reason: "header length \(headerLength) exceeds the file")
+            let declared = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+            guard let headerLength = Int(exactly: declared), headerLength > 0, headerLength <= length - 8 else {
+                throw ModelRuntimeError.malformedFile(path, reason: "header length \(declared) exceeds the file")
             }
             let header = Data(bytes: base + 8, count: headerLength)
             self.tensors = try Self.parseHeader(header, dataLength: length - 8 - headerLength, path: path)
