@@ -53,6 +53,9 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
+        guard requestTimeout.isFinite, requestTimeout > 0, requestTimeout <= 86_400 else {
+            throw ValidationError("request-timeout must be between 0 and 86400 seconds, got \(requestTimeout)")
+        }
         let environment = ProcessInfo.processInfo.environment
         let logger = try makeLogger(level: logLevel)
         var configuration = ServerConfiguration()

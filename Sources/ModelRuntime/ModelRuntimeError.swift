@@ -14,6 +14,8 @@ public enum ModelRuntimeError: Error, Equatable, CustomStringConvertible {
     case tensorShapeMismatch(name: String, expected: [Int], actual: [Int])
     /// A token id outside the vocabulary was given as input.
     case tokenIDOutOfRange(id: Int, vocabularySize: Int)
+    /// A sequence with no tokens was given as input.
+    case emptySequence
     /// A sequence longer than the model's position embeddings was given as input.
     case sequenceTooLong(length: Int, limit: Int)
 
@@ -26,6 +28,7 @@ public enum ModelRuntimeError: Error, Equatable, CustomStringConvertible {
         case .tensorShapeMismatch(let name, let expected, let actual):
             "tensor \(name) has shape \(actual), expected \(expected)"
         case .tokenIDOutOfRange(let id, let size): "token id \(id) is outside the vocabulary (size \(size))"
+        case .emptySequence: "a sequence has no tokens"
         case .sequenceTooLong(let length, let limit): "sequence of \(length) tokens exceeds the model's limit of \(limit)"
         }
     }

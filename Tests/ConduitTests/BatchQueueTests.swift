@@ -124,4 +124,19 @@ struct BatchQueueTests {
         let none = queue.nextBatch(now: 0).batch
         #expect(none == nil)
     }
+
+    @Test("a client that hangs up mid-request stops the rest of its split request")
+    func abandonedMidway() {
+        final class Flag: @unchecked Sendable { var gone = false }  // set and read on this test's thread only
+        let flag = Flag()
+        var queue = Queue(limits: limits)
+        _ = queue.enqueue(id: 1, sequences: [tokens(8), tokens(8), tokens(8)], deadline: 100, isAbandoned: { flag.gone })
+        let first = queue.nextBatch(now: 0).batch!
+        flag.gone = true
+        let (batch, _, abandoned) = queue.nextBatch(now: 0)
+        #expect(batch == nil && abandoned == [1])
+        #expect(queue.queuedTokens == 0)
+        let late = queue.complete(first, vectors: [[1]])
+        #expect(late.isEmpty)
+    }
 }

@@ -83,6 +83,12 @@ struct ModelLoadingTests {
         }
     }
 
+    @Test("an empty sequence is refused rather than pooled from another sequence's rows")
+    func emptySequence() throws {
+        let model = try #require(TestModel.model)
+        #expect(throws: ModelRuntimeError.emptySequence) { try model.embed([[101, 102], []]) }
+    }
+
     @Test("missing weights are reported by path")
     func missingWeights() throws {
         let folder = try modelCopy { try FileManager.default.removeItem(at: $0.appending(path: "model.safetensors")) }

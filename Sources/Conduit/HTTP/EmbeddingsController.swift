@@ -58,6 +58,9 @@ struct EmbeddingsController {
                     throw APIError.invalidRequest("input[\(index)] is an empty string", param: "input", code: "empty_input")
                 }
                 let encoding = model.tokenize(text, truncate: limits.truncate)
+                guard encoding.count > 0 else {
+                    throw APIError.invalidRequest("input[\(index)] has no tokens for this model", param: "input", code: "empty_input")
+                }
                 guard encoding.count <= limit else { throw Self.tooLong(index: index, tokens: encoding.count, limit: limit) }
                 sequences.append(encoding.ids)
             }

@@ -98,15 +98,15 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
         var items: [Batch.Item] = []
         var tokens = 0
         while head < queue.count {
-            if queue[head].next == 0 {
-                let isExpired = queue[head].deadline <= now
-                if isExpired || queue[head].isAbandoned() {
-                    if isExpired { expired.append(queue[head].id) } else { abandoned.append(queue[head].id) }
-                    queuedTokens -= queue[head].remainingTokens
-                    partial[queue[head].id] = nil
-                    head += 1
-                    continue
-                }
+            // Expiry applies to requests not started; a hang-up also stops the rest of a request split across batches.
+            let isExpired = queue[head].next == 0 && queue[head].deadline <= now
+            if isExpired || queue[head].isAbandoned() {
+                if isExpired { expired.append(queue[head].id) } else { abandoned.append(queue[head].id) }
+                queuedTokens -= queue[head].remainingTokens
+                partial[queue[head].id] = nil
+                inFlight[queue[head].id] = nil
+                head += 1
+                continue
             }
             let sequence = queue[head].sequences[queue[head].next]
             let fits =

@@ -59,6 +59,13 @@ public struct BertConfiguration: Sendable, Equatable, Decodable {
         if let kind = positionEmbeddingType, kind != "absolute" {
             throw ModelRuntimeError.unsupported("position_embedding_type \"\(kind)\"; supported: absolute")
         }
+        let sizes = [
+            ("hidden_size", hiddenSize), ("num_hidden_layers", numHiddenLayers), ("intermediate_size", intermediateSize),
+            ("max_position_embeddings", maxPositionEmbeddings), ("type_vocab_size", typeVocabSize), ("vocab_size", vocabSize),
+        ]
+        if let (name, value) = sizes.first(where: { $0.1 < 1 }) {
+            throw ModelRuntimeError.unsupported("\(name) \(value); it must be at least 1")
+        }
         guard numAttentionHeads > 0, hiddenSize % numAttentionHeads == 0 else {
             throw ModelRuntimeError.unsupported("hidden_size \(hiddenSize) not divisible by \(numAttentionHeads) heads")
         }

@@ -35,6 +35,8 @@ public final class BertEncoder: Sendable {
         ranges.reserveCapacity(sequences.count)
         var total = 0
         for sequence in sequences {
+            // Pooling reads a sequence's first row: with no rows it would read another sequence's, or past the buffer.
+            guard !sequence.isEmpty else { throw ModelRuntimeError.emptySequence }
             guard sequence.count <= configuration.maxPositionEmbeddings else {
                 throw ModelRuntimeError.sequenceTooLong(length: sequence.count, limit: configuration.maxPositionEmbeddings)
             }
