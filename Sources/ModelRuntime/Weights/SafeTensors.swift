@@ -9,8 +9,9 @@ import Foundation
 /// A `.safetensors` file, memory-mapped read-only.
 ///
 /// The format is an 8-byte little-endian header length, a JSON header naming each tensor's
-/// dtype, shape and byte range, then the raw data. F32 tensors are read in place from the
-/// mapping (pages are faulted in only when touched); F16 and BF16 are widened to F32 on load.
+/// dtype, shape and byte range, then the raw data. Mapping the file lets `floats(_:)` copy one
+/// tensor at a time without reading the whole file first; F16 and BF16 are widened to F32 as they
+/// are copied. The mapping is released when the file object goes.
 public final class SafeTensorsFile: Sendable {
     public struct TensorInfo: Sendable, Equatable {
         public let dtype: String
