@@ -32,11 +32,18 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
         ),
+        // Matrix-product kernels of our own, in C for the x86 vector instructions Swift has no
+        // portable access to. Always optimized: an unoptimized kernel is an order of magnitude slower.
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3"])]
+        ),
         // Text in, vectors out. Depends on nothing of the server.
         .target(
             name: "ModelRuntime",
             dependencies: [
-                .target(name: "CBLAS", condition: .when(platforms: [.linux]))
+                "CKernels",
+                .target(name: "CBLAS", condition: .when(platforms: [.linux])),
             ],
             // Optimized in debug builds too: unoptimized SIMD code is two orders of magnitude slower,
             // which would make every test that runs the model crawl.

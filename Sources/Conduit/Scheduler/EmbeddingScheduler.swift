@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import ModelRuntime
 import NIOPosix
@@ -6,11 +7,13 @@ import Synchronization
 
 /// Runs embedding requests through the model in dynamically formed batches.
 ///
-/// Callers `await` ``embed(_:)``; the service's ``run()`` loop forms a batch from whatever is
-/// waiting the moment the model is free (no artificial delay when idle) and computes it on a
-/// thread of its own, off the event loops and the cooperative pool. While one batch computes,
-/// new requests gather into the next. On graceful shutdown it stops admitting, finishes what
-/// it admitted, then returns.
+/// Callers `await` ``embed(_:)``; the service's ``run()`` starts a compute loop on a thread of its
+/// own, off the event loops and the cooperative pool, which forms a batch from whatever is waiting
+/// the moment the model is free (no artificial delay when idle). While one batch computes, new
+/// requests gather into the next. The loop takes the next batch itself, on its own thread: were it
+/// to hop back to the cooperative pool between batches, it would wait there behind the very
+/// requests and responses it serves, and the model would sit idle. On graceful shutdown it stops
+/// admitting, finishes what it admitted, then returns.
 public final class EmbeddingScheduler: Service, Sendable {
     /// Counters for tests and metrics.
     public struct Statistics: Sendable, Equatable {
@@ -22,18 +25,29 @@ public final class EmbeddingScheduler: Service, Sendable {
         public var expired = 0
     }
 
+    private typealias Waiter = CheckedContinuation<[[Float]], any Error>
+
     private struct State: Sendable {
         var queue: BatchQueue<ContinuousClock.Instant>
-        var waiters: [UInt64: CheckedContinuation<[[Float]], any Error>] = [:]
+        var waiters: [UInt64: Waiter] = [:]
         var nextID: UInt64 = 0
         var statistics = Statistics()
+        /// The compute loop found nothing to do and sleeps until `wakeUp` is signalled.
+        var computeLoopIsWaiting = false
+        /// Set when the service is cancelled: the loop returns without draining.
+        var isStopped = false
+
+        /// Marks the loop awake; true when the caller must signal `wakeUp`.
+        mutating func takeWakeUp() -> Bool {
+            defer { computeLoopIsWaiting = false }
+            return computeLoopIsWaiting
+        }
     }
 
     public let model: EmbeddingModel
     public let configuration: SchedulerConfiguration
     private let state: Mutex<State>
-    private let wakeUps: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
+    private let wakeUp = DispatchSemaphore(value: 0)
     private let computeThread = NIOThreadPool(numberOfThreads: 1)
     private let logger: Logger
 
@@ -45,7 +59,6 @@ public final class EmbeddingScheduler: Service, Sendable {
             maxBatchTokens: configuration.maxBatchTokens, maxBatchSequences: configuration.maxBatchSequences,
             maxQueuedTokens: configuration.maxQueuedTokens, maxQueuedRequests: configuration.maxQueuedRequests)
         state = Mutex(State(queue: BatchQueue(limits: limits)))
-        (wakeUps, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         computeThread.start()
     }
 
@@ -62,16 +75,21 @@ public final class EmbeddingScheduler: Service, Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let admission: BatchQueue<ContinuousClock.Instant>.Admission? = state.withLock { state in
+                let (admission, mustWake) = state.withLock { state -> (BatchQueue<ContinuousClock.Instant>.Admission?, Bool) in
                     // Checked under the lock: a cancellation that lands after this sees the request queued.
-                    if Task.isCancelled { return nil }
+                    if Task.isCancelled { return (nil, false) }
                     let admission = state.queue.enqueue(id: id, sequences: sequences, deadline: deadline, isAbandoned: isAbandoned)
-                    if admission == .admitted { state.waiters[id] = continuation } else { state.statistics.rejected += 1 }
-                    return admission
+                    guard admission == .admitted else {
+                        state.statistics.rejected += 1
+                        return (admission, false)
+                    }
+                    state.waiters[id] = continuation
+                    return (admission, state.takeWakeUp())
                 }
+                if mustWake { wakeUp.signal() }
                 switch admission {
                 case nil: continuation.resume(throwing: CancellationError())
-                case .admitted: wake.yield()
+                case .admitted: break
                 case .rejectedClosed: continuation.resume(throwing: SchedulerError.shuttingDown)
                 case .rejectedQueueFull(let tokens, let requests):
                     continuation.resume(throwing: SchedulerError.overloaded(queuedTokens: tokens, queuedRequests: requests))
@@ -83,7 +101,7 @@ public final class EmbeddingScheduler: Service, Sendable {
     }
 
     private func cancel(_ id: UInt64) {
-        let waiter = state.withLock { state -> CheckedContinuation<[[Float]], any Error>? in
+        let waiter = state.withLock { state -> Waiter? in
             guard state.queue.cancel(id: id) else { return nil }
             state.statistics.cancelled += 1
             return state.waiters.removeValue(forKey: id)
@@ -92,14 +110,28 @@ public final class EmbeddingScheduler: Service, Sendable {
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            await batchLoop()
-        } onGracefulShutdown: {
-            self.state.withLock { $0.queue.close() }
-            self.wake.yield()
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                try? await computeThread.runIfActive { self.computeLoop() }
+            } onGracefulShutdown: {
+                self.stop(draining: true)
+            }
+        } onCancel: {
+            self.stop(draining: false)
         }
         failAllWaiters()
         try await computeThread.shutdownGracefully()
+    }
+
+    /// Stops admitting; the compute loop then returns once the queue is drained, or at once when
+    /// `draining` is false.
+    private func stop(draining: Bool) {
+        let mustWake = state.withLock { state in
+            state.queue.close()
+            if !draining { state.isStopped = true }
+            return state.takeWakeUp()
+        }
+        if mustWake { wakeUp.signal() }
     }
 
     private enum Step {
@@ -108,36 +140,34 @@ public final class EmbeddingScheduler: Service, Sendable {
         case finish
     }
 
-    private func batchLoop() async {
-        var wakeUpIterator = wakeUps.makeAsyncIterator()
-        while !Task.isCancelled {
-            let (step, expired, abandoned) = state.withLock { state in
+    /// Runs on the compute thread for the life of the service.
+    private func computeLoop() {
+        while true {
+            let (step, expired, abandoned) = state.withLock { state -> (Step, [Waiter], [Waiter]) in
+                if state.isStopped { return (.finish, [], []) }
                 let (batch, expiredIDs, abandonedIDs) = state.queue.nextBatch(now: .now)
                 state.statistics.expired += expiredIDs.count
                 state.statistics.cancelled += abandonedIDs.count
                 let expired = expiredIDs.compactMap { state.waiters.removeValue(forKey: $0) }
                 let abandoned = abandonedIDs.compactMap { state.waiters.removeValue(forKey: $0) }
                 let step: Step = if let batch { .compute(batch) } else if state.queue.isDrained { .finish } else { .wait }
+                if case .wait = step { state.computeLoopIsWaiting = true }
                 return (step, expired, abandoned)
             }
             for waiter in expired { waiter.resume(throwing: SchedulerError.deadlineExceeded) }
             for waiter in abandoned { waiter.resume(throwing: CancellationError()) }
             switch step {
-            case .compute(let batch):
-                await compute(batch)
-            case .wait:
-                guard await wakeUpIterator.next() != nil else { return }
-            case .finish:
-                return
+            case .compute(let batch): compute(batch)
+            case .wait: wakeUp.wait()
+            case .finish: return
             }
         }
     }
 
-    private func compute(_ batch: BatchQueue<ContinuousClock.Instant>.Batch) async {
-        let model = self.model
+    private func compute(_ batch: BatchQueue<ContinuousClock.Instant>.Batch) {
         let sequences = batch.items.map(\.tokens)
         do {
-            let vectors = try await computeThread.runIfActive { try model.embed(sequences) }
+            let vectors = try model.embed(sequences)
             let finished = state.withLock { state in
                 state.statistics.batches += 1
                 state.statistics.sequences += sequences.count

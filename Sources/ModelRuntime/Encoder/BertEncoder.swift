@@ -77,33 +77,44 @@ public final class BertEncoder: Sendable {
         }
     }
 
-    /// `output[m×n] = input[m×k] · weightᵀ`, split across threads by rows when there are enough of
-    /// them, else by output columns; `epilogue` then finishes each row range (bias, activation, norm).
+    /// `output[m×n] = input[m×k] · weightᵀ` in units of rows when there are enough of them, else of
+    /// output columns; `epilogue` then finishes each row range (bias, activation, norm).
     private func linear(
-        _ input: UnsafePointer<Float>, rows m: Int, inputWidth k: Int, weight: WeightTensor, outputWidth n: Int,
-        into output: UnsafeMutablePointer<Float>, epilogue: (Range<Int>) -> Void
+        _ input: UnsafePointer<Float>, rows m: Int, weight: LinearWeight, into output: UnsafeMutablePointer<Float>,
+        epilogue: (Range<Int>) -> Void
     ) {
-        let w = weight.pointer
-        let rowChunks = parallel.chunks(m, minimum: 32)
-        if rowChunks.count > 1 || parallel.threads == 1 {
-            parallel.forEach(rowChunks.count) { part in
-                let rows = rowChunks[part]
-                BLAS.multiplyTransposed(
-                    m: rows.count, n: n, k: k, a: input + rows.lowerBound * k, lda: k,
-                    b: w, ldb: k, c: output + rows.lowerBound * n, ldc: n)
+        let k = weight.inputs
+        let n = weight.outputs
+        if m >= 2 * Self.rowsPerUnit || parallel.threads == 1 {
+            let rowRanges = Self.rowUnits(m, threads: parallel.threads)
+            parallel.forEachUnit(rowRanges.count) { _, unit in
+                let rows = rowRanges[unit]
+                weight.multiply(
+                    rows: rows.count, input: input + rows.lowerBound * k, inputStride: k, columns: 0..<n,
+                    into: output + rows.lowerBound * n, outputStride: n)
                 epilogue(rows)
             }
         } else {
-            let columnChunks = parallel.chunks(n, minimum: 64)
-            parallel.forEach(columnChunks.count) { part in
-                let columns = columnChunks[part]
-                BLAS.multiplyTransposed(
-                    m: m, n: columns.count, k: k, a: input, lda: k, b: w + columns.lowerBound * k, ldb: k,
-                    c: output + columns.lowerBound, ldc: n)
+            let columnUnits = weight.columnRanges(width: Self.columnsPerUnit)
+            parallel.forEachUnit(columnUnits.count) { _, unit in
+                weight.multiply(rows: m, input: input, inputStride: k, columns: columnUnits[unit], into: output, outputStride: n)
             }
             epilogue(0..<m)
         }
     }
+
+    /// Rows per unit of work in a dense layer, at least: enough that each pass over the weight is reused.
+    private static let rowsPerUnit = 48
+
+    /// `0..<m` cut into units of about `rowsPerUnit` rows, as many as a multiple of `threads` so that
+    /// no thread is left with one unit more than the others, each a multiple of the kernel's 6-row tile.
+    private static func rowUnits(_ m: Int, threads: Int) -> [Range<Int>] {
+        let parts = threads * max(1, m / (threads * rowsPerUnit))
+        let bounds = (0...parts).map { part in part == parts ? m : m * part / parts / 6 * 6 }
+        return (0..<parts).map { bounds[$0]..<bounds[$0 + 1] }
+    }
+    /// Output columns per unit when a batch has too few rows to share out.
+    private static let columnsPerUnit = 64
 
     private func run(_ layer: BertWeights.Layer, ranges: [Range<Int>], tokens: Int, workspace: Workspace) {
         let h = configuration.hiddenSize
@@ -112,13 +123,13 @@ public final class BertEncoder: Sendable {
         let hidden = workspace.hidden
         let qkv = workspace.qkv
 
-        linear(hidden, rows: tokens, inputWidth: h, weight: layer.qkvWeight, outputWidth: 3 * h, into: qkv) { rows in
+        linear(hidden, rows: tokens, weight: layer.qkvWeight, into: qkv) { rows in
             for t in rows { VectorMath.addBias(qkv + t * 3 * h, layer.qkvBias.pointer, count: 3 * h) }
         }
         attention(qkv: qkv, ranges: ranges, workspace: workspace)
 
         let projected = workspace.projected
-        linear(workspace.context, rows: tokens, inputWidth: h, weight: layer.attentionOutputWeight, outputWidth: h, into: projected) {
+        linear(workspace.context, rows: tokens, weight: layer.attentionOutputWeight, into: projected) {
             rows in
             VectorMath.addBiasResidualLayerNorm(
                 hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h, rows: rows.count, columns: h,
@@ -127,12 +138,12 @@ public final class BertEncoder: Sendable {
         }
 
         let intermediate = workspace.intermediate
-        linear(hidden, rows: tokens, inputWidth: h, weight: layer.intermediateWeight, outputWidth: inter, into: intermediate) { rows in
+        linear(hidden, rows: tokens, weight: layer.intermediateWeight, into: intermediate) { rows in
             VectorMath.addBiasGELU(
                 intermediate + rows.lowerBound * inter, rows: rows.count, columns: inter,
                 bias: layer.intermediateBias.pointer)
         }
-        linear(intermediate, rows: tokens, inputWidth: inter, weight: layer.outputWeight, outputWidth: h, into: projected) { rows in
+        linear(intermediate, rows: tokens, weight: layer.outputWeight, into: projected) { rows in
             VectorMath.addBiasResidualLayerNorm(
                 hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h, rows: rows.count, columns: h,
                 bias: layer.outputBias.pointer, gamma: layer.outputNormGamma.pointer, beta: layer.outputNormBeta.pointer, epsilon: eps)
@@ -147,26 +158,20 @@ public final class BertEncoder: Sendable {
         let headSize = h / heads
         let scale = 1 / Float(headSize).squareRoot()
         let context = workspace.context
-        let next = Atomic<Int>(0)
-        let units = ranges.count * heads
-        parallel.forEach(min(parallel.threads, units)) { thread in
+        parallel.forEachUnit(ranges.count * heads) { thread, unit in
             let scores = workspace.scores(for: thread)
-            while true {
-                let unit = next.add(1, ordering: .relaxed).oldValue
-                guard unit < units else { return }
-                let range = ranges[unit / heads]
-                let head = unit % heads
-                let length = range.count
-                let rows = qkv + range.lowerBound * 3 * h
-                BLAS.multiplyTransposed(
-                    m: length, n: length, k: headSize, alpha: scale,
-                    a: rows + head * headSize, lda: 3 * h, b: rows + h + head * headSize, ldb: 3 * h,
-                    c: scores, ldc: length)
-                VectorMath.softmaxRows(scores, rows: length, columns: length, stride: length)
-                BLAS.multiply(
-                    m: length, n: headSize, k: length, a: scores, lda: length, b: rows + 2 * h + head * headSize, ldb: 3 * h,
-                    c: context + range.lowerBound * h + head * headSize, ldc: h)
-            }
+            let range = ranges[unit / heads]
+            let head = unit % heads
+            let length = range.count
+            let rows = qkv + range.lowerBound * 3 * h
+            BLAS.multiplyTransposed(
+                m: length, n: length, k: headSize, alpha: scale,
+                a: rows + head * headSize, lda: 3 * h, b: rows + h + head * headSize, ldb: 3 * h,
+                c: scores, ldc: length)
+            VectorMath.softmaxRows(scores, rows: length, columns: length, stride: length)
+            BLAS.multiply(
+                m: length, n: headSize, k: length, a: scores, lda: length, b: rows + 2 * h + head * headSize, ldb: 3 * h,
+                c: context + range.lowerBound * h + head * headSize, ldc: h)
         }
     }
 }

@@ -2,15 +2,15 @@
 struct BertWeights: Sendable {
     struct Layer: Sendable {
         /// Query, key and value projections stacked into one `3H × H` matrix, so one product computes all three.
-        var qkvWeight: WeightTensor
+        var qkvWeight: LinearWeight
         var qkvBias: WeightTensor
-        var attentionOutputWeight: WeightTensor
+        var attentionOutputWeight: LinearWeight
         var attentionOutputBias: WeightTensor
         var attentionNormGamma: WeightTensor
         var attentionNormBeta: WeightTensor
-        var intermediateWeight: WeightTensor
+        var intermediateWeight: LinearWeight
         var intermediateBias: WeightTensor
-        var outputWeight: WeightTensor
+        var outputWeight: LinearWeight
         var outputBias: WeightTensor
         var outputNormGamma: WeightTensor
         var outputNormBeta: WeightTensor
@@ -42,6 +42,10 @@ struct BertWeights: Sendable {
         func stacked(_ names: [String], _ shape: [Int]) throws -> WeightTensor {
             WeightTensor(try names.flatMap { try values($0, shape) })
         }
+        func dense(_ names: [String], outputs: Int, inputs: Int) throws -> LinearWeight {
+            let shape = [outputs / names.count, inputs]
+            return LinearWeight(try names.flatMap { try values($0, shape) }, outputs: outputs, inputs: inputs)
+        }
         wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [configuration.vocabSize, h])
         positionEmbeddings = try tensor("embeddings.position_embeddings.weight", [configuration.maxPositionEmbeddings, h])
         tokenTypeEmbeddings = try tensor("embeddings.token_type_embeddings.weight", [configuration.typeVocabSize, h])
@@ -50,15 +54,15 @@ struct BertWeights: Sendable {
         layers = try (0..<configuration.numHiddenLayers).map { index in
             let p = "encoder.layer.\(index)."
             return Layer(
-                qkvWeight: try stacked(["query", "key", "value"].map { p + "attention.self.\($0).weight" }, [h, h]),
+                qkvWeight: try dense(["query", "key", "value"].map { p + "attention.self.\($0).weight" }, outputs: 3 * h, inputs: h),
                 qkvBias: try stacked(["query", "key", "value"].map { p + "attention.self.\($0).bias" }, [h]),
-                attentionOutputWeight: try tensor(p + "attention.output.dense.weight", [h, h]),
+                attentionOutputWeight: try dense([p + "attention.output.dense.weight"], outputs: h, inputs: h),
                 attentionOutputBias: try tensor(p + "attention.output.dense.bias", [h]),
                 attentionNormGamma: try tensor(p + "attention.output.LayerNorm.weight", [h]),
                 attentionNormBeta: try tensor(p + "attention.output.LayerNorm.bias", [h]),
-                intermediateWeight: try tensor(p + "intermediate.dense.weight", [i, h]),
+                intermediateWeight: try dense([p + "intermediate.dense.weight"], outputs: i, inputs: h),
                 intermediateBias: try tensor(p + "intermediate.dense.bias", [i]),
-                outputWeight: try tensor(p + "output.dense.weight", [h, i]),
+                outputWeight: try dense([p + "output.dense.weight"], outputs: h, inputs: i),
                 outputBias: try tensor(p + "output.dense.bias", [h]),
                 outputNormGamma: try tensor(p + "output.LayerNorm.weight", [h]),
                 outputNormBeta: try tensor(p + "output.LayerNorm.bias", [h])

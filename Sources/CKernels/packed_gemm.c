@@ -1,0 +1,141 @@
+// A matrix product specialised for what an encoder does at small batch sizes: few rows (tokens)
+// against a weight that never changes. General BLAS packs the weight into its kernel's layout on
+// every call, which costs as much as the arithmetic when there are only a few dozen rows; here the
+// weight is packed once, at load, and the kernel streams it as it lies.
+
+#include "packed_gemm.h"
+
+#include <string.h>
+
+size_t conduit_packed_size(size_t n, size_t k) {
+    size_t panels = (n + CONDUIT_PANEL_WIDTH - 1) / CONDUIT_PANEL_WIDTH;
+    return panels * CONDUIT_PANEL_WIDTH * k;
+}
+
+void conduit_pack_weight(const float *weight, size_t n, size_t k, float *packed) {
+    size_t panels = (n + CONDUIT_PANEL_WIDTH - 1) / CONDUIT_PANEL_WIDTH;
+    memset(packed, 0, panels * CONDUIT_PANEL_WIDTH * k * sizeof(float));
+    for (size_t row = 0; row < n; row++) {
+        float *panel = packed + (row / CONDUIT_PANEL_WIDTH) * CONDUIT_PANEL_WIDTH * k;
+        size_t lane = row % CONDUIT_PANEL_WIDTH;
+        for (size_t i = 0; i < k; i++) panel[i * CONDUIT_PANEL_WIDTH + lane] = weight[row * k + i];
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+#include <immintrin.h>
+
+#define KERNEL __attribute__((target("avx2,fma"), always_inline)) static inline
+#define ENTRY __attribute__((target("avx2,fma"))) static
+
+// Rows of `a` per micro-tile: ROWS × 2 accumulators plus two weight vectors and one broadcast
+// fill 15 of the 16 ymm registers.
+#define ROWS 6
+
+// `rows` (1...ROWS) rows of `a` times one panel. `rows` is a constant at every call site, so the
+// compiler unrolls the row loops and keeps every accumulator in a register.
+KERNEL void tile(
+    int rows, size_t k, const float *a, size_t lda, const float *panel, float *c, size_t ldc, int width) {
+    __m256 low[ROWS], high[ROWS];
+    for (int r = 0; r < rows; r++) {
+        low[r] = _mm256_setzero_ps();
+        high[r] = _mm256_setzero_ps();
+    }
+    for (size_t i = 0; i < k; i++) {
+        __m256 w0 = _mm256_load_ps(panel + i * CONDUIT_PANEL_WIDTH);
+        __m256 w1 = _mm256_load_ps(panel + i * CONDUIT_PANEL_WIDTH + 8);
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(a + r * lda + i);
+            low[r] = _mm256_fmadd_ps(x, w0, low[r]);
+            high[r] = _mm256_fmadd_ps(x, w1, high[r]);
+        }
+    }
+    if (width == CONDUIT_PANEL_WIDTH) {
+        for (int r = 0; r < rows; r++) {
+            _mm256_storeu_ps(c + r * ldc, low[r]);
+            _mm256_storeu_ps(c + r * ldc + 8, high[r]);
+        }
+    } else {
+        // The weight's last panel is narrower: store only the lanes that are real outputs.
+        __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        __m256i lowMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(width), lane);
+        __m256i highMask = _mm256_cmpgt_epi32(_mm256_set1_epi32(width - 8), lane);
+        for (int r = 0; r < rows; r++) {
+            _mm256_maskstore_ps(c + r * ldc, lowMask, low[r]);
+            _mm256_maskstore_ps(c + r * ldc + 8, highMask, high[r]);
+        }
+    }
+}
+
+// Rows of `a` per block: a block (at most about 192 KiB) stays in L2 while every panel passes over
+// it, so a large batch does not stream all of `a` from memory once per panel.
+static size_t rows_per_block(size_t k) {
+    size_t rows = (48 * 1024 / (k ? k : 1)) / ROWS * ROWS;
+    return rows < ROWS ? ROWS : rows;
+}
+
+ENTRY void packed_gemm_avx2(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
+    size_t first_panel, size_t end_panel, float *c, size_t ldc) {
+    size_t block = rows_per_block(k);
+    for (size_t blockStart = 0; blockStart < m; blockStart += block) {
+        size_t blockEnd = blockStart + block < m ? blockStart + block : m;
+        for (size_t p = first_panel; p < end_panel; p++) {
+            const float *panel = packed + p * CONDUIT_PANEL_WIDTH * k;
+            size_t column = p * CONDUIT_PANEL_WIDTH;
+            int width = n - column < CONDUIT_PANEL_WIDTH ? (int)(n - column) : CONDUIT_PANEL_WIDTH;
+            float *out = c + (column - first_panel * CONDUIT_PANEL_WIDTH);
+            size_t row = blockStart;
+            for (; row + ROWS <= blockEnd; row += ROWS)
+                tile(ROWS, k, a + row * lda, lda, panel, out + row * ldc, ldc, width);
+            const float *rest = a + row * lda;
+            float *restOut = out + row * ldc;
+            switch (blockEnd - row) {
+            case 1: tile(1, k, rest, lda, panel, restOut, ldc, width); break;
+            case 2: tile(2, k, rest, lda, panel, restOut, ldc, width); break;
+            case 3: tile(3, k, rest, lda, panel, restOut, ldc, width); break;
+            case 4: tile(4, k, rest, lda, panel, restOut, ldc, width); break;
+            case 5: tile(5, k, rest, lda, panel, restOut, ldc, width); break;
+            default: break;
+            }
+        }
+    }
+}
+
+int conduit_packed_gemm_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+void conduit_packed_gemm(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
+    size_t first_panel, size_t end_panel, float *c, size_t ldc) {
+    packed_gemm_avx2(m, n, k, a, lda, packed, first_panel, end_panel, c, ldc);
+}
+
+#else
+
+int conduit_packed_gemm_supported(void) { return 0; }
+
+// Callers use BLAS where the vector kernel does not run; this plain loop keeps the function correct
+// on every platform all the same.
+void conduit_packed_gemm(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
+    size_t first_panel, size_t end_panel, float *c, size_t ldc) {
+    for (size_t p = first_panel; p < end_panel; p++) {
+        const float *panel = packed + p * CONDUIT_PANEL_WIDTH * k;
+        size_t column = p * CONDUIT_PANEL_WIDTH;
+        size_t width = n - column < CONDUIT_PANEL_WIDTH ? n - column : CONDUIT_PANEL_WIDTH;
+        float *out = c + (column - first_panel * CONDUIT_PANEL_WIDTH);
+        for (size_t row = 0; row < m; row++) {
+            for (size_t lane = 0; lane < width; lane++) {
+                float sum = 0;
+                for (size_t i = 0; i < k; i++) sum += a[row * lda + i] * panel[i * CONDUIT_PANEL_WIDTH + lane];
+                out[row * ldc + lane] = sum;
+            }
+        }
+    }
+}
+
+#endif
