@@ -6,7 +6,9 @@ struct ConduitCommand: AsyncParsableCommand {
         commandName: "conduit",
         abstract: "An AI inference gateway: local text embeddings behind an OpenAI-compatible API.",
         version: "0.1.0",
-        subcommands: [ServeCommand.self, DownloadCommand.self, BenchCommand.self],
+        subcommands: [
+            ServeCommand.self, DownloadCommand.self, BenchCommand.self, MigrateCommand.self, TeamsCommand.self, KeysCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -3,6 +3,8 @@ import Conduit
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,7 +75,10 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
-        let app = try await buildApplication(configuration: configuration, logger: logger)
-        try await app.runService()
+        let readiness = Readiness()
+        let app = try await buildApplication(configuration: configuration, readiness: readiness, logger: logger)
+        try await ServiceGroup(
+            services: [ReadinessOnShutdown(app, readiness: readiness)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        ).run()
     }
 }

@@ -3,10 +3,19 @@ import Conduit
 import Foundation
 import Logging
 
-/// Options shared by every command that loads a model; each falls back to a `CONDUIT_…` environment variable.
-struct ModelOptions: ParsableArguments {
+/// The data folder: model cache and, by default, the SQLite database.
+struct DataDirectoryOption: ParsableArguments {
     @Option(help: "Folder for the model cache and data (env CONDUIT_DATA_DIR; default ./data).")
     var dataDir: String?
+
+    func url(environment: [String: String]) -> URL {
+        URL(filePath: dataDir ?? environment["CONDUIT_DATA_DIR"] ?? "data")
+    }
+}
+
+/// Options shared by every command that loads a model; each falls back to a `CONDUIT_…` environment variable.
+struct ModelOptions: ParsableArguments {
+    @OptionGroup var data: DataDirectoryOption
 
     @Option(help: "Serve the model in this folder, in Hugging Face layout (env CONDUIT_MODEL_DIR).")
     var modelDir: String?
@@ -21,7 +30,7 @@ struct ModelOptions: ParsableArguments {
     var hubEndpoint: String?
 
     func apply(to configuration: inout ServerConfiguration, environment: [String: String]) throws {
-        configuration.dataDirectory = URL(filePath: dataDir ?? environment["CONDUIT_DATA_DIR"] ?? "data")
+        configuration.dataDirectory = data.url(environment: environment)
         configuration.modelDirectory = (modelDir ?? environment["CONDUIT_MODEL_DIR"]).map { URL(filePath: $0) }
         configuration.modelID = modelID ?? environment["CONDUIT_MODEL_ID"]
         if let endpoint = hubEndpoint ?? environment["HF_ENDPOINT"] {

@@ -34,7 +34,8 @@ public final class EmbeddingModel: Sendable {
         tokenizer = try Tokenizer(contentsOf: directory.appending(path: "tokenizer.json"))
         guard tokenizer.vocabularySize <= configuration.vocabSize else {
             throw ModelRuntimeError.malformedFile(
-                directory.path, reason: "tokenizer has \(tokenizer.vocabularySize) tokens, model \(configuration.vocabSize)")
+                directory.path,
+                reason: "tokenizer has token ids up to \(tokenizer.vocabularySize - 1), model only \(configuration.vocabSize) embeddings")
         }
 
         let modules = try Self.moduleTypes(in: directory)
@@ -56,6 +57,11 @@ public final class EmbeddingModel: Sendable {
         {
             limit = min(limit, maxLength)
         }
+        guard limit > tokenizer.specialTokenCount else {
+            throw ModelRuntimeError.malformedFile(
+                directory.path,
+                reason: "max_seq_length \(limit) leaves no room for text beside \(tokenizer.specialTokenCount) special tokens")
+        }
         maxSequenceLength = limit
     }
 
@@ -68,9 +74,10 @@ public final class EmbeddingModel: Sendable {
         return list.map { ($0["type"] as? String ?? "", $0["path"] as? String ?? "") }
     }
 
-    /// Tokenizes `text` the way sentence-transformers does: special tokens added, truncated to `maxSequenceLength`.
-    public func tokenize(_ text: String, truncate: Bool = true) -> Encoding {
-        tokenizer.encode(text, maxLength: truncate ? maxSequenceLength : nil)
+    /// Tokenizes `text` the way sentence-transformers does: special tokens added, truncated to
+    /// `maxSequenceLength` (`wasTruncated` tells when the text had more).
+    public func tokenize(_ text: String, addSpecialTokens: Bool = true) -> Encoding {
+        tokenizer.encode(text, addSpecialTokens: addSpecialTokens, maxLength: maxSequenceLength)
     }
 
     /// One vector per sequence of token ids, pooled and (when the model says so) L2-normalized.

@@ -197,6 +197,11 @@ struct EmbeddingsAPITests {
             #expect(error.code == "input_too_long" && error.message.contains("256"))
             let longIDs = try await post(client, #"{"input":\#(Array(repeating: 2773, count: 300))}"#)
             #expect(try decode(ErrorBody.self, longIDs).error.code == "input_too_long")
+            let longTokenize = try await client.execute(
+                uri: "/v1/tokenize", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"inputs":"\#(longText)"}"#))
+            #expect(longTokenize.status == .badRequest)
+            #expect(try decode(ErrorBody.self, longTokenize).error.code == "input_too_long")
 
             let huge = String(repeating: "x", count: 5000)
             let big = try await post(client, #"{"input":"\#(huge)"}"#)

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import ServiceLifecycle
 import Testing
 
 @Suite("Models, tokenize and health")
@@ -23,6 +24,22 @@ struct ServiceAPITests {
             #expect(try await client.execute(uri: "/v1/models/sentence-transformers/all-MiniLM-L6-v2", method: .get).status == .notFound)
             #expect(try await client.execute(uri: "/v1/models/all-MiniLM-L6-v2", method: .get).status == .ok)
         }
+    }
+
+    @Test("readiness turns true once the server listens and false as soon as graceful shutdown begins")
+    func readinessFollowsShutdown() async throws {
+        let readiness = Readiness()
+        let (app, _) = try TestServer.application(readiness: readiness)
+        let group = ServiceGroup(services: [ReadinessOnShutdown(app, readiness: readiness)], logger: TestServer.logger)
+        let running = Task { try await group.run() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !readiness.isReady && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(readiness.isReady)
+        await group.triggerGracefulShutdown()
+        let shutdownDeadline = ContinuousClock.now + .seconds(10)
+        while readiness.isReady && ContinuousClock.now < shutdownDeadline { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(!readiness.isReady)
+        try await running.value
     }
 
     @Test("POST /v1/tokenize returns ids, token text, special flags and byte offsets")

@@ -20,8 +20,9 @@ enum TestServer {
     }
 
     /// An application with a fresh scheduler over the shared model.
-    static func application(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> (ConduitApplication, EmbeddingScheduler)
-    {
+    static func application(
+        readiness: Readiness = Readiness(), _ configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) throws -> (ConduitApplication, EmbeddingScheduler) {
         var configuration = ServerConfiguration(port: 0)
         configure(&configuration)
         let scheduler = EmbeddingScheduler(model: try model(), configuration: configuration.scheduler, logger: logger)
@@ -30,7 +31,7 @@ enum TestServer {
                 name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"],
                 scheduler: scheduler, created: 0)
         ])
-        return (buildApplication(catalog: catalog, configuration: configuration, logger: logger), scheduler)
+        return (buildApplication(catalog: catalog, configuration: configuration, readiness: readiness, logger: logger), scheduler)
     }
 }
 

@@ -51,6 +51,34 @@ struct ModelLoadingTests {
         }
     }
 
+    @Test("token ids the model has no embedding for, and a length limit with no room for text, fail at load")
+    func inconsistentTokenizer() throws {
+        let beyondVocabulary = try modelCopy { folder in
+            try rewriteJSON(folder.appending(path: "tokenizer.json")) { json in
+                var added = json["added_tokens"] as! [[String: Any]]
+                added.append(["id": 40_000, "content": "[NEW]", "special": true])
+                json["added_tokens"] = added
+            }
+        }
+        #expect(throws: ModelRuntimeError.self) { try EmbeddingModel(directory: beyondVocabulary) }
+
+        let negative = try modelCopy { folder in
+            try rewriteJSON(folder.appending(path: "tokenizer.json")) { json in
+                var processor = json["post_processor"] as! [String: Any]
+                var specials = processor["special_tokens"] as! [String: Any]
+                specials["[CLS]"] = ["id": "[CLS]", "ids": [-1], "tokens": ["[CLS]"]]
+                processor["special_tokens"] = specials
+                json["post_processor"] = processor
+            }
+        }
+        #expect(throws: ModelRuntimeError.self) { try EmbeddingModel(directory: negative) }
+
+        let noRoom = try modelCopy { folder in
+            try rewriteJSON(folder.appending(path: "sentence_bert_config.json")) { $0["max_seq_length"] = 2 }
+        }
+        #expect(throws: ModelRuntimeError.self) { try EmbeddingModel(directory: noRoom) }
+    }
+
     @Test("cls and max pooling follow 1_Pooling/config.json")
     func poolingModes() throws {
         let reference = try #require(TestModel.model)
@@ -146,6 +174,12 @@ struct SafeTensorsTests {
         let absurd = FileManager.default.temporaryDirectory.appending(path: "absurd.safetensors").path
         try Data([255, 255, 255, 255, 255, 255, 255, 255, 123]).write(to: URL(filePath: absurd))
         #expect(throws: ModelRuntimeError.self) { try SafeTensorsFile(path: absurd) }
+        // A shape whose product overflows Int, and one larger than the bytes given.
+        #expect(throws: ModelRuntimeError.self) {
+            try SafeTensorsFile(path: try write([("big", "F32", [1 << 40, 1 << 40], [0, 0, 0, 0])]))
+        }
+        #expect(throws: ModelRuntimeError.self) { try SafeTensorsFile(path: try write([("neg", "F32", [-1, -4], [0, 0, 0, 0])])) }
+        #expect(throws: ModelRuntimeError.self) { try SafeTensorsFile(path: try write([("wide", "F32", [8], [0, 0, 0, 0])])) }
     }
 }
 

@@ -20,10 +20,32 @@ struct TokenizerTests {
         let text = Array(repeating: "tokenizer", count: 300).joined(separator: " ")  // 2 pieces per word
         let encoding = model.tokenize(text)
         #expect(encoding.count == 256)
-        #expect(encoding.untruncatedCount == 602)
         #expect(encoding.wasTruncated)
+        #expect(model.tokenize("tokenizer").wasTruncated == false)
         #expect(encoding.ids.first == 101 && encoding.ids.last == 102)
-        #expect(model.tokenize(text, truncate: false).count == 602)
+        #expect(model.tokenizer.encode(text).count == 602)
+    }
+
+    @Test("a long text is tokenized in chunks exactly as its parts are, and a truncated one stops early")
+    func longText() throws {
+        let model = try #require(TestModel.model)
+        let reference = try #require(TestModel.reference)
+        // Far longer than one chunk, with accents, CJK, punctuation and several kinds of whitespace.
+        let parts = (0..<40).flatMap { round in reference.items.map(\.text) }.prefix(2000)
+        let separators = [" ", "\n", "\t", "\u{3000}", "  "]
+        let text = parts.enumerated().map { $0.element + separators[$0.offset % separators.count] }.joined()
+        let whole = model.tokenizer.encode(text, addSpecialTokens: false)
+        let pieced = parts.flatMap { model.tokenizer.encode($0, addSpecialTokens: false).ids }
+        #expect(text.unicodeScalars.count > 50_000)
+        #expect(whole.ids == pieced)
+        #expect(!whole.wasTruncated)
+
+        let huge = String(repeating: text, count: 40)  // about 8 MB: the default body limit
+        let start = ContinuousClock.now
+        let cut = model.tokenize(huge)
+        let elapsed = ContinuousClock.now - start
+        #expect(cut.wasTruncated && cut.ids == model.tokenize(String(text.prefix(5000))).ids)
+        #expect(elapsed < .seconds(2), "an 8 MB text took \(elapsed) to truncate")
     }
 
     @Test("a word over max_input_chars_per_word is one unknown token")

@@ -6,13 +6,16 @@ import ModelRuntime
 /// The HTTP application type `conduit serve` runs.
 public typealias ConduitApplication = Application<RouterResponder<ConduitRequestContext>>
 
-/// Loads the configured model, warms it, and builds the application around it.
-public func buildApplication(configuration: ServerConfiguration, logger: Logger) async throws -> ConduitApplication {
+/// Loads the configured model, warms it, and builds the application around it; `readiness` turns
+/// true once the server listens.
+public func buildApplication(
+    configuration: ServerConfiguration, readiness: Readiness = Readiness(), logger: Logger
+) async throws -> ConduitApplication {
     try configuration.validate()
     let started = ContinuousClock.now
     let folder = try await resolveModelFolder(configuration, logger: logger)
     let model = try EmbeddingModel(directory: folder)
-    warmUp(model)
+    try warmUp(model)
     logger.notice(
         "model ready",
         metadata: [
@@ -27,7 +30,7 @@ public func buildApplication(configuration: ServerConfiguration, logger: Logger)
             name: name, aliases: aliases, scheduler: scheduler,
             created: Int(Date().timeIntervalSince1970))
     ])
-    return buildApplication(catalog: catalog, configuration: configuration, logger: logger)
+    return buildApplication(catalog: catalog, configuration: configuration, readiness: readiness, logger: logger)
 }
 
 /// Builds the application around models already loaded (the tests share one model this way).
@@ -72,9 +75,9 @@ private func resolveModelFolder(_ configuration: ServerConfiguration, logger: Lo
 }
 
 /// One short and one longest-possible sequence, so the first real request finds every weight
-/// page resident and the scratch memory already sized.
-private func warmUp(_ model: EmbeddingModel) {
+/// page resident and the scratch memory already sized. A model that cannot run fails here, at start.
+private func warmUp(_ model: EmbeddingModel) throws {
     let short = model.tokenize("warm up").ids
-    let long = Array(repeating: short[1], count: model.maxSequenceLength - 2)
-    _ = try? model.embed([short, short.prefix(1) + long + short.suffix(1)])
+    let longest = model.tokenize(Array(repeating: "warm", count: model.maxSequenceLength).joined(separator: " ")).ids
+    _ = try model.embed([short, longest])
 }

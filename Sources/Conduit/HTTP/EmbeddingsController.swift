@@ -30,7 +30,7 @@ struct EmbeddingsController {
         let wasConnected = channel.isActive
         var vectors = try await served.scheduler.embed(sequences, isAbandoned: { wasConnected && !channel.isActive })
         if let dimensions = body.dimensions, dimensions < model.dimension {
-            vectors = vectors.map { Self.shorten($0, to: dimensions) }
+            vectors = vectors.map { Self.shorten($0, to: dimensions, normalize: model.normalizes) }
         }
         let buffer = EmbeddingsResponse.write(
             vectors: vectors, format: body.encodingFormat ?? .float,
@@ -48,7 +48,6 @@ struct EmbeddingsController {
                 "'input' has \(input.count) items; at most \(limits.maxInputs) are allowed per request",
                 param: "input", code: "too_many_inputs")
         }
-        let limit = model.maxSequenceLength
         var sequences: [[Int32]] = []
         sequences.reserveCapacity(input.count)
         switch input {
@@ -57,41 +56,25 @@ struct EmbeddingsController {
                 guard !text.isEmpty else {
                     throw APIError.invalidRequest("input[\(index)] is an empty string", param: "input", code: "empty_input")
                 }
-                let encoding = model.tokenize(text, truncate: limits.truncate)
+                let encoding = try limits.encode(text, index: index, model: model)
                 guard encoding.count > 0 else {
                     throw APIError.invalidRequest("input[\(index)] has no tokens for this model", param: "input", code: "empty_input")
                 }
-                guard encoding.count <= limit else { throw Self.tooLong(index: index, tokens: encoding.count, limit: limit) }
                 sequences.append(encoding.ids)
             }
         case .tokens(let batches):
-            let vocabulary = model.encoder.configuration.vocabSize
             for (index, ids) in batches.enumerated() {
-                guard !ids.isEmpty else {
-                    throw APIError.invalidRequest("input[\(index)] is an empty token array", param: "input", code: "empty_input")
-                }
-                if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
-                    throw APIError.invalidRequest(
-                        "input[\(index)] has token id \(bad), outside the vocabulary (0..<\(vocabulary))",
-                        param: "input", code: "invalid_token_id")
-                }
-                guard ids.count <= limit || limits.truncate else { throw Self.tooLong(index: index, tokens: ids.count, limit: limit) }
-                sequences.append(ids.prefix(limit).map { Int32($0) })
+                sequences.append(try limits.sequence(ofTokenIDs: ids, index: index, model: model))
             }
         }
         return (sequences, sequences.reduce(0) { $0 + $1.count })
     }
 
-    private static func tooLong(index: Int, tokens: Int, limit: Int) -> APIError {
-        .invalidRequest(
-            "input[\(index)] has \(tokens) tokens; this model takes at most \(limit) (the server is set not to truncate)",
-            param: "input", code: "input_too_long")
-    }
-
-    /// OpenAI's `dimensions`: keep the first components, then rescale to unit length.
-    static func shorten(_ vector: [Float], to dimensions: Int) -> [Float] {
+    /// OpenAI's `dimensions`: keep the first components, then rescale to unit length when the model's
+    /// vectors are unit length (a model without a Normalize module keeps its raw scale).
+    static func shorten(_ vector: [Float], to dimensions: Int, normalize: Bool) -> [Float] {
         var short = Array(vector.prefix(dimensions))
-        short.withUnsafeMutableBufferPointer { EmbeddingModel.normalize($0) }
+        if normalize { short.withUnsafeMutableBufferPointer { EmbeddingModel.normalize($0) } }
         return short
     }
 }

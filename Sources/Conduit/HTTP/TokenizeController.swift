@@ -11,36 +11,13 @@ struct TokenizeController {
     let limits: APILimits
 
     struct Body: Decodable {
-        var inputs: Inputs
+        var inputs: TextList
         var addSpecialTokens: Bool?
         var model: String?
 
         enum CodingKeys: String, CodingKey {
             case inputs, model
             case addSpecialTokens = "add_special_tokens"
-        }
-
-        enum Inputs: Decodable {
-            case one(String)
-            case many([String])
-            var texts: [String] {
-                switch self {
-                case .one(let text): [text]
-                case .many(let texts): texts
-                }
-            }
-            init(from decoder: any Decoder) throws {
-                let container = try decoder.singleValueContainer()
-                if let text = try? container.decode(String.self) {
-                    self = .one(text)
-                    return
-                }
-                if let texts = try? container.decode([String].self) {
-                    self = .many(texts)
-                    return
-                }
-                throw APIError.invalidRequest("'inputs' must be a string or an array of strings", param: "inputs", code: "invalid_type")
-            }
         }
     }
 
@@ -78,10 +55,8 @@ struct TokenizeController {
                 param: "inputs", code: "too_many_inputs")
         }
         let addSpecial = body.addSpecialTokens ?? true
-        let result: [[Token]] = texts.map { text in
-            let encoding = model.tokenizer.encode(
-                text, addSpecialTokens: addSpecial,
-                maxLength: limits.truncate ? model.maxSequenceLength : nil)
+        let result: [[Token]] = try texts.enumerated().map { input, text in
+            let encoding = try limits.encode(text, index: input, model: model, addSpecialTokens: addSpecial)
             return encoding.ids.indices.map { index in
                 let offsets = encoding.offsets[index]
                 return Token(

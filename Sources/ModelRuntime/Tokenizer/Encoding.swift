@@ -6,9 +6,8 @@ public struct Encoding: Sendable, Equatable {
     public var isSpecial: [Bool]
     /// Each token's UTF-8 byte range in the original text; nil for tokens the template inserted.
     public var offsets: [Range<Int>?]
-    /// How many tokens the text has with no truncation, special tokens included.
-    public var untruncatedCount: Int
+    /// Whether the text had more tokens than the limit, which were dropped.
+    public var wasTruncated: Bool
 
     public var count: Int { ids.count }
-    public var wasTruncated: Bool { untruncatedCount > ids.count }
 }

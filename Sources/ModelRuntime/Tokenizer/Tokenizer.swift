@@ -17,9 +17,10 @@ public struct Tokenizer: Sendable {
     let addedTokens: [(content: [Unicode.Scalar], id: Int32, special: Bool)]
     let prefixTokens: [Int32]
     let suffixTokens: [Int32]
-    let tokensByID: [String]
+    let tokensByID: [Int32: String]
 
-    public var vocabularySize: Int { tokensByID.count }
+    /// One more than the largest id the tokenizer can produce (vocabulary, added and template tokens).
+    public let vocabularySize: Int
     /// Tokens the template adds around every text (2 for BERT's [CLS] … [SEP]).
     public var specialTokenCount: Int { prefixTokens.count + suffixTokens.count }
 
@@ -43,7 +44,7 @@ public struct Tokenizer: Sendable {
         guard let rawVocabulary = model["vocab"] as? [String: Int] else {
             throw ModelRuntimeError.malformedFile(path, reason: "WordPiece without vocab")
         }
-        let vocabulary = rawVocabulary.mapValues { Int32($0) }
+        let vocabulary = try rawVocabulary.mapValues { try Self.tokenID($0, in: path) }
         let unknownToken = model["unk_token"] as? String ?? "[UNK]"
         guard let unknownID = vocabulary[unknownToken] else {
             throw ModelRuntimeError.malformedFile(path, reason: "unknown token \(unknownToken) not in vocab")
@@ -59,19 +60,21 @@ public struct Tokenizer: Sendable {
         guard preTokenizerType == "BertPreTokenizer" else {
             throw ModelRuntimeError.unsupported("pre_tokenizer \"\(preTokenizerType)\"; supported: BertPreTokenizer")
         }
-        (prefixTokens, suffixTokens) = try Self.template(from: json["post_processor"], vocabulary: vocabulary)
+        (prefixTokens, suffixTokens) = try Self.template(from: json["post_processor"], path: path)
 
         var added: [(content: [Unicode.Scalar], id: Int32, special: Bool)] = []
         for case let token as [String: Any] in json["added_tokens"] as? [Any] ?? [] {
             guard let content = token["content"] as? String, let id = token["id"] as? Int, !content.isEmpty else { continue }
-            added.append((Array(content.unicodeScalars), Int32(id), token["special"] as? Bool ?? false))
+            added.append((Array(content.unicodeScalars), try Self.tokenID(id, in: path), token["special"] as? Bool ?? false))
         }
         addedTokens = added.sorted { $0.content.count > $1.content.count }
 
-        var byID = [String](repeating: "", count: (vocabulary.values.max().map(Int.init) ?? -1) + 1)
-        for (token, id) in vocabulary { byID[Int(id)] = token }
-        for token in added where Int(token.id) < byID.count { byID[Int(token.id)] = String(String.UnicodeScalarView(token.content)) }
+        var byID: [Int32: String] = [:]
+        for (token, id) in vocabulary { byID[id] = token }
+        for token in added { byID[token.id] = String(String.UnicodeScalarView(token.content)) }
         tokensByID = byID
+        let largest = (Array(byID.keys) + prefixTokens + suffixTokens).max() ?? -1
+        vocabularySize = Int(largest) + 1
     }
 
     private static func normalizer(from value: Any?) throws -> BertNormalizer {
@@ -89,7 +92,15 @@ public struct Tokenizer: Sendable {
         )
     }
 
-    private static func template(from value: Any?, vocabulary: [String: Int32]) throws -> ([Int32], [Int32]) {
+    /// An id from tokenizer.json, refused when no model could have it (negative, or beyond Int32).
+    private static func tokenID(_ value: Int, in path: String) throws -> Int32 {
+        guard value >= 0, let id = Int32(exactly: value) else {
+            throw ModelRuntimeError.malformedFile(path, reason: "token id \(value) is not a valid id")
+        }
+        return id
+    }
+
+    private static func template(from value: Any?, path: String) throws -> ([Int32], [Int32]) {
         guard let section = value as? [String: Any] else { return ([], []) }
         switch section["type"] as? String {
         case "TemplateProcessing":
@@ -107,7 +118,8 @@ public struct Tokenizer: Sendable {
                 else {
                     throw ModelRuntimeError.unsupported("post_processor template piece \(piece)")
                 }
-                if seenSequence { suffix += ids.map { Int32($0) } } else { prefix += ids.map { Int32($0) } }
+                let tokens = try ids.map { try tokenID($0, in: path) }
+                if seenSequence { suffix += tokens } else { prefix += tokens }
             }
             return (prefix, suffix)
         case "BertProcessing":
@@ -116,7 +128,7 @@ public struct Tokenizer: Sendable {
             else {
                 throw ModelRuntimeError.unsupported("BertProcessing without cls/sep")
             }
-            return ([Int32(clsID)], [Int32(sepID)])
+            return ([try tokenID(clsID, in: path)], [try tokenID(sepID, in: path)])
         case let other:
             throw ModelRuntimeError.unsupported("post_processor \"\(other ?? "?")\"; supported: TemplateProcessing, BertProcessing")
         }
@@ -124,50 +136,67 @@ public struct Tokenizer: Sendable {
 
     /// The token text for an id (`##` pieces keep their prefix), or nil outside the vocabulary.
     public func token(for id: Int32) -> String? {
-        Int(id) >= 0 && Int(id) < tokensByID.count ? tokensByID[Int(id)] : nil
+        tokensByID[id]
     }
 
     /// Tokenizes `text`; with `maxLength`, keeps the first word pieces so that the result,
     /// special tokens included, has at most `maxLength` tokens.
     public func encode(_ text: String, addSpecialTokens: Bool = true, maxLength: Int? = nil) -> Encoding {
         let scalars = Array(text.unicodeScalars)
-        var ids: [Int32] = []
-        var special: [Bool] = []
-        var spans: [Range<Int>] = []  // in scalar indices of `text`
-        ids.reserveCapacity(scalars.count / 3 + 2)
+        let templateCount = addSpecialTokens ? specialTokenCount : 0
+        // Tokens past the limit are dropped anyway: stop one past it, which is enough to know the
+        // text was cut, so that a multi-megabyte text costs no more than its first few hundred words.
+        let budget = maxLength.map { max(0, $0 - templateCount) + 1 } ?? .max
+        var pieces = Pieces(budget: budget)
+        pieces.ids.reserveCapacity(min(scalars.count / 3, budget) + 2)
 
         var segmentStart = 0
         var index = 0
-        while index < scalars.count {
+        while index < scalars.count && !pieces.isFull {
             if let added = addedToken(at: index, in: scalars) {
-                appendWordPieces(of: scalars, in: segmentStart..<index, ids: &ids, special: &special, spans: &spans)
-                ids.append(added.id)
-                special.append(added.special)
-                spans.append(index..<index + added.length)
+                appendWordPieces(of: scalars, in: segmentStart..<index, to: &pieces)
+                pieces.append(added.id, special: added.special, span: index..<index + added.length)
                 index += added.length
                 segmentStart = index
             } else {
                 index += 1
             }
         }
-        appendWordPieces(of: scalars, in: segmentStart..<scalars.count, ids: &ids, special: &special, spans: &spans)
+        if !pieces.isFull { appendWordPieces(of: scalars, in: segmentStart..<scalars.count, to: &pieces) }
 
-        let templateCount = addSpecialTokens ? specialTokenCount : 0
-        let untruncated = ids.count + templateCount
-        if let maxLength, untruncated > maxLength {
-            let keep = max(0, maxLength - templateCount)
-            ids.removeSubrange(keep...)
-            special.removeSubrange(keep...)
-            spans.removeSubrange(keep...)
+        let wasTruncated = pieces.ids.count >= budget
+        if wasTruncated {
+            let keep = budget - 1
+            pieces.ids.removeSubrange(keep...)
+            pieces.special.removeSubrange(keep...)
+            pieces.spans.removeSubrange(keep...)
         }
 
-        var offsets = utf8Offsets(of: spans, in: scalars)
+        var ids = pieces.ids
+        var special = pieces.special
+        var offsets = utf8Offsets(of: pieces.spans, in: scalars)
         if addSpecialTokens {
             ids = prefixTokens + ids + suffixTokens
             special = Array(repeating: true, count: prefixTokens.count) + special + Array(repeating: true, count: suffixTokens.count)
             offsets = Array(repeating: nil, count: prefixTokens.count) + offsets + Array(repeating: nil, count: suffixTokens.count)
         }
-        return Encoding(ids: ids, isSpecial: special, offsets: offsets, untruncatedCount: untruncated)
+        return Encoding(ids: ids, isSpecial: special, offsets: offsets, wasTruncated: wasTruncated)
+    }
+
+    /// The tokens of a text as they are found, up to a budget.
+    private struct Pieces {
+        let budget: Int
+        var ids: [Int32] = []
+        var special: [Bool] = []
+        var spans: [Range<Int>] = []  // in scalar indices of the text
+
+        var isFull: Bool { ids.count >= budget }
+
+        mutating func append(_ id: Int32, special isSpecial: Bool, span: Range<Int>) {
+            ids.append(id)
+            special.append(isSpecial)
+            spans.append(span)
+        }
     }
 
     private func addedToken(at index: Int, in scalars: [Unicode.Scalar]) -> (id: Int32, special: Bool, length: Int)? {
@@ -180,28 +209,35 @@ public struct Tokenizer: Sendable {
         return nil
     }
 
-    private func appendWordPieces(
-        of scalars: [Unicode.Scalar], in segment: Range<Int>,
-        ids: inout [Int32], special: inout [Bool], spans: inout [Range<Int>]
-    ) {
-        guard !segment.isEmpty else { return }
+    /// Scalars normalized and split into words at a time; chunks end at whitespace, which is a word
+    /// boundary before and after normalization, so chunking changes no token.
+    private static let chunkScalars = 4096
+
+    private func appendWordPieces(of scalars: [Unicode.Scalar], in segment: Range<Int>, to pieces: inout Pieces) {
+        var chunkStart = segment.lowerBound
         var normalized: [NormalizedScalar] = []
-        normalized.reserveCapacity(segment.count)
-        for index in segment { normalizer.normalize(scalars[index], source: index, into: &normalized) }
-        let normalizedScalars = normalized.map(\.scalar)
-        for word in BertPreTokenizer.words(in: normalized) {
-            for piece in wordPiece.pieces(of: normalizedScalars[word]) {
-                ids.append(piece.id)
-                special.append(false)
-                spans.append(normalized[piece.range.lowerBound].source..<normalized[piece.range.upperBound - 1].source + 1)
+        while chunkStart < segment.upperBound && !pieces.isFull {
+            var chunkEnd = min(segment.upperBound, chunkStart + Self.chunkScalars)
+            while chunkEnd < segment.upperBound && !BertPreTokenizer.isWhitespace(scalars[chunkEnd]) { chunkEnd += 1 }
+            normalized.removeAll(keepingCapacity: true)
+            for index in chunkStart..<chunkEnd { normalizer.normalize(scalars[index], source: index, into: &normalized) }
+            let normalizedScalars = normalized.map(\.scalar)
+            for word in BertPreTokenizer.words(in: normalized) {
+                for piece in wordPiece.pieces(of: normalizedScalars[word]) {
+                    pieces.append(
+                        piece.id, special: false,
+                        span: normalized[piece.range.lowerBound].source..<normalized[piece.range.upperBound - 1].source + 1)
+                }
+                if pieces.isFull { return }
             }
+            chunkStart = chunkEnd
         }
     }
 
     private func utf8Offsets(of spans: [Range<Int>], in scalars: [Unicode.Scalar]) -> [Range<Int>?] {
-        guard !spans.isEmpty else { return [] }
-        var byteOffset = [Int](repeating: 0, count: scalars.count + 1)
-        for (index, scalar) in scalars.enumerated() { byteOffset[index + 1] = byteOffset[index] + UTF8.width(scalar) }
+        guard let end = spans.map(\.upperBound).max() else { return [] }
+        var byteOffset = [Int](repeating: 0, count: end + 1)
+        for index in 0..<end { byteOffset[index + 1] = byteOffset[index] + UTF8.width(scalars[index]) }
         return spans.map { byteOffset[$0.lowerBound]..<byteOffset[$0.upperBound] }
     }
 }

@@ -75,6 +75,16 @@ public final class SafeTensorsFile: Sendable {
             else {
                 throw ModelRuntimeError.malformedFile(path, reason: "bad header entry for tensor \(name)")
             }
+            // Every element takes at least a byte: a shape whose product passes the byte range (or Int) is a lie,
+            // and checking it here keeps `elementCount` from overflowing later.
+            var elements = 1
+            for dimension in shape {
+                let (product, overflow) = elements.multipliedReportingOverflow(by: dimension)
+                guard dimension >= 0, !overflow, product <= offsets[1] - offsets[0] || product == 0 else {
+                    throw ModelRuntimeError.malformedFile(path, reason: "tensor \(name) has shape \(shape), larger than its data")
+                }
+                elements = product
+            }
             tensors[name] = TensorInfo(dtype: dtype, shape: shape, dataRange: offsets[0]..<offsets[1])
         }
         return tensors

@@ -46,10 +46,8 @@ enum EmbeddingInput: Decodable, Sendable, Equatable {
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if let text = try? container.decode(String.self) {
-            self = .texts([text])
-        } else if let texts = try? container.decode([String].self) {
-            self = .texts(texts)
+        if let list = try? container.decode(TextList.self) {
+            self = .texts(list.texts)
         } else if let ids = try? container.decode([Int].self) {
             self = .tokens([ids])
         } else if let batches = try? container.decode([[Int]].self) {
@@ -58,6 +56,23 @@ enum EmbeddingInput: Decodable, Sendable, Equatable {
             throw APIError.invalidRequest(
                 "'input' must be a string, an array of strings, an array of token ids or an array of arrays of token ids",
                 param: "input", code: "invalid_type")
+        }
+    }
+}
+
+/// A string or an array of strings, as inputs are given to every route that takes text.
+struct TextList: Decodable, Sendable, Equatable {
+    var texts: [String]
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            texts = [text]
+        } else if let list = try? container.decode([String].self) {
+            texts = list
+        } else {
+            let name = decoder.codingPath.last?.stringValue ?? "input"
+            throw APIError.invalidRequest("'\(name)' must be a string or an array of strings", param: name, code: "invalid_type")
         }
     }
 }

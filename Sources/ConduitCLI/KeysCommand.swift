@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Store
+
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "Create, list, revoke and rotate API keys.",
+        subcommands: [Create.self, List.self, Revoke.self, Rotate.self])
+
+    /// The team keys are created in when none is named.
+    static let defaultTeam = "default"
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a key. Its secret is shown once, alone on the last line, and never again.")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "A name that says what the key is for.") var name: String
+        @Option(help: "Team id or name (default: the team 'default', created when missing).") var team: String?
+        @Option(
+            name: .customLong("scope"),
+            help: ArgumentHelp("A scope the key gets; repeat for several (default: all but admin).", valueName: "scope"))
+        var scopes: [String] = []
+        @Option(help: "Days until the key expires (default: never).") var expiresInDays: Int?
+
+        func validate() throws {
+            if let unknown = scopes.first(where: { Scope(rawValue: $0) == nil }) {
+                throw ValidationError("unknown scope '\(unknown)'; scopes are \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if let days = expiresInDays, days <= 0 || days > 36_500 { throw ValidationError("--expires-in-days must be 1...36500") }
+        }
+
+        func run() async throws {
+            let issued = try await database.withDatabase(logger: quietLogger()) { store in
+                let owner: Team
+                if let team {
+                    guard let found = try await store.team(team) else { throw ValidationError("no team '\(team)'") }
+                    owner = found
+                } else {
+                    owner = try await store.ensureTeam(named: KeysCommand.defaultTeam)
+                }
+                let expiresAt = expiresInDays.map { Int64(Date().timeIntervalSince1970) + Int64($0) * 86_400 }
+                let scopes = self.scopes.isEmpty ? Scope.defaultScopes : Set(self.scopes.compactMap(Scope.init(rawValue:)))
+                return try await store.createAPIKey(name: name, teamID: owner.id, scopes: scopes, expiresAt: expiresAt)
+            }
+            describe(issued.key)
+            print(issued.secret)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (prefixes only; secrets are never stored).")
+        @OptionGroup var database: DatabaseOptions
+        @Option(help: "Only this team's keys (id or name).") var team: String?
+
+        func run() async throws {
+            let keys = try await database.withDatabase(logger: quietLogger()) { store in
+                var teamID: String?
+                if let team {
+                    guard let found = try await store.team(team) else { throw ValidationError("no team '\(team)'") }
+                    teamID = found.id
+                }
+                return try await store.apiKeys(teamID: teamID)
+            }
+            let now = Int64(Date().timeIntervalSince1970)
+            printTable(
+                ["ID", "NAME", "PREFIX", "SCOPES", "STATE", "LAST USED"],
+                keys.map { key in
+                    let state = key.revokedAt != nil ? "revoked" : key.isUsable(at: now) ? "active" : "expired"
+                    return [
+                        key.id, key.name, key.prefix + "…", key.scopes.sorted().map(\.rawValue).joined(separator: ","), state,
+                        key.lastUsedAt.map(formatTime) ?? "never",
+                    ]
+                })
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key: it stops working at once.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The key's id (see `conduit keys list`).") var id: String
+
+        func run() async throws {
+            let key = try await database.withDatabase(logger: quietLogger()) { try await $0.revokeAPIKey(id: id, teamID: nil) }
+            print("revoked \(key.id) (\(key.name), \(key.prefix)…)")
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace a key with a new secret (same name, team and scopes) and revoke the old one.")
+        @OptionGroup var database: DatabaseOptions
+        @Argument(help: "The key's id (see `conduit keys list`).") var id: String
+
+        func run() async throws {
+            let issued = try await database.withDatabase(logger: quietLogger()) { try await $0.rotateAPIKey(id: id, teamID: nil) }
+            describe(issued.key)
+            print(issued.secret)
+        }
+    }
+}
+
+/// What a new key is, on standard error, so that standard output's last line is the secret alone.
+private func describe(_ key: APIKey) {
+    let scopes = key.scopes.sorted().map(\.rawValue).joined(separator: ",")
+    let expiry = key.expiresAt.map { "expires \(formatTime($0))" } ?? "no expiry"
+    FileHandle.standardError.write(
+        Data("created key \(key.id) '\(key.name)' in team \(key.teamID), scopes \(scopes), \(expiry); the secret is shown once:\n".utf8))
+}

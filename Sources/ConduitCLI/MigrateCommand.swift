@@ -1,0 +1,31 @@
+import ArgumentParser
+import Store
+
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Create or upgrade the database schema (conduit serve also does this at start).")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env CONDUIT_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let logger = try makeLogger(level: logLevel)
+        let location = try database.location()
+        let store = try await Database.open(location, logger: logger)
+        do {
+            let applied = try await store.migrate()
+            let version = try await store.schemaVersion()
+            await store.close()
+            print(
+                applied.isEmpty
+                    ? "\(location): schema already at version \(version)"
+                    : "\(location): applied \(applied.map(String.init).joined(separator: ", ")); schema at version \(version)")
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import Crypto
+import Foundation
+import SQLKit
+
+/// What an API key may do. Routes name the scope they need; `admin` is needed for the admin API.
+public enum Scope: String, Sendable, CaseIterable, Codable, Comparable {
+    case embeddings, chat, jobs, insights, admin
+
+    public static func < (lhs: Scope, rhs: Scope) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+
+    /// Scopes a key gets when none are named: everything but administration.
+    public static let defaultScopes: Set<Scope> = [.embeddings, .chat, .jobs, .insights]
+}
+
+/// An API key as stored: never the secret itself, only its SHA-256 and a short prefix that lets
+/// people tell their keys apart.
+public struct APIKey: Sendable, Equatable, Codable {
+    public var id: String
+    public var teamID: String
+    public var name: String
+    /// The first characters of the secret, safe to show.
+    public var prefix: String
+    public var scopes: Set<Scope>
+    public var createdAt: Int64
+    public var expiresAt: Int64?
+    public var revokedAt: Int64?
+    public var lastUsedAt: Int64?
+
+    public func isUsable(at now: Int64) -> Bool {
+        revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
+    }
+
+    init(row: any SQLRow) throws {
+        id = try row.decode(column: "id", as: String.self)
+        teamID = try row.decode(column: "team_id", as: String.self)
+        name = try row.decode(column: "name", as: String.self)
+        prefix = try row.decode(column: "prefix", as: String.self)
+        scopes = Set(try row.decode(column: "scopes", as: String.self).split(separator: " ").compactMap { Scope(rawValue: String($0)) })
+        createdAt = try row.decode(column: "created_at", as: Int64.self)
+        expiresAt = try row.decode(column: "expires_at", as: Int64?.self)
+        revokedAt = try row.decode(column: "revoked_at", as: Int64?.self)
+        lastUsedAt = try row.decode(column: "last_used_at", as: Int64?.self)
+    }
+
+    init(id: String, teamID: String, name: String, prefix: String, scopes: Set<Scope>, createdAt: Int64, expiresAt: Int64?) {
+        self.id = id
+        self.teamID = teamID
+        self.name = name
+        self.prefix = prefix
+        self.scopes = scopes
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A new key with its secret, which exists only here: it is shown once and never stored.
+public struct IssuedAPIKey: Sendable {
+    public let key: APIKey
+    public let secret: String
+}
+
+/// The shape of a secret: `cdt_` then 43 characters of base64url (32 random bytes).
+public enum APIKeySecret {
+    static let marker = "cdt_"
+    /// Characters of the secret kept as the visible prefix.
+    static let visibleLength = 12
+
+    static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let encoded = Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        return marker + encoded
+    }
+
+    /// Whether `value` could be a key at all; anything else is refused before a database lookup.
+    public static func isWellFormed(_ value: String) -> Bool {
+        value.hasPrefix(marker) && value.utf8.count == marker.utf8.count + 43
+            && value.utf8.dropFirst(marker.utf8.count).allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D
+                    || byte == 0x5F
+            }
+    }
+
+    /// SHA-256 in hex. A key carries 256 random bits, so a fast hash is as safe as a slow one here, and
+    /// lets every request look its key up by hash.
+    static func hash(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+extension Database {
+    public func createAPIKey(
+        name: String, teamID: String, scopes: Set<Scope> = Scope.defaultScopes, expiresAt: Int64? = nil
+    ) async throws -> IssuedAPIKey {
+        let secret = APIKeySecret.generate()
+        let key = APIKey(
+            id: UUID().uuidString.lowercased(), teamID: teamID, name: name, prefix: String(secret.prefix(APIKeySecret.visibleLength)),
+            scopes: scopes, createdAt: Timestamp.now(), expiresAt: expiresAt)
+        try await transaction { sql in
+            guard try await sql.raw("SELECT id FROM teams WHERE id = \(bind: teamID)").first() != nil else {
+                throw StoreError.notFound("team \(teamID)")
+            }
+            try await Self.insert(key, secretHash: APIKeySecret.hash(secret), into: sql)
+        }
+        return IssuedAPIKey(key: key, secret: secret)
+    }
+
+    private static func insert(_ key: APIKey, secretHash: String, into sql: any SQLDatabase) async throws {
+        let scopes = key.scopes.sorted().map(\.rawValue).joined(separator: " ")
+        try await sql.raw(
+            """
+            INSERT INTO api_keys (id, team_id, name, prefix, secret_hash, scopes, created_at, expires_at)
+            VALUES (\(bind: key.id), \(bind: key.teamID), \(bind: key.name), \(bind: key.prefix), \(bind: secretHash),
+                    \(bind: scopes), \(bind: key.createdAt), \(bind: key.expiresAt))
+            """
+        ).run()
+    }
+
+    /// The key whose secret this is, whatever its state (the caller decides what revoked or expired means).
+    public func apiKey(secret: String) async throws -> APIKey? {
+        guard APIKeySecret.isWellFormed(secret) else { return nil }
+        let hash = APIKeySecret.hash(secret)
+        return try await read { sql in
+            try await sql.raw("SELECT * FROM api_keys WHERE secret_hash = \(bind: hash)").first().map(APIKey.init(row:))
+        }
+    }
+
+    /// Records that the key was used now (at most once a minute per key, to keep writes off the hot path).
+    public func touchAPIKey(_ key: APIKey, at now: Int64 = Timestamp.now()) async throws {
+        guard (key.lastUsedAt ?? 0) < now - 60 else { return }
+        try await read { sql in try await sql.raw("UPDATE api_keys SET last_used_at = \(bind: now) WHERE id = \(bind: key.id)").run() }
+    }
+
+    /// The team's keys, or every key when `teamID` is nil.
+    public func apiKeys(teamID: String?) async throws -> [APIKey] {
+        try await read { sql in
+            let rows =
+                if let teamID {
+                    try await sql.raw("SELECT * FROM api_keys WHERE team_id = \(bind: teamID) ORDER BY created_at, id").all()
+                } else {
+                    try await sql.raw("SELECT * FROM api_keys ORDER BY created_at, id").all()
+                }
+            return try rows.map(APIKey.init(row:))
+        }
+    }
+
+    /// The key with this id, only when it belongs to `teamID` (any team when nil): another team's key is not found.
+    public func apiKey(id: String, teamID: String?) async throws -> APIKey? {
+        try await read { sql in
+            try await sql.raw("SELECT * FROM api_keys WHERE id = \(bind: id)").first().map(APIKey.init(row:))
+        }.flatMap { key in teamID == nil || key.teamID == teamID ? key : nil }
+    }
+
+    /// Revokes the key; revoking twice keeps the first time.
+    public func revokeAPIKey(id: String, teamID: String?) async throws -> APIKey {
+        guard try await apiKey(id: id, teamID: teamID) != nil else { throw StoreError.notFound("API key \(id)") }
+        let now = Timestamp.now()
+        try await read { sql in
+            try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id) AND revoked_at IS NULL").run()
+        }
+        guard let key = try await apiKey(id: id, teamID: teamID) else { throw StoreError.notFound("API key \(id)") }
+        return key
+    }
+
+    /// Issues a new secret for the key's name, team and scopes, and revokes the old key, in one transaction.
+    public func rotateAPIKey(id: String, teamID: String?) async throws -> IssuedAPIKey {
+        let secret = APIKeySecret.generate()
+        let now = Timestamp.now()
+        let key = try await transaction { sql in
+            guard let old = try await sql.raw("SELECT * FROM api_keys WHERE id = \(bind: id)").first().map(APIKey.init(row:)),
+                teamID == nil || old.teamID == teamID, old.revokedAt == nil
+            else { throw StoreError.notFound("API key \(id)") }
+            let key = APIKey(
+                id: UUID().uuidString.lowercased(), teamID: old.teamID, name: old.name,
+                prefix: String(secret.prefix(APIKeySecret.visibleLength)), scopes: old.scopes, createdAt: now, expiresAt: old.expiresAt)
+            try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id)").run()
+            try await Self.insert(key, secretHash: APIKeySecret.hash(secret), into: sql)
+            return key
+        }
+        return IssuedAPIKey(key: key, secret: secret)
+    }
+}

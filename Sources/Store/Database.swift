@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import NIOPosix
+import PostgresKit
+import SQLKit
+import SQLiteKit
+
+/// A connection to the store, SQLite or PostgreSQL, behind one SQL interface (SQLKit) so that
+/// every query is written once, with bound parameters only.
+///
+/// SQLite: one connection in WAL mode, its statements and transactions taken in turn (SQLite lets
+/// one writer in at a time anyway; other processes on the same file wait up to the busy timeout).
+/// PostgreSQL: a connection pool (PostgresNIO's `PostgresClient`), run by the database object itself.
+public final class Database: Sendable {
+    public enum Dialect: Sendable, Equatable {
+        case sqlite, postgres
+    }
+
+    public let dialect: Dialect
+    public let location: DatabaseLocation
+    private let backend: Backend
+    private let logger: Logger
+
+    private enum Backend: Sendable {
+        case sqlite(SQLiteConnection, AsyncLock, NIOThreadPool)
+        case postgres(PostgresClient, Task<Void, Never>)
+    }
+
+    private init(dialect: Dialect, location: DatabaseLocation, backend: Backend, logger: Logger) {
+        self.dialect = dialect
+        self.location = location
+        self.backend = backend
+        self.logger = logger
+    }
+
+    /// Opens the database at `location` (creating an SQLite file and its folder when missing).
+    /// Call ``close()`` when done.
+    public static func open(_ location: DatabaseLocation, logger: Logger) async throws -> Database {
+        switch location {
+        case .sqlite(let path):
+            try FileManager.default.createDirectory(
+                at: URL(filePath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            // A thread of its own: SQLite blocks its thread while it waits for another connection's lock,
+            // and on a shared pool that wait could hold up the very connection it waits for.
+            let thread = NIOThreadPool(numberOfThreads: 1)
+            thread.start()
+            let connection: SQLiteConnection
+            do {
+                connection = try await SQLiteConnection.open(
+                    storage: .file(path: path), threadPool: thread, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
+            } catch {
+                try? await thread.shutdownGracefully()
+                throw error
+            }
+            do {
+                let sql = connection.sql(queryLogLevel: nil)
+                // busy_timeout first: another connection (the CLI beside a running server) then waits for
+                // the lock instead of failing, even while this one switches to WAL, in which readers do not
+                // block the writer.
+                for pragma in [
+                    "PRAGMA busy_timeout = 10000", "PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL",
+                ] {
+                    try await sql.raw(SQLQueryString(pragma)).run()
+                }
+            } catch {
+                try? await connection.close()
+                try? await thread.shutdownGracefully()
+                throw error
+            }
+            return Database(dialect: .sqlite, location: location, backend: .sqlite(connection, AsyncLock(), thread), logger: logger)
+        case .postgres(let url):
+            let configuration = try SQLPostgresConfiguration(url: url)
+            var clientConfiguration = PostgresClient.Configuration(
+                host: configuration.coreConfiguration.host ?? "localhost",
+                port: configuration.coreConfiguration.port ?? 5432,
+                username: configuration.coreConfiguration.username,
+                password: configuration.coreConfiguration.password,
+                database: configuration.coreConfiguration.database,
+                tls: configuration.coreConfiguration.tls.isEnforced ? .require(.makeClientConfiguration()) : .disable)
+            clientConfiguration.options.maximumConnections = 16
+            let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+            let running = Task { await client.run() }
+            let database = Database(dialect: .postgres, location: location, backend: .postgres(client, running), logger: logger)
+            do {
+                try await database.read { try await $0.raw("SELECT 1").run() }
+            } catch {
+                await database.close()
+                throw error
+            }
+            return database
+        }
+    }
+
+    /// Runs `body` outside any explicit transaction (each statement commits on its own).
+    public func read<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
+        switch backend {
+        case .sqlite(let connection, let lock, _):
+            return try await lock.withLock { try await body(connection.sql(queryLogLevel: nil)) }
+        case .postgres(let client, _):
+            return try await client.withConnection { try await body($0.sql(queryLogLevel: nil)) }
+        }
+    }
+
+    /// Runs `body` in one transaction: committed when it returns, rolled back when it throws. On SQLite
+    /// the transaction takes the write lock at once (`BEGIN IMMEDIATE`), so two writers never deadlock
+    /// upgrading a read lock.
+    public func transaction<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
+        switch backend {
+        case .sqlite(let connection, let lock, _):
+            return try await lock.withLock {
+                let sql = connection.sql(queryLogLevel: nil)
+                try await sql.raw("BEGIN IMMEDIATE").run()
+                do {
+                    let result = try await body(sql)
+                    try await sql.raw("COMMIT").run()
+                    return result
+                } catch {
+                    try? await sql.raw("ROLLBACK").run()
+                    throw error
+                }
+            }
+        case .postgres(let client, _):
+            do {
+                return try await client.withTransaction(logger: logger) { try await body($0.sql(queryLogLevel: nil)) }
+            } catch let error as PostgresTransactionError {
+                // Callers catch their own errors (a conflict, a missing row), not the wrapper around them.
+                throw error.closureError ?? error.beginError ?? error.commitError ?? error
+            }
+        }
+    }
+
+    public func close() async {
+        switch backend {
+        case .sqlite(let connection, _, let thread):
+            try? await connection.close()
+            try? await thread.shutdownGracefully()
+        case .postgres(_, let running):
+            running.cancel()
+            await running.value
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import SQLKit
+
+/// The schema, as an ordered list of versioned steps. A step is never edited once released: a
+/// change is a new step. Each statement is written to run on both SQLite and PostgreSQL.
+struct Migration: Sendable {
+    let version: Int
+    let name: String
+    let statements: [String]
+}
+
+enum Schema {
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1, name: "teams, users and API keys",
+            statements: [
+                """
+                CREATE TABLE teams (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    email TEXT NOT NULL UNIQUE,
+                    password_hash TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE api_keys (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    prefix TEXT NOT NULL,
+                    secret_hash TEXT NOT NULL UNIQUE,
+                    scopes TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT,
+                    revoked_at BIGINT,
+                    last_used_at BIGINT
+                )
+                """,
+                "CREATE INDEX api_keys_team ON api_keys (team_id)",
+            ])
+    ]
+
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+}
+
+extension Database {
+    /// Brings the schema to the latest version, applying the missing steps in one transaction, and
+    /// returns the versions applied. Safe to run from several processes at once: on PostgreSQL an
+    /// advisory lock, on SQLite the write lock, lets one of them migrate while the others wait and
+    /// then find nothing to do.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        let dialect = self.dialect
+        return try await transaction { sql in
+            if dialect == .postgres {
+                try await sql.raw("SELECT pg_advisory_xact_lock(\(bind: Self.migrationLockKey))").run()
+            }
+            try await sql.raw(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version BIGINT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    applied_at BIGINT NOT NULL
+                )
+                """
+            ).run()
+            let applied = Set(
+                try await sql.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) })
+            if let newest = applied.max(), newest > Schema.latestVersion {
+                throw StoreError.schemaTooNew(database: newest, known: Schema.latestVersion)
+            }
+            var done: [Int] = []
+            for migration in Schema.migrations where !applied.contains(migration.version) {
+                for statement in migration.statements { try await sql.raw(SQLQueryString(statement)).run() }
+                try await sql.raw(
+                    """
+                    INSERT INTO schema_migrations (version, name, applied_at)
+                    VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: Timestamp.now()))
+                    """
+                ).run()
+                done.append(migration.version)
+            }
+            return done
+        }
+    }
+
+    /// The schema version the database is at (0 before any migration).
+    public func schemaVersion() async throws -> Int {
+        try await read { sql in
+            let exists: Bool
+            switch self.dialect {
+            case .sqlite:
+                exists =
+                    try await sql.raw("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").first() != nil
+            case .postgres:
+                exists =
+                    try await sql.raw("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").first()?
+                    .decode(column: "present", as: Bool.self) ?? false
+            }
+            guard exists else { return 0 }
+            return try await sql.raw("SELECT MAX(version) AS version FROM schema_migrations").first()?
+                .decode(column: "version", as: Int?.self) ?? 0
+        }
+    }
+
+    /// Any fixed number: every Conduit process that migrates takes the same lock.
+    private static let migrationLockKey: Int64 = 0x636F_6E64_7569_7401
+}

@@ -1,0 +1,18 @@
+/// What the store refuses, in words an operator can act on.
+public enum StoreError: Error, Equatable, CustomStringConvertible {
+    case invalidLocation(String)
+    /// The database was migrated by a newer Conduit than this one.
+    case schemaTooNew(database: Int, known: Int)
+    case notFound(String)
+    case conflict(String)
+
+    public var description: String {
+        switch self {
+        case .invalidLocation(let reason): "invalid database location: \(reason)"
+        case .schemaTooNew(let database, let known):
+            "the database schema is at version \(database), newer than this build knows (\(known)); run a newer conduit"
+        case .notFound(let what): "\(what) not found"
+        case .conflict(let what): what
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import SQLKit
+
+/// A tenant: every object in the store belongs to exactly one team.
+public struct Team: Sendable, Equatable, Codable {
+    public var id: String
+    public var name: String
+    public var createdAt: Int64
+
+    init(row: any SQLRow) throws {
+        id = try row.decode(column: "id", as: String.self)
+        name = try row.decode(column: "name", as: String.self)
+        createdAt = try row.decode(column: "created_at", as: Int64.self)
+    }
+
+    init(id: String, name: String, createdAt: Int64) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+    }
+}
+
+extension Database {
+    public func createTeam(name: String) async throws -> Team {
+        let team = Team(id: UUID().uuidString.lowercased(), name: name, createdAt: Timestamp.now())
+        try await transaction { sql in
+            guard try await sql.raw("SELECT id FROM teams WHERE name = \(bind: name)").first() == nil else {
+                throw StoreError.conflict("a team named '\(name)' already exists")
+            }
+            try await sql.raw(
+                "INSERT INTO teams (id, name, created_at) VALUES (\(bind: team.id), \(bind: team.name), \(bind: team.createdAt))"
+            ).run()
+        }
+        return team
+    }
+
+    public func teams() async throws -> [Team] {
+        try await read { sql in try await sql.raw("SELECT * FROM teams ORDER BY created_at, name").all().map(Team.init(row:)) }
+    }
+
+    /// The team with this id, or else this name.
+    public func team(_ idOrName: String) async throws -> Team? {
+        try await read { sql in
+            try await sql.raw("SELECT * FROM teams WHERE id = \(bind: idOrName) OR name = \(bind: idOrName)").first().map(Team.init(row:))
+        }
+    }
+
+    /// The team named `name`, created when missing.
+    public func ensureTeam(named name: String) async throws -> Team {
+        if let team = try await team(name) { return team }
+        do {
+            return try await createTeam(name: name)
+        } catch StoreError.conflict {
+            // Another process created it between the two calls.
+            guard let team = try await team(name) else { throw StoreError.notFound("team \(name)") }
+            return team
+        }
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import SQLKit
+import Testing
+
+@testable import Store
+
+/// The two databases every store test runs on.
+enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+}
+
+/// A fresh, empty database of each kind: an SQLite file in a new temporary folder, or a new
+/// database on the PostgreSQL server that `scripts/test` starts (`CONDUIT_TEST_POSTGRES_URL`).
+enum TestDatabase {
+    static var logger: Logger {
+        var logger = Logger(label: "conduit-store-test")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    static var postgresURL: String? { ProcessInfo.processInfo.environment["CONDUIT_TEST_POSTGRES_URL"] }
+
+    /// A location for a new, empty database.
+    static func makeLocation(_ backend: Backend) async throws -> DatabaseLocation {
+        switch backend {
+        case .sqlite:
+            let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-store-\(UUID().uuidString)")
+            return .sqlite(path: folder.appending(path: "conduit.sqlite").path)
+        case .postgres:
+            guard let url = postgresURL, var components = URLComponents(string: url) else {
+                throw SetupError(
+                    "CONDUIT_TEST_POSTGRES_URL is not set: run the tests with scripts/test, which starts a PostgreSQL server")
+            }
+            let name = "conduit_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased())"
+            let server = try await Database.open(.postgres(url: url), logger: logger)
+            do {
+                // A database name cannot be a bound parameter; this one is made of hex digits only.
+                try await server.read { try await $0.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+            } catch {
+                await server.close()
+                throw error
+            }
+            await server.close()
+            components.path = "/" + name
+            return .postgres(url: components.string!)
+        }
+    }
+
+    /// Runs `body` with a new, migrated database, closed afterwards.
+    static func with<Result>(_ backend: Backend, _ body: (Database) async throws -> Result) async throws -> Result {
+        let database = try await Database.open(try await makeLocation(backend), logger: logger)
+        do {
+            try await database.migrate()
+            let result = try await body(database)
+            await database.close()
+            return result
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+}
+
+struct SetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
