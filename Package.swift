@@ -73,6 +73,7 @@ let package = Package(
             name: "Conduit",
             dependencies: [
                 "ModelRuntime",
+                "Store",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -104,7 +105,12 @@ let package = Package(
         // Fixtures shared by the test targets: the default model and the reference vectors.
         .target(
             name: "ConduitTestSupport",
-            dependencies: ["ModelRuntime"],
+            dependencies: [
+                "ModelRuntime",
+                "Store",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
             path: "Tests/ConduitTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -117,6 +123,7 @@ let package = Package(
             name: "StoreTests",
             dependencies: [
                 "Store",
+                "ConduitTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],
@@ -127,6 +134,7 @@ let package = Package(
             dependencies: [
                 "Conduit",
                 "ConduitTestSupport",
+                "Store",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

@@ -13,7 +13,7 @@ struct KeysCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a key. Its secret is shown once, alone on the last line, and never again.")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Option(help: "A name that says what the key is for.") var name: String
         @Option(help: "Team id or name (default: the team 'default', created when missing).") var team: String?
         @Option(
@@ -49,7 +49,7 @@ struct KeysCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List keys (prefixes only; secrets are never stored).")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Option(help: "Only this team's keys (id or name).") var team: String?
 
         func run() async throws {
@@ -76,7 +76,7 @@ struct KeysCommand: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a key: it stops working at once.")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Argument(help: "The key's id (see `conduit keys list`).") var id: String
 
         func run() async throws {
@@ -88,7 +88,7 @@ struct KeysCommand: AsyncParsableCommand {
     struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Replace a key with a new secret (same name, team and scopes) and revoke the old one.")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Argument(help: "The key's id (see `conduit keys list`).") var id: String
 
         func run() async throws {

@@ -6,7 +6,7 @@ struct MigrateCommand: AsyncParsableCommand {
         commandName: "migrate",
         abstract: "Create or upgrade the database schema (conduit serve also does this at start).")
 
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: StoreOptions
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env CONDUIT_LOG_LEVEL; default info).")
     var logLevel: String?

@@ -13,13 +13,24 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: "Every option also reads an environment variable, named in its help; the option wins."
     )
 
-    @Option(help: "Address to bind (env CONDUIT_HOST; default 127.0.0.1). Only loopback addresses are allowed until authentication exists.")
+    @Option(help: "Address to bind (env CONDUIT_HOST; default 127.0.0.1). Beyond loopback only with --auth.")
     var host: String?
 
     @Option(help: "Port to listen on (env CONDUIT_PORT; default 8080).")
     var port: Int?
 
     @OptionGroup var model: ModelOptions
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Flag(help: "Require an API key on every call but /health (env CONDUIT_AUTH=1). Needed to bind beyond loopback.")
+    var auth = false
+
+    @Option(
+        help: ArgumentHelp(
+            "File holding the administrator API key (env CONDUIT_ADMIN_KEY_FILE; or the key itself in CONDUIT_ADMIN_KEY). Without one, the first start with --auth creates a key and prints it once.",
+            valueName: "path"))
+    var adminKeyFile: String?
 
     @Option(help: "The model id clients send (default: the last part of the model id, or the folder name).")
     var servedModelName: String?
@@ -64,6 +75,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.host = host ?? environment["CONDUIT_HOST"] ?? configuration.host
         if let port = port ?? environment["CONDUIT_PORT"].flatMap(Int.init) { configuration.port = port }
         try model.apply(to: &configuration, environment: environment)
+        configuration.database = try database.location(environment: environment)
+        configuration.authentication = auth || ["1", "true", "yes"].contains(environment["CONDUIT_AUTH"]?.lowercased() ?? "")
+        configuration.adminKey = try adminKey(environment: environment)
         configuration.servedModelName = servedModelName
         configuration.modelAliases = modelAlias
         configuration.scheduler = SchedulerConfiguration(
@@ -75,10 +89,24 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             throw ValidationError(error.description)
         }
+        if configuration.adminKey != nil && !configuration.authentication {
+            logger.warning("an admin key is configured but authentication is off (--auth); the key is not used")
+        }
         let readiness = Readiness()
         let app = try await buildApplication(configuration: configuration, readiness: readiness, logger: logger)
         try await ServiceGroup(
             services: [ReadinessOnShutdown(app, readiness: readiness)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
         ).run()
+    }
+
+    /// The administrator key from a secret file or the environment; a file's trailing newline is not part of it.
+    private func adminKey(environment: [String: String]) throws -> String? {
+        if let path = adminKeyFile ?? environment["CONDUIT_ADMIN_KEY_FILE"] {
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                throw ValidationError("cannot read the admin key file \(path)")
+            }
+            return String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return environment["CONDUIT_ADMIN_KEY"]
     }
 }

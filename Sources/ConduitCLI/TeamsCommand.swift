@@ -7,7 +7,7 @@ struct TeamsCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a team; prints its id.")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
         @Argument(help: "The team's name, unique.") var name: String
 
         func run() async throws {
@@ -18,7 +18,7 @@ struct TeamsCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List teams.")
-        @OptionGroup var database: DatabaseOptions
+        @OptionGroup var database: StoreOptions
 
         func run() async throws {
             let teams = try await database.withDatabase(logger: quietLogger()) { try await $0.teams() }

@@ -61,11 +61,20 @@ public struct IssuedAPIKey: Sendable {
     public let secret: String
 }
 
-/// The shape of a secret: `cdt_` then 43 characters of base64url (32 random bytes).
+/// The shape of a secret: `cdt_` then 43 characters of base64url (32 random bytes). An operator may
+/// also supply their own administrator key, of 32 to 256 visible ASCII characters.
 public enum APIKeySecret {
     static let marker = "cdt_"
-    /// Characters of the secret kept as the visible prefix.
+    /// Characters of a generated secret kept as the visible prefix: the marker and 48 random bits.
     static let visibleLength = 12
+    /// Of a secret the operator chose, far less is shown: its entropy is unknown.
+    static let visibleLengthOfSuppliedSecret = 4
+    static let suppliedLength = 32...256
+
+    static func visiblePrefix(of secret: String) -> String {
+        let isGenerated = secret.hasPrefix(marker) && secret.utf8.count == marker.utf8.count + 43
+        return String(secret.prefix(isGenerated ? visibleLength : visibleLengthOfSuppliedSecret))
+    }
 
     static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -77,11 +86,7 @@ public enum APIKeySecret {
 
     /// Whether `value` could be a key at all; anything else is refused before a database lookup.
     public static func isWellFormed(_ value: String) -> Bool {
-        value.hasPrefix(marker) && value.utf8.count == marker.utf8.count + 43
-            && value.utf8.dropFirst(marker.utf8.count).allSatisfy { byte in
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D
-                    || byte == 0x5F
-            }
+        suppliedLength.contains(value.utf8.count) && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
     /// SHA-256 in hex. A key carries 256 random bits, so a fast hash is as safe as a slow one here, and
@@ -92,12 +97,18 @@ public enum APIKeySecret {
 }
 
 extension Database {
+    /// A new key; its secret is generated unless `secret` is given (an operator's own admin key).
     public func createAPIKey(
-        name: String, teamID: String, scopes: Set<Scope> = Scope.defaultScopes, expiresAt: Int64? = nil
+        name: String, teamID: String, scopes: Set<Scope> = Scope.defaultScopes, expiresAt: Int64? = nil, secret given: String? = nil
     ) async throws -> IssuedAPIKey {
-        let secret = APIKeySecret.generate()
+        if let given, !APIKeySecret.isWellFormed(given) {
+            throw StoreError.invalidValue(
+                "a supplied API key must be \(APIKeySecret.suppliedLength.lowerBound) to \(APIKeySecret.suppliedLength.upperBound) visible ASCII characters"
+            )
+        }
+        let secret = given ?? APIKeySecret.generate()
         let key = APIKey(
-            id: UUID().uuidString.lowercased(), teamID: teamID, name: name, prefix: String(secret.prefix(APIKeySecret.visibleLength)),
+            id: UUID().uuidString.lowercased(), teamID: teamID, name: name, prefix: APIKeySecret.visiblePrefix(of: secret),
             scopes: scopes, createdAt: Timestamp.now(), expiresAt: expiresAt)
         try await transaction { sql in
             guard try await sql.raw("SELECT id FROM teams WHERE id = \(bind: teamID)").first() != nil else {
@@ -175,7 +186,7 @@ extension Database {
             else { throw StoreError.notFound("API key \(id)") }
             let key = APIKey(
                 id: UUID().uuidString.lowercased(), teamID: old.teamID, name: old.name,
-                prefix: String(secret.prefix(APIKeySecret.visibleLength)), scopes: old.scopes, createdAt: now, expiresAt: old.expiresAt)
+                prefix: APIKeySecret.visiblePrefix(of: secret), scopes: old.scopes, createdAt: now, expiresAt: old.expiresAt)
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id)").run()
             try await Self.insert(key, secretHash: APIKeySecret.hash(secret), into: sql)
             return key

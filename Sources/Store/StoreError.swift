@@ -5,6 +5,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case schemaTooNew(database: Int, known: Int)
     case notFound(String)
     case conflict(String)
+    case invalidValue(String)
 
     public var description: String {
         switch self {
@@ -13,6 +14,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
             "the database schema is at version \(database), newer than this build knows (\(known)); run a newer conduit"
         case .notFound(let what): "\(what) not found"
         case .conflict(let what): what
+        case .invalidValue(let what): what
         }
     }
 }

@@ -3,6 +3,7 @@ import ConduitTestSupport
 import Foundation
 import Logging
 import ModelRuntime
+import Store
 
 /// Builds applications around the default model, loaded once for the whole test process.
 enum TestServer {
@@ -19,6 +20,15 @@ enum TestServer {
         return model
     }
 
+    /// An application with authentication on, over `store` (already migrated), and a fresh scheduler.
+    static func authenticatedApplication(store: Database) throws -> ConduitApplication {
+        var configuration = ServerConfiguration(port: 0, authentication: true)
+        configuration.host = "0.0.0.0"
+        let scheduler = EmbeddingScheduler(model: try model(), configuration: configuration.scheduler, logger: logger)
+        let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
+        return try buildApplication(catalog: catalog, configuration: configuration, store: store, logger: logger)
+    }
+
     /// An application with a fresh scheduler over the shared model.
     static func application(
         readiness: Readiness = Readiness(), _ configure: (inout ServerConfiguration) -> Void = { _ in }
@@ -31,7 +41,7 @@ enum TestServer {
                 name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"],
                 scheduler: scheduler, created: 0)
         ])
-        return (buildApplication(catalog: catalog, configuration: configuration, readiness: readiness, logger: logger), scheduler)
+        return (try buildApplication(catalog: catalog, configuration: configuration, readiness: readiness, logger: logger), scheduler)
     }
 }
 

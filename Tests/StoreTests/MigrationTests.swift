@@ -1,3 +1,4 @@
+import ConduitTestSupport
 import Foundation
 import SQLKit
 import Testing

@@ -2,6 +2,8 @@ import Foundation
 import Hummingbird
 import Logging
 import ModelRuntime
+import ServiceLifecycle
+import Store
 
 /// The HTTP application type `conduit serve` runs.
 public typealias ConduitApplication = Application<RouterResponder<ConduitRequestContext>>
@@ -23,6 +25,20 @@ public func buildApplication(
             "pooling": "\(model.pooling)",
             "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
         ])
+    let store = try await Database.open(configuration.databaseLocation, logger: logger)
+    do {
+        let applied = try await store.migrate()
+        if !applied.isEmpty { logger.notice("database migrated", metadata: ["database": "\(store.location)", "versions": "\(applied)"]) }
+        if configuration.authentication,
+            let secret = try await AdminBootstrap.ensureAdminKey(in: store, logger: logger, given: configuration.adminKey)
+        {
+            // Standard output, not the log, and unbuffered: the secret is shown to the operator once and kept nowhere.
+            FileHandle.standardOutput.write(Data("conduit: the first admin API key (shown once, stored only as a hash):\n\(secret)\n".utf8))
+        }
+    } catch {
+        await store.close()
+        throw error
+    }
     let (name, aliases) = servedNames(configuration, folder: folder)
     let scheduler = EmbeddingScheduler(model: model, configuration: configuration.scheduler, logger: logger)
     let catalog = ModelCatalog(models: [
@@ -30,21 +46,37 @@ public func buildApplication(
             name: name, aliases: aliases, scheduler: scheduler,
             created: Int(Date().timeIntervalSince1970))
     ])
-    return buildApplication(catalog: catalog, configuration: configuration, readiness: readiness, logger: logger)
+    var application = try buildApplication(
+        catalog: catalog, configuration: configuration, readiness: readiness, store: store, logger: logger)
+    // Shut down in reverse order of the services: the HTTP server finishes its requests first, the store closes after.
+    application.addServices(DatabaseService(store: store))
+    return application
 }
 
-/// Builds the application around models already loaded (the tests share one model this way).
+/// Builds the application around models already loaded and a store already migrated (the tests
+/// share one model this way). `store` may be nil only with authentication off; its owner closes it.
 public func buildApplication(
     catalog: ModelCatalog, configuration: ServerConfiguration, readiness: Readiness = Readiness(),
-    logger: Logger
-) -> ConduitApplication {
+    store: Database? = nil, logger: Logger
+) throws -> ConduitApplication {
+    try configuration.validate()
     let router = Router(context: ConduitRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.limits.maxBodyBytes))
+    if configuration.authentication {
+        guard let store else { throw ConfigurationError("authentication needs a database for its API keys") }
+        router.add(middleware: APIKeyAuthenticator(store: store))
+    }
+    func requiring(_ scope: Scope?) -> RouterGroup<ConduitRequestContext> {
+        let group = router.group()
+        if let scope { group.add(middleware: RequireScope(scope: scope, authentication: configuration.authentication)) }
+        return group
+    }
     HealthController(readiness: readiness).addRoutes(to: router)
-    ModelsController(catalog: catalog).addRoutes(to: router)
-    EmbeddingsController(catalog: catalog, limits: configuration.limits).addRoutes(to: router)
-    TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: router)
+    // Any valid key may list models; the admin API (later) requires .admin.
+    ModelsController(catalog: catalog).addRoutes(to: requiring(nil))
+    EmbeddingsController(catalog: catalog, limits: configuration.limits).addRoutes(to: requiring(.embeddings))
+    TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: requiring(.embeddings))
     return Application(
         router: router,
         server: .http1(configuration: .init(additionalChannelHandlers: [HangUpDetector()])),

@@ -8,6 +8,8 @@ public struct ConduitRequestContext: RequestContext {
     public let channel: any Channel
     /// The caller's `x-request-id`, or one generated for this request; echoed on the response.
     public var requestID: String = ""
+    /// The authenticated caller; nil when authentication is off.
+    public var identity: Identity?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -1,11 +1,19 @@
 import Foundation
+import Store
 
 /// Everything `conduit serve` needs to start.
 public struct ServerConfiguration: Sendable {
     public var host: String
     public var port: Int
-    /// Holds the model cache (and, later, the embedded database).
+    /// Holds the model cache and, unless `database` names another, the SQLite database.
     public var dataDirectory: URL
+    /// Where teams, keys and usage live; nil for `conduit.sqlite` in the data folder.
+    public var database: DatabaseLocation?
+    /// Whether every API call needs an API key. Off, the server binds only to loopback.
+    public var authentication: Bool
+    /// An administrator key supplied by the operator (never logged); without one, the first start with
+    /// authentication on creates one and prints it once.
+    public var adminKey: String?
     /// Serve the model in this folder; when nil, `modelID` is used, else the default model.
     public var modelDirectory: URL?
     /// A Hugging Face model id, downloaded into the data folder when not there yet.
@@ -23,8 +31,12 @@ public struct ServerConfiguration: Sendable {
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(filePath: "data"),
         modelDirectory: URL? = nil, modelID: String? = nil,
         hubEndpoint: URL = URL(string: "https://huggingface.co")!, servedModelName: String? = nil,
-        modelAliases: [String] = [], scheduler: SchedulerConfiguration = .init(), limits: APILimits = .init()
+        modelAliases: [String] = [], scheduler: SchedulerConfiguration = .init(), limits: APILimits = .init(),
+        database: DatabaseLocation? = nil, authentication: Bool = false, adminKey: String? = nil
     ) {
+        self.database = database
+        self.authentication = authentication
+        self.adminKey = adminKey
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -39,10 +51,14 @@ public struct ServerConfiguration: Sendable {
 
     /// Refuses settings that cannot work or are unsafe, naming the setting.
     public func validate() throws {
-        // Without authentication (not built yet) anyone who can reach the port could use the server.
-        guard Self.isLoopback(host) else {
+        // Without authentication anyone who can reach the port could use the server.
+        guard authentication || Self.isLoopback(host) else {
             throw ConfigurationError(
-                "host \(host) is not a loopback address; without authentication the server binds only to 127.0.0.1, ::1 or localhost")
+                "host \(host) is not a loopback address; without authentication (--auth) the server binds only to 127.0.0.1, ::1 or localhost"
+            )
+        }
+        if let adminKey, !APIKeySecret.isWellFormed(adminKey) {
+            throw ConfigurationError("the admin key must be 32 to 256 visible ASCII characters (its value is not shown)")
         }
         guard (0...65535).contains(port) else { throw ConfigurationError("port must be between 0 and 65535, got \(port)") }
         let s = scheduler
@@ -55,6 +71,9 @@ public struct ServerConfiguration: Sendable {
         }
         guard s.requestTimeout > .zero else { throw ConfigurationError("request-timeout must be positive") }
     }
+
+    /// The database location in effect.
+    public var databaseLocation: DatabaseLocation { database ?? .defaultSQLite(in: dataDirectory) }
 
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")

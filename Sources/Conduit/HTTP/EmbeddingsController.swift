@@ -9,7 +9,7 @@ struct EmbeddingsController {
     let catalog: ModelCatalog
     let limits: APILimits
 
-    func addRoutes(to router: Router<ConduitRequestContext>) {
+    func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/embeddings") { request, context in try await embed(request, context: context) }
     }
 

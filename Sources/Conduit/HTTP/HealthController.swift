@@ -7,7 +7,7 @@ struct HealthController {
 
     struct Status: Encodable { var status: String }
 
-    func addRoutes(to router: Router<ConduitRequestContext>) {
+    func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.get("/health/live") { _, _ in try json(Status(status: "ok")) }
         router.get("/health/ready") { _, _ in
             readiness.isReady ? try json(Status(status: "ready")) : try json(Status(status: "starting"), status: .serviceUnavailable)

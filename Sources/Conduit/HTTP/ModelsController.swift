@@ -37,7 +37,7 @@ struct ModelsController {
         var data: [Model]
     }
 
-    func addRoutes(to router: Router<ConduitRequestContext>) {
+    func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.get("/v1/models") { _, _ in
             try json(List(data: catalog.models.map(Model.init)))
         }

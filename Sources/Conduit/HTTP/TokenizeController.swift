@@ -40,7 +40,7 @@ struct TokenizeController {
         enum CodingKeys: String, CodingKey { case id, text, special, start, stop }
     }
 
-    func addRoutes(to router: Router<ConduitRequestContext>) {
+    func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/tokenize") { request, context in try await tokenize(request) }
     }
 

@@ -1,29 +1,28 @@
 import Foundation
 import Logging
 import SQLKit
+import Store
 import Testing
 
-@testable import Store
-
 /// The two databases every store test runs on.
-enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
+public enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite, postgres
-    var testDescription: String { rawValue }
+    public var testDescription: String { rawValue }
 }
 
 /// A fresh, empty database of each kind: an SQLite file in a new temporary folder, or a new
 /// database on the PostgreSQL server that `scripts/test` starts (`CONDUIT_TEST_POSTGRES_URL`).
-enum TestDatabase {
-    static var logger: Logger {
+public enum TestDatabase {
+    public static var logger: Logger {
         var logger = Logger(label: "conduit-store-test")
         logger.logLevel = .warning
         return logger
     }
 
-    static var postgresURL: String? { ProcessInfo.processInfo.environment["CONDUIT_TEST_POSTGRES_URL"] }
+    public static var postgresURL: String? { ProcessInfo.processInfo.environment["CONDUIT_TEST_POSTGRES_URL"] }
 
     /// A location for a new, empty database.
-    static func makeLocation(_ backend: Backend) async throws -> DatabaseLocation {
+    public static func makeLocation(_ backend: Backend) async throws -> DatabaseLocation {
         switch backend {
         case .sqlite:
             let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-store-\(UUID().uuidString)")
@@ -49,7 +48,7 @@ enum TestDatabase {
     }
 
     /// Runs `body` with a new, migrated database, closed afterwards.
-    static func with<Result>(_ backend: Backend, _ body: (Database) async throws -> Result) async throws -> Result {
+    public static func with<Result>(_ backend: Backend, _ body: (Database) async throws -> Result) async throws -> Result {
         let database = try await Database.open(try await makeLocation(backend), logger: logger)
         do {
             try await database.migrate()
@@ -63,7 +62,7 @@ enum TestDatabase {
     }
 }
 
-struct SetupError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct SetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -1,0 +1,99 @@
+import ConduitTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Store
+import Testing
+
+@testable import Conduit
+
+@Suite("Authentication and scopes")
+struct AuthenticationTests {
+    private struct ErrorBody: Decodable {
+        struct Detail: Decodable {
+            var code: String?
+            var type: String
+        }
+        var error: Detail
+    }
+
+    private func embed(_ client: some TestClientProtocol, authorization: String?) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let authorization { headers[.authorization] = authorization }
+        return try await client.execute(
+            uri: "/v1/embeddings", method: .post, headers: headers, body: ByteBuffer(string: #"{"input":"hello"}"#))
+    }
+
+    @Test(
+        "every kind of bad credential gets its 401 or 403 in the error shape; a good key gets through",
+        arguments: Backend.allCases)
+    func matrix(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let good = try await store.createAPIKey(name: "good", teamID: team.id, scopes: [.embeddings])
+            let chatOnly = try await store.createAPIKey(name: "chat", teamID: team.id, scopes: [.chat])
+            let revoked = try await store.createAPIKey(name: "revoked", teamID: team.id, scopes: [.embeddings])
+            _ = try await store.revokeAPIKey(id: revoked.key.id, teamID: team.id)
+            let expired = try await store.createAPIKey(name: "expired", teamID: team.id, scopes: [.embeddings], expiresAt: 1)
+            let app = try TestServer.authenticatedApplication(store: store)
+            try await app.test(.router) { client in
+                let cases: [(String, String?, HTTPResponse.Status, String)] = [
+                    ("no key", nil, .unauthorized, "missing_api_key"),
+                    ("not bearer", "Basic \(good.secret)", .unauthorized, "missing_api_key"),
+                    ("malformed", "Bearer short", .unauthorized, "invalid_api_key"),
+                    ("unknown", "Bearer \(APIKeySecretForTests.unknown)", .unauthorized, "invalid_api_key"),
+                    ("revoked", "Bearer \(revoked.secret)", .unauthorized, "invalid_api_key"),
+                    ("expired", "Bearer \(expired.secret)", .unauthorized, "invalid_api_key"),
+                    ("wrong scope", "Bearer \(chatOnly.secret)", .forbidden, "insufficient_scope"),
+                ]
+                for (name, authorization, status, code) in cases {
+                    let response = try await embed(client, authorization: authorization)
+                    #expect(response.status == status, "\(name)")
+                    #expect(
+                        try JSONDecoder().decode(ErrorBody.self, from: Data(response.body.readableBytesView)).error.code == code, "\(name)")
+                    #expect(response.headers[.requestID] != nil, "\(name)")
+                    if status == .unauthorized { #expect(response.headers[.wwwAuthenticate] != nil, "\(name)") }
+                }
+                #expect(try await embed(client, authorization: "Bearer \(good.secret)").status == .ok)
+                #expect(try await embed(client, authorization: "bearer  \(good.secret) ").status == .ok)
+                // Health probes stay public; listing models needs a key, any scope.
+                #expect(try await client.execute(uri: "/health/live", method: .get).status == .ok)
+                #expect(try await client.execute(uri: "/v1/models", method: .get).status == .unauthorized)
+                #expect(
+                    try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer \(chatOnly.secret)"]).status
+                        == .ok)
+            }
+            #expect(try await store.apiKey(secret: good.secret)?.lastUsedAt != nil)
+        }
+    }
+
+    @Test("without authentication the server refuses to bind beyond loopback")
+    func loopbackOnly() throws {
+        #expect(throws: ConfigurationError.self) { try ServerConfiguration(host: "0.0.0.0").validate() }
+        try ServerConfiguration(host: "0.0.0.0", authentication: true).validate()
+        try ServerConfiguration(host: "127.0.0.1").validate()
+    }
+
+    @Test("the first start with authentication creates one admin key and prints it once; a supplied key is stored hashed")
+    func bootstrap() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let first = try await AdminBootstrap.ensureAdminKey(in: store, logger: TestDatabase.logger, given: nil)
+            let secret = try #require(first)
+            #expect(try await store.apiKey(secret: secret)?.scopes == Set(Scope.allCases))
+            #expect(try await AdminBootstrap.ensureAdminKey(in: store, logger: TestDatabase.logger, given: nil) == nil)
+            let supplied = String(repeating: "s3cret-", count: 6)
+            #expect(try await AdminBootstrap.ensureAdminKey(in: store, logger: TestDatabase.logger, given: supplied) == nil)
+            let stored = try #require(try await store.apiKey(secret: supplied))
+            #expect(stored.prefix == "s3cr" && stored.scopes.contains(.admin))
+            #expect(try await AdminBootstrap.ensureAdminKey(in: store, logger: TestDatabase.logger, given: supplied) == nil)
+            #expect(try await store.apiKeys(teamID: nil).count == 2)
+        }
+    }
+}
+
+/// A well-formed key that no store has issued.
+enum APIKeySecretForTests {
+    static let unknown = "cdt_" + String(repeating: "A", count: 43)
+}
