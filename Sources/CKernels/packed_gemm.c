@@ -22,6 +22,27 @@ void conduit_pack_weight(const float *weight, size_t n, size_t k, float *packed)
     }
 }
 
+// The same product in plain C, for CPUs without AVX2 and FMA (where callers normally use BLAS
+// instead: this keeps the function correct on every CPU all the same).
+static void packed_gemm_portable(
+    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
+    size_t first_panel, size_t end_panel, float *c, size_t ldc) {
+    for (size_t p = first_panel; p < end_panel; p++) {
+        const float *panel = packed + p * CONDUIT_PANEL_WIDTH * k;
+        size_t column = p * CONDUIT_PANEL_WIDTH;
+        size_t width = n - column < CONDUIT_PANEL_WIDTH ? n - column : CONDUIT_PANEL_WIDTH;
+        float *out = c + (column - first_panel * CONDUIT_PANEL_WIDTH);
+        for (size_t row = 0; row < m; row++) {
+            for (size_t lane = 0; lane < width; lane++) {
+                float sum = 0;
+                for (size_t i = 0; i < k; i++) sum += a[row * lda + i] * panel[i * CONDUIT_PANEL_WIDTH + lane];
+                out[row * ldc + lane] = sum;
+            }
+        }
+    }
+}
+
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
 #include <immintrin.h>
@@ -108,34 +129,23 @@ int conduit_packed_gemm_supported(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-void conduit_packed_gemm(
-    size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
-    size_t first_panel, size_t end_panel, float *c, size_t ldc) {
-    packed_gemm_avx2(m, n, k, a, lda, packed, first_panel, end_panel, c, ldc);
-}
-
 #else
 
 int conduit_packed_gemm_supported(void) { return 0; }
 
-// Callers use BLAS where the vector kernel does not run; this plain loop keeps the function correct
-// on every platform all the same.
+#endif
+
 void conduit_packed_gemm(
     size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
     size_t first_panel, size_t end_panel, float *c, size_t ldc) {
-    for (size_t p = first_panel; p < end_panel; p++) {
-        const float *panel = packed + p * CONDUIT_PANEL_WIDTH * k;
-        size_t column = p * CONDUIT_PANEL_WIDTH;
-        size_t width = n - column < CONDUIT_PANEL_WIDTH ? n - column : CONDUIT_PANEL_WIDTH;
-        float *out = c + (column - first_panel * CONDUIT_PANEL_WIDTH);
-        for (size_t row = 0; row < m; row++) {
-            for (size_t lane = 0; lane < width; lane++) {
-                float sum = 0;
-                for (size_t i = 0; i < k; i++) sum += a[row * lda + i] * panel[i * CONDUIT_PANEL_WIDTH + lane];
-                out[row * ldc + lane] = sum;
-            }
-        }
+    size_t panels = (n + CONDUIT_PANEL_WIDTH - 1) / CONDUIT_PANEL_WIDTH;
+    if (end_panel > panels) end_panel = panels;  // never past the packed weight or the output row
+    if (first_panel >= end_panel || lda < k) return;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (conduit_packed_gemm_supported()) {
+        packed_gemm_avx2(m, n, k, a, lda, packed, first_panel, end_panel, c, ldc);
+        return;
     }
-}
-
 #endif
+    packed_gemm_portable(m, n, k, a, lda, packed, first_panel, end_panel, c, ldc);
+}

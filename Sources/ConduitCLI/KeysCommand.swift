@@ -38,7 +38,7 @@ struct KeysCommand: AsyncParsableCommand {
                 } else {
                     owner = try await store.ensureTeam(named: KeysCommand.defaultTeam)
                 }
-                let expiresAt = expiresInDays.map { Int64(Date().timeIntervalSince1970) + Int64($0) * 86_400 }
+                let expiresAt = expiresInDays.map { Timestamp.now() + Int64($0) * 86_400 }
                 let scopes = self.scopes.isEmpty ? Scope.defaultScopes : Set(self.scopes.compactMap(Scope.init(rawValue:)))
                 return try await store.createAPIKey(name: name, teamID: owner.id, scopes: scopes, expiresAt: expiresAt)
             }
@@ -61,7 +61,7 @@ struct KeysCommand: AsyncParsableCommand {
                 }
                 return try await store.apiKeys(teamID: teamID)
             }
-            let now = Int64(Date().timeIntervalSince1970)
+            let now = Timestamp.now()
             printTable(
                 ["ID", "NAME", "PREFIX", "SCOPES", "STATE", "LAST USED"],
                 keys.map { key in

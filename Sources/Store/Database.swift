@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOPosix
+import NIOSSL
 import PostgresKit
 import SQLKit
 import SQLiteKit
@@ -69,14 +70,17 @@ public final class Database: Sendable {
             }
             return Database(dialect: .sqlite, location: location, backend: .sqlite(connection, AsyncLock(), thread), logger: logger)
         case .postgres(let url):
-            let configuration = try SQLPostgresConfiguration(url: url)
+            let core = try SQLPostgresConfiguration(url: url).coreConfiguration
+            // The URL's sslmode decides, as libpq's does: require, prefer (the default: TLS when the server offers it), or disable.
+            let tls: PostgresClient.Configuration.TLS =
+                switch (core.tls.isEnforced, core.tls.isAllowed, core.tls.sslContext) {
+                case (true, _, let context?): .require(context.configuration)
+                case (_, true, let context?): .prefer(context.configuration)
+                default: .disable
+                }
             var clientConfiguration = PostgresClient.Configuration(
-                host: configuration.coreConfiguration.host ?? "localhost",
-                port: configuration.coreConfiguration.port ?? 5432,
-                username: configuration.coreConfiguration.username,
-                password: configuration.coreConfiguration.password,
-                database: configuration.coreConfiguration.database,
-                tls: configuration.coreConfiguration.tls.isEnforced ? .require(.makeClientConfiguration()) : .disable)
+                host: core.host ?? "localhost", port: core.port ?? 5432, username: core.username, password: core.password,
+                database: core.database, tls: tls)
             clientConfiguration.options.maximumConnections = 16
             let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
             let running = Task { await client.run() }

@@ -23,14 +23,17 @@ public struct Team: Sendable, Equatable, Codable {
 extension Database {
     public func createTeam(name: String) async throws -> Team {
         let team = Team(id: UUID().uuidString.lowercased(), name: name, createdAt: Timestamp.now())
-        try await transaction { sql in
-            guard try await sql.raw("SELECT id FROM teams WHERE name = \(bind: name)").first() == nil else {
-                throw StoreError.conflict("a team named '\(name)' already exists")
-            }
+        // One statement, so two processes creating the same team cannot both pass a check and one then
+        // fail on the unique index: the loser gets no row back.
+        let inserted = try await read { sql in
             try await sql.raw(
-                "INSERT INTO teams (id, name, created_at) VALUES (\(bind: team.id), \(bind: team.name), \(bind: team.createdAt))"
-            ).run()
+                """
+                INSERT INTO teams (id, name, created_at) VALUES (\(bind: team.id), \(bind: team.name), \(bind: team.createdAt))
+                ON CONFLICT (name) DO NOTHING RETURNING id
+                """
+            ).first()
         }
+        guard inserted != nil else { throw StoreError.conflict("a team named '\(name)' already exists") }
         return team
     }
 
@@ -38,10 +41,11 @@ extension Database {
         try await read { sql in try await sql.raw("SELECT * FROM teams ORDER BY created_at, name").all().map(Team.init(row:)) }
     }
 
-    /// The team with this id, or else this name.
+    /// The team with this id, or else with this name.
     public func team(_ idOrName: String) async throws -> Team? {
         try await read { sql in
-            try await sql.raw("SELECT * FROM teams WHERE id = \(bind: idOrName) OR name = \(bind: idOrName)").first().map(Team.init(row:))
+            if let byID = try await sql.raw("SELECT * FROM teams WHERE id = \(bind: idOrName)").first() { return try Team(row: byID) }
+            return try await sql.raw("SELECT * FROM teams WHERE name = \(bind: idOrName)").first().map(Team.init(row:))
         }
     }
 

@@ -49,7 +49,7 @@ struct LinearWeightTests {
         let ranges = weight.columnRanges(width: 40)
         #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == outputs)
         #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
-        #expect(ranges.allSatisfy { $0.lowerBound % LinearWeight.columnGranularity == 0 })
+        #expect(ranges.allSatisfy { $0.lowerBound % weight.columnGranularity == 0 })
         for range in ranges {
             let part = product(weight, input, rows: 3, columns: range)
             for row in 0..<3 {

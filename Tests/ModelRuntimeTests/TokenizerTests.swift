@@ -48,6 +48,22 @@ struct TokenizerTests {
         #expect(elapsed < .seconds(2), "an 8 MB text took \(elapsed) to truncate")
     }
 
+    @Test("a character that clean_text deletes joins its neighbours even where a chunk could end")
+    func deletedWhitespaceAtChunkBoundary() throws {
+        let model = try #require(TestModel.model)
+        for padding in 4085...4100 {
+            let prefix = String(repeating: "x", count: padding)
+            for separator in ["\u{0C}", "\u{0B}", "\u{85}"] {
+                let text = prefix + " foo" + separator + "bar"
+                let joined = prefix + " foobar"
+                #expect(
+                    model.tokenizer.encode(text, addSpecialTokens: false).ids
+                        == model.tokenizer.encode(joined, addSpecialTokens: false).ids,
+                    "separator \(separator.unicodeScalars.first!.value) after \(padding) characters")
+            }
+        }
+    }
+
     @Test("a word over max_input_chars_per_word is one unknown token")
     func overlongWord() throws {
         let model = try #require(TestModel.model)

@@ -107,7 +107,8 @@ public final class BertEncoder: Sendable {
     private static let rowsPerUnit = 48
 
     /// `0..<m` cut into units of about `rowsPerUnit` rows, as many as a multiple of `threads` so that
-    /// no thread is left with one unit more than the others, each a multiple of the kernel's 6-row tile.
+    /// no thread is left with one unit more than the others, each starting on a multiple of the
+    /// kernel's 6-row tile.
     private static func rowUnits(_ m: Int, threads: Int) -> [Range<Int>] {
         let parts = threads * max(1, m / (threads * rowsPerUnit))
         let bounds = (0...parts).map { part in part == parts ? m : m * part / parts / 6 * 6 }

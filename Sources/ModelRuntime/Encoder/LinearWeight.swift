@@ -14,14 +14,16 @@ final class LinearWeight: @unchecked Sendable {
     private let storage: Storage
 
     private enum Storage {
-        case packed(UnsafeMutableRawPointer)
+        case packed(UnsafeMutablePointer<Float>)
         case plain(WeightTensor)
     }
 
     static let packedKernelSupported = conduit_packed_gemm_supported() != 0
 
     /// Output columns per unit of work: ranges given to `multiply` start on a multiple of this.
-    static let columnGranularity = packedKernelSupported ? Int(CONDUIT_PANEL_WIDTH) : 1
+    var columnGranularity: Int {
+        if case .packed = storage { Int(CONDUIT_PANEL_WIDTH) } else { 1 }
+    }
 
     init(_ values: [Float], outputs: Int, inputs: Int, packed: Bool = LinearWeight.packedKernelSupported) {
         precondition(values.count == outputs * inputs, "a weight of \(outputs)×\(inputs) needs \(outputs * inputs) values")
@@ -30,9 +32,8 @@ final class LinearWeight: @unchecked Sendable {
         if packed {
             let floats = conduit_packed_size(outputs, inputs)
             let memory = UnsafeMutableRawPointer.allocate(byteCount: max(floats, 1) * MemoryLayout<Float>.size, alignment: 64)
-            values.withUnsafeBufferPointer { source in
-                conduit_pack_weight(source.baseAddress, outputs, inputs, memory.assumingMemoryBound(to: Float.self))
-            }
+                .bindMemory(to: Float.self, capacity: max(floats, 1))
+            values.withUnsafeBufferPointer { source in conduit_pack_weight(source.baseAddress, outputs, inputs, memory) }
             storage = .packed(memory)
         } else {
             storage = .plain(WeightTensor(values))
@@ -40,7 +41,7 @@ final class LinearWeight: @unchecked Sendable {
     }
 
     deinit {
-        if case .packed(let memory) = storage { memory.deallocate() }
+        if case .packed(let memory) = storage { UnsafeMutableRawPointer(memory).deallocate() }
     }
 
     /// `output[m × columns] = input[m × inputs] · weightᵀ` for the output columns `columns`, written at
@@ -54,13 +55,13 @@ final class LinearWeight: @unchecked Sendable {
         guard m > 0, !columns.isEmpty else { return }
         switch storage {
         case .packed(let memory):
-            let width = Self.columnGranularity
+            let width = Int(CONDUIT_PANEL_WIDTH)
             precondition(
                 columns.lowerBound % width == 0 && (columns.upperBound % width == 0 || columns.upperBound == outputs),
                 "column ranges are whole panels")
             let panels = (columns.lowerBound / width)..<((columns.upperBound + width - 1) / width)
             conduit_packed_gemm(
-                m, outputs, inputs, input, inputStride, memory.assumingMemoryBound(to: Float.self),
+                m, outputs, inputs, input, inputStride, memory,
                 panels.lowerBound, panels.upperBound, output + columns.lowerBound, outputStride)
         case .plain(let weight):
             BLAS.multiplyTransposed(
@@ -71,7 +72,7 @@ final class LinearWeight: @unchecked Sendable {
 
     /// The output columns cut into ranges of about `width` columns, each of whole panels.
     func columnRanges(width: Int) -> [Range<Int>] {
-        let panel = Self.columnGranularity
+        let panel = columnGranularity
         let step = max(panel, (width + panel - 1) / panel * panel)
         return stride(from: 0, to: outputs, by: step).map { $0..<min(outputs, $0 + step) }
     }

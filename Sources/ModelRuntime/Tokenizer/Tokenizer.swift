@@ -209,16 +209,25 @@ public struct Tokenizer: Sendable {
         return nil
     }
 
-    /// Scalars normalized and split into words at a time; chunks end at whitespace, which is a word
-    /// boundary before and after normalization, so chunking changes no token.
+    /// Scalars normalized and split into words at a time. A chunk ends only where a word must end
+    /// whatever the normalizer does: at a space, tab or line break (which every setting keeps as a
+    /// separator; other whitespace, such as a form feed, is deleted by clean_text and would join two
+    /// words) or before a CJK ideograph (which handle_chinese_chars sets apart).
     private static let chunkScalars = 4096
+
+    private func isChunkBoundary(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x20, 0x09, 0x0A, 0x0D: true
+        default: normalizer.handleChineseChars && BertNormalizer.isChineseChar(scalar)
+        }
+    }
 
     private func appendWordPieces(of scalars: [Unicode.Scalar], in segment: Range<Int>, to pieces: inout Pieces) {
         var chunkStart = segment.lowerBound
         var normalized: [NormalizedScalar] = []
         while chunkStart < segment.upperBound && !pieces.isFull {
             var chunkEnd = min(segment.upperBound, chunkStart + Self.chunkScalars)
-            while chunkEnd < segment.upperBound && !BertPreTokenizer.isWhitespace(scalars[chunkEnd]) { chunkEnd += 1 }
+            while chunkEnd < segment.upperBound && !isChunkBoundary(scalars[chunkEnd]) { chunkEnd += 1 }
             normalized.removeAll(keepingCapacity: true)
             for index in chunkStart..<chunkEnd { normalizer.normalize(scalars[index], source: index, into: &normalized) }
             let normalizedScalars = normalized.map(\.scalar)
