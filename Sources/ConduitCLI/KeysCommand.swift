@@ -5,7 +5,7 @@ import Store
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys", abstract: "Create, list, revoke and rotate API keys.",
-        subcommands: [Create.self, List.self, Revoke.self, Rotate.self])
+        subcommands: [Create.self, List.self, Revoke.self, Rotate.self, SetLimits.self])
 
     /// The team keys are created in when none is named.
     static let defaultTeam = "default"
@@ -82,6 +82,19 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             let key = try await database.withDatabase(logger: quietLogger()) { try await $0.revokeAPIKey(id: id, teamID: nil) }
             print("revoked \(key.id) (\(key.name), \(key.prefix)…)")
+        }
+    }
+
+    struct SetLimits: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "limits", abstract: "Set a key's rate limits and monthly token budget (replacing the previous ones).")
+        @OptionGroup var database: StoreOptions
+        @Argument(help: "The key's id (see `conduit keys list`).") var id: String
+        @OptionGroup var limits: LimitOptions
+
+        func run() async throws {
+            try await database.withDatabase(logger: quietLogger()) { try await $0.setLimits(limits.limits, forKey: id) }
+            print("key \(id): \(describe(limits.limits))")
         }
     }
 

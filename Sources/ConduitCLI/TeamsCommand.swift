@@ -3,7 +3,7 @@ import Store
 
 struct TeamsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "teams", abstract: "Create and list teams.", subcommands: [Create.self, List.self])
+        commandName: "teams", abstract: "Create and list teams.", subcommands: [Create.self, List.self, SetLimits.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a team; prints its id.")
@@ -22,7 +22,24 @@ struct TeamsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let teams = try await database.withDatabase(logger: quietLogger()) { try await $0.teams() }
-            printTable(["ID", "NAME", "CREATED"], teams.map { [$0.id, $0.name, formatTime($0.createdAt)] })
+            printTable(["ID", "NAME", "CREATED", "LIMITS"], teams.map { [$0.id, $0.name, formatTime($0.createdAt), describe($0.limits)] })
+        }
+    }
+
+    struct SetLimits: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "limits", abstract: "Set a team's rate limits and monthly token budget (replacing the previous ones).")
+        @OptionGroup var database: StoreOptions
+        @Argument(help: "Team id or name.") var team: String
+        @OptionGroup var limits: LimitOptions
+
+        func run() async throws {
+            let id = try await database.withDatabase(logger: quietLogger()) { store in
+                guard let found = try await store.team(team) else { throw ValidationError("no team '\(team)'") }
+                try await store.setLimits(limits.limits, forTeam: found.id)
+                return found.id
+            }
+            print("team \(id): \(describe(limits.limits))")
         }
     }
 }

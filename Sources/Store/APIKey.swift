@@ -27,6 +27,7 @@ public struct APIKey: Sendable, Equatable, Codable {
     public var expiresAt: Int64?
     public var revokedAt: Int64?
     public var lastUsedAt: Int64?
+    public var limits: Limits = .none
 
     public func isUsable(at now: Int64) -> Bool {
         revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
@@ -42,6 +43,7 @@ public struct APIKey: Sendable, Equatable, Codable {
         expiresAt = try row.decode(column: "expires_at", as: Int64?.self)
         revokedAt = try row.decode(column: "revoked_at", as: Int64?.self)
         lastUsedAt = try row.decode(column: "last_used_at", as: Int64?.self)
+        limits = try Limits(row: row)
     }
 
     init(id: String, teamID: String, name: String, prefix: String, scopes: Set<Scope>, createdAt: Int64, expiresAt: Int64?) {

@@ -46,7 +46,26 @@ enum Schema {
                 )
                 """,
                 "CREATE INDEX api_keys_team ON api_keys (team_id)",
-            ])
+            ]),
+        Migration(
+            version: 2, name: "rate limits and quotas",
+            statements: [
+                "ALTER TABLE teams ADD COLUMN requests_per_minute BIGINT",
+                "ALTER TABLE teams ADD COLUMN tokens_per_minute BIGINT",
+                "ALTER TABLE teams ADD COLUMN monthly_tokens BIGINT",
+                "ALTER TABLE api_keys ADD COLUMN requests_per_minute BIGINT",
+                "ALTER TABLE api_keys ADD COLUMN tokens_per_minute BIGINT",
+                "ALTER TABLE api_keys ADD COLUMN monthly_tokens BIGINT",
+                """
+                CREATE TABLE rate_counters (
+                    subject TEXT NOT NULL,
+                    window_start BIGINT NOT NULL,
+                    requests BIGINT NOT NULL,
+                    tokens BIGINT NOT NULL,
+                    PRIMARY KEY (subject, window_start)
+                )
+                """,
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -6,17 +6,20 @@ public struct Team: Sendable, Equatable, Codable {
     public var id: String
     public var name: String
     public var createdAt: Int64
+    public var limits: Limits
 
     init(row: any SQLRow) throws {
         id = try row.decode(column: "id", as: String.self)
         name = try row.decode(column: "name", as: String.self)
         createdAt = try row.decode(column: "created_at", as: Int64.self)
+        limits = try Limits(row: row)
     }
 
     init(id: String, name: String, createdAt: Int64) {
         self.id = id
         self.name = name
         self.createdAt = createdAt
+        self.limits = .none
     }
 }
 

@@ -97,3 +97,54 @@ struct AuthenticationTests {
 enum APIKeySecretForTests {
     static let unknown = "cdt_" + String(repeating: "A", count: 43)
 }
+
+@Suite("Rate limits over HTTP")
+struct RateLimitHTTPTests {
+    private struct ErrorBody: Decodable {
+        struct Detail: Decodable { var code: String? }
+        var error: Detail
+    }
+
+    private func embed(_ client: some TestClientProtocol, _ secret: String) async throws -> TestResponse {
+        try await client.execute(
+            uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json", .authorization: "Bearer \(secret)"],
+            body: ByteBuffer(string: #"{"input":"hello world"}"#))
+    }
+
+    @Test("past a key's rate limit: 429 rate_limit_exceeded with Retry-After; past the team's monthly budget: insufficient_quota")
+    func refusals() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "limited")
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings])
+            try await store.setLimits(Limits(requestsPerMinute: 2, tokensPerMinute: 1_000), forKey: key.key.id)
+            let app = try TestServer.authenticatedApplication(store: store)
+            try await app.test(.router) { client in
+                let first = try await embed(client, key.secret)
+                #expect(first.status == .ok)
+                #expect(first.headers[HTTPField.Name("x-ratelimit-limit-requests")!] == "2")
+                #expect(first.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] == "1")
+                #expect(first.headers[HTTPField.Name("x-ratelimit-remaining-tokens")!] == "996")  // [CLS] hello world [SEP]
+                #expect(first.headers[HTTPField.Name("x-ratelimit-reset-requests")!]?.hasSuffix("s") == true)
+                #expect(try await embed(client, key.secret).status == .ok)
+                let refused = try await embed(client, key.secret)
+                #expect(refused.status == .tooManyRequests)
+                #expect(
+                    try JSONDecoder().decode(ErrorBody.self, from: Data(refused.body.readableBytesView)).error.code == "rate_limit_exceeded"
+                )
+                #expect(refused.headers[.retryAfter].flatMap(Int.init).map { (1...60).contains($0) } == true)
+                #expect(refused.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] == "0")
+            }
+
+            let other = try await store.createAPIKey(name: "other", teamID: team.id, scopes: [.embeddings])
+            try await store.setLimits(Limits(monthlyTokens: 4), forTeam: team.id)
+            let quotaApp = try TestServer.authenticatedApplication(store: store)
+            try await quotaApp.test(.router) { client in
+                #expect(try await embed(client, other.secret).status == .ok)
+                let refused = try await embed(client, other.secret)
+                #expect(refused.status == .tooManyRequests)
+                #expect(
+                    try JSONDecoder().decode(ErrorBody.self, from: Data(refused.body.readableBytesView)).error.code == "insufficient_quota")
+            }
+        }
+    }
+}

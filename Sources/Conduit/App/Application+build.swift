@@ -29,6 +29,7 @@ public func buildApplication(
     do {
         let applied = try await store.migrate()
         if !applied.isEmpty { logger.notice("database migrated", metadata: ["database": "\(store.location)", "versions": "\(applied)"]) }
+        try await store.pruneRateCounters()
         if configuration.authentication,
             let secret = try await AdminBootstrap.ensureAdminKey(in: store, logger: logger, given: configuration.adminKey)
         {
@@ -75,7 +76,8 @@ public func buildApplication(
     HealthController(readiness: readiness).addRoutes(to: router)
     // Any valid key may list models; the admin API (later) requires .admin.
     ModelsController(catalog: catalog).addRoutes(to: requiring(nil))
-    EmbeddingsController(catalog: catalog, limits: configuration.limits).addRoutes(to: requiring(.embeddings))
+    EmbeddingsController(catalog: catalog, limits: configuration.limits, rateLimiter: store.map(RateLimiter.init))
+        .addRoutes(to: requiring(.embeddings))
     TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: requiring(.embeddings))
     return Application(
         router: router,

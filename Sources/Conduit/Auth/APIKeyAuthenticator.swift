@@ -29,7 +29,7 @@ struct APIKeyAuthenticator: RouterMiddleware {
         guard key.isUsable(at: now) else { throw Self.unauthorized("this API key has expired", code: "invalid_api_key") }
         try await store.touchAPIKey(key, at: now)
         var context = context
-        context.identity = Identity(key: key)
+        context.identity = Identity(key: key, team: try await store.team(key.teamID))
         context.logger[metadataKey: "team"] = .string(key.teamID)
         context.logger[metadataKey: "key_id"] = .string(key.id)
         return try await next(request, context)

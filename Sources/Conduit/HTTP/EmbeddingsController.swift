@@ -8,6 +8,8 @@ import NIOCore
 struct EmbeddingsController {
     let catalog: ModelCatalog
     let limits: APILimits
+    /// Nil when there is no store (tests that run without one, with authentication off).
+    let rateLimiter: RateLimiter?
 
     func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/embeddings") { request, context in try await embed(request, context: context) }
@@ -18,6 +20,7 @@ struct EmbeddingsController {
         let served = try catalog.resolve(body.model)
         let model = served.model
         let (sequences, promptTokens) = try tokenize(body.input, model: model)
+        let limitHeaders = try await rateLimiter?.admit(context.identity, tokens: promptTokens) ?? [:]
 
         if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
             throw APIError.invalidRequest(
@@ -35,7 +38,9 @@ struct EmbeddingsController {
         let buffer = EmbeddingsResponse.write(
             vectors: vectors, format: body.encodingFormat ?? .float,
             model: served.name, promptTokens: promptTokens)
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers.append(contentsOf: limitHeaders)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
     }
 
     /// Token ids for each input, validated against the model's limits; also the total token count.

@@ -1,0 +1,40 @@
+import HTTPTypes
+import Store
+
+/// Holds each request to the caller's limits, per key and per team: requests and tokens per minute,
+/// tokens per month. Tokens are counted when the request is admitted (an embedding request's tokens
+/// are known exactly once it is tokenized), all windows at once, in the store, so that limits hold
+/// across every server sharing it.
+struct RateLimiter: Sendable {
+    let store: Database
+
+    /// Admits a request of `tokens` tokens for `identity` (nil: authentication is off, nothing to
+    /// count) and returns the rate-limit headers for its response; throws a 429 when a limit is reached.
+    func admit(_ identity: Identity?, tokens: Int) async throws -> HTTPFields {
+        guard let identity else { return [:] }
+        let windows = identity.rateWindows
+        guard !windows.isEmpty else { return [:] }
+        let now = Timestamp.now()
+        switch try await store.admit(tokens: Int64(tokens), in: windows, now: now) {
+        case .admitted(let statuses):
+            return RateLimitHeaders.fields(statuses, now: now)
+        case .refused(let status):
+            var headers = RateLimitHeaders.fields([status], now: now)
+            headers[.retryAfter] = String(max(1, status.resetsAt - now))
+            let isQuota = status.window.period == .month
+            let what = status.window.subject.hasPrefix("team:") ? "your team's" : "this API key's"
+            let message =
+                isQuota
+                ? "\(what) monthly token budget of \(status.window.tokenLimit ?? 0) is spent; it renews at the start of next month (UTC)"
+                : "\(what) rate limit is reached (\(Self.describe(status.window))); try again in \(max(1, status.resetsAt - now)) s"
+            throw APIError(
+                status: .tooManyRequests, message: message, type: isQuota ? "insufficient_quota" : "requests",
+                code: isQuota ? "insufficient_quota" : "rate_limit_exceeded", headers: headers)
+        }
+    }
+
+    private static func describe(_ window: RateWindow) -> String {
+        [window.requestLimit.map { "\($0) requests" }, window.tokenLimit.map { "\($0) tokens" }]
+            .compactMap { $0 }.joined(separator: " and ") + " per \(window.period.rawValue)"
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import SQLKit
+
+/// What a key or a team may use: requests and tokens per minute, and tokens per calendar month
+/// (UTC). Nil means no limit.
+public struct Limits: Sendable, Equatable, Codable {
+    public var requestsPerMinute: Int64?
+    public var tokensPerMinute: Int64?
+    public var monthlyTokens: Int64?
+
+    public init(requestsPerMinute: Int64? = nil, tokensPerMinute: Int64? = nil, monthlyTokens: Int64? = nil) {
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+        self.monthlyTokens = monthlyTokens
+    }
+
+    public static let none = Limits()
+    public var isEmpty: Bool { self == .none }
+
+    init(row: any SQLRow) throws {
+        requestsPerMinute = try row.decode(column: "requests_per_minute", as: Int64?.self)
+        tokensPerMinute = try row.decode(column: "tokens_per_minute", as: Int64?.self)
+        monthlyTokens = try row.decode(column: "monthly_tokens", as: Int64?.self)
+    }
+}
+
+extension Database {
+    public func setLimits(_ limits: Limits, forKey id: String) async throws {
+        guard try await apiKey(id: id, teamID: nil) != nil else { throw StoreError.notFound("API key \(id)") }
+        try await setLimits(limits, table: "api_keys", id: id)
+    }
+
+    public func setLimits(_ limits: Limits, forTeam id: String) async throws {
+        guard try await team(id) != nil else { throw StoreError.notFound("team \(id)") }
+        try await setLimits(limits, table: "teams", id: id)
+    }
+
+    private func setLimits(_ limits: Limits, table: String, id: String) async throws {
+        try await read { sql in
+            try await sql.raw(
+                """
+                UPDATE \(unsafeRaw: table) SET requests_per_minute = \(bind: limits.requestsPerMinute),
+                    tokens_per_minute = \(bind: limits.tokensPerMinute), monthly_tokens = \(bind: limits.monthlyTokens)
+                WHERE id = \(bind: id)
+                """
+            ).run()
+        }
+    }
+}

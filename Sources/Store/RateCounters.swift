@@ -1,0 +1,141 @@
+import Foundation
+import SQLKit
+
+/// One limit that applies to a request: whose counter (a key's, a team's), over which window, and its caps.
+public struct RateWindow: Sendable, Equatable {
+    public enum Period: String, Sendable {
+        case minute, month
+    }
+
+    public let subject: String
+    public let period: Period
+    public let requestLimit: Int64?
+    public let tokenLimit: Int64?
+
+    public init(subject: String, period: Period, requestLimit: Int64?, tokenLimit: Int64?) {
+        self.subject = subject
+        self.period = period
+        self.requestLimit = requestLimit
+        self.tokenLimit = tokenLimit
+    }
+
+    /// The windows `limits` sets for `subject` (none when it sets nothing).
+    public static func windows(for subject: String, _ limits: Limits) -> [RateWindow] {
+        var windows: [RateWindow] = []
+        if limits.requestsPerMinute != nil || limits.tokensPerMinute != nil {
+            windows.append(
+                RateWindow(subject: subject, period: .minute, requestLimit: limits.requestsPerMinute, tokenLimit: limits.tokensPerMinute))
+        }
+        if let monthly = limits.monthlyTokens {
+            windows.append(RateWindow(subject: subject, period: .month, requestLimit: nil, tokenLimit: monthly))
+        }
+        return windows
+    }
+
+    /// The start of the window that holds `now`, and the start of the next one (UTC).
+    public func bounds(at now: Int64) -> (start: Int64, end: Int64) {
+        switch period {
+        case .minute:
+            let start = now - now % 60
+            return (start, start + 60)
+        case .month:
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: "UTC")!
+            let date = Date(timeIntervalSince1970: TimeInterval(now))
+            let start = calendar.date(from: calendar.dateComponents([.year, .month], from: date))!
+            let end = calendar.date(byAdding: .month, value: 1, to: start)!
+            return (Int64(start.timeIntervalSince1970), Int64(end.timeIntervalSince1970))
+        }
+    }
+}
+
+/// A window's counts after a request was admitted or refused.
+public struct RateStatus: Sendable, Equatable {
+    public let window: RateWindow
+    public let requests: Int64
+    public let tokens: Int64
+    /// When the window ends and its counts start again from zero.
+    public let resetsAt: Int64
+
+    public var remainingRequests: Int64? { window.requestLimit.map { max(0, $0 - requests) } }
+    public var remainingTokens: Int64? { window.tokenLimit.map { max(0, $0 - tokens) } }
+}
+
+public enum RateDecision: Sendable, Equatable {
+    case admitted([RateStatus])
+    /// The window that refused; the counts it would have reached.
+    case refused(RateStatus)
+}
+
+extension Database {
+    /// Counts one request of `tokens` tokens in every window, all or nothing: when any window would go
+    /// past a limit, the request is refused and counted nowhere. Each count is one atomic upsert on its
+    /// row, inside one transaction, so concurrent requests, from one process or several sharing
+    /// PostgreSQL, can never overspend between them.
+    public func admit(tokens: Int64, in windows: [RateWindow], now: Int64 = Timestamp.now()) async throws -> RateDecision {
+        guard !windows.isEmpty else { return .admitted([]) }
+        do {
+            let statuses = try await transaction { sql in
+                var statuses: [RateStatus] = []
+                for window in windows {
+                    let status = try await Self.count(requests: 1, tokens: tokens, in: window, now: now, sql: sql)
+                    let overRequests = window.requestLimit.map { status.requests > $0 } ?? false
+                    let overTokens = window.tokenLimit.map { status.tokens > $0 } ?? false
+                    if overRequests || overTokens { throw Refusal(status: status) }
+                    statuses.append(status)
+                }
+                return statuses
+            }
+            return .admitted(statuses)
+        } catch let refusal as Refusal {
+            return .refused(refusal.status)
+        }
+    }
+
+    /// Gives back `tokens` that an admitted request reserved and did not use.
+    public func release(tokens: Int64, in windows: [RateWindow], now: Int64 = Timestamp.now()) async throws {
+        guard tokens > 0, !windows.isEmpty else { return }
+        try await transaction { sql in
+            for window in windows {
+                let start = window.bounds(at: now).start
+                try await sql.raw(
+                    """
+                    UPDATE rate_counters SET tokens = CASE WHEN tokens > \(bind: tokens) THEN tokens - \(bind: tokens) ELSE 0 END
+                    WHERE subject = \(bind: window.subject + ":" + window.period.rawValue) AND window_start = \(bind: start)
+                    """
+                ).run()
+            }
+        }
+    }
+
+    private static func count(
+        requests: Int64, tokens: Int64, in window: RateWindow, now: Int64, sql: any SQLDatabase
+    ) async throws -> RateStatus {
+        let (start, end) = window.bounds(at: now)
+        let row = try await sql.raw(
+            """
+            INSERT INTO rate_counters (subject, window_start, requests, tokens)
+            VALUES (\(bind: window.subject + ":" + window.period.rawValue), \(bind: start), \(bind: requests), \(bind: tokens))
+            ON CONFLICT (subject, window_start) DO UPDATE
+                SET requests = rate_counters.requests + excluded.requests, tokens = rate_counters.tokens + excluded.tokens
+            RETURNING requests, tokens
+            """
+        ).first()
+        guard let row else { throw StoreError.conflict("rate counter upsert returned no row") }
+        return RateStatus(
+            window: window, requests: try row.decode(column: "requests", as: Int64.self),
+            tokens: try row.decode(column: "tokens", as: Int64.self), resetsAt: end)
+    }
+
+    /// Deletes counters of windows that ended before `now` (a minute's rows are useless a minute later).
+    public func pruneRateCounters(before now: Int64 = Timestamp.now()) async throws {
+        try await read { sql in
+            try await sql.raw("DELETE FROM rate_counters WHERE window_start < \(bind: now - 40 * 86_400)").run()
+        }
+    }
+}
+
+/// Thrown inside the admission transaction to roll it back.
+private struct Refusal: Error {
+    let status: RateStatus
+}
