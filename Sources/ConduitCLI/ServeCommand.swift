@@ -32,6 +32,11 @@ struct ServeCommand: AsyncParsableCommand {
             valueName: "path"))
     var adminKeyFile: String?
 
+    @Option(
+        name: .customLong("price"),
+        help: ArgumentHelp("A model's price for the usage report, as MODEL=USD per million tokens; repeatable.", valueName: "model=usd"))
+    var prices: [String] = []
+
     @Option(help: "The model id clients send (default: the last part of the model id, or the folder name).")
     var servedModelName: String?
 
@@ -78,6 +83,14 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.database = try database.location(environment: environment)
         configuration.authentication = auth || ["1", "true", "yes"].contains(environment["CONDUIT_AUTH"]?.lowercased() ?? "")
         configuration.adminKey = try adminKey(environment: environment)
+        configuration.prices = try Dictionary(
+            prices.map { entry in
+                let parts = entry.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, let price = Double(parts[1]), price >= 0, price.isFinite else {
+                    throw ValidationError("--price takes MODEL=USD_PER_MILLION_TOKENS, got '\(entry)'")
+                }
+                return (String(parts[0]), price)
+            }, uniquingKeysWith: { _, last in last })
         configuration.servedModelName = servedModelName
         configuration.modelAliases = modelAlias
         configuration.scheduler = SchedulerConfiguration(

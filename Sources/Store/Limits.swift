@@ -14,6 +14,12 @@ public struct Limits: Sendable, Equatable, Codable {
         self.monthlyTokens = monthlyTokens
     }
 
+    enum CodingKeys: String, CodingKey {
+        case requestsPerMinute = "requests_per_minute"
+        case tokensPerMinute = "tokens_per_minute"
+        case monthlyTokens = "monthly_tokens"
+    }
+
     public static let none = Limits()
     public var isEmpty: Bool { self == .none }
 

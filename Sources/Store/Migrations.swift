@@ -66,6 +66,24 @@ enum Schema {
                 )
                 """,
             ]),
+        Migration(
+            version: 3, name: "usage events",
+            statements: [
+                """
+                CREATE TABLE usage_events (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT,
+                    key_id TEXT,
+                    model TEXT NOT NULL,
+                    route TEXT NOT NULL,
+                    tokens BIGINT NOT NULL,
+                    latency_ms BIGINT NOT NULL,
+                    status INTEGER NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX usage_events_team_time ON usage_events (team_id, created_at)",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -8,6 +8,11 @@ public struct Team: Sendable, Equatable, Codable {
     public var createdAt: Int64
     public var limits: Limits
 
+    enum CodingKeys: String, CodingKey {
+        case id, name, limits
+        case createdAt = "created_at"
+    }
+
     init(row: any SQLRow) throws {
         id = try row.decode(column: "id", as: String.self)
         name = try row.decode(column: "name", as: String.self)

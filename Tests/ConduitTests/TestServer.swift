@@ -21,9 +21,12 @@ enum TestServer {
     }
 
     /// An application with authentication on, over `store` (already migrated), and a fresh scheduler.
-    static func authenticatedApplication(store: Database) throws -> ConduitApplication {
+    static func authenticatedApplication(
+        store: Database, _ configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) throws -> ConduitApplication {
         var configuration = ServerConfiguration(port: 0, authentication: true)
         configuration.host = "0.0.0.0"
+        configure(&configuration)
         let scheduler = EmbeddingScheduler(model: try model(), configuration: configuration.scheduler, logger: logger)
         let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
         return try buildApplication(catalog: catalog, configuration: configuration, store: store, logger: logger)

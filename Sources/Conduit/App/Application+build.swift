@@ -76,14 +76,19 @@ public func buildApplication(
     HealthController(readiness: readiness).addRoutes(to: router)
     // Any valid key may list models; the admin API (later) requires .admin.
     ModelsController(catalog: catalog).addRoutes(to: requiring(nil))
-    EmbeddingsController(catalog: catalog, limits: configuration.limits, rateLimiter: store.map(RateLimiter.init))
+    let usage = store.map { UsageRecorder(store: $0, logger: logger) }
+    EmbeddingsController(catalog: catalog, limits: configuration.limits, rateLimiter: store.map(RateLimiter.init), usage: usage)
         .addRoutes(to: requiring(.embeddings))
+    if let store {
+        AdminController(store: store, prices: configuration.prices).addRoutes(to: requiring(.admin))
+    }
     TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: requiring(.embeddings))
     return Application(
         router: router,
         server: .http1(configuration: .init(additionalChannelHandlers: [HangUpDetector()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "conduit"),
-        services: catalog.models.map(\.scheduler),
+        // Shut down in reverse order: the schedulers drain, then the last usage events are written.
+        services: (usage.map { [$0] } ?? []) + catalog.models.map(\.scheduler),
         onServerRunning: { _ in readiness.set(true) },
         logger: logger
     )

@@ -14,6 +14,8 @@ public struct ServerConfiguration: Sendable {
     /// An administrator key supplied by the operator (never logged); without one, the first start with
     /// authentication on creates one and prints it once.
     public var adminKey: String?
+    /// US dollars per million tokens, by served model name, for the usage report's cost estimate.
+    public var prices: [String: Double] = [:]
     /// Serve the model in this folder; when nil, `modelID` is used, else the default model.
     public var modelDirectory: URL?
     /// A Hugging Face model id, downloaded into the data folder when not there yet.

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import ModelRuntime
+import Store
 
 extension APIError {
     /// The single place where errors of every layer become an HTTP status and an error body.
@@ -13,6 +14,8 @@ extension APIError {
         case let error as SchedulerError:
             self.init(error)
         case let error as ModelRuntimeError:
+            self.init(error)
+        case let error as StoreError:
             self.init(error)
         case let error as DecodingError:
             self.init(error)
@@ -110,4 +113,17 @@ extension APIError {
 
 extension HTTPField.Name {
     static let requestID = Self("x-request-id")!
+}
+
+extension APIError {
+    /// What the store refuses is the caller's to fix; an unreachable database is a 503 (not mapped here).
+    init(_ error: StoreError) {
+        switch error {
+        case .notFound(let what): self.init(status: .notFound, message: "\(what)", code: "not_found")
+        case .conflict(let what): self.init(status: .conflict, message: what, code: "conflict")
+        case .invalidValue(let what): self = .invalidRequest(what, code: "invalid_value")
+        case .invalidLocation, .schemaTooNew:
+            self.init(status: .internalServerError, message: "the server's database is misconfigured", type: "server_error", code: nil)
+        }
+    }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import ModelRuntime
 import NIOCore
+import Store
 
 /// `POST /v1/embeddings`, compatible with the OpenAI API.
 struct EmbeddingsController {
@@ -10,16 +11,42 @@ struct EmbeddingsController {
     let limits: APILimits
     /// Nil when there is no store (tests that run without one, with authentication off).
     let rateLimiter: RateLimiter?
+    let usage: UsageRecorder?
 
     func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/embeddings") { request, context in try await embed(request, context: context) }
     }
 
     func embed(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let start = ContinuousClock.now
+        var metered = (model: "", tokens: 0)
+        func record(status: Int) {
+            usage?.record(
+                UsageEvent(
+                    teamID: context.identity?.teamID, keyID: context.identity?.keyID, model: metered.model, route: "/v1/embeddings",
+                    tokens: Int64(metered.tokens), latencyMilliseconds: Int64((ContinuousClock.now - start) / .milliseconds(1)),
+                    status: status))
+        }
+        do {
+            let response = try await embed(request, context: context, metered: &metered)
+            record(status: Int(response.status.code))
+            return response
+        } catch {
+            record(status: Int(APIError(error).status.code))
+            throw error
+        }
+    }
+
+    private func embed(
+        _ request: Request, context: ConduitRequestContext, metered: inout (model: String, tokens: Int)
+    ) async throws -> Response {
         let body = try await request.decodeJSON(as: EmbeddingsRequest.self, limit: limits.maxBodyBytes)
+        metered.model = body.model ?? ""
         let served = try catalog.resolve(body.model)
+        metered.model = served.name
         let model = served.model
         let (sequences, promptTokens) = try tokenize(body.input, model: model)
+        metered.tokens = promptTokens
         let limitHeaders = try await rateLimiter?.admit(context.identity, tokens: promptTokens) ?? [:]
 
         if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {

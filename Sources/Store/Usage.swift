@@ -1,0 +1,86 @@
+import Foundation
+import SQLKit
+
+/// One inference request, as billing and capacity planning see it.
+public struct UsageEvent: Sendable, Equatable {
+    public var teamID: String?
+    public var keyID: String?
+    public var model: String
+    public var route: String
+    public var tokens: Int64
+    public var latencyMilliseconds: Int64
+    public var status: Int
+    public var createdAt: Int64
+
+    public init(
+        teamID: String?, keyID: String?, model: String, route: String, tokens: Int64, latencyMilliseconds: Int64, status: Int,
+        createdAt: Int64 = Timestamp.now()
+    ) {
+        self.teamID = teamID
+        self.keyID = keyID
+        self.model = model
+        self.route = route
+        self.tokens = tokens
+        self.latencyMilliseconds = latencyMilliseconds
+        self.status = status
+        self.createdAt = createdAt
+    }
+}
+
+/// Usage of one day, model and key.
+public struct UsageSummary: Sendable, Equatable, Codable {
+    /// Days since 1970-01-01 (UTC).
+    public var day: Int64
+    public var model: String
+    public var keyID: String?
+    public var requests: Int64
+    public var errors: Int64
+    public var tokens: Int64
+    public var averageLatencyMilliseconds: Double
+}
+
+extension Database {
+    /// Stores `events` in one transaction.
+    public func record(_ events: [UsageEvent]) async throws {
+        guard !events.isEmpty else { return }
+        try await transaction { sql in
+            for event in events {
+                try await sql.raw(
+                    """
+                    INSERT INTO usage_events (id, team_id, key_id, model, route, tokens, latency_ms, status, created_at)
+                    VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: event.teamID), \(bind: event.keyID), \(bind: event.model),
+                            \(bind: event.route), \(bind: event.tokens), \(bind: event.latencyMilliseconds), \(bind: event.status),
+                            \(bind: event.createdAt))
+                    """
+                ).run()
+            }
+        }
+    }
+
+    /// Usage of `teamID` (every team's when nil) from `start` until `end` (seconds), by day, model and key.
+    public func usage(teamID: String?, from start: Int64, to end: Int64) async throws -> [UsageSummary] {
+        try await read { sql in
+            var teamFilter: SQLQueryString = ""
+            if let teamID { teamFilter = "AND team_id = \(bind: teamID)" }
+            let rows = try await sql.raw(
+                """
+                SELECT created_at / 86400 AS day, model, key_id, COUNT(*) AS requests,
+                       CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors,
+                       CAST(SUM(CASE WHEN status < 400 THEN tokens ELSE 0 END) AS BIGINT) AS tokens,
+                       CAST(AVG(latency_ms) AS DOUBLE PRECISION) AS latency
+                FROM usage_events
+                WHERE created_at >= \(bind: start) AND created_at < \(bind: end) \(teamFilter)
+                GROUP BY created_at / 86400, model, key_id
+                ORDER BY day, model, key_id
+                """
+            ).all()
+            return try rows.map { row in
+                UsageSummary(
+                    day: try row.decode(column: "day", as: Int64.self), model: try row.decode(column: "model", as: String.self),
+                    keyID: try row.decode(column: "key_id", as: String?.self), requests: try row.decode(column: "requests", as: Int64.self),
+                    errors: try row.decode(column: "errors", as: Int64.self), tokens: try row.decode(column: "tokens", as: Int64.self),
+                    averageLatencyMilliseconds: try row.decode(column: "latency", as: Double.self))
+            }
+        }
+    }
+}
