@@ -7,7 +7,8 @@ struct ConduitCommand: AsyncParsableCommand {
         abstract: "An AI inference gateway: local text embeddings behind an OpenAI-compatible API.",
         version: "0.1.0",
         subcommands: [
-            ServeCommand.self, DownloadCommand.self, BenchCommand.self, MigrateCommand.self, TeamsCommand.self, KeysCommand.self,
+            ServeCommand.self, DownloadCommand.self, BenchCommand.self, MigrateCommand.self, TeamsCommand.self, UsersCommand.self,
+            KeysCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

@@ -33,6 +33,12 @@ struct ServeCommand: AsyncParsableCommand {
     var adminKeyFile: String?
 
     @Option(
+        help: ArgumentHelp(
+            "File holding the key that signs users' access tokens, at least 32 bytes (env CONDUIT_JWT_SECRET_FILE; or the key itself in CONDUIT_JWT_SECRET). Without one, users cannot log in.",
+            valueName: "path"))
+    var jwtSecretFile: String?
+
+    @Option(
         name: .customLong("price"),
         help: ArgumentHelp("A model's price for the usage report, as MODEL=USD per million tokens; repeatable.", valueName: "model=usd"))
     var prices: [String] = []
@@ -82,7 +88,10 @@ struct ServeCommand: AsyncParsableCommand {
         try model.apply(to: &configuration, environment: environment)
         configuration.database = try database.location(environment: environment)
         configuration.authentication = auth || ["1", "true", "yes"].contains(environment["CONDUIT_AUTH"]?.lowercased() ?? "")
-        configuration.adminKey = try adminKey(environment: environment)
+        configuration.adminKey = try secret(
+            file: adminKeyFile, fileVariable: "CONDUIT_ADMIN_KEY_FILE", variable: "CONDUIT_ADMIN_KEY", environment: environment)
+        configuration.jwtSecret = try secret(
+            file: jwtSecretFile, fileVariable: "CONDUIT_JWT_SECRET_FILE", variable: "CONDUIT_JWT_SECRET", environment: environment)
         configuration.prices = try Dictionary(
             prices.map { entry in
                 let parts = entry.split(separator: "=", maxSplits: 1)
@@ -112,14 +121,15 @@ struct ServeCommand: AsyncParsableCommand {
         ).run()
     }
 
-    /// The administrator key from a secret file or the environment; a file's trailing newline is not part of it.
-    private func adminKey(environment: [String: String]) throws -> String? {
-        if let path = adminKeyFile ?? environment["CONDUIT_ADMIN_KEY_FILE"] {
+    /// A secret from a file (the option, or the environment variable naming one) or from the environment
+    /// itself; a file's trailing newline is not part of it.
+    private func secret(file: String?, fileVariable: String, variable: String, environment: [String: String]) throws -> String? {
+        if let path = file ?? environment[fileVariable] {
             guard let contents = FileManager.default.contents(atPath: path) else {
-                throw ValidationError("cannot read the admin key file \(path)")
+                throw ValidationError("cannot read the secret file \(path)")
             }
             return String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return environment["CONDUIT_ADMIN_KEY"]
+        return environment[variable]
     }
 }

@@ -84,6 +84,23 @@ enum Schema {
                 """,
                 "CREATE INDEX usage_events_team_time ON usage_events (team_id, created_at)",
             ]),
+        Migration(
+            version: 4, name: "refresh tokens",
+            statements: [
+                """
+                CREATE TABLE refresh_tokens (
+                    id TEXT PRIMARY KEY,
+                    family_id TEXT NOT NULL,
+                    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    used_at BIGINT,
+                    revoked_at BIGINT
+                )
+                """,
+                "CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id)",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -64,9 +64,11 @@ public func buildApplication(
     let router = Router(context: ConduitRequestContext.self)
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.limits.maxBodyBytes))
+    let accessTokens = try configuration.jwtSecret.map { try AccessTokens(secret: $0) }
     if configuration.authentication {
         guard let store else { throw ConfigurationError("authentication needs a database for its API keys") }
-        router.add(middleware: APIKeyAuthenticator(store: store))
+        router.add(middleware: APIKeyAuthenticator(store: store, accessTokens: accessTokens))
+        if let accessTokens { AuthController(store: store, accessTokens: accessTokens).addRoutes(to: router) }
     }
     func requiring(_ scope: Scope?) -> RouterGroup<ConduitRequestContext> {
         let group = router.group()

@@ -14,6 +14,9 @@ public struct ServerConfiguration: Sendable {
     /// An administrator key supplied by the operator (never logged); without one, the first start with
     /// authentication on creates one and prints it once.
     public var adminKey: String?
+    /// The key that signs users' access tokens (HS256, at least 32 bytes). No default: without one,
+    /// users cannot log in, and only API keys work.
+    public var jwtSecret: String?
     /// US dollars per million tokens, by served model name, for the usage report's cost estimate.
     public var prices: [String: Double] = [:]
     /// Serve the model in this folder; when nil, `modelID` is used, else the default model.
@@ -58,6 +61,9 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError(
                 "host \(host) is not a loopback address; without authentication (--auth) the server binds only to 127.0.0.1, ::1 or localhost"
             )
+        }
+        if let jwtSecret, jwtSecret.utf8.count < 32 {
+            throw ConfigurationError("the JWT signing key must be at least 32 bytes (its value is not shown)")
         }
         if let adminKey, !APIKeySecret.isWellFormed(adminKey) {
             throw ConfigurationError("the admin key must be 32 to 256 visible ASCII characters (its value is not shown)")

@@ -4,22 +4,29 @@ import Hummingbird
 import Logging
 import Store
 
-/// Authenticates every request but the health probes by its API key, sent as OpenAI clients send
-/// it (`Authorization: Bearer KEY`), and puts the caller's ``Identity`` in the context. Which scope a
-/// route needs is checked where the route is declared (``RequireScope``).
+/// Authenticates every request but the health probes and the login routes, by the bearer token
+/// OpenAI clients send (`Authorization: Bearer TOKEN`): an API key, or a user's access token (a
+/// JWT), and puts the caller's ``Identity`` in the context. Which scope a route needs is checked where
+/// the route is declared (``RequireScope``).
 struct APIKeyAuthenticator: RouterMiddleware {
     typealias Context = ConduitRequestContext
 
     let store: Database
+    /// Nil when no signing key is configured: then only API keys are accepted.
+    let accessTokens: AccessTokens?
 
-    /// Paths anyone may call: load balancers and orchestrators probe them without credentials.
-    static let publicPathPrefix = "/health/"
+    /// Paths anyone may call: load balancers probe health without credentials, and logging in is how
+    /// a user gets credentials.
+    static let publicPathPrefixes = ["/health/", "/v1/auth/"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.uri.path.hasPrefix(Self.publicPathPrefix) { return try await next(request, context) }
+        if Self.publicPathPrefixes.contains(where: request.uri.path.hasPrefix) { return try await next(request, context) }
         guard let secret = Self.bearerToken(request.headers[.authorization]) else {
             throw Self.unauthorized(
                 "no API key: send it as 'Authorization: Bearer KEY'", code: "missing_api_key")
+        }
+        if secret.split(separator: ".", omittingEmptySubsequences: false).count == 3 {
+            return try await next(request, try await authenticateUser(token: secret, context: context))
         }
         guard let key = try await store.apiKey(secret: secret) else {
             throw Self.unauthorized("incorrect API key", code: "invalid_api_key")
@@ -33,6 +40,23 @@ struct APIKeyAuthenticator: RouterMiddleware {
         context.logger[metadataKey: "team"] = .string(key.teamID)
         context.logger[metadataKey: "key_id"] = .string(key.id)
         return try await next(request, context)
+    }
+
+    private func authenticateUser(token: String, context: Context) async throws -> Context {
+        guard let accessTokens else { throw Self.unauthorized("access tokens are not enabled on this server", code: "invalid_token") }
+        let claims: AccessTokens.Claims
+        do {
+            claims = try accessTokens.verify(token)
+        } catch .expired {
+            throw Self.unauthorized("the access token has expired; refresh it at /v1/auth/refresh", code: "token_expired")
+        } catch {
+            throw Self.unauthorized("invalid access token", code: "invalid_token")
+        }
+        var context = context
+        context.identity = Identity(user: claims, team: try await store.team(claims.team))
+        context.logger[metadataKey: "team"] = .string(claims.team)
+        context.logger[metadataKey: "user_id"] = .string(claims.sub)
+        return context
     }
 
     /// The token of a `Bearer` authorization (the scheme is case-insensitive), or nil.

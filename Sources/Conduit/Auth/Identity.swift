@@ -1,9 +1,10 @@
 import Store
 
-/// Who is calling: the API key that authenticated the request, what it may do, and the limits of
-/// the key and of its team.
+/// Who is calling: an API key, or a user with an access token; what they may do; and the limits
+/// that apply (the key's and its team's, or the user's team's).
 public struct Identity: Sendable, Equatable {
-    public var keyID: String
+    public var keyID: String?
+    public var userID: String?
     public var teamID: String
     public var scopes: Set<Scope>
     public var keyLimits: Limits
@@ -17,8 +18,16 @@ public struct Identity: Sendable, Equatable {
         teamLimits = team?.limits ?? .none
     }
 
+    public init(user claims: AccessTokens.Claims, team: Team?) {
+        userID = claims.sub
+        teamID = claims.team
+        scopes = claims.role.scopes
+        keyLimits = .none
+        teamLimits = team?.limits ?? .none
+    }
+
     /// Every window the key's and the team's limits set.
     public var rateWindows: [RateWindow] {
-        RateWindow.windows(for: "key:" + keyID, keyLimits) + RateWindow.windows(for: "team:" + teamID, teamLimits)
+        (keyID.map { RateWindow.windows(for: "key:" + $0, keyLimits) } ?? []) + RateWindow.windows(for: "team:" + teamID, teamLimits)
     }
 }

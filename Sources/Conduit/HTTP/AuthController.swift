@@ -1,0 +1,67 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Store
+
+/// `POST /v1/auth/login` (email and password → a short-lived access token and a refresh token),
+/// `POST /v1/auth/refresh` (a refresh token, spent → a new pair; a spent one presented again revokes
+/// its whole family), `POST /v1/auth/logout` (revokes the refresh token's family).
+struct AuthController {
+    let store: Database
+    let accessTokens: AccessTokens
+    /// Seconds a refresh token is valid.
+    let refreshLifetime: Int64 = 30 * 86_400
+
+    struct Login: Decodable {
+        var email: String
+        var password: String
+    }
+
+    struct Refresh: Decodable {
+        var refreshToken: String
+        enum CodingKeys: String, CodingKey { case refreshToken = "refresh_token" }
+    }
+
+    struct Tokens: Encodable {
+        var accessToken: String
+        var tokenType = "bearer"
+        var expiresIn: Int64
+        var refreshToken: String
+
+        enum CodingKeys: String, CodingKey {
+            case accessToken = "access_token"
+            case tokenType = "token_type"
+            case expiresIn = "expires_in"
+            case refreshToken = "refresh_token"
+        }
+    }
+
+    func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
+        router.post("/v1/auth/login") { request, _ in
+            let body = try await request.decodeJSON(as: Login.self, limit: 16 * 1024)
+            guard let user = try await store.authenticateUser(email: body.email, password: body.password) else {
+                throw APIKeyAuthenticator.unauthorized("incorrect email or password", code: "invalid_credentials")
+            }
+            let refresh = try await store.issueRefreshToken(userID: user.id, lifetime: refreshLifetime)
+            return try json(Tokens(accessToken: try accessTokens.issue(for: user), expiresIn: accessTokens.lifetime, refreshToken: refresh))
+        }
+        router.post("/v1/auth/refresh") { request, _ in
+            let body = try await request.decodeJSON(as: Refresh.self, limit: 16 * 1024)
+            switch try await store.refresh(body.refreshToken, lifetime: refreshLifetime) {
+            case .rotated(let user, let refresh):
+                return try json(
+                    Tokens(accessToken: try accessTokens.issue(for: user), expiresIn: accessTokens.lifetime, refreshToken: refresh))
+            case .reused:
+                throw APIKeyAuthenticator.unauthorized(
+                    "this refresh token was already used; every token of its login is now revoked", code: "refresh_token_reused")
+            case .invalid:
+                throw APIKeyAuthenticator.unauthorized("invalid or expired refresh token", code: "invalid_token")
+            }
+        }
+        router.post("/v1/auth/logout") { request, _ in
+            let body = try await request.decodeJSON(as: Refresh.self, limit: 16 * 1024)
+            try await store.revokeRefreshFamily(of: body.refreshToken)
+            return Response(status: .noContent)
+        }
+    }
+}

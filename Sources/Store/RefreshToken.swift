@@ -1,0 +1,87 @@
+import Crypto
+import Foundation
+import SQLKit
+
+/// What presenting a refresh token leads to.
+public enum RefreshOutcome: Sendable, Equatable {
+    /// A new refresh token for the user, in the same family; the presented one is spent.
+    case rotated(user: User, refreshToken: String)
+    /// The token was already spent: someone replayed it, so its whole family is revoked.
+    case reused
+    /// Unknown, expired, or revoked.
+    case invalid
+}
+
+/// Refresh tokens: opaque, single-use, stored as a SHA-256, grouped in families (one login each).
+/// Each use spends the token and issues the next of its family; a spent token presented again means
+/// it was stolen or replayed, and revokes the family, which logs out both the thief and the user.
+extension Database {
+    static let refreshMarker = "cdr_"
+
+    /// A new refresh token for `userID`, valid for `lifetime` seconds, starting a family unless `family` is given.
+    public func issueRefreshToken(userID: String, lifetime: Int64, family: String? = nil) async throws -> String {
+        let secret = Self.newRefreshSecret()
+        try await read { sql in
+            try await Self.insertRefreshToken(
+                secret, userID: userID, family: family ?? UUID().uuidString.lowercased(), lifetime: lifetime, sql: sql)
+        }
+        return secret
+    }
+
+    public func refresh(_ secret: String, lifetime: Int64, now: Int64 = Timestamp.now()) async throws -> RefreshOutcome {
+        let hash = APIKeySecret.hash(secret)
+        return try await transaction { sql in
+            guard let row = try await sql.raw("SELECT * FROM refresh_tokens WHERE token_hash = \(bind: hash)").first() else {
+                return .invalid
+            }
+            let id = try row.decode(column: "id", as: String.self)
+            let family = try row.decode(column: "family_id", as: String.self)
+            let userID = try row.decode(column: "user_id", as: String.self)
+            if try row.decode(column: "revoked_at", as: Int64?.self) != nil { return .invalid }
+            // Spend it only if nobody has: of two racing uses, one gets the row and the other sees a replay.
+            let spent = try await sql.raw(
+                "UPDATE refresh_tokens SET used_at = \(bind: now) WHERE id = \(bind: id) AND used_at IS NULL RETURNING id"
+            ).first()
+            guard spent != nil else {
+                try await sql.raw("UPDATE refresh_tokens SET revoked_at = \(bind: now) WHERE family_id = \(bind: family)").run()
+                return .reused
+            }
+            guard try row.decode(column: "expires_at", as: Int64.self) > now,
+                let user = try await sql.raw("SELECT * FROM users WHERE id = \(bind: userID)").first().map(User.init(row:))
+            else { return .invalid }
+            let next = Self.newRefreshSecret()
+            try await Self.insertRefreshToken(next, userID: userID, family: family, lifetime: lifetime, now: now, sql: sql)
+            return .rotated(user: user, refreshToken: next)
+        }
+    }
+
+    /// Revokes the family of `secret` (logout); unknown tokens are ignored.
+    public func revokeRefreshFamily(of secret: String, now: Int64 = Timestamp.now()) async throws {
+        let hash = APIKeySecret.hash(secret)
+        try await transaction { sql in
+            guard let row = try await sql.raw("SELECT family_id FROM refresh_tokens WHERE token_hash = \(bind: hash)").first() else {
+                return
+            }
+            let family = try row.decode(column: "family_id", as: String.self)
+            try await sql.raw(
+                "UPDATE refresh_tokens SET revoked_at = \(bind: now) WHERE family_id = \(bind: family) AND revoked_at IS NULL"
+            ).run()
+        }
+    }
+
+    private static func newRefreshSecret() -> String {
+        refreshMarker + String(APIKeySecret.generate().dropFirst(APIKeySecret.marker.count))
+    }
+
+    private static func insertRefreshToken(
+        _ secret: String, userID: String, family: String, lifetime: Int64, now: Int64 = Timestamp.now(), sql: any SQLDatabase
+    ) async throws {
+        try await sql.raw(
+            """
+            INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at)
+            VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: family), \(bind: userID), \(bind: APIKeySecret.hash(secret)),
+                    \(bind: now), \(bind: now + lifetime))
+            """
+        ).run()
+    }
+}

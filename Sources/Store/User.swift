@@ -1,0 +1,111 @@
+import Foundation
+import HummingbirdBcrypt
+import SQLKit
+
+/// What a user may do in their team.
+public enum Role: String, Sendable, CaseIterable, Codable {
+    case owner, admin, member, viewer
+
+    /// The scopes a user's access token carries.
+    public var scopes: Set<Scope> {
+        switch self {
+        case .owner, .admin: Set(Scope.allCases)
+        case .member: Scope.defaultScopes
+        case .viewer: [.insights]
+        }
+    }
+}
+
+/// A person who logs in with an email and a password (stored as a bcrypt hash).
+public struct User: Sendable, Equatable, Codable {
+    public var id: String
+    public var teamID: String
+    public var email: String
+    public var role: Role
+    public var createdAt: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case id, email, role
+        case teamID = "team_id"
+        case createdAt = "created_at"
+    }
+
+    init(row: any SQLRow) throws {
+        id = try row.decode(column: "id", as: String.self)
+        teamID = try row.decode(column: "team_id", as: String.self)
+        email = try row.decode(column: "email", as: String.self)
+        let roleName = try row.decode(column: "role", as: String.self)
+        guard let role = Role(rawValue: roleName) else { throw StoreError.invalidValue("user \(id) has an unknown role '\(roleName)'") }
+        self.role = role
+        createdAt = try row.decode(column: "created_at", as: Int64.self)
+    }
+
+    public init(id: String, teamID: String, email: String, role: Role, createdAt: Int64) {
+        self.id = id
+        self.teamID = teamID
+        self.email = email
+        self.role = role
+        self.createdAt = createdAt
+    }
+}
+
+extension Database {
+    /// bcrypt's work factor: about a quarter of a second per hash on one core of a 2020s server.
+    public static let passwordCost: UInt8 = 12
+
+    public func createUser(
+        email: String, password: String, role: Role, teamID: String, cost: UInt8 = Database.passwordCost
+    ) async throws -> User {
+        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        guard email.contains("@"), (3...254).contains(email.count) else {
+            throw StoreError.invalidValue("'\(email)' is not an email address")
+        }
+        // bcrypt reads at most 72 bytes; a longer password would be silently cut.
+        guard (8...72).contains(password.utf8.count) else { throw StoreError.invalidValue("a password must be 8 to 72 bytes") }
+        guard try await team(teamID) != nil else { throw StoreError.notFound("team \(teamID)") }
+        let user = User(id: UUID().uuidString.lowercased(), teamID: teamID, email: email, role: role, createdAt: Timestamp.now())
+        let hash = Bcrypt.hash(password, cost: cost)
+        let inserted = try await read { sql in
+            try await sql.raw(
+                """
+                INSERT INTO users (id, team_id, email, password_hash, role, created_at)
+                VALUES (\(bind: user.id), \(bind: user.teamID), \(bind: user.email), \(bind: hash), \(bind: user.role.rawValue), \(bind: user.createdAt))
+                ON CONFLICT (email) DO NOTHING RETURNING id
+                """
+            ).first()
+        }
+        guard inserted != nil else { throw StoreError.conflict("a user with the email '\(email)' already exists") }
+        return user
+    }
+
+    /// The user with this email and password, or nil. Takes as long for an unknown email as for a
+    /// wrong password, so that the timing does not tell which emails exist.
+    public func authenticateUser(email: String, password: String) async throws -> User? {
+        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        let row = try await read { sql in try await sql.raw("SELECT * FROM users WHERE email = \(bind: email)").first() }
+        let hash = try row?.decode(column: "password_hash", as: String.self) ?? Self.decoyHash
+        let matches = Bcrypt.verify(password, hash: hash)
+        guard let row, matches else { return nil }
+        return try User(row: row)
+    }
+
+    public func user(id: String) async throws -> User? {
+        try await read { sql in try await sql.raw("SELECT * FROM users WHERE id = \(bind: id)").first().map(User.init(row:)) }
+    }
+
+    /// The team's users, or every user when `teamID` is nil.
+    public func users(teamID: String?) async throws -> [User] {
+        try await read { sql in
+            let rows =
+                if let teamID {
+                    try await sql.raw("SELECT * FROM users WHERE team_id = \(bind: teamID) ORDER BY created_at, email").all()
+                } else {
+                    try await sql.raw("SELECT * FROM users ORDER BY created_at, email").all()
+                }
+            return try rows.map(User.init(row:))
+        }
+    }
+
+    /// A bcrypt hash of nothing anyone knows, verified against when the email is unknown.
+    private static let decoyHash = Bcrypt.hash(UUID().uuidString, cost: Database.passwordCost)
+}

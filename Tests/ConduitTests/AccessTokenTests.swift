@@ -1,0 +1,122 @@
+import ConduitTestSupport
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Store
+import Testing
+
+@testable import Conduit
+
+@Suite("Access tokens and login")
+struct AccessTokenTests {
+    static let secret = String(repeating: "k", count: 32)
+    let tokens = try! AccessTokens(secret: AccessTokenTests.secret)
+    let user = User(id: "u1", teamID: "t1", email: "a@b.c", role: .member, createdAt: 0)
+
+    /// A token with any header and claims, signed with HS256 under `key` (or unsigned).
+    private func forge(header: String, claims: [String: Any], key: String? = AccessTokenTests.secret) throws -> String {
+        let input =
+            AccessTokens.base64URL(Data(header.utf8)) + "." + AccessTokens.base64URL(try JSONSerialization.data(withJSONObject: claims))
+        guard let key else { return input + "." }
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(key.utf8)))
+        return input + "." + AccessTokens.base64URL(Data(mac))
+    }
+
+    private var claims: [String: Any] {
+        ["sub": "u1", "team": "t1", "role": "member", "iss": "conduit", "aud": "conduit-api", "iat": 1000, "exp": 2000, "jti": "x"]
+    }
+
+    @Test("a token it issued verifies; alg none, another algorithm, another key, issuer, audience, expiry and nbf are refused")
+    func verification() throws {
+        let issued = try tokens.issue(for: user, now: 1000)
+        #expect(try tokens.verify(issued, now: 1500).sub == "u1")
+        #expect(throws: AccessTokens.Failure.expired) { try tokens.verify(issued, now: 1000 + tokens.lifetime) }
+        #expect(throws: AccessTokens.Failure.unsupportedAlgorithm) {
+            try tokens.verify(try forge(header: #"{"alg":"none","typ":"JWT"}"#, claims: claims, key: nil), now: 1500)
+        }
+        #expect(throws: AccessTokens.Failure.unsupportedAlgorithm) {
+            try tokens.verify(try forge(header: #"{"alg":"HS512","typ":"JWT"}"#, claims: claims), now: 1500)
+        }
+        #expect(throws: AccessTokens.Failure.unsupportedAlgorithm) {
+            try tokens.verify(try forge(header: #"{"alg":"RS256","typ":"JWT"}"#, claims: claims), now: 1500)
+        }
+        let header = #"{"alg":"HS256","typ":"JWT"}"#
+        #expect(throws: AccessTokens.Failure.badSignature) {
+            try tokens.verify(try forge(header: header, claims: claims, key: String(repeating: "x", count: 32)), now: 1500)
+        }
+        #expect(throws: AccessTokens.Failure.wrongIssuer) {
+            try tokens.verify(try forge(header: header, claims: claims.merging(["iss": "evil"]) { $1 }), now: 1500)
+        }
+        #expect(throws: AccessTokens.Failure.wrongAudience) {
+            try tokens.verify(try forge(header: header, claims: claims.merging(["aud": "other"]) { $1 }), now: 1500)
+        }
+        #expect(throws: AccessTokens.Failure.notYetValid) {
+            try tokens.verify(try forge(header: header, claims: claims.merging(["nbf": 1900]) { $1 }), now: 1500)
+        }
+        #expect(throws: AccessTokens.Failure.malformed) { try tokens.verify("a.b", now: 1500) }
+        #expect(throws: AccessTokens.Failure.malformed) { try tokens.verify("!!.??.**", now: 1500) }
+        #expect(throws: ConfigurationError.self) { try AccessTokens(secret: "short") }
+    }
+
+    private func post(_ client: some TestClientProtocol, _ uri: String, _ body: String, bearer: String? = nil) async throws -> (
+        HTTPResponse.Status, [String: Any]
+    ) {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let bearer { headers[.authorization] = "Bearer \(bearer)" }
+        let response = try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body))
+        let json = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
+        return (response.status, json)
+    }
+
+    private func code(_ json: [String: Any]) -> String? { (json["error"] as? [String: Any])?["code"] as? String }
+
+    @Test("login, calls with the access token, refresh rotation, reuse detection, logout, and roles", arguments: Backend.allCases)
+    func loginFlow(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            _ = try await store.createUser(email: "m@x.io", password: "member-pass", role: .member, teamID: team.id, cost: 4)
+            _ = try await store.createUser(email: "v@x.io", password: "viewer-pass", role: .viewer, teamID: team.id, cost: 4)
+            let app = try TestServer.authenticatedApplication(store: store) { $0.jwtSecret = AccessTokenTests.secret }
+            try await app.test(.router) { client in
+                #expect(
+                    code(try await post(client, "/v1/auth/login", #"{"email":"m@x.io","password":"nope-nope"}"#).1) == "invalid_credentials"
+                )
+                let (status, login) = try await post(client, "/v1/auth/login", #"{"email":"m@x.io","password":"member-pass"}"#)
+                #expect(status == .ok && login["token_type"] as? String == "bearer" && login["expires_in"] as? Int == 900)
+                let access = try #require(login["access_token"] as? String)
+                let refresh = try #require(login["refresh_token"] as? String)
+                #expect(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: access).0 == .ok)
+
+                // Tokens this server did not sign, or that expired.
+                let foreign = try AccessTokens(secret: String(repeating: "z", count: 32))
+                let member = User(id: "x", teamID: team.id, email: "m@x.io", role: .member, createdAt: 0)
+                #expect(
+                    code(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: try foreign.issue(for: member)).1)
+                        == "invalid_token")
+                let expired = try tokens.issue(for: member, now: Timestamp.now() - 3600)
+                #expect(code(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: expired).1) == "token_expired")
+                let unsigned = try forge(
+                    header: #"{"alg":"none"}"#, claims: claims.merging(["team": team.id, "exp": Timestamp.now() + 60]) { $1 }, key: nil)
+                #expect(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: unsigned).0 == .unauthorized)
+
+                let (refreshed, pair) = try await post(client, "/v1/auth/refresh", #"{"refresh_token":"\#(refresh)"}"#)
+                #expect(refreshed == .ok)
+                let next = try #require(pair["refresh_token"] as? String)
+                #expect(code(try await post(client, "/v1/auth/refresh", #"{"refresh_token":"\#(refresh)"}"#).1) == "refresh_token_reused")
+                #expect(code(try await post(client, "/v1/auth/refresh", #"{"refresh_token":"\#(next)"}"#).1) == "invalid_token")
+
+                let again = try await post(client, "/v1/auth/login", #"{"email":"m@x.io","password":"member-pass"}"#).1
+                let third = try #require(again["refresh_token"] as? String)
+                #expect(try await post(client, "/v1/auth/logout", #"{"refresh_token":"\#(third)"}"#).0 == .noContent)
+                #expect(try await post(client, "/v1/auth/refresh", #"{"refresh_token":"\#(third)"}"#).0 == .unauthorized)
+
+                let viewer = try await post(client, "/v1/auth/login", #"{"email":"v@x.io","password":"viewer-pass"}"#).1
+                let viewerAccess = try #require(viewer["access_token"] as? String)
+                #expect(code(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: viewerAccess).1) == "insufficient_scope")
+            }
+        }
+    }
+}

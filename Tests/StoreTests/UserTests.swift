@@ -1,0 +1,72 @@
+import ConduitTestSupport
+import Foundation
+import SQLKit
+import Testing
+
+@testable import Store
+
+@Suite("Store: users and refresh tokens")
+struct UserTests {
+    @Test("users log in with their password only; emails are unique; short passwords are refused", arguments: Backend.allCases)
+    func users(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let user = try await store.createUser(
+                email: "Ada@Example.com", password: "correct horse", role: .member, teamID: team.id, cost: 4)
+            #expect(user.email == "ada@example.com")
+            #expect(try await store.authenticateUser(email: "ada@example.com ", password: "correct horse") == user)
+            #expect(try await store.authenticateUser(email: "ada@example.com", password: "wrong horse!") == nil)
+            #expect(try await store.authenticateUser(email: "nobody@example.com", password: "correct horse") == nil)
+            await #expect(throws: StoreError.self) {
+                try await store.createUser(email: "ada@example.com", password: "another one", role: .viewer, teamID: team.id, cost: 4)
+            }
+            await #expect(throws: StoreError.self) {
+                try await store.createUser(email: "bob@example.com", password: "short", role: .viewer, teamID: team.id, cost: 4)
+            }
+            let stored = try await store.read { try await $0.raw("SELECT password_hash FROM users").all() }
+            #expect(try stored.allSatisfy { try $0.decode(column: "password_hash", as: String.self).hasPrefix("$2") })
+        }
+    }
+
+    @Test(
+        "a refresh token is single-use; presenting a spent one revokes its whole family; logout revokes it too",
+        arguments: Backend.allCases)
+    func refreshFamilies(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id, cost: 4)
+            let first = try await store.issueRefreshToken(userID: user.id, lifetime: 3600)
+            guard case .rotated(let rotatedUser, let second) = try await store.refresh(first, lifetime: 3600) else {
+                Issue.record("a fresh token rotates")
+                return
+            }
+            #expect(rotatedUser == user)
+            #expect(try await store.refresh(first, lifetime: 3600) == .reused)
+            // The thief's replay logged the rightful holder out as well.
+            #expect(try await store.refresh(second, lifetime: 3600) == .invalid)
+
+            let other = try await store.issueRefreshToken(userID: user.id, lifetime: 3600)
+            try await store.revokeRefreshFamily(of: other)
+            #expect(try await store.refresh(other, lifetime: 3600) == .invalid)
+            #expect(try await store.refresh("cdr_unknown", lifetime: 3600) == .invalid)
+
+            let expiring = try await store.issueRefreshToken(userID: user.id, lifetime: 10)
+            #expect(try await store.refresh(expiring, lifetime: 3600, now: Timestamp.now() + 11) == .invalid)
+        }
+    }
+
+    @Test("two uses of one refresh token at once: one rotates, the other is a replay", arguments: Backend.allCases)
+    func concurrentRefresh(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id, cost: 4)
+            let token = try await store.issueRefreshToken(userID: user.id, lifetime: 3600)
+            let outcomes = try await withThrowingTaskGroup(of: RefreshOutcome.self) { group in
+                for _ in 0..<2 { group.addTask { try await store.refresh(token, lifetime: 3600) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.filter { if case .rotated = $0 { true } else { false } }.count == 1)
+            #expect(outcomes.contains(.reused))
+        }
+    }
+}
