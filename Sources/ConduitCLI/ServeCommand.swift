@@ -70,6 +70,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Most inputs in one request.")
     var maxInputs: Int = APILimits().maxInputs
 
+    @Option(
+        name: .customLong("cors-origin"),
+        help: ArgumentHelp(
+            "A browser origin allowed to call the API, as https://app.example.com; repeatable (default: none).", valueName: "origin"))
+    var corsOrigins: [String] = []
+
+    @Option(help: "Most open connections; past it, new ones get 503.")
+    var maxConnections: Int = ServerConfiguration().maxConnections
+
+    @Option(help: "Seconds before closing a connection with no request in progress (also bounds how long a request head may take).")
+    var idleTimeout: Double = 30
+
+    @Option(help: "Seconds a request may take from its head to its answer (408 beyond).")
+    var requestDeadline: Double = 120
+
     @Flag(inversion: .prefixedNo, help: "Cut inputs longer than the model takes (as sentence-transformers does) instead of answering 400.")
     var truncate = true
 
@@ -106,6 +121,15 @@ struct ServeCommand: AsyncParsableCommand {
             maxBatchTokens: maxBatchTokens, maxBatchSequences: maxBatchRequests, maxQueuedTokens: maxQueuedTokens,
             maxQueuedRequests: maxQueuedRequests, requestTimeout: .milliseconds(Int(requestTimeout * 1000)))
         configuration.limits = APILimits(maxBodyBytes: maxBodyBytes, maxInputs: maxInputs, truncate: truncate)
+        configuration.corsOrigins = Set(corsOrigins)
+        configuration.maxConnections = maxConnections
+        for (name, value) in [("idle-timeout", idleTimeout), ("request-deadline", requestDeadline)] {
+            guard value.isFinite, value > 0, value <= 86_400 else {
+                throw ValidationError("\(name) must be between 0 and 86400 seconds, got \(value)")
+            }
+        }
+        configuration.idleTimeout = .milliseconds(Int(idleTimeout * 1000))
+        configuration.requestDeadline = .milliseconds(Int(requestDeadline * 1000))
         do {
             try configuration.validate()
         } catch let error as ConfigurationError {

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ModelRuntime
+import NIOCore
 import ServiceLifecycle
 import Store
 
@@ -62,7 +63,12 @@ public func buildApplication(
 ) throws -> ConduitApplication {
     try configuration.validate()
     let router = Router(context: ConduitRequestContext.self)
+    let connections = ConnectionLimiter.Count(limit: configuration.maxConnections)
+    // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included.
+    router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: RequestIDMiddleware())
+    if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSAllowList(origins: configuration.corsOrigins)) }
+    router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.requestDeadline))
     router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.limits.maxBodyBytes))
     let accessTokens = try configuration.jwtSecret.map { try AccessTokens(secret: $0) }
     if configuration.authentication {
@@ -87,7 +93,10 @@ public func buildApplication(
     TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: requiring(.embeddings))
     return Application(
         router: router,
-        server: .http1(configuration: .init(additionalChannelHandlers: [HangUpDetector()])),
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionLimiter(count: connections), HangUpDetector()],
+                idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "conduit"),
         // Shut down in reverse order: the schedulers drain, then the last usage events are written.
         services: (usage.map { [$0] } ?? []) + catalog.models.map(\.scheduler),

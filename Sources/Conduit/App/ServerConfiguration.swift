@@ -17,6 +17,15 @@ public struct ServerConfiguration: Sendable {
     /// The key that signs users' access tokens (HS256, at least 32 bytes). No default: without one,
     /// users cannot log in, and only API keys work.
     public var jwtSecret: String?
+    /// Browser origins allowed to call the API (CORS); none by default.
+    public var corsOrigins: Set<String> = []
+    /// Open connections at most; past it, new connections get 503.
+    public var maxConnections = 1024
+    /// A connection with no request in progress is closed after this long: keep-alive idleness, and a
+    /// client that never finishes sending a request head.
+    public var idleTimeout: Duration = .seconds(30)
+    /// Longest a request may take from its head to its answer.
+    public var requestDeadline: Duration = .seconds(120)
     /// US dollars per million tokens, by served model name, for the usage report's cost estimate.
     public var prices: [String: Double] = [:]
     /// Serve the model in this folder; when nil, `modelID` is used, else the default model.
@@ -78,6 +87,16 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError("\(name) must be at least 1, got \(value)")
         }
         guard s.requestTimeout > .zero else { throw ConfigurationError("request-timeout must be positive") }
+        guard maxConnections >= 1 else { throw ConfigurationError("max-connections must be at least 1, got \(maxConnections)") }
+        guard idleTimeout > .zero, requestDeadline > .zero else {
+            throw ConfigurationError("idle-timeout and request-deadline must be positive")
+        }
+        guard requestDeadline > s.requestTimeout else {
+            throw ConfigurationError("request-deadline must be longer than request-timeout, or queued requests would never get their 503")
+        }
+        if let origin = corsOrigins.first(where: { !($0.hasPrefix("https://") || $0.hasPrefix("http://")) || $0.hasSuffix("/") }) {
+            throw ConfigurationError("a CORS origin is scheme://host[:port] with no path, got '\(origin)'")
+        }
     }
 
     /// The database location in effect.
