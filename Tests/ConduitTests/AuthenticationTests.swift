@@ -148,3 +148,68 @@ struct RateLimitHTTPTests {
         }
     }
 }
+
+@Suite("Limits under concurrency, secrets in logs")
+struct LimitConcurrencyTests {
+    @Test("100 concurrent requests against a key's budget for 10: exactly 10 answered, 90 refused with 429", arguments: Backend.allCases)
+    func hundredAgainstTen(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings])
+            try await store.setLimits(Limits(requestsPerMinute: 10), forKey: key.key.id)
+            let app = try TestServer.authenticatedApplication(store: store)
+            try await app.test(.router) { client in
+                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for index in 0..<100 {
+                        group.addTask {
+                            try await client.execute(
+                                uri: "/v1/embeddings", method: .post,
+                                headers: [.contentType: "application/json", .authorization: "Bearer \(key.secret)"],
+                                body: ByteBuffer(string: #"{"input":"request \#(index)"}"#)
+                            ).status
+                        }
+                    }
+                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+                }
+                #expect(statuses.filter { $0 == .ok }.count == 10)
+                #expect(statuses.filter { $0 == .tooManyRequests }.count == 90)
+            }
+        }
+    }
+
+    @Test("keys, passwords and tokens never reach a log line or an error body")
+    func secretsStayOut() async throws {
+        let captured = LogCapture()
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "t")
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.chat])
+            _ = try await store.createUser(email: "u@x.io", password: "very-secret-pass", role: .member, teamID: team.id, cost: 4)
+            let app = try TestServer.authenticatedApplication(store: store, logger: captured.logger) {
+                $0.jwtSecret = String(repeating: "j", count: 32)
+            }
+            let bodies = try await app.test(.router) { client in
+                var bodies: [String] = []
+                let requests: [(String, HTTPFields, String)] = [
+                    ("/v1/embeddings", [.authorization: "Bearer \(key.secret)"], #"{"input":"x"}"#),
+                    ("/v1/embeddings", [.authorization: "Bearer \(key.secret)x"], #"{"input":"x"}"#),
+                    ("/v1/auth/login", [:], #"{"email":"u@x.io","password":"very-secret-pass"}"#),
+                    ("/v1/auth/login", [:], #"{"email":"u@x.io","password":"very-secret-typo"}"#),
+                ]
+                for (uri, extra, body) in requests {
+                    var headers: HTTPFields = [.contentType: "application/json"]
+                    headers.append(contentsOf: extra)
+                    let response = try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body))
+                    bodies.append(String(buffer: response.body))
+                }
+                return bodies
+            }
+            let logs = captured.text
+            #expect(!logs.isEmpty)
+            for secret in [key.secret, "very-secret-pass", "very-secret-typo", String(repeating: "j", count: 32)] {
+                #expect(!logs.contains(secret), "a secret reached the log")
+                #expect(!bodies.dropFirst(2).contains { $0.contains(secret) }, "a secret reached an error body")
+            }
+            #expect(!bodies[1].contains(key.secret))
+        }
+    }
+}

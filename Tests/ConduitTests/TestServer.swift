@@ -22,7 +22,7 @@ enum TestServer {
 
     /// An application with authentication on, over `store` (already migrated), and a fresh scheduler.
     static func authenticatedApplication(
-        store: Database, _ configure: (inout ServerConfiguration) -> Void = { _ in }
+        store: Database, logger: Logger = TestServer.logger, _ configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws -> ConduitApplication {
         var configuration = ServerConfiguration(port: 0, authentication: true)
         configuration.host = "0.0.0.0"
