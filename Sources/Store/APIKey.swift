@@ -81,9 +81,7 @@ public enum APIKeySecret {
     static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let encoded = Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        return marker + encoded
+        return marker + Base64URL.encode(Data(bytes))
     }
 
     /// Whether `value` could be a key at all; anything else is refused before a database lookup.
@@ -125,9 +123,11 @@ extension Database {
         let scopes = key.scopes.sorted().map(\.rawValue).joined(separator: " ")
         try await sql.raw(
             """
-            INSERT INTO api_keys (id, team_id, name, prefix, secret_hash, scopes, created_at, expires_at)
+            INSERT INTO api_keys (id, team_id, name, prefix, secret_hash, scopes, created_at, expires_at,
+                                  requests_per_minute, tokens_per_minute, monthly_tokens)
             VALUES (\(bind: key.id), \(bind: key.teamID), \(bind: key.name), \(bind: key.prefix), \(bind: secretHash),
-                    \(bind: scopes), \(bind: key.createdAt), \(bind: key.expiresAt))
+                    \(bind: scopes), \(bind: key.createdAt), \(bind: key.expiresAt),
+                    \(bind: key.limits.requestsPerMinute), \(bind: key.limits.tokensPerMinute), \(bind: key.limits.monthlyTokens))
             """
         ).run()
     }
@@ -186,9 +186,11 @@ extension Database {
             guard let old = try await sql.raw("SELECT * FROM api_keys WHERE id = \(bind: id)").first().map(APIKey.init(row:)),
                 teamID == nil || old.teamID == teamID, old.revokedAt == nil
             else { throw StoreError.notFound("API key \(id)") }
-            let key = APIKey(
+            guard old.isUsable(at: now) else { throw StoreError.conflict("API key \(id) has expired; create a new one") }
+            var key = APIKey(
                 id: UUID().uuidString.lowercased(), teamID: old.teamID, name: old.name,
                 prefix: APIKeySecret.visiblePrefix(of: secret), scopes: old.scopes, createdAt: now, expiresAt: old.expiresAt)
+            key.limits = old.limits
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id)").run()
             try await Self.insert(key, secretHash: APIKeySecret.hash(secret), into: sql)
             return key

@@ -113,6 +113,12 @@ extension Database {
     /// then find nothing to do.
     @discardableResult
     public func migrate() async throws -> [Int] {
+        try await migrate(upTo: Schema.latestVersion)
+    }
+
+    /// Applies the missing steps up to `target` only (tests migrate from an older version this way).
+    @discardableResult
+    func migrate(upTo target: Int) async throws -> [Int] {
         let dialect = self.dialect
         return try await transaction { sql in
             if dialect == .postgres {
@@ -133,7 +139,7 @@ extension Database {
                 throw StoreError.schemaTooNew(database: newest, known: Schema.latestVersion)
             }
             var done: [Int] = []
-            for migration in Schema.migrations where !applied.contains(migration.version) {
+            for migration in Schema.migrations where !applied.contains(migration.version) && migration.version <= target {
                 for statement in migration.statements { try await sql.raw(SQLQueryString(statement)).run() }
                 try await sql.raw(
                     """

@@ -92,22 +92,6 @@ extension Database {
         }
     }
 
-    /// Gives back `tokens` that an admitted request reserved and did not use.
-    public func release(tokens: Int64, in windows: [RateWindow], now: Int64 = Timestamp.now()) async throws {
-        guard tokens > 0, !windows.isEmpty else { return }
-        try await transaction { sql in
-            for window in windows {
-                let start = window.bounds(at: now).start
-                try await sql.raw(
-                    """
-                    UPDATE rate_counters SET tokens = CASE WHEN tokens > \(bind: tokens) THEN tokens - \(bind: tokens) ELSE 0 END
-                    WHERE subject = \(bind: window.subject + ":" + window.period.rawValue) AND window_start = \(bind: start)
-                    """
-                ).run()
-            }
-        }
-    }
-
     private static func count(
         requests: Int64, tokens: Int64, in window: RateWindow, now: Int64, sql: any SQLDatabase
     ) async throws -> RateStatus {
@@ -127,10 +111,15 @@ extension Database {
             tokens: try row.decode(column: "tokens", as: Int64.self), resetsAt: end)
     }
 
-    /// Deletes counters of windows that ended before `now` (a minute's rows are useless a minute later).
-    public func pruneRateCounters(before now: Int64 = Timestamp.now()) async throws {
+    /// Deletes the counters of windows that are over: a minute's two minutes later, a month's after 40 days.
+    public func pruneRateCounters(now: Int64 = Timestamp.now()) async throws {
         try await read { sql in
-            try await sql.raw("DELETE FROM rate_counters WHERE window_start < \(bind: now - 40 * 86_400)").run()
+            try await sql.raw(
+                """
+                DELETE FROM rate_counters
+                WHERE (subject LIKE '%:minute' AND window_start < \(bind: now - 120)) OR window_start < \(bind: now - 40 * 86_400)
+                """
+            ).run()
         }
     }
 }

@@ -49,7 +49,12 @@ extension Database {
         try await read { sql in try await sql.raw("SELECT * FROM teams ORDER BY created_at, name").all().map(Team.init(row:)) }
     }
 
-    /// The team with this id, or else with this name.
+    /// The team with exactly this id.
+    public func team(id: String) async throws -> Team? {
+        try await read { sql in try await sql.raw("SELECT * FROM teams WHERE id = \(bind: id)").first().map(Team.init(row:)) }
+    }
+
+    /// The team with this id, or else with this name (for people typing at the command line).
     public func team(_ idOrName: String) async throws -> Team? {
         try await read { sql in
             if let byID = try await sql.raw("SELECT * FROM teams WHERE id = \(bind: idOrName)").first() { return try Team(row: byID) }

@@ -40,9 +40,15 @@ public struct UsageSummary: Sendable, Equatable, Codable {
 }
 
 extension Database {
-    /// Stores `events` in one transaction.
+    /// Stores `events`, a few hundred per transaction, so that a large backlog does not hold the
+    /// database (SQLite's single writer above all) for long at a time.
     public func record(_ events: [UsageEvent]) async throws {
-        guard !events.isEmpty else { return }
+        for start in stride(from: 0, to: events.count, by: 500) {
+            try await record(chunk: events[start..<min(events.count, start + 500)])
+        }
+    }
+
+    private func record(chunk events: ArraySlice<UsageEvent>) async throws {
         try await transaction { sql in
             for event in events {
                 try await sql.raw(

@@ -1,5 +1,6 @@
 import Foundation
 import HummingbirdBcrypt
+import NIOPosix
 import SQLKit
 
 /// What a user may do in their team.
@@ -64,7 +65,7 @@ extension Database {
         guard (8...72).contains(password.utf8.count) else { throw StoreError.invalidValue("a password must be 8 to 72 bytes") }
         guard try await team(teamID) != nil else { throw StoreError.notFound("team \(teamID)") }
         let user = User(id: UUID().uuidString.lowercased(), teamID: teamID, email: email, role: role, createdAt: Timestamp.now())
-        let hash = Bcrypt.hash(password, cost: cost)
+        let hash = try await Self.passwordHashing.runIfActive { Bcrypt.hash(password, cost: cost) }
         let inserted = try await read { sql in
             try await sql.raw(
                 """
@@ -82,9 +83,11 @@ extension Database {
     /// wrong password, so that the timing does not tell which emails exist.
     public func authenticateUser(email: String, password: String) async throws -> User? {
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        // bcrypt would compare only the first 72 bytes: a longer password is not the one that was set.
+        guard password.utf8.count <= 72 else { return nil }
         let row = try await read { sql in try await sql.raw("SELECT * FROM users WHERE email = \(bind: email)").first() }
         let hash = try row?.decode(column: "password_hash", as: String.self) ?? Self.decoyHash
-        let matches = Bcrypt.verify(password, hash: hash)
+        let matches = try await Self.passwordHashing.runIfActive { Bcrypt.verify(password, hash: hash) }
         guard let row, matches else { return nil }
         return try User(row: row)
     }
@@ -105,6 +108,15 @@ extension Database {
             return try rows.map(User.init(row:))
         }
     }
+
+    /// bcrypt runs here, a thread of its own, one hash at a time: a quarter second of CPU each, it would
+    /// otherwise stall the cooperative pool that serves every request, and a flood of logins queues
+    /// behind itself instead of behind everyone.
+    private static let passwordHashing: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
 
     /// A bcrypt hash of nothing anyone knows, verified against when the email is unknown.
     private static let decoyHash = Bcrypt.hash(UUID().uuidString, cost: Database.passwordCost)

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import SQLKit
 import Store
 import Testing
 
@@ -19,10 +20,10 @@ struct AccessTokenTests {
     /// A token with any header and claims, signed with HS256 under `key` (or unsigned).
     private func forge(header: String, claims: [String: Any], key: String? = AccessTokenTests.secret) throws -> String {
         let input =
-            AccessTokens.base64URL(Data(header.utf8)) + "." + AccessTokens.base64URL(try JSONSerialization.data(withJSONObject: claims))
+            Base64URL.encode(Data(header.utf8)) + "." + Base64URL.encode(try JSONSerialization.data(withJSONObject: claims))
         guard let key else { return input + "." }
         let mac = HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(key.utf8)))
-        return input + "." + AccessTokens.base64URL(Data(mac))
+        return input + "." + Base64URL.encode(Data(mac))
     }
 
     private var claims: [String: Any] {
@@ -34,7 +35,7 @@ struct AccessTokenTests {
         let issued = try tokens.issue(for: user, now: 1000)
         #expect(try tokens.verify(issued, now: 1500).sub == "u1")
         #expect(throws: AccessTokens.Failure.expired) { try tokens.verify(issued, now: 1000 + tokens.lifetime) }
-        #expect(throws: AccessTokens.Failure.unsupportedAlgorithm) {
+        #expect(throws: AccessTokens.Failure.badSignature) {
             try tokens.verify(try forge(header: #"{"alg":"none","typ":"JWT"}"#, claims: claims, key: nil), now: 1500)
         }
         #expect(throws: AccessTokens.Failure.unsupportedAlgorithm) {
@@ -57,7 +58,7 @@ struct AccessTokenTests {
             try tokens.verify(try forge(header: header, claims: claims.merging(["nbf": 1900]) { $1 }), now: 1500)
         }
         #expect(throws: AccessTokens.Failure.malformed) { try tokens.verify("a.b", now: 1500) }
-        #expect(throws: AccessTokens.Failure.malformed) { try tokens.verify("!!.??.**", now: 1500) }
+        #expect(throws: AccessTokens.Failure.badSignature) { try tokens.verify("!!.??.**", now: 1500) }
         #expect(throws: ConfigurationError.self) { try AccessTokens(secret: "short") }
     }
 
@@ -113,8 +114,19 @@ struct AccessTokenTests {
                 #expect(try await post(client, "/v1/auth/logout", #"{"refresh_token":"\#(third)"}"#).0 == .noContent)
                 #expect(try await post(client, "/v1/auth/refresh", #"{"refresh_token":"\#(third)"}"#).0 == .unauthorized)
 
-                let viewer = try await post(client, "/v1/auth/login", #"{"email":"v@x.io","password":"viewer-pass"}"#).1
-                let viewerAccess = try #require(viewer["access_token"] as? String)
+                // A user deleted after login: the token stops working at once.
+                try await store.read { try await $0.raw("DELETE FROM users WHERE email = 'm@x.io'").run() }
+                #expect(code(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: access).1) == "invalid_token")
+
+                // Guessing: the 11th attempt within a minute is refused before the password is checked.
+                var last = HTTPResponse.Status.ok
+                for _ in 0..<11 { last = try await post(client, "/v1/auth/login", #"{"email":"v@x.io","password":"guess-guess"}"#).0 }
+                #expect(last == .tooManyRequests)
+
+                let viewer = try await post(client, "/v1/auth/login", #"{"email":"V@x.io ","password":"viewer-pass"}"#).1
+                #expect(code(viewer) == "rate_limit_exceeded")  // the same account, however its email is spelled
+                let viewerUser = try #require(try await store.authenticateUser(email: "v@x.io", password: "viewer-pass"))
+                let viewerAccess = try AccessTokens(secret: AccessTokenTests.secret).issue(for: viewerUser)
                 #expect(code(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: viewerAccess).1) == "insufficient_scope")
             }
         }

@@ -63,6 +63,33 @@ struct AdminAPITests {
         }
     }
 
+    @Test("users are listed and created within the caller's team; no owner from the API; no password in any answer")
+    func users() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let mine = try await store.createTeam(name: "mine")
+            let theirs = try await store.createTeam(name: "theirs")
+            _ = try await store.createUser(email: "other@x.io", password: "password-1", role: .member, teamID: theirs.id, cost: 4)
+            let admin = try await store.createAPIKey(name: "admin", teamID: mine.id, scopes: [.admin])
+            let app = try TestServer.authenticatedApplication(store: store)
+            try await app.test(.router) { client in
+                let (created, user) = try await call(
+                    client, .post, "/v1/admin/users", key: admin.secret,
+                    body: #"{"email":"New@x.io","password":"new-password","role":"viewer"}"#)
+                #expect(created == .created && user["email"] as? String == "new@x.io" && user["team_id"] as? String == mine.id)
+                #expect(user["password_hash"] == nil && user["password"] == nil)
+                let owner = try await call(
+                    client, .post, "/v1/admin/users", key: admin.secret, body: #"{"email":"o@x.io","password":"owner-pass","role":"owner"}"#
+                )
+                #expect(owner.0 == .badRequest)
+                let duplicate = try await call(
+                    client, .post, "/v1/admin/users", key: admin.secret, body: #"{"email":"new@x.io","password":"new-password"}"#)
+                #expect(duplicate.0 == .conflict)
+                let list = try await call(client, .get, "/v1/admin/users", key: admin.secret).1["data"] as? [[String: Any]] ?? []
+                #expect(list.map { $0["email"] as? String } == ["new@x.io"])
+            }
+        }
+    }
+
     @Test("every inference request is recorded; usage is reported by day, model and key with its cost")
     func usage() async throws {
         try await TestDatabase.with(.sqlite) { store in

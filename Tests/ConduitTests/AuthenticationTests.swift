@@ -135,6 +135,16 @@ struct RateLimitHTTPTests {
                 #expect(refused.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] == "0")
             }
 
+            let big = try await store.createAPIKey(name: "big", teamID: team.id, scopes: [.embeddings])
+            try await store.setLimits(Limits(tokensPerMinute: 3), forKey: big.key.id)
+            let bigApp = try TestServer.authenticatedApplication(store: store)
+            try await bigApp.test(.router) { client in
+                let tooLarge = try await embed(client, big.secret)
+                #expect(tooLarge.status == .badRequest)
+                #expect(
+                    try JSONDecoder().decode(ErrorBody.self, from: Data(tooLarge.body.readableBytesView)).error.code == "request_too_large")
+            }
+
             let other = try await store.createAPIKey(name: "other", teamID: team.id, scopes: [.embeddings])
             try await store.setLimits(Limits(monthlyTokens: 4), forTeam: team.id)
             let quotaApp = try TestServer.authenticatedApplication(store: store)

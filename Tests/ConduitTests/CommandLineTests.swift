@@ -1,5 +1,7 @@
 import ConduitTestSupport
 import Foundation
+import NIOCore
+import NIOPosix
 import Store
 import Testing
 
@@ -14,7 +16,10 @@ struct CommandLineTests {
 
     private func run(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
-        process.executableURL = try #require(Self.executable, "conduit is built beside the test bundle by `swift build --build-tests`")
+        guard let executable = Self.executable else {
+            throw SetupError("conduit is built beside the test bundle by `swift build --build-tests`")
+        }
+        process.executableURL = executable
         process.arguments = arguments
         let output = Pipe()
         let error = Pipe()
@@ -29,6 +34,86 @@ struct CommandLineTests {
         let err = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    /// `count` distinct ports nothing listens on now (all held at once, so none is handed out twice).
+    private func freePorts(_ count: Int) async throws -> [Int] {
+        var sockets: [any Channel] = []
+        for _ in 0..<count {
+            sockets.append(try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get())
+        }
+        let ports = sockets.compactMap { $0.localAddress?.port }
+        for socket in sockets { try await socket.close() }
+        return ports
+    }
+
+    @Test(
+        "two server processes sharing one PostgreSQL hold a key to its limit together",
+        .enabled(if: TestDatabase.postgresURL != nil, "needs the PostgreSQL server scripts/test starts"),
+        .timeLimit(.minutes(2)))
+    func twoProcesses() async throws {
+        let location = try await TestDatabase.makeLocation(.postgres)
+        guard case .postgres(let url) = location else { return }
+        let store = try await Database.open(location, logger: TestDatabase.logger)
+        let secret: String
+        do {
+            try await store.migrate()
+            let team = try await store.createTeam(name: "shared")
+            let issued = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings])
+            try await store.setLimits(Limits(requestsPerMinute: 20), forKey: issued.key.id)
+            secret = issued.secret
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+
+        let model = try #require(TestModel.directory)
+        let data = FileManager.default.temporaryDirectory.appending(path: "conduit-nodes-\(UUID().uuidString)").path
+        let ports = try await freePorts(2)
+        let servers = try ports.map { port in
+            let process = Process()
+            guard let executable = Self.executable else { throw SetupError("conduit is not built beside the test bundle") }
+            process.executableURL = executable
+            process.arguments = [
+                "serve", "--auth", "--port", "\(port)", "--database-url", url, "--model-dir", model.path, "--data-dir", data, "--log-level",
+                "warning",
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            return process
+        }
+        defer {
+            for server in servers {
+                server.terminate()
+                server.waitUntilExit()
+            }
+        }
+        for port in ports {
+            var ready = false
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !ready && ContinuousClock.now < deadline {
+                ready =
+                    (try? await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/ready"), wait: .seconds(2)))?
+                    .bytes.hasPrefix("HTTP/1.1 200") ?? false
+                if !ready { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            try #require(ready, "server on port \(port) did not become ready")
+        }
+        let request = RawHTTP.request(
+            "POST", "/v1/embeddings", headers: ["Authorization": "Bearer \(secret)"], body: #"{"input":"shared"}"#)
+        let answers = try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<60 {
+                let port = ports[index % 2]
+                group.addTask { try await RawHTTP.exchange(port: port, send: request, wait: .seconds(30)).bytes }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        let admitted = answers.filter { $0.hasPrefix("HTTP/1.1 200") }.count
+        let refused = answers.filter { $0.hasPrefix("HTTP/1.1 429") }.count
+        #expect((18...22).contains(admitted), "admitted \(admitted) of 60 against a limit of 20")
+        #expect(admitted + refused == 60)
     }
 
     @Test("keys create prints the key alone on its last line; it works against the same database; bad input exits non-zero")

@@ -78,29 +78,13 @@ struct HardeningTests {
         }
     }
 
-    /// Bytes written on a fresh TCP connection, and everything the server sends back until it closes (or `wait` passes).
-    private func exchange(port: Int, send: String, wait: Duration) async throws -> (bytes: String, closed: Bool) {
-        let collector = Collector()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
-            }
-            .connect(host: "127.0.0.1", port: port).get()
-        try await channel.writeAndFlush(ByteBuffer(string: send))
-        let deadline = ContinuousClock.now + wait
-        while channel.isActive && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        let closed = !channel.isActive
-        if !closed { try? await channel.close() }
-        return (collector.text, closed)
-    }
-
     @Test("a client that never finishes its request head is cut off after the idle timeout")
     func slowHead() async throws {
         let (app, _) = try TestServer.application { $0.idleTimeout = .milliseconds(300) }
         try await app.test(.live) { client in
             let port = try #require(client.port)
             let started = ContinuousClock.now
-            let (_, closed) = try await exchange(port: port, send: "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n", wait: .seconds(5))
+            let (_, closed) = try await RawHTTP.exchange(port: port, send: "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n", wait: .seconds(5))
             #expect(closed)
             #expect(ContinuousClock.now - started < .seconds(3))
         }
@@ -116,25 +100,14 @@ struct HardeningTests {
             let holder = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
                 .get()
             try await Task.sleep(for: .milliseconds(100))
-            let (bytes, closed) = try await exchange(port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", wait: .seconds(5))
+            let (bytes, closed) = try await RawHTTP.exchange(
+                port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", wait: .seconds(5))
             #expect(bytes.hasPrefix("HTTP/1.1 503") && bytes.contains("too_many_connections") && closed)
             try await holder.close()
             try await Task.sleep(for: .milliseconds(200))
-            let (again, _) = try await exchange(
+            let (again, _) = try await RawHTTP.exchange(
                 port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait: .seconds(5))
             #expect(again.hasPrefix("HTTP/1.1 200"))
         }
-    }
-}
-
-/// Gathers what a raw connection receives.
-private final class Collector: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = ByteBuffer
-    // @unchecked: written on the channel's event loop, read after the channel is done.
-    private var received = ""
-    var text: String { received }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        received += String(buffer: unwrapInboundIn(data))
     }
 }

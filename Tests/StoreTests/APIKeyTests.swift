@@ -40,7 +40,10 @@ struct APIKeyTests {
             try await database.touchAPIKey(issued.key, at: 1_000)
             #expect(try await database.apiKey(secret: issued.secret)?.lastUsedAt == 1_000)
 
+            try await database.setLimits(Limits(requestsPerMinute: 5, monthlyTokens: 100), forKey: issued.key.id)
             let rotated = try await database.rotateAPIKey(id: issued.key.id, teamID: team.id)
+            #expect(rotated.key.limits == Limits(requestsPerMinute: 5, monthlyTokens: 100))
+            #expect(try await database.apiKey(secret: rotated.secret)?.limits == Limits(requestsPerMinute: 5, monthlyTokens: 100))
             #expect(rotated.secret != issued.secret && rotated.key.scopes == [.embeddings, .jobs] && rotated.key.name == "svc")
             let old = try #require(try await database.apiKey(secret: issued.secret))
             #expect(!old.isUsable(at: Timestamp.now()))
@@ -51,6 +54,7 @@ struct APIKeyTests {
 
             let expiring = try await database.createAPIKey(name: "short", teamID: team.id, expiresAt: 2_000)
             #expect(expiring.key.isUsable(at: 1_999) && !expiring.key.isUsable(at: 2_000))
+            await #expect(throws: StoreError.self) { try await database.rotateAPIKey(id: expiring.key.id, teamID: team.id) }
             #expect(try await database.apiKeys(teamID: team.id).count == 3)
             await #expect(throws: StoreError.self) { try await database.createAPIKey(name: "x", teamID: "no-such-team") }
         }

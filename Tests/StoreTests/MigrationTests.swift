@@ -55,6 +55,25 @@ struct MigrationTests {
         }
     }
 
+    @Test("a database at the previous version is upgraded with its data intact", arguments: Backend.allCases)
+    func fromPreviousVersion(backend: Backend) async throws {
+        let location = try await TestDatabase.makeLocation(backend)
+        let database = try await Database.open(location, logger: TestDatabase.logger)
+        do {
+            let previous = Schema.latestVersion - 1
+            #expect(try await database.migrate(upTo: previous) == Array(1...previous))
+            let team = try await database.createTeam(name: "before")
+            let issued = try await database.createAPIKey(name: "old", teamID: team.id, scopes: [.embeddings])
+            #expect(try await database.migrate() == [Schema.latestVersion])
+            #expect(try await database.apiKey(secret: issued.secret)?.name == "old")
+            #expect(try await database.team("before")?.limits == Limits.none)
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+
     @Test("database locations: URLs and paths are told apart, and passwords never printed")
     func locations() throws {
         #expect(try DatabaseLocation("postgres://u:secret@db:5432/conduit") == .postgres(url: "postgres://u:secret@db:5432/conduit"))

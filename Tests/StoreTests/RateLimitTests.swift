@@ -75,18 +75,6 @@ struct RateLimitTests {
         }
     }
 
-    @Test("released tokens can be spent again", arguments: Backend.allCases)
-    func release(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let windows = RateWindow.windows(for: "key:r", Limits(tokensPerMinute: 100))
-            let now: Int64 = 1_800_000_000
-            #expect(admitted([try await store.admit(tokens: 100, in: windows, now: now)]) == 1)
-            #expect(admitted([try await store.admit(tokens: 1, in: windows, now: now)]) == 0)
-            try await store.release(tokens: 40, in: windows, now: now)
-            #expect(admitted([try await store.admit(tokens: 40, in: windows, now: now)]) == 1)
-        }
-    }
-
     @Test("monthly windows follow the calendar in UTC")
     func monthBounds() {
         let window = RateWindow(subject: "t", period: .month, requestLimit: nil, tokenLimit: 1)

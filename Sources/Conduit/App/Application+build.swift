@@ -30,7 +30,6 @@ public func buildApplication(
     do {
         let applied = try await store.migrate()
         if !applied.isEmpty { logger.notice("database migrated", metadata: ["database": "\(store.location)", "versions": "\(applied)"]) }
-        try await store.pruneRateCounters()
         if configuration.authentication,
             let secret = try await AdminBootstrap.ensureAdminKey(in: store, logger: logger, given: configuration.adminKey)
         {
@@ -51,7 +50,7 @@ public func buildApplication(
     var application = try buildApplication(
         catalog: catalog, configuration: configuration, readiness: readiness, store: store, logger: logger)
     // Shut down in reverse order of the services: the HTTP server finishes its requests first, the store closes after.
-    application.addServices(DatabaseService(store: store))
+    application.addServices(StoreMaintenance(store: store, logger: logger), DatabaseService(store: store))
     return application
 }
 

@@ -71,9 +71,7 @@ public struct ServerConfiguration: Sendable {
                 "host \(host) is not a loopback address; without authentication (--auth) the server binds only to 127.0.0.1, ::1 or localhost"
             )
         }
-        if let jwtSecret, jwtSecret.utf8.count < 32 {
-            throw ConfigurationError("the JWT signing key must be at least 32 bytes (its value is not shown)")
-        }
+        if let jwtSecret { _ = try AccessTokens(secret: jwtSecret) }
         if let adminKey, !APIKeySecret.isWellFormed(adminKey) {
             throw ConfigurationError("the admin key must be 32 to 256 visible ASCII characters (its value is not shown)")
         }

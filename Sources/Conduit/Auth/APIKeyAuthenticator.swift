@@ -36,7 +36,7 @@ struct APIKeyAuthenticator: RouterMiddleware {
         guard key.isUsable(at: now) else { throw Self.unauthorized("this API key has expired", code: "invalid_api_key") }
         try await store.touchAPIKey(key, at: now)
         var context = context
-        context.identity = Identity(key: key, team: try await store.team(key.teamID))
+        context.identity = Identity(key: key, team: try await store.team(id: key.teamID))
         context.logger[metadataKey: "team"] = .string(key.teamID)
         context.logger[metadataKey: "key_id"] = .string(key.id)
         return try await next(request, context)
@@ -52,8 +52,13 @@ struct APIKeyAuthenticator: RouterMiddleware {
         } catch {
             throw Self.unauthorized("invalid access token", code: "invalid_token")
         }
+        // The token says who; the store says what they may do now: a deleted user's token stops working,
+        // a demoted one's loses its scopes, at once rather than when the token expires.
+        guard let user = try await store.user(id: claims.sub) else {
+            throw Self.unauthorized("invalid access token", code: "invalid_token")
+        }
         var context = context
-        context.identity = Identity(user: claims, team: try await store.team(claims.team))
+        context.identity = Identity(user: user, team: try await store.team(id: user.teamID))
         context.logger[metadataKey: "team"] = .string(claims.team)
         context.logger[metadataKey: "user_id"] = .string(claims.sub)
         return context

@@ -4,9 +4,9 @@ import Store
 
 /// Short-lived access tokens for users: JWTs signed with HMAC-SHA256 under the operator's key.
 ///
-/// The algorithm is pinned: a token whose header names anything but HS256 (`none` included) is
-/// refused before its signature is looked at, as are a wrong issuer or audience, and an expired or
-/// not-yet-valid token. The signature is compared in constant time.
+/// The algorithm is pinned: the signature is checked as HS256 under this server's key whatever the
+/// header says, then a header naming anything else (`none` included) is refused, as are a wrong
+/// issuer or audience, and an expired or not-yet-valid token. The signature is compared in constant time.
 public struct AccessTokens: Sendable {
     public struct Claims: Codable, Sendable, Equatable {
         /// The user's id.
@@ -48,25 +48,28 @@ public struct AccessTokens: Sendable {
         let claims = Claims(
             sub: user.id, team: user.teamID, role: user.role, iss: issuer, aud: audience, iat: now, nbf: now, exp: now + lifetime,
             jti: UUID().uuidString.lowercased())
-        let header = Self.base64URL(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
-        let payload = Self.base64URL(try JSONEncoder().encode(claims))
+        let header = Base64URL.encode(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+        let payload = Base64URL.encode(try JSONEncoder().encode(claims))
         let signingInput = header + "." + payload
         let signature = HMAC<SHA256>.authenticationCode(for: Data(signingInput.utf8), using: key)
-        return signingInput + "." + Self.base64URL(Data(signature))
+        return signingInput + "." + Base64URL.encode(Data(signature))
     }
 
     public func verify(_ token: String, now: Int64 = Timestamp.now()) throws(Failure) -> Claims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerData = Self.decodeBase64URL(parts[0]),
+        guard parts.count == 3 else { throw .malformed }
+        // The signature first, under the one algorithm this server uses: nothing an attacker wrote is
+        // parsed before it is authenticated, and the header cannot choose the algorithm.
+        guard let signature = Base64URL.decode(parts[2]),
+            HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Data("\(parts[0]).\(parts[1])".utf8), using: key)
+        else { throw .badSignature }
+        guard let headerData = Base64URL.decode(parts[0]),
             let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any]
         else { throw .malformed }
         guard header["alg"] as? String == "HS256", (header["typ"] as? String).map({ $0.uppercased() == "JWT" }) ?? true,
             header["crit"] == nil
         else { throw .unsupportedAlgorithm }
-        guard let signature = Self.decodeBase64URL(parts[2]),
-            HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Data("\(parts[0]).\(parts[1])".utf8), using: key)
-        else { throw .badSignature }
-        guard let payload = Self.decodeBase64URL(parts[1]), let claims = try? JSONDecoder().decode(Claims.self, from: payload) else {
+        guard let payload = Base64URL.decode(parts[1]), let claims = try? JSONDecoder().decode(Claims.self, from: payload) else {
             throw .malformed
         }
         guard claims.iss == issuer else { throw .wrongIssuer }
@@ -74,17 +77,5 @@ public struct AccessTokens: Sendable {
         guard now < claims.exp else { throw .expired }
         guard (claims.nbf ?? claims.iat) <= now + 5 else { throw .notYetValid }  // 5 s of clock skew between nodes
         return claims
-    }
-
-    static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decodeBase64URL(_ text: Substring) -> Data? {
-        guard text.utf8.allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "=") }) else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        return Data(base64Encoded: base64)
     }
 }

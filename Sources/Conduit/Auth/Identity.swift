@@ -4,7 +4,6 @@ import Store
 /// that apply (the key's and its team's, or the user's team's).
 public struct Identity: Sendable, Equatable {
     public var keyID: String?
-    public var userID: String?
     public var teamID: String
     public var scopes: Set<Scope>
     public var keyLimits: Limits
@@ -18,10 +17,9 @@ public struct Identity: Sendable, Equatable {
         teamLimits = team?.limits ?? .none
     }
 
-    public init(user claims: AccessTokens.Claims, team: Team?) {
-        userID = claims.sub
-        teamID = claims.team
-        scopes = claims.role.scopes
+    public init(user: User, team: Team?) {
+        teamID = user.teamID
+        scopes = user.role.scopes
         keyLimits = .none
         teamLimits = team?.limits ?? .none
     }

@@ -16,7 +16,7 @@ struct RequireScope: RouterMiddleware {
         }
         guard identity.scopes.contains(scope) else {
             throw APIError(
-                status: .forbidden, message: "this API key lacks the '\(scope.rawValue)' scope", type: "permission_error",
+                status: .forbidden, message: "these credentials lack the '\(scope.rawValue)' scope", type: "permission_error",
                 code: "insufficient_scope")
         }
         return try await next(request, context)

@@ -6,8 +6,9 @@ import Store
 /// The admin API, for keys with the `admin` scope, always within the caller's own team: another
 /// team's objects do not exist for it (404, never 403, so ids cannot be probed).
 ///
-/// `GET /v1/admin/teams` (the caller's team), `GET|POST /v1/admin/keys`, `DELETE /v1/admin/keys/{id}`
-/// (revoke), `POST /v1/admin/keys/{id}/rotate`, `GET /v1/admin/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`.
+/// `GET /v1/admin/teams` (the caller's team), `GET|POST /v1/admin/users`, `GET|POST /v1/admin/keys`,
+/// `DELETE /v1/admin/keys/{id}` (revoke), `POST /v1/admin/keys/{id}/rotate`,
+/// `GET /v1/admin/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`.
 struct AdminController {
     let store: Database
     /// US dollars per million tokens, by model.
@@ -66,6 +67,12 @@ struct AdminController {
             case name, scopes
             case expiresInDays = "expires_in_days"
         }
+    }
+
+    struct NewUser: Decodable {
+        var email: String
+        var password: String
+        var role: String?
     }
 
     struct UsageRow: Encodable {
@@ -131,6 +138,25 @@ struct AdminController {
             let identity = try Self.caller(context)
             let issued = try await store.rotateAPIKey(id: try context.parameters.require("id"), teamID: identity.teamID)
             return try json(Key(issued.key, secret: issued.secret), status: .created)
+        }
+        router.get("/v1/admin/users") { _, context in
+            let identity = try Self.caller(context)
+            return try json(List(data: try await store.users(teamID: identity.teamID)))
+        }
+        router.post("/v1/admin/users") { request, context in
+            let identity = try Self.caller(context)
+            let body = try await request.decodeJSON(as: NewUser.self, limit: 16 * 1024)
+            let role =
+                try body.role.map { name in
+                    // Owners are made from the command line: an admin key must not mint an account above admin.
+                    guard let role = Role(rawValue: name), role != .owner else {
+                        throw APIError.invalidRequest(
+                            "role must be admin, member or viewer, got '\(name)'", param: "role", code: "invalid_value")
+                    }
+                    return role
+                } ?? .member
+            let user = try await store.createUser(email: body.email, password: body.password, role: role, teamID: identity.teamID)
+            return try json(user, status: .created)
         }
         router.get("/v1/admin/usage") { request, context in
             let identity = try Self.caller(context)

@@ -36,9 +36,25 @@ struct AuthController {
         }
     }
 
+    /// Login attempts per email and minute: enough for a person, too few to guess a password.
+    static let attemptsPerMinute: Int64 = 10
+
+    private func throttle(email: String) async throws {
+        let window = RateWindow(
+            subject: "login:" + email.trimmingCharacters(in: .whitespaces).lowercased(), period: .minute,
+            requestLimit: Self.attemptsPerMinute, tokenLimit: nil)
+        let now = Timestamp.now()
+        if case .refused(let status) = try await store.admit(tokens: 0, in: [window], now: now) {
+            throw APIError(
+                status: .tooManyRequests, message: "too many login attempts for this account; try again in \(status.resetsAt - now) s",
+                type: "requests", code: "rate_limit_exceeded", headers: [.retryAfter: String(max(1, status.resetsAt - now))])
+        }
+    }
+
     func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/auth/login") { request, _ in
             let body = try await request.decodeJSON(as: Login.self, limit: 16 * 1024)
+            try await throttle(email: body.email)
             guard let user = try await store.authenticateUser(email: body.email, password: body.password) else {
                 throw APIKeyAuthenticator.unauthorized("incorrect email or password", code: "invalid_credentials")
             }

@@ -45,15 +45,15 @@ struct EmbeddingsController {
         let served = try catalog.resolve(body.model)
         metered.model = served.name
         let model = served.model
-        let (sequences, promptTokens) = try tokenize(body.input, model: model)
-        metered.tokens = promptTokens
-        let limitHeaders = try await rateLimiter?.admit(context.identity, tokens: promptTokens) ?? [:]
-
         if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
             throw APIError.invalidRequest(
                 "dimensions must be between 1 and \(model.dimension), got \(dimensions)",
                 param: "dimensions", code: "invalid_value")
         }
+        let (sequences, promptTokens) = try tokenize(body.input, model: model)
+        metered.tokens = promptTokens
+        let limitHeaders = try await rateLimiter?.admit(context.identity, tokens: promptTokens) ?? [:]
+
         // Abandoned means connected when the request came and gone since (an in-memory test channel is never
         // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
         let channel = context.channel

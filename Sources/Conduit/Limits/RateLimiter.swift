@@ -13,7 +13,12 @@ struct RateLimiter: Sendable {
     func admit(_ identity: Identity?, tokens: Int) async throws -> HTTPFields {
         guard let identity else { return [:] }
         let windows = identity.rateWindows
-        guard !windows.isEmpty else { return [:] }
+        if let smallest = windows.compactMap(\.tokenLimit).min(), tokens > smallest {
+            // Waiting would not help: the request alone is over the budget.
+            throw APIError.invalidRequest(
+                "this request has \(tokens) tokens, more than a limit of \(smallest) tokens allows at once; split it",
+                param: "input", code: "request_too_large")
+        }
         let now = Timestamp.now()
         switch try await store.admit(tokens: Int64(tokens), in: windows, now: now) {
         case .admitted(let statuses):

@@ -17,7 +17,6 @@ final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHandler {
         let limit: Int
         fileprivate let open = Atomic<Int>(0)
         init(limit: Int) { self.limit = limit }
-        var current: Int { open.load(ordering: .relaxed) }
     }
 
     private let count: Count

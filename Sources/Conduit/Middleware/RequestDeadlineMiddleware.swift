@@ -15,8 +15,10 @@ struct RequestDeadlineMiddleware: RouterMiddleware {
                 group.addTask { try await handler.next(request, context) }
                 group.addTask {
                     try await Task.sleep(for: timeout)
+                    // Connection: close, since the body may be half read and the connection cannot carry another request.
                     throw APIError(
-                        status: .requestTimeout, message: "the request did not complete within \(timeout)", code: "request_timeout")
+                        status: .requestTimeout, message: "the request did not complete within \(timeout)", code: "request_timeout",
+                        headers: [.connection: "close"])
                 }
                 defer { group.cancelAll() }
                 return try await group.next()!

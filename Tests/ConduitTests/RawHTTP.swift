@@ -1,0 +1,43 @@
+import NIOCore
+import NIOPosix
+
+/// HTTP spoken by hand over a fresh TCP connection, for what a client library would hide: a head
+/// left unfinished, a connection held open, a server in another process.
+enum RawHTTP {
+    /// Writes `send` on a new connection to `port`, then gathers what the server sends back until it
+    /// closes the connection or `wait` passes.
+    static func exchange(port: Int, send: String, wait: Duration) async throws -> (bytes: String, closed: Bool) {
+        let collector = Collector()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) }
+            }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(string: send))
+        let deadline = ContinuousClock.now + wait
+        while channel.isActive && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let closed = !channel.isActive
+        if !closed { try? await channel.close() }
+        return (collector.text, closed)
+    }
+
+    /// A complete request that asks the server to close the connection after answering.
+    static func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) -> String {
+        var lines = ["\(method) \(path) HTTP/1.1", "Host: localhost", "Connection: close"]
+        lines += headers.map { "\($0): \($1)" }
+        if let body { lines += ["Content-Type: application/json", "Content-Length: \(body.utf8.count)"] }
+        return lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? "")
+    }
+}
+
+/// Gathers what a raw connection receives.
+private final class Collector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    // @unchecked: written on the channel's event loop, read after the channel is done.
+    private var received = ""
+    var text: String { received }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        received += String(buffer: unwrapInboundIn(data))
+    }
+}
