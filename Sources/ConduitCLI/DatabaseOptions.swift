@@ -34,15 +34,14 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the store, brings its schema up to date, runs `body`, and closes it.
     func withDatabase<Result>(logger: Logger, _ body: (Database) async throws -> Result) async throws -> Result {
-        let database = try await Database.open(try location(), logger: logger)
-        do {
-            try await database.migrate()
-            let result = try await body(database)
-            await database.close()
-            return result
-        } catch {
-            await database.close()
-            throw error
-        }
+        try await Database.withMigrated(try location(), logger: logger, body)
+    }
+}
+
+extension Database {
+    /// The team with this id or name, or a usage error naming it.
+    func requireTeam(_ idOrName: String) async throws -> Team {
+        guard let team = try await team(idOrName) else { throw ValidationError("no team '\(idOrName)'") }
+        return team
     }
 }

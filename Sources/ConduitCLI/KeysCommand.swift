@@ -33,8 +33,7 @@ struct KeysCommand: AsyncParsableCommand {
             let issued = try await database.withDatabase(logger: quietLogger()) { store in
                 let owner: Team
                 if let team {
-                    guard let found = try await store.team(team) else { throw ValidationError("no team '\(team)'") }
-                    owner = found
+                    owner = try await store.requireTeam(team)
                 } else {
                     owner = try await store.ensureTeam(named: KeysCommand.defaultTeam)
                 }
@@ -55,10 +54,7 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             let keys = try await database.withDatabase(logger: quietLogger()) { store in
                 var teamID: String?
-                if let team {
-                    guard let found = try await store.team(team) else { throw ValidationError("no team '\(team)'") }
-                    teamID = found.id
-                }
+                if let team { teamID = try await store.requireTeam(team).id }
                 return try await store.apiKeys(teamID: teamID)
             }
             let now = Timestamp.now()

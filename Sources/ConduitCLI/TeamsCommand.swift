@@ -35,9 +35,9 @@ struct TeamsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = try await database.withDatabase(logger: quietLogger()) { store in
-                guard let found = try await store.team(team) else { throw ValidationError("no team '\(team)'") }
-                try await store.setLimits(limits.limits, forTeam: found.id)
-                return found.id
+                let id = try await store.requireTeam(team).id
+                try await store.setLimits(limits.limits, forTeam: id)
+                return id
             }
             print("team \(id): \(describe(limits.limits))")
         }

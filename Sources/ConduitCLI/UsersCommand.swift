@@ -25,8 +25,8 @@ struct UsersCommand: AsyncParsableCommand {
                 throw ValidationError("no password on standard input, as in: printf '%s\\n' \"$PASSWORD\" | conduit users create ...")
             }
             let user = try await database.withDatabase(logger: quietLogger()) { store in
-                guard let found = try await store.team(team) else { throw ValidationError("no team '\(team)'") }
-                return try await store.createUser(email: email, password: password, role: Role(rawValue: role)!, teamID: found.id)
+                try await store.createUser(
+                    email: email, password: password, role: Role(rawValue: role)!, teamID: try await store.requireTeam(team).id)
             }
             print(user.id)
         }
@@ -40,10 +40,7 @@ struct UsersCommand: AsyncParsableCommand {
         func run() async throws {
             let users = try await database.withDatabase(logger: quietLogger()) { store in
                 var teamID: String?
-                if let team {
-                    guard let found = try await store.team(team) else { throw ValidationError("no team '\(team)'") }
-                    teamID = found.id
-                }
+                if let team { teamID = try await store.requireTeam(team).id }
                 return try await store.users(teamID: teamID)
             }
             printTable(

@@ -95,6 +95,23 @@ public final class Database: Sendable {
         }
     }
 
+    /// Opens the database at `location`, brings its schema up to date, runs `body`, and closes it,
+    /// whether `body` returns or throws.
+    public static func withMigrated<Result>(
+        _ location: DatabaseLocation, logger: Logger, _ body: (Database) async throws -> Result
+    ) async throws -> Result {
+        let database = try await open(location, logger: logger)
+        do {
+            try await database.migrate()
+            let result = try await body(database)
+            await database.close()
+            return result
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
     /// Runs `body` outside any explicit transaction (each statement commits on its own).
     public func read<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
         switch backend {

@@ -49,16 +49,7 @@ public enum TestDatabase {
 
     /// Runs `body` with a new, migrated database, closed afterwards.
     public static func with<Result>(_ backend: Backend, _ body: (Database) async throws -> Result) async throws -> Result {
-        let database = try await Database.open(try await makeLocation(backend), logger: logger)
-        do {
-            try await database.migrate()
-            let result = try await body(database)
-            await database.close()
-            return result
-        } catch {
-            await database.close()
-            throw error
-        }
+        try await Database.withMigrated(try await makeLocation(backend), logger: logger, body)
     }
 }
 
