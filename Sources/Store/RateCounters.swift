@@ -92,6 +92,25 @@ extension Database {
         }
     }
 
+    /// Takes back a request of `tokens` tokens that was admitted at `admittedAt` but never served (the
+    /// server was overloaded, or the client left): the caller's budget should not pay for it.
+    public func refund(tokens: Int64, in windows: [RateWindow], admittedAt: Int64) async throws {
+        guard !windows.isEmpty else { return }
+        try await transaction { sql in
+            for window in windows {
+                try await sql.raw(
+                    """
+                    UPDATE rate_counters
+                    SET requests = CASE WHEN requests > 0 THEN requests - 1 ELSE 0 END,
+                        tokens = CASE WHEN tokens > \(bind: tokens) THEN tokens - \(bind: tokens) ELSE 0 END
+                    WHERE subject = \(bind: window.subject + ":" + window.period.rawValue)
+                      AND window_start = \(bind: window.bounds(at: admittedAt).start)
+                    """
+                ).run()
+            }
+        }
+    }
+
     private static func count(
         requests: Int64, tokens: Int64, in window: RateWindow, now: Int64, sql: any SQLDatabase
     ) async throws -> RateStatus {

@@ -159,6 +159,29 @@ struct RateLimitHTTPTests {
     }
 }
 
+@Suite("Refunds")
+struct RefundTests {
+    @Test("a request the server did not serve (503) is not charged to the caller's limits")
+    func unservedIsRefunded() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "t")
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings])
+            try await store.setLimits(Limits(requestsPerMinute: 1), forKey: key.key.id)
+            // Every request expires in the queue before it is computed.
+            let app = try TestServer.authenticatedApplication(store: store) { $0.scheduler.requestTimeout = .nanoseconds(1) }
+            try await app.test(.router) { client in
+                for _ in 0..<3 {
+                    let response = try await client.execute(
+                        uri: "/v1/embeddings", method: .post,
+                        headers: [.contentType: "application/json", .authorization: "Bearer \(key.secret)"],
+                        body: ByteBuffer(string: #"{"input":"never computed"}"#))
+                    #expect(response.status == .serviceUnavailable)
+                }
+            }
+        }
+    }
+}
+
 @Suite("Limits under concurrency, secrets in logs")
 struct LimitConcurrencyTests {
     @Test("100 concurrent requests against a key's budget for 10: exactly 10 answered, 90 refused with 429", arguments: Backend.allCases)

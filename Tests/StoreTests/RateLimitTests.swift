@@ -75,6 +75,18 @@ struct RateLimitTests {
         }
     }
 
+    @Test("a refunded request can be made again", arguments: Backend.allCases)
+    func refund(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let windows = RateWindow.windows(for: "key:r", Limits(requestsPerMinute: 1, monthlyTokens: 10))
+            let now: Int64 = 1_800_000_000
+            #expect(admitted([try await store.admit(tokens: 10, in: windows, now: now)]) == 1)
+            #expect(admitted([try await store.admit(tokens: 1, in: windows, now: now)]) == 0)
+            try await store.refund(tokens: 10, in: windows, admittedAt: now)
+            #expect(admitted([try await store.admit(tokens: 10, in: windows, now: now + 1)]) == 1)
+        }
+    }
+
     @Test("monthly windows follow the calendar in UTC")
     func monthBounds() {
         let window = RateWindow(subject: "t", period: .month, requestLimit: nil, tokenLimit: 1)

@@ -52,13 +52,20 @@ struct EmbeddingsController {
         }
         let (sequences, promptTokens) = try tokenize(body.input, model: model)
         metered.tokens = promptTokens
-        let limitHeaders = try await rateLimiter?.admit(context.identity, tokens: promptTokens) ?? [:]
+        let admission = try await rateLimiter?.admit(context.identity, tokens: promptTokens)
 
         // Abandoned means connected when the request came and gone since (an in-memory test channel is never
         // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
         let channel = context.channel
         let wasConnected = channel.isActive
-        var vectors = try await served.scheduler.embed(sequences, isAbandoned: { wasConnected && !channel.isActive })
+        var vectors: [[Float]]
+        do {
+            vectors = try await served.scheduler.embed(sequences, isAbandoned: { wasConnected && !channel.isActive })
+        } catch {
+            // Not served (overloaded, timed out, shutting down, or the client left): not charged either.
+            if let admission, let rateLimiter { await rateLimiter.refund(admission) }
+            throw error
+        }
         if let dimensions = body.dimensions, dimensions < model.dimension {
             vectors = vectors.map { Self.shorten($0, to: dimensions, normalize: model.normalizes) }
         }
@@ -66,7 +73,7 @@ struct EmbeddingsController {
             vectors: vectors, format: body.encodingFormat ?? .float,
             model: served.name, promptTokens: promptTokens)
         var headers: HTTPFields = [.contentType: "application/json"]
-        headers.append(contentsOf: limitHeaders)
+        headers.append(contentsOf: admission?.headers ?? [:])
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
     }
 

@@ -8,10 +8,19 @@ import Store
 struct RateLimiter: Sendable {
     let store: Database
 
+    /// What was counted for one request, to give back if it is never served.
+    struct Admission: Sendable {
+        let windows: [RateWindow]
+        let tokens: Int64
+        let at: Int64
+        let headers: HTTPFields
+    }
+
     /// Admits a request of `tokens` tokens for `identity` (nil: authentication is off, nothing to
-    /// count) and returns the rate-limit headers for its response; throws a 429 when a limit is reached.
-    func admit(_ identity: Identity?, tokens: Int) async throws -> HTTPFields {
-        guard let identity else { return [:] }
+    /// count) and returns what it counted, with the rate-limit headers for the response; throws a 429
+    /// when a limit is reached.
+    func admit(_ identity: Identity?, tokens: Int) async throws -> Admission {
+        guard let identity else { return Admission(windows: [], tokens: 0, at: 0, headers: [:]) }
         let windows = identity.rateWindows
         if let smallest = windows.compactMap(\.tokenLimit).min(), tokens > smallest {
             // Waiting would not help: the request alone is over the budget.
@@ -22,7 +31,7 @@ struct RateLimiter: Sendable {
         let now = Timestamp.now()
         switch try await store.admit(tokens: Int64(tokens), in: windows, now: now) {
         case .admitted(let statuses):
-            return RateLimitHeaders.fields(statuses, now: now)
+            return Admission(windows: windows, tokens: Int64(tokens), at: now, headers: RateLimitHeaders.fields(statuses, now: now))
         case .refused(let status):
             var headers = RateLimitHeaders.fields([status], now: now)
             headers[.retryAfter] = String(max(1, status.resetsAt - now))
@@ -36,6 +45,11 @@ struct RateLimiter: Sendable {
                 status: .tooManyRequests, message: message, type: isQuota ? "insufficient_quota" : "requests",
                 code: isQuota ? "insufficient_quota" : "rate_limit_exceeded", headers: headers)
         }
+    }
+
+    /// Gives back what `admission` counted, for a request the server did not serve.
+    func refund(_ admission: Admission) async {
+        try? await store.refund(tokens: admission.tokens, in: admission.windows, admittedAt: admission.at)
     }
 
     private static func describe(_ window: RateWindow) -> String {
