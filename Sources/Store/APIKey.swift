@@ -134,10 +134,17 @@ extension Database {
 
     /// The key whose secret this is, whatever its state (the caller decides what revoked or expired means).
     public func apiKey(secret: String) async throws -> APIKey? {
+        try await apiKeyWithTeamLimits(secret: secret)?.key
+    }
+
+    /// The key whose secret this is, with its team's limits, in one query: what authenticating a request needs.
+    public func apiKeyWithTeamLimits(secret: String) async throws -> (key: APIKey, teamLimits: Limits)? {
         guard APIKeySecret.isWellFormed(secret) else { return nil }
         let hash = APIKeySecret.hash(secret)
         return try await read { sql in
-            try await sql.raw("SELECT * FROM api_keys WHERE secret_hash = \(bind: hash)").first().map(APIKey.init(row:))
+            try await sql.raw(
+                "SELECT k.*, \(Limits.teamColumns) FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.secret_hash = \(bind: hash)"
+            ).first().map { (try APIKey(row: $0), try Limits(row: $0, prefix: "team_")) }
         }
     }
 

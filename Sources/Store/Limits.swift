@@ -23,11 +23,18 @@ public struct Limits: Sendable, Equatable, Codable {
     public static let none = Limits()
     public var isEmpty: Bool { self == .none }
 
-    init(row: any SQLRow) throws {
-        requestsPerMinute = try row.decode(column: "requests_per_minute", as: Int64?.self)
-        tokensPerMinute = try row.decode(column: "tokens_per_minute", as: Int64?.self)
-        monthlyTokens = try row.decode(column: "monthly_tokens", as: Int64?.self)
+    /// The limits in `row`, whose columns carry `prefix` (a joined team's are `team_…`).
+    init(row: any SQLRow, prefix: String = "") throws {
+        requestsPerMinute = try row.decode(column: prefix + "requests_per_minute", as: Int64?.self)
+        tokensPerMinute = try row.decode(column: prefix + "tokens_per_minute", as: Int64?.self)
+        monthlyTokens = try row.decode(column: prefix + "monthly_tokens", as: Int64?.self)
     }
+
+    /// The owning team's limits as `team_…` columns, for a query that joins `teams` as `t`.
+    static let teamColumns: SQLQueryString = """
+        t.requests_per_minute AS team_requests_per_minute, t.tokens_per_minute AS team_tokens_per_minute,
+        t.monthly_tokens AS team_monthly_tokens
+        """
 }
 
 extension Database {

@@ -56,9 +56,9 @@ extension Database {
 
     /// The team with this id, or else with this name (for people typing at the command line).
     public func team(_ idOrName: String) async throws -> Team? {
-        try await read { sql in
-            if let byID = try await sql.raw("SELECT * FROM teams WHERE id = \(bind: idOrName)").first() { return try Team(row: byID) }
-            return try await sql.raw("SELECT * FROM teams WHERE name = \(bind: idOrName)").first().map(Team.init(row:))
+        if let team = try await team(id: idOrName) { return team }
+        return try await read { sql in
+            try await sql.raw("SELECT * FROM teams WHERE name = \(bind: idOrName)").first().map(Team.init(row:))
         }
     }
 

@@ -93,7 +93,15 @@ extension Database {
     }
 
     public func user(id: String) async throws -> User? {
-        try await read { sql in try await sql.raw("SELECT * FROM users WHERE id = \(bind: id)").first().map(User.init(row:)) }
+        try await userWithTeamLimits(id: id)?.user
+    }
+
+    /// The user with its team's limits, in one query: what authenticating a request needs.
+    public func userWithTeamLimits(id: String) async throws -> (user: User, teamLimits: Limits)? {
+        try await read { sql in
+            try await sql.raw("SELECT u.*, \(Limits.teamColumns) FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = \(bind: id)")
+                .first().map { (try User(row: $0), try Limits(row: $0, prefix: "team_")) }
+        }
     }
 
     /// The team's users, or every user when `teamID` is nil.

@@ -28,7 +28,7 @@ struct APIKeyAuthenticator: RouterMiddleware {
         if secret.split(separator: ".", omittingEmptySubsequences: false).count == 3 {
             return try await next(request, try await authenticateUser(token: secret, context: context))
         }
-        guard let key = try await store.apiKey(secret: secret) else {
+        guard let (key, teamLimits) = try await store.apiKeyWithTeamLimits(secret: secret) else {
             throw Self.unauthorized("incorrect API key", code: "invalid_api_key")
         }
         let now = Timestamp.now()
@@ -36,7 +36,7 @@ struct APIKeyAuthenticator: RouterMiddleware {
         guard key.isUsable(at: now) else { throw Self.unauthorized("this API key has expired", code: "invalid_api_key") }
         try await store.touchAPIKey(key, at: now)
         var context = context
-        context.identity = Identity(key: key, team: try await store.team(id: key.teamID))
+        context.identity = Identity(key: key, teamLimits: teamLimits)
         context.logger[metadataKey: "team"] = .string(key.teamID)
         context.logger[metadataKey: "key_id"] = .string(key.id)
         return try await next(request, context)
@@ -54,12 +54,12 @@ struct APIKeyAuthenticator: RouterMiddleware {
         }
         // The token says who; the store says what they may do now: a deleted user's token stops working,
         // a demoted one's loses its scopes, at once rather than when the token expires.
-        guard let user = try await store.user(id: claims.sub) else {
+        guard let (user, teamLimits) = try await store.userWithTeamLimits(id: claims.sub) else {
             throw Self.unauthorized("invalid access token", code: "invalid_token")
         }
         var context = context
-        context.identity = Identity(user: user, team: try await store.team(id: user.teamID))
-        context.logger[metadataKey: "team"] = .string(claims.team)
+        context.identity = Identity(user: user, teamLimits: teamLimits)
+        context.logger[metadataKey: "team"] = .string(user.teamID)
         context.logger[metadataKey: "user_id"] = .string(claims.sub)
         return context
     }

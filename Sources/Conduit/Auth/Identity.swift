@@ -9,19 +9,19 @@ public struct Identity: Sendable, Equatable {
     public var keyLimits: Limits
     public var teamLimits: Limits
 
-    public init(key: APIKey, team: Team?) {
+    public init(key: APIKey, teamLimits: Limits) {
         keyID = key.id
         teamID = key.teamID
         scopes = key.scopes
         keyLimits = key.limits
-        teamLimits = team?.limits ?? .none
+        self.teamLimits = teamLimits
     }
 
-    public init(user: User, team: Team?) {
+    public init(user: User, teamLimits: Limits) {
         teamID = user.teamID
         scopes = user.role.scopes
         keyLimits = .none
-        teamLimits = team?.limits ?? .none
+        self.teamLimits = teamLimits
     }
 
     /// Every window the key's and the team's limits set.

@@ -96,7 +96,7 @@ struct AdminController {
     func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.get("/v1/admin/teams") { _, context in
             let identity = try Self.caller(context)
-            guard let team = try await store.team(identity.teamID) else { throw StoreError.notFound("team \(identity.teamID)") }
+            guard let team = try await store.team(id: identity.teamID) else { throw StoreError.notFound("team \(identity.teamID)") }
             return try json(List(data: [team]))
         }
         router.get("/v1/admin/keys") { _, context in
