@@ -56,8 +56,15 @@ static void packed_gemm_portable(
 
 // `rows` (1...ROWS) rows of `a` times one panel. `rows` is a constant at every call site, so the
 // compiler unrolls the row loops and keeps every accumulator in a register.
+//
+// When `prefetch` is not null, the panel it points to is brought into L2, one cache line per step
+// of `k`. At a few dozen rows the weight comes from memory (a small model's weights exceed the
+// L3 cache), and the hardware prefetcher alone leaves the kernel waiting on each new panel:
+// fetching the next panel while this one is computed took a forward pass of 17 tokens from 5.5 to
+// 3.5 ms on one core, near the 3.3 ms of a weight already in cache.
 KERNEL void tile(
-    int rows, size_t k, const float *a, size_t lda, const float *panel, float *c, size_t ldc, int width) {
+    int rows, size_t k, const float *a, size_t lda, const float *panel, const float *prefetch, float *c, size_t ldc,
+    int width) {
     __m256 low[ROWS], high[ROWS];
     for (int r = 0; r < rows; r++) {
         low[r] = _mm256_setzero_ps();
@@ -66,6 +73,7 @@ KERNEL void tile(
     for (size_t i = 0; i < k; i++) {
         __m256 w0 = _mm256_load_ps(panel + i * CONDUIT_PANEL_WIDTH);
         __m256 w1 = _mm256_load_ps(panel + i * CONDUIT_PANEL_WIDTH + 8);
+        if (prefetch) _mm_prefetch((const char *)(prefetch + i * CONDUIT_PANEL_WIDTH), _MM_HINT_T1);
         for (int r = 0; r < rows; r++) {
             __m256 x = _mm256_broadcast_ss(a + r * lda + i);
             low[r] = _mm256_fmadd_ps(x, w0, low[r]);
@@ -100,6 +108,7 @@ ENTRY void packed_gemm_avx2(
     size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
     size_t first_panel, size_t end_panel, float *c, size_t ldc) {
     size_t block = rows_per_block(k);
+    size_t panels = (n + CONDUIT_PANEL_WIDTH - 1) / CONDUIT_PANEL_WIDTH;
     for (size_t blockStart = 0; blockStart < m; blockStart += block) {
         size_t blockEnd = blockStart + block < m ? blockStart + block : m;
         for (size_t p = first_panel; p < end_panel; p++) {
@@ -107,17 +116,22 @@ ENTRY void packed_gemm_avx2(
             size_t column = p * CONDUIT_PANEL_WIDTH;
             int width = n - column < CONDUIT_PANEL_WIDTH ? (int)(n - column) : CONDUIT_PANEL_WIDTH;
             float *out = c + (column - first_panel * CONDUIT_PANEL_WIDTH);
+            // The first tile over a panel fetches the next one, even past `end_panel`: the thread
+            // that works on the following columns then finds its first panel in cache.
+            const float *next = p + 1 < panels ? panel + CONDUIT_PANEL_WIDTH * k : NULL;
             size_t row = blockStart;
-            for (; row + ROWS <= blockEnd; row += ROWS)
-                tile(ROWS, k, a + row * lda, lda, panel, out + row * ldc, ldc, width);
+            for (; row + ROWS <= blockEnd; row += ROWS) {
+                tile(ROWS, k, a + row * lda, lda, panel, next, out + row * ldc, ldc, width);
+                next = NULL;
+            }
             const float *rest = a + row * lda;
             float *restOut = out + row * ldc;
             switch (blockEnd - row) {
-            case 1: tile(1, k, rest, lda, panel, restOut, ldc, width); break;
-            case 2: tile(2, k, rest, lda, panel, restOut, ldc, width); break;
-            case 3: tile(3, k, rest, lda, panel, restOut, ldc, width); break;
-            case 4: tile(4, k, rest, lda, panel, restOut, ldc, width); break;
-            case 5: tile(5, k, rest, lda, panel, restOut, ldc, width); break;
+            case 1: tile(1, k, rest, lda, panel, next, restOut, ldc, width); break;
+            case 2: tile(2, k, rest, lda, panel, next, restOut, ldc, width); break;
+            case 3: tile(3, k, rest, lda, panel, next, restOut, ldc, width); break;
+            case 4: tile(4, k, rest, lda, panel, next, restOut, ldc, width); break;
+            case 5: tile(5, k, rest, lda, panel, next, restOut, ldc, width); break;
             default: break;
             }
         }

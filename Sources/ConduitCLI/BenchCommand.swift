@@ -5,6 +5,7 @@ import Foundation
 import ModelRuntime
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,7 +32,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "HTTP client concurrencies.")
     var concurrency: [Int] = [1, 8, 32]
 
-    @Option(help: "Texts per in-process run for short texts (bs>1), long texts (bs>1), short at bs 1, long at bs 1.")
+    @Option(
+        parsing: .upToNextOption, help: "Texts per in-process run for short texts (bs>1), long texts (bs>1), short at bs 1, long at bs 1.")
     var inProcessTexts: [Int] = [600, 96, 200, 24]
 
     @Option(help: "In-process repetitions; the median is reported.")
@@ -175,6 +177,7 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let deadline = ContinuousClock.now + .seconds(duration)
         let start = ContinuousClock.now
+        let errorShown = OnceFlag()
         let outcomes = try await withThrowingTaskGroup(of: (latencies: [Double], tokens: Int, errors: Int).self) { group in
             for worker in 0..<clients {
                 group.addTask {
@@ -192,7 +195,9 @@ struct BenchCommand: AsyncParsableCommand {
                         let response = try await client.execute(request, timeout: .seconds(60))
                         let body = try await response.body.collect(upTo: 1 << 20)
                         guard response.status == .ok else {
-                            if errors == 0 { progress("first error: HTTP \(response.status.code) \(String(buffer: body).prefix(200))") }
+                            if errorShown.setFirst() {
+                                progress("first error: HTTP \(response.status.code) \(String(buffer: body).prefix(200))")
+                            }
                             errors += 1
                             continue
                         }
@@ -240,3 +245,9 @@ struct BenchCommand: AsyncParsableCommand {
 func format(_ value: Double) -> String { String(format: value >= 100 ? "%.0f" : "%.1f", value) }
 
 func progress(_ line: String) { FileHandle.standardError.write(Data("bench: \(line)\n".utf8)) }
+
+/// True for the first caller of `setFirst()` only, from any task.
+private final class OnceFlag: Sendable {
+    private let isSet = Atomic<Bool>(false)
+    func setFirst() -> Bool { !isSet.exchange(true, ordering: .relaxed) }
+}

@@ -130,13 +130,25 @@ public final class Database: Sendable {
         case .sqlite(let connection, let lock, _):
             return try await lock.withLock {
                 let sql = connection.sql(queryLogLevel: nil)
-                try await sql.raw("BEGIN IMMEDIATE").run()
+                do {
+                    try await sql.raw("BEGIN IMMEDIATE").run()
+                } catch let error as SQLiteError where error.message.contains("within a transaction") {
+                    // An earlier ROLLBACK failed and left a transaction open on the one connection:
+                    // end it, or every later write would fail the same way.
+                    logger.warning("ending a transaction left open by a failed rollback")
+                    try await sql.raw("ROLLBACK").run()
+                    try await sql.raw("BEGIN IMMEDIATE").run()
+                }
                 do {
                     let result = try await body(sql)
                     try await sql.raw("COMMIT").run()
                     return result
                 } catch {
-                    try? await sql.raw("ROLLBACK").run()
+                    do {
+                        try await sql.raw("ROLLBACK").run()
+                    } catch let rollbackError {
+                        logger.error("rollback failed", metadata: ["error": "\(rollbackError)"])
+                    }
                     throw error
                 }
             }

@@ -15,6 +15,8 @@ public enum RefreshOutcome: Sendable, Equatable {
 /// Refresh tokens: opaque, single-use, stored as a SHA-256, grouped in families (one login each).
 /// Each use spends the token and issues the next of its family; a spent token presented again means
 /// it was stolen or replayed, and revokes the family, which logs out both the thief and the user.
+/// The next token keeps the expiry of the one it replaces: a login lasts its lifetime however often
+/// it is refreshed, so a stolen family cannot be kept alive for ever.
 extension Database {
     static let refreshMarker = "cdr_"
 
@@ -22,13 +24,14 @@ extension Database {
     public func issueRefreshToken(userID: String, lifetime: Int64, family: String? = nil) async throws -> String {
         let secret = Self.newRefreshSecret()
         try await read { sql in
+            let now = Timestamp.now()
             try await Self.insertRefreshToken(
-                secret, userID: userID, family: family ?? UUID().uuidString.lowercased(), lifetime: lifetime, sql: sql)
+                secret, userID: userID, family: family ?? UUID().uuidString.lowercased(), now: now, expiresAt: now + lifetime, sql: sql)
         }
         return secret
     }
 
-    public func refresh(_ secret: String, lifetime: Int64, now: Int64 = Timestamp.now()) async throws -> RefreshOutcome {
+    public func refresh(_ secret: String, now: Int64 = Timestamp.now()) async throws -> RefreshOutcome {
         let hash = APIKeySecret.hash(secret)
         return try await transaction { sql in
             guard let row = try await sql.raw("SELECT * FROM refresh_tokens WHERE token_hash = \(bind: hash)").first() else {
@@ -46,11 +49,12 @@ extension Database {
                 try await sql.raw("UPDATE refresh_tokens SET revoked_at = \(bind: now) WHERE family_id = \(bind: family)").run()
                 return .reused
             }
-            guard try row.decode(column: "expires_at", as: Int64.self) > now,
+            let expiresAt = try row.decode(column: "expires_at", as: Int64.self)
+            guard expiresAt > now,
                 let user = try await sql.raw("SELECT * FROM users WHERE id = \(bind: userID)").first().map(User.init(row:))
             else { return .invalid }
             let next = Self.newRefreshSecret()
-            try await Self.insertRefreshToken(next, userID: userID, family: family, lifetime: lifetime, now: now, sql: sql)
+            try await Self.insertRefreshToken(next, userID: userID, family: family, now: now, expiresAt: expiresAt, sql: sql)
             return .rotated(user: user, refreshToken: next)
         }
     }
@@ -73,14 +77,23 @@ extension Database {
         refreshMarker + String(APIKeySecret.generate().dropFirst(APIKeySecret.marker.count))
     }
 
+    /// Deletes the tokens that expired before `cutoff`; whole families go at once, since a family's
+    /// tokens share one expiry. Returns how many were deleted.
+    @discardableResult
+    public func pruneRefreshTokens(expiredBefore cutoff: Int64) async throws -> Int {
+        try await read { sql in
+            try await sql.raw("DELETE FROM refresh_tokens WHERE expires_at < \(bind: cutoff) RETURNING id").all().count
+        }
+    }
+
     private static func insertRefreshToken(
-        _ secret: String, userID: String, family: String, lifetime: Int64, now: Int64 = Timestamp.now(), sql: any SQLDatabase
+        _ secret: String, userID: String, family: String, now: Int64, expiresAt: Int64, sql: any SQLDatabase
     ) async throws {
         try await sql.raw(
             """
             INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at)
             VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: family), \(bind: userID), \(bind: APIKeySecret.hash(secret)),
-                    \(bind: now), \(bind: now + lifetime))
+                    \(bind: now), \(bind: expiresAt))
             """
         ).run()
     }

@@ -81,7 +81,7 @@ struct AccessTokenTests {
             _ = try await store.createUser(email: "m@x.io", password: "member-pass", role: .member, teamID: team.id, cost: 4)
             _ = try await store.createUser(email: "v@x.io", password: "viewer-pass", role: .viewer, teamID: team.id, cost: 4)
             let app = try TestServer.authenticatedApplication(store: store) { $0.jwtSecret = AccessTokenTests.secret }
-            try await app.test(.router) { client in
+            try await app.test(.live) { client in
                 #expect(
                     code(try await post(client, "/v1/auth/login", #"{"email":"m@x.io","password":"nope-nope"}"#).1) == "invalid_credentials"
                 )
@@ -128,6 +128,19 @@ struct AccessTokenTests {
                 let viewerUser = try #require(try await store.authenticateUser(email: "v@x.io", password: "viewer-pass"))
                 let viewerAccess = try AccessTokens(secret: AccessTokenTests.secret).issue(for: viewerUser)
                 #expect(code(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: viewerAccess).1) == "insufficient_scope")
+
+                // One client trying many accounts: refused by its address once past 30 attempts a minute
+                // (twice that many tries, in case a minute boundary resets the window on the way).
+                let limit = Int(AuthController.attemptsPerAddressPerMinute)
+                var refusal: [String: Any]?
+                var attempts = 0
+                while refusal == nil && attempts <= 2 * limit {
+                    let email = "nobody\(attempts)@x.io"
+                    let (status, body) = try await post(client, "/v1/auth/login", #"{"email":"\#(email)","password":"guess-guess"}"#)
+                    if status == .tooManyRequests { refusal = body } else { #expect(code(body) == "invalid_credentials") }
+                    attempts += 1
+                }
+                #expect(((refusal?["error"] as? [String: Any])?["message"] as? String)?.contains("from this address") == true)
             }
         }
     }

@@ -76,6 +76,24 @@ struct AuthenticationTests {
         try ServerConfiguration(host: "127.0.0.1").validate()
     }
 
+    @Test("only the health and login paths themselves are public; an operator's key with dots is a key, not a token")
+    func publicPathsAndDottedKeys() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let dotted = "my.admin.key-" + String(repeating: "x", count: 32)
+            _ = try await AdminBootstrap.ensureAdminKey(in: store, logger: TestDatabase.logger, given: dotted)
+            let app = try TestServer.authenticatedApplication(store: store)
+            try await app.test(.router) { client in
+                for path in ["/health/../v1/admin/keys", "/health/x/../../v1/admin/keys", "/v1/auth/../admin/keys", "/health/live/extra"] {
+                    let status = try await client.execute(uri: path, method: .get).status
+                    #expect(status == .unauthorized, "\(path)")
+                }
+                #expect(try await client.execute(uri: "/health/live", method: .get).status == .ok)
+                let keys = try await client.execute(uri: "/v1/admin/keys", method: .get, headers: [.authorization: "Bearer \(dotted)"])
+                #expect(keys.status == .ok)
+            }
+        }
+    }
+
     @Test("the first start with authentication creates one admin key and prints it once; a supplied key is stored hashed")
     func bootstrap() async throws {
         try await TestDatabase.with(.sqlite) { store in

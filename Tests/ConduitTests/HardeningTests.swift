@@ -103,6 +103,7 @@ struct HardeningTests {
             let (bytes, closed) = try await RawHTTP.exchange(
                 port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", wait: .seconds(5))
             #expect(bytes.hasPrefix("HTTP/1.1 503") && bytes.contains("too_many_connections") && closed)
+            #expect(bytes.lowercased().contains("x-content-type-options: nosniff"))
             try await holder.close()
             try await Task.sleep(for: .milliseconds(200))
             let (again, _) = try await RawHTTP.exchange(

@@ -22,14 +22,16 @@ enum TestServer {
 
     /// An application with authentication on, over `store` (already migrated), and a fresh scheduler.
     static func authenticatedApplication(
-        store: Database, logger: Logger = TestServer.logger, _ configure: (inout ServerConfiguration) -> Void = { _ in }
+        store: Database, metrics: ServerMetrics = ServerMetrics(), logger: Logger = TestServer.logger,
+        _ configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws -> ConduitApplication {
         var configuration = ServerConfiguration(port: 0, authentication: true)
         configuration.host = "0.0.0.0"
         configure(&configuration)
-        let scheduler = EmbeddingScheduler(model: try model(), configuration: configuration.scheduler, logger: logger)
+        let scheduler = EmbeddingScheduler(
+            model: try model(), configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
         let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
-        return try buildApplication(catalog: catalog, configuration: configuration, store: store, logger: logger)
+        return try buildApplication(catalog: catalog, configuration: configuration, store: store, metrics: metrics, logger: logger)
     }
 
     /// An application with a fresh scheduler over the shared model.

@@ -36,22 +36,49 @@ struct UserTests {
             let team = try await store.createTeam(name: "t")
             let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id, cost: 4)
             let first = try await store.issueRefreshToken(userID: user.id, lifetime: 3600)
-            guard case .rotated(let rotatedUser, let second) = try await store.refresh(first, lifetime: 3600) else {
+            guard case .rotated(let rotatedUser, let second) = try await store.refresh(first) else {
                 Issue.record("a fresh token rotates")
                 return
             }
             #expect(rotatedUser == user)
-            #expect(try await store.refresh(first, lifetime: 3600) == .reused)
+            #expect(try await store.refresh(first) == .reused)
             // The thief's replay logged the rightful holder out as well.
-            #expect(try await store.refresh(second, lifetime: 3600) == .invalid)
+            #expect(try await store.refresh(second) == .invalid)
 
             let other = try await store.issueRefreshToken(userID: user.id, lifetime: 3600)
             try await store.revokeRefreshFamily(of: other)
-            #expect(try await store.refresh(other, lifetime: 3600) == .invalid)
-            #expect(try await store.refresh("cdr_unknown", lifetime: 3600) == .invalid)
+            #expect(try await store.refresh(other) == .invalid)
+            #expect(try await store.refresh("cdr_unknown") == .invalid)
 
             let expiring = try await store.issueRefreshToken(userID: user.id, lifetime: 10)
-            #expect(try await store.refresh(expiring, lifetime: 3600, now: Timestamp.now() + 11) == .invalid)
+            #expect(try await store.refresh(expiring, now: Timestamp.now() + 11) == .invalid)
+        }
+    }
+
+    @Test(
+        "a login ends at its first token's expiry however often it is refreshed; expired families are pruned", arguments: Backend.allCases)
+    func absoluteLifetime(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id, cost: 4)
+            let start = Timestamp.now()
+            var token = try await store.issueRefreshToken(userID: user.id, lifetime: 100)
+            for step in 1...3 {
+                guard case .rotated(_, let next) = try await store.refresh(token, now: start + Int64(step * 30)) else {
+                    Issue.record("refresh \(step) within the lifetime rotates")
+                    return
+                }
+                token = next
+            }
+            // 120 s after login: within 100 s of the last refresh, past the login's 100 s.
+            #expect(try await store.refresh(token, now: start + 120) == .invalid)
+
+            let live = try await store.issueRefreshToken(userID: user.id, lifetime: 10_000)
+            #expect(try await store.pruneRefreshTokens(expiredBefore: start + 1_000) == 4)
+            guard case .rotated = try await store.refresh(live) else {
+                Issue.record("pruning keeps unexpired tokens")
+                return
+            }
         }
     }
 
@@ -62,7 +89,7 @@ struct UserTests {
             let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id, cost: 4)
             let token = try await store.issueRefreshToken(userID: user.id, lifetime: 3600)
             let outcomes = try await withThrowingTaskGroup(of: RefreshOutcome.self) { group in
-                for _ in 0..<2 { group.addTask { try await store.refresh(token, lifetime: 3600) } }
+                for _ in 0..<2 { group.addTask { try await store.refresh(token) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(outcomes.filter { if case .rotated = $0 { true } else { false } }.count == 1)

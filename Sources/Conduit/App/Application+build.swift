@@ -41,14 +41,16 @@ public func buildApplication(
         throw error
     }
     let (name, aliases) = servedNames(configuration, folder: folder)
-    let scheduler = EmbeddingScheduler(model: model, configuration: configuration.scheduler, logger: logger)
+    let metrics = ServerMetrics()
+    let scheduler = EmbeddingScheduler(
+        model: model, configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
     let catalog = ModelCatalog(models: [
         ServedModel(
             name: name, aliases: aliases, scheduler: scheduler,
             created: Int(Date().timeIntervalSince1970))
     ])
     var application = try buildApplication(
-        catalog: catalog, configuration: configuration, readiness: readiness, store: store, logger: logger)
+        catalog: catalog, configuration: configuration, readiness: readiness, store: store, metrics: metrics, logger: logger)
     // Shut down in reverse order of the services: the HTTP server finishes its requests first, the store closes after.
     application.addServices(StoreMaintenance(store: store, logger: logger), DatabaseService(store: store))
     return application
@@ -56,15 +58,18 @@ public func buildApplication(
 
 /// Builds the application around models already loaded and a store already migrated (the tests
 /// share one model this way). `store` may be nil only with authentication off; its owner closes it.
+/// `metrics` should be the one the catalog's schedulers report to.
 public func buildApplication(
     catalog: ModelCatalog, configuration: ServerConfiguration, readiness: Readiness = Readiness(),
-    store: Database? = nil, logger: Logger
+    store: Database? = nil, metrics: ServerMetrics = ServerMetrics(), logger: Logger
 ) throws -> ConduitApplication {
     try configuration.validate()
     let router = Router(context: ConduitRequestContext.self)
     let connections = ConnectionLimiter.Count(limit: configuration.maxConnections)
-    // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included.
+    // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included;
+    // the metrics count answers, errors rendered included.
     router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory))
     router.add(middleware: RequestIDMiddleware())
     if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSAllowList(origins: configuration.corsOrigins)) }
     router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.requestDeadline))
@@ -84,11 +89,13 @@ public func buildApplication(
     // Any valid key may list models; the admin API (later) requires .admin.
     ModelsController(catalog: catalog).addRoutes(to: requiring(nil))
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }
-    EmbeddingsController(catalog: catalog, limits: configuration.limits, rateLimiter: store.map(RateLimiter.init), usage: usage)
+    let rateLimiter = store.map { RateLimiter(store: $0, metricsFactory: metrics.factory) }
+    EmbeddingsController(catalog: catalog, limits: configuration.limits, rateLimiter: rateLimiter, usage: usage)
         .addRoutes(to: requiring(.embeddings))
     if let store {
         AdminController(store: store, prices: configuration.prices).addRoutes(to: requiring(.admin))
     }
+    MetricsController(metrics: metrics).addRoutes(to: requiring(.admin))
     TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: requiring(.embeddings))
     return Application(
         router: router,

@@ -2,8 +2,9 @@ import Logging
 import ServiceLifecycle
 import Store
 
-/// Keeps the store's housekeeping tables small while the server runs: rate counters of windows that
-/// are over are deleted once a minute (each node does it; the deletes are idempotent).
+/// Keeps the store's housekeeping tables small while the server runs: once a minute, rate counters
+/// of windows that are over and refresh tokens expired for a day are deleted (each node does it;
+/// the deletes are idempotent).
 struct StoreMaintenance: Service {
     let store: Database
     let logger: Logger
@@ -13,8 +14,10 @@ struct StoreMaintenance: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await store.pruneRateCounters()
+                // A day late: a replayed token of a just-expired login is still recognised as spent.
+                try await store.pruneRefreshTokens(expiredBefore: Timestamp.now() - 86_400)
             } catch {
-                logger.warning("pruning rate counters failed", metadata: ["error": "\(error)"])
+                logger.warning("store housekeeping failed", metadata: ["error": "\(error)"])
             }
             // Shutdown cuts the wait short: the server must not linger a minute on its way out.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }

@@ -15,17 +15,18 @@ struct APIKeyAuthenticator: RouterMiddleware {
     /// Nil when no signing key is configured: then only API keys are accepted.
     let accessTokens: AccessTokens?
 
-    /// Paths anyone may call: load balancers probe health without credentials, and logging in is how
-    /// a user gets credentials.
-    static let publicPathPrefixes = ["/health/", "/v1/auth/"]
+    /// Paths anyone may call, matched whole: load balancers probe health without credentials, and
+    /// logging in is how a user gets credentials. (A prefix would also open whatever a later route
+    /// or a path such as `/health/../v1/admin/keys` puts under it.)
+    static let publicPaths: Set<String> = ["/health/live", "/health/ready", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if Self.publicPathPrefixes.contains(where: request.uri.path.hasPrefix) { return try await next(request, context) }
+        if Self.publicPaths.contains(request.uri.path) { return try await next(request, context) }
         guard let secret = Self.bearerToken(request.headers[.authorization]) else {
             throw Self.unauthorized(
                 "no API key: send it as 'Authorization: Bearer KEY'", code: "missing_api_key")
         }
-        if secret.split(separator: ".", omittingEmptySubsequences: false).count == 3 {
+        if AccessTokens.looksLikeToken(secret) {
             return try await next(request, try await authenticateUser(token: secret, context: context))
         }
         guard let (key, teamLimits) = try await store.apiKeyWithTeamLimits(secret: secret) else {

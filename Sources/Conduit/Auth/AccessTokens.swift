@@ -55,6 +55,13 @@ public struct AccessTokens: Sendable {
         return signingInput + "." + Base64URL.encode(Data(signature))
     }
 
+    /// Whether a bearer secret is a JWT rather than an API key: three dot-separated parts, the first a
+    /// JSON object (base64url of `{"` is `eyJ`). An operator's admin key may contain dots; it does not
+    /// start like a JSON header.
+    public static func looksLikeToken(_ secret: String) -> Bool {
+        secret.hasPrefix("eyJ") && secret.split(separator: ".", omittingEmptySubsequences: false).count == 3
+    }
+
     public func verify(_ token: String, now: Int64 = Timestamp.now()) throws(Failure) -> Claims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .malformed }

@@ -4,6 +4,13 @@ import Hummingbird
 import ModelRuntime
 import Store
 
+/// An error on its way to the renderer with headers its answer must carry (CORS). It keeps the
+/// error itself, so that a 500 is still logged with its cause.
+struct ErrorWithHeaders: Error {
+    let underlying: any Error
+    let headers: HTTPFields
+}
+
 extension APIError {
     /// The single place where errors of every layer become an HTTP status and an error body.
     /// Anything not recognised is a bug and becomes a 500 that reveals no internals.
@@ -11,6 +18,9 @@ extension APIError {
         switch error {
         case let error as APIError:
             self = error
+        case let error as ErrorWithHeaders:
+            self.init(error.underlying)
+            headers.append(contentsOf: error.headers)
         case let error as SchedulerError:
             self.init(error)
         case let error as ModelRuntimeError:

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import Store
 
 /// `POST /v1/auth/login` (email and password → a short-lived access token and a refresh token),
@@ -38,23 +39,33 @@ struct AuthController {
 
     /// Login attempts per email and minute: enough for a person, too few to guess a password.
     static let attemptsPerMinute: Int64 = 10
+    /// Login attempts per client address and minute, whatever the emails: one client trying one
+    /// password on many accounts. Higher, for the people behind one NAT or office proxy.
+    static let attemptsPerAddressPerMinute: Int64 = 30
 
-    private func throttle(email: String) async throws {
-        let window = RateWindow(
-            subject: "login:" + email.trimmingCharacters(in: .whitespaces).lowercased(), period: .minute,
-            requestLimit: Self.attemptsPerMinute, tokenLimit: nil)
+    private func throttle(email: String, address: SocketAddress?) async throws {
+        var windows = [
+            RateWindow(
+                subject: "login:" + email.trimmingCharacters(in: .whitespaces).lowercased(), period: .minute,
+                requestLimit: Self.attemptsPerMinute, tokenLimit: nil)
+        ]
+        if let ip = address?.ipAddress {
+            windows.append(
+                RateWindow(subject: "login-ip:" + ip, period: .minute, requestLimit: Self.attemptsPerAddressPerMinute, tokenLimit: nil))
+        }
         let now = Timestamp.now()
-        if case .refused(let status) = try await store.admit(tokens: 0, in: [window], now: now) {
+        if case .refused(let status) = try await store.admit(tokens: 0, in: windows, now: now) {
+            let whose = status.window.subject.hasPrefix("login-ip:") ? "from this address" : "for this account"
             throw APIError(
-                status: .tooManyRequests, message: "too many login attempts for this account; try again in \(status.resetsAt - now) s",
+                status: .tooManyRequests, message: "too many login attempts \(whose); try again in \(status.resetsAt - now) s",
                 type: "requests", code: "rate_limit_exceeded", headers: [.retryAfter: String(max(1, status.resetsAt - now))])
         }
     }
 
     func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
-        router.post("/v1/auth/login") { request, _ in
+        router.post("/v1/auth/login") { request, context in
             let body = try await request.decodeJSON(as: Login.self, limit: 16 * 1024)
-            try await throttle(email: body.email)
+            try await throttle(email: body.email, address: context.channel.remoteAddress)
             guard let user = try await store.authenticateUser(email: body.email, password: body.password) else {
                 throw APIKeyAuthenticator.unauthorized("incorrect email or password", code: "invalid_credentials")
             }
@@ -63,7 +74,7 @@ struct AuthController {
         }
         router.post("/v1/auth/refresh") { request, _ in
             let body = try await request.decodeJSON(as: Refresh.self, limit: 16 * 1024)
-            switch try await store.refresh(body.refreshToken, lifetime: refreshLifetime) {
+            switch try await store.refresh(body.refreshToken) {
             case .rotated(let user, let refresh):
                 return try json(
                     Tokens(accessToken: try accessTokens.issue(for: user), expiresIn: accessTokens.lifetime, refreshToken: refresh))

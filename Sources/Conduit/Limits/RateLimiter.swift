@@ -1,3 +1,4 @@
+import CoreMetrics
 import HTTPTypes
 import Store
 
@@ -7,6 +8,16 @@ import Store
 /// across every server sharing it.
 struct RateLimiter: Sendable {
     let store: Database
+    private let refusedRate: Counter
+    private let refusedQuota: Counter
+
+    init(store: Database, metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance) {
+        self.store = store
+        refusedRate = Counter(
+            label: "conduit_rate_limit_refusals_total", dimensions: [("code", "rate_limit_exceeded")], factory: metricsFactory)
+        refusedQuota = Counter(
+            label: "conduit_rate_limit_refusals_total", dimensions: [("code", "insufficient_quota")], factory: metricsFactory)
+    }
 
     /// What was counted for one request, to give back if it is never served.
     struct Admission: Sendable {
@@ -36,6 +47,7 @@ struct RateLimiter: Sendable {
             var headers = RateLimitHeaders.fields([status], now: now)
             headers[.retryAfter] = String(max(1, status.resetsAt - now))
             let isQuota = status.window.period == .month
+            (isQuota ? refusedQuota : refusedRate).increment()
             let what = status.window.subject.hasPrefix("team:") ? "your team's" : "this API key's"
             let message =
                 isQuota

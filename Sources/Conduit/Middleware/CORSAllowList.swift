@@ -25,9 +25,7 @@ struct CORSAllowList: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             // Errors are rendered outside this middleware; the browser must still be allowed to read them.
-            var apiError = APIError(error)
-            apiError.headers.append(contentsOf: Self.headers(for: origin))
-            throw apiError
+            throw ErrorWithHeaders(underlying: error, headers: Self.headers(for: origin))
         }
         response.headers.append(contentsOf: Self.headers(for: origin))
         return response

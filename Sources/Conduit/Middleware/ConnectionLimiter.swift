@@ -54,12 +54,16 @@ final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHandler {
         let body =
             #"{"error":{"message":"the server has too many open connections; retry shortly","type":"server_error","param":null,"code":"too_many_connections"}}"#
         var head = HTTPResponse(status: .serviceUnavailable)
-        head.headerFields = [
-            .contentType: "application/json", .connection: "close", .retryAfter: "1", .contentLength: String(body.utf8.count),
-        ]
+        head.headerFields = SecurityHeadersMiddleware.fields
+        head.headerFields.append(
+            contentsOf: [
+                .contentType: "application/json", .cacheControl: "no-store", .connection: "close", .retryAfter: "1",
+                .contentLength: String(body.utf8.count),
+            ] as HTTPFields)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(string: body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+        let connection = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in connection.value.close(promise: nil) }
         release()
     }
 

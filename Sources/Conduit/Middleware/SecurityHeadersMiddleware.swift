@@ -6,12 +6,17 @@ import Hummingbird
 struct SecurityHeadersMiddleware: RouterMiddleware {
     typealias Context = ConduitRequestContext
 
+    /// The headers, for answers written below the router too (the connection cap's 503).
+    static let fields: HTTPFields = [
+        .xContentTypeOptions: "nosniff",
+        .xFrameOptions: "DENY",
+        .referrerPolicy: "no-referrer",
+        .contentSecurityPolicy: "default-src 'none'; frame-ancestors 'none'",
+    ]
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[.xFrameOptions] = "DENY"
-        response.headers[.referrerPolicy] = "no-referrer"
-        response.headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'"
+        for field in Self.fields { response.headers[field.name] = field.value }
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         return response
     }

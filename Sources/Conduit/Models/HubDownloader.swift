@@ -106,7 +106,9 @@ public struct HubDownloader: Sendable {
         var have = (try? FileManager.default.attributesOfItem(atPath: incomplete.path)[.size] as? Int) ?? 0
         if have > file.size { have = 0 }
         if !FileManager.default.fileExists(atPath: incomplete.path) || have == 0 {
-            FileManager.default.createFile(atPath: incomplete.path, contents: nil)
+            guard FileManager.default.createFile(atPath: incomplete.path, contents: nil) else {
+                throw ModelSourceError.download("cannot create \(incomplete.path)")
+            }
             have = 0
         }
         progress.advance(by: have)

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Dispatch
 import Logging
 import ModelRuntime
@@ -30,6 +31,8 @@ public final class EmbeddingScheduler: Service, Sendable {
     private struct State: Sendable {
         var queue: BatchQueue<ContinuousClock.Instant>
         var waiters: [UInt64: Waiter] = [:]
+        /// When each waiting request was admitted, until its first sequence goes into a batch.
+        var admittedAt: [UInt64: ContinuousClock.Instant] = [:]
         var nextID: UInt64 = 0
         var statistics = Statistics()
         /// The compute loop found nothing to do and sleeps until `wakeUp` is signalled.
@@ -50,11 +53,16 @@ public final class EmbeddingScheduler: Service, Sendable {
     private let wakeUp = DispatchSemaphore(value: 0)
     private let computeThread = NIOThreadPool(numberOfThreads: 1)
     private let logger: Logger
+    private let metrics: SchedulerMetrics
 
-    public init(model: EmbeddingModel, configuration: SchedulerConfiguration, logger: Logger) {
+    public init(
+        model: EmbeddingModel, configuration: SchedulerConfiguration, logger: Logger,
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
         self.model = model
         self.configuration = configuration
         self.logger = logger
+        self.metrics = SchedulerMetrics(factory: metricsFactory)
         let limits = BatchQueue<ContinuousClock.Instant>.Limits(
             maxBatchTokens: configuration.maxBatchTokens, maxBatchSequences: configuration.maxBatchSequences,
             maxQueuedTokens: configuration.maxQueuedTokens, maxQueuedRequests: configuration.maxQueuedRequests)
@@ -84,14 +92,19 @@ public final class EmbeddingScheduler: Service, Sendable {
                         return (admission, false)
                     }
                     state.waiters[id] = continuation
+                    state.admittedAt[id] = .now
+                    recordQueue(state)
                     return (admission, state.takeWakeUp())
                 }
                 if mustWake { wakeUp.signal() }
                 switch admission {
                 case nil: continuation.resume(throwing: CancellationError())
                 case .admitted: break
-                case .rejectedClosed: continuation.resume(throwing: SchedulerError.shuttingDown)
+                case .rejectedClosed:
+                    metrics.rejectedShuttingDown.increment()
+                    continuation.resume(throwing: SchedulerError.shuttingDown)
                 case .rejectedQueueFull(let tokens, let requests):
+                    metrics.rejectedOverloaded.increment()
                     continuation.resume(throwing: SchedulerError.overloaded(queuedTokens: tokens, queuedRequests: requests))
                 }
             }
@@ -104,6 +117,8 @@ public final class EmbeddingScheduler: Service, Sendable {
         let waiter = state.withLock { state -> Waiter? in
             guard state.queue.cancel(id: id) else { return nil }
             state.statistics.cancelled += 1
+            state.admittedAt[id] = nil
+            recordQueue(state)
             return state.waiters.removeValue(forKey: id)
         }
         waiter?.resume(throwing: CancellationError())
@@ -145,9 +160,19 @@ public final class EmbeddingScheduler: Service, Sendable {
         while true {
             let (step, expired, abandoned) = state.withLock { state -> (Step, [Waiter], [Waiter]) in
                 if state.isStopped { return (.finish, [], []) }
-                let (batch, expiredIDs, abandonedIDs) = state.queue.nextBatch(now: .now)
+                let now = ContinuousClock.now
+                let (batch, expiredIDs, abandonedIDs) = state.queue.nextBatch(now: now)
                 state.statistics.expired += expiredIDs.count
                 state.statistics.cancelled += abandonedIDs.count
+                metrics.droppedDeadline.increment(by: expiredIDs.count)
+                metrics.droppedAbandoned.increment(by: abandonedIDs.count)
+                for id in expiredIDs + abandonedIDs { state.admittedAt[id] = nil }
+                for item in batch?.items ?? [] {
+                    if let admitted = state.admittedAt.removeValue(forKey: item.request) {
+                        metrics.queueWait.recordInterval(since: admitted, until: now)
+                    }
+                }
+                recordQueue(state)
                 let expired = expiredIDs.compactMap { state.waiters.removeValue(forKey: $0) }
                 let abandoned = abandonedIDs.compactMap { state.waiters.removeValue(forKey: $0) }
                 let step: Step = if let batch { .compute(batch) } else if state.queue.isDrained { .finish } else { .wait }
@@ -164,14 +189,25 @@ public final class EmbeddingScheduler: Service, Sendable {
         }
     }
 
+    private func recordQueue(_ state: borrowing State) {
+        metrics.queuedRequests.record(state.queue.queuedRequests)
+        metrics.queuedTokens.record(state.queue.queuedTokens)
+    }
+
     private func compute(_ batch: BatchQueue<ContinuousClock.Instant>.Batch) {
         let sequences = batch.items.map(\.tokens)
+        let tokenCount = batch.tokenCount
+        metrics.batchSequences.record(sequences.count)
+        metrics.batchTokens.record(tokenCount)
         do {
+            let start = ContinuousClock.now
             let vectors = try model.embed(sequences)
+            metrics.forward.recordInterval(since: start)
+            metrics.tokens.increment(by: tokenCount)
             let finished = state.withLock { state in
                 state.statistics.batches += 1
                 state.statistics.sequences += sequences.count
-                state.statistics.tokens += batch.tokenCount
+                state.statistics.tokens += tokenCount
                 return state.queue.complete(batch, vectors: vectors).compactMap { result in
                     state.waiters.removeValue(forKey: result.id).map { ($0, result.vectors) }
                 }
@@ -189,7 +225,10 @@ public final class EmbeddingScheduler: Service, Sendable {
     private func failAllWaiters() {
         let waiters = state.withLock { state in
             state.queue.close()
-            defer { state.waiters.removeAll() }
+            defer {
+                state.waiters.removeAll()
+                state.admittedAt.removeAll()
+            }
             return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume(throwing: SchedulerError.shuttingDown) }

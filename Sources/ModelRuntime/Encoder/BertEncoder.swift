@@ -77,11 +77,20 @@ public final class BertEncoder: Sendable {
         }
     }
 
+    /// What finishes the outputs of a dense layer.
+    private enum Epilogue {
+        /// Each output on its own (bias, activation): done by each unit on what it computed.
+        case elementwise
+        /// Whole rows at once (a norm): done on whole rows only.
+        case rowwise
+    }
+
     /// `output[m×n] = input[m×k] · weightᵀ` in units of rows when there are enough of them, else of
-    /// output columns; `epilogue` then finishes each row range (bias, activation, norm).
+    /// output columns; `epilogue(rows, columns)` then finishes the outputs (bias, activation, norm),
+    /// always on whole rows when `kind` is `.rowwise`.
     private func linear(
         _ input: UnsafePointer<Float>, rows m: Int, weight: LinearWeight, into output: UnsafeMutablePointer<Float>,
-        epilogue: (Range<Int>) -> Void
+        _ kind: Epilogue, epilogue: (_ rows: Range<Int>, _ columns: Range<Int>) -> Void
     ) {
         let k = weight.inputs
         let n = weight.outputs
@@ -92,14 +101,16 @@ public final class BertEncoder: Sendable {
                 weight.multiply(
                     rows: rows.count, input: input + rows.lowerBound * k, inputStride: k, columns: 0..<n,
                     into: output + rows.lowerBound * n, outputStride: n)
-                epilogue(rows)
+                epilogue(rows, 0..<n)
             }
         } else {
             let columnUnits = weight.columnRanges(width: Self.columnsPerUnit)
             parallel.forEachUnit(columnUnits.count) { _, unit in
-                weight.multiply(rows: m, input: input, inputStride: k, columns: columnUnits[unit], into: output, outputStride: n)
+                let columns = columnUnits[unit]
+                weight.multiply(rows: m, input: input, inputStride: k, columns: columns, into: output, outputStride: n)
+                if kind == .elementwise { epilogue(0..<m, columns) }
             }
-            epilogue(0..<m)
+            if kind == .rowwise { epilogue(0..<m, 0..<n) }
         }
     }
 
@@ -124,14 +135,17 @@ public final class BertEncoder: Sendable {
         let hidden = workspace.hidden
         let qkv = workspace.qkv
 
-        linear(hidden, rows: tokens, weight: layer.qkvWeight, into: qkv) { rows in
-            for t in rows { VectorMath.addBias(qkv + t * 3 * h, layer.qkvBias.pointer, count: 3 * h) }
+        linear(hidden, rows: tokens, weight: layer.qkvWeight, into: qkv, .elementwise) { rows, columns in
+            for t in rows {
+                VectorMath.addBias(
+                    qkv + t * 3 * h + columns.lowerBound, layer.qkvBias.pointer + columns.lowerBound, count: columns.count)
+            }
         }
         attention(qkv: qkv, ranges: ranges, workspace: workspace)
 
         let projected = workspace.projected
-        linear(workspace.context, rows: tokens, weight: layer.attentionOutputWeight, into: projected) {
-            rows in
+        linear(workspace.context, rows: tokens, weight: layer.attentionOutputWeight, into: projected, .rowwise) {
+            rows, _ in
             VectorMath.addBiasResidualLayerNorm(
                 hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h, rows: rows.count, columns: h,
                 bias: layer.attentionOutputBias.pointer, gamma: layer.attentionNormGamma.pointer,
@@ -139,12 +153,12 @@ public final class BertEncoder: Sendable {
         }
 
         let intermediate = workspace.intermediate
-        linear(hidden, rows: tokens, weight: layer.intermediateWeight, into: intermediate) { rows in
+        linear(hidden, rows: tokens, weight: layer.intermediateWeight, into: intermediate, .elementwise) { rows, columns in
             VectorMath.addBiasGELU(
-                intermediate + rows.lowerBound * inter, rows: rows.count, columns: inter,
+                intermediate + rows.lowerBound * inter, rows: rows.count, columns: columns, stride: inter,
                 bias: layer.intermediateBias.pointer)
         }
-        linear(intermediate, rows: tokens, weight: layer.outputWeight, into: projected) { rows in
+        linear(intermediate, rows: tokens, weight: layer.outputWeight, into: projected, .rowwise) { rows, _ in
             VectorMath.addBiasResidualLayerNorm(
                 hidden: hidden + rows.lowerBound * h, projected: projected + rows.lowerBound * h, rows: rows.count, columns: h,
                 bias: layer.outputBias.pointer, gamma: layer.outputNormGamma.pointer, beta: layer.outputNormBeta.pointer, epsilon: eps)

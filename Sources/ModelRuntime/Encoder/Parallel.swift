@@ -1,39 +1,149 @@
-import Dispatch
+import CKernels
+import Foundation
 import Synchronization
 
-/// Splits CPU work of one forward pass across a fixed number of threads.
+/// Splits the CPU work of one forward pass across the calling thread and `threads - 1` workers of
+/// its own.
+///
+/// A forward pass of a short text is some thirty steps of a few dozen microseconds each. Waking a
+/// sleeping thread for every step (as `DispatchQueue.concurrentPerform` does) costs about as much as
+/// a step, so the workers spin for a while after each job and sleep only when no job follows.
 ///
 /// Work is cut into more units than threads and each thread takes the next unit when it is free:
 /// a server runs HTTP and tokenization on the same cores, and with one fixed share per thread, a
-/// thread that the system preempts holds up the pass while the other one waits idle at the end.
-struct Parallel: Sendable {
+/// thread that the system preempts holds up the pass while the others wait idle at the end. A
+/// worker that has not woken up yet simply finds every unit taken.
+///
+/// One caller at a time: `BertEncoder` serializes its forward passes.
+final class Parallel: Sendable {
     let threads: Int
+    private let state: SharedState
 
-    /// Runs `body(thread, unit)` once for each unit in `0..<units`, on up to `threads` threads;
-    /// `thread` (below `threads`) tells which scratch memory the unit may use.
-    @inline(__always)
-    func forEachUnit(_ units: Int, _ body: (_ thread: Int, _ unit: Int) -> Void) {
-        let workers = min(threads, units)
-        if workers <= 1 {
-            for unit in 0..<units { body(0, unit) }
-            return
-        }
-        let next = Atomic<Int>(0)
-        withoutActuallyEscaping(body) { body in
-            let work = UncheckedWork(body: body)
-            DispatchQueue.concurrentPerform(iterations: workers) { thread in
-                while true {
-                    let unit = next.add(1, ordering: .relaxed).oldValue
-                    guard unit < units else { return }
-                    work.body(thread, unit)
-                }
-            }
+    init(threads: Int) {
+        self.threads = max(1, threads)
+        state = SharedState(workers: self.threads - 1)
+        for index in 0..<state.workers.count {
+            let state = state
+            let thread = Thread { state.work(as: index) }
+            thread.name = "conduit-encoder-\(index + 1)"
+            thread.start()
         }
     }
 
-    /// Safe to share because `concurrentPerform` returns only after every part has finished, so the
-    /// closure never outlives the call, and callers give each unit disjoint memory to write.
-    private struct UncheckedWork: @unchecked Sendable {
-        let body: (Int, Int) -> Void
+    deinit { state.stop() }
+
+    /// Runs `body(thread, unit)` once for each unit in `0..<units` and returns when all have run;
+    /// `thread` (below `threads`) tells which scratch memory the unit may use.
+    func forEachUnit(_ units: Int, _ body: (_ thread: Int, _ unit: Int) -> Void) {
+        if threads == 1 || units <= 1 {
+            for unit in 0..<units { body(0, unit) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in state.run(units: units, body) }
+    }
+}
+
+/// What the caller and the workers share. Workers hold this, not the `Parallel`, so that the
+/// encoder's release stops them.
+private final class SharedState: @unchecked Sendable {
+    // @unchecked: `job` is written by the caller only while no unit can be claimed (before the
+    // ticket that publishes it, after every unit has completed) and read by a thread only after it
+    // has claimed a unit of that job.
+    final class Worker: Sendable {
+        let asleep = Atomic<Bool>(false)
+        let wake = DispatchSemaphore(value: 0)
+    }
+
+    let workers: [Worker]
+    private nonisolated(unsafe) var job: ((Int, Int) -> Void)?
+    private nonisolated(unsafe) var generation: UInt64 = 0
+    /// The job's generation, unit count and next unit to hand out, in one word: a thread that claims
+    /// a unit by compare-and-swap on it cannot claim a unit of a job that has already finished.
+    private let ticket = Atomic<UInt64>(0)
+    private let completed = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+
+    private static let unitBits: UInt64 = 20
+    private static let unitMask: UInt64 = (1 << unitBits) - 1
+    /// Spins (each a CPU pause of a few dozen nanoseconds) before an idle worker goes to sleep:
+    /// about 100 µs, longer than the gap between two steps of a forward pass.
+    private static let spinsBeforeSleep = 4000
+
+    init(workers: Int) {
+        self.workers = (0..<workers).map { _ in Worker() }
+    }
+
+    func run(units: Int, _ body: @escaping (Int, Int) -> Void) {
+        precondition(UInt64(units) <= Self.unitMask, "at most \(Self.unitMask) units per job")
+        job = body
+        completed.store(0, ordering: .relaxed)
+        generation += 1
+        ticket.store(generation << (2 * Self.unitBits) | UInt64(units) << Self.unitBits, ordering: .sequentiallyConsistent)
+        for worker in workers where worker.asleep.exchange(false, ordering: .sequentiallyConsistent) {
+            worker.wake.signal()
+        }
+        while let unit = claim() {
+            body(0, unit)
+            completed.add(1, ordering: .releasing)
+        }
+        var spins = 0
+        while completed.load(ordering: .acquiring) < units {
+            spins += 1
+            if spins < Self.spinsBeforeSleep { conduit_cpu_relax() } else { sched_yield() }
+        }
+        job = nil
+    }
+
+    /// Takes the next unit of the current job, if one is left.
+    private func claim() -> Int? {
+        var current = ticket.load(ordering: .acquiring)
+        while true {
+            let next = current & Self.unitMask
+            guard next < (current >> Self.unitBits) & Self.unitMask else { return nil }
+            let (exchanged, original) = ticket.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return Int(next) }
+            current = original
+        }
+    }
+
+    func work(as index: Int) {
+        let worker = workers[index]
+        var idle = 0
+        while !stopping.load(ordering: .relaxed) {
+            if let unit = claim() {
+                job!(index + 1, unit)
+                completed.add(1, ordering: .releasing)
+                idle = 0
+                continue
+            }
+            idle += 1
+            if idle < Self.spinsBeforeSleep {
+                conduit_cpu_relax()
+                continue
+            }
+            idle = 0
+            // Announce the sleep, then look once more: a caller that published a job before seeing
+            // the announcement is seen here, and one that published after it sends a wake-up.
+            worker.asleep.store(true, ordering: .sequentiallyConsistent)
+            if hasWork() || stopping.load(ordering: .sequentiallyConsistent) {
+                // Whoever clears the flag owns the wake-up: if the caller did, its signal is pending.
+                if !worker.asleep.exchange(false, ordering: .sequentiallyConsistent) { worker.wake.wait() }
+                continue
+            }
+            worker.wake.wait()
+        }
+    }
+
+    private func hasWork() -> Bool {
+        let current = ticket.load(ordering: .sequentiallyConsistent)
+        return current & Self.unitMask < (current >> Self.unitBits) & Self.unitMask
+    }
+
+    func stop() {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        for worker in workers where worker.asleep.exchange(false, ordering: .sequentiallyConsistent) {
+            worker.wake.signal()
+        }
     }
 }

@@ -104,18 +104,22 @@ enum VectorMath {
         }
     }
 
-    /// `row[i] = gelu(row[i] + bias[i])` for each of `rows` rows, with the exact (erf) GELU.
-    static func addBiasGELU(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>) {
-        let vectorEnd = columns & ~7
+    /// `row[c] = gelu(row[c] + bias[c])` for the columns `columns` of each of `rows` rows of `stride`
+    /// floats, with the exact (erf) GELU.
+    static func addBiasGELU(
+        _ data: UnsafeMutablePointer<Float>, rows: Int, columns: Range<Int>, stride: Int, bias: UnsafePointer<Float>
+    ) {
+        let bias = bias + columns.lowerBound
+        let vectorEnd = columns.count & ~7
         for r in 0..<rows {
-            let row = data + r * columns
+            let row = data + r * stride + columns.lowerBound
             var c = 0
             while c < vectorEnd {
                 let x = load(row + c) + load(bias + c)
                 store(0.5 * x * (1 + erf(x * 0.70710678118654752)), row + c)
                 c += 8
             }
-            while c < columns {
+            while c < columns.count {
                 let x = row[c] + bias[c]
                 row[c] = 0.5 * x * (1 + erf(x * 0.70710678118654752))
                 c += 1

@@ -1,0 +1,61 @@
+import ConduitTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Store
+import Testing
+
+@testable import Conduit
+
+@Suite("Prometheus metrics")
+struct MetricsTests {
+    @Test("/metrics needs the admin scope and counts requests, batches and refusals, with no key, user or text in it")
+    func exposition() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "t")
+            let admin = try await store.createAPIKey(name: "admin", teamID: team.id, scopes: [.admin])
+            let caller = try await store.createAPIKey(name: "caller", teamID: team.id, scopes: [.embeddings])
+            let victim = try await store.createAPIKey(name: "victim", teamID: team.id, scopes: [.embeddings])
+            try await store.setLimits(Limits(requestsPerMinute: 1), forKey: caller.key.id)
+            let text = "a sentence nobody should find in a metric"
+            let app = try TestServer.authenticatedApplication(store: store)
+            try await app.test(.router) { client in
+                func call(_ uri: String, _ method: HTTPRequest.Method, key: String?, body: String? = nil) async throws -> TestResponse {
+                    var headers: HTTPFields = [.contentType: "application/json"]
+                    if let key { headers[.authorization] = "Bearer \(key)" }
+                    return try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+                }
+                let input = #"{"input":"\#(text)"}"#
+                #expect(try await call("/v1/embeddings", .post, key: caller.secret, body: input).status == .ok)
+                #expect(try await call("/v1/embeddings", .post, key: caller.secret, body: input).status == .tooManyRequests)
+                #expect(try await call("/v1/admin/keys/\(victim.key.id)", .delete, key: admin.secret).status.code < 300)
+                #expect(try await call("/no/such/\(caller.secret)", .get, key: admin.secret).status == .notFound)
+
+                #expect(try await call("/metrics", .get, key: nil).status == .unauthorized)
+                #expect(try await call("/metrics", .get, key: caller.secret).status == .forbidden)
+                let response = try await call("/metrics", .get, key: admin.secret)
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+                let body = String(buffer: response.body)
+                for line in [
+                    #"conduit_http_requests_total{route="/v1/embeddings",method="POST",status="200"} 1"#,
+                    #"conduit_http_requests_total{route="/v1/embeddings",method="POST",status="429"} 1"#,
+                    #"conduit_http_requests_total{route="/v1/admin/keys/{id}",method="DELETE",status="#,
+                    #"conduit_http_requests_total{route="NotFound",method="GET",status="404"} 1"#,
+                    #"conduit_rate_limit_refusals_total{code="rate_limit_exceeded"} 1"#,
+                    #"conduit_embedding_batch_sequences_count 1"#,
+                    #"conduit_embedding_forward_seconds_count 1"#,
+                    #"conduit_embedding_queue_wait_seconds_count 1"#,
+                ] {
+                    #expect(body.contains(line), "\(line)")
+                }
+                #expect(body.contains("process_resident_memory_bytes "))
+                for secret in [admin.secret, caller.secret, victim.key.id, caller.key.id, admin.key.id, text] {
+                    #expect(!body.contains(secret))
+                }
+            }
+        }
+    }
+}
