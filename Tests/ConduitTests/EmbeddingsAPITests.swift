@@ -90,6 +90,12 @@ struct EmbeddingsAPITests {
                 let response = try await post(client, body)
                 #expect(response.status == .ok, "\(body)")
                 #expect(response.headers[.contentType] == "application/json")
+                // Where the time went, as text-embeddings-inference reports it: whole milliseconds.
+                let times = ["x-tokenization-time", "x-queue-time", "x-inference-time", "x-total-time"].map { name in
+                    response.headers[HTTPField.Name(name)!].flatMap { Int($0) }
+                }
+                #expect(times.allSatisfy { $0 != nil }, "\(body)")
+                if let queue = times[1], let inference = times[2], let total = times[3] { #expect(total + 1 >= queue + inference) }
                 let list = try decode(EmbeddingList.self, response)
                 #expect(list.object == "list" && list.model == "all-MiniLM-L6-v2")
                 #expect(list.data.map(\.index) == Array(0..<list.data.count))

@@ -56,6 +56,23 @@ struct SchedulerTests {
         #expect(statistics.batches <= 6, "32 single-text requests arriving during one computation ran in \(statistics.batches) batches")
     }
 
+    @Test("a request that waits behind a batch reports its queue time apart from its time in the model")
+    func timings() async throws {
+        let model = try TestServer.model()
+        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        try await Self.running(scheduler) {
+            let alone = try await scheduler.embedTimed([model.tokenize("alone").ids])
+            #expect(alone.queueTime < .milliseconds(50) && alone.inferenceTime > .zero)
+            async let heavy = scheduler.embedTimed(Self.heavyRequest(model))
+            try await Task.sleep(for: .milliseconds(20))
+            let behind = try await scheduler.embedTimed([model.tokenize("behind").ids])
+            let first = try await heavy
+            // It waited for the heavy batch to finish, then ran in a batch of its own.
+            #expect(behind.queueTime >= first.inferenceTime - .milliseconds(40))
+            #expect(behind.inferenceTime < first.inferenceTime)
+        }
+    }
+
     @Test("past the queue bound, requests are refused at once, and admitted ones complete")
     func overload() async throws {
         let model = try TestServer.model()

@@ -28,7 +28,7 @@ struct EmbeddingsController {
                     status: status))
         }
         do {
-            let response = try await embed(request, context: context, metered: &metered)
+            let response = try await embed(request, context: context, start: start, metered: &metered)
             record(status: Int(response.status.code))
             return response
         } catch {
@@ -38,7 +38,8 @@ struct EmbeddingsController {
     }
 
     private func embed(
-        _ request: Request, context: ConduitRequestContext, metered: inout (model: String, tokens: Int)
+        _ request: Request, context: ConduitRequestContext, start: ContinuousClock.Instant,
+        metered: inout (model: String, tokens: Int)
     ) async throws -> Response {
         let body = try await request.decodeJSON(as: EmbeddingsRequest.self, limit: limits.maxBodyBytes)
         metered.model = body.model ?? ""
@@ -50,7 +51,9 @@ struct EmbeddingsController {
                 "dimensions must be between 1 and \(model.dimension), got \(dimensions)",
                 param: "dimensions", code: "invalid_value")
         }
+        let tokenizing = ContinuousClock.now
         let (sequences, promptTokens) = try tokenize(body.input, model: model)
+        let tokenizationTime = ContinuousClock.now - tokenizing
         metered.tokens = promptTokens
         let admission = try await rateLimiter?.admit(context.identity, tokens: promptTokens)
 
@@ -58,14 +61,15 @@ struct EmbeddingsController {
         // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
         let channel = context.channel
         let wasConnected = channel.isActive
-        var vectors: [[Float]]
+        let embedded: EmbeddingScheduler.Embedded
         do {
-            vectors = try await served.scheduler.embed(sequences, isAbandoned: { wasConnected && !channel.isActive })
+            embedded = try await served.scheduler.embedTimed(sequences, isAbandoned: { wasConnected && !channel.isActive })
         } catch {
             // Not served (overloaded, timed out, shutting down, or the client left): not charged either.
             if let admission, let rateLimiter { await rateLimiter.refund(admission) }
             throw error
         }
+        var vectors = embedded.vectors
         if let dimensions = body.dimensions, dimensions < model.dimension {
             vectors = vectors.map { Self.shorten($0, to: dimensions, normalize: model.normalizes) }
         }
@@ -74,6 +78,10 @@ struct EmbeddingsController {
             model: served.name, promptTokens: promptTokens)
         var headers: HTTPFields = [.contentType: "application/json"]
         headers.append(contentsOf: admission?.headers ?? [:])
+        headers.append(
+            contentsOf: TimingHeaders.fields(
+                tokenization: tokenizationTime, queue: embedded.queueTime, inference: embedded.inferenceTime,
+                total: ContinuousClock.now - start))
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
     }
 

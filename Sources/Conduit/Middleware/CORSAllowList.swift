@@ -35,7 +35,7 @@ struct CORSAllowList: RouterMiddleware {
         [
             .accessControlAllowOrigin: origin, .vary: "Origin",
             .accessControlExposeHeaders:
-                "x-request-id, retry-after, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens",
+                "x-request-id, retry-after, x-tokenization-time, x-queue-time, x-inference-time, x-total-time, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens",
         ]
     }
 }

@@ -26,13 +26,27 @@ public final class EmbeddingScheduler: Service, Sendable {
         public var expired = 0
     }
 
-    private typealias Waiter = CheckedContinuation<[[Float]], any Error>
+    /// One request's vectors, in input order, and where its time went.
+    public struct Embedded: Sendable {
+        public var vectors: [[Float]]
+        /// From admission until its first text went into a batch.
+        public var queueTime: Duration
+        /// From then until its last text came out of the model.
+        public var inferenceTime: Duration
+    }
+
+    private typealias Waiter = CheckedContinuation<Embedded, any Error>
+
+    /// When a waiting request was admitted and when its first text went into a batch.
+    private struct Timing: Sendable {
+        var admitted: ContinuousClock.Instant
+        var started: ContinuousClock.Instant?
+    }
 
     private struct State: Sendable {
         var queue: BatchQueue<ContinuousClock.Instant>
         var waiters: [UInt64: Waiter] = [:]
-        /// When each waiting request was admitted, until its first sequence goes into a batch.
-        var admittedAt: [UInt64: ContinuousClock.Instant] = [:]
+        var timings: [UInt64: Timing] = [:]
         var nextID: UInt64 = 0
         var statistics = Statistics()
         /// The compute loop found nothing to do and sleeps until `wakeUp` is signalled.
@@ -75,7 +89,12 @@ public final class EmbeddingScheduler: Service, Sendable {
     /// Embeds `sequences` of token ids; throws ``SchedulerError`` when not admitted or dropped,
     /// and `CancellationError` when the calling task is cancelled, or `isAbandoned` turns true, before its turn.
     public func embed(_ sequences: [[Int32]], isAbandoned: @escaping @Sendable () -> Bool = { false }) async throws -> [[Float]] {
-        guard !sequences.isEmpty else { return [] }
+        try await embedTimed(sequences, isAbandoned: isAbandoned).vectors
+    }
+
+    /// ``embed(_:isAbandoned:)``, with the time the request spent waiting and in the model.
+    public func embedTimed(_ sequences: [[Int32]], isAbandoned: @escaping @Sendable () -> Bool = { false }) async throws -> Embedded {
+        guard !sequences.isEmpty else { return Embedded(vectors: [], queueTime: .zero, inferenceTime: .zero) }
         let deadline = ContinuousClock.now + configuration.requestTimeout
         let id = state.withLock { state in
             state.nextID += 1
@@ -92,7 +111,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                         return (admission, false)
                     }
                     state.waiters[id] = continuation
-                    state.admittedAt[id] = .now
+                    state.timings[id] = Timing(admitted: .now)
                     recordQueue(state)
                     return (admission, state.takeWakeUp())
                 }
@@ -117,7 +136,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         let waiter = state.withLock { state -> Waiter? in
             guard state.queue.cancel(id: id) else { return nil }
             state.statistics.cancelled += 1
-            state.admittedAt[id] = nil
+            state.timings[id] = nil
             recordQueue(state)
             return state.waiters.removeValue(forKey: id)
         }
@@ -166,11 +185,11 @@ public final class EmbeddingScheduler: Service, Sendable {
                 state.statistics.cancelled += abandonedIDs.count
                 metrics.droppedDeadline.increment(by: expiredIDs.count)
                 metrics.droppedAbandoned.increment(by: abandonedIDs.count)
-                for id in expiredIDs + abandonedIDs { state.admittedAt[id] = nil }
-                for item in batch?.items ?? [] {
-                    if let admitted = state.admittedAt.removeValue(forKey: item.request) {
-                        metrics.queueWait.recordInterval(since: admitted, until: now)
-                    }
+                for id in expiredIDs + abandonedIDs { state.timings[id] = nil }
+                for item in batch?.items ?? [] where state.timings[item.request]?.started == nil {
+                    guard let admitted = state.timings[item.request]?.admitted else { continue }
+                    state.timings[item.request]?.started = now
+                    metrics.queueWait.recordInterval(since: admitted, until: now)
                 }
                 recordQueue(state)
                 let expired = expiredIDs.compactMap { state.waiters.removeValue(forKey: $0) }
@@ -208,15 +227,28 @@ public final class EmbeddingScheduler: Service, Sendable {
                 state.statistics.batches += 1
                 state.statistics.sequences += sequences.count
                 state.statistics.tokens += tokenCount
-                return state.queue.complete(batch, vectors: vectors).compactMap { result in
-                    state.waiters.removeValue(forKey: result.id).map { ($0, result.vectors) }
+                let now = ContinuousClock.now
+                return state.queue.complete(batch, vectors: vectors).compactMap { result -> (Waiter, Embedded)? in
+                    let timing = state.timings.removeValue(forKey: result.id)
+                    let started = timing?.started ?? now
+                    return state.waiters.removeValue(forKey: result.id).map { waiter in
+                        (
+                            waiter,
+                            Embedded(
+                                vectors: result.vectors, queueTime: started - (timing?.admitted ?? started),
+                                inferenceTime: now - started)
+                        )
+                    }
                 }
             }
-            for (waiter, vectors) in finished { waiter.resume(returning: vectors) }
+            for (waiter, embedded) in finished { waiter.resume(returning: embedded) }
         } catch {
             logger.error("embedding batch failed", metadata: ["error": "\(error)", "sequences": "\(sequences.count)"])
             let failed = state.withLock { state in
-                state.queue.fail(batch).compactMap { state.waiters.removeValue(forKey: $0) }
+                state.queue.fail(batch).compactMap { id in
+                    state.timings[id] = nil
+                    return state.waiters.removeValue(forKey: id)
+                }
             }
             for waiter in failed { waiter.resume(throwing: error) }
         }
@@ -227,7 +259,7 @@ public final class EmbeddingScheduler: Service, Sendable {
             state.queue.close()
             defer {
                 state.waiters.removeAll()
-                state.admittedAt.removeAll()
+                state.timings.removeAll()
             }
             return Array(state.waiters.values)
         }
