@@ -76,7 +76,7 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = ServerConfiguration()
         try model.apply(to: &configuration, environment: ProcessInfo.processInfo.environment)
-        let logger = try makeLogger(level: "warning")
+        let logger = try LogOptions.parse(["--log-level", "warning"]).makeLogger()
         let folder =
             try configuration.modelDirectory
             ?? DefaultModel.locate(in: ModelStore(dataDirectory: configuration.dataDirectory), logger: logger)

@@ -11,11 +11,10 @@ struct DownloadCommand: AsyncParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(help: "Log level (env CONDUIT_LOG_LEVEL).")
-    var logLevel: String?
+    @OptionGroup var logging: LogOptions
 
     func run() async throws {
-        let logger = try makeLogger(level: logLevel)
+        let logger = try logging.makeLogger()
         var configuration = ServerConfiguration()
         try model.apply(to: &configuration, environment: ProcessInfo.processInfo.environment)
         let store = ModelStore(dataDirectory: configuration.dataDirectory)

@@ -8,11 +8,10 @@ struct MigrateCommand: AsyncParsableCommand {
 
     @OptionGroup var database: StoreOptions
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env CONDUIT_LOG_LEVEL; default info).")
-    var logLevel: String?
+    @OptionGroup var logging: LogOptions
 
     func run() async throws {
-        let logger = try makeLogger(level: logLevel)
+        let logger = try logging.makeLogger()
         let location = try database.location()
         let store = try await Database.open(location, logger: logger)
         do {

@@ -88,15 +88,14 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Cut inputs longer than the model takes (as sentence-transformers does) instead of answering 400.")
     var truncate = true
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env CONDUIT_LOG_LEVEL).")
-    var logLevel: String?
+    @OptionGroup var logging: LogOptions
 
     func run() async throws {
         guard requestTimeout.isFinite, requestTimeout > 0, requestTimeout <= 86_400 else {
             throw ValidationError("request-timeout must be between 0 and 86400 seconds, got \(requestTimeout)")
         }
         let environment = ProcessInfo.processInfo.environment
-        let logger = try makeLogger(level: logLevel)
+        let logger = try logging.makeLogger(defaultFormat: "json")
         var configuration = ServerConfiguration()
         configuration.host = host ?? environment["CONDUIT_HOST"] ?? configuration.host
         if let port = port ?? environment["CONDUIT_PORT"].flatMap(Int.init) { configuration.port = port }

@@ -41,16 +41,3 @@ struct ModelOptions: ParsableArguments {
         }
     }
 }
-
-func makeLogger(level: String?) throws -> Logger {
-    let name = level ?? ProcessInfo.processInfo.environment["CONDUIT_LOG_LEVEL"] ?? "info"
-    guard let level = Logger.Level(rawValue: name) else {
-        throw ValidationError("log level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \(name)")
-    }
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
-    }
-    return Logger(label: "conduit")
-}

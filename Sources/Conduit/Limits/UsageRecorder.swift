@@ -37,8 +37,14 @@ final class UsageRecorder: Service, Sendable {
         await flush()
     }
 
-    /// Writes what is pending; on failure keeps it for the next attempt.
+    /// Writes what is pending; on failure keeps it for the next attempt. The write runs in a task of
+    /// its own: at shutdown this service may already be cancelled, and the store's calls would then
+    /// give up before writing the last events.
     func flush() async {
+        await Task { await self.write() }.value
+    }
+
+    private func write() async {
         let events = pending.withLock { events in
             defer { events.removeAll() }
             return events

@@ -30,6 +30,7 @@ struct RequestIDMiddleware: RouterMiddleware {
             "request",
             metadata: [
                 "method": .string(request.method.rawValue),
+                "route": .string(context.endpointPath ?? "NotFound"),
                 "path": .string(request.uri.path),
                 "status": .stringConvertible(response.status.code),
                 "duration_ms": .stringConvertible(Int((ContinuousClock.now - start) / .milliseconds(1))),
