@@ -5,6 +5,7 @@ import NIOSSL
 import PostgresKit
 import SQLKit
 import SQLiteKit
+import Synchronization
 
 /// A connection to the store, SQLite or PostgreSQL, behind one SQL interface (SQLKit) so that
 /// every query is written once, with bound parameters only.
@@ -21,6 +22,9 @@ public final class Database: Sendable {
     public let location: DatabaseLocation
     private let backend: Backend
     private let logger: Logger
+    /// Set when a ROLLBACK failed on SQLite's one connection: its transaction may still be open, and
+    /// whatever ran next would run inside it (and be lost with it). The next caller ends it first.
+    private let sqliteTransactionMayBeOpen = Atomic<Bool>(false)
 
     private enum Backend: Sendable {
         case sqlite(SQLiteConnection, AsyncLock, NIOThreadPool)
@@ -116,7 +120,11 @@ public final class Database: Sendable {
     public func read<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
         switch backend {
         case .sqlite(let connection, let lock, _):
-            return try await lock.withLock { try await body(connection.sql(queryLogLevel: nil)) }
+            return try await lock.withLock {
+                let sql = connection.sql(queryLogLevel: nil)
+                try await endTransactionLeftOpen(sql)
+                return try await body(sql)
+            }
         case .postgres(let client, _):
             return try await client.withConnection { try await body($0.sql(queryLogLevel: nil)) }
         }
@@ -130,15 +138,8 @@ public final class Database: Sendable {
         case .sqlite(let connection, let lock, _):
             return try await lock.withLock {
                 let sql = connection.sql(queryLogLevel: nil)
-                do {
-                    try await sql.raw("BEGIN IMMEDIATE").run()
-                } catch let error as SQLiteError where error.message.contains("within a transaction") {
-                    // An earlier ROLLBACK failed and left a transaction open on the one connection:
-                    // end it, or every later write would fail the same way.
-                    logger.warning("ending a transaction left open by a failed rollback")
-                    try await sql.raw("ROLLBACK").run()
-                    try await sql.raw("BEGIN IMMEDIATE").run()
-                }
+                try await endTransactionLeftOpen(sql)
+                try await sql.raw("BEGIN IMMEDIATE").run()
                 do {
                     let result = try await body(sql)
                     try await sql.raw("COMMIT").run()
@@ -147,7 +148,9 @@ public final class Database: Sendable {
                     do {
                         try await sql.raw("ROLLBACK").run()
                     } catch let rollbackError {
-                        logger.error("rollback failed", metadata: ["error": "\(rollbackError)"])
+                        logger.error(
+                            "rollback failed; the next statement ends the transaction first", metadata: ["error": "\(rollbackError)"])
+                        sqliteTransactionMayBeOpen.store(true, ordering: .relaxed)
                     }
                     throw error
                 }
@@ -161,6 +164,21 @@ public final class Database: Sendable {
             }
         }
     }
+
+    /// Ends the transaction a failed ROLLBACK may have left open (called with the SQLite lock held).
+    /// "No transaction is active" means it had ended after all; any other failure is thrown, so that
+    /// nothing runs inside a transaction that is doomed.
+    private func endTransactionLeftOpen(_ sql: any SQLDatabase) async throws {
+        guard sqliteTransactionMayBeOpen.load(ordering: .relaxed) else { return }
+        do {
+            try await sql.raw("ROLLBACK").run()
+        } catch let error as SQLiteError where error.message.contains("no transaction is active") {}
+        sqliteTransactionMayBeOpen.store(false, ordering: .relaxed)
+        logger.warning("ended the transaction a failed rollback had left open")
+    }
+
+    /// For tests: behave as after a failed ROLLBACK.
+    func simulateFailedRollback() { sqliteTransactionMayBeOpen.store(true, ordering: .relaxed) }
 
     public func close() async {
         switch backend {

@@ -78,12 +78,9 @@ extension Database {
     }
 
     /// Deletes the tokens that expired before `cutoff`; whole families go at once, since a family's
-    /// tokens share one expiry. Returns how many were deleted.
-    @discardableResult
-    public func pruneRefreshTokens(expiredBefore cutoff: Int64) async throws -> Int {
-        try await read { sql in
-            try await sql.raw("DELETE FROM refresh_tokens WHERE expires_at < \(bind: cutoff) RETURNING id").all().count
-        }
+    /// tokens share one expiry.
+    public func pruneRefreshTokens(expiredBefore cutoff: Int64) async throws {
+        try await read { sql in try await sql.raw("DELETE FROM refresh_tokens WHERE expires_at < \(bind: cutoff)").run() }
     }
 
     private static func insertRefreshToken(

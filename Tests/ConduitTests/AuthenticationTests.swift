@@ -60,6 +60,7 @@ struct AuthenticationTests {
                 #expect(try await embed(client, authorization: "bearer  \(good.secret) ").status == .ok)
                 // Health probes stay public; listing models needs a key, any scope.
                 #expect(try await client.execute(uri: "/health/live", method: .get).status == .ok)
+                #expect(try await client.execute(uri: "/health/live/", method: .get).status == .ok)
                 #expect(try await client.execute(uri: "/v1/models", method: .get).status == .unauthorized)
                 #expect(
                     try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer \(chatOnly.secret)"]).status
@@ -88,10 +89,21 @@ struct AuthenticationTests {
                     #expect(status == .unauthorized, "\(path)")
                 }
                 #expect(try await client.execute(uri: "/health/live", method: .get).status == .ok)
+                #expect(try await client.execute(uri: "/health/live/", method: .get).status == .ok)
                 let keys = try await client.execute(uri: "/v1/admin/keys", method: .get, headers: [.authorization: "Bearer \(dotted)"])
                 #expect(keys.status == .ok)
             }
         }
+    }
+
+    @Test("login attempts count per IPv4 address and per IPv6 /64; an IPv4-mapped address is its IPv4 address")
+    func loginClientNetwork() throws {
+        func network(_ ip: String) throws -> String? { AuthController.clientNetwork(try SocketAddress(ipAddress: ip, port: 1)) }
+        #expect(try network("10.1.2.3") == "10.1.2.3")
+        #expect(try network("::ffff:10.1.2.3") == "10.1.2.3")
+        #expect(try network("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64")
+        #expect(try network("2001:db8:1:2:ffff::1") == network("2001:db8:1:2::9"))
+        #expect(try network("2001:db8:1:3::1") != network("2001:db8:1:2::1"))
     }
 
     @Test("the first start with authentication creates one admin key and prints it once; a supplied key is stored hashed")

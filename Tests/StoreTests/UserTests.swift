@@ -74,7 +74,9 @@ struct UserTests {
             #expect(try await store.refresh(token, now: start + 120) == .invalid)
 
             let live = try await store.issueRefreshToken(userID: user.id, lifetime: 10_000)
-            #expect(try await store.pruneRefreshTokens(expiredBefore: start + 1_000) == 4)
+            try await store.pruneRefreshTokens(expiredBefore: start + 1_000)
+            let left = try await store.read { try await $0.raw("SELECT id FROM refresh_tokens").all().count }
+            #expect(left == 1)
             guard case .rotated = try await store.refresh(live) else {
                 Issue.record("pruning keeps unexpired tokens")
                 return

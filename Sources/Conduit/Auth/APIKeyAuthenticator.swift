@@ -20,8 +20,14 @@ struct APIKeyAuthenticator: RouterMiddleware {
     /// or a path such as `/health/../v1/admin/keys` puts under it.)
     static let publicPaths: Set<String> = ["/health/live", "/health/ready", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout"]
 
+    /// Whether `path` is one of `publicPaths`, read as the router reads it (empty segments skipped, so
+    /// a probe of `/health/live/` reaches the health handler and passes here too).
+    static func isPublic(_ path: String) -> Bool {
+        publicPaths.contains("/" + path.split(separator: "/").joined(separator: "/"))
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if Self.publicPaths.contains(request.uri.path) { return try await next(request, context) }
+        if Self.isPublic(request.uri.path) { return try await next(request, context) }
         guard let secret = Self.bearerToken(request.headers[.authorization]) else {
             throw Self.unauthorized(
                 "no API key: send it as 'Authorization: Bearer KEY'", code: "missing_api_key")

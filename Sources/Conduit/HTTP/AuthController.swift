@@ -49,9 +49,9 @@ struct AuthController {
                 subject: "login:" + email.trimmingCharacters(in: .whitespaces).lowercased(), period: .minute,
                 requestLimit: Self.attemptsPerMinute, tokenLimit: nil)
         ]
-        if let ip = address?.ipAddress {
+        if let client = address.flatMap(Self.clientNetwork) {
             windows.append(
-                RateWindow(subject: "login-ip:" + ip, period: .minute, requestLimit: Self.attemptsPerAddressPerMinute, tokenLimit: nil))
+                RateWindow(subject: "login-ip:" + client, period: .minute, requestLimit: Self.attemptsPerAddressPerMinute, tokenLimit: nil))
         }
         let now = Timestamp.now()
         if case .refused(let status) = try await store.admit(tokens: 0, in: windows, now: now) {
@@ -59,6 +59,25 @@ struct AuthController {
             throw APIError(
                 status: .tooManyRequests, message: "too many login attempts \(whose); try again in \(status.resetsAt - now) s",
                 type: "requests", code: "rate_limit_exceeded", headers: [.retryAfter: String(max(1, status.resetsAt - now))])
+        }
+    }
+
+    /// Whom a login attempt counts against: an IPv4 address, or an IPv6 address's /64 (one host often
+    /// holds a whole /64, and would otherwise get a budget per address in it). An IPv4 client seen
+    /// as an IPv4-mapped IPv6 address counts as itself.
+    static func clientNetwork(_ address: SocketAddress) -> String? {
+        switch address {
+        case .v4:
+            return address.ipAddress
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                return bytes[12...].map(String.init).joined(separator: ".")
+            }
+            let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            return groups.joined(separator: ":") + "::/64"
+        case .unixDomainSocket:
+            return nil
         }
     }
 

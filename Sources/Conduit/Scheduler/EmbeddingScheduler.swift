@@ -185,7 +185,13 @@ public final class EmbeddingScheduler: Service, Sendable {
                 state.statistics.cancelled += abandonedIDs.count
                 metrics.droppedDeadline.increment(by: expiredIDs.count)
                 metrics.droppedAbandoned.increment(by: abandonedIDs.count)
-                for id in expiredIDs + abandonedIDs { state.timings[id] = nil }
+                // A request dropped at its deadline waited too: the histogram must show the worst waits.
+                for id in expiredIDs {
+                    if let admitted = state.timings.removeValue(forKey: id)?.admitted {
+                        metrics.queueWait.recordInterval(since: admitted, until: now)
+                    }
+                }
+                for id in abandonedIDs { state.timings[id] = nil }
                 for item in batch?.items ?? [] where state.timings[item.request]?.started == nil {
                     guard let admitted = state.timings[item.request]?.admitted else { continue }
                     state.timings[item.request]?.started = now

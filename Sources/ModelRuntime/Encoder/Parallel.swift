@@ -65,9 +65,11 @@ private final class SharedState: @unchecked Sendable {
 
     private static let unitBits: UInt64 = 20
     private static let unitMask: UInt64 = (1 << unitBits) - 1
-    /// Spins (each a CPU pause of a few dozen nanoseconds) before an idle worker goes to sleep:
-    /// about 100 µs, longer than the gap between two steps of a forward pass.
-    private static let spinsBeforeSleep = 4000
+    /// How long an idle worker spins before it goes to sleep: longer than the gap between two steps
+    /// of a forward pass. Timed by the clock (read every `spinsPerClockRead` pauses), since a pause
+    /// lasts from one to a hundred cycles depending on the CPU.
+    private static let spinBeforeSleep = Duration.microseconds(100)
+    private static let spinsPerClockRead = 64
 
     init(workers: Int) {
         self.workers = (0..<workers).map { _ in Worker() }
@@ -86,10 +88,11 @@ private final class SharedState: @unchecked Sendable {
             body(0, unit)
             completed.add(1, ordering: .releasing)
         }
-        var spins = 0
+        // The units left are running on workers: spin for them, then yield the core to them if one
+        // was preempted.
+        var spin = SpinBudget()
         while completed.load(ordering: .acquiring) < units {
-            spins += 1
-            if spins < Self.spinsBeforeSleep { conduit_cpu_relax() } else { sched_yield() }
+            if spin.continues() { conduit_cpu_relax() } else { sched_yield() }
         }
         job = nil
     }
@@ -109,20 +112,19 @@ private final class SharedState: @unchecked Sendable {
 
     func work(as index: Int) {
         let worker = workers[index]
-        var idle = 0
+        var spin = SpinBudget()
         while !stopping.load(ordering: .relaxed) {
             if let unit = claim() {
                 job!(index + 1, unit)
                 completed.add(1, ordering: .releasing)
-                idle = 0
+                spin = SpinBudget()
                 continue
             }
-            idle += 1
-            if idle < Self.spinsBeforeSleep {
+            if spin.continues() {
                 conduit_cpu_relax()
                 continue
             }
-            idle = 0
+            spin = SpinBudget()
             // Announce the sleep, then look once more: a caller that published a job before seeing
             // the announcement is seen here, and one that published after it sends a wake-up.
             worker.asleep.store(true, ordering: .sequentiallyConsistent)
@@ -132,6 +134,23 @@ private final class SharedState: @unchecked Sendable {
                 continue
             }
             worker.wake.wait()
+        }
+    }
+
+    /// Counts spins and says when `spinBeforeSleep` has passed.
+    private struct SpinBudget {
+        private var spins = 0
+        private var deadline: ContinuousClock.Instant?
+
+        mutating func continues() -> Bool {
+            spins += 1
+            guard spins % SharedState.spinsPerClockRead == 0 else { return true }
+            let now = ContinuousClock.now
+            guard let deadline else {
+                deadline = now + SharedState.spinBeforeSleep
+                return true
+            }
+            return now < deadline
         }
     }
 
