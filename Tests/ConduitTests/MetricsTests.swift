@@ -11,7 +11,9 @@ import Testing
 
 @Suite("Prometheus metrics")
 struct MetricsTests {
-    @Test("/metrics needs the admin scope and counts requests, batches and refusals, with no key, user or text in it")
+    @Test(
+        "/metrics and /v1/admin/debug need the admin scope; metrics count requests, batches and refusals, with no key, user or text in them"
+    )
     func exposition() async throws {
         try await TestDatabase.with(.sqlite) { store in
             let team = try await store.createTeam(name: "t")
@@ -55,6 +57,15 @@ struct MetricsTests {
                 for secret in [admin.secret, caller.secret, victim.key.id, caller.key.id, admin.key.id, text] {
                     #expect(!body.contains(secret))
                 }
+
+                #expect(try await call("/v1/admin/debug", .get, key: caller.secret).status == .forbidden)
+                let debug = try await call("/v1/admin/debug", .get, key: admin.secret)
+                let snapshot = try #require(try JSONSerialization.jsonObject(with: Data(debug.body.readableBytesView)) as? [String: Any])
+                let model = try #require((snapshot["models"] as? [[String: Any]])?.first)
+                #expect(model["name"] as? String == "all-MiniLM-L6-v2" && model["dimensions"] as? Int == 384)
+                #expect(model["batches"] as? Int == 1 && model["sequences"] as? Int == 1 && model["queued_requests"] as? Int == 0)
+                #expect((snapshot["resident_memory_bytes"] as? Int ?? 0) > 10_000_000)
+                #expect((snapshot["scheduler"] as? [String: Any])?["max_batch_tokens"] as? Int == 4096)
             }
         }
     }

@@ -96,6 +96,7 @@ public func buildApplication(
         AdminController(store: store, prices: configuration.prices).addRoutes(to: requiring(.admin))
     }
     MetricsController(metrics: metrics).addRoutes(to: requiring(.admin))
+    DebugController(catalog: catalog, configuration: configuration, started: .now).addRoutes(to: requiring(.admin))
     TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: requiring(.embeddings))
     return Application(
         router: router,

@@ -49,9 +49,12 @@ struct ModelsController {
 }
 
 /// A JSON response of `value`.
-func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+func json(
+    _ value: some Encodable, status: HTTPResponse.Status = .ok, keys: JSONEncoder.KeyEncodingStrategy = .useDefaultKeys
+) throws -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.withoutEscapingSlashes]
+    encoder.keyEncodingStrategy = keys
     let data = try encoder.encode(value)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }

@@ -28,17 +28,9 @@ public final class ServerMetrics: Sendable {
 
     /// The Prometheus text exposition of every metric, process memory read now.
     public func exposition() -> [UInt8] {
-        if let bytes = Self.residentBytes() { residentMemory.record(bytes) }
+        if let bytes = ProcessMemory.residentBytes() { residentMemory.record(bytes) }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
-    }
-
-    /// The process's resident set, from /proc/self/statm (Linux); nil elsewhere.
-    private static func residentBytes() -> Int? {
-        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = statm.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }

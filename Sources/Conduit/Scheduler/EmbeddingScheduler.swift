@@ -86,6 +86,11 @@ public final class EmbeddingScheduler: Service, Sendable {
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
 
+    /// Requests admitted and waiting, and their tokens not yet in a batch.
+    public var queueDepth: (requests: Int, tokens: Int) {
+        state.withLock { ($0.queue.queuedRequests, $0.queue.queuedTokens) }
+    }
+
     /// Embeds `sequences` of token ids; throws ``SchedulerError`` when not admitted or dropped,
     /// and `CancellationError` when the calling task is cancelled, or `isAbandoned` turns true, before its turn.
     public func embed(_ sequences: [[Int32]], isAbandoned: @escaping @Sendable () -> Bool = { false }) async throws -> [[Float]] {
