@@ -2,6 +2,7 @@ import ConduitTestSupport
 import Foundation
 import NIOCore
 import NIOPosix
+import SQLKit
 import Store
 import Testing
 
@@ -48,7 +49,7 @@ struct CommandLineTests {
     }
 
     @Test(
-        "two server processes sharing one PostgreSQL hold a key to its limit together",
+        "two server processes sharing one PostgreSQL hold a key to its limit together, and record every request's usage by the time they exit",
         .enabled(if: TestDatabase.postgresURL != nil, "needs the PostgreSQL server scripts/test starts"),
         .timeLimit(.minutes(2)))
     func twoProcesses() async throws {
@@ -85,7 +86,7 @@ struct CommandLineTests {
             return process
         }
         defer {
-            for server in servers {
+            for server in servers where server.isRunning {
                 server.terminate()
                 server.waitUntilExit()
             }
@@ -114,6 +115,18 @@ struct CommandLineTests {
         let refused = answers.filter { $0.hasPrefix("HTTP/1.1 429") }.count
         #expect((18...22).contains(admitted), "admitted \(admitted) of 60 against a limit of 20")
         #expect(admitted + refused == 60)
+
+        // SIGTERM at once, before the usage recorder's next periodic write: the last events are
+        // written on the way out, before the store closes.
+        for server in servers {
+            server.terminate()
+            server.waitUntilExit()
+            #expect(server.terminationStatus == 0)
+        }
+        let recorded = try await Database.withMigrated(location, logger: TestDatabase.logger) { store in
+            try await store.read { try await $0.raw("SELECT id FROM usage_events").all().count }
+        }
+        #expect(recorded == 60, "usage events written: \(recorded) of 60")
     }
 
     @Test("keys create prints the key alone on its last line; it works against the same database; bad input exits non-zero")

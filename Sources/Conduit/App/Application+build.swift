@@ -51,8 +51,11 @@ public func buildApplication(
     ])
     var application = try buildApplication(
         catalog: catalog, configuration: configuration, readiness: readiness, store: store, metrics: metrics, logger: logger)
-    // Shut down in reverse order of the services: the HTTP server finishes its requests first, the store closes after.
-    application.addServices(StoreMaintenance(store: store, logger: logger), DatabaseService(store: store))
+    // Services shut down in reverse order, and the HTTP server comes last: the store must come first, so
+    // that it closes only after the server has answered, the schedulers drained and the usage recorder
+    // written its last events.
+    let storeServices: [any Service] = [DatabaseService(store: store), StoreMaintenance(store: store, logger: logger)]
+    application.services.insert(contentsOf: storeServices, at: 0)
     return application
 }
 
