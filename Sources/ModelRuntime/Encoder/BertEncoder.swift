@@ -183,10 +183,16 @@ public final class BertEncoder: Sendable {
                 m: length, n: length, k: headSize, alpha: scale,
                 a: rows + head * headSize, lda: 3 * h, b: rows + h + head * headSize, ldb: 3 * h,
                 c: scores, ldc: length)
-            VectorMath.softmaxRows(scores, rows: length, columns: length, stride: length)
-            BLAS.multiply(
-                m: length, n: headSize, k: length, a: scores, lda: length, b: rows + 2 * h + head * headSize, ldb: 3 * h,
-                c: context + range.lowerBound * h + head * headSize, ldc: h)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: length) { inverseSums in
+                let inverseSums = inverseSums.baseAddress!
+                // softmax(S)·V as exp(S - max)·V with each row divided by its sum afterwards.
+                VectorMath.exponentiateRows(scores, rows: length, columns: length, stride: length, inverseSums: inverseSums)
+                let output = context + range.lowerBound * h + head * headSize
+                BLAS.multiply(
+                    m: length, n: headSize, k: length, a: scores, lda: length, b: rows + 2 * h + head * headSize, ldb: 3 * h,
+                    c: output, ldc: h)
+                VectorMath.scaleRows(output, rows: length, columns: headSize, stride: h, by: inverseSums)
+            }
         }
     }
 }

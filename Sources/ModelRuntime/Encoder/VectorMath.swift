@@ -184,8 +184,13 @@ enum VectorMath {
         }
     }
 
-    /// Replaces each of `rows` rows (length `columns`, stride `stride`) by its softmax.
-    static func softmaxRows(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int) {
+    /// The numerators of a softmax: replaces each of `rows` rows (length `columns`, stride `stride`)
+    /// by `exp(x - max)` and writes `1 / sum` of each row to `inverseSums`. The caller divides later,
+    /// where there are fewer values to divide: attention scales each row of `P·V` (a head's width)
+    /// instead of each row of `P` (a sequence's length).
+    static func exponentiateRows(
+        _ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int, inverseSums: UnsafeMutablePointer<Float>
+    ) {
         let vectorEnd = columns & ~7
         for r in 0..<rows {
             let row = data + r * stride
@@ -205,14 +210,23 @@ enum VectorMath {
                 total += e
                 c += 1
             }
-            let inverse = 1 / total
-            c = 0
+            inverseSums[r] = 1 / total
+        }
+    }
+
+    /// Multiplies each of `rows` rows (length `columns`, stride `stride`) by its own factor.
+    static func scaleRows(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int, by factors: UnsafePointer<Float>) {
+        let vectorEnd = columns & ~7
+        for r in 0..<rows {
+            let row = data + r * stride
+            let factor = factors[r]
+            var c = 0
             while c < vectorEnd {
-                store(load(row + c) * inverse, row + c)
+                store(load(row + c) * factor, row + c)
                 c += 8
             }
             while c < columns {
-                row[c] *= inverse
+                row[c] *= factor
                 c += 1
             }
         }
