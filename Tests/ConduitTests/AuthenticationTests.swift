@@ -273,6 +273,12 @@ struct LimitConcurrencyTests {
                 #expect(!bodies.dropFirst(2).contains { $0.contains(secret) }, "a secret reached an error body")
             }
             #expect(!bodies[1].contains(key.secret))
+            // The access line says who called (team and key id, never the key) and what came of it.
+            let access = logs.split(separator: "\n").filter { $0.hasPrefix("info request ") }
+            #expect(access.count == 4)
+            #expect(
+                access.first.map { $0.contains("team=\(team.id)") && $0.contains("key_id=\(key.key.id)") && $0.contains("status=403") }
+                    == true)
         }
     }
 }

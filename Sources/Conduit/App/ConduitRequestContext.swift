@@ -1,5 +1,7 @@
 import Hummingbird
+import Logging
 import NIOCore
+import Synchronization
 
 /// What a handler knows about the request beyond the request itself.
 public struct ConduitRequestContext: RequestContext {
@@ -9,10 +11,31 @@ public struct ConduitRequestContext: RequestContext {
     /// The caller's `x-request-id`, or one generated for this request; echoed on the response.
     public var requestID: String = ""
     /// The authenticated caller; nil when authentication is off.
-    public var identity: Identity?
+    public var identity: Identity? {
+        didSet { caller.set(identity) }
+    }
+    /// Who called, for the access log line written by the outermost middleware: the context is a
+    /// value, and what inner middleware sets on its copy does not flow back out; this box does.
+    let caller = CallerBox()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         channel = source.channel
     }
+}
+
+/// The caller of one request, shared by every copy of its context.
+final class CallerBox: Sendable {
+    private let metadata = Mutex<Logger.Metadata>([:])
+
+    func set(_ identity: Identity?) {
+        metadata.withLock { metadata in
+            metadata = [:]
+            guard let identity else { return }
+            metadata["team"] = .string(identity.teamID)
+            if let keyID = identity.keyID { metadata["key_id"] = .string(keyID) }
+        }
+    }
+
+    var logMetadata: Logger.Metadata { metadata.withLock { $0 } }
 }

@@ -28,13 +28,13 @@ struct RequestIDMiddleware: RouterMiddleware {
         response.headers[.requestID] = id
         context.logger.info(
             "request",
-            metadata: [
+            metadata: context.caller.logMetadata.merging([
                 "method": .string(request.method.rawValue),
                 "route": .string(context.endpointPath ?? "NotFound"),
                 "path": .string(request.uri.path),
                 "status": .stringConvertible(response.status.code),
                 "duration_ms": .stringConvertible(Int((ContinuousClock.now - start) / .milliseconds(1))),
-            ])
+            ]) { $1 })
         return response
     }
 }
