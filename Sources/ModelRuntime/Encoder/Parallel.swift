@@ -61,6 +61,9 @@ private final class SharedState: @unchecked Sendable {
     /// a unit by compare-and-swap on it cannot claim a unit of a job that has already finished.
     private let ticket = Atomic<UInt64>(0)
     private let completed = Atomic<Int>(0)
+    /// The caller has stopped spinning and sleeps on `finished` until the last unit completes.
+    private let callerAsleep = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
     private let stopping = Atomic<Bool>(false)
 
     private static let unitBits: UInt64 = 20
@@ -70,6 +73,9 @@ private final class SharedState: @unchecked Sendable {
     /// lasts from one to a hundred cycles depending on the CPU.
     private static let spinBeforeSleep = Duration.microseconds(100)
     private static let spinsPerClockRead = 64
+    /// How long the caller spins for the last units before it sleeps: longer than a unit of work
+    /// (up to a millisecond in a large batch), so it sleeps only when a worker was preempted.
+    private static let callerSpinBeforeSleep = Duration.milliseconds(2)
 
     init(workers: Int) {
         self.workers = (0..<workers).map { _ in Worker() }
@@ -84,28 +90,39 @@ private final class SharedState: @unchecked Sendable {
         for worker in workers where worker.asleep.exchange(false, ordering: .sequentiallyConsistent) {
             worker.wake.signal()
         }
-        while let unit = claim() {
+        while let (unit, _) = claim() {
             body(0, unit)
             completed.add(1, ordering: .releasing)
         }
-        // The units left are running on workers: spin for them, then yield the core to them if one
-        // was preempted.
-        var spin = SpinBudget()
+        // The units left are running on workers: spin for them a while, then sleep until the last
+        // one is done (a worker the system preempted may take a scheduler tick to come back, and
+        // spinning would only hold the core it needs).
+        var spin = SpinBudget(limit: Self.callerSpinBeforeSleep)
         while completed.load(ordering: .acquiring) < units {
-            if spin.continues() { conduit_cpu_relax() } else { sched_yield() }
+            if spin.continues() {
+                conduit_cpu_relax()
+                continue
+            }
+            callerAsleep.store(true, ordering: .sequentiallyConsistent)
+            if completed.load(ordering: .sequentiallyConsistent) < units {
+                finished.wait()
+            } else if !callerAsleep.exchange(false, ordering: .sequentiallyConsistent) {
+                finished.wait()  // the last worker cleared the flag: its signal is on its way
+            }
         }
         job = nil
     }
 
-    /// Takes the next unit of the current job, if one is left.
-    private func claim() -> Int? {
+    /// Takes the next unit of the current job, if one is left; also says how many units the job has.
+    private func claim() -> (unit: Int, units: Int)? {
         var current = ticket.load(ordering: .acquiring)
         while true {
             let next = current & Self.unitMask
-            guard next < (current >> Self.unitBits) & Self.unitMask else { return nil }
+            let units = (current >> Self.unitBits) & Self.unitMask
+            guard next < units else { return nil }
             let (exchanged, original) = ticket.compareExchange(
                 expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
-            if exchanged { return Int(next) }
+            if exchanged { return (Int(next), Int(units)) }
             current = original
         }
     }
@@ -114,9 +131,11 @@ private final class SharedState: @unchecked Sendable {
         let worker = workers[index]
         var spin = SpinBudget()
         while !stopping.load(ordering: .relaxed) {
-            if let unit = claim() {
+            if let (unit, units) = claim() {
                 job!(index + 1, unit)
-                completed.add(1, ordering: .releasing)
+                let done = completed.add(1, ordering: .sequentiallyConsistent).newValue
+                // Whoever clears the flag owns the wake-up.
+                if done == units, callerAsleep.exchange(false, ordering: .sequentiallyConsistent) { finished.signal() }
                 spin = SpinBudget()
                 continue
             }
@@ -137,17 +156,20 @@ private final class SharedState: @unchecked Sendable {
         }
     }
 
-    /// Counts spins and says when `spinBeforeSleep` has passed.
+    /// Counts spins and says when `limit` has passed.
     private struct SpinBudget {
+        private let limit: Duration
         private var spins = 0
         private var deadline: ContinuousClock.Instant?
+
+        init(limit: Duration = SharedState.spinBeforeSleep) { self.limit = limit }
 
         mutating func continues() -> Bool {
             spins += 1
             guard spins % SharedState.spinsPerClockRead == 0 else { return true }
             let now = ContinuousClock.now
             guard let deadline else {
-                deadline = now + SharedState.spinBeforeSleep
+                deadline = now + limit
                 return true
             }
             return now < deadline
