@@ -26,13 +26,13 @@ struct ParallelTests {
         #expect(threads.withLock { $0.isSubset(of: [0, 1, 2]) })
     }
 
-    @Test("a job returns only after its slowest unit has finished")
+    @Test("a job returns only after its slowest unit has finished, the caller woken when it does")
     func waitsForAllUnits() {
         let parallel = Parallel(threads: 2)
         for _ in 0..<20 {
             let finished = Mutex(0)
             parallel.forEachUnit(4) { _, unit in
-                if unit == 3 { Thread.sleep(forTimeInterval: 0.002) }
+                if unit == 3 { Thread.sleep(forTimeInterval: 0.005) }  // past the caller's spin: it sleeps until woken
                 finished.withLock { $0 += 1 }
             }
             #expect(finished.withLock { $0 } == 4)
