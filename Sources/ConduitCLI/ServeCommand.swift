@@ -43,6 +43,13 @@ struct ServeCommand: AsyncParsableCommand {
         help: ArgumentHelp("A model's price for the usage report, as MODEL=USD per million tokens; repeatable.", valueName: "model=usd"))
     var prices: [String] = []
 
+    @Option(
+        name: .customLong("latency-objective"),
+        help: ArgumentHelp(
+            "A route's latency objective, as ROUTE=MILLISECONDS (/v1/embeddings=200): its answers count as good or bad events in conduit_slo_requests_total; repeatable.",
+            valueName: "route=ms"))
+    var latencyObjectives: [String] = []
+
     @Option(help: "The model id clients send (default: the last part of the model id, or the folder name).")
     var servedModelName: String?
 
@@ -106,14 +113,12 @@ struct ServeCommand: AsyncParsableCommand {
             file: adminKeyFile, fileVariable: "CONDUIT_ADMIN_KEY_FILE", variable: "CONDUIT_ADMIN_KEY", environment: environment)
         configuration.jwtSecret = try secret(
             file: jwtSecretFile, fileVariable: "CONDUIT_JWT_SECRET_FILE", variable: "CONDUIT_JWT_SECRET", environment: environment)
-        configuration.prices = try Dictionary(
-            prices.map { entry in
-                let parts = entry.split(separator: "=", maxSplits: 1)
-                guard parts.count == 2, let price = Double(parts[1]), price >= 0, price.isFinite else {
-                    throw ValidationError("--price takes MODEL=USD_PER_MILLION_TOKENS, got '\(entry)'")
-                }
-                return (String(parts[0]), price)
-            }, uniquingKeysWith: { _, last in last })
+        configuration.prices = try keyedValues(prices, option: "price", form: "MODEL=USD_PER_MILLION_TOKENS") { text in
+            Double(text).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil }
+        }
+        configuration.latencyObjectives = try keyedValues(latencyObjectives, option: "latency-objective", form: "ROUTE=MILLISECONDS") {
+            text in Double(text).flatMap { $0 > 0 && $0.isFinite ? Duration.milliseconds($0) : nil }
+        }
         configuration.servedModelName = servedModelName
         configuration.modelAliases = modelAlias
         configuration.scheduler = SchedulerConfiguration(
@@ -155,4 +160,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
         return environment[variable]
     }
+}
+
+/// The `KEY=VALUE` entries of a repeatable option as a dictionary (the last of a repeated key wins);
+/// a malformed entry is an error naming the option, the form it takes and the entry.
+func keyedValues<Value>(_ entries: [String], option: String, form: String, value: (Substring) -> Value?) throws -> [String: Value] {
+    try Dictionary(
+        entries.map { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let parsed = value(parts[1]) else { throw ValidationError("--\(option) takes \(form), got '\(entry)'") }
+            return (String(parts[0]), parsed)
+        }, uniquingKeysWith: { _, last in last })
 }

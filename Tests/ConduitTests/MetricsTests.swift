@@ -22,7 +22,9 @@ struct MetricsTests {
             let victim = try await store.createAPIKey(name: "victim", teamID: team.id, scopes: [.embeddings])
             try await store.setLimits(Limits(requestsPerMinute: 1), forKey: caller.key.id)
             let text = "a sentence nobody should find in a metric"
-            let app = try TestServer.authenticatedApplication(store: store)
+            let app = try TestServer.authenticatedApplication(store: store) {
+                $0.latencyObjectives = ["/v1/embeddings": .seconds(60), "/v1/admin/keys/{id}": .nanoseconds(1)]
+            }
             try await app.test(.router) { client in
                 func call(_ uri: String, _ method: HTTPRequest.Method, key: String?, body: String? = nil) async throws -> TestResponse {
                     var headers: HTTPFields = [.contentType: "application/json"]
@@ -47,6 +49,9 @@ struct MetricsTests {
                     #"conduit_http_requests_total{route="/v1/admin/keys/{id}",method="DELETE",status="#,
                     #"conduit_http_requests_total{route="NotFound",method="GET",status="404"} 1"#,
                     #"conduit_rate_limit_refusals_total{code="rate_limit_exceeded"} 1"#,
+                    // A refusal is fast and not the server's fault: good. Nothing is done in a nanosecond: bad.
+                    #"conduit_slo_requests_total{route="/v1/embeddings",outcome="good"} 2"#,
+                    #"conduit_slo_requests_total{route="/v1/admin/keys/{id}",outcome="bad"} 1"#,
                     #"conduit_embedding_batch_sequences_count 1"#,
                     #"conduit_embedding_forward_seconds_count 1"#,
                     #"conduit_embedding_queue_wait_seconds_count 1"#,
@@ -68,5 +73,17 @@ struct MetricsTests {
                 #expect((snapshot["scheduler"] as? [String: Any])?["max_batch_tokens"] as? Int == 4096)
             }
         }
+    }
+
+    @Test("a latency objective needs a route template and a positive duration")
+    func objectiveValidation() throws {
+        for objectives: [String: Duration] in [["v1/embeddings": .seconds(1)], ["/v1/embeddings": .zero]] {
+            var configuration = ServerConfiguration()
+            configuration.latencyObjectives = objectives
+            #expect(throws: ConfigurationError.self) { try configuration.validate() }
+        }
+        var configuration = ServerConfiguration()
+        configuration.latencyObjectives = ["/v1/embeddings": .milliseconds(200)]
+        try configuration.validate()
     }
 }

@@ -72,7 +72,7 @@ public func buildApplication(
     // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included;
     // the metrics count answers, errors rendered included.
     router.add(middleware: SecurityHeadersMiddleware())
-    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory))
+    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory, latencyObjectives: configuration.latencyObjectives))
     router.add(middleware: RequestIDMiddleware())
     if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSAllowList(origins: configuration.corsOrigins)) }
     router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.requestDeadline))

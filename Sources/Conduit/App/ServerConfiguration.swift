@@ -28,6 +28,9 @@ public struct ServerConfiguration: Sendable {
     public var requestDeadline: Duration = .seconds(120)
     /// US dollars per million tokens, by served model name, for the usage report's cost estimate.
     public var prices: [String: Double] = [:]
+    /// Latency objectives by route template (`/v1/embeddings`): each answer on such a route counts as
+    /// a good or a bad event in `conduit_slo_requests_total`.
+    public var latencyObjectives: [String: Duration] = [:]
     /// Serve the model in this folder; when nil, `modelID` is used, else the default model.
     public var modelDirectory: URL?
     /// A Hugging Face model id, downloaded into the data folder when not there yet.
@@ -91,6 +94,10 @@ public struct ServerConfiguration: Sendable {
         }
         guard requestDeadline > s.requestTimeout else {
             throw ConfigurationError("request-deadline must be longer than request-timeout, or queued requests would never get their 503")
+        }
+        if let (route, objective) = latencyObjectives.first(where: { !$0.key.hasPrefix("/") || $0.value <= .zero }) {
+            throw ConfigurationError(
+                "a latency objective needs a route template starting with / and a duration above zero, got \(route)=\(objective)")
         }
         if let origin = corsOrigins.first(where: { !($0.hasPrefix("https://") || $0.hasPrefix("http://")) || $0.hasSuffix("/") }) {
             throw ConfigurationError("a CORS origin is scheme://host[:port] with no path, got '\(origin)'")
