@@ -35,14 +35,9 @@ final class ChildServer {
         throw BenchError("conduit serve was not ready within 60 s")
     }
 
-    /// VmRSS (now) or VmHWM (peak) of the server process, from /proc.
+    /// VmRSS (now) or VmHWM (peak) of the server process, in MB.
     func residentMegabytes(peak: Bool) -> Double? {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return nil }
-        let key = peak ? "VmHWM:" : "VmRSS:"
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }),
-            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else { return nil }
-        return kilobytes / 1024
+        ProcessMemory.residentBytes(of: process.processIdentifier, peak: peak).map { Double($0) / 1_048_576 }
     }
 
     func stop() {

@@ -65,7 +65,7 @@ struct DebugController {
                 maxBatchTokens: scheduler.maxBatchTokens, maxBatchRequests: scheduler.maxBatchSequences,
                 maxQueuedTokens: scheduler.maxQueuedTokens, maxQueuedRequests: scheduler.maxQueuedRequests,
                 requestTimeoutSeconds: Double(scheduler.requestTimeout.components.seconds)),
-            residentMemoryBytes: ProcessMemory.residentBytes(), peakResidentMemoryBytes: ProcessMemory.peakResidentBytes(),
+            residentMemoryBytes: ProcessMemory.residentBytes(), peakResidentMemoryBytes: ProcessMemory.residentBytes(peak: true),
             uptimeSeconds: (ContinuousClock.now - started) / .seconds(1),
             // `description` replaces a URL's password: credentials never leave the server.
             database: configuration.databaseLocation.description, authentication: configuration.authentication)
