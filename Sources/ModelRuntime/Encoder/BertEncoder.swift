@@ -13,6 +13,7 @@ public final class BertEncoder: Sendable {
     // Touched only while `lock` is held, so one forward pass at a time owns it.
     private nonisolated(unsafe) let workspace: Workspace
     private let parallel: Parallel
+    private let attentionHead: Attention
 
     /// - Parameter threads: how many threads one forward pass uses (by default, one per core).
     init(configuration: BertConfiguration, weights: BertWeights, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
@@ -20,6 +21,7 @@ public final class BertEncoder: Sendable {
         self.configuration = configuration
         self.weights = weights
         self.parallel = Parallel(threads: max(1, threads))
+        self.attentionHead = Attention(headSize: configuration.hiddenSize / configuration.numAttentionHeads)
         self.workspace = Workspace(threads: max(1, threads))
     }
 
@@ -48,7 +50,8 @@ public final class BertEncoder: Sendable {
         }
         return try lock.withLock { _ in
             let longest = sequences.map(\.count).max() ?? 0
-            workspace.reserve(tokens: total, longestSequence: longest, configuration: configuration)
+            workspace.reserve(
+                tokens: total, attentionScratch: attentionHead.scratchSize(length: longest), configuration: configuration)
             embed(sequences, into: workspace.hidden)
             for layer in weights.layers {
                 run(layer, ranges: ranges, tokens: total, workspace: workspace)
@@ -170,29 +173,15 @@ public final class BertEncoder: Sendable {
     private func attention(qkv: UnsafeMutablePointer<Float>, ranges: [Range<Int>], workspace: Workspace) {
         let h = configuration.hiddenSize
         let heads = configuration.numAttentionHeads
-        let headSize = h / heads
-        let scale = 1 / Float(headSize).squareRoot()
+        let headSize = attentionHead.headSize
         let context = workspace.context
         parallel.forEachUnit(ranges.count * heads) { thread, unit in
-            let scores = workspace.scores(for: thread)
             let range = ranges[unit / heads]
-            let head = unit % heads
-            let length = range.count
-            let rows = qkv + range.lowerBound * 3 * h
-            BLAS.multiplyTransposed(
-                m: length, n: length, k: headSize, alpha: scale,
-                a: rows + head * headSize, lda: 3 * h, b: rows + h + head * headSize, ldb: 3 * h,
-                c: scores, ldc: length)
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: length) { inverseSums in
-                let inverseSums = inverseSums.baseAddress!
-                // softmax(S)·V as exp(S - max)·V with each row divided by its sum afterwards.
-                VectorMath.exponentiateRows(scores, rows: length, columns: length, stride: length, inverseSums: inverseSums)
-                let output = context + range.lowerBound * h + head * headSize
-                BLAS.multiply(
-                    m: length, n: headSize, k: length, a: scores, lda: length, b: rows + 2 * h + head * headSize, ldb: 3 * h,
-                    c: output, ldc: h)
-                VectorMath.scaleRows(output, rows: length, columns: headSize, stride: h, by: inverseSums)
-            }
+            let offset = (unit % heads) * headSize
+            let rows = qkv + range.lowerBound * 3 * h + offset
+            attentionHead(
+                length: range.count, q: rows, k: rows + h, v: rows + 2 * h, stride: 3 * h,
+                scratch: workspace.attentionScratch(for: thread), output: context + range.lowerBound * h + offset, outputStride: h)
         }
     }
 }
@@ -204,17 +193,17 @@ final class Workspace {
     private(set) var context = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private(set) var projected = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private(set) var intermediate = UnsafeMutablePointer<Float>.allocate(capacity: 0)
-    private var scores = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    private var attentionScratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
     private var tokenCapacity = 0
-    private var scoreCapacity = 0
+    private var scratchCapacity = 0
     private let threads: Int
 
     init(threads: Int) { self.threads = threads }
 
-    /// The attention score matrix of one thread.
-    func scores(for thread: Int) -> UnsafeMutablePointer<Float> { scores + thread * scoreCapacity }
+    /// The attention scratch memory of one thread, 64-byte aligned.
+    func attentionScratch(for thread: Int) -> UnsafeMutablePointer<Float> { attentionScratch + thread * scratchCapacity }
 
-    func reserve(tokens: Int, longestSequence: Int, configuration: BertConfiguration) {
+    func reserve(tokens: Int, attentionScratch floats: Int, configuration: BertConfiguration) {
         if tokens > tokenCapacity {
             free()
             let h = configuration.hiddenSize
@@ -225,10 +214,13 @@ final class Workspace {
             intermediate = .allocate(capacity: tokens * configuration.intermediateSize)
             tokenCapacity = tokens
         }
-        if longestSequence * longestSequence > scoreCapacity {
-            scores.deallocate()
-            scoreCapacity = longestSequence * longestSequence
-            scores = .allocate(capacity: scoreCapacity * threads)
+        if floats > scratchCapacity {
+            UnsafeMutableRawPointer(attentionScratch).deallocate()
+            // Whole cache lines per thread, so that every thread's part starts aligned and no two share a line.
+            scratchCapacity = (floats + 15) / 16 * 16
+            attentionScratch = UnsafeMutableRawPointer.allocate(
+                byteCount: scratchCapacity * threads * MemoryLayout<Float>.stride, alignment: 64
+            ).bindMemory(to: Float.self, capacity: scratchCapacity * threads)
         }
     }
 
@@ -238,6 +230,6 @@ final class Workspace {
 
     deinit {
         free()
-        scores.deallocate()
+        UnsafeMutableRawPointer(attentionScratch).deallocate()
     }
 }
