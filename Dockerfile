@@ -4,7 +4,7 @@
 #   docker build -t conduit .
 #   docker run -p 8080:8080 -v conduit-data:/var/lib/conduit conduit      # prints the first admin key once
 #
-# Inside a container the server listens on all interfaces, so authentication is on (CONDUIT_AUTH=1).
+# Inside a container the server listens on all interfaces, so authentication is on (CONDUIT_AUTH_ENABLED=true).
 
 ARG SWIFT_VERSION=6.3
 FROM swift:${SWIFT_VERSION}-bookworm AS build
@@ -30,9 +30,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends libopenblas0-pt
 COPY --from=build /out/conduit /usr/local/bin/conduit
 # The folder's name gives the served model id (all-MiniLM-L6-v2) and its alias (sentence-transformers/all-MiniLM-L6-v2).
 COPY --from=model /out /opt/conduit/models
-ENV CONDUIT_HOST=0.0.0.0 \
-    CONDUIT_PORT=8080 \
-    CONDUIT_AUTH=1 \
+ENV CONDUIT_SERVER_HOST=0.0.0.0 \
+    CONDUIT_SERVER_PORT=8080 \
+    CONDUIT_AUTH_ENABLED=true \
     CONDUIT_DATA_DIR=/var/lib/conduit \
     CONDUIT_MODEL_DIR=/opt/conduit/models/sentence-transformers--all-MiniLM-L6-v2
 USER conduit

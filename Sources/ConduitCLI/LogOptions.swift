@@ -8,34 +8,41 @@ struct LogOptions: ParsableArguments {
     @Option(
         help: """
             Log level, for all subsystems or per subsystem: info,Store=debug,PostgresNIO=warning \
-            (trace, debug, info, notice, warning, error, critical; env CONDUIT_LOG_LEVEL; default info).
+            (trace, debug, info, notice, warning, error, critical; env CONDUIT_LOGGING_LEVEL; default info).
             """)
     var logLevel: String?
 
-    @Option(help: "Log lines as json, logfmt or text (env CONDUIT_LOG_FORMAT; default json for serve, text otherwise).")
+    @Option(help: "Log lines as json, logfmt or text (env CONDUIT_LOGGING_FORMAT; default text).")
     var logFormat: String?
 
     /// Sets up logging for the process and returns the command's logger.
     func makeLogger(defaultFormat: String = "text") throws -> Logger {
         let environment = ProcessInfo.processInfo.environment
-        let levels: LogLevels
-        do {
-            levels = try LogLevels(parsing: logLevel ?? environment["CONDUIT_LOG_LEVEL"] ?? "info")
-        } catch {
-            throw ValidationError(error.description)
-        }
-        let format = logFormat ?? environment["CONDUIT_LOG_FORMAT"] ?? defaultFormat
-        if format == "text" {
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = levels.defaultLevel
-                return handler
-            }
-        } else if let structured = StructuredLogHandler.Format(rawValue: format) {
-            LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: structured, levels: levels) }
-        } else {
-            throw ValidationError("log format must be json, logfmt or text, got \(format)")
-        }
-        return Logger(label: "conduit")
+        return try bootstrapLogging(
+            level: logLevel ?? environment["CONDUIT_LOGGING_LEVEL"] ?? "info",
+            format: logFormat ?? environment["CONDUIT_LOGGING_FORMAT"] ?? defaultFormat)
     }
+}
+
+/// Sets up logging for the process: `level` for all subsystems or per subsystem (info,Store=debug),
+/// `format` json, logfmt or text. Returns the command's logger.
+func bootstrapLogging(level: String, format: String) throws -> Logger {
+    let levels: LogLevels
+    do {
+        levels = try LogLevels(parsing: level)
+    } catch {
+        throw ValidationError(error.description)
+    }
+    if format == "text" {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = levels.defaultLevel
+            return handler
+        }
+    } else if let structured = StructuredLogHandler.Format(rawValue: format) {
+        LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: structured, levels: levels) }
+    } else {
+        throw ValidationError("log format must be json, logfmt or text, got \(format)")
+    }
+    return Logger(label: "conduit")
 }

@@ -26,14 +26,14 @@ struct ModelOptions: ParsableArguments {
     )
     var modelID: String?
 
-    @Option(help: "Hugging Face hub endpoint (env HF_ENDPOINT; default https://huggingface.co).")
+    @Option(help: "Hugging Face hub endpoint (env CONDUIT_MODEL_HUB_ENDPOINT; default https://huggingface.co).")
     var hubEndpoint: String?
 
     func apply(to configuration: inout ServerConfiguration, environment: [String: String]) throws {
         configuration.dataDirectory = data.url(environment: environment)
         configuration.modelDirectory = (modelDir ?? environment["CONDUIT_MODEL_DIR"]).map { URL(filePath: $0) }
         configuration.modelID = modelID ?? environment["CONDUIT_MODEL_ID"]
-        if let endpoint = hubEndpoint ?? environment["HF_ENDPOINT"] {
+        if let endpoint = hubEndpoint ?? environment["CONDUIT_MODEL_HUB_ENDPOINT"] {
             guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https" else {
                 throw ValidationError("hub endpoint must be an http(s) URL, got \(endpoint)")
             }

@@ -129,6 +129,50 @@ struct CommandLineTests {
         #expect(recorded == 60, "usage events written: \(recorded) of 60")
     }
 
+    @Test("serve reads --config, exits 78 listing every problem of an invalid one, and reloads on SIGHUP")
+    func configurationFileAndSIGHUP() async throws {
+        let model = try #require(TestModel.directory)
+        let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let config = folder.appending(path: "conduit.yaml").path
+        try "server:\n  port: not-a-port\nlimits:\n  max_inputs: 0\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let refused = try run(["serve", "--config", config, "--model-dir", model.path, "--data-dir", folder.path])
+        #expect(refused.status == 78)
+        #expect(refused.error.contains("server.port 'not-a-port' is not allowed") && refused.error.contains("limits.max_inputs '0'"))
+
+        let port = try await freePorts(1)[0]
+        try "server:\n  port: \(port)\nlogging:\n  level: notice\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let log = folder.appending(path: "log.jsonl")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = try #require(Self.executable)
+        process.arguments = ["serve", "--config", config, "--model-dir", model.path, "--data-dir", folder.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        var ready = false
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !ready && ContinuousClock.now < deadline {
+            ready =
+                (try? await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/ready"), wait: .seconds(2)))?
+                .bytes.hasPrefix("HTTP/1.1 200") ?? false
+            if !ready { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        try #require(ready, "the server did not become ready on the port its configuration file names")
+        kill(process.processIdentifier, SIGHUP)
+        var reloaded = false
+        while !reloaded && ContinuousClock.now < deadline + .seconds(10) {
+            reloaded = (try String(contentsOf: log, encoding: .utf8)).contains(#""cause":"SIGHUP""#)
+            if !reloaded { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(reloaded, "no reload logged after SIGHUP")
+        #expect(process.isRunning, "SIGHUP must not stop the server")
+    }
+
     @Test("keys create prints the key alone on its last line; it works against the same database; bad input exits non-zero")
     func keys() async throws {
         let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-cli-\(UUID().uuidString)").path

@@ -31,7 +31,8 @@ enum TestServer {
         let scheduler = EmbeddingScheduler(
             model: try model(), configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
         let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
-        return try buildApplication(catalog: catalog, configuration: configuration, store: store, metrics: metrics, logger: logger)
+        return try buildApplication(
+            catalog: catalog, configuration: LiveConfiguration(configuration), store: store, metrics: metrics, logger: logger)
     }
 
     /// An application with a fresh scheduler over the shared model.
@@ -46,7 +47,10 @@ enum TestServer {
                 name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"],
                 scheduler: scheduler, created: 0)
         ])
-        return (try buildApplication(catalog: catalog, configuration: configuration, readiness: readiness, logger: logger), scheduler)
+        return (
+            try buildApplication(catalog: catalog, configuration: LiveConfiguration(configuration), readiness: readiness, logger: logger),
+            scheduler
+        )
     }
 }
 

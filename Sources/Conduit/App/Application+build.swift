@@ -11,8 +11,11 @@ public typealias ConduitApplication = Application<RouterResponder<ConduitRequest
 
 /// Loads the configured model, warms it, and builds the application around it; `readiness` turns
 /// true once the server listens.
+///
+/// With a `source`, the configuration is reloaded from it on SIGHUP and when its file changes.
 public func buildApplication(
-    configuration: ServerConfiguration, readiness: Readiness = Readiness(), logger: Logger
+    configuration: ServerConfiguration, reloadingFrom source: ConfigurationSource? = nil, readiness: Readiness = Readiness(),
+    logger: Logger
 ) async throws -> ConduitApplication {
     try configuration.validate()
     let started = ContinuousClock.now
@@ -49,8 +52,14 @@ public func buildApplication(
             name: name, aliases: aliases, scheduler: scheduler,
             created: Int(Date().timeIntervalSince1970))
     ])
+    let live = LiveConfiguration(configuration)
     var application = try buildApplication(
-        catalog: catalog, configuration: configuration, readiness: readiness, store: store, metrics: metrics, logger: logger)
+        catalog: catalog, configuration: live, readiness: readiness, store: store, metrics: metrics, logger: logger)
+    if let source {
+        application.services.append(
+            ConfigurationReloader(
+                source: source, live: live, schedulers: catalog.models.map(\.scheduler), metricsFactory: metrics.factory, logger: logger))
+    }
     // Services shut down in reverse order, and the HTTP server comes last: the store must come first, so
     // that it closes only after the server has answered, the schedulers drained and the usage recorder
     // written its last events.
@@ -63,20 +72,22 @@ public func buildApplication(
 /// share one model this way). `store` may be nil only with authentication off; its owner closes it.
 /// `metrics` should be the one the catalog's schedulers report to.
 public func buildApplication(
-    catalog: ModelCatalog, configuration: ServerConfiguration, readiness: Readiness = Readiness(),
+    catalog: ModelCatalog, configuration live: LiveConfiguration, readiness: Readiness = Readiness(),
     store: Database? = nil, metrics: ServerMetrics = ServerMetrics(), logger: Logger
 ) throws -> ConduitApplication {
+    // What only a restart changes is read once, here; the rest per request, from `live`.
+    let configuration = live.current
     try configuration.validate()
     let router = Router(context: ConduitRequestContext.self)
     let connections = ConnectionLimiter.Count(limit: configuration.maxConnections)
     // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included;
     // the metrics count answers, errors rendered included.
     router.add(middleware: SecurityHeadersMiddleware())
-    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory, latencyObjectives: configuration.latencyObjectives))
+    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory, configuration: live))
     router.add(middleware: RequestIDMiddleware())
-    if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSAllowList(origins: configuration.corsOrigins)) }
+    router.add(middleware: CORSAllowList(configuration: live))
     router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.requestDeadline))
-    router.add(middleware: BodyLimitMiddleware(maxBodyBytes: configuration.limits.maxBodyBytes))
+    router.add(middleware: BodyLimitMiddleware(configuration: live))
     let accessTokens = try configuration.jwtSecret.map { try AccessTokens(secret: $0) }
     if configuration.authentication {
         guard let store else { throw ConfigurationError("authentication needs a database for its API keys") }
@@ -93,14 +104,14 @@ public func buildApplication(
     ModelsController(catalog: catalog).addRoutes(to: requiring(nil))
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }
     let rateLimiter = store.map { RateLimiter(store: $0, metricsFactory: metrics.factory) }
-    EmbeddingsController(catalog: catalog, limits: configuration.limits, rateLimiter: rateLimiter, usage: usage)
+    EmbeddingsController(catalog: catalog, configuration: live, rateLimiter: rateLimiter, usage: usage)
         .addRoutes(to: requiring(.embeddings))
     if let store {
-        AdminController(store: store, prices: configuration.prices).addRoutes(to: requiring(.admin))
+        AdminController(store: store, configuration: live).addRoutes(to: requiring(.admin))
     }
     MetricsController(metrics: metrics).addRoutes(to: requiring(.admin))
-    DebugController(catalog: catalog, configuration: configuration, started: .now).addRoutes(to: requiring(.admin))
-    TokenizeController(catalog: catalog, limits: configuration.limits).addRoutes(to: requiring(.embeddings))
+    DebugController(catalog: catalog, configuration: live, started: .now).addRoutes(to: requiring(.admin))
+    TokenizeController(catalog: catalog, configuration: live).addRoutes(to: requiring(.embeddings))
     return Application(
         router: router,
         server: .http1(

@@ -1,8 +1,9 @@
 import Foundation
 import Store
 
-/// Everything `conduit serve` needs to start.
-public struct ServerConfiguration: Sendable {
+/// Everything `conduit serve` needs to start. Read from conduit.yaml, the environment and the command
+/// line by `ConfigurationSource`; each key is a `Setting`.
+public struct ServerConfiguration: Sendable, Equatable {
     public var host: String
     public var port: Int
     /// Holds the model cache and, unless `database` names another, the SQLite database.
@@ -43,6 +44,10 @@ public struct ServerConfiguration: Sendable {
     public var modelAliases: [String]
     public var scheduler: SchedulerConfiguration
     public var limits: APILimits
+    /// Levels for all subsystems or per subsystem (`info,Store=debug`).
+    public var logLevel = "info"
+    /// json, logfmt or text.
+    public var logFormat = "json"
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(filePath: "data"),
@@ -71,36 +76,38 @@ public struct ServerConfiguration: Sendable {
         // Without authentication anyone who can reach the port could use the server.
         guard authentication || Self.isLoopback(host) else {
             throw ConfigurationError(
-                "host \(host) is not a loopback address; without authentication (--auth) the server binds only to 127.0.0.1, ::1 or localhost"
+                "server.host \(host) is not a loopback address; without authentication (auth.enabled) the server binds only to 127.0.0.1, ::1 or localhost"
             )
         }
         if let jwtSecret { _ = try AccessTokens(secret: jwtSecret) }
         if let adminKey, !APIKeySecret.isWellFormed(adminKey) {
-            throw ConfigurationError("the admin key must be 32 to 256 visible ASCII characters (its value is not shown)")
+            throw ConfigurationError("auth.admin_key must be 32 to 256 visible ASCII characters (its value is not shown)")
         }
-        guard (0...65535).contains(port) else { throw ConfigurationError("port must be between 0 and 65535, got \(port)") }
+        guard (0...65535).contains(port) else { throw ConfigurationError("server.port must be between 0 and 65535, got \(port)") }
         let s = scheduler
         for (name, value) in [
-            ("max-batch-tokens", s.maxBatchTokens), ("max-batch-requests", s.maxBatchSequences),
-            ("max-queued-tokens", s.maxQueuedTokens), ("max-queued-requests", s.maxQueuedRequests),
-            ("max-body-bytes", limits.maxBodyBytes), ("max-inputs", limits.maxInputs),
+            ("scheduler.max_batch_tokens", s.maxBatchTokens), ("scheduler.max_batch_requests", s.maxBatchSequences),
+            ("scheduler.max_queued_tokens", s.maxQueuedTokens), ("scheduler.max_queued_requests", s.maxQueuedRequests),
+            ("limits.max_body_bytes", limits.maxBodyBytes), ("limits.max_inputs", limits.maxInputs),
         ] where value < 1 {
             throw ConfigurationError("\(name) must be at least 1, got \(value)")
         }
-        guard s.requestTimeout > .zero else { throw ConfigurationError("request-timeout must be positive") }
-        guard maxConnections >= 1 else { throw ConfigurationError("max-connections must be at least 1, got \(maxConnections)") }
+        guard s.requestTimeout > .zero else { throw ConfigurationError("scheduler.request_timeout_seconds must be positive") }
+        guard maxConnections >= 1 else { throw ConfigurationError("server.max_connections must be at least 1, got \(maxConnections)") }
         guard idleTimeout > .zero, requestDeadline > .zero else {
-            throw ConfigurationError("idle-timeout and request-deadline must be positive")
+            throw ConfigurationError("server.idle_timeout_seconds and server.request_deadline_seconds must be positive")
         }
         guard requestDeadline > s.requestTimeout else {
-            throw ConfigurationError("request-deadline must be longer than request-timeout, or queued requests would never get their 503")
+            throw ConfigurationError(
+                "server.request_deadline_seconds must be longer than scheduler.request_timeout_seconds, or queued requests would never get their 503"
+            )
         }
         if let (route, objective) = latencyObjectives.first(where: { !$0.key.hasPrefix("/") || $0.value <= .zero }) {
             throw ConfigurationError(
-                "a latency objective needs a route template starting with / and a duration above zero, got \(route)=\(objective)")
+                "server.latency_objectives needs a route template starting with / and a duration above zero, got \(route)=\(objective)")
         }
         if let origin = corsOrigins.first(where: { !($0.hasPrefix("https://") || $0.hasPrefix("http://")) || $0.hasSuffix("/") }) {
-            throw ConfigurationError("a CORS origin is scheme://host[:port] with no path, got '\(origin)'")
+            throw ConfigurationError("server.cors_origins takes scheme://host[:port] with no path, got '\(origin)'")
         }
     }
 

@@ -7,7 +7,7 @@ enum AdminBootstrap {
     static let keyName = "bootstrap admin"
     static let teamName = "default"
 
-    /// With `given` (from `CONDUIT_ADMIN_KEY` or a secret file), makes sure that key exists with every
+    /// With `given` (from `CONDUIT_AUTH_ADMIN_KEY` or a secret file), makes sure that key exists with every
     /// scope. Without it, creates one the first time only (when the store has never had an admin key)
     /// and returns its secret for the caller to show once; nil otherwise.
     static func ensureAdminKey(in store: Database, logger: Logger, given: String?) async throws -> String? {

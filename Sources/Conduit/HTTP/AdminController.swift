@@ -12,7 +12,7 @@ import Store
 struct AdminController {
     let store: Database
     /// US dollars per million tokens, by model.
-    let prices: [String: Double]
+    let configuration: LiveConfiguration
 
     struct List<Item: Encodable>: Encodable {
         var object = "list"
@@ -168,7 +168,7 @@ struct AdminController {
                     date: Date(timeIntervalSince1970: TimeInterval(summary.day * 86_400)).formatted(Self.dateFormat),
                     model: summary.model, keyID: summary.keyID, requests: summary.requests, errors: summary.errors,
                     tokens: summary.tokens, averageLatencyMilliseconds: (summary.averageLatencyMilliseconds * 10).rounded() / 10,
-                    costUSD: prices[summary.model].map { Double(summary.tokens) / 1_000_000 * $0 })
+                    costUSD: configuration.current.prices[summary.model].map { Double(summary.tokens) / 1_000_000 * $0 })
             }
             return try json(List(data: rows))
         }

@@ -7,7 +7,7 @@ import Store
 /// model's queue is and what it has done, the process's memory, and how long it has run.
 struct DebugController {
     let catalog: ModelCatalog
-    let configuration: ServerConfiguration
+    let configuration: LiveConfiguration
     let started: ContinuousClock.Instant
 
     struct Snapshot: Encodable {
@@ -40,6 +40,8 @@ struct DebugController {
         var uptimeSeconds: Double
         var database: String
         var authentication: Bool
+        /// 1 at start, one more for each reload that changed a setting.
+        var configurationVersion: Int
     }
 
     func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
@@ -49,6 +51,7 @@ struct DebugController {
     }
 
     func snapshot() -> Snapshot {
+        let configuration = self.configuration.current
         let scheduler = configuration.scheduler
         return Snapshot(
             models: catalog.models.map { served in
@@ -68,6 +71,7 @@ struct DebugController {
             residentMemoryBytes: ProcessMemory.residentBytes(), peakResidentMemoryBytes: ProcessMemory.residentBytes(peak: true),
             uptimeSeconds: (ContinuousClock.now - started) / .seconds(1),
             // `description` replaces a URL's password: credentials never leave the server.
-            database: configuration.databaseLocation.description, authentication: configuration.authentication)
+            database: configuration.databaseLocation.description, authentication: configuration.authentication,
+            configurationVersion: self.configuration.version)
     }
 }

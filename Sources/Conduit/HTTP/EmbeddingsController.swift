@@ -8,7 +8,7 @@ import Store
 /// `POST /v1/embeddings`, compatible with the OpenAI API.
 struct EmbeddingsController {
     let catalog: ModelCatalog
-    let limits: APILimits
+    let configuration: LiveConfiguration
     /// Nil when there is no store (tests that run without one, with authentication off).
     let rateLimiter: RateLimiter?
     let usage: UsageRecorder?
@@ -41,6 +41,7 @@ struct EmbeddingsController {
         _ request: Request, context: ConduitRequestContext, start: ContinuousClock.Instant,
         metered: inout (model: String, tokens: Int)
     ) async throws -> Response {
+        let limits = configuration.current.limits
         let body = try await request.decodeJSON(as: EmbeddingsRequest.self, limit: limits.maxBodyBytes)
         metered.model = body.model ?? ""
         let served = try catalog.resolve(body.model)
@@ -52,7 +53,7 @@ struct EmbeddingsController {
                 param: "dimensions", code: "invalid_value")
         }
         let tokenizing = ContinuousClock.now
-        let (sequences, promptTokens) = try tokenize(body.input, model: model)
+        let (sequences, promptTokens) = try tokenize(body.input, model: model, limits: limits)
         let tokenizationTime = ContinuousClock.now - tokenizing
         metered.tokens = promptTokens
         let admission = try await rateLimiter?.admit(context.identity, tokens: promptTokens)
@@ -86,7 +87,7 @@ struct EmbeddingsController {
     }
 
     /// Token ids for each input, validated against the model's limits; also the total token count.
-    private func tokenize(_ input: EmbeddingInput, model: EmbeddingModel) throws -> ([[Int32]], Int) {
+    private func tokenize(_ input: EmbeddingInput, model: EmbeddingModel, limits: APILimits) throws -> ([[Int32]], Int) {
         guard input.count > 0 else {
             throw APIError.invalidRequest("'input' must not be empty", param: "input", code: "empty_input")
         }

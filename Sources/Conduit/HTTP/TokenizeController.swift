@@ -8,7 +8,7 @@ import NIOCore
 /// ids, text, whether special, and UTF-8 byte offsets into the input.
 struct TokenizeController {
     let catalog: ModelCatalog
-    let limits: APILimits
+    let configuration: LiveConfiguration
 
     struct Body: Decodable {
         var inputs: TextList
@@ -45,6 +45,7 @@ struct TokenizeController {
     }
 
     func tokenize(_ request: Request) async throws -> Response {
+        let limits = configuration.current.limits
         let body = try await request.decodeJSON(as: Body.self, limit: limits.maxBodyBytes)
         let model = try catalog.resolve(body.model).model
         let texts = body.inputs.texts

@@ -5,9 +5,10 @@ import Hummingbird
 /// and a body that is not JSON. Bodies without a length are bounded when they are collected.
 struct BodyLimitMiddleware: RouterMiddleware {
     typealias Context = ConduitRequestContext
-    let maxBodyBytes: Int
+    let configuration: LiveConfiguration
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let maxBodyBytes = configuration.current.limits.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
             throw APIError(
                 status: .contentTooLarge, message: "request body of \(length) bytes exceeds the limit of \(maxBodyBytes)",

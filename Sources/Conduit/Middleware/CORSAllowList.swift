@@ -3,14 +3,14 @@ import Hummingbird
 
 /// Cross-origin access for the browser origins on the allow-list only (none by default): a listed
 /// origin is echoed back with `Vary: Origin`, its preflight answered; any other origin gets no CORS
-/// headers, so browsers keep its scripts out.
+/// headers, so browsers keep its scripts out. The list is read per request: a reload may change it.
 struct CORSAllowList: RouterMiddleware {
     typealias Context = ConduitRequestContext
 
-    let origins: Set<String>
+    let configuration: LiveConfiguration
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let origin = request.headers[.origin], origins.contains(origin) else {
+        guard let origin = request.headers[.origin], configuration.current.corsOrigins.contains(origin) else {
             return try await next(request, context)
         }
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {

@@ -45,7 +45,7 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
         var remainingTokens: Int
     }
 
-    let limits: Limits
+    var limits: Limits
     private var queue: [Pending] = []
     private var head = 0
     /// Results of requests split across batches, kept until their last sequence is done.

@@ -44,6 +44,7 @@ public final class EmbeddingScheduler: Service, Sendable {
     }
 
     private struct State: Sendable {
+        var configuration: SchedulerConfiguration
         var queue: BatchQueue<ContinuousClock.Instant>
         var waiters: [UInt64: Waiter] = [:]
         var timings: [UInt64: Timing] = [:]
@@ -62,7 +63,6 @@ public final class EmbeddingScheduler: Service, Sendable {
     }
 
     public let model: EmbeddingModel
-    public let configuration: SchedulerConfiguration
     private let state: Mutex<State>
     private let wakeUp = DispatchSemaphore(value: 0)
     private let computeThread = NIOThreadPool(numberOfThreads: 1)
@@ -74,14 +74,27 @@ public final class EmbeddingScheduler: Service, Sendable {
         metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
     ) {
         self.model = model
-        self.configuration = configuration
         self.logger = logger
         self.metrics = SchedulerMetrics(factory: metricsFactory)
-        let limits = BatchQueue<ContinuousClock.Instant>.Limits(
+        state = Mutex(State(configuration: configuration, queue: BatchQueue(limits: Self.limits(configuration))))
+        computeThread.start()
+    }
+
+    private static func limits(_ configuration: SchedulerConfiguration) -> BatchQueue<ContinuousClock.Instant>.Limits {
+        .init(
             maxBatchTokens: configuration.maxBatchTokens, maxBatchSequences: configuration.maxBatchSequences,
             maxQueuedTokens: configuration.maxQueuedTokens, maxQueuedRequests: configuration.maxQueuedRequests)
-        state = Mutex(State(queue: BatchQueue(limits: limits)))
-        computeThread.start()
+    }
+
+    public var configuration: SchedulerConfiguration { state.withLock { $0.configuration } }
+
+    /// Takes new limits (a configuration reload): requests already admitted keep their place and
+    /// their deadline; the next admissions and batches follow the new limits.
+    public func update(_ configuration: SchedulerConfiguration) {
+        state.withLock { state in
+            state.configuration = configuration
+            state.queue.limits = Self.limits(configuration)
+        }
     }
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
@@ -100,10 +113,9 @@ public final class EmbeddingScheduler: Service, Sendable {
     /// ``embed(_:isAbandoned:)``, with the time the request spent waiting and in the model.
     public func embedTimed(_ sequences: [[Int32]], isAbandoned: @escaping @Sendable () -> Bool = { false }) async throws -> Embedded {
         guard !sequences.isEmpty else { return Embedded(vectors: [], queueTime: .zero, inferenceTime: .zero) }
-        let deadline = ContinuousClock.now + configuration.requestTimeout
-        let id = state.withLock { state in
+        let (id, deadline) = state.withLock { state in
             state.nextID += 1
-            return state.nextID
+            return (state.nextID, ContinuousClock.now + state.configuration.requestTimeout)
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in

@@ -1,0 +1,106 @@
+import CoreMetrics
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// Reloads the configuration on SIGHUP and whenever its file changes. A configuration that does not
+/// load or validate is refused whole, with every reason logged, and the one in effect stays; a valid
+/// one applies its reloadable settings at once (requests under way finish with the settings they
+/// started with) and names the changed settings that need a restart.
+public struct ConfigurationReloader: Service {
+    let source: ConfigurationSource
+    let live: LiveConfiguration
+    let schedulers: [EmbeddingScheduler]
+    /// How often the file is checked for a change.
+    let pollInterval: Duration
+    let logger: Logger
+    private let reloads: (success: Counter, failure: Counter)
+    private let lastSucceeded: Gauge
+
+    public init(
+        source: ConfigurationSource, live: LiveConfiguration, schedulers: [EmbeddingScheduler], pollInterval: Duration = .seconds(2),
+        metricsFactory: any MetricsFactory, logger: Logger
+    ) {
+        self.source = source
+        self.live = live
+        self.schedulers = schedulers
+        self.pollInterval = pollInterval
+        self.logger = logger
+        reloads = (
+            Counter(label: "conduit_config_reloads_total", dimensions: [("result", "success")], factory: metricsFactory),
+            Counter(label: "conduit_config_reloads_total", dimensions: [("result", "failure")], factory: metricsFactory)
+        )
+        lastSucceeded = Gauge(label: "conduit_config_last_reload_successful", factory: metricsFactory)
+        lastSucceeded.record(1)
+    }
+
+    public func run() async throws {
+        let (triggers, trigger) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) { trigger.yield("SIGHUP") }
+            }
+            if let file = source.file {
+                group.addTask {
+                    var stamp = FileStamp(file)
+                    while !Task.isCancelled {
+                        try? await Task.sleep(for: pollInterval)
+                        let now = FileStamp(file)
+                        if now != stamp {
+                            stamp = now
+                            trigger.yield("file changed")
+                        }
+                    }
+                }
+            }
+            await cancelWhenGracefulShutdown {
+                for await cause in triggers { await reload(cause: cause) }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Loads the configuration again and applies what it may; returns false when it was refused.
+    @discardableResult
+    public func reload(cause: String) async -> Bool {
+        let loaded: ConfigurationSource.Loaded
+        do {
+            loaded = try await source.load()
+        } catch {
+            reloads.failure.increment()
+            lastSucceeded.record(0)
+            logger.error(
+                "configuration reload refused; the configuration in effect stays",
+                metadata: ["cause": "\(cause)", "problems": "\((error as? ConfigurationProblems)?.problems ?? ["\(error)"])"])
+            return false
+        }
+        let (applied, needRestart) = live.reload(from: loaded.configuration)
+        let scheduler = live.current.scheduler
+        for each in schedulers { each.update(scheduler) }
+        reloads.success.increment()
+        lastSucceeded.record(1)
+        logger.notice(
+            "configuration reloaded",
+            metadata: [
+                "cause": "\(cause)", "version": "\(live.version)", "applied": "\(applied)", "needs_restart": "\(needRestart)",
+            ])
+        return true
+    }
+}
+
+/// What tells that a file changed: its identity (an editor or a ConfigMap swap replaces it), size and
+/// modification time. Nil fields for a missing file, so that its return is noticed too.
+private struct FileStamp: Equatable {
+    let inode: UInt64?
+    let size: UInt64?
+    let modified: Date?
+
+    init(_ path: String) {
+        // Through symbolic links: a Kubernetes ConfigMap changes by swapping the link's target.
+        let attributes = try? FileManager.default.attributesOfItem(atPath: URL(filePath: path).resolvingSymlinksInPath().path)
+        inode = (attributes?[.systemFileNumber] as? NSNumber)?.uint64Value
+        size = (attributes?[.size] as? NSNumber)?.uint64Value
+        modified = attributes?[.modificationDate] as? Date
+    }
+}

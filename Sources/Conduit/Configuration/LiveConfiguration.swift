@@ -1,0 +1,83 @@
+import Foundation
+import Synchronization
+
+/// The configuration in effect, which a reload may replace while requests run. Each request reads
+/// the settings it needs once, at its start, so a request never sees half of two configurations.
+public final class LiveConfiguration: Sendable {
+    private let state: Mutex<(configuration: ServerConfiguration, version: Int)>
+
+    public init(_ configuration: ServerConfiguration) {
+        state = Mutex((configuration, 1))
+    }
+
+    public var current: ServerConfiguration { state.withLock { $0.configuration } }
+
+    /// 1 at start, one more for each reload that changed a setting.
+    public var version: Int { state.withLock { $0.version } }
+
+    /// Takes the reloadable settings of `next`, keeping the rest, and tells which settings changed:
+    /// `applied` took effect, `needRestart` did not.
+    @discardableResult
+    public func reload(from next: ServerConfiguration) -> (applied: [String], needRestart: [String]) {
+        state.withLock { state in
+            var updated = state.configuration
+            var applied: [String] = []
+            var needRestart: [String] = []
+            for setting in Setting.all where setting.current(state.configuration) != setting.current(next) {
+                if setting.isReloadable {
+                    setting.copy(next, &updated)
+                    applied.append(setting.key)
+                } else {
+                    needRestart.append(setting.key)
+                }
+            }
+            if !applied.isEmpty {
+                state.configuration = updated
+                state.version += 1
+            }
+            return (applied, needRestart)
+        }
+    }
+}
+
+extension ServerConfiguration {
+    /// Every setting with its value, as YAML that `conduit serve --config` reads back; secrets redacted.
+    public var renderedYAML: String {
+        var lines: [String] = []
+        var section = ""
+        for setting in Setting.all {
+            let parts = setting.key.split(separator: ".", maxSplits: 1).map(String.init)
+            let name = parts.count == 2 ? parts[1] : parts[0]
+            let indent = parts.count == 2 ? "  " : ""
+            if parts.count == 2, parts[0] != section {
+                section = parts[0]
+                lines.append("\(section):")
+            } else if parts.count == 1 {
+                section = ""
+            }
+            guard let value = setting.current(self) else {
+                lines.append("\(indent)# \(name): (not set)")
+                continue
+            }
+            if setting.isSecret {
+                lines.append("\(indent)\(name): \"<redacted>\"")
+            } else if setting.isList {
+                let entries = value.isEmpty ? [] : value.split(separator: ",").map { yamlScalar(String($0)) }
+                lines.append("\(indent)\(name): [\(entries.joined(separator: ", "))]")
+            } else {
+                lines.append("\(indent)\(name): \(yamlScalar(value))")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// `text` bare where YAML reads it back as the same text, else double-quoted (JSON escapes are valid YAML).
+private func yamlScalar(_ text: String) -> String {
+    let plain = text.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) || "_./:@-+".unicodeScalars.contains($0) }
+    if plain && !text.isEmpty && !text.hasPrefix("-") && !text.hasPrefix("@") { return text }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .withoutEscapingSlashes
+    let data = try? encoder.encode(text)
+    return data.map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Store
+
+extension Setting {
+    /// Every key Conduit reads, in the order `conduit config check` prints them. The example
+    /// configuration (conduit.example.yaml) documents each; a test checks that it names them all.
+    public static let all: [Setting] = [
+        .text("server.host", allowed: "a host name or IP address", \.host, parse: nonEmpty, show: { $0 }),
+        .integer("server.port", 0...65535, \.port),
+        .integer("server.max_connections", 1...1_000_000, \.maxConnections),
+        .seconds("server.idle_timeout_seconds", \.idleTimeout),
+        .seconds("server.request_deadline_seconds", \.requestDeadline),
+        Setting(
+            key: "server.cors_origins", isList: true, allowed: "a list of origins, scheme://host[:port] with no path",
+            isSecret: false, isReloadable: true,
+            apply: { values, configuration in
+                guard values.allSatisfy(isOrigin) else { return false }
+                configuration.corsOrigins = Set(values)
+                return true
+            },
+            current: { $0.corsOrigins.sorted().joined(separator: ",") }, copy: { $1.corsOrigins = $0.corsOrigins }),
+        .keyedList(
+            "server.latency_objectives", form: "ROUTE=MILLISECONDS entries (/v1/embeddings=200)", reloadable: true,
+            \.latencyObjectives,
+            parse: { route, text in
+                guard route.hasPrefix("/"), let milliseconds = Double(text), milliseconds > 0, milliseconds.isFinite else { return nil }
+                return .milliseconds(milliseconds)
+            },
+            show: { "\(Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15)" }),
+        .text(
+            "data_dir", allowed: "a folder path", \.dataDirectory, parse: { nonEmpty($0).map { URL(filePath: $0) } }, show: \.relativePath),
+        .text(
+            "database.url", allowed: "postgres://user:password@host:port/database, or the path of an SQLite file",
+            \.database, parse: { try? DatabaseLocation($0) }, show: { $0?.description }),
+        .flag("auth.enabled", \.authentication),
+        .text("auth.admin_key", allowed: "32 to 256 visible ASCII characters", secret: true, \.adminKey, parse: { $0 }, show: { $0 }),
+        .text(
+            "auth.admin_key_file", allowed: "a readable file holding the admin key", \.adminKey, parse: secretFile,
+            show: { _ in nil }),
+        .text("auth.jwt_secret", allowed: "at least 32 bytes", secret: true, \.jwtSecret, parse: { $0 }, show: { $0 }),
+        .text(
+            "auth.jwt_secret_file", allowed: "a readable file holding the JWT signing key", \.jwtSecret, parse: secretFile,
+            show: { _ in nil }),
+        .text(
+            "model.dir", allowed: "a folder in Hugging Face layout", \.modelDirectory, parse: { nonEmpty($0).map { URL(filePath: $0) } },
+            show: { $0?.relativePath }),
+        .text("model.id", allowed: "a Hugging Face model id, owner/name", \.modelID, parse: nonEmpty, show: { $0 }),
+        .text(
+            "model.hub_endpoint", allowed: "an http(s) URL", \.hubEndpoint,
+            parse: { text in URL(string: text).flatMap { ["http", "https"].contains($0.scheme) ? $0 : nil } }, show: \.absoluteString),
+        .text("model.served_name", allowed: "a model name", \.servedModelName, parse: nonEmpty, show: { $0 }),
+        .list("model.aliases", allowed: "a list of model names", \.modelAliases, isAllowed: { !$0.isEmpty }),
+        .flag("model.truncate", reloadable: true, \.limits.truncate),
+        .integer("scheduler.max_batch_tokens", 1...1_048_576, reloadable: true, \.scheduler.maxBatchTokens),
+        .integer("scheduler.max_batch_requests", 1...65_536, reloadable: true, \.scheduler.maxBatchSequences),
+        .integer("scheduler.max_queued_tokens", 1...1 << 30, reloadable: true, \.scheduler.maxQueuedTokens),
+        .integer("scheduler.max_queued_requests", 1...1 << 24, reloadable: true, \.scheduler.maxQueuedRequests),
+        .seconds("scheduler.request_timeout_seconds", reloadable: true, \.scheduler.requestTimeout),
+        .integer("limits.max_body_bytes", 1...1 << 30, reloadable: true, \.limits.maxBodyBytes),
+        .integer("limits.max_inputs", 1...1 << 20, reloadable: true, \.limits.maxInputs),
+        .keyedList(
+            "usage.prices", form: "MODEL=USD_PER_MILLION_TOKENS entries", reloadable: true, \.prices,
+            parse: { _, text in Double(text).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }, show: { "\($0)" }),
+        .text(
+            "logging.level", allowed: "a level, or levels per subsystem: info,Store=debug", \.logLevel,
+            parse: { (try? LogLevels(parsing: $0)) != nil ? $0 : nil }, show: { $0 }),
+        .text(
+            "logging.format", allowed: "json, logfmt or text", \.logFormat, parse: { ["json", "logfmt", "text"].contains($0) ? $0 : nil },
+            show: { $0 }),
+    ]
+
+    public static func named(_ key: String) -> Setting? { all.first { $0.key == key } }
+}
+
+private func nonEmpty(_ text: String) -> String? {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    return trimmed.isEmpty ? nil : trimmed
+}
+
+private func isOrigin(_ text: String) -> Bool {
+    (text.hasPrefix("https://") || text.hasPrefix("http://")) && !text.hasSuffix("/")
+}
+
+/// A secret kept in a file (a Docker or systemd credential, say); its trailing newline is not part of it.
+private func secretFile(_ path: String) -> String? {
+    guard let contents = FileManager.default.contents(atPath: path) else { return nil }
+    return String(decoding: contents, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}

@@ -1,0 +1,167 @@
+import Conduit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import Testing
+
+/// conduit.yaml, the environment and the command line; validation; `config check`; reload.
+@Suite("Configuration")
+struct ConfigurationTests {
+    private func file(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appending(path: "conduit-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        return path
+    }
+
+    private func problems(_ source: ConfigurationSource) async -> [String] {
+        do {
+            _ = try await source.load()
+            return []
+        } catch {
+            return (error as? ConfigurationProblems)?.problems ?? ["\(error)"]
+        }
+    }
+
+    @Test("the command line wins over the environment, which wins over the file; the rest keeps its default")
+    func precedence() async throws {
+        let path = try file(
+            "server:\n  port: 9090\n  host: localhost\nscheduler:\n  max_batch_tokens: 2048\nusage:\n  prices: [\"m=0.5\"]\n")
+        let environment = ["CONDUIT_SERVER_PORT": "9191", "CONDUIT_LIMITS_MAX_INPUTS": "7", "CONDUIT_MODEL_ALIASES": "a,b"]
+        var loaded = try await ConfigurationSource(file: path, environment: environment).load().configuration
+        #expect(loaded.port == 9191 && loaded.host == "localhost" && loaded.scheduler.maxBatchTokens == 2048)
+        #expect(loaded.limits.maxInputs == 7 && loaded.modelAliases == ["a", "b"] && loaded.prices == ["m": 0.5])
+        #expect(loaded.scheduler.maxQueuedRequests == SchedulerConfiguration().maxQueuedRequests)
+        loaded = try await ConfigurationSource(file: path, environment: environment, overrides: ["server.port": ["9292"]]).load()
+            .configuration
+        #expect(loaded.port == 9292)
+    }
+
+    @Test("every problem is listed at once, naming the key, the value and what is allowed; a secret's value is never shown")
+    func problemsNameKeys() async throws {
+        let path = try file("sever:\n  port: 1\nserver:\n  prot: 2\nscheduler: 3\n")
+        let unknown = await problems(ConfigurationSource(file: path, environment: [:]))
+        #expect(unknown.contains { $0.contains("'sever' is not a section") })
+        #expect(unknown.contains { $0.contains("'server.prot' is not a key") })
+        #expect(unknown.contains { $0.contains("'scheduler' is a section") })
+
+        let secret = "short-secret-value"
+        let bad = await problems(
+            ConfigurationSource(
+                file: try file("server:\n  port: 70000\n  cors_origins: https://a.example\nlimits:\n  max_inputs: [1, 2]\n"),
+                environment: ["CONDUIT_SCHEDULER_REQUEST_TIMEOUT_SECONDS": "soon", "CONDUIT_AUTH_ADMIN_KEY_FILE": "/no/such/file"],
+                overrides: ["logging.format": ["xml"]]))
+        #expect(bad.contains("server.port '70000' is not allowed; it takes an integer from 0 to 65535"))
+        #expect(bad.contains { $0.hasPrefix("server.cors_origins must be a list") })
+        #expect(bad.contains { $0.hasPrefix("limits.max_inputs must be a single value") })
+        #expect(bad.contains { $0.hasPrefix("scheduler.request_timeout_seconds 'soon' is not allowed; it takes a number of seconds") })
+        #expect(bad.contains { $0.hasPrefix("auth.admin_key_file '/no/such/file' is not allowed") })
+        #expect(bad.contains { $0.hasPrefix("logging.format 'xml' is not allowed; it takes json, logfmt or text") })
+
+        let hidden = await problems(ConfigurationSource(file: nil, environment: ["CONDUIT_AUTH_JWT_SECRET": secret]))
+        #expect(hidden.count == 1 && !hidden[0].contains(secret), "\(hidden)")
+
+        let crossField = await problems(ConfigurationSource(file: nil, environment: ["CONDUIT_SERVER_HOST": "0.0.0.0"]))
+        #expect(crossField.count == 1 && crossField[0].contains("auth.enabled"))
+    }
+
+    @Test("a misspelt CONDUIT_ variable is a warning")
+    func unknownVariable() async throws {
+        let loaded = try await ConfigurationSource(file: nil, environment: ["CONDUIT_SEVER_PORT": "1", "CONDUIT_CONFIG": "x"]).load()
+        #expect(loaded.warnings == ["the environment variable CONDUIT_SEVER_PORT is not a setting and is ignored"])
+    }
+
+    @Test("what config check prints reads back to the same configuration, with secrets redacted")
+    func renderedReadsBack() async throws {
+        let path = try file(
+            "server:\n  port: 9090\n  cors_origins: [\"https://a.example\"]\n  latency_objectives: [\"/v1/embeddings=250\"]\n"
+                + "model:\n  aliases: [x, \"y z\"]\n  truncate: false\nscheduler:\n  request_timeout_seconds: 2.5\n")
+        let loaded = try await ConfigurationSource(file: path, environment: [:]).load().configuration
+        let rendered = loaded.renderedYAML
+        let again = try await ConfigurationSource(file: try file(rendered), environment: [:]).load().configuration
+        #expect(again == loaded, "\(rendered)")
+
+        let secret = "0123456789abcdef0123456789abcdef-secret"
+        let withSecret = try await ConfigurationSource(file: nil, environment: ["CONDUIT_AUTH_JWT_SECRET": secret]).load().configuration
+        #expect(!withSecret.renderedYAML.contains(secret) && withSecret.renderedYAML.contains("jwt_secret: \"<redacted>\""))
+    }
+
+    @Test("the example configuration loads and documents every key")
+    func exampleDocumentsEveryKey() async throws {
+        let example = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../conduit.example.yaml").path
+        _ = try await ConfigurationSource(file: example, environment: [:]).load()
+        var section = ""
+        var documented: Set<String> = []
+        for line in try String(contentsOfFile: example, encoding: .utf8).split(separator: "\n") where !line.hasPrefix("#") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix(" ") {
+                documented.insert(section + "." + name)
+            } else {
+                section = name
+                documented.insert(name)
+            }
+        }
+        let keys = Set(Setting.all.map(\.key))
+        #expect(keys.subtracting(documented).isEmpty, "not in the example: \(keys.subtracting(documented).sorted())")
+    }
+
+    @Test("a reload applies reloadable settings to requests that follow, refuses an invalid file whole, and names what needs a restart")
+    func reload() async throws {
+        let path = try file("limits:\n  max_inputs: 2\n")
+        let source = ConfigurationSource(file: path, environment: [:])
+        let configuration = try await source.load().configuration
+        let live = LiveConfiguration(configuration)
+        let scheduler = EmbeddingScheduler(model: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
+        let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
+        let app = try buildApplication(catalog: catalog, configuration: live, logger: TestServer.logger)
+        let reloader = ConfigurationReloader(
+            source: source, live: live, schedulers: [scheduler], pollInterval: .milliseconds(20), metricsFactory: ServerMetrics().factory,
+            logger: TestServer.logger)
+        let three = ByteBuffer(string: #"{"input":["a","b","c"]}"#)
+        try await app.test(.router) { client in
+            #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .badRequest)
+
+            // Through the file watcher: the service notices the change by itself.
+            let watching = Task { try await reloader.run() }
+            defer { watching.cancel() }
+            try await Task.sleep(for: .milliseconds(100))
+            try "limits:\n  max_inputs: 3\nscheduler:\n  max_queued_requests: 7\nserver:\n  port: 1234\n".write(
+                toFile: path, atomically: true, encoding: .utf8)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while live.version == 1 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(live.version == 2)
+            #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .ok)
+            #expect(scheduler.configuration.maxQueuedRequests == 7)
+            #expect(live.current.port == configuration.port, "the port needs a restart")
+
+            // An invalid file changes nothing.
+            try "limits:\n  max_inputs: none\n".write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(await reloader.reload(cause: "test") == false)
+            #expect(live.version == 2 && live.current.limits.maxInputs == 3)
+
+            // Requests under way while the configuration changes again and again all complete.
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<40 {
+                    group.addTask {
+                        try await client.execute(
+                            uri: "/v1/embeddings", method: .post, body: ByteBuffer(string: #"{"input":"text \#(index)"}"#)
+                        )
+                        .status
+                    }
+                }
+                for round in 0..<10 {
+                    try "limits:\n  max_inputs: \(4 + round)\n".write(toFile: path, atomically: true, encoding: .utf8)
+                    #expect(await reloader.reload(cause: "test"))
+                }
+                for try await status in group { #expect(status == .ok) }
+            }
+            #expect(live.current.limits.maxInputs == 13)
+        }
+        let (applied, needRestart) = live.reload(
+            from: try await ConfigurationSource(file: try file("server:\n  port: 1\n"), environment: [:]).load().configuration)
+        #expect(applied == ["limits.max_inputs"] && needRestart == ["server.port"])
+    }
+}
