@@ -38,6 +38,17 @@ struct CommandLineTests {
     }
 
     /// `count` distinct ports nothing listens on now (all held at once, so none is handed out twice).
+    /// Whether the server on `port` answers /health/ready with 200 within a minute.
+    private func isReady(port: Int) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let answer = try? await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/ready"), wait: .seconds(2))
+            if answer?.bytes.hasPrefix("HTTP/1.1 200") == true { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
     private func freePorts(_ count: Int) async throws -> [Int] {
         var sockets: [any Channel] = []
         for _ in 0..<count {
@@ -92,15 +103,7 @@ struct CommandLineTests {
             }
         }
         for port in ports {
-            var ready = false
-            let deadline = ContinuousClock.now + .seconds(60)
-            while !ready && ContinuousClock.now < deadline {
-                ready =
-                    (try? await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/ready"), wait: .seconds(2)))?
-                    .bytes.hasPrefix("HTTP/1.1 200") ?? false
-                if !ready { try await Task.sleep(for: .milliseconds(100)) }
-            }
-            try #require(ready, "server on port \(port) did not become ready")
+            try #require(await isReady(port: port), "server on port \(port) did not become ready")
         }
         let request = RawHTTP.request(
             "POST", "/v1/embeddings", headers: ["Authorization": "Bearer \(secret)"], body: #"{"input":"shared"}"#)
@@ -154,18 +157,11 @@ struct CommandLineTests {
             process.terminate()
             process.waitUntilExit()
         }
-        var ready = false
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !ready && ContinuousClock.now < deadline {
-            ready =
-                (try? await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/ready"), wait: .seconds(2)))?
-                .bytes.hasPrefix("HTTP/1.1 200") ?? false
-            if !ready { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        try #require(ready, "the server did not become ready on the port its configuration file names")
+        try #require(await isReady(port: port), "the server did not become ready on the port its configuration file names")
         kill(process.processIdentifier, SIGHUP)
         var reloaded = false
-        while !reloaded && ContinuousClock.now < deadline + .seconds(10) {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !reloaded && ContinuousClock.now < deadline {
             reloaded = (try String(contentsOf: log, encoding: .utf8)).contains(#""cause":"SIGHUP""#)
             if !reloaded { try await Task.sleep(for: .milliseconds(50)) }
         }
