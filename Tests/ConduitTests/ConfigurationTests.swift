@@ -128,13 +128,13 @@ struct ConfigurationTests {
             let watching = Task { try await reloader.run() }
             defer { watching.cancel() }
             try await Task.sleep(for: .milliseconds(100))
-            try "limits:\n  max_inputs: 3\nscheduler:\n  max_queued_requests: 7\nserver:\n  port: 1234\n".write(
+            try "limits:\n  max_inputs: 3\nscheduler:\n  max_queued_requests: 700\nserver:\n  port: 1234\n".write(
                 toFile: path, atomically: true, encoding: .utf8)
             let deadline = ContinuousClock.now + .seconds(10)
             while live.version == 1 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(live.version == 2)
             #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .ok)
-            #expect(scheduler.configuration.maxQueuedRequests == 7)
+            #expect(scheduler.configuration.maxQueuedRequests == 700)
             #expect(live.current.port == configuration.port, "the port needs a restart")
 
             // An invalid file changes nothing.
