@@ -76,7 +76,7 @@ public struct ConfigurationReloader: Service {
             return false
         }
         let (applied, needRestart) = live.reload(from: loaded.configuration)
-        let scheduler = live.current.scheduler
+        let scheduler = live.read(\.scheduler)
         for each in schedulers { each.update(scheduler) }
         reloads.success.increment()
         lastSucceeded.record(1)

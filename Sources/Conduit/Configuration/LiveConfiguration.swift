@@ -12,6 +12,12 @@ public final class LiveConfiguration: Sendable {
 
     public var current: ServerConfiguration { state.withLock { $0.configuration } }
 
+    /// One part of the configuration in effect, without copying the rest (requests read their
+    /// settings this way, several times each).
+    public func read<Value>(_ part: (ServerConfiguration) -> Value) -> Value {
+        state.withLock { part($0.configuration) }
+    }
+
     /// 1 at start, one more for each reload that changed a setting.
     public var version: Int { state.withLock { $0.version } }
 

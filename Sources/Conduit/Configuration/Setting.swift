@@ -55,7 +55,7 @@ extension Setting {
                 configuration[keyPath: path] = .milliseconds(Int((seconds * 1000).rounded()))
                 return true
             },
-            current: { "\(Double($0[keyPath: path].components.seconds) + Double($0[keyPath: path].components.attoseconds) / 1e18)" },
+            current: { "\($0[keyPath: path] / .seconds(1))" },
             copy: { $1[keyPath: path] = $0[keyPath: path] })
     }
 

@@ -26,7 +26,7 @@ extension Setting {
                 guard route.hasPrefix("/"), let milliseconds = Double(text), milliseconds > 0, milliseconds.isFinite else { return nil }
                 return .milliseconds(milliseconds)
             },
-            show: { "\(Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15)" }),
+            show: { "\($0 / .milliseconds(1))" }),
         .text(
             "data_dir", allowed: "a folder path", \.dataDirectory, parse: { nonEmpty($0).map { URL(filePath: $0) } }, show: \.relativePath),
         .text(

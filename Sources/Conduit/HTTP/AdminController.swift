@@ -163,12 +163,13 @@ struct AdminController {
             let now = Timestamp.now()
             let start = try Self.day(request.uri.queryParameters["from"], name: "from") ?? (now - now % 86_400 - 29 * 86_400)
             let end = try Self.day(request.uri.queryParameters["to"], name: "to").map { $0 + 86_400 } ?? (now - now % 86_400 + 86_400)
+            let prices = configuration.read(\.prices)  // once per answer: a reload must not split a report
             let rows = try await store.usage(teamID: identity.teamID, from: start, to: end).map { summary in
                 UsageRow(
                     date: Date(timeIntervalSince1970: TimeInterval(summary.day * 86_400)).formatted(Self.dateFormat),
                     model: summary.model, keyID: summary.keyID, requests: summary.requests, errors: summary.errors,
                     tokens: summary.tokens, averageLatencyMilliseconds: (summary.averageLatencyMilliseconds * 10).rounded() / 10,
-                    costUSD: configuration.current.prices[summary.model].map { Double(summary.tokens) / 1_000_000 * $0 })
+                    costUSD: prices[summary.model].map { Double(summary.tokens) / 1_000_000 * $0 })
             }
             return try json(List(data: rows))
         }

@@ -67,7 +67,7 @@ struct DebugController {
             scheduler: Snapshot.Limits(
                 maxBatchTokens: scheduler.maxBatchTokens, maxBatchRequests: scheduler.maxBatchSequences,
                 maxQueuedTokens: scheduler.maxQueuedTokens, maxQueuedRequests: scheduler.maxQueuedRequests,
-                requestTimeoutSeconds: Double(scheduler.requestTimeout.components.seconds)),
+                requestTimeoutSeconds: scheduler.requestTimeout / .seconds(1)),
             residentMemoryBytes: ProcessMemory.residentBytes(), peakResidentMemoryBytes: ProcessMemory.residentBytes(peak: true),
             uptimeSeconds: (ContinuousClock.now - started) / .seconds(1),
             // `description` replaces a URL's password: credentials never leave the server.

@@ -41,7 +41,7 @@ struct EmbeddingsController {
         _ request: Request, context: ConduitRequestContext, start: ContinuousClock.Instant,
         metered: inout (model: String, tokens: Int)
     ) async throws -> Response {
-        let limits = configuration.current.limits
+        let limits = configuration.read(\.limits)
         let body = try await request.decodeJSON(as: EmbeddingsRequest.self, limit: limits.maxBodyBytes)
         metered.model = body.model ?? ""
         let served = try catalog.resolve(body.model)

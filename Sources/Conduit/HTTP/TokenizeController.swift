@@ -45,7 +45,7 @@ struct TokenizeController {
     }
 
     func tokenize(_ request: Request) async throws -> Response {
-        let limits = configuration.current.limits
+        let limits = configuration.read(\.limits)
         let body = try await request.decodeJSON(as: Body.self, limit: limits.maxBodyBytes)
         let model = try catalog.resolve(body.model).model
         let texts = body.inputs.texts

@@ -21,7 +21,7 @@ struct HTTPMetricsMiddleware: RouterMiddleware {
         Counter(label: "conduit_http_requests_total", dimensions: dimensions, factory: factory).increment()
         Timer(label: "conduit_http_request_duration_seconds", dimensions: Array(dimensions.prefix(2)), factory: factory)
             .recordInterval(since: start, until: start + elapsed)
-        if let objective = configuration.current.latencyObjectives[route] {
+        if let objective = configuration.read({ $0.latencyObjectives[route] }) {
             let good = response.status.code < 500 && elapsed <= objective
             Counter(
                 label: "conduit_slo_requests_total", dimensions: [("route", route), ("outcome", good ? "good" : "bad")], factory: factory

@@ -8,7 +8,7 @@ struct BodyLimitMiddleware: RouterMiddleware {
     let configuration: LiveConfiguration
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let maxBodyBytes = configuration.current.limits.maxBodyBytes
+        let maxBodyBytes = configuration.read(\.limits.maxBodyBytes)
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
             throw APIError(
                 status: .contentTooLarge, message: "request body of \(length) bytes exceeds the limit of \(maxBodyBytes)",

@@ -10,7 +10,7 @@ struct CORSAllowList: RouterMiddleware {
     let configuration: LiveConfiguration
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let origin = request.headers[.origin], configuration.current.corsOrigins.contains(origin) else {
+        guard let origin = request.headers[.origin], configuration.read({ $0.corsOrigins.contains(origin) }) else {
             return try await next(request, context)
         }
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
