@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import Tracing
 import UnixSignals
 
 struct ServeCommand: AsyncParsableCommand {
@@ -31,10 +32,21 @@ struct ServeCommand: AsyncParsableCommand {
         if configuration.adminKey != nil && !configuration.authentication {
             logger.warning("an admin key is configured but authentication is off (auth.enabled); the key is not used")
         }
+        // Services stop in reverse order: the exporter last, so that the last requests' spans are sent.
+        var services: [any Service] = []
+        if let (tracer, exporter) = try configuration.tracing.makeTracer(logger: logger) {
+            InstrumentationSystem.bootstrap(tracer)
+            services.append(exporter)
+            logger.notice(
+                "exporting traces",
+                metadata: [
+                    "collector": "\(configuration.tracing.endpoint?.host() ?? "")",
+                    "protocol": "\(configuration.tracing.encoding.rawValue)",
+                ])
+        }
         let readiness = Readiness()
         let app = try await buildApplication(configuration: configuration, reloadingFrom: source, readiness: readiness, logger: logger)
-        try await ServiceGroup(
-            services: [ReadinessOnShutdown(app, readiness: readiness)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
-        ).run()
+        services.append(ReadinessOnShutdown(app, readiness: readiness))
+        try await ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 }

@@ -6,6 +6,7 @@ import PostgresKit
 import SQLKit
 import SQLiteKit
 import Synchronization
+import Tracing
 
 /// A connection to the store, SQLite or PostgreSQL, behind one SQL interface (SQLKit) so that
 /// every query is written once, with bound parameters only.
@@ -16,6 +17,14 @@ import Synchronization
 public final class Database: Sendable {
     public enum Dialect: Sendable, Equatable {
         case sqlite, postgres
+
+        /// OpenTelemetry's `db.system.name`.
+        var systemName: String {
+            switch self {
+            case .sqlite: "sqlite"
+            case .postgres: "postgresql"
+            }
+        }
     }
 
     public let dialect: Dialect
@@ -118,6 +127,13 @@ public final class Database: Sendable {
 
     /// Runs `body` outside any explicit transaction (each statement commits on its own).
     public func read<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
+        try await withSpan("db read", ofKind: .client) { span in
+            span.updateAttributes { $0["db.system.name"] = dialect.systemName }
+            return try await readUntraced(body)
+        }
+    }
+
+    private func readUntraced<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
         switch backend {
         case .sqlite(let connection, let lock, _):
             return try await lock.withLock {
@@ -134,6 +150,13 @@ public final class Database: Sendable {
     /// the transaction takes the write lock at once (`BEGIN IMMEDIATE`), so two writers never deadlock
     /// upgrading a read lock.
     public func transaction<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
+        try await withSpan("db transaction", ofKind: .client) { span in
+            span.updateAttributes { $0["db.system.name"] = dialect.systemName }
+            return try await transactionUntraced(body)
+        }
+    }
+
+    private func transactionUntraced<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
         switch backend {
         case .sqlite(let connection, let lock, _):
             return try await lock.withLock {

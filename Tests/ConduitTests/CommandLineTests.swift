@@ -9,15 +9,9 @@ import Testing
 /// The `conduit` executable itself, built beside the tests.
 @Suite("Command line")
 struct CommandLineTests {
-    static var executable: URL? {
-        let folder = URL(filePath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidate = folder.appending(path: "conduit")
-        return FileManager.default.isExecutableFile(atPath: candidate.path) ? candidate : nil
-    }
-
-    private func run(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
+    func run(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
-        guard let executable = Self.executable else {
+        guard let executable = LiveServer.executable else {
             throw SetupError("conduit is built beside the test bundle by `swift build --build-tests`")
         }
         process.executableURL = executable
@@ -35,28 +29,6 @@ struct CommandLineTests {
         let err = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-    }
-
-    /// `count` distinct ports nothing listens on now (all held at once, so none is handed out twice).
-    /// Whether the server on `port` answers /health/ready with 200 within a minute.
-    private func isReady(port: Int) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            let answer = try? await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/ready"), wait: .seconds(2))
-            if answer?.bytes.hasPrefix("HTTP/1.1 200") == true { return true }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return false
-    }
-
-    private func freePorts(_ count: Int) async throws -> [Int] {
-        var sockets: [any Channel] = []
-        for _ in 0..<count {
-            sockets.append(try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get())
-        }
-        let ports = sockets.compactMap { $0.localAddress?.port }
-        for socket in sockets { try await socket.close() }
-        return ports
     }
 
     @Test(
@@ -82,19 +54,12 @@ struct CommandLineTests {
 
         let model = try #require(TestModel.directory)
         let data = FileManager.default.temporaryDirectory.appending(path: "conduit-nodes-\(UUID().uuidString)").path
-        let ports = try await freePorts(2)
+        let ports = try await LiveServer.freePorts(2)
         let servers = try ports.map { port in
-            let process = Process()
-            guard let executable = Self.executable else { throw SetupError("conduit is not built beside the test bundle") }
-            process.executableURL = executable
-            process.arguments = [
+            try LiveServer.start([
                 "serve", "--auth", "--port", "\(port)", "--database-url", url, "--model-dir", model.path, "--data-dir", data, "--log-level",
                 "warning",
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            return process
+            ])
         }
         defer {
             for server in servers where server.isRunning {
@@ -103,7 +68,7 @@ struct CommandLineTests {
             }
         }
         for port in ports {
-            try #require(await isReady(port: port), "server on port \(port) did not become ready")
+            try #require(await LiveServer.isReady(port: port), "server on port \(port) did not become ready")
         }
         let request = RawHTTP.request(
             "POST", "/v1/embeddings", headers: ["Authorization": "Bearer \(secret)"], body: #"{"input":"shared"}"#)
@@ -143,21 +108,15 @@ struct CommandLineTests {
         #expect(refused.status == 78)
         #expect(refused.error.contains("server.port 'not-a-port' is not allowed") && refused.error.contains("limits.max_inputs '0'"))
 
-        let port = try await freePorts(1)[0]
+        let port = try await LiveServer.freePorts(1)[0]
         try "server:\n  port: \(port)\nlogging:\n  level: notice\n".write(toFile: config, atomically: true, encoding: .utf8)
         let log = folder.appending(path: "log.jsonl")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let process = Process()
-        process.executableURL = try #require(Self.executable)
-        process.arguments = ["serve", "--config", config, "--model-dir", model.path, "--data-dir", folder.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
+        let process = try LiveServer.start(["serve", "--config", config, "--model-dir", model.path, "--data-dir", folder.path], log: log)
         defer {
             process.terminate()
             process.waitUntilExit()
         }
-        try #require(await isReady(port: port), "the server did not become ready on the port its configuration file names")
+        try #require(await LiveServer.isReady(port: port), "the server did not become ready on the port its configuration file names")
         kill(process.processIdentifier, SIGHUP)
         var reloaded = false
         let deadline = ContinuousClock.now + .seconds(10)

@@ -86,4 +86,38 @@ struct MetricsTests {
         configuration.latencyObjectives = ["/v1/embeddings": .milliseconds(200)]
         try configuration.validate()
     }
+
+    @Test("the Grafana dashboard and the Prometheus alert rules query only metrics docs/metrics.md lists; every panel has a query")
+    func dashboardAndAlertsUseDocumentedMetrics() throws {
+        let root = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../..")
+        let documentation = try String(contentsOf: root.appending(path: "docs/metrics.md"), encoding: .utf8)
+        let documented = Set(documentation.matches(of: #/^\| `([a-z_]+)`/#.anchorsMatchLineEndings()).map { String($0.output.1) })
+
+        let dashboard = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: root.appending(path: "deploy/grafana/conduit-dashboard.json")))
+                as? [String: Any])
+        let panels = try #require(dashboard["panels"] as? [[String: Any]])
+        let ids = panels.compactMap { $0["id"] as? Int }
+        #expect(ids.count == panels.count && Set(ids).count == ids.count, "every panel needs an id of its own")
+        var queries: [String] = []
+        for panel in panels where panel["type"] as? String != "row" {
+            let expressions = (panel["targets"] as? [[String: Any]] ?? []).compactMap { $0["expr"] as? String }
+            #expect(!expressions.isEmpty, "panel \(panel["title"] ?? "?") has no query")
+            queries += expressions
+        }
+        queries.append(try String(contentsOf: root.appending(path: "deploy/prometheus/conduit-alerts.yml"), encoding: .utf8))
+
+        var queried: Set<String> = []
+        for query in queries {
+            for match in query.matches(of: #/\b(?:conduit|process)_[a-z_]+/#) {
+                let name = String(match.output)
+                // A histogram is queried through its series: name_bucket, name_sum, name_count.
+                let base = ["_bucket", "_sum", "_count"].lazy.filter { name.hasSuffix($0) }
+                    .map { String(name.dropLast($0.count)) }.first { documented.contains($0) }
+                queried.insert(base ?? name)
+            }
+        }
+        #expect(queried.count >= 10)
+        #expect(queried.subtracting(documented).isEmpty, "queried but not in docs/metrics.md: \(queried.subtracting(documented).sorted())")
+    }
 }

@@ -84,6 +84,9 @@ public func buildApplication(
     // the metrics count answers, errors rendered included.
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory, configuration: live))
+    // A span per request (joining the client's trace when it sends a traceparent), with the request id
+    // the answer carries, to go from a log line to its trace; errors are answers by the time it sees them.
+    router.add(middleware: TracingMiddleware(recordingHeaders: [.requestID]))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: CORSAllowList(configuration: live))
     router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.requestDeadline))

@@ -48,6 +48,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     /// json, logfmt or text.
     public var logFormat = "json"
+    /// Where spans are exported (OpenTelemetry); off by default.
+    public var tracing = TracingConfiguration()
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(filePath: "data"),

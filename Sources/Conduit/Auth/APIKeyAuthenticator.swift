@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Store
+import Tracing
 
 /// Authenticates every request but the health probes and the login routes, by the bearer token
 /// OpenAI clients send (`Authorization: Bearer TOKEN`): an API key, or a user's access token (a
@@ -28,13 +29,17 @@ struct APIKeyAuthenticator: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if Self.isPublic(request.uri.path) { return try await next(request, context) }
+        let context = try await withSpan("authenticate") { _ in try await authenticate(request, context: context) }
+        return try await next(request, context)
+    }
+
+    /// The context with the caller's identity, or a 401.
+    private func authenticate(_ request: Request, context: Context) async throws -> Context {
         guard let secret = Self.bearerToken(request.headers[.authorization]) else {
             throw Self.unauthorized(
                 "no API key: send it as 'Authorization: Bearer KEY'", code: "missing_api_key")
         }
-        if AccessTokens.looksLikeToken(secret) {
-            return try await next(request, try await authenticateUser(token: secret, context: context))
-        }
+        if AccessTokens.looksLikeToken(secret) { return try await authenticateUser(token: secret, context: context) }
         guard let (key, teamLimits) = try await store.apiKeyWithTeamLimits(secret: secret) else {
             throw Self.unauthorized("incorrect API key", code: "invalid_api_key")
         }
@@ -46,7 +51,7 @@ struct APIKeyAuthenticator: RouterMiddleware {
         context.identity = Identity(key: key, teamLimits: teamLimits)
         context.logger[metadataKey: "team"] = .string(key.teamID)
         context.logger[metadataKey: "key_id"] = .string(key.id)
-        return try await next(request, context)
+        return context
     }
 
     private func authenticateUser(token: String, context: Context) async throws -> Context {

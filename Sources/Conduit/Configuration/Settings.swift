@@ -67,6 +67,17 @@ extension Setting {
         .text(
             "logging.format", allowed: "json, logfmt or text", \.logFormat, parse: { ["json", "logfmt", "text"].contains($0) ? $0 : nil },
             show: { $0 }),
+        .text(
+            "tracing.otlp_endpoint", allowed: "an http(s) URL of an OTLP/HTTP collector (http://localhost:4318), or empty for no tracing",
+            \.tracing.endpoint, parse: { $0.isEmpty ? .some(nil) : TracingConfiguration.tracesEndpoint($0).map { .some($0) } },
+            show: { $0?.absoluteString }),
+        .text(
+            "tracing.otlp_protocol", allowed: "http/protobuf or http/json", \.tracing.encoding,
+            parse: { TracingConfiguration.Encoding(rawValue: $0) }, show: \.rawValue),
+        .text(
+            "tracing.sample_ratio", allowed: "a number from 0 to 1", \.tracing.sampleRatio,
+            parse: { Double($0).flatMap { (0...1).contains($0) ? $0 : nil } }, show: { "\($0)" }),
+        .text("tracing.service_name", allowed: "a service name", \.tracing.serviceName, parse: nonEmpty, show: { $0 }),
     ]
 
     public static func named(_ key: String) -> Setting? { all.first { $0.key == key } }

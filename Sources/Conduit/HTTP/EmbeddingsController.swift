@@ -4,6 +4,7 @@ import Hummingbird
 import ModelRuntime
 import NIOCore
 import Store
+import Tracing
 
 /// `POST /v1/embeddings`, compatible with the OpenAI API.
 struct EmbeddingsController {
@@ -53,10 +54,21 @@ struct EmbeddingsController {
                 param: "dimensions", code: "invalid_value")
         }
         let tokenizing = ContinuousClock.now
-        let (sequences, promptTokens) = try tokenize(body.input, model: model, limits: limits)
+        let (sequences, promptTokens) = try withSpan("tokenize") { span in
+            let (sequences, tokens) = try tokenize(body.input, model: model, limits: limits)
+            span.updateAttributes { attributes in
+                attributes["conduit.inputs"] = sequences.count
+                attributes["conduit.tokens"] = tokens
+            }
+            return (sequences, tokens)
+        }
         let tokenizationTime = ContinuousClock.now - tokenizing
         metered.tokens = promptTokens
-        let admission = try await rateLimiter?.admit(context.identity, tokens: promptTokens)
+        // Admission by the caller's limits; the scheduler's own (its queue bounds) is part of "embed".
+        var admission: RateLimiter.Admission?
+        if let rateLimiter {
+            admission = try await withSpan("admission") { _ in try await rateLimiter.admit(context.identity, tokens: promptTokens) }
+        }
 
         // Abandoned means connected when the request came and gone since (an in-memory test channel is never
         // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
@@ -64,7 +76,11 @@ struct EmbeddingsController {
         let wasConnected = channel.isActive
         let embedded: EmbeddingScheduler.Embedded
         do {
-            embedded = try await served.scheduler.embedTimed(sequences, isAbandoned: { wasConnected && !channel.isActive })
+            embedded = try await withSpan("embed") { _ in
+                let embedded = try await served.scheduler.embedTimed(sequences, isAbandoned: { wasConnected && !channel.isActive })
+                embedded.recordSpans()
+                return embedded
+            }
         } catch {
             // Not served (overloaded, timed out, shutting down, or the client left): not charged either.
             if let admission, let rateLimiter { await rateLimiter.refund(admission) }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OTel
 import Synchronization
 
 /// Log lines for machines: one JSON object per line (or logfmt), with the time, level, subsystem,
@@ -11,6 +12,8 @@ public struct StructuredLogHandler: LogHandler {
     }
 
     public var metadata: Logger.Metadata = [:]
+    /// Adds `trace_id` and `span_id` to lines logged inside a traced request, to go from a line to its trace.
+    public var metadataProvider: Logger.MetadataProvider? = OTel.makeLoggingMetadataProvider()
     /// The least severe level any subsystem logs at; `levels` then filters per subsystem.
     public var logLevel: Logger.Level
     private let label: String
@@ -37,7 +40,9 @@ public struct StructuredLogHandler: LogHandler {
             ("time", Self.timestamp()), ("level", event.level.rawValue), ("subsystem", event.source),
             ("message", "\(event.message)"),
         ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+        let provided = metadataProvider?.get() ?? [:]
+        let merged = provided.merging(metadata) { $1 }.merging(event.metadata ?? [:]) { $1 }
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
             fields.append((key, "\(value)"))
         }
         if label != "conduit" { fields.append(("logger", label)) }

@@ -33,6 +33,11 @@ public final class EmbeddingScheduler: Service, Sendable {
         public var queueTime: Duration
         /// From then until its last text came out of the model.
         public var inferenceTime: Duration
+        /// When its last text came out of the model.
+        public var completed: ContinuousClock.Instant
+        /// Texts and tokens of the batch that computed its last text (the request's own and others').
+        public var batchSequences: Int
+        public var batchTokens: Int
     }
 
     private typealias Waiter = CheckedContinuation<Embedded, any Error>
@@ -112,7 +117,9 @@ public final class EmbeddingScheduler: Service, Sendable {
 
     /// ``embed(_:isAbandoned:)``, with the time the request spent waiting and in the model.
     public func embedTimed(_ sequences: [[Int32]], isAbandoned: @escaping @Sendable () -> Bool = { false }) async throws -> Embedded {
-        guard !sequences.isEmpty else { return Embedded(vectors: [], queueTime: .zero, inferenceTime: .zero) }
+        guard !sequences.isEmpty else {
+            return Embedded(vectors: [], queueTime: .zero, inferenceTime: .zero, completed: .now, batchSequences: 0, batchTokens: 0)
+        }
         let (id, deadline) = state.withLock { state in
             state.nextID += 1
             return (state.nextID, ContinuousClock.now + state.configuration.requestTimeout)
@@ -259,7 +266,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                             waiter,
                             Embedded(
                                 vectors: result.vectors, queueTime: started - (timing?.admitted ?? started),
-                                inferenceTime: now - started)
+                                inferenceTime: now - started, completed: now, batchSequences: sequences.count, batchTokens: tokenCount)
                         )
                     }
                 }

@@ -1,0 +1,154 @@
+import ConduitTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Synchronization
+import Testing
+
+/// `conduit serve` exporting spans to an OpenTelemetry collector played by the test (OTLP/HTTP, JSON).
+@Suite("Tracing")
+struct TracingTests {
+    /// One span as OTLP's JSON encoding carries it (ids in base64, times as decimal strings).
+    struct Span {
+        let name: String
+        let traceID: String
+        let spanID: String
+        let parentID: String?
+        let kind: Int
+        let start: UInt64
+        let end: UInt64
+        let attributes: [String: String]
+
+        init(_ json: [String: Any]) {
+            name = json["name"] as? String ?? ""
+            traceID = Self.hex(json["traceId"])
+            spanID = Self.hex(json["spanId"])
+            let parent = Self.hex(json["parentSpanId"])
+            parentID = parent.isEmpty ? nil : parent
+            kind = json["kind"] as? Int ?? 0
+            start = UInt64(json["startTimeUnixNano"] as? String ?? "") ?? 0
+            end = UInt64(json["endTimeUnixNano"] as? String ?? "") ?? 0
+            var attributes: [String: String] = [:]
+            for attribute in json["attributes"] as? [[String: Any]] ?? [] {
+                guard let key = attribute["key"] as? String, let value = (attribute["value"] as? [String: Any])?.values.first else {
+                    continue
+                }
+                attributes[key] = "\(value)"
+            }
+            self.attributes = attributes
+        }
+
+        private static func hex(_ value: Any?) -> String {
+            guard let text = value as? String, let bytes = Data(base64Encoded: text) else { return "" }
+            return bytes.map { String(format: "%02x", $0) }.joined()
+        }
+    }
+
+    /// What the collector received.
+    final class Collector: Sendable {
+        private let spans = Mutex<[Span]>([])
+
+        func receive(_ body: Data) {
+            guard let export = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else { return }
+            let received = (export["resourceSpans"] as? [[String: Any]] ?? []).flatMap { resource in
+                (resource["scopeSpans"] as? [[String: Any]] ?? []).flatMap { scope in
+                    (scope["spans"] as? [[String: Any]] ?? []).map(Span.init)
+                }
+            }
+            spans.withLock { $0.append(contentsOf: received) }
+        }
+
+        func trace(_ id: String) -> [Span] { spans.withLock { $0.filter { $0.traceID == id } } }
+    }
+
+    @Test(
+        "a request's spans reach the OTLP collector in the client's trace: the server span under the client's, and under it authentication (with its database calls), tokenization, admission and the embedding, which holds the queue wait and the forward pass"
+    )
+    func spansReachTheCollector() async throws {
+        let model = try #require(TestModel.directory)
+        let collector = Collector()
+        let router = Router()
+        router.post("/v1/traces") { request, _ -> Response in
+            collector.receive(Data(try await request.body.collect(upTo: 16 << 20).readableBytesView))
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: "{}")))
+        }
+        let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await receiver.test(.live) { client in
+            let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-tracing-\(UUID().uuidString)")
+            let created = try CommandLineTests().run(["keys", "create", "--name", "traced", "--data-dir", folder.path])
+            let key = try #require(created.output.split(separator: "\n").last.map(String.init))
+            let port = try await LiveServer.freePorts(1)[0]
+            let config = folder.appending(path: "conduit.yaml")
+            try """
+            tracing:
+              otlp_endpoint: http://127.0.0.1:\(client.port!)
+              otlp_protocol: http/json
+              service_name: conduit-under-test
+            """.write(to: config, atomically: true, encoding: .utf8)
+            let log = folder.appending(path: "log.jsonl")
+            // OTEL_BSP_SCHEDULE_DELAY, the OpenTelemetry SDK's own variable: export every 100 ms instead of every 5 s.
+            let process = try LiveServer.start(
+                ["serve", "--auth", "--port", "\(port)", "--config", config.path, "--model-dir", model.path, "--data-dir", folder.path],
+                log: log, environment: ["OTEL_BSP_SCHEDULE_DELAY": "100"])
+            defer {
+                process.terminate()
+                process.waitUntilExit()
+            }
+            try #require(await LiveServer.isReady(port: port))
+
+            let traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+            let callerSpan = "00f067aa0ba902b7"
+            let answer = try await RawHTTP.exchange(
+                port: port,
+                send: RawHTTP.request(
+                    "POST", "/v1/embeddings",
+                    headers: [
+                        "Authorization": "Bearer \(key)", "Content-Type": "application/json",
+                        "traceparent": "00-\(traceID)-\(callerSpan)-01",
+                    ], body: #"{"input":"a traced sentence"}"#), wait: .seconds(10))
+            #expect(answer.bytes.hasPrefix("HTTP/1.1 200"), "\(answer.bytes.prefix(300))")
+            let requestID = try #require(
+                answer.bytes.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-request-id:") }?.split(separator: " ").last
+                    .map(String.init))
+
+            var spans: [Span] = []
+            let deadline = ContinuousClock.now + .seconds(20)
+            while ContinuousClock.now < deadline {
+                spans = collector.trace(traceID)
+                if ["/v1/embeddings", "forward"].allSatisfy({ name in spans.contains { $0.name == name } }) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let server = try #require(spans.first { $0.name == "/v1/embeddings" }, "spans received: \(spans.map(\.name))")
+            #expect(server.parentID == callerSpan && server.kind == 2)
+            #expect(server.attributes["http.response.status_code"] == "200")
+            #expect(server.attributes.values.contains(requestID), "the request id links the trace to the log")
+
+            func children(of parent: Span) -> [String: Span] {
+                Dictionary(spans.filter { $0.parentID == parent.spanID }.map { ($0.name, $0) }) { first, _ in first }
+            }
+            let steps = children(of: server)
+            #expect(Set(steps.keys).isSuperset(of: ["authenticate", "tokenize", "admission", "embed"]), "\(steps.keys.sorted())")
+            let authenticate = try #require(steps["authenticate"])
+            let databaseCalls = spans.filter { $0.parentID == authenticate.spanID && $0.name.hasPrefix("db ") }
+            #expect(!databaseCalls.isEmpty && databaseCalls.allSatisfy { $0.attributes["db.system.name"] == "sqlite" && $0.kind == 3 })
+            #expect(steps["tokenize"]?.attributes["conduit.tokens"].flatMap(Int.init) ?? 0 > 2)
+
+            let embed = try #require(steps["embed"])
+            let inside = children(of: embed)
+            let wait = try #require(inside["queue wait"])
+            let forward = try #require(inside["forward"])
+            #expect(forward.attributes["conduit.batch.sequences"] == "1")
+            // The scheduler's monotonic instants, placed on the wall clock: in order, and within the embed span
+            // (give or take the microsecond of the conversion).
+            let slack: UInt64 = 1_000_000
+            #expect(wait.start + slack >= embed.start && wait.end <= forward.start + slack && forward.end <= embed.end + slack)
+            #expect(embed.end <= server.end && server.start <= steps["tokenize"]!.start)
+
+            let accessLine = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+                .first { $0.contains(#""message":"request""#) && $0.contains(requestID) }
+            #expect(
+                accessLine?.contains(#""trace_id":"\#(traceID)""#) == true, "the access log line names the trace: \(accessLine ?? "none")")
+        }
+    }
+}
