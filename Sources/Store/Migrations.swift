@@ -107,6 +107,29 @@ enum Schema {
                 // Every node prunes expired logins once a minute: by index, not by scanning the table.
                 "CREATE INDEX refresh_tokens_expiry ON refresh_tokens (expires_at)"
             ]),
+        Migration(
+            version: 6, name: "request log",
+            statements: [
+                // Bodies as text: they are JSON, and TEXT is the one type both databases store alike.
+                """
+                CREATE TABLE request_log (
+                    id TEXT PRIMARY KEY,
+                    request_id TEXT NOT NULL,
+                    team_id TEXT,
+                    key_id TEXT,
+                    method TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    duration_ms BIGINT NOT NULL,
+                    request_body TEXT NOT NULL,
+                    response_body TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                // A client may send the same x-request-id twice: looked up by it, not keyed by it.
+                "CREATE INDEX request_log_request ON request_log (request_id)",
+                "CREATE INDEX request_log_time ON request_log (created_at)",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -63,7 +63,7 @@ public func buildApplication(
     // Services shut down in reverse order, and the HTTP server comes last: the store must come first, so
     // that it closes only after the server has answered, the schedulers drained and the usage recorder
     // written its last events.
-    let storeServices: [any Service] = [DatabaseService(store: store), StoreMaintenance(store: store, logger: logger)]
+    let storeServices: [any Service] = [DatabaseService(store: store), StoreMaintenance(store: store, configuration: live, logger: logger)]
     application.services.insert(contentsOf: storeServices, at: 0)
     return application
 }
@@ -97,6 +97,9 @@ public func buildApplication(
         router.add(middleware: APIKeyAuthenticator(store: store, accessTokens: accessTokens))
         if let accessTokens { AuthController(store: store, accessTokens: accessTokens).addRoutes(to: router) }
     }
+    // After authentication: a key's requests are selected by its id.
+    let requestLog = store.map { RequestRecorder(store: $0, logger: logger) }
+    if let requestLog { router.add(middleware: RequestLogMiddleware(configuration: live, recorder: requestLog)) }
     func requiring(_ scope: Scope?) -> RouterGroup<ConduitRequestContext> {
         let group = router.group()
         if let scope { group.add(middleware: RequireScope(scope: scope, authentication: configuration.authentication)) }
@@ -115,6 +118,11 @@ public func buildApplication(
     MetricsController(metrics: metrics).addRoutes(to: requiring(.admin))
     DebugController(catalog: catalog, configuration: live, started: .now).addRoutes(to: requiring(.admin))
     TokenizeController(catalog: catalog, configuration: live).addRoutes(to: requiring(.embeddings))
+    // Shut down in reverse order: the schedulers drain, then the last usage events and logged requests are written.
+    var services: [any Service] = []
+    if let usage { services.append(usage) }
+    if let requestLog { services.append(requestLog) }
+    services += catalog.models.map { $0.scheduler as any Service }
     return Application(
         router: router,
         server: .http1(
@@ -122,8 +130,7 @@ public func buildApplication(
                 additionalChannelHandlers: [ConnectionLimiter(count: connections), HangUpDetector()],
                 idleTimeout: TimeAmount(configuration.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "conduit"),
-        // Shut down in reverse order: the schedulers drain, then the last usage events are written.
-        services: (usage.map { [$0] } ?? []) + catalog.models.map(\.scheduler),
+        services: services,
         onServerRunning: { _ in readiness.set(true) },
         logger: logger
     )

@@ -48,6 +48,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     /// json, logfmt or text.
     public var logFormat = "json"
+    /// Which requests are kept for `conduit replay`; none by default.
+    public var requestLog = RequestLogConfiguration()
     /// Where spans are exported (OpenTelemetry); off by default.
     public var tracing = TracingConfiguration()
 

@@ -3,10 +3,11 @@ import ServiceLifecycle
 import Store
 
 /// Keeps the store's housekeeping tables small while the server runs: once a minute, rate counters
-/// of windows that are over and refresh tokens expired for a day are deleted (each node does it;
-/// the deletes are idempotent).
+/// of windows that are over, refresh tokens expired for a day and logged requests past their
+/// retention are deleted (each node does it; the deletes are idempotent).
 struct StoreMaintenance: Service {
     let store: Database
+    let configuration: LiveConfiguration
     let logger: Logger
     var interval: Duration = .seconds(60)
 
@@ -16,6 +17,7 @@ struct StoreMaintenance: Service {
                 try await store.pruneRateCounters()
                 // A day late: a replayed token of a just-expired login is still recognised as spent.
                 try await store.pruneRefreshTokens(expiredBefore: Timestamp.now() - 86_400)
+                try await store.pruneRequestLog(before: Timestamp.now() - Int64(configuration.read(\.requestLog.retentionDays)) * 86_400)
             } catch {
                 logger.warning("store housekeeping failed", metadata: ["error": "\(error)"])
             }

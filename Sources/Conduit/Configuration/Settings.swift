@@ -61,6 +61,14 @@ extension Setting {
         .keyedList(
             "usage.prices", form: "MODEL=USD_PER_MILLION_TOKENS entries", reloadable: true, \.prices,
             parse: { _, text in Double(text).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }, show: { "\($0)" }),
+        .list(
+            "request_log.routes", allowed: "a list of route templates starting with / (/v1/embeddings, /v1/admin/keys/{id})",
+            reloadable: true, \.requestLog.routes, isAllowed: { $0.hasPrefix("/") }),
+        .list("request_log.keys", allowed: "a list of API key ids", reloadable: true, \.requestLog.keys, isAllowed: { !$0.isEmpty }),
+        .integer("request_log.retention_days", 1...3650, reloadable: true, \.requestLog.retentionDays),
+        .list(
+            "request_log.redact_fields", allowed: "a list of JSON field names", reloadable: true, \.requestLog.redactedFields,
+            isAllowed: { !$0.isEmpty }),
         .text(
             "logging.level", allowed: "a level, or levels per subsystem: info,Store=debug", \.logLevel,
             parse: { (try? LogLevels(parsing: $0)) != nil ? $0 : nil }, show: { $0 }),

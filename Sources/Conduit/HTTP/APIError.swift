@@ -49,10 +49,14 @@ public struct APIError: Error, Sendable, Equatable, HTTPResponseError {
         var error: Detail
     }
 
+    /// The answer's body: `{"error":{"message","type","param","code"}}`.
+    func jsonBody() throws -> Data {
+        try JSONEncoder().encode(Body(error: .init(message: message, type: type, param: param, code: code)))
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = try JSONEncoder().encode(Body(error: .init(message: message, type: type, param: param, code: code)))
         var fields = headers
         fields[.contentType] = "application/json"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try jsonBody())))
     }
 }
