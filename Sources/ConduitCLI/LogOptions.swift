@@ -20,29 +20,25 @@ struct LogOptions: ParsableArguments {
         let environment = ProcessInfo.processInfo.environment
         return try bootstrapLogging(
             level: logLevel ?? environment["CONDUIT_LOGGING_LEVEL"] ?? "info",
-            format: logFormat ?? environment["CONDUIT_LOGGING_FORMAT"] ?? defaultFormat)
+            format: logFormat ?? environment["CONDUIT_LOGGING_FORMAT"] ?? defaultFormat
+        ).logger
     }
 }
 
 /// Sets up logging for the process: `level` for all subsystems or per subsystem (info,Store=debug),
-/// `format` json, logfmt or text. Returns the command's logger.
-func bootstrapLogging(level: String, format: String) throws -> Logger {
+/// `format` json, logfmt or text. Returns the command's logger and the levels, which a reload may change.
+@discardableResult
+func bootstrapLogging(level: String, format text: String) throws -> (logger: Logger, levels: LiveLogLevels) {
     let levels: LogLevels
     do {
         levels = try LogLevels(parsing: level)
     } catch {
         throw ValidationError(error.description)
     }
-    if format == "text" {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = levels.defaultLevel
-            return handler
-        }
-    } else if let structured = StructuredLogHandler.Format(rawValue: format) {
-        LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: structured, levels: levels) }
-    } else {
-        throw ValidationError("log format must be json, logfmt or text, got \(format)")
+    guard let format = StructuredLogHandler.Format(rawValue: text) else {
+        throw ValidationError("log format must be json, logfmt or text, got \(text)")
     }
-    return Logger(label: "conduit")
+    let live = LiveLogLevels(levels)
+    LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: format, levels: live) }
+    return (Logger(label: "conduit"), live)
 }

@@ -15,8 +15,9 @@ struct ServeCommand: AsyncParsableCommand {
             Settings come from, highest priority first: these options, CONDUIT_* environment variables \
             (CONDUIT_SERVER_PORT for server.port), and the file given by --config (see conduit.example.yaml). \
             `conduit config check` prints what is in effect. On SIGHUP, and when the file changes, the \
-            configuration is loaded again: limits, scheduler bounds, CORS origins, latency objectives and \
-            prices change at once; other changes are logged as needing a restart; an invalid file is refused \
+            configuration is loaded again: the model (loaded and warmed before it takes over), limits, scheduler \
+            bounds, CORS origins, latency objectives, prices, the request log and log levels change at once; other \
+            changes are logged as needing a restart; an invalid file, or a model that does not load, is refused \
             and the running configuration stays.
             """
     )
@@ -27,7 +28,7 @@ struct ServeCommand: AsyncParsableCommand {
         let source = try settings.source()
         let loaded = try await settings.load(source)
         let configuration = loaded.configuration
-        let logger = try bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
+        let (logger, logLevels) = try bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
         for warning in loaded.warnings { logger.warning("\(warning)") }
         if configuration.adminKey != nil && !configuration.authentication {
             logger.warning("an admin key is configured but authentication is off (auth.enabled); the key is not used")
@@ -45,7 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
                 ])
         }
         let readiness = Readiness()
-        let app = try await buildApplication(configuration: configuration, reloadingFrom: source, readiness: readiness, logger: logger)
+        let app = try await buildApplication(
+            configuration: configuration, reloadingFrom: source, logLevels: logLevels, readiness: readiness, logger: logger)
         services.append(ReadinessOnShutdown(app, readiness: readiness))
         try await ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }

@@ -1,4 +1,5 @@
 import Conduit
+import ConduitTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -118,8 +119,8 @@ struct ConfigurationTests {
         let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
         let app = try buildApplication(catalog: catalog, configuration: live, logger: TestServer.logger)
         let reloader = ConfigurationReloader(
-            source: source, live: live, schedulers: [scheduler], pollInterval: .milliseconds(20), metricsFactory: ServerMetrics().factory,
-            logger: TestServer.logger)
+            source: source, live: live, catalog: catalog, pollInterval: .milliseconds(20), metricsFactory: ServerMetrics().factory,
+            logger: TestServer.logger, loadModel: { try await loadServedModel($0, metrics: ServerMetrics(), logger: TestServer.logger) })
         let three = ByteBuffer(string: #"{"input":["a","b","c"]}"#)
         try await app.test(.router) { client in
             #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .badRequest)
@@ -127,11 +128,13 @@ struct ConfigurationTests {
             // Through the file watcher: the service notices the change by itself.
             let watching = Task { try await reloader.run() }
             defer { watching.cancel() }
-            try await Task.sleep(for: .milliseconds(100))
-            try "limits:\n  max_inputs: 3\nscheduler:\n  max_queued_requests: 700\nserver:\n  port: 1234\n".write(
-                toFile: path, atomically: true, encoding: .utf8)
+            // Written again until noticed: the watcher may take its first look only after the first write.
             let deadline = ContinuousClock.now + .seconds(10)
-            while live.version == 1 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            while live.version == 1 && ContinuousClock.now < deadline {
+                try "limits:\n  max_inputs: 3\nscheduler:\n  max_queued_requests: 700\nserver:\n  port: 1234\n".write(
+                    toFile: path, atomically: true, encoding: .utf8)
+                try await Task.sleep(for: .milliseconds(500))
+            }
             #expect(live.version == 2)
             #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .ok)
             #expect(scheduler.configuration.maxQueuedRequests == 700)
@@ -163,5 +166,76 @@ struct ConfigurationTests {
         let (applied, needRestart) = live.reload(
             from: try await ConfigurationSource(file: try file("server:\n  port: 1\n"), environment: [:]).load().configuration)
         #expect(applied == ["limits.max_inputs"] && needRestart == ["server.port"])
+    }
+
+    /// The status and the first vector of an embeddings request for one text.
+    private static func embed(_ client: some TestClientProtocol, model: String?) async throws -> (HTTPResponse.Status, [Double]) {
+        let name = model.map { #","model":"\#($0)""# } ?? ""
+        let response = try await client.execute(
+            uri: "/v1/embeddings", method: .post, body: ByteBuffer(string: #"{"input":"the same text"\#(name)}"#))
+        let json = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+        let vector = ((json?["data"] as? [[String: Any]])?.first?["embedding"] as? [NSNumber])?.map(\.doubleValue) ?? []
+        return (response.status, vector)
+    }
+    @Test(
+        "a reload that names another model loads it first, then serves it from the next request; requests under way all complete; a model that does not load refuses the reload"
+    )
+    func modelSwap() async throws {
+        let model = try #require(TestModel.directory)
+        // The same weights under another folder name: a model of its own for the server.
+        let other = FileManager.default.temporaryDirectory.appending(path: "conduit-\(UUID().uuidString)/other-minilm")
+        try FileManager.default.createDirectory(at: other.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: other, withDestinationURL: model)
+        let path = try file("model:\n  dir: \(model.path)\n  served_name: first\n")
+        let source = ConfigurationSource(file: path, environment: [:])
+        let metrics = ServerMetrics()
+        let load: @Sendable (ServerConfiguration) async throws -> ServedModel = {
+            try await loadServedModel($0, metrics: metrics, logger: TestServer.logger)
+        }
+        let configuration = try await source.load().configuration
+        let live = LiveConfiguration(configuration)
+        let catalog = ModelCatalog(models: [try await load(configuration)])
+        let first = catalog.models[0].scheduler
+        let app = try buildApplication(catalog: catalog, configuration: live, metrics: metrics, logger: TestServer.logger)
+        let reloader = ConfigurationReloader(
+            source: source, live: live, catalog: catalog, metricsFactory: metrics.factory, logger: TestServer.logger, loadModel: load)
+        try await app.test(.router) { client in
+            let (status, before) = try await Self.embed(client, model: "first")
+            #expect(status == .ok)
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<40 { group.addTask { try await Self.embed(client, model: nil).0 } }
+                try "model:\n  dir: \(other.path)\n  aliases: [second]\n".write(toFile: path, atomically: true, encoding: .utf8)
+                #expect(await reloader.reload(cause: "test"))
+                for try await status in group { #expect(status == .ok) }
+            }
+            #expect(catalog.models.map(\.name) == ["other-minilm"] && catalog.models[0].scheduler !== first)
+            #expect(try await Self.embed(client, model: "first").0 == .notFound)
+            let (renamed, after) = try await Self.embed(client, model: "second")
+            #expect(renamed == .ok && after == before, "the same weights give the same vector")
+            let listed = try await client.execute(uri: "/v1/models", method: .get)
+            #expect(String(buffer: listed.body).contains("other-minilm") && !String(buffer: listed.body).contains(#""first""#))
+
+            try "model:\n  dir: /no/such/model\n".write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(await reloader.reload(cause: "test") == false)
+            #expect(catalog.models.map(\.name) == ["other-minilm"] && live.current.modelDirectory == other)
+            #expect(try await Self.embed(client, model: "second").0 == .ok)
+        }
+    }
+
+    @Test("a reload sets the log levels the handlers follow")
+    func logLevels() async throws {
+        let path = try file("logging:\n  level: info\n")
+        let source = ConfigurationSource(file: path, environment: [:])
+        let live = LiveConfiguration(try await source.load().configuration)
+        let levels = LiveLogLevels(try LogLevels(parsing: "info"))
+        let scheduler = EmbeddingScheduler(model: try TestServer.model(), configuration: .init(), logger: TestServer.logger)
+        let reloader = ConfigurationReloader(
+            source: source, live: live,
+            catalog: ModelCatalog(models: [ServedModel(name: "m", aliases: [], scheduler: scheduler, created: 0)]),
+            logLevels: levels, metricsFactory: ServerMetrics().factory, logger: TestServer.logger,
+            loadModel: { _ in throw TestSetupError("the model does not change") })
+        try "logging:\n  level: debug,Store=error\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(await reloader.reload(cause: "test"))
+        #expect(levels.current == LogLevels(defaultLevel: .debug, bySubsystem: ["Store": .error]))
     }
 }

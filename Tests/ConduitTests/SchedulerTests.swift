@@ -31,7 +31,10 @@ struct SchedulerTests {
         }
     }
 
-    /// Waits until the scheduler has started its first batch.
+    /// Waits until the scheduler has formed `count` batches in all (so a request sent now waits behind them).
+    static func untilBatchesStarted(_ scheduler: EmbeddingScheduler, _ count: Int = 1) async throws {
+        while scheduler.statistics.batchesStarted < count { try await Task.sleep(for: .milliseconds(1)) }
+    }
 
     @Test("concurrent requests are merged into a few batches and each gets its own vector")
     func merging() async throws {
@@ -41,7 +44,7 @@ struct SchedulerTests {
         let expected = try model.embed(texts: texts)  // before the scheduler runs: nothing else holds the model
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Task.sleep(for: .milliseconds(20))
+            try await Self.untilBatchesStarted(scheduler)
             let results = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
                 for (index, text) in texts.enumerated() {
                     group.addTask { (index, try await scheduler.embed([model.tokenize(text).ids])[0]) }
@@ -62,11 +65,11 @@ struct SchedulerTests {
         let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
         try await Self.running(scheduler) {
             let alone = try await scheduler.embedTimed([model.tokenize("alone").ids])
-            #expect(alone.queueTime < .milliseconds(50) && alone.inferenceTime > .zero)
             async let heavy = scheduler.embedTimed(Self.heavyRequest(model))
-            try await Task.sleep(for: .milliseconds(20))
+            try await Self.untilBatchesStarted(scheduler, 2)
             let behind = try await scheduler.embedTimed([model.tokenize("behind").ids])
             let first = try await heavy
+            #expect(alone.queueTime < first.inferenceTime / 4 && alone.inferenceTime > .zero, "nothing to wait for")
             // It waited for the heavy batch to finish, then ran in a batch of its own.
             #expect(behind.queueTime >= first.inferenceTime - .milliseconds(40))
             #expect(behind.inferenceTime < first.inferenceTime)
@@ -81,7 +84,7 @@ struct SchedulerTests {
             logger: TestServer.logger)
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Task.sleep(for: .milliseconds(20))
+            try await Self.untilBatchesStarted(scheduler)
             let outcomes = await withTaskGroup(of: (Result<[[Float]], any Error>, Duration).self) { group in
                 for _ in 0..<12 {
                     group.addTask {
@@ -113,7 +116,7 @@ struct SchedulerTests {
         let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Task.sleep(for: .milliseconds(20))
+            try await Self.untilBatchesStarted(scheduler)
             let doomed = Task { try await scheduler.embed([model.tokenize("never mind").ids]) }
             try await Task.sleep(for: .milliseconds(20))
             doomed.cancel()
@@ -132,7 +135,7 @@ struct SchedulerTests {
             logger: TestServer.logger)
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Task.sleep(for: .milliseconds(10))
+            try await Self.untilBatchesStarted(scheduler)
             await #expect(throws: SchedulerError.deadlineExceeded) { try await scheduler.embed([model.tokenize("too late").ids]) }
             _ = try? await heavy
         }
@@ -156,5 +159,35 @@ struct SchedulerTests {
             for task in admitted { #expect(try await task.value.count == 1) }
             try await tasks.waitForAll()
         }
+    }
+
+    @Test("a retired scheduler serves what comes until it has been quiet for the grace period, then finishes what it admitted and stops")
+    func retirement() async throws {
+        let model = try TestServer.model()
+        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let running = Task { try await scheduler.run() }
+        let text = [model.tokenize("still served").ids]
+        // Admitted before the retirement starts: computed whatever the timing.
+        let heavy = Task { try await scheduler.embed(Self.heavyRequest(model)) }
+        while scheduler.queueDepth.requests == 0 && scheduler.statistics.batches == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let grace = Duration.seconds(2)
+        let retiring = Task {
+            await scheduler.retire(after: grace)
+            return ContinuousClock.now
+        }
+        // Within the grace period, each admission starts it again (not waiting for the answers, which
+        // queue behind the heavy request).
+        var lastAdmission = ContinuousClock.now
+        var answers: [Task<[[Float]], any Error>] = []
+        for _ in 0..<3 {
+            lastAdmission = .now
+            answers.append(Task { try await scheduler.embed(text) })
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        #expect(await retiring.value >= lastAdmission + grace)
+        #expect(try await heavy.value.count == Self.heavyCount)
+        for answer in answers { #expect(try await answer.value.count == 1) }
+        await #expect(throws: SchedulerError.self) { try await scheduler.embed(text) }
+        try await running.value
     }
 }

@@ -48,4 +48,20 @@ struct StructuredLogTests {
         #expect(
             (try? LogLevels(parsing: "notice,PostgresNIO=error")) == LogLevels(defaultLevel: .notice, bySubsystem: ["PostgresNIO": .error]))
     }
+
+    @Test("loggers made before a change of levels follow it; text lines read time, level, subsystem, message, then the fields")
+    func liveLevelsAndText() throws {
+        let lines = Mutex<[String]>([])
+        let output = LogOutput { line in lines.withLock { $0.append(line) } }
+        let levels = LiveLogLevels(try LogLevels(parsing: "info"))
+        let logger = Logger(label: "conduit") { StructuredLogHandler(label: $0, format: .text, levels: levels, output: output) }
+        logger.debug("before")
+        levels.set(try LogLevels(parsing: "debug,Store=error"))
+        logger.debug("after", metadata: ["status": "200"])
+        logger.warning("not for Store", source: "Store")
+        let written = lines.withLock { $0 }
+        #expect(written.count == 1)
+        #expect(written.first?.hasSuffix(" debug ConduitTests: after status=200\n") == true, "\(written)")
+        #expect(written.first.flatMap { try? Date(String($0.prefix { $0 != " " }), strategy: .iso8601) } != nil)
+    }
 }

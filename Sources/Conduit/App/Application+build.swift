@@ -12,23 +12,15 @@ public typealias ConduitApplication = Application<RouterResponder<ConduitRequest
 /// Loads the configured model, warms it, and builds the application around it; `readiness` turns
 /// true once the server listens.
 ///
-/// With a `source`, the configuration is reloaded from it on SIGHUP and when its file changes.
+/// With a `source`, the configuration is reloaded from it on SIGHUP and when its file changes; a
+/// reload sets `logLevels`, the levels the process's log handlers follow.
 public func buildApplication(
-    configuration: ServerConfiguration, reloadingFrom source: ConfigurationSource? = nil, readiness: Readiness = Readiness(),
-    logger: Logger
+    configuration: ServerConfiguration, reloadingFrom source: ConfigurationSource? = nil, logLevels: LiveLogLevels? = nil,
+    readiness: Readiness = Readiness(), logger: Logger
 ) async throws -> ConduitApplication {
     try configuration.validate()
-    let started = ContinuousClock.now
-    let folder = try await resolveModelFolder(configuration, logger: logger)
-    let model = try EmbeddingModel(directory: folder)
-    try warmUp(model)
-    logger.notice(
-        "model ready",
-        metadata: [
-            "folder": "\(folder.path)", "dimension": "\(model.dimension)", "max_tokens": "\(model.maxSequenceLength)",
-            "pooling": "\(model.pooling)",
-            "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
-        ])
+    let metrics = ServerMetrics()
+    let served = try await loadServedModel(configuration, metrics: metrics, logger: logger)
     let store = try await Database.open(configuration.databaseLocation, logger: logger)
     do {
         let applied = try await store.migrate()
@@ -43,22 +35,15 @@ public func buildApplication(
         await store.close()
         throw error
     }
-    let (name, aliases) = servedNames(configuration, folder: folder)
-    let metrics = ServerMetrics()
-    let scheduler = EmbeddingScheduler(
-        model: model, configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
-    let catalog = ModelCatalog(models: [
-        ServedModel(
-            name: name, aliases: aliases, scheduler: scheduler,
-            created: Int(Date().timeIntervalSince1970))
-    ])
+    let catalog = ModelCatalog(models: [served])
     let live = LiveConfiguration(configuration)
     var application = try buildApplication(
         catalog: catalog, configuration: live, readiness: readiness, store: store, metrics: metrics, logger: logger)
     if let source {
         application.services.append(
             ConfigurationReloader(
-                source: source, live: live, schedulers: catalog.models.map(\.scheduler), metricsFactory: metrics.factory, logger: logger))
+                source: source, live: live, catalog: catalog, logLevels: logLevels, metricsFactory: metrics.factory, logger: logger,
+                loadModel: { try await loadServedModel($0, metrics: metrics, logger: logger) }))
     }
     // Services shut down in reverse order, and the HTTP server comes last: the store must come first, so
     // that it closes only after the server has answered, the schedulers drained and the usage recorder
@@ -122,7 +107,7 @@ public func buildApplication(
     var services: [any Service] = []
     if let usage { services.append(usage) }
     if let requestLog { services.append(requestLog) }
-    services += catalog.models.map { $0.scheduler as any Service }
+    services.append(catalog)
     return Application(
         router: router,
         server: .http1(
@@ -134,31 +119,4 @@ public func buildApplication(
         onServerRunning: { _ in readiness.set(true) },
         logger: logger
     )
-}
-
-/// The id clients use for the model and its aliases: for a folder of the model store named
-/// `owner--name`, `name` with `owner/name` as an alias; for any other folder, its name.
-func servedNames(_ configuration: ServerConfiguration, folder: URL) -> (String, [String]) {
-    let folderName = folder.lastPathComponent
-    let parts = folderName.components(separatedBy: "--")
-    let repositoryID = parts.count == 2 ? parts.joined(separator: "/") : nil
-    let name = configuration.servedModelName ?? (repositoryID == nil ? folderName : parts[1])
-    return (name, configuration.modelAliases + [repositoryID].compactMap { $0 })
-}
-
-private func resolveModelFolder(_ configuration: ServerConfiguration, logger: Logger) async throws -> URL {
-    if let folder = configuration.modelDirectory { return folder }
-    let store = ModelStore(dataDirectory: configuration.dataDirectory)
-    if let id = configuration.modelID {
-        return try await HubDownloader(endpoint: configuration.hubEndpoint, store: store, logger: logger).download(id)
-    }
-    return try DefaultModel.locate(in: store, logger: logger)
-}
-
-/// One short and one longest-possible sequence, so the first real request finds every weight
-/// page resident and the scratch memory already sized. A model that cannot run fails here, at start.
-private func warmUp(_ model: EmbeddingModel) throws {
-    let short = model.tokenize("warm up").ids
-    let longest = model.tokenize(Array(repeating: "warm", count: model.maxSequenceLength).joined(separator: " ")).ids
-    _ = try model.embed([short, longest])
 }

@@ -7,24 +7,36 @@ import UnixSignals
 /// Reloads the configuration on SIGHUP and whenever its file changes. A configuration that does not
 /// load or validate is refused whole, with every reason logged, and the one in effect stays; a valid
 /// one applies its reloadable settings at once (requests under way finish with the settings they
-/// started with) and names the changed settings that need a restart.
+/// started with) and names the changed settings that need a restart. When it names another model,
+/// that model is loaded and warmed first (a model that fails to load refuses the reload), then
+/// takes over from the next request while the one it replaces finishes what it took.
 public struct ConfigurationReloader: Service {
     let source: ConfigurationSource
     let live: LiveConfiguration
-    let schedulers: [EmbeddingScheduler]
+    let catalog: ModelCatalog
+    /// The levels the process's log handlers follow, when they follow reloads.
+    let logLevels: LiveLogLevels?
+    /// Loads the model a configuration names, ready to serve.
+    let loadModel: @Sendable (ServerConfiguration) async throws -> ServedModel
     /// How often the file is checked for a change.
     let pollInterval: Duration
     let logger: Logger
     private let reloads: (success: Counter, failure: Counter)
     private let lastSucceeded: Gauge
 
+    /// The settings that choose the model: a change to any loads it again.
+    static let modelKeys: Set<String> = ["model.dir", "model.id", "model.hub_endpoint", "model.served_name", "model.aliases"]
+
     public init(
-        source: ConfigurationSource, live: LiveConfiguration, schedulers: [EmbeddingScheduler], pollInterval: Duration = .seconds(2),
-        metricsFactory: any MetricsFactory, logger: Logger
+        source: ConfigurationSource, live: LiveConfiguration, catalog: ModelCatalog, logLevels: LiveLogLevels? = nil,
+        pollInterval: Duration = .seconds(2),
+        metricsFactory: any MetricsFactory, logger: Logger, loadModel: @escaping @Sendable (ServerConfiguration) async throws -> ServedModel
     ) {
         self.source = source
         self.live = live
-        self.schedulers = schedulers
+        self.catalog = catalog
+        self.logLevels = logLevels
+        self.loadModel = loadModel
         self.pollInterval = pollInterval
         self.logger = logger
         reloads = (
@@ -65,8 +77,13 @@ public struct ConfigurationReloader: Service {
     @discardableResult
     public func reload(cause: String) async -> Bool {
         let loaded: ConfigurationSource.Loaded
+        var model: ServedModel?
         do {
             loaded = try await source.load()
+            let current = live.current
+            if Setting.all.contains(where: { Self.modelKeys.contains($0.key) && $0.current(current) != $0.current(loaded.configuration) }) {
+                model = try await loadModel(loaded.configuration)
+            }
         } catch {
             reloads.failure.increment()
             lastSucceeded.record(0)
@@ -76,8 +93,10 @@ public struct ConfigurationReloader: Service {
             return false
         }
         let (applied, needRestart) = live.reload(from: loaded.configuration)
+        if let model { catalog.replace(with: [model]) }
         let scheduler = live.read(\.scheduler)
-        for each in schedulers { each.update(scheduler) }
+        for served in catalog.models { served.scheduler.update(scheduler) }
+        if let levels = try? LogLevels(parsing: live.read(\.logLevel)) { logLevels?.set(levels) }
         reloads.success.increment()
         lastSucceeded.record(1)
         logger.notice(

@@ -42,14 +42,15 @@ extension Setting {
             "auth.jwt_secret_file", allowed: "a readable file holding the JWT signing key", \.jwtSecret, parse: secretFile,
             show: { _ in nil }),
         .text(
-            "model.dir", allowed: "a folder in Hugging Face layout", \.modelDirectory, parse: { nonEmpty($0).map { URL(filePath: $0) } },
+            "model.dir", allowed: "a folder in Hugging Face layout", reloadable: true, \.modelDirectory,
+            parse: { nonEmpty($0).map { URL(filePath: $0) } },
             show: { $0?.relativePath }),
-        .text("model.id", allowed: "a Hugging Face model id, owner/name", \.modelID, parse: nonEmpty, show: { $0 }),
+        .text("model.id", allowed: "a Hugging Face model id, owner/name", reloadable: true, \.modelID, parse: nonEmpty, show: { $0 }),
         .text(
-            "model.hub_endpoint", allowed: "an http(s) URL", \.hubEndpoint,
+            "model.hub_endpoint", allowed: "an http(s) URL", reloadable: true, \.hubEndpoint,
             parse: { text in URL(string: text).flatMap { ["http", "https"].contains($0.scheme) ? $0 : nil } }, show: \.absoluteString),
-        .text("model.served_name", allowed: "a model name", \.servedModelName, parse: nonEmpty, show: { $0 }),
-        .list("model.aliases", allowed: "a list of model names", \.modelAliases, isAllowed: { !$0.isEmpty }),
+        .text("model.served_name", allowed: "a model name", reloadable: true, \.servedModelName, parse: nonEmpty, show: { $0 }),
+        .list("model.aliases", allowed: "a list of model names", reloadable: true, \.modelAliases, isAllowed: { !$0.isEmpty }),
         .flag("model.truncate", reloadable: true, \.limits.truncate),
         .integer("scheduler.max_batch_tokens", 1...1_048_576, reloadable: true, \.scheduler.maxBatchTokens),
         .integer("scheduler.max_batch_requests", 1...65_536, reloadable: true, \.scheduler.maxBatchSequences),
@@ -70,7 +71,7 @@ extension Setting {
             "request_log.redact_fields", allowed: "a list of JSON field names", reloadable: true, \.requestLog.redactedFields,
             isAllowed: { !$0.isEmpty }),
         .text(
-            "logging.level", allowed: "a level, or levels per subsystem: info,Store=debug", \.logLevel,
+            "logging.level", allowed: "a level, or levels per subsystem: info,Store=debug", reloadable: true, \.logLevel,
             parse: { (try? LogLevels(parsing: $0)) != nil ? $0 : nil }, show: { $0 }),
         .text(
             "logging.format", allowed: "json, logfmt or text", \.logFormat, parse: { ["json", "logfmt", "text"].contains($0) ? $0 : nil },

@@ -4,29 +4,39 @@ import OTel
 import Synchronization
 
 /// Log lines for machines: one JSON object per line (or logfmt), with the time, level, subsystem,
-/// message and every metadata field (request id, team, route, status, latency...) at the top level.
+/// message and every metadata field (request id, team, route, status, latency...) at the top level;
+/// or, for people at a terminal, text: the time, level, subsystem and message, then the fields.
 /// What a line may contain is decided where it is logged: no code path logs a key, token or password.
 public struct StructuredLogHandler: LogHandler {
     public enum Format: String, Sendable, CaseIterable {
-        case json, logfmt
+        case json, logfmt, text
     }
 
     public var metadata: Logger.Metadata = [:]
     /// Adds `trace_id` and `span_id` to lines logged inside a traced request, to go from a line to its trace.
     public var metadataProvider: Logger.MetadataProvider? = OTel.makeLoggingMetadataProvider()
-    /// The least severe level any subsystem logs at; `levels` then filters per subsystem.
-    public var logLevel: Logger.Level
+    /// The least severe level any subsystem logs at now (`levels` then filters per subsystem), unless
+    /// this logger was given a level of its own.
+    public var logLevel: Logger.Level {
+        get { ownLevel ?? levels.lowest }
+        set { ownLevel = newValue }
+    }
+    private var ownLevel: Logger.Level?
     private let label: String
     private let format: Format
-    private let levels: LogLevels
+    private let levels: LiveLogLevels
     private let output: LogOutput
 
-    public init(label: String, format: Format, levels: LogLevels, output: LogOutput = .standardError) {
+    /// `levels` may change later (a configuration reload): loggers made before follow.
+    public init(label: String, format: Format, levels: LiveLogLevels, output: LogOutput = .standardError) {
         self.label = label
         self.format = format
         self.levels = levels
         self.output = output
-        logLevel = levels.lowest
+    }
+
+    public init(label: String, format: Format, levels: LogLevels, output: LogOutput = .standardError) {
+        self.init(label: label, format: format, levels: LiveLogLevels(levels), output: output)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -35,7 +45,7 @@ public struct StructuredLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        guard event.level >= levels.level(for: event.source) else { return }
+        guard event.level >= levels.current.level(for: event.source) else { return }
         var fields: [(String, String)] = [
             ("time", Self.timestamp()), ("level", event.level.rawValue), ("subsystem", event.source),
             ("message", "\(event.message)"),
@@ -46,7 +56,18 @@ public struct StructuredLogHandler: LogHandler {
             fields.append((key, "\(value)"))
         }
         if label != "conduit" { fields.append(("logger", label)) }
-        output.write(format == .json ? Self.json(fields) : Self.logfmt(fields))
+        switch format {
+        case .json: output.write(Self.json(fields))
+        case .logfmt: output.write(Self.logfmt(fields))
+        case .text: output.write(Self.text(fields))
+        }
+    }
+
+    /// `TIME LEVEL SUBSYSTEM: MESSAGE key=value...`
+    static func text(_ fields: [(String, String)]) -> String {
+        let (time, level, subsystem, message) = (fields[0].1, fields[1].1, fields[2].1, fields[3].1)
+        let rest = fields.dropFirst(4)
+        return "\(time) \(level) \(subsystem): \(message)" + (rest.isEmpty ? "\n" : " " + logfmt(Array(rest)))
     }
 
     static func json(_ fields: [(String, String)]) -> String {
@@ -92,6 +113,18 @@ public final class LogOutput: Sendable {
     public init(_ sink: @escaping @Sendable (String) -> Void) { self.sink = sink }
 
     func write(_ line: String) { lock.withLock { _ in sink(line) } }
+}
+
+/// Log levels shared by every logger of the process, which a configuration reload can change.
+public final class LiveLogLevels: Sendable {
+    private let state: Mutex<(levels: LogLevels, lowest: Logger.Level)>
+
+    public init(_ levels: LogLevels) { state = Mutex((levels, levels.lowest)) }
+
+    public var current: LogLevels { state.withLock { $0.levels } }
+    var lowest: Logger.Level { state.withLock { $0.lowest } }
+
+    public func set(_ levels: LogLevels) { state.withLock { $0 = (levels, levels.lowest) } }
 }
 
 /// A default log level and levels per subsystem (the module that logs: `Conduit`, `Store`,

@@ -1,5 +1,7 @@
 import HTTPTypes
 import ModelRuntime
+import ServiceLifecycle
+import Synchronization
 
 /// A loaded embedding model as the API offers it: its names, its limits, its scheduler.
 public struct ServedModel: Sendable {
@@ -23,14 +25,34 @@ public struct ServedModel: Sendable {
     public func answers(to id: String) -> Bool { id == name || aliases.contains(id) }
 }
 
-/// The models this server offers. A request that names none gets the first.
-public struct ModelCatalog: Sendable {
-    public let models: [ServedModel]
+/// The models this server offers; a reload can replace them. A request that names none gets the first.
+///
+/// As a service it runs the schedulers of its models, those a reload brings included. A model that is
+/// replaced keeps serving until no request has chosen it for ``retirementGrace``, then finishes what it
+/// admitted and is released: a request is never refused because the model changed under it.
+public final class ModelCatalog: Service, Sendable {
+    private enum Change: Sendable {
+        case serve(EmbeddingScheduler)
+        case retire(EmbeddingScheduler)
+    }
 
-    public init(models: [ServedModel]) { self.models = models }
+    public static let retirementGrace: Duration = .seconds(10)
+    private let current: Mutex<[ServedModel]>
+    private let changes: AsyncStream<Change>
+    private let announce: AsyncStream<Change>.Continuation
+
+    public init(models: [ServedModel]) {
+        precondition(!models.isEmpty, "a catalog serves at least one model")
+        current = Mutex(models)
+        (changes, announce) = AsyncStream.makeStream()
+        for model in models { announce.yield(.serve(model.scheduler)) }
+    }
+
+    public var models: [ServedModel] { current.withLock { $0 } }
 
     /// The model a request asked for, or a 404 in the OpenAI shape.
     public func resolve(_ id: String?) throws -> ServedModel {
+        let models = self.models
         guard let id else { return models[0] }
         guard let model = models.first(where: { $0.answers(to: id) }) else {
             throw APIError(
@@ -38,5 +60,33 @@ public struct ModelCatalog: Sendable {
                 param: "model", code: "model_not_found")
         }
         return model
+    }
+
+    /// Serves `models` from now on; the schedulers of the models they replace retire.
+    public func replace(with models: [ServedModel]) {
+        precondition(!models.isEmpty, "a catalog serves at least one model")
+        let replaced = current.withLock { current in
+            defer { current = models }
+            return current
+        }
+        for model in models where !replaced.contains(where: { $0.scheduler === model.scheduler }) {
+            announce.yield(.serve(model.scheduler))
+        }
+        for model in replaced where !models.contains(where: { $0.scheduler === model.scheduler }) {
+            announce.yield(.retire(model.scheduler))
+        }
+    }
+
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            // On graceful shutdown no model is added any more; the schedulers running drain, as each
+            // is told by the same shutdown.
+            for await change in changes.cancelOnGracefulShutdown() {
+                switch change {
+                case .serve(let scheduler): group.addTask { try? await scheduler.run() }
+                case .retire(let scheduler): group.addTask { await scheduler.retire(after: Self.retirementGrace) }
+                }
+            }
+        }
     }
 }

@@ -18,6 +18,8 @@ import Synchronization
 public final class EmbeddingScheduler: Service, Sendable {
     /// Counters for tests and metrics.
     public struct Statistics: Sendable, Equatable {
+        /// Batches formed; `batches` counts those computed.
+        public var batchesStarted = 0
         public var batches = 0
         public var sequences = 0
         public var tokens = 0
@@ -54,6 +56,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         var waiters: [UInt64: Waiter] = [:]
         var timings: [UInt64: Timing] = [:]
         var nextID: UInt64 = 0
+        var lastAdmission = ContinuousClock.now
         var statistics = Statistics()
         /// The compute loop found nothing to do and sleeps until `wakeUp` is signalled.
         var computeLoopIsWaiting = false
@@ -136,6 +139,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                     }
                     state.waiters[id] = continuation
                     state.timings[id] = Timing(admitted: .now)
+                    state.lastAdmission = .now
                     recordQueue(state)
                     return (admission, state.takeWakeUp())
                 }
@@ -181,6 +185,18 @@ public final class EmbeddingScheduler: Service, Sendable {
         try await computeThread.shutdownGracefully()
     }
 
+    /// For a model a reload replaced: once nothing has been admitted for `grace` (a request that chose
+    /// this model just before the swap may still arrive), stops admitting; `run()` then returns when
+    /// what was admitted is computed. A graceful shutdown cuts the wait short.
+    public func retire(after grace: Duration) async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let quietUntil = state.withLock { $0.lastAdmission } + grace
+            guard quietUntil > .now else { break }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(until: quietUntil) }
+        }
+        stop(draining: true)
+    }
+
     /// Stops admitting; the compute loop then returns once the queue is drained, or at once when
     /// `draining` is false.
     private func stop(draining: Bool) {
@@ -205,6 +221,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                 if state.isStopped { return (.finish, [], []) }
                 let now = ContinuousClock.now
                 let (batch, expiredIDs, abandonedIDs) = state.queue.nextBatch(now: now)
+                if batch != nil { state.statistics.batchesStarted += 1 }
                 state.statistics.expired += expiredIDs.count
                 state.statistics.cancelled += abandonedIDs.count
                 metrics.droppedDeadline.increment(by: expiredIDs.count)
