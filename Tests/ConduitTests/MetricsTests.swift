@@ -24,6 +24,7 @@ struct MetricsTests {
             let text = "a sentence nobody should find in a metric"
             let app = try TestServer.authenticatedApplication(store: store) {
                 $0.latencyObjectives = ["/v1/embeddings": .seconds(60), "/v1/admin/keys/{id}": .nanoseconds(1)]
+                $0.prices = ["all-MiniLM-L6-v2": 20_000]
             }
             try await app.test(.router) { client in
                 func call(_ uri: String, _ method: HTTPRequest.Method, key: String?, body: String? = nil) async throws -> TestResponse {
@@ -55,6 +56,9 @@ struct MetricsTests {
                     #"conduit_embedding_batch_sequences_count 1"#,
                     #"conduit_embedding_forward_seconds_count 1"#,
                     #"conduit_embedding_queue_wait_seconds_count 1"#,
+                    // 10 tokens with [CLS] and [SEP], at $20,000 per million.
+                    #"conduit_usage_tokens_total{model="all-MiniLM-L6-v2"} 10"#,
+                    #"conduit_usage_cost_usd_total{model="all-MiniLM-L6-v2"} 0.2"#,
                 ] {
                     #expect(body.contains(line), "\(line)")
                 }

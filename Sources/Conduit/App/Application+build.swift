@@ -95,8 +95,10 @@ public func buildApplication(
     ModelsController(catalog: catalog).addRoutes(to: requiring(nil))
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }
     let rateLimiter = store.map { RateLimiter(store: $0, metricsFactory: metrics.factory) }
-    EmbeddingsController(catalog: catalog, configuration: live, rateLimiter: rateLimiter, usage: usage)
-        .addRoutes(to: requiring(.embeddings))
+    EmbeddingsController(
+        catalog: catalog, configuration: live, rateLimiter: rateLimiter, usage: usage, usageMetrics: UsageMetrics(factory: metrics.factory)
+    )
+    .addRoutes(to: requiring(.embeddings))
     if let store {
         AdminController(store: store, configuration: live).addRoutes(to: requiring(.admin))
     }

@@ -13,6 +13,7 @@ struct EmbeddingsController {
     /// Nil when there is no store (tests that run without one, with authentication off).
     let rateLimiter: RateLimiter?
     let usage: UsageRecorder?
+    let usageMetrics: UsageMetrics
 
     func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/embeddings") { request, context in try await embed(request, context: context) }
@@ -31,6 +32,8 @@ struct EmbeddingsController {
         do {
             let response = try await embed(request, context: context, start: start, metered: &metered)
             record(status: Int(response.status.code))
+            usageMetrics.served(
+                model: metered.model, tokens: metered.tokens, pricePerMillionTokens: configuration.read(\.prices)[metered.model])
             return response
         } catch {
             record(status: Int(APIError(error).status.code))
