@@ -130,6 +130,42 @@ enum Schema {
                 "CREATE INDEX request_log_request ON request_log (request_id)",
                 "CREATE INDEX request_log_time ON request_log (created_at)",
             ]),
+        Migration(
+            version: 7, name: "job queue",
+            statements: [
+                // Times in milliseconds: retries and leases are shorter than a second in tests, and seconds
+                // would make every job of a second tie.
+                """
+                CREATE TABLE jobs (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    queue TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    priority INTEGER NOT NULL,
+                    input TEXT NOT NULL,
+                    result TEXT,
+                    errors TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    max_attempts INTEGER NOT NULL,
+                    run_at BIGINT NOT NULL,
+                    expires_at BIGINT,
+                    created_at BIGINT NOT NULL,
+                    attempted_at BIGINT,
+                    finished_at BIGINT,
+                    lease_expires_at BIGINT,
+                    locked_by TEXT,
+                    idempotency_key TEXT,
+                    progress_done BIGINT NOT NULL,
+                    progress_total BIGINT
+                )
+                """,
+                // What workers ask for: the due jobs of a queue, most urgent first.
+                "CREATE INDEX jobs_due ON jobs (queue, state, priority, run_at)",
+                "CREATE INDEX jobs_team ON jobs (team_id, created_at)",
+                "CREATE INDEX jobs_lease ON jobs (state, lease_expires_at)",
+                "CREATE UNIQUE INDEX jobs_idempotency ON jobs (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -1,0 +1,296 @@
+import Foundation
+import SQLKit
+
+/// The durable job queue, on SQLite and PostgreSQL alike. Workers claim due jobs in one transaction
+/// (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so that nodes never wait on each other's rows; SQLite's
+/// `BEGIN IMMEDIATE` takes the one write lock) and hold each under a lease they renew; a job whose
+/// lease ran out (its node died) is rescued as a failed attempt. Every change of state checks the state
+/// it starts from, so a worker that lost its job (rescued, cancelled) cannot complete it.
+extension Database {
+    /// PostgreSQL channel on which an enqueue wakes the workers of every node (the payload is the queue).
+    public static let jobsChannel = "conduit_jobs"
+
+    /// Stores a job; committed when this returns. A team's idempotency key already used returns the
+    /// job it created (`created` false), or throws `idempotencyKeyReused` if that job's kind or input differ.
+    public func enqueue(_ new: NewJob, teamID: String, now: Int64 = Milliseconds.now()) async throws -> (job: Job, created: Bool) {
+        let id = UUID().uuidString.lowercased()
+        let runAt = new.runAt ?? now
+        let state: JobState = runAt > now ? .scheduled : .available
+        let notify = dialect == .postgres
+        return try await transaction { sql in
+            // ON CONFLICT: two submissions with one key at once insert one job, on either database.
+            try await sql.raw(
+                """
+                INSERT INTO jobs (id, team_id, kind, queue, state, priority, input, errors, attempt, max_attempts, run_at, expires_at,
+                                  created_at, idempotency_key, progress_done)
+                VALUES (\(bind: id), \(bind: teamID), \(bind: new.kind), \(bind: new.queue), \(bind: state.rawValue), \(bind: new.priority),
+                        \(bind: new.input), '[]', 0, \(bind: new.maxAttempts), \(bind: runAt), \(bind: new.expiresAt), \(bind: now),
+                        \(bind: new.idempotencyKey), 0)
+                ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                """
+            ).run()
+            let filter: SQLQueryString =
+                if let key = new.idempotencyKey { "team_id = \(bind: teamID) AND idempotency_key = \(bind: key)" } else {
+                    "id = \(bind: id)"
+                }
+            guard let row = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE \(filter)").first() else {
+                throw StoreError.notFound("job \(id)")
+            }
+            let job = try Job(row: row)
+            guard job.id == id else {
+                guard job.kind == new.kind, job.input == new.input else { throw JobQueueError.idempotencyKeyReused }
+                return (job, false)
+            }
+            if notify { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: new.queue))").run() }
+            return (job, true)
+        }
+    }
+
+    /// The job, if it exists and (when `teamID` is given) belongs to that team.
+    public func job(_ id: String, teamID: String? = nil) async throws -> Job? {
+        try await read { sql in
+            var team: SQLQueryString = ""
+            if let teamID { team = "AND team_id = \(bind: teamID)" }
+            return try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE id = \(bind: id) \(team)").first().map(Job.init(row:))
+        }
+    }
+
+    /// A team's jobs, newest first, `limit` of them after the job `cursor` (the last of the previous page).
+    public func jobs(teamID: String, state: JobState? = nil, kind: String? = nil, limit: Int, after cursor: String? = nil) async throws
+        -> [Job]
+    {
+        try await read { sql in
+            var filter: SQLQueryString = "team_id = \(bind: teamID)"
+            if let state { filter = "\(filter) AND state = \(bind: state.rawValue)" }
+            if let kind { filter = "\(filter) AND kind = \(bind: kind)" }
+            if let cursor {
+                filter = """
+                    \(filter) AND (created_at, id) < (SELECT created_at, id FROM jobs WHERE id = \(bind: cursor) AND team_id = \(bind: teamID))
+                    """
+            }
+            return try await sql.raw(
+                "SELECT \(Job.columns) FROM jobs WHERE \(filter) ORDER BY created_at DESC, id DESC LIMIT \(bind: limit)"
+            )
+            .all().map(Job.init(row:))
+        }
+    }
+
+    /// Claims up to `limit` due jobs of `queue` for `node`, leased for `lease` milliseconds; a due job
+    /// past its expiry is discarded instead.
+    public func claimJobs(queue: String, limit: Int, node: String, lease: Int64, now: Int64 = Milliseconds.now()) async throws -> [Job] {
+        let skipLocked = lockClause(skipLocked: true)
+        return try await transaction { sql in
+            let rows = try await sql.raw(
+                """
+                SELECT \(Job.columns) FROM jobs
+                WHERE queue = \(bind: queue) AND state IN ('scheduled', 'available', 'retryable') AND run_at <= \(bind: now)
+                ORDER BY priority, run_at, id LIMIT \(bind: limit) \(unsafeRaw: skipLocked)
+                """
+            ).all()
+            var claimed: [Job] = []
+            for row in rows {
+                var job = try Job(row: row)
+                if let expiry = job.expiresAt, expiry <= now {
+                    job.errors.append(JobAttemptError(attempt: job.attempt, at: now, message: "expired before an attempt started"))
+                    try await settle(job, as: .discarded, runAt: job.runAt, now: now, in: sql)
+                    continue
+                }
+                job.state = .running
+                job.attempt += 1
+                job.attemptedAt = now
+                job.lockedBy = node
+                job.leaseExpiresAt = now + lease
+                try await sql.raw(
+                    """
+                    UPDATE jobs SET state = 'running', attempt = \(bind: job.attempt), attempted_at = \(bind: now), locked_by = \(bind: node),
+                                    lease_expires_at = \(bind: now + lease)
+                    WHERE id = \(bind: job.id)
+                    """
+                ).run()
+                claimed.append(job)
+            }
+            return claimed
+        }
+    }
+
+    /// Extends the lease of a job `node` runs, and records its progress when given; false when the node
+    /// no longer holds it (its lease ran out and it was rescued, or it was cancelled): the worker stops.
+    public func renewLease(
+        jobID: String, node: String, lease: Int64, progress: (done: Int, total: Int?)? = nil, now: Int64 = Milliseconds.now()
+    ) async throws -> Bool {
+        try await read { sql in
+            var progressUpdate: SQLQueryString = ""
+            if let progress { progressUpdate = ", progress_done = \(bind: progress.done), progress_total = \(bind: progress.total)" }
+            return
+                !(try await sql.raw(
+                    """
+                    UPDATE jobs SET lease_expires_at = \(bind: now + lease) \(progressUpdate)
+                    WHERE id = \(bind: jobID) AND state = 'running' AND locked_by = \(bind: node) RETURNING id
+                    """
+                ).all()).isEmpty
+        }
+    }
+
+    /// Marks a job `node` runs completed with `result`, running `effect` in the same transaction (a job's
+    /// effect on the store then happens exactly when it completes). False, and no effect, when the node
+    /// no longer held the job.
+    public func completeJob(
+        _ id: String, node: String, result: String, now: Int64 = Milliseconds.now(),
+        effect: (@Sendable (any SQLDatabase) async throws -> Void)? = nil
+    ) async throws -> Bool {
+        try await transaction { sql in
+            let updated = try await sql.raw(
+                """
+                UPDATE jobs SET state = 'completed', result = \(bind: result), finished_at = \(bind: now), locked_by = NULL,
+                                lease_expires_at = NULL, progress_done = COALESCE(progress_total, progress_done)
+                WHERE id = \(bind: id) AND state = 'running' AND locked_by = \(bind: node) RETURNING id
+                """
+            ).all()
+            guard !updated.isEmpty else { return false }
+            try await effect?(sql)
+            return true
+        }
+    }
+
+    /// Records a failed attempt of a job `node` runs: retryable after the backoff, or discarded after
+    /// its last attempt. Nil when the node no longer held the job.
+    public func failJob(_ id: String, node: String, message: String, backoff: RetryBackoff, now: Int64 = Milliseconds.now()) async throws
+        -> JobState?
+    {
+        let lock = lockClause(skipLocked: false)
+        return try await transaction { sql in
+            guard
+                let row = try await sql.raw(
+                    """
+                    SELECT \(Job.columns) FROM jobs WHERE id = \(bind: id) AND state = 'running' AND locked_by = \(bind: node) \(unsafeRaw: lock)
+                    """
+                ).first()
+            else { return nil }
+            return try await settleFailure(try Job(row: row), message: message, backoff: backoff, now: now, in: sql)
+        }
+    }
+
+    /// Jobs whose node stopped renewing their lease (it crashed or was cut off): each counts as a failed
+    /// attempt, retried after its backoff or discarded. Returns them as they are now.
+    public func rescueAbandonedJobs(backoff: RetryBackoff, now: Int64 = Milliseconds.now()) async throws -> [Job] {
+        let skipLocked = lockClause(skipLocked: true)
+        return try await transaction { sql in
+            let rows = try await sql.raw(
+                """
+                SELECT \(Job.columns) FROM jobs WHERE state = 'running' AND lease_expires_at < \(bind: now)
+                ORDER BY lease_expires_at LIMIT 100 \(unsafeRaw: skipLocked)
+                """
+            ).all()
+            var rescued: [Job] = []
+            for row in rows {
+                var job = try Job(row: row)
+                job.state = try await settleFailure(
+                    job, message: "lease expired: node \(job.lockedBy ?? "?") stopped renewing it", backoff: backoff, now: now, in: sql)
+                rescued.append(job)
+            }
+            return rescued
+        }
+    }
+
+    /// Cancels a job of `teamID` that has not finished; a running one stops at its worker's next lease renewal.
+    public func cancelJob(_ id: String, teamID: String, now: Int64 = Milliseconds.now()) async throws -> Job {
+        try await transition(id, teamID: teamID, action: "cancelled", allowedFrom: [.scheduled, .available, .retryable, .running]) {
+            "state = 'cancelled', finished_at = \(bind: now), locked_by = NULL, lease_expires_at = NULL"
+        }
+    }
+
+    /// Makes a job of `teamID` that is not running or completed due now, with one more attempt if it
+    /// had used them all. A completed job is not run again: its effect would happen twice.
+    public func retryJob(_ id: String, teamID: String, now: Int64 = Milliseconds.now()) async throws -> Job {
+        try await transition(id, teamID: teamID, action: "retried", allowedFrom: [.scheduled, .retryable, .discarded, .cancelled]) {
+            """
+            state = 'available', run_at = \(bind: now), finished_at = NULL,
+            max_attempts = CASE WHEN max_attempts > attempt THEN max_attempts ELSE attempt + 1 END
+            """
+        }
+    }
+
+    /// Puts the jobs `node` holds back in the queue, due now, their attempt not counted: for a shutdown
+    /// that could not wait for them.
+    @discardableResult
+    public func releaseJobs(node: String, now: Int64 = Milliseconds.now()) async throws -> Int {
+        try await read { sql in
+            try await sql.raw(
+                """
+                UPDATE jobs SET state = 'available', attempt = attempt - 1, run_at = \(bind: now), locked_by = NULL, lease_expires_at = NULL
+                WHERE state = 'running' AND locked_by = \(bind: node) RETURNING id
+                """
+            ).all().count
+        }
+    }
+
+    /// Deletes jobs that finished before `cutoff` (milliseconds since 1970).
+    public func pruneJobs(finishedBefore cutoff: Int64) async throws {
+        try await read { sql in
+            try await sql.raw(
+                "DELETE FROM jobs WHERE state IN ('completed', 'discarded', 'cancelled') AND finished_at < \(bind: cutoff)"
+            ).run()
+        }
+    }
+
+    /// Jobs per queue and state, for metrics.
+    public func jobCounts() async throws -> [(queue: String, state: JobState, count: Int)] {
+        try await read { sql in
+            try await sql.raw("SELECT queue, state, COUNT(*) AS n FROM jobs GROUP BY queue, state").all().compactMap { row in
+                guard let state = JobState(rawValue: try row.decode(column: "state", as: String.self)) else { return nil }
+                return (try row.decode(column: "queue", as: String.self), state, try row.decode(column: "n", as: Int.self))
+            }
+        }
+    }
+
+    // MARK: - Transitions
+
+    private func transition(
+        _ id: String, teamID: String, action: String, allowedFrom: Set<JobState>, _ assignments: @escaping @Sendable () -> SQLQueryString
+    ) async throws -> Job {
+        let lock = lockClause(skipLocked: false)
+        return try await transaction { sql in
+            guard
+                let row = try await sql.raw(
+                    "SELECT \(Job.columns) FROM jobs WHERE id = \(bind: id) AND team_id = \(bind: teamID) \(unsafeRaw: lock)"
+                ).first()
+            else { throw StoreError.notFound("job \(id)") }
+            let job = try Job(row: row)
+            guard allowedFrom.contains(job.state) else { throw JobQueueError.illegalTransition(action: action, state: job.state) }
+            try await sql.raw("UPDATE jobs SET \(assignments()) WHERE id = \(bind: id)").run()
+            guard let updated = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE id = \(bind: id)").first() else {
+                throw StoreError.notFound("job \(id)")
+            }
+            return try Job(row: updated)
+        }
+    }
+
+    private func settleFailure(_ job: Job, message: String, backoff: RetryBackoff, now: Int64, in sql: any SQLDatabase) async throws
+        -> JobState
+    {
+        var job = job
+        job.errors.append(JobAttemptError(attempt: job.attempt, at: now, message: message))
+        let state: JobState = job.attempt >= job.maxAttempts ? .discarded : .retryable
+        try await settle(job, as: state, runAt: now + backoff.delay(afterAttempt: job.attempt), now: now, in: sql)
+        return state
+    }
+
+    /// Writes a job's new state after an attempt (or its expiry) with its error history.
+    private func settle(_ job: Job, as state: JobState, runAt: Int64, now: Int64, in sql: any SQLDatabase) async throws {
+        let errors = String(decoding: try JSONEncoder().encode(job.errors), as: UTF8.self)
+        let finishedAt: Int64? = state.isFinished ? now : nil
+        try await sql.raw(
+            """
+            UPDATE jobs SET state = \(bind: state.rawValue), errors = \(bind: errors), run_at = \(bind: runAt), finished_at = \(bind: finishedAt),
+                            locked_by = NULL, lease_expires_at = NULL
+            WHERE id = \(bind: job.id)
+            """
+        ).run()
+    }
+
+    /// PostgreSQL's row locks for a read that will write; SQLite's transactions already hold the one write lock.
+    private func lockClause(skipLocked: Bool) -> String {
+        guard dialect == .postgres else { return "" }
+        return skipLocked ? "FOR UPDATE SKIP LOCKED" : "FOR UPDATE"
+    }
+}
