@@ -27,15 +27,26 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "API key to send it with (env CONDUIT_API_KEY); none for a server without authentication.")
     var apiKey: String?
 
+    @Flag(help: "Replay a request that changes something (creates, rotates or deletes); by default only reads and embeddings are replayed.")
+    var allowChanges = false
+
     @OptionGroup var database: StoreOptions
+
+    /// Requests that only compute or read: replaying them changes nothing on the server.
+    static func changesNothing(method: String, path: String) -> Bool {
+        let route = path.split(separator: "?").first.map(String.init) ?? path
+        return method == "GET" || (method == "POST" && ["/v1/embeddings", "/v1/tokenize"].contains(route))
+    }
 
     func run() async throws {
         guard let logged = try await database.withDatabase(logger: quietLogger(), { try await $0.loggedRequest(requestID) }) else {
             throw ValidationError("no logged request '\(requestID)': it was not selected by request_log, or is past its retention")
         }
-        print(
-            "request: \(logged.method) \(logged.path), logged \(Date(timeIntervalSince1970: TimeInterval(logged.createdAt)).ISO8601Format())"
-        )
+        guard allowChanges || Self.changesNothing(method: logged.method, path: logged.path) else {
+            throw ValidationError("\(logged.method) \(logged.path) changes something on the server; replay it with --allow-changes")
+        }
+        let logTime = Date(timeIntervalSince1970: TimeInterval(logged.createdAt)).ISO8601Format()
+        print("request: \(logged.method) \(logged.path) of team \(logged.teamID ?? "-"), key \(logged.keyID ?? "-"), logged \(logTime)")
         var request = HTTPClientRequest(url: serverURL.trimmingSuffix("/") + logged.path)
         request.method = .init(rawValue: logged.method)
         if !logged.requestBody.isEmpty {

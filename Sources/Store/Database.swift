@@ -127,10 +127,7 @@ public final class Database: Sendable {
 
     /// Runs `body` outside any explicit transaction (each statement commits on its own).
     public func read<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        try await withSpan("db read", ofKind: .client) { span in
-            span.updateAttributes { $0["db.system.name"] = dialect.systemName }
-            return try await readUntraced(body)
-        }
+        try await traced("db read") { try await readUntraced(body) }
     }
 
     private func readUntraced<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
@@ -150,9 +147,16 @@ public final class Database: Sendable {
     /// the transaction takes the write lock at once (`BEGIN IMMEDIATE`), so two writers never deadlock
     /// upgrading a read lock.
     public func transaction<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        try await withSpan("db transaction", ofKind: .client) { span in
+        try await traced("db transaction") { try await transactionUntraced(body) }
+    }
+
+    /// A client span for a call made inside a traced operation (a request); the calls of background
+    /// work (usage batches, housekeeping) would each start a trace of their own, so they get none.
+    private func traced<Result>(_ operation: String, _ body: () async throws -> Result) async throws -> Result {
+        guard InstrumentationContext.current != nil else { return try await body() }
+        return try await withSpan(operation, ofKind: .client) { span in
             span.updateAttributes { $0["db.system.name"] = dialect.systemName }
-            return try await transactionUntraced(body)
+            return try await body()
         }
     }
 

@@ -215,10 +215,17 @@ struct ConfigurationTests {
             let listed = try await client.execute(uri: "/v1/models", method: .get)
             #expect(String(buffer: listed.body).contains("other-minilm") && !String(buffer: listed.body).contains(#""first""#))
 
+            // Only a new name: the same model, still loaded.
+            let loaded = catalog.models[0].scheduler
+            try "model:\n  dir: \(other.path)\n  served_name: renamed\n".write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(await reloader.reload(cause: "test"))
+            #expect(catalog.models.map(\.name) == ["renamed"] && catalog.models[0].scheduler === loaded)
+            #expect(try await Self.embed(client, model: "renamed").0 == .ok)
+
             try "model:\n  dir: /no/such/model\n".write(toFile: path, atomically: true, encoding: .utf8)
             #expect(await reloader.reload(cause: "test") == false)
-            #expect(catalog.models.map(\.name) == ["other-minilm"] && live.current.modelDirectory == other)
-            #expect(try await Self.embed(client, model: "second").0 == .ok)
+            #expect(catalog.models.map(\.name) == ["renamed"] && live.current.modelDirectory == other)
+            #expect(try await Self.embed(client, model: "renamed").0 == .ok)
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 
@@ -22,6 +23,12 @@ enum RawHTTP {
     }
 
     /// A complete request that asks the server to close the connection after answering.
+    /// The value of the header `name` in a raw answer.
+    static func header(_ name: String, in answer: String) -> String? {
+        answer.split(separator: "\r\n").first { $0.lowercased().hasPrefix(name.lowercased() + ":") }
+            .map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
+    }
+
     static func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) -> String {
         var lines = ["\(method) \(path) HTTP/1.1", "Host: localhost", "Connection: close"]
         lines += headers.map { "\($0): \($1)" }

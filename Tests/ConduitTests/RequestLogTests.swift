@@ -113,7 +113,9 @@ struct RequestLogTests {
         let key = try #require(cli.run(["keys", "create", "--name", "r", "--data-dir", folder.path]).output.split(separator: "\n").last)
         let port = try await LiveServer.freePorts(1)[0]
         let config = folder.appending(path: "conduit.yaml")
-        try "request_log:\n  routes: [/v1/embeddings]\n".write(to: config, atomically: true, encoding: .utf8)
+        try "request_log:\n  routes: [/v1/embeddings, /v1/admin/keys]\n".write(to: config, atomically: true, encoding: .utf8)
+        let admin = try #require(
+            cli.run(["keys", "create", "--name", "a", "--scope", "admin", "--data-dir", folder.path]).output.split(separator: "\n").last)
         let server = try LiveServer.start([
             "serve", "--auth", "--port", "\(port)", "--config", config.path, "--model-dir", model.path, "--data-dir", folder.path,
         ])
@@ -128,9 +130,7 @@ struct RequestLogTests {
                 "POST", "/v1/embeddings", headers: ["Authorization": "Bearer \(key)", "Content-Type": "application/json"],
                 body: #"{"input":["one text","and another"],"encoding_format":"base64"}"#), wait: .seconds(10))
         #expect(answer.bytes.hasPrefix("HTTP/1.1 200"))
-        let requestID = try #require(
-            answer.bytes.split(separator: "\r\n").first { $0.lowercased().hasPrefix("x-request-id:") }?.split(separator: " ").last
-                .map(String.init))
+        let requestID = try #require(RawHTTP.header("x-request-id", in: answer.bytes))
 
         func replay(key: String) async throws -> (status: Int32, output: String, error: String) {
             let arguments = ["replay", requestID, "--server-url", "http://127.0.0.1:\(port)", "--api-key", key, "--data-dir", folder.path]
@@ -150,6 +150,15 @@ struct RequestLogTests {
             "\(same.output)")
         let refused = try await replay(key: "cdt_" + String(repeating: "x", count: 40))
         #expect(refused.output.contains("status: 200 -> 401 (changed)") && refused.output.contains("body: different"), "\(refused.output)")
+        let creation = try await RawHTTP.exchange(
+            port: port,
+            send: RawHTTP.request(
+                "POST", "/v1/admin/keys", headers: ["Authorization": "Bearer \(admin)", "Content-Type": "application/json"],
+                body: #"{"name":"made by a logged request"}"#), wait: .seconds(10))
+        let creationID = try #require(RawHTTP.header("x-request-id", in: creation.bytes))
+        try await Task.sleep(for: .seconds(2))
+        let refusedChange = try cli.run(["replay", creationID, "--api-key", String(admin), "--data-dir", folder.path])
+        #expect(refusedChange.status != 0 && refusedChange.error.contains("--allow-changes"), "\(refusedChange.error)")
         let missing = try cli.run(["replay", "no-such-request", "--data-dir", folder.path])
         #expect(missing.status != 0 && missing.error.contains("no logged request 'no-such-request'"))
     }

@@ -33,7 +33,11 @@ struct SchedulerTests {
 
     /// Waits until the scheduler has formed `count` batches in all (so a request sent now waits behind them).
     static func untilBatchesStarted(_ scheduler: EmbeddingScheduler, _ count: Int = 1) async throws {
-        while scheduler.statistics.batchesStarted < count { try await Task.sleep(for: .milliseconds(1)) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while scheduler.statistics.batchesStarted < count {
+            guard ContinuousClock.now < deadline else { throw TestSetupError("no batch started within 30 s") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
     }
 
     @Test("concurrent requests are merged into a few batches and each gets its own vector")
@@ -151,10 +155,18 @@ struct SchedulerTests {
             tasks.addTask { try await group.run() }
             async let heavy = scheduler.embed(Self.heavyRequest(model))
             let admitted = (0..<8).map { index in Task { try await scheduler.embed([model.tokenize("drain \(index)").ids]) } }
-            try await Task.sleep(for: .milliseconds(30))
+            // All eight queued behind the heavy request's second half (or in a batch) before the shutdown.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while scheduler.queueDepth.requests + scheduler.statistics.batchesStarted < 10 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(1))
+            }
             await group.triggerGracefulShutdown()
-            try await Task.sleep(for: .milliseconds(5))
-            await #expect(throws: SchedulerError.shuttingDown) { try await scheduler.embed([[101, 102]]) }
+            // The refusal starts once the shutdown reaches the scheduler: soon, however busy the machine.
+            var refused = false
+            while !refused && ContinuousClock.now < deadline {
+                do { _ = try await scheduler.embed([[101, 102]]) } catch SchedulerError.shuttingDown { refused = true }
+            }
+            #expect(refused)
             #expect(try await heavy.count == Self.heavyCount)
             for task in admitted { #expect(try await task.value.count == 1) }
             try await tasks.waitForAll()
@@ -187,6 +199,23 @@ struct SchedulerTests {
         #expect(await retiring.value >= lastAdmission + grace)
         #expect(try await heavy.value.count == Self.heavyCount)
         for answer in answers { #expect(try await answer.value.count == 1) }
+        await #expect(throws: SchedulerError.self) { try await scheduler.embed(text) }
+        try await running.value
+    }
+
+    @Test("a retirement waits for a request that reserved the scheduler, however long it takes to submit")
+    func retirementWaitsForReservations() async throws {
+        let model = try TestServer.model()
+        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let running = Task { try await scheduler.run() }
+        let text = [model.tokenize("chosen before the swap").ids]
+        let retiring = try await scheduler.reserved {
+            let retiring = Task { await scheduler.retire(after: .milliseconds(50)) }
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(try await scheduler.embed(text).count == 1, "reserved: still admitted well past the grace period")
+            return retiring
+        }
+        await retiring.value
         await #expect(throws: SchedulerError.self) { try await scheduler.embed(text) }
         try await running.value
     }

@@ -14,20 +14,24 @@ final class BatchedWriter<Record: Sendable>: Service, Sendable {
     private let pending = Mutex<[Record]>([])
     private let interval: Duration
 
+    /// Records held while the store cannot be written, at most; beyond, the oldest are dropped.
+    let maximumPending: Int
+
     /// `what` names the records in the log; `write` stores a batch.
-    init(_ what: String, logger: Logger, interval: Duration = .seconds(1), write: @escaping @Sendable ([Record]) async throws -> Void) {
+    init(
+        _ what: String, maximumPending: Int, logger: Logger, interval: Duration = .seconds(1),
+        write: @escaping @Sendable ([Record]) async throws -> Void
+    ) {
         self.what = what
+        self.maximumPending = maximumPending
         self.write = write
         self.logger = logger
         self.interval = interval
     }
 
-    /// Records held while the store cannot be written, at most; beyond, the oldest are dropped.
-    static var maximumPending: Int { 100_000 }
-
     func record(_ record: Record) {
         pending.withLock { records in
-            if records.count >= Self.maximumPending { records.removeFirst(records.count - Self.maximumPending + 1) }
+            if records.count >= maximumPending { records.removeFirst(records.count - maximumPending + 1) }
             records.append(record)
         }
     }
@@ -67,7 +71,7 @@ typealias UsageRecorder = BatchedWriter<UsageEvent>
 
 extension BatchedWriter where Record == UsageEvent {
     convenience init(store: Database, logger: Logger, interval: Duration = .seconds(1)) {
-        self.init("usage events", logger: logger, interval: interval) { try await store.record($0) }
+        self.init("usage events", maximumPending: 100_000, logger: logger, interval: interval) { try await store.record($0) }
     }
 }
 
@@ -77,6 +81,7 @@ typealias RequestRecorder = BatchedWriter<CapturedRequest>
 
 extension BatchedWriter where Record == CapturedRequest {
     convenience init(store: Database, logger: Logger, interval: Duration = .seconds(1)) {
-        self.init("logged requests", logger: logger, interval: interval) { try await store.record($0.map(\.redacted)) }
+        // Few: each may hold two bodies of up to request_log.max_body_bytes while the store cannot be written.
+        self.init("logged requests", maximumPending: 100, logger: logger, interval: interval) { try await store.record($0.map(\.redacted)) }
     }
 }

@@ -81,7 +81,16 @@ public struct ConfigurationReloader: Service {
         do {
             loaded = try await source.load()
             let current = live.current
-            if Setting.all.contains(where: { Self.modelKeys.contains($0.key) && $0.current(current) != $0.current(loaded.configuration) }) {
+            let changed = Set(
+                Setting.all.filter { Self.modelKeys.contains($0.key) && $0.current(current) != $0.current(loaded.configuration) }.map(\.key)
+            )
+            if let served = catalog.models.first, let folder = served.folder, !changed.isEmpty,
+                changed.isSubset(of: ["model.served_name", "model.aliases"])
+            {
+                // Only its names change: the model stays loaded.
+                let (name, aliases) = servedNames(loaded.configuration, folder: folder)
+                model = ServedModel(name: name, aliases: aliases, scheduler: served.scheduler, created: served.created, folder: folder)
+            } else if !changed.isEmpty {
                 model = try await loadModel(loaded.configuration)
             }
         } catch {

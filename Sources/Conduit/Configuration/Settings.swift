@@ -67,6 +67,7 @@ extension Setting {
             reloadable: true, \.requestLog.routes, isAllowed: { $0.hasPrefix("/") }),
         .list("request_log.keys", allowed: "a list of API key ids", reloadable: true, \.requestLog.keys, isAllowed: { !$0.isEmpty }),
         .integer("request_log.retention_days", 1...3650, reloadable: true, \.requestLog.retentionDays),
+        .integer("request_log.max_body_bytes", 0...1 << 26, reloadable: true, \.requestLog.maxBodyBytes),
         .list(
             "request_log.redact_fields", allowed: "a list of JSON field names", reloadable: true, \.requestLog.redactedFields,
             isAllowed: { !$0.isEmpty }),
@@ -79,7 +80,7 @@ extension Setting {
         .text(
             "tracing.otlp_endpoint", allowed: "an http(s) URL of an OTLP/HTTP collector (http://localhost:4318), or empty for no tracing",
             \.tracing.endpoint, parse: { $0.isEmpty ? .some(nil) : TracingConfiguration.tracesEndpoint($0).map { .some($0) } },
-            show: { $0?.absoluteString }),
+            show: { $0.map(withoutCredentials) }),
         .text(
             "tracing.otlp_protocol", allowed: "http/protobuf or http/json", \.tracing.encoding,
             parse: { TracingConfiguration.Encoding(rawValue: $0) }, show: \.rawValue),
@@ -99,6 +100,13 @@ private func nonEmpty(_ text: String) -> String? {
 
 private func isOrigin(_ text: String) -> Bool {
     (text.hasPrefix("https://") || text.hasPrefix("http://")) && !text.hasSuffix("/")
+}
+
+/// A URL as shown: a password in it is redacted.
+private func withoutCredentials(_ url: URL) -> String {
+    guard var parts = URLComponents(url: url, resolvingAgainstBaseURL: false), parts.password != nil else { return url.absoluteString }
+    parts.password = "redacted"
+    return parts.string ?? url.absoluteString
 }
 
 /// A secret kept in a file (a Docker or systemd credential, say); its trailing newline is not part of it.

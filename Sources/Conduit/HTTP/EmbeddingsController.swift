@@ -49,60 +49,63 @@ struct EmbeddingsController {
         let body = try await request.decodeJSON(as: EmbeddingsRequest.self, limit: limits.maxBodyBytes)
         metered.model = body.model ?? ""
         let served = try catalog.resolve(body.model)
-        metered.model = served.name
-        let model = served.model
-        if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
-            throw APIError.invalidRequest(
-                "dimensions must be between 1 and \(model.dimension), got \(dimensions)",
-                param: "dimensions", code: "invalid_value")
-        }
-        let tokenizing = ContinuousClock.now
-        let (sequences, promptTokens) = try withSpan("tokenize") { span in
-            let (sequences, tokens) = try tokenize(body.input, model: model, limits: limits)
-            span.updateAttributes { attributes in
-                attributes["conduit.inputs"] = sequences.count
-                attributes["conduit.tokens"] = tokens
+        // Held until the scheduler has answered: a reload that replaces this model retires it only after.
+        return try await served.scheduler.reserved {
+            metered.model = served.name
+            let model = served.model
+            if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
+                throw APIError.invalidRequest(
+                    "dimensions must be between 1 and \(model.dimension), got \(dimensions)",
+                    param: "dimensions", code: "invalid_value")
             }
-            return (sequences, tokens)
-        }
-        let tokenizationTime = ContinuousClock.now - tokenizing
-        metered.tokens = promptTokens
-        // Admission by the caller's limits; the scheduler's own (its queue bounds) is part of "embed".
-        var admission: RateLimiter.Admission?
-        if let rateLimiter {
-            admission = try await withSpan("admission") { _ in try await rateLimiter.admit(context.identity, tokens: promptTokens) }
-        }
+            let tokenizing = ContinuousClock.now
+            let (sequences, promptTokens) = try withSpan("tokenize") { span in
+                let (sequences, tokens) = try tokenize(body.input, model: model, limits: limits)
+                span.updateAttributes { attributes in
+                    attributes["conduit.inputs"] = sequences.count
+                    attributes["conduit.tokens"] = tokens
+                }
+                return (sequences, tokens)
+            }
+            let tokenizationTime = ContinuousClock.now - tokenizing
+            metered.tokens = promptTokens
+            // Admission by the caller's limits; the scheduler's own (its queue bounds) is part of "embed".
+            var admission: RateLimiter.Admission?
+            if let rateLimiter {
+                admission = try await withSpan("admission") { _ in try await rateLimiter.admit(context.identity, tokens: promptTokens) }
+            }
 
-        // Abandoned means connected when the request came and gone since (an in-memory test channel is never
-        // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
-        let channel = context.channel
-        let wasConnected = channel.isActive
-        let embedded: EmbeddingScheduler.Embedded
-        do {
-            embedded = try await withSpan("embed") { _ in
-                let embedded = try await served.scheduler.embedTimed(sequences, isAbandoned: { wasConnected && !channel.isActive })
-                embedded.recordSpans()
-                return embedded
+            // Abandoned means connected when the request came and gone since (an in-memory test channel is never
+            // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
+            let channel = context.channel
+            let wasConnected = channel.isActive
+            let embedded: EmbeddingScheduler.Embedded
+            do {
+                embedded = try await withSpan("embed") { _ in
+                    let embedded = try await served.scheduler.embedTimed(sequences, isAbandoned: { wasConnected && !channel.isActive })
+                    embedded.recordSpans()
+                    return embedded
+                }
+            } catch {
+                // Not served (overloaded, timed out, shutting down, or the client left): not charged either.
+                if let admission, let rateLimiter { await rateLimiter.refund(admission) }
+                throw error
             }
-        } catch {
-            // Not served (overloaded, timed out, shutting down, or the client left): not charged either.
-            if let admission, let rateLimiter { await rateLimiter.refund(admission) }
-            throw error
+            var vectors = embedded.vectors
+            if let dimensions = body.dimensions, dimensions < model.dimension {
+                vectors = vectors.map { Self.shorten($0, to: dimensions, normalize: model.normalizes) }
+            }
+            let buffer = EmbeddingsResponse.write(
+                vectors: vectors, format: body.encodingFormat ?? .float,
+                model: served.name, promptTokens: promptTokens)
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers.append(contentsOf: admission?.headers ?? [:])
+            headers.append(
+                contentsOf: TimingHeaders.fields(
+                    tokenization: tokenizationTime, queue: embedded.queueTime, inference: embedded.inferenceTime,
+                    total: ContinuousClock.now - start))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
         }
-        var vectors = embedded.vectors
-        if let dimensions = body.dimensions, dimensions < model.dimension {
-            vectors = vectors.map { Self.shorten($0, to: dimensions, normalize: model.normalizes) }
-        }
-        let buffer = EmbeddingsResponse.write(
-            vectors: vectors, format: body.encodingFormat ?? .float,
-            model: served.name, promptTokens: promptTokens)
-        var headers: HTTPFields = [.contentType: "application/json"]
-        headers.append(contentsOf: admission?.headers ?? [:])
-        headers.append(
-            contentsOf: TimingHeaders.fields(
-                tokenization: tokenizationTime, queue: embedded.queueTime, inference: embedded.inferenceTime,
-                total: ContinuousClock.now - start))
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
     }
 
     /// Token ids for each input, validated against the model's limits; also the total token count.

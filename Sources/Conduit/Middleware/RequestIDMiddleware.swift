@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Tracing
 
 /// Outermost middleware: gives every request an id, renders every error in the one error
 /// shape, puts `x-request-id` on every response, and writes one access log line.
@@ -22,6 +23,11 @@ struct RequestIDMiddleware: RouterMiddleware {
             // Only a 500 is a bug worth an error line; a 503 under overload is expected and the access line records it.
             if apiError.status == .internalServerError {
                 context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+            // The tracing middleware outside sees an answer, not the error: the request's span is marked here.
+            if apiError.status.code >= 500 {
+                InstrumentationSystem.tracer.activeSpan(identifiedBy: InstrumentationContext.current ?? .topLevel)?
+                    .setStatus(SpanStatus(code: .error, message: apiError.code))
             }
             response = try apiError.response(from: request, context: context)
         }

@@ -26,7 +26,7 @@ public func loadServedModel(_ configuration: ServerConfiguration, metrics: Serve
         ])
     let scheduler = EmbeddingScheduler(
         model: model, configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
-    return ServedModel(name: name, aliases: aliases, scheduler: scheduler, created: Int(Date().timeIntervalSince1970))
+    return ServedModel(name: name, aliases: aliases, scheduler: scheduler, created: Int(Date().timeIntervalSince1970), folder: folder)
 }
 
 /// The id clients use for the model and its aliases: for a folder of the model store named

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import ModelRuntime
 import ServiceLifecycle
@@ -12,14 +13,17 @@ public struct ServedModel: Sendable {
     public let scheduler: EmbeddingScheduler
     /// When the model was loaded, in seconds since 1970 (OpenAI's `created`).
     public let created: Int
+    /// Where it was loaded from, when it came from a folder: a reload that only renames it keeps it loaded.
+    public let folder: URL?
 
     public var model: EmbeddingModel { scheduler.model }
 
-    public init(name: String, aliases: [String], scheduler: EmbeddingScheduler, created: Int) {
+    public init(name: String, aliases: [String], scheduler: EmbeddingScheduler, created: Int, folder: URL? = nil) {
         self.name = name
         self.aliases = aliases.filter { $0 != name }
         self.scheduler = scheduler
         self.created = created
+        self.folder = folder
     }
 
     public func answers(to id: String) -> Bool { id == name || aliases.contains(id) }
@@ -28,21 +32,24 @@ public struct ServedModel: Sendable {
 /// The models this server offers; a reload can replace them. A request that names none gets the first.
 ///
 /// As a service it runs the schedulers of its models, those a reload brings included. A model that is
-/// replaced keeps serving until no request has chosen it for ``retirementGrace``, then finishes what it
-/// admitted and is released: a request is never refused because the model changed under it.
+/// replaced keeps serving the requests that chose it; once none holds it and none has come for
+/// ``retirementGrace``, it finishes what it admitted and is released: a request is never refused
+/// because the model changed under it.
 public final class ModelCatalog: Service, Sendable {
     private enum Change: Sendable {
         case serve(EmbeddingScheduler)
         case retire(EmbeddingScheduler)
     }
 
-    public static let retirementGrace: Duration = .seconds(10)
+    /// How long a replaced model must go unchosen, once no request holds it, before it is released.
+    public let retirementGrace: Duration
     private let current: Mutex<[ServedModel]>
     private let changes: AsyncStream<Change>
     private let announce: AsyncStream<Change>.Continuation
 
-    public init(models: [ServedModel]) {
+    public init(models: [ServedModel], retirementGrace: Duration = .seconds(10)) {
         precondition(!models.isEmpty, "a catalog serves at least one model")
+        self.retirementGrace = retirementGrace
         current = Mutex(models)
         (changes, announce) = AsyncStream.makeStream()
         for model in models { announce.yield(.serve(model.scheduler)) }
@@ -84,7 +91,7 @@ public final class ModelCatalog: Service, Sendable {
             for await change in changes.cancelOnGracefulShutdown() {
                 switch change {
                 case .serve(let scheduler): group.addTask { try? await scheduler.run() }
-                case .retire(let scheduler): group.addTask { await scheduler.retire(after: Self.retirementGrace) }
+                case .retire(let scheduler): group.addTask { await scheduler.retire(after: self.retirementGrace) }
                 }
             }
         }

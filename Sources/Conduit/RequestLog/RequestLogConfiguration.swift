@@ -9,6 +9,8 @@ public struct RequestLogConfiguration: Sendable, Equatable {
     /// JSON fields whose values are replaced by `[redacted]` in both bodies, besides the secrets
     /// (`RequestRedaction.secretFields`) that always are.
     public var redactedFields: [String] = []
+    /// A body longer than this is stored as its size only (and cannot be replayed).
+    public var maxBodyBytes = 1 << 20
 
     public init() {}
 

@@ -17,34 +17,36 @@ struct RequestLogMiddleware: RouterMiddleware {
         let settings = configuration.read(\.requestLog)
         guard settings.keeps(path: request.uri.path, keyID: context.identity?.keyID) else { return try await next(request, context) }
         var request = request
-        let requestBody = try await request.collectBody(upTo: configuration.read(\.limits.maxBodyBytes))
+        let requestBody = CapturedBody(limit: settings.maxBodyBytes)
+        requestBody.append(try await request.collectBody(upTo: configuration.read(\.limits.maxBodyBytes)))
         let start = ContinuousClock.now
         let record = LoggedRequest(
             requestID: context.requestID, teamID: context.identity?.teamID, keyID: context.identity?.keyID,
             method: request.method.rawValue, path: request.uri.description, status: 0, durationMilliseconds: 0, requestBody: "",
             responseBody: "")
         let recorder = recorder
-        let keep: @Sendable (HTTPResponse.Status, ByteBuffer) -> Void = { status, responseBody in
+        let keep: @Sendable (HTTPResponse.Status, CapturedBytes) -> Void = { status, responseBody in
             var record = record
             record.status = Int(status.code)
             record.durationMilliseconds = Int64((ContinuousClock.now - start) / .milliseconds(1))
             recorder.record(
                 CapturedRequest(
-                    record: record, requestBody: requestBody, responseBody: responseBody, redactedFields: settings.redactedFields))
+                    record: record, requestBody: requestBody.bytes, responseBody: responseBody, redactedFields: settings.redactedFields))
         }
         var response: Response
         do {
             response = try await next(request, context)
         } catch {
-            let answer = APIError(error)
-            keep(answer.status, ByteBuffer(bytes: (try? answer.jsonBody()) ?? Data()))
+            let answer = CapturedBody(limit: settings.maxBodyBytes)
+            answer.append(ByteBuffer(bytes: (try? APIError(error).jsonBody()) ?? Data()))
+            keep(APIError(error).status, answer.bytes)
             throw error
         }
         // The body is written after this returns: it is copied on its way out.
         let body = response.body
         let status = response.status
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
-            let captured = CapturedBody()
+            let captured = CapturedBody(limit: settings.maxBodyBytes)
             try await body.map { buffer in
                 captured.append(buffer)
                 return buffer
@@ -58,8 +60,8 @@ struct RequestLogMiddleware: RouterMiddleware {
 /// A request the log keeps, its bodies not yet redacted: that is done as the batch is written.
 struct CapturedRequest: Sendable {
     var record: LoggedRequest
-    var requestBody: ByteBuffer
-    var responseBody: ByteBuffer
+    var requestBody: CapturedBytes
+    var responseBody: CapturedBytes
     var redactedFields: [String]
 
     /// The record as stored.
@@ -71,10 +73,31 @@ struct CapturedRequest: Sendable {
     }
 }
 
-/// The bytes of a response body as it is written.
-private final class CapturedBody: Sendable {
-    private let buffer = Mutex(ByteBuffer())
+/// A body as captured: its bytes, unless it was longer than the log keeps, and its size.
+struct CapturedBytes: Sendable {
+    var bytes = ByteBuffer()
+    var size = 0
+    var isWhole: Bool { bytes.readableBytes == size }
+}
 
-    func append(_ part: ByteBuffer) { buffer.withLock { _ = $0.writeImmutableBuffer(part) } }
-    var bytes: ByteBuffer { buffer.withLock { $0 } }
+/// Copies a body as it goes by, up to `limit` bytes: past it, only its size is counted and what was
+/// kept is let go, so a huge answer costs the log no memory.
+private final class CapturedBody: Sendable {
+    private let limit: Int
+    private let captured = Mutex(CapturedBytes())
+
+    init(limit: Int) { self.limit = limit }
+
+    func append(_ part: ByteBuffer) {
+        captured.withLock { captured in
+            captured.size += part.readableBytes
+            if captured.size <= limit {
+                captured.bytes.writeImmutableBuffer(part)
+            } else if captured.bytes.readableBytes > 0 {
+                captured.bytes = ByteBuffer()
+            }
+        }
+    }
+
+    var bytes: CapturedBytes { captured.withLock { $0 } }
 }

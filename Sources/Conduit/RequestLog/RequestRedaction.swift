@@ -12,8 +12,11 @@ enum RequestRedaction {
     ]
     static let marker = "[redacted]"
 
-    /// `body` as stored: the secret fields and `fields` (case-insensitive) redacted.
-    static func redact(_ body: ByteBuffer, fields: [String]) -> String {
+    /// `body` as stored: the secret fields and `fields` (case-insensitive) redacted; of a body longer
+    /// than the log keeps, only its size.
+    static func redact(_ captured: CapturedBytes, fields: [String]) -> String {
+        guard captured.isWhole else { return "[\(captured.size) bytes, over request_log.max_body_bytes]" }
+        let body = captured.bytes
         guard body.readableBytes > 0 else { return "" }
         guard let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView), options: .fragmentsAllowed),
             let redacted = try? JSONSerialization.data(

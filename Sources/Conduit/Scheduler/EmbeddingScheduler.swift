@@ -73,6 +73,8 @@ public final class EmbeddingScheduler: Service, Sendable {
     public let model: EmbeddingModel
     private let state: Mutex<State>
     private let wakeUp = DispatchSemaphore(value: 0)
+    /// Requests that chose this scheduler and have not been answered yet (see `reserved`).
+    private let reservations = Atomic<Int>(0)
     private let computeThread = NIOThreadPool(numberOfThreads: 1)
     private let logger: Logger
     private let metrics: SchedulerMetrics
@@ -185,14 +187,23 @@ public final class EmbeddingScheduler: Service, Sendable {
         try await computeThread.shutdownGracefully()
     }
 
-    /// For a model a reload replaced: once nothing has been admitted for `grace` (a request that chose
-    /// this model just before the swap may still arrive), stops admitting; `run()` then returns when
-    /// what was admitted is computed. A graceful shutdown cuts the wait short.
+    /// Runs `body` with this scheduler reserved: a request that chose it holds it so from then until it
+    /// is answered, and a retirement waits for every reservation to end.
+    public func reserved<T>(_ body: () async throws -> T) async rethrows -> T {
+        reservations.add(1, ordering: .relaxed)
+        defer { reservations.subtract(1, ordering: .relaxed) }
+        return try await body()
+    }
+
+    /// For a model a reload replaced: once no request holds it reserved and nothing has been admitted
+    /// for `grace`, stops admitting; `run()` then returns when what was admitted is computed. A graceful
+    /// shutdown cuts the wait short.
     public func retire(after grace: Duration) async {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let quietUntil = state.withLock { $0.lastAdmission } + grace
-            guard quietUntil > .now else { break }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(until: quietUntil) }
+            let isReserved = reservations.load(ordering: .relaxed) > 0
+            guard isReserved || quietUntil > .now else { break }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(until: isReserved ? .now + .milliseconds(50) : quietUntil) }
         }
         stop(draining: true)
     }
