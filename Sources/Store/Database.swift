@@ -29,13 +29,13 @@ public final class Database: Sendable {
 
     public let dialect: Dialect
     public let location: DatabaseLocation
-    private let backend: Backend
+    let backend: Backend
     private let logger: Logger
     /// Set when a ROLLBACK failed on SQLite's one connection: its transaction may still be open, and
     /// whatever ran next would run inside it (and be lost with it). The next caller ends it first.
     private let sqliteTransactionMayBeOpen = Atomic<Bool>(false)
 
-    private enum Backend: Sendable {
+    enum Backend: Sendable {
         case sqlite(SQLiteConnection, AsyncLock, NIOThreadPool)
         case postgres(PostgresClient, Task<Void, Never>)
     }

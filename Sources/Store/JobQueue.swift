@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import SQLKit
 
 /// The durable job queue, on SQLite and PostgreSQL alike. Workers claim due jobs in one transaction
@@ -43,6 +44,18 @@ extension Database {
             }
             if notify { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: new.queue))").run() }
             return (job, true)
+        }
+    }
+
+    /// On PostgreSQL, calls `notified` with the queue named by each enqueue, on any node, until cancelled
+    /// (on a connection of its own from the pool). On SQLite, returns at once: there is one node, and
+    /// it wakes its own workers.
+    public func listenForJobs(_ notified: @escaping @Sendable (String) -> Void) async throws {
+        guard case .postgres(let client, _) = backend else { return }
+        try await client.withConnection { connection in
+            try await connection.listen(on: Self.jobsChannel) { notifications in
+                for try await notification in notifications { notified(notification.payload) }
+            }
         }
     }
 

@@ -1,0 +1,173 @@
+import ConduitTestSupport
+import Foundation
+import Logging
+import ServiceLifecycle
+import Store
+import Synchronization
+import Testing
+
+@testable import Conduit
+
+@Suite("Job runner")
+struct JobRunnerTests {
+    /// A worker whose behaviour the test sets: fails the first `failures` attempts of each job, takes
+    /// `duration` (until cancelled when nil), and counts how many of its jobs run at once.
+    final class TestWorker: JobWorker {
+        let kind: String
+        let failures: Int
+        let duration: Duration?
+        private let state = Mutex<(attempts: [String: Int], running: Int, mostAtOnce: Int, cancelled: Int)>(([:], 0, 0, 0))
+
+        init(kind: String, failures: Int = 0, duration: Duration? = .milliseconds(10)) {
+            self.kind = kind
+            self.failures = failures
+            self.duration = duration
+        }
+
+        var mostAtOnce: Int { state.withLock { $0.mostAtOnce } }
+        var cancelled: Int { state.withLock { $0.cancelled } }
+
+        func run(_ job: Job, progress: JobProgress) async throws -> String {
+            let attempt = state.withLock { state in
+                state.attempts[job.id, default: 0] += 1
+                state.running += 1
+                state.mostAtOnce = max(state.mostAtOnce, state.running)
+                return state.attempts[job.id]!
+            }
+            defer { state.withLock { $0.running -= 1 } }
+            progress.report(done: 1, total: 2)
+            do {
+                try await Task.sleep(for: duration ?? .seconds(3600))
+            } catch {
+                state.withLock { $0.cancelled += 1 }
+                throw error
+            }
+            if attempt <= failures { throw TestSetupError("attempt \(attempt) fails") }
+            return #"{"attempts":\#(attempt)}"#
+        }
+    }
+
+    static func configuration(lease: Duration = .milliseconds(300), shutdownGrace: Duration = .seconds(5)) -> JobRunnerConfiguration {
+        var configuration = JobRunnerConfiguration()
+        configuration.queues = ["default": 2]
+        configuration.lease = lease
+        configuration.pollInterval = .milliseconds(100)
+        configuration.backoff = RetryBackoff(baseMilliseconds: 10, capMilliseconds: 50)
+        configuration.shutdownGrace = shutdownGrace
+        return configuration
+    }
+
+    /// Waits until `condition` holds for the job, up to 20 seconds.
+    static func until(_ store: Database, _ id: String, _ condition: (Job) -> Bool) async throws -> Job {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let job = try await store.job(id), condition(job) { return job }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try #require(try await store.job(id))
+    }
+
+    /// Runs `runner` in a service group while `body` runs, then shuts it down gracefully.
+    static func running<T: Sendable>(_ runner: JobRunner, _ body: @Sendable (ServiceGroup) async throws -> T) async throws -> T {
+        let group = ServiceGroup(services: [runner], logger: TestServer.logger)
+        return try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            let result = try await body(group)
+            await group.triggerGracefulShutdown()
+            for try await _ in tasks {}
+            return result
+        }
+    }
+
+    @Test(
+        "jobs run by their kind's worker, no more at once than their queue allows; failed attempts are retried until one succeeds; a kind no worker runs is discarded",
+        arguments: Backend.allCases)
+    func running(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let flaky = TestWorker(kind: "flaky", failures: 2)
+            let slow = TestWorker(kind: "slow", duration: .milliseconds(150))
+            let runner = JobRunner(store: store, workers: [flaky, slow], configuration: Self.configuration(), logger: TestServer.logger)
+            try await Self.running(runner) { _ in
+                let retried = try await store.enqueue(NewJob(kind: "flaky", input: "{}"), teamID: team.id).job
+                var slowJobs: [Job] = []
+                for index in 0..<6 {
+                    slowJobs.append(try await store.enqueue(NewJob(kind: "slow", input: "\(index)"), teamID: team.id).job)
+                }
+                let orphan = try await store.enqueue(NewJob(kind: "unknown", input: "{}", maxAttempts: 2), teamID: team.id).job
+                runner.wake("default")
+
+                let done = try await Self.until(store, retried.id) { $0.state == .completed }
+                #expect(done.state == .completed && done.attempt == 3 && done.result == #"{"attempts":3}"#)
+                #expect(done.errors.map(\.message) == ["attempt 1 fails", "attempt 2 fails"])
+                for job in slowJobs { #expect(try await Self.until(store, job.id) { $0.state == .completed }.state == .completed) }
+                #expect(slow.mostAtOnce <= 2, "the queue runs 2 at once, \(slow.mostAtOnce) ran")
+                let discarded = try await Self.until(store, orphan.id) { $0.state == .discarded }
+                #expect(discarded.state == .discarded && discarded.errors.first?.message.contains("no worker") == true)
+            }
+        }
+    }
+
+    @Test("a job cancelled while it runs stops its worker; a job whose node died is rescued and run here")
+    func cancellationAndRescue() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "t")
+            let endless = TestWorker(kind: "endless", duration: nil)
+            let quick = TestWorker(kind: "quick")
+            let runner = JobRunner(store: store, workers: [endless, quick], configuration: Self.configuration(), logger: TestServer.logger)
+            // Claimed by a node that then died: nobody renews its lease.
+            let abandoned = try await store.enqueue(NewJob(kind: "quick", input: "{}"), teamID: team.id).job
+            _ = try await store.claimJobs(queue: "default", limit: 1, node: "dead", lease: 200)
+            try await Self.running(runner) { _ in
+                let stuck = try await store.enqueue(NewJob(kind: "endless", input: "{}"), teamID: team.id).job
+                let started = try await Self.until(store, stuck.id) { $0.state == .running && $0.progressDone == 1 }
+                #expect(started.progressTotal == 2, "progress is written with the lease")
+                _ = try await store.cancelJob(stuck.id, teamID: team.id)
+                let deadline = ContinuousClock.now + .seconds(10)
+                while endless.cancelled == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(endless.cancelled == 1)
+                #expect(try await store.job(stuck.id)?.state == .cancelled)
+
+                let rescued = try await Self.until(store, abandoned.id) { $0.state == .completed }
+                #expect(rescued.state == .completed && rescued.attempt == 2 && rescued.errors.first?.message.contains("dead") == true)
+            }
+        }
+    }
+
+    @Test("on shutdown a job that does not finish within the grace goes back to the queue, its attempt not counted")
+    func shutdown() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "t")
+            let endless = TestWorker(kind: "endless", duration: nil)
+            let runner = JobRunner(
+                store: store, workers: [endless], configuration: Self.configuration(shutdownGrace: .milliseconds(200)),
+                logger: TestServer.logger)
+            let job = try await store.enqueue(NewJob(kind: "endless", input: "{}"), teamID: team.id).job
+            try await Self.running(runner) { _ in _ = try await Self.until(store, job.id) { $0.state == .running } }
+            let released = try #require(try await store.job(job.id))
+            #expect(released.state == .available && released.attempt == 0 && released.lockedBy == nil)
+            #expect(endless.cancelled == 1)
+        }
+    }
+
+    @Test("on PostgreSQL a job enqueued by any node wakes the workers at once (LISTEN/NOTIFY), long before their next poll")
+    func notification() async throws {
+        try await TestDatabase.with(.postgres) { store in
+            let team = try await store.createTeam(name: "t")
+            var configuration = Self.configuration()
+            configuration.pollInterval = .seconds(60)
+            let runner = JobRunner(
+                store: store, workers: [TestWorker(kind: "quick")], configuration: configuration, logger: TestServer.logger)
+            try await Self.running(runner) { _ in
+                try await Task.sleep(for: .milliseconds(500))  // the runner has looked once, and listens
+                let start = ContinuousClock.now
+                let job = try await store.enqueue(NewJob(kind: "quick", input: "{}"), teamID: team.id).job
+                #expect(try await Self.until(store, job.id) { $0.state == .completed }.state == .completed)
+                #expect(ContinuousClock.now - start < .seconds(10))
+            }
+        }
+    }
+}
