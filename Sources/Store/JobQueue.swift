@@ -68,6 +68,14 @@ extension Database {
         }
     }
 
+    /// The bulk output of a completed job of `teamID` (nil when it has none, or is not there).
+    public func jobOutput(_ id: String, teamID: String) async throws -> Data? {
+        try await read { sql in
+            try await sql.raw("SELECT output FROM jobs WHERE id = \(bind: id) AND team_id = \(bind: teamID)").first()?
+                .decode(column: "output", as: String?.self).flatMap { Data(base64Encoded: $0) }
+        }
+    }
+
     /// A team's jobs, newest first, `limit` of them after the job `cursor` (the last of the previous page).
     public func jobs(teamID: String, state: JobState? = nil, kind: String? = nil, limit: Int, after cursor: String? = nil) async throws
         -> [Job]
@@ -144,18 +152,24 @@ extension Database {
         }
     }
 
-    /// Marks a job `node` runs completed with `result`, running `effect` in the same transaction (a job's
-    /// effect on the store then happens exactly when it completes). False, and no effect, when the node
-    /// no longer held the job.
+    /// Marks a job `node` runs completed with `result` (JSON) and its bulk `output` if any, running
+    /// `effect` in the same transaction (a job's effect on the store then happens exactly when it
+    /// completes). False, and no effect, when the node no longer held the job.
     public func completeJob(
-        _ id: String, node: String, result: String, now: Int64 = Milliseconds.now(),
-        effect: (@Sendable (any SQLDatabase) async throws -> Void)? = nil
+        _ id: String, node: String, result: String, output: Data? = nil, progress: (done: Int, total: Int?)? = nil,
+        now: Int64 = Milliseconds.now(), effect: (@Sendable (any SQLDatabase) async throws -> Void)? = nil
     ) async throws -> Bool {
-        try await transaction { sql in
+        // Base64 in a TEXT column: the one type both databases store alike.
+        let encodedOutput = output?.base64EncodedString()
+        let finalProgress: SQLQueryString =
+            if let progress { "progress_done = \(bind: progress.done), progress_total = \(bind: progress.total)" } else {
+                "progress_done = COALESCE(progress_total, progress_done)"
+            }
+        return try await transaction { sql in
             let updated = try await sql.raw(
                 """
-                UPDATE jobs SET state = 'completed', result = \(bind: result), finished_at = \(bind: now), locked_by = NULL,
-                                lease_expires_at = NULL, progress_done = COALESCE(progress_total, progress_done)
+                UPDATE jobs SET state = 'completed', result = \(bind: result), output = \(bind: encodedOutput), finished_at = \(bind: now),
+                                locked_by = NULL, lease_expires_at = NULL, \(finalProgress)
                 WHERE id = \(bind: id) AND state = 'running' AND locked_by = \(bind: node) RETURNING id
                 """
             ).all()

@@ -145,6 +145,7 @@ enum Schema {
                     priority INTEGER NOT NULL,
                     input TEXT NOT NULL,
                     result TEXT,
+                    output TEXT,
                     errors TEXT NOT NULL,
                     attempt INTEGER NOT NULL,
                     max_attempts INTEGER NOT NULL,

@@ -139,4 +139,16 @@ struct BatchQueueTests {
         let late = queue.complete(first, vectors: [[1]])
         #expect(late.isEmpty)
     }
+
+    @Test("an interactive request goes ahead of background ones, even one partly batched, which fill what it leaves")
+    func priorities() {
+        var queue = Queue(limits: limits)
+        _ = queue.enqueue(id: 1, sequences: [tokens(4), tokens(4), tokens(4)], deadline: 100, priority: .background)
+        _ = queue.enqueue(id: 2, sequences: [tokens(4)], deadline: 100, priority: .background)
+        #expect(queue.nextBatch(now: 0).batch!.items.map(\.request) == [1, 1])
+        _ = queue.enqueue(id: 3, sequences: [tokens(2)], deadline: 100)
+        let mixed = queue.nextBatch(now: 0).batch!
+        #expect(mixed.items.map(\.request) == [3, 1, 2], "the interactive request first, then the background ones in order")
+        #expect(mixed.items.map(\.index) == [0, 2, 0])
+    }
 }

@@ -27,7 +27,7 @@ struct JobRunnerTests {
         var mostAtOnce: Int { state.withLock { $0.mostAtOnce } }
         var cancelled: Int { state.withLock { $0.cancelled } }
 
-        func run(_ job: Job, progress: JobProgress) async throws -> String {
+        func run(_ job: Job, progress: JobProgress) async throws -> JobOutcome {
             let attempt = state.withLock { state in
                 state.attempts[job.id, default: 0] += 1
                 state.running += 1
@@ -43,7 +43,7 @@ struct JobRunnerTests {
                 throw error
             }
             if attempt <= failures { throw TestSetupError("attempt \(attempt) fails") }
-            return #"{"attempts":\#(attempt)}"#
+            return JobOutcome(result: #"{"attempts":\#(attempt)}"#)
         }
     }
 

@@ -99,17 +99,25 @@ public func buildApplication(
         catalog: catalog, configuration: live, rateLimiter: rateLimiter, usage: usage, usageMetrics: UsageMetrics(factory: metrics.factory)
     )
     .addRoutes(to: requiring(.embeddings))
+    var jobRunner: JobRunner?
     if let store {
         AdminController(store: store, configuration: live).addRoutes(to: requiring(.admin))
+        let workers: [any JobWorker] = [EmbeddingJobWorker(catalog: catalog, configuration: live)]
+        let runner = JobRunner(
+            store: store, workers: workers, configuration: configuration.jobs, metricsFactory: metrics.factory, logger: logger)
+        JobsController(store: store, runner: runner, workers: workers, configuration: live).addRoutes(to: requiring(.jobs))
+        jobRunner = runner
     }
     MetricsController(metrics: metrics).addRoutes(to: requiring(.admin))
     DebugController(catalog: catalog, configuration: live, started: .now).addRoutes(to: requiring(.admin))
     TokenizeController(catalog: catalog, configuration: live).addRoutes(to: requiring(.embeddings))
-    // Shut down in reverse order: the schedulers drain, then the last usage events and logged requests are written.
+    // Shut down in reverse order: jobs stop, the schedulers drain, then the last usage events and logged requests are written.
     var services: [any Service] = []
     if let usage { services.append(usage) }
     if let requestLog { services.append(requestLog) }
     services.append(catalog)
+    // Stops before the models it runs jobs on.
+    if let jobRunner { services.append(jobRunner) }
     return Application(
         router: router,
         server: .http1(

@@ -48,6 +48,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var logLevel = "info"
     /// json, logfmt or text.
     public var logFormat = "json"
+    /// How this node runs jobs: its queues and their concurrency, leases, retention.
+    public var jobs = JobRunnerConfiguration()
     /// Which requests are kept for `conduit replay`; none by default.
     public var requestLog = RequestLogConfiguration()
     /// Where spans are exported (OpenTelemetry); off by default.

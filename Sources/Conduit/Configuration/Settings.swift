@@ -62,6 +62,11 @@ extension Setting {
         .keyedList(
             "usage.prices", form: "MODEL=USD_PER_MILLION_TOKENS entries", reloadable: true, \.prices,
             parse: { _, text in Double(text).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }, show: { "\($0)" }),
+        .keyedList(
+            "jobs.queues", form: "QUEUE=CONCURRENCY entries, the queues this node runs (default=4, embeddings=1)", \.jobs.queues,
+            parse: { _, text in Int(text).flatMap { (1...256).contains($0) ? $0 : nil } }, show: { "\($0)" }),
+        .seconds("jobs.lease_seconds", \.jobs.lease),
+        .integer("jobs.retention_days", 1...3650, \.jobs.retentionDays),
         .list(
             "request_log.routes", allowed: "a list of route templates starting with / (/v1/embeddings, /v1/admin/keys/{id})",
             reloadable: true, \.requestLog.routes, isAllowed: { $0.hasPrefix("/") }),

@@ -27,6 +27,8 @@ extension APIError {
             self.init(error)
         case let error as StoreError:
             self.init(error)
+        case let error as JobQueueError:
+            self.init(error)
         case let error as DecodingError:
             self.init(error)
         case let error as HTTPError:
@@ -126,6 +128,14 @@ extension HTTPField.Name {
 }
 
 extension APIError {
+    init(_ error: JobQueueError) {
+        switch error {
+        case .illegalTransition: self.init(status: .conflict, message: error.description, code: "invalid_job_state")
+        case .idempotencyKeyReused:
+            self.init(status: .unprocessableContent, message: error.description, param: "Idempotency-Key", code: "idempotency_key_reused")
+        }
+    }
+
     /// What the store refuses is the caller's to fix; an unreachable database is a 503 (not mapped here).
     init(_ error: StoreError) {
         switch error {

@@ -130,7 +130,7 @@ public final class JobRunner: Service, Sendable {
     // MARK: - Running one job
 
     private enum Outcome: Sendable {
-        case finished(Result<String, any Error>)
+        case finished(Result<JobOutcome, any Error>)
         case lostLease
         case shutdownGraceOver
     }
@@ -157,9 +157,12 @@ public final class JobRunner: Service, Sendable {
         }
         let metadata: Logger.Metadata = ["job_id": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)"]
         switch outcome {
-        case .finished(.success(let result)):
+        case .finished(.success(let outcome)):
             do {
-                if try await store.completeJob(job.id, node: node, result: result) {
+                let final = progress.current
+                if try await store.completeJob(
+                    job.id, node: node, result: outcome.result, output: outcome.output, progress: (final.done, final.total))
+                {
                     outcomes(job.kind, "completed")
                     logger.info("job completed", metadata: metadata)
                 } else {

@@ -1,6 +1,7 @@
 /// The batching decisions of the embedding scheduler, with no threads, clocks or I/O.
 ///
-/// Requests wait in arrival order. A batch takes sequences from the head of the queue
+/// Requests wait in arrival order, interactive ones ahead of background ones (batch jobs), which
+/// run in what interactive requests leave of each batch. A batch takes sequences from the head of the queue
 /// until the next one would overflow the token or sequence budget; a request may be split
 /// across batches. Admission is bounded by the tokens and requests already waiting, so the
 /// queue can never grow without limit. Requests whose deadline has passed are dropped when
@@ -36,6 +37,7 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
 
     private struct Pending: Sendable {
         var id: UInt64
+        var priority: EmbeddingPriority
         var sequences: [[Int32]]
         var deadline: Instant
         /// True once nobody will read the answer (the client disconnected).
@@ -61,7 +63,7 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
     var isDrained: Bool { isClosed && queuedRequests == 0 && inFlight.isEmpty }
 
     mutating func enqueue(
-        id: UInt64, sequences: [[Int32]], deadline: Instant,
+        id: UInt64, sequences: [[Int32]], deadline: Instant, priority: EmbeddingPriority = .interactive,
         isAbandoned: @escaping @Sendable () -> Bool = { false }
     ) -> Admission {
         guard !isClosed else { return .rejectedClosed }
@@ -70,7 +72,11 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
         guard empty || (queuedRequests < limits.maxQueuedRequests && queuedTokens + tokens <= limits.maxQueuedTokens) else {
             return .rejectedQueueFull(queuedTokens: queuedTokens, queuedRequests: queuedRequests)
         }
-        queue.append(Pending(id: id, sequences: sequences, deadline: deadline, isAbandoned: isAbandoned, remainingTokens: tokens))
+        let pending = Pending(
+            id: id, priority: priority, sequences: sequences, deadline: deadline, isAbandoned: isAbandoned, remainingTokens: tokens)
+        // Ahead of every background request, even one already partly computed.
+        let position = priority == .interactive ? (queue[head...].firstIndex { $0.priority == .background } ?? queue.count) : queue.count
+        queue.insert(pending, at: position)
         queuedTokens += tokens
         partial[id] = Array(repeating: nil, count: sequences.count)
         return .admitted

@@ -116,12 +116,16 @@ public final class EmbeddingScheduler: Service, Sendable {
 
     /// Embeds `sequences` of token ids; throws ``SchedulerError`` when not admitted or dropped,
     /// and `CancellationError` when the calling task is cancelled, or `isAbandoned` turns true, before its turn.
-    public func embed(_ sequences: [[Int32]], isAbandoned: @escaping @Sendable () -> Bool = { false }) async throws -> [[Float]] {
-        try await embedTimed(sequences, isAbandoned: isAbandoned).vectors
+    public func embed(
+        _ sequences: [[Int32]], priority: EmbeddingPriority = .interactive, isAbandoned: @escaping @Sendable () -> Bool = { false }
+    ) async throws -> [[Float]] {
+        try await embedTimed(sequences, priority: priority, isAbandoned: isAbandoned).vectors
     }
 
     /// ``embed(_:isAbandoned:)``, with the time the request spent waiting and in the model.
-    public func embedTimed(_ sequences: [[Int32]], isAbandoned: @escaping @Sendable () -> Bool = { false }) async throws -> Embedded {
+    public func embedTimed(
+        _ sequences: [[Int32]], priority: EmbeddingPriority = .interactive, isAbandoned: @escaping @Sendable () -> Bool = { false }
+    ) async throws -> Embedded {
         guard !sequences.isEmpty else {
             return Embedded(vectors: [], queueTime: .zero, inferenceTime: .zero, completed: .now, batchSequences: 0, batchTokens: 0)
         }
@@ -134,7 +138,8 @@ public final class EmbeddingScheduler: Service, Sendable {
                 let (admission, mustWake) = state.withLock { state -> (BatchQueue<ContinuousClock.Instant>.Admission?, Bool) in
                     // Checked under the lock: a cancellation that lands after this sees the request queued.
                     if Task.isCancelled { return (nil, false) }
-                    let admission = state.queue.enqueue(id: id, sequences: sequences, deadline: deadline, isAbandoned: isAbandoned)
+                    let admission = state.queue.enqueue(
+                        id: id, sequences: sequences, deadline: deadline, priority: priority, isAbandoned: isAbandoned)
                     guard admission == .admitted else {
                         state.statistics.rejected += 1
                         return (admission, false)

@@ -21,3 +21,9 @@ public struct SchedulerConfiguration: Sendable, Equatable {
         self.requestTimeout = requestTimeout
     }
 }
+
+/// Whether an embedding request goes ahead of others (an API call) or runs in what they leave of each
+/// batch (a batch job).
+public enum EmbeddingPriority: Sendable {
+    case interactive, background
+}

@@ -1,0 +1,214 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Store
+import Synchronization
+
+/// `/v1/jobs`: submit work to run out of the request path, follow it, fetch what it produced, cancel
+/// or retry it. Jobs belong to the caller's team; another team's are 404. A job is acknowledged (202)
+/// only once it is committed; an `Idempotency-Key` returns the job it first created (200 with
+/// `Idempotent-Replayed: true`).
+struct JobsController {
+    let store: Database
+    let runner: JobRunner
+    let workers: [String: any JobWorker]
+    let configuration: LiveConfiguration
+    /// Owns the jobs when authentication is off (one local team, made on first use).
+    private let localTeam = LocalTeam()
+
+    init(store: Database, runner: JobRunner, workers: [any JobWorker], configuration: LiveConfiguration) {
+        self.store = store
+        self.runner = runner
+        self.workers = Dictionary(workers.map { ($0.kind, $0) }) { first, _ in first }
+        self.configuration = configuration
+    }
+
+    func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
+        router.post("/v1/jobs") { request, context in try await submit(request, context: context) }
+        router.get("/v1/jobs") { request, context in try await list(request, context: context) }
+        router.get("/v1/jobs/{id}") { _, context in
+            try view(try await job(context))
+        }
+        router.get("/v1/jobs/{id}/output") { request, context in try await output(request, context: context) }
+        router.post("/v1/jobs/{id}/cancel") { _, context in
+            try view(try await store.cancelJob(try context.parameters.require("id"), teamID: try await team(context)))
+        }
+        router.post("/v1/jobs/{id}/retry") { _, context in
+            let job = try await store.retryJob(try context.parameters.require("id"), teamID: try await team(context))
+            runner.wake(job.queue)
+            return try view(job)
+        }
+    }
+
+    struct Submission: Decodable {
+        var kind: String
+        var queue: String?
+        var priority: Int?
+        var maxAttempts: Int?
+        /// Seconds since 1970.
+        var runAt: Double?
+        var expiresAt: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case kind, queue, priority
+            case maxAttempts = "max_attempts"
+            case runAt = "run_at"
+            case expiresAt = "expires_at"
+        }
+    }
+
+    private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let body = try await request.body.collect(upTo: configuration.read(\.limits.maxBodyBytes))
+        let data = Data(body.readableBytesView)
+        let submission = try JSONDecoder().decode(Submission.self, from: data)
+        guard let worker = workers[submission.kind] else {
+            throw APIError.invalidRequest(
+                "no job kind '\(submission.kind)'; kinds: \(workers.keys.sorted().joined(separator: ", "))", param: "kind",
+                code: "unknown_job_kind")
+        }
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any], let input = object["input"] else {
+            throw APIError.invalidRequest("'input' is required: the job's JSON input", param: "input", code: "missing_input")
+        }
+        // Canonical, so that one Idempotency-Key with the same input matches however the JSON was written.
+        let inputJSON = try JSONSerialization.data(
+            withJSONObject: input, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
+        try worker.validate(input: inputJSON)
+        let priority = submission.priority ?? 0
+        guard (0...9).contains(priority) else {
+            throw APIError.invalidRequest("priority must be from 0 (first) to 9, got \(priority)", param: "priority", code: "invalid_value")
+        }
+        let maxAttempts = submission.maxAttempts ?? 5
+        guard (1...25).contains(maxAttempts) else {
+            throw APIError.invalidRequest(
+                "max_attempts must be from 1 to 25, got \(maxAttempts)", param: "max_attempts", code: "invalid_value")
+        }
+        let key = request.headers[.idempotencyKey]
+        if let key, key.isEmpty || key.count > 255 {
+            throw APIError.invalidRequest("Idempotency-Key must be 1 to 255 characters", param: "Idempotency-Key", code: "invalid_value")
+        }
+        let queue = submission.queue ?? (submission.kind == EmbeddingJobWorker.kind ? "embeddings" : "default")
+        let (job, created) = try await store.enqueue(
+            NewJob(
+                kind: submission.kind, queue: queue, input: String(decoding: inputJSON, as: UTF8.self), priority: priority,
+                maxAttempts: maxAttempts, runAt: submission.runAt.map { Int64($0 * 1000) },
+                expiresAt: submission.expiresAt.map { Int64($0 * 1000) }, idempotencyKey: key),
+            teamID: try await team(context))
+        runner.wake(job.queue)
+        var response = try view(job, status: created ? .accepted : .ok)
+        if !created { response.headers[.idempotentReplayed] = "true" }
+        return response
+    }
+
+    private func list(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        let limit = Int(query["limit"].map(String.init) ?? "20") ?? -1
+        guard (1...100).contains(limit) else {
+            throw APIError.invalidRequest("limit must be from 1 to 100", param: "limit", code: "invalid_value")
+        }
+        var state: JobState?
+        if let name = query["state"] {
+            guard let known = JobState(rawValue: String(name)) else {
+                throw APIError.invalidRequest(
+                    "state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))", param: "state",
+                    code: "invalid_value")
+            }
+            state = known
+        }
+        let jobs = try await store.jobs(
+            teamID: try await team(context), state: state, kind: query["kind"].map(String.init), limit: limit + 1,
+            after: query["after"].map(String.init))
+        let page = Array(jobs.prefix(limit))
+        let list: [String: Any] = [
+            "object": "list", "data": page.map(Self.representation), "has_more": jobs.count > limit, "last_id": page.last?.id ?? NSNull(),
+        ]
+        return try Self.response(list, status: .ok)
+    }
+
+    /// What a completed job produced: for embeddings, the vectors as JSON lines (`format=jsonl`, the
+    /// default) or little-endian float32 (`format=float32`).
+    private func output(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let job = try await job(context)
+        guard job.state == .completed else {
+            throw APIError(
+                status: .conflict, message: "the job is \(job.state.rawValue); its output exists once it is completed",
+                code: "invalid_job_state")
+        }
+        let output = try await store.jobOutput(job.id, teamID: job.teamID) ?? Data()
+        let format = request.uri.queryParameters["format"].map(String.init) ?? "jsonl"
+        switch format {
+        case "float32":
+            return Response(
+                status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: output)))
+        case "jsonl" where job.kind == EmbeddingJobWorker.kind:
+            return Response(
+                status: .ok, headers: [.contentType: "application/jsonl"],
+                body: .init(byteBuffer: try EmbeddingJobWorker.jsonLines(output: output, result: job.result ?? "{}")))
+        default:
+            throw APIError.invalidRequest("format must be float32 or jsonl (for embeddings)", param: "format", code: "invalid_value")
+        }
+    }
+
+    private func job(_ context: ConduitRequestContext) async throws -> Job {
+        let id = try context.parameters.require("id")
+        guard let job = try await store.job(id, teamID: try await team(context)) else { throw StoreError.notFound("job \(id)") }
+        return job
+    }
+
+    private func team(_ context: ConduitRequestContext) async throws -> String {
+        if let team = context.identity?.teamID { return team }
+        return try await localTeam.id(in: store)
+    }
+
+    private func view(_ job: Job, status: HTTPResponse.Status = .ok) throws -> Response {
+        try Self.response(Self.representation(job), status: status)
+    }
+
+    /// A job as the API shows it; times in seconds since 1970, as OpenAI's objects have them.
+    static func representation(_ job: Job) -> [String: Any] {
+        func json(_ text: String?) -> Any {
+            text.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8), options: .fragmentsAllowed) } ?? NSNull()
+        }
+        func seconds(_ milliseconds: Int64?) -> Any { milliseconds.map { $0 / 1000 } ?? NSNull() }
+        return [
+            "id": job.id, "object": "job", "kind": job.kind, "queue": job.queue, "state": job.state.rawValue, "priority": job.priority,
+            "input": json(job.input), "result": json(job.result),
+            "errors": job.errors.map { ["attempt": $0.attempt, "at": $0.at / 1000, "message": $0.message] as [String: Any] },
+            "attempt": job.attempt, "max_attempts": job.maxAttempts, "run_at": seconds(job.runAt), "expires_at": seconds(job.expiresAt),
+            "created_at": seconds(job.createdAt), "attempted_at": seconds(job.attemptedAt), "finished_at": seconds(job.finishedAt),
+            "progress": ["done": job.progressDone, "total": job.progressTotal ?? NSNull()] as [String: Any],
+        ]
+    }
+
+    private static func response(_ object: [String: Any], status: HTTPResponse.Status) throws -> Response {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// The team that owns what is made while authentication is off, created the first time it is needed.
+private final class LocalTeam: Sendable {
+    private let cached = Mutex<String?>(nil)
+
+    func id(in store: Database) async throws -> String {
+        if let id = cached.withLock({ $0 }) { return id }
+        let team: Team
+        if let existing = try await store.team("local") {
+            team = existing
+        } else {
+            do {
+                team = try await store.createTeam(name: "local")
+            } catch StoreError.conflict {
+                guard let existing = try await store.team("local") else { throw StoreError.notFound("team local") }
+                team = existing
+            }
+        }
+        cached.withLock { $0 = team.id }
+        return team.id
+    }
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotentReplayed = Self("Idempotent-Replayed")!
+}

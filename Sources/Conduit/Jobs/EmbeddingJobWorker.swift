@@ -1,0 +1,123 @@
+import Foundation
+import ModelRuntime
+import NIOCore
+import Store
+
+/// Batch embedding: `{"input": ["text", ...], "model": "name", "dimensions": 256}` (model and
+/// dimensions optional, as in `/v1/embeddings`). The texts go through the same scheduler as online
+/// requests, a chunk at a time at background priority, so that interactive requests overtake them.
+/// The vectors are the job's output, little-endian float32, one after another in input order; the
+/// result says how to read them.
+public struct EmbeddingJobWorker: JobWorker {
+    public static let kind = "embeddings"
+    public var kind: String { Self.kind }
+    /// Texts per submission to the scheduler, and so per progress report.
+    static let chunk = 64
+    /// Most texts one job takes.
+    public static let maximumTexts = 100_000
+
+    let catalog: ModelCatalog
+    let configuration: LiveConfiguration
+
+    public init(catalog: ModelCatalog, configuration: LiveConfiguration) {
+        self.catalog = catalog
+        self.configuration = configuration
+    }
+
+    struct Input: Decodable {
+        var input: [String]
+        var model: String?
+        var dimensions: Int?
+
+        enum CodingKeys: String, CodingKey { case input, model, dimensions }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            if let text = try? container.decode(String.self, forKey: .input) {
+                input = [text]
+            } else {
+                input = try container.decode([String].self, forKey: .input)
+            }
+            model = try container.decodeIfPresent(String.self, forKey: .model)
+            dimensions = try container.decodeIfPresent(Int.self, forKey: .dimensions)
+        }
+    }
+
+    struct Result: Encodable {
+        var model: String
+        var count: Int
+        var dimensions: Int
+        var promptTokens: Int
+        /// How to read the output.
+        var outputFormat = "float32le"
+
+        enum CodingKeys: String, CodingKey {
+            case model, count, dimensions
+            case promptTokens = "prompt_tokens"
+            case outputFormat = "output_format"
+        }
+    }
+
+    public func validate(input: Data) throws {
+        let input = try JSONDecoder().decode(Input.self, from: input)
+        guard !input.input.isEmpty, input.input.count <= Self.maximumTexts else {
+            throw APIError.invalidRequest(
+                "input.input must hold 1 to \(Self.maximumTexts) texts, got \(input.input.count)", param: "input", code: "invalid_value")
+        }
+        if let index = input.input.firstIndex(where: \.isEmpty) {
+            throw APIError.invalidRequest("input.input[\(index)] is an empty string", param: "input", code: "empty_input")
+        }
+        let model = try catalog.resolve(input.model).model
+        if let dimensions = input.dimensions, !(1...model.dimension).contains(dimensions) {
+            throw APIError.invalidRequest(
+                "dimensions must be between 1 and \(model.dimension), got \(dimensions)", param: "dimensions", code: "invalid_value")
+        }
+    }
+
+    public func run(_ job: Job, progress: JobProgress) async throws -> JobOutcome {
+        let input = try JSONDecoder().decode(Input.self, from: Data(job.input.utf8))
+        let served = try catalog.resolve(input.model)
+        let model = served.model
+        let dimensions = min(input.dimensions ?? model.dimension, model.dimension)
+        let limits = configuration.read(\.limits)
+        var output = Data(capacity: input.input.count * dimensions * 4)
+        var tokens = 0
+        progress.report(done: 0, total: input.input.count)
+        for start in stride(from: 0, to: input.input.count, by: Self.chunk) {
+            let texts = input.input[start..<min(start + Self.chunk, input.input.count)]
+            let sequences = try texts.enumerated().map { offset, text in try limits.encode(text, index: start + offset, model: model).ids }
+            tokens += sequences.reduce(0) { $0 + $1.count }
+            let vectors = try await served.scheduler.reserved { try await served.scheduler.embed(sequences, priority: .background) }
+            for vector in vectors {
+                let kept =
+                    dimensions < model.dimension
+                    ? EmbeddingsController.shorten(vector, to: dimensions, normalize: model.normalizes) : vector
+                kept.withUnsafeBufferPointer { buffer in
+                    for value in buffer { withUnsafeBytes(of: value.bitPattern.littleEndian) { output.append(contentsOf: $0) } }
+                }
+            }
+            progress.report(done: start + texts.count, total: input.input.count)
+        }
+        let result = Result(model: served.name, count: input.input.count, dimensions: dimensions, promptTokens: tokens)
+        return JobOutcome(result: String(decoding: try JSONEncoder().encode(result), as: UTF8.self), output: output)
+    }
+
+    /// The output as JSON lines, `{"index": i, "embedding": [...]}`, in input order.
+    static func jsonLines(output: Data, result: String) throws -> ByteBuffer {
+        let dimensions = (try JSONSerialization.jsonObject(with: Data(result.utf8)) as? [String: Any])?["dimensions"] as? Int ?? 0
+        guard dimensions > 0 else { return ByteBuffer() }
+        var buffer = ByteBuffer()
+        output.withUnsafeBytes { raw in
+            for index in 0..<(raw.count / 4 / dimensions) {
+                let vector = (0..<dimensions).map { component in
+                    Float(
+                        bitPattern: UInt32(
+                            littleEndian: raw.loadUnaligned(fromByteOffset: 4 * (index * dimensions + component), as: UInt32.self)))
+                }
+                buffer.writeString(#"{"index":\#(index),"embedding":[\#(vector.map { "\($0)" }.joined(separator: ","))]}"#)
+                buffer.writeString("\n")
+            }
+        }
+        return buffer
+    }
+}

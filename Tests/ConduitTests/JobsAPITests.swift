@@ -1,0 +1,135 @@
+import ConduitTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Store
+import Testing
+
+@testable import Conduit
+
+@Suite("Jobs API")
+struct JobsAPITests {
+    private func call(
+        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, key: String, body: String? = nil,
+        headers extra: HTTPFields = [:]
+    ) async throws -> (TestResponse, [String: Any]) {
+        var headers: HTTPFields = [.authorization: "Bearer \(key)"]
+        if body != nil { headers[.contentType] = "application/json" }
+        headers.append(contentsOf: extra)
+        let response = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        let json = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
+        return (response, json)
+    }
+
+    @Test(
+        "a batch embedding job is acknowledged once stored, runs through the scheduler with its progress shown, and its output holds the vectors /v1/embeddings gives, as JSON lines or float32"
+    )
+    func batchEmbedding() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "t")
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings, .jobs]).secret
+            let app = try TestServer.authenticatedApplication(store: store)
+            let texts = (0..<150).map { "batch text number \($0) about \(["rivers", "engines", "tea"][$0 % 3])" }
+            let input = String(decoding: try JSONSerialization.data(withJSONObject: ["input": texts]), as: UTF8.self)
+            try await app.test(.router) { client in
+                let (submitted, job) = try await call(
+                    client, .post, "/v1/jobs", key: key, body: #"{"kind":"embeddings","input":\#(input)}"#)
+                #expect(submitted.status == .accepted && job["state"] as? String == "available" && job["queue"] as? String == "embeddings")
+                let id = try #require(job["id"] as? String)
+                #expect(try await store.job(id) != nil, "stored before the 202")
+
+                var shown: [String: Any] = [:]
+                let deadline = ContinuousClock.now + .seconds(60)
+                while shown["state"] as? String != "completed" && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    shown = try await call(client, .get, "/v1/jobs/\(id)", key: key).1
+                }
+                #expect(shown["state"] as? String == "completed")
+                #expect((shown["progress"] as? [String: Any])?["done"] as? Int == 150)
+                let result = try #require(shown["result"] as? [String: Any])
+                #expect(
+                    result["count"] as? Int == 150 && result["dimensions"] as? Int == 384
+                        && result["output_format"] as? String == "float32le")
+
+                let lines = try await client.execute(uri: "/v1/jobs/\(id)/output", method: .get, headers: [.authorization: "Bearer \(key)"])
+                let rows = String(buffer: lines.body).split(separator: "\n").compactMap {
+                    try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+                }
+                #expect(rows.count == 150 && rows.map { $0["index"] as? Int } == Array(0..<150))
+                let binary = try await client.execute(
+                    uri: "/v1/jobs/\(id)/output?format=float32", method: .get, headers: [.authorization: "Bearer \(key)"])
+                #expect(binary.body.readableBytes == 150 * 384 * 4)
+
+                let online = try await call(client, .post, "/v1/embeddings", key: key, body: #"{"input":["\#(texts[77])"]}"#).1
+                let expected = try #require(((online["data"] as? [[String: Any]])?.first?["embedding"] as? [NSNumber])?.map(\.floatValue))
+                let batched = try #require((rows[77]["embedding"] as? [NSNumber])?.map(\.floatValue))
+                let dot = zip(expected, batched).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                #expect(dot > 0.99999, "the same vector as online, cosine \(dot)")
+            }
+        }
+    }
+
+    @Test(
+        "submissions are checked (kind, input, priority), deduplicated by Idempotency-Key, listed page by page, kept within the team, and cancel or retry only where the state allows (409 otherwise)"
+    )
+    func lifecycle() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "t")
+            let other = try await store.createTeam(name: "o")
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.jobs]).secret
+            let stranger = try await store.createAPIKey(name: "s", teamID: other.id, scopes: [.jobs]).secret
+            let embeddingsOnly = try await store.createAPIKey(name: "e", teamID: team.id, scopes: [.embeddings]).secret
+            let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.queues = ["default": 1] }
+            try await app.test(.router) { client in
+                #expect(
+                    try await call(client, .post, "/v1/jobs", key: embeddingsOnly, body: #"{"kind":"embeddings","input":{}}"#).0.status
+                        == .forbidden)
+                for (body, code) in [
+                    (#"{"kind":"mining","input":{}}"#, "unknown_job_kind"), (#"{"kind":"embeddings"}"#, "missing_input"),
+                    (#"{"kind":"embeddings","input":{"input":[]}}"#, "invalid_value"),
+                    (#"{"kind":"embeddings","input":{"input":["a"]},"priority":12}"#, "invalid_value"),
+                    (#"{"kind":"embeddings","input":{"input":["a"],"model":"nope"}}"#, "model_not_found"),
+                ] {
+                    let (response, json) = try await call(client, .post, "/v1/jobs", key: key, body: body)
+                    #expect(response.status.code / 100 == 4 && (json["error"] as? [String: Any])?["code"] as? String == code, "\(body)")
+                }
+
+                // Scheduled for later (this node's "embeddings" queue does not run here either), so nothing runs during the test.
+                let later = Date().timeIntervalSince1970 + 3600
+                let body = #"{"kind":"embeddings","input":{"input":["one"]},"run_at":\#(later)}"#
+                let (first, job) = try await call(client, .post, "/v1/jobs", key: key, body: body, headers: [.idempotencyKey: "order-1"])
+                let (again, same) = try await call(client, .post, "/v1/jobs", key: key, body: body, headers: [.idempotencyKey: "order-1"])
+                #expect(first.status == .accepted && again.status == .ok && again.headers[.idempotentReplayed] == "true")
+                #expect(same["id"] as? String == job["id"] as? String && job["state"] as? String == "scheduled")
+                let reused = try await call(
+                    client, .post, "/v1/jobs", key: key, body: #"{"kind":"embeddings","input":{"input":["two"]}}"#,
+                    headers: [.idempotencyKey: "order-1"])
+                #expect(reused.0.status == .unprocessableContent)
+                let id = try #require(job["id"] as? String)
+
+                #expect(try await call(client, .get, "/v1/jobs/\(id)", key: stranger).0.status == .notFound)
+                #expect(try await call(client, .post, "/v1/jobs/\(id)/cancel", key: stranger).0.status == .notFound)
+                for index in 0..<3 {
+                    _ = try await call(
+                        client, .post, "/v1/jobs", key: key,
+                        body: #"{"kind":"embeddings","input":{"input":["\#(index)"]},"run_at":\#(later)}"#)
+                }
+                let page = try await call(client, .get, "/v1/jobs?limit=3", key: key).1
+                #expect((page["data"] as? [[String: Any]])?.count == 3 && page["has_more"] as? Bool == true)
+                let rest = try await call(client, .get, "/v1/jobs?limit=3&after=\(page["last_id"] as? String ?? "")", key: key).1
+                #expect((rest["data"] as? [[String: Any]])?.map { $0["id"] as? String } == [id] && rest["has_more"] as? Bool == false)
+                #expect(try await call(client, .get, "/v1/jobs?state=bogus", key: key).0.status == .badRequest)
+
+                let (cancelled, cancelledJob) = try await call(client, .post, "/v1/jobs/\(id)/cancel", key: key)
+                #expect(cancelled.status == .ok && cancelledJob["state"] as? String == "cancelled")
+                let (again409, conflict) = try await call(client, .post, "/v1/jobs/\(id)/cancel", key: key)
+                #expect(again409.status == .conflict && (conflict["error"] as? [String: Any])?["code"] as? String == "invalid_job_state")
+                #expect(try await call(client, .get, "/v1/jobs/\(id)/output", key: key).0.status == .conflict)
+                let (retried, retriedJob) = try await call(client, .post, "/v1/jobs/\(id)/retry", key: key)
+                #expect(retried.status == .ok && retriedJob["state"] as? String == "available")
+            }
+        }
+    }
+}
