@@ -90,7 +90,10 @@ struct JobRunnerTests {
             let team = try await store.createTeam(name: "t")
             let flaky = TestWorker(kind: "flaky", failures: 2)
             let slow = TestWorker(kind: "slow", duration: .milliseconds(150))
-            let runner = JobRunner(store: store, workers: [flaky, slow], configuration: Self.configuration(), logger: TestServer.logger)
+            let metrics = ServerMetrics()
+            let runner = JobRunner(
+                store: store, workers: [flaky, slow], configuration: Self.configuration(), metricsFactory: metrics.factory,
+                logger: TestServer.logger)
             try await Self.running(runner) { _ in
                 let retried = try await store.enqueue(NewJob(kind: "flaky", input: "{}"), teamID: team.id).job
                 var slowJobs: [Job] = []
@@ -107,6 +110,18 @@ struct JobRunnerTests {
                 #expect(slow.mostAtOnce <= 2, "the queue runs 2 at once, \(slow.mostAtOnce) ran")
                 let discarded = try await Self.until(store, orphan.id) { $0.state == .discarded }
                 #expect(discarded.state == .discarded && discarded.errors.first?.message.contains("no worker") == true)
+
+                try await Task.sleep(for: .seconds(1.2))  // the job counts are read every half lease (at least a second)
+                let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+                for line in [
+                    #"conduit_jobs_finished_total{kind="flaky",outcome="retried"} 2"#,
+                    #"conduit_jobs_finished_total{kind="flaky",outcome="completed"} 1"#,
+                    #"conduit_jobs_finished_total{kind="slow",outcome="completed"} 6"#,
+                    #"conduit_jobs_finished_total{kind="unknown",outcome="discarded"} 1"#,
+                    #"conduit_jobs{queue="default",state="completed"} 7"#, #"conduit_jobs{queue="default",state="discarded"} 1"#,
+                ] {
+                    #expect(exposition.contains(line), "\(line)")
+                }
             }
         }
     }

@@ -81,7 +81,7 @@ struct JobsAPITests {
             let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.jobs]).secret
             let stranger = try await store.createAPIKey(name: "s", teamID: other.id, scopes: [.jobs]).secret
             let embeddingsOnly = try await store.createAPIKey(name: "e", teamID: team.id, scopes: [.embeddings]).secret
-            let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.queues = ["default": 1] }
+            let app = try TestServer.authenticatedApplication(store: store)
             try await app.test(.router) { client in
                 #expect(
                     try await call(client, .post, "/v1/jobs", key: embeddingsOnly, body: #"{"kind":"embeddings","input":{}}"#).0.status
@@ -91,12 +91,13 @@ struct JobsAPITests {
                     (#"{"kind":"embeddings","input":{"input":[]}}"#, "invalid_value"),
                     (#"{"kind":"embeddings","input":{"input":["a"]},"priority":12}"#, "invalid_value"),
                     (#"{"kind":"embeddings","input":{"input":["a"],"model":"nope"}}"#, "model_not_found"),
+                    (#"{"kind":"embeddings","input":{"input":["a"]},"queue":"nowhere"}"#, "unknown_queue"),
                 ] {
                     let (response, json) = try await call(client, .post, "/v1/jobs", key: key, body: body)
                     #expect(response.status.code / 100 == 4 && (json["error"] as? [String: Any])?["code"] as? String == code, "\(body)")
                 }
 
-                // Scheduled for later (this node's "embeddings" queue does not run here either), so nothing runs during the test.
+                // Scheduled for later, so nothing runs during the test.
                 let later = Date().timeIntervalSince1970 + 3600
                 let body = #"{"kind":"embeddings","input":{"input":["one"]},"run_at":\#(later)}"#
                 let (first, job) = try await call(client, .post, "/v1/jobs", key: key, body: body, headers: [.idempotencyKey: "order-1"])

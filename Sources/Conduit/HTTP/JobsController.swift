@@ -88,6 +88,10 @@ struct JobsController {
             throw APIError.invalidRequest("Idempotency-Key must be 1 to 255 characters", param: "Idempotency-Key", code: "invalid_value")
         }
         let queue = submission.queue ?? (submission.kind == EmbeddingJobWorker.kind ? "embeddings" : "default")
+        // A job on a queue nobody runs would wait for ever (and the queue names metrics: no free text).
+        guard runner.serves(queue) else {
+            throw APIError.invalidRequest("no queue '\(queue)' on this server (jobs.queues)", param: "queue", code: "unknown_queue")
+        }
         let (job, created) = try await store.enqueue(
             NewJob(
                 kind: submission.kind, queue: queue, input: String(decoding: inputJSON, as: UTF8.self), priority: priority,

@@ -39,6 +39,7 @@ public final class JobRunner: Service, Sendable {
     /// Jobs running now, per queue.
     private let running = Mutex<[String: Int]>([:])
     private let outcomes: @Sendable (_ kind: String, _ outcome: String) -> Void
+    private let metricsFactory: any MetricsFactory
 
     public init(
         store: Database, workers: [any JobWorker], configuration: JobRunnerConfiguration = .init(),
@@ -50,6 +51,7 @@ public final class JobRunner: Service, Sendable {
         self.workers = Dictionary(workers.map { ($0.kind, $0) }) { first, _ in first }
         self.configuration = configuration
         self.logger = logger
+        self.metricsFactory = metricsFactory
         outcomes = { kind, outcome in
             Counter(label: "conduit_jobs_finished_total", dimensions: [("kind", kind), ("outcome", outcome)], factory: metricsFactory)
                 .increment()
@@ -228,6 +230,7 @@ public final class JobRunner: Service, Sendable {
                         "job rescued from a node that stopped renewing its lease",
                         metadata: ["job_id": "\(job.id)", "kind": "\(job.kind)", "node": "\(job.lockedBy ?? "?")", "state": "\(job.state)"])
                 }
+                try await recordJobCounts()
                 if ContinuousClock.now - lastPrune > .seconds(60) {
                     try await store.pruneJobs(finishedBefore: Milliseconds.now() - Int64(configuration.retentionDays) * 86_400_000)
                     lastPrune = .now
@@ -238,6 +241,22 @@ public final class JobRunner: Service, Sendable {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: max(.seconds(1), self.configuration.lease / 2)) }
         }
     }
+
+    /// `conduit_jobs{queue, state}`: every node reports the whole queue (take the max across nodes, not the sum).
+    private func recordJobCounts() async throws {
+        let counts = try await store.jobCounts()
+        let queues = Set(configuration.queues.keys).union(counts.map(\.queue))
+        for queue in queues {
+            for state in JobState.allCases {
+                let count = counts.first { $0.queue == queue && $0.state == state }?.count ?? 0
+                Gauge(label: "conduit_jobs", dimensions: [("queue", queue), ("state", state.rawValue)], factory: metricsFactory).record(
+                    count)
+            }
+        }
+    }
+
+    /// Whether this node runs jobs of `queue`.
+    public func serves(_ queue: String) -> Bool { configuration.queues[queue] != nil }
 
     private func milliseconds(_ duration: Duration) -> Int64 { Int64(duration / .milliseconds(1)) }
 }

@@ -1,0 +1,95 @@
+import ConduitTestSupport
+import Foundation
+import Store
+import Testing
+
+/// The promise of the job queue, against the real server: an accepted job survives `kill -9`.
+@Suite("Job durability")
+struct JobDurabilityTests {
+    @Test(
+        "jobs accepted before a kill -9 of the server while they run all complete after a restart, each once, and none stays running",
+        arguments: Backend.allCases.filter { $0 == .sqlite || TestDatabase.postgresURL != nil })
+    func killNine(backend: Backend) async throws {
+        let model = try #require(TestModel.directory)
+        let location = try await TestDatabase.makeLocation(backend)
+        let databaseURL: String =
+            switch location {
+            case .sqlite(let path): path
+            case .postgres(let url): url
+            }
+        try await Database.withMigrated(location, logger: TestDatabase.logger) { store in
+            try await run(store: store, databaseURL: databaseURL, model: model)
+        }
+    }
+
+    private func run(store: Database, databaseURL: String, model: URL) async throws {
+        let team = try await store.createTeam(name: "t")
+        let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.jobs]).secret
+
+        let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-durability-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let config = folder.appending(path: "conduit.yaml")
+        // A short lease: the killed node's jobs are rescued a second after it stops renewing them.
+        try "jobs:\n  queues: [embeddings=2]\n  lease_seconds: 1\n".write(to: config, atomically: true, encoding: .utf8)
+        let port = try await LiveServer.freePorts(1)[0]
+        let arguments = [
+            "serve", "--auth", "--port", "\(port)", "--config", config.path, "--database-url", databaseURL, "--model-dir", model.path,
+            "--data-dir", folder.path, "--log-level", "warning",
+        ]
+
+        var server = try LiveServer.start(arguments)
+        try #require(await LiveServer.isReady(port: port))
+        let texts = (0..<300).map { "a text of the durability test, number \($0)" }
+        let body = String(
+            decoding: try JSONSerialization.data(withJSONObject: ["kind": "embeddings", "input": ["input": texts]]), as: UTF8.self)
+        var accepted: [String] = []
+        for _ in 0..<6 {
+            let answer = try await RawHTTP.exchange(
+                port: port, send: RawHTTP.request("POST", "/v1/jobs", headers: ["Authorization": "Bearer \(key)"], body: body),
+                wait: .seconds(10))
+            #expect(answer.bytes.hasPrefix("HTTP/1.1 202"))
+            let json = answer.bytes.split(separator: "\r\n\r\n", maxSplits: 1).last.map(String.init) ?? ""
+            accepted.append(try #require((try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])?["id"] as? String))
+        }
+        // Killed while jobs run: no shutdown, no release, leases left to run out.
+        let deadline = ContinuousClock.now + .seconds(60)
+        var running: [String] = []
+        while running.isEmpty && ContinuousClock.now < deadline {
+            running = try await store.jobs(teamID: team.id, state: .running, limit: 10).map(\.id)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try #require(!running.isEmpty, "no job started")
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+
+        server = try LiveServer.start(arguments)
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        try #require(await LiveServer.isReady(port: port))
+        var jobs: [Job] = []
+        while ContinuousClock.now < deadline + .seconds(60) {
+            jobs = try await accepted.asyncMap { try #require(try await store.job($0)) }
+            if jobs.allSatisfy({ $0.state == .completed }) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(jobs.count == 6 && jobs.allSatisfy { $0.state == .completed }, "\(jobs.map(\.state))")
+        for job in jobs {
+            #expect(try await store.jobOutput(job.id, teamID: team.id)?.count == texts.count * 384 * 4)
+        }
+        let interrupted = jobs.filter { running.contains($0.id) }
+        #expect(
+            !interrupted.isEmpty && interrupted.allSatisfy { $0.attempt == 2 && $0.errors.first?.message.contains("lease expired") == true }
+        )
+        #expect(try await store.jobs(teamID: team.id, state: .running, limit: 10).isEmpty)
+    }
+}
+
+extension Sequence {
+    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}
