@@ -125,11 +125,14 @@ public enum JobQueueError: Error, Equatable, CustomStringConvertible {
     case illegalTransition(action: String, state: JobState)
     /// The idempotency key was used for a job with another kind or input (422).
     case idempotencyKeyReused
+    /// The team already has this many jobs waiting in the queue (429).
+    case queueFull(waiting: Int)
 
     public var description: String {
         switch self {
         case .illegalTransition(let action, let state): "a \(state.rawValue) job cannot be \(action)"
         case .idempotencyKeyReused: "this Idempotency-Key was already used for a job with another kind or input"
+        case .queueFull(let waiting): "\(waiting) jobs of this team already wait in this queue; submit more once some have run"
         }
     }
 }

@@ -13,12 +13,31 @@ extension Database {
 
     /// Stores a job; committed when this returns. A team's idempotency key already used returns the
     /// job it created (`created` false), or throws `idempotencyKeyReused` if that job's kind or input differ.
-    public func enqueue(_ new: NewJob, teamID: String, now: Int64 = Milliseconds.now()) async throws -> (job: Job, created: Bool) {
+    /// With `maxWaiting`, throws `queueFull` when the team already has that many jobs waiting in the queue.
+    public func enqueue(_ new: NewJob, teamID: String, maxWaiting: Int? = nil, now: Int64 = Milliseconds.now()) async throws -> (
+        job: Job, created: Bool
+    ) {
         let id = UUID().uuidString.lowercased()
         let runAt = new.runAt ?? now
         let state: JobState = runAt > now ? .scheduled : .available
         let notify = dialect == .postgres
         return try await transaction { sql in
+            if let maxWaiting {
+                let waiting =
+                    try await sql.raw(
+                        """
+                        SELECT COUNT(*) AS n FROM jobs
+                        WHERE team_id = \(bind: teamID) AND queue = \(bind: new.queue) AND state IN ('scheduled', 'available', 'retryable')
+                        """
+                    ).first()?.decode(column: "n", as: Int.self) ?? 0
+                // A resubmission under a key already used is an answer, not a new job: never refused.
+                let isResubmission =
+                    try await new.idempotencyKey.asyncMap { key in
+                        try await sql.raw("SELECT id FROM jobs WHERE team_id = \(bind: teamID) AND idempotency_key = \(bind: key)").first()
+                            != nil
+                    } ?? false
+                if waiting >= maxWaiting && !isResubmission { throw JobQueueError.queueFull(waiting: waiting) }
+            }
             // ON CONFLICT: two submissions with one key at once insert one job, on either database.
             try await sql.raw(
                 """
@@ -319,5 +338,12 @@ extension Database {
     private func lockClause(skipLocked: Bool) -> String {
         guard dialect == .postgres else { return "" }
         return skipLocked ? "FOR UPDATE SKIP LOCKED" : "FOR UPDATE"
+    }
+}
+
+extension Optional {
+    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }

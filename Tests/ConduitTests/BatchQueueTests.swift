@@ -140,15 +140,24 @@ struct BatchQueueTests {
         #expect(late.isEmpty)
     }
 
-    @Test("an interactive request goes ahead of background ones, even one partly batched, which fill what it leaves")
+    @Test("an interactive request goes ahead of background ones, even one partly batched; background work runs in small passes of its own")
     func priorities() {
         var queue = Queue(limits: limits)
         _ = queue.enqueue(id: 1, sequences: [tokens(4), tokens(4), tokens(4)], deadline: 100, priority: .background)
         _ = queue.enqueue(id: 2, sequences: [tokens(4)], deadline: 100, priority: .background)
         #expect(queue.nextBatch(now: 0).batch!.items.map(\.request) == [1, 1])
         _ = queue.enqueue(id: 3, sequences: [tokens(2)], deadline: 100)
-        let mixed = queue.nextBatch(now: 0).batch!
-        #expect(mixed.items.map(\.request) == [3, 1, 2], "the interactive request first, then the background ones in order")
-        #expect(mixed.items.map(\.index) == [0, 2, 0])
+        #expect(queue.nextBatch(now: 0).batch!.items.map(\.request) == [3], "alone: background work never rides along")
+        let rest = queue.nextBatch(now: 0).batch!
+        #expect(rest.items.map(\.request) == [1, 2] && rest.items.map(\.index) == [2, 0])
+
+        // Background work alone runs in small passes.
+        var small = Queue(
+            limits: .init(maxBatchTokens: 10, maxBatchSequences: 3, maxQueuedTokens: 20, maxQueuedRequests: 3, maxBackgroundBatchTokens: 4))
+        _ = small.enqueue(id: 1, sequences: [tokens(3), tokens(3)], deadline: 100, priority: .background)
+        _ = small.enqueue(id: 2, sequences: [tokens(3)], deadline: 100)
+        #expect(small.nextBatch(now: 0).batch!.items.map(\.request) == [2])
+        #expect(small.nextBatch(now: 0).batch!.items.map(\.request) == [1], "3 tokens, and 3 more would pass the 4 allowed")
+        #expect(small.nextBatch(now: 0).batch!.items.map(\.request) == [1])
     }
 }

@@ -81,7 +81,7 @@ struct JobsAPITests {
             let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.jobs]).secret
             let stranger = try await store.createAPIKey(name: "s", teamID: other.id, scopes: [.jobs]).secret
             let embeddingsOnly = try await store.createAPIKey(name: "e", teamID: team.id, scopes: [.embeddings]).secret
-            let app = try TestServer.authenticatedApplication(store: store)
+            let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.maxWaitingPerTeam = 5 }
             try await app.test(.router) { client in
                 #expect(
                     try await call(client, .post, "/v1/jobs", key: embeddingsOnly, body: #"{"kind":"embeddings","input":{}}"#).0.status
@@ -122,6 +122,18 @@ struct JobsAPITests {
                 let rest = try await call(client, .get, "/v1/jobs?limit=3&after=\(page["last_id"] as? String ?? "")", key: key).1
                 #expect((rest["data"] as? [[String: Any]])?.map { $0["id"] as? String } == [id] && rest["has_more"] as? Bool == false)
                 #expect(try await call(client, .get, "/v1/jobs?state=bogus", key: key).0.status == .badRequest)
+
+                // Four wait; the bound is five per team and queue.
+                let later5 = #"{"kind":"embeddings","input":{"input":["5"]},"run_at":\#(later)}"#
+                #expect(try await call(client, .post, "/v1/jobs", key: key, body: later5).0.status == .accepted)
+                let (full, fullError) = try await call(client, .post, "/v1/jobs", key: key, body: later5)
+                #expect(full.status == .tooManyRequests && full.headers[.retryAfter] != nil)
+                #expect((fullError["error"] as? [String: Any])?["code"] as? String == "job_queue_full")
+                #expect(
+                    try await call(client, .post, "/v1/jobs", key: key, body: body, headers: [.idempotencyKey: "order-1"]).0.status == .ok)
+                #expect(
+                    try await call(client, .post, "/v1/jobs", key: stranger, body: later5).0.status == .accepted, "another team's own bound"
+                )
 
                 let (cancelled, cancelledJob) = try await call(client, .post, "/v1/jobs/\(id)/cancel", key: key)
                 #expect(cancelled.status == .ok && cancelledJob["state"] as? String == "cancelled")

@@ -54,6 +54,7 @@ extension Setting {
         .flag("model.truncate", reloadable: true, \.limits.truncate),
         .integer("scheduler.max_batch_tokens", 1...1_048_576, reloadable: true, \.scheduler.maxBatchTokens),
         .integer("scheduler.max_batch_requests", 1...65_536, reloadable: true, \.scheduler.maxBatchSequences),
+        .integer("scheduler.max_background_batch_tokens", 1...1_048_576, reloadable: true, \.scheduler.maxBackgroundBatchTokens),
         .integer("scheduler.max_queued_tokens", 1...1 << 30, reloadable: true, \.scheduler.maxQueuedTokens),
         .integer("scheduler.max_queued_requests", 1...1 << 24, reloadable: true, \.scheduler.maxQueuedRequests),
         .seconds("scheduler.request_timeout_seconds", reloadable: true, \.scheduler.requestTimeout),
@@ -67,6 +68,7 @@ extension Setting {
             parse: { _, text in Int(text).flatMap { (1...256).contains($0) ? $0 : nil } }, show: { "\($0)" }),
         .seconds("jobs.lease_seconds", \.jobs.lease),
         .integer("jobs.retention_days", 1...3650, \.jobs.retentionDays),
+        .integer("jobs.max_waiting_per_team", 1...10_000_000, \.jobs.maxWaitingPerTeam),
         .list(
             "request_log.routes", allowed: "a list of route templates starting with / (/v1/embeddings, /v1/admin/keys/{id})",
             reloadable: true, \.requestLog.routes, isAllowed: { $0.hasPrefix("/") }),

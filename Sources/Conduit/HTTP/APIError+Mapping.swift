@@ -133,6 +133,10 @@ extension APIError {
         case .illegalTransition: self.init(status: .conflict, message: error.description, code: "invalid_job_state")
         case .idempotencyKeyReused:
             self.init(status: .unprocessableContent, message: error.description, param: "Idempotency-Key", code: "idempotency_key_reused")
+        case .queueFull:
+            self.init(
+                status: .tooManyRequests, message: error.description, type: "requests", code: "job_queue_full", headers: [.retryAfter: "10"]
+            )
         }
     }
 

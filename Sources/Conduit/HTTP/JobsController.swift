@@ -97,7 +97,7 @@ struct JobsController {
                 kind: submission.kind, queue: queue, input: String(decoding: inputJSON, as: UTF8.self), priority: priority,
                 maxAttempts: maxAttempts, runAt: submission.runAt.map { Int64($0 * 1000) },
                 expiresAt: submission.expiresAt.map { Int64($0 * 1000) }, idempotencyKey: key),
-            teamID: try await team(context))
+            teamID: try await team(context), maxWaiting: runner.maxWaitingPerTeam)
         runner.wake(job.queue)
         var response = try view(job, status: created ? .accepted : .ok)
         if !created { response.headers[.idempotentReplayed] = "true" }

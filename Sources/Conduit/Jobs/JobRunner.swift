@@ -18,6 +18,8 @@ public struct JobRunnerConfiguration: Sendable, Equatable {
     public var backoff = RetryBackoff()
     /// Finished jobs are deleted this many days after they finished.
     public var retentionDays = 7
+    /// Jobs a team may have waiting in one queue; past it, submissions get 429 with Retry-After.
+    public var maxWaitingPerTeam = 10_000
     /// On shutdown, how long running jobs may take to finish before they are put back in the queue.
     public var shutdownGrace: Duration = .seconds(20)
 
@@ -254,6 +256,9 @@ public final class JobRunner: Service, Sendable {
             }
         }
     }
+
+    /// Jobs a team may have waiting in one queue.
+    public var maxWaitingPerTeam: Int { configuration.maxWaitingPerTeam }
 
     /// Whether this node runs jobs of `queue`.
     public func serves(_ queue: String) -> Bool { configuration.queues[queue] != nil }

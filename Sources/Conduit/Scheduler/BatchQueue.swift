@@ -1,7 +1,7 @@
 /// The batching decisions of the embedding scheduler, with no threads, clocks or I/O.
 ///
-/// Requests wait in arrival order, interactive ones ahead of background ones (batch jobs), which
-/// run in what interactive requests leave of each batch. A batch takes sequences from the head of the queue
+/// Requests wait in arrival order, interactive ones ahead of background ones (batch jobs), which run
+/// in passes of their own, small ones, when no interactive request waits. A batch takes sequences from the head of the queue
 /// until the next one would overflow the token or sequence budget; a request may be split
 /// across batches. Admission is bounded by the tokens and requests already waiting, so the
 /// queue can never grow without limit. Requests whose deadline has passed are dropped when
@@ -16,6 +16,9 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
         var maxQueuedTokens: Int
         /// Most requests waiting.
         var maxQueuedRequests: Int
+        /// Most tokens of background requests in one forward pass: a pass cannot be interrupted, so an
+        /// interactive request that arrives during one waits at most this much work.
+        var maxBackgroundBatchTokens = Int.max
     }
 
     enum Admission: Equatable, Sendable {
@@ -103,6 +106,7 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
         var abandoned: [UInt64] = []
         var items: [Batch.Item] = []
         var tokens = 0
+        var backgroundTokens = 0
         while head < queue.count {
             // Expiry applies to requests not started; a hang-up also stops the rest of a request split across batches.
             let isExpired = queue[head].next == 0 && queue[head].deadline <= now
@@ -115,10 +119,14 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
                 continue
             }
             let sequence = queue[head].sequences[queue[head].next]
+            let isBackground = queue[head].priority == .background
+            // Background work never rides along with an interactive request: that pass stays as short as it can be.
             let fits =
                 items.isEmpty
-                || (tokens + sequence.count <= limits.maxBatchTokens && items.count < limits.maxBatchSequences)
+                || (tokens + sequence.count <= limits.maxBatchTokens && items.count < limits.maxBatchSequences
+                    && (!isBackground || (backgroundTokens > 0 && backgroundTokens + sequence.count <= limits.maxBackgroundBatchTokens)))
             guard fits else { break }
+            if isBackground { backgroundTokens += sequence.count }
             items.append(.init(request: queue[head].id, index: queue[head].next, tokens: sequence))
             tokens += sequence.count
             inFlight[queue[head].id, default: 0] += 1

@@ -93,7 +93,8 @@ public final class EmbeddingScheduler: Service, Sendable {
     private static func limits(_ configuration: SchedulerConfiguration) -> BatchQueue<ContinuousClock.Instant>.Limits {
         .init(
             maxBatchTokens: configuration.maxBatchTokens, maxBatchSequences: configuration.maxBatchSequences,
-            maxQueuedTokens: configuration.maxQueuedTokens, maxQueuedRequests: configuration.maxQueuedRequests)
+            maxQueuedTokens: configuration.maxQueuedTokens, maxQueuedRequests: configuration.maxQueuedRequests,
+            maxBackgroundBatchTokens: configuration.maxBackgroundBatchTokens)
     }
 
     public var configuration: SchedulerConfiguration { state.withLock { $0.configuration } }

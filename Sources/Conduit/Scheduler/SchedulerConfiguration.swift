@@ -9,6 +9,9 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     public var maxQueuedRequests: Int
     /// How long a request may wait for its turn before it is dropped with a 503.
     public var requestTimeout: Duration
+    /// Most tokens of batch-job texts in one forward pass, so that an API request arriving during one
+    /// waits little; batch jobs run in passes this size when nothing else waits.
+    public var maxBackgroundBatchTokens = 256
 
     public init(
         maxBatchTokens: Int = 4096, maxBatchSequences: Int = 128, maxQueuedTokens: Int = 262_144,
