@@ -151,4 +151,33 @@ struct CommandLineTests {
         #expect(user.status == 0, "\(user.error)")
         #expect(try run(["migrate", "--data-dir", folder]).output.contains("schema already at version"))
     }
+
+    @Test("jobs list, show, cancel, retry and watch act on the store the server uses; watch exits 0 only for a completed job")
+    func jobs() async throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-jobs-\(UUID().uuidString)")
+        let (waiting, done) = try await Database.withMigrated(.defaultSQLite(in: folder), logger: TestDatabase.logger) { store in
+            let team = try await store.createTeam(name: "t")
+            let waiting = try await store.enqueue(
+                NewJob(kind: "embeddings", queue: "embeddings", input: #"{"input":["a"]}"#), teamID: team.id
+            ).job
+            let done = try await store.enqueue(NewJob(kind: "embeddings", queue: "other", input: "{}"), teamID: team.id).job
+            _ = try await store.claimJobs(queue: "other", limit: 1, node: "n", lease: 60_000)
+            #expect(try await store.completeJob(done.id, node: "n", result: #"{"count":1}"#, progress: (1, 1)))
+            return (waiting, done)
+        }
+        let listed = try run(["jobs", "list", "--data-dir", folder.path])
+        #expect(
+            listed.status == 0 && listed.output.contains(waiting.id) && listed.output.contains("available") && listed.output.contains("1/1")
+        )
+        let shown = try run(["jobs", "show", done.id, "--data-dir", folder.path])
+        let json = try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any]
+        #expect(json?["state"] as? String == "completed" && (json?["result"] as? [String: Any])?["count"] as? Int == 1)
+        #expect(try run(["jobs", "watch", done.id, "--data-dir", folder.path]).status == 0)
+        #expect(try run(["jobs", "cancel", waiting.id, "--data-dir", folder.path]).output.contains("cancelled"))
+        #expect(try run(["jobs", "watch", waiting.id, "--data-dir", folder.path]).status != 0, "cancelled, not completed")
+        #expect(try run(["jobs", "cancel", done.id, "--data-dir", folder.path]).status != 0, "a completed job cannot be cancelled")
+        #expect(try run(["jobs", "retry", waiting.id, "--data-dir", folder.path]).output.contains("available"))
+        #expect(try run(["jobs", "show", "no-such-job", "--data-dir", folder.path]).error.contains("no job 'no-such-job'"))
+        #expect(try run(["jobs", "list", "--state", "bogus", "--data-dir", folder.path]).status != 0)
+    }
 }

@@ -124,7 +124,7 @@ struct JobsController {
             after: query["after"].map(String.init))
         let page = Array(jobs.prefix(limit))
         let list: [String: Any] = [
-            "object": "list", "data": page.map(Self.representation), "has_more": jobs.count > limit, "last_id": page.last?.id ?? NSNull(),
+            "object": "list", "data": page.map(\.apiRepresentation), "has_more": jobs.count > limit, "last_id": page.last?.id ?? NSNull(),
         ]
         return try Self.response(list, status: .ok)
     }
@@ -165,23 +165,7 @@ struct JobsController {
     }
 
     private func view(_ job: Job, status: HTTPResponse.Status = .ok) throws -> Response {
-        try Self.response(Self.representation(job), status: status)
-    }
-
-    /// A job as the API shows it; times in seconds since 1970, as OpenAI's objects have them.
-    static func representation(_ job: Job) -> [String: Any] {
-        func json(_ text: String?) -> Any {
-            text.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8), options: .fragmentsAllowed) } ?? NSNull()
-        }
-        func seconds(_ milliseconds: Int64?) -> Any { milliseconds.map { $0 / 1000 } ?? NSNull() }
-        return [
-            "id": job.id, "object": "job", "kind": job.kind, "queue": job.queue, "state": job.state.rawValue, "priority": job.priority,
-            "input": json(job.input), "result": json(job.result),
-            "errors": job.errors.map { ["attempt": $0.attempt, "at": $0.at / 1000, "message": $0.message] as [String: Any] },
-            "attempt": job.attempt, "max_attempts": job.maxAttempts, "run_at": seconds(job.runAt), "expires_at": seconds(job.expiresAt),
-            "created_at": seconds(job.createdAt), "attempted_at": seconds(job.attemptedAt), "finished_at": seconds(job.finishedAt),
-            "progress": ["done": job.progressDone, "total": job.progressTotal ?? NSNull()] as [String: Any],
-        ]
+        try Self.response(job.apiRepresentation, status: status)
     }
 
     private static func response(_ object: [String: Any], status: HTTPResponse.Status) throws -> Response {
@@ -196,19 +180,9 @@ private final class LocalTeam: Sendable {
 
     func id(in store: Database) async throws -> String {
         if let id = cached.withLock({ $0 }) { return id }
-        let team: Team
-        if let existing = try await store.team("local") {
-            team = existing
-        } else {
-            do {
-                team = try await store.createTeam(name: "local")
-            } catch StoreError.conflict {
-                guard let existing = try await store.team("local") else { throw StoreError.notFound("team local") }
-                team = existing
-            }
-        }
-        cached.withLock { $0 = team.id }
-        return team.id
+        let id = try await store.ensureTeam(named: "local").id
+        cached.withLock { $0 = id }
+        return id
     }
 }
 

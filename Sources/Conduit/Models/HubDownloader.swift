@@ -60,7 +60,7 @@ public struct HubDownloader: Sendable {
         let staging = partialFolder(for: modelID)
         let total = files.reduce(0) { $0 + $1.size }
         logger.notice("downloading model", metadata: ["model": "\(modelID)", "files": "\(files.count)", "bytes": "\(total)"])
-        let progress = DownloadProgress(label: modelID, total: total)
+        let progress = ProgressBar(label: modelID, total: total)
         for file in files {
             try await fetch(file, of: modelID, into: staging, progress: progress)
         }
@@ -95,7 +95,7 @@ public struct HubDownloader: Sendable {
         }
     }
 
-    private func fetch(_ file: RemoteFile, of modelID: String, into staging: URL, progress: DownloadProgress) async throws {
+    private func fetch(_ file: RemoteFile, of modelID: String, into staging: URL, progress: ProgressBar) async throws {
         let target = staging.appending(path: file.path)
         let incomplete = target.appendingPathExtension("incomplete")
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
