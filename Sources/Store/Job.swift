@@ -54,12 +54,14 @@ public struct Job: Sendable, Equatable {
     public var lockedBy: String?
     public var leaseExpiresAt: Int64?
     public var idempotencyKey: String?
+    /// The W3C `traceparent` of the request that submitted it: its attempts join that trace.
+    public var traceContext: String?
     public var progressDone: Int
     public var progressTotal: Int?
 
     static let columns: SQLQueryString = """
         id, team_id, kind, queue, state, priority, input, result, errors, attempt, max_attempts, run_at, expires_at, created_at,
-        attempted_at, finished_at, locked_by, lease_expires_at, idempotency_key, progress_done, progress_total
+        attempted_at, finished_at, locked_by, lease_expires_at, idempotency_key, trace_context, progress_done, progress_total
         """
 
     init(row: any SQLRow) throws {
@@ -86,6 +88,7 @@ public struct Job: Sendable, Equatable {
         lockedBy = try row.decode(column: "locked_by", as: String?.self)
         leaseExpiresAt = try row.decode(column: "lease_expires_at", as: Int64?.self)
         idempotencyKey = try row.decode(column: "idempotency_key", as: String?.self)
+        traceContext = try row.decode(column: "trace_context", as: String?.self)
         progressDone = try row.decode(column: "progress_done", as: Int.self)
         progressTotal = try row.decode(column: "progress_total", as: Int?.self)
     }
@@ -103,11 +106,13 @@ public struct NewJob: Sendable, Equatable {
     public var expiresAt: Int64?
     /// The same key within a team returns the job it first created instead of a new one.
     public var idempotencyKey: String?
+    public var traceContext: String?
 
     public init(
         kind: String, queue: String = "default", input: String, priority: Int = 0, maxAttempts: Int = 5, runAt: Int64? = nil,
-        expiresAt: Int64? = nil, idempotencyKey: String? = nil
+        expiresAt: Int64? = nil, idempotencyKey: String? = nil, traceContext: String? = nil
     ) {
+        self.traceContext = traceContext
         self.kind = kind
         self.queue = queue
         self.input = input

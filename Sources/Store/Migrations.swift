@@ -157,6 +157,7 @@ enum Schema {
                     lease_expires_at BIGINT,
                     locked_by TEXT,
                     idempotency_key TEXT,
+                    trace_context TEXT,
                     progress_done BIGINT NOT NULL,
                     progress_total BIGINT
                 )

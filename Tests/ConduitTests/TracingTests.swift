@@ -144,6 +144,25 @@ struct TracingTests {
             #expect(wait.start + slack >= embed.start && wait.end <= forward.start + slack && forward.end <= embed.end + slack)
             #expect(embed.end <= server.end && server.start <= steps["tokenize"]!.start)
 
+            // A job carries the trace of the request that submitted it across the queue.
+            let jobTrace = "0af7651916cd43dd8448eb211c80319c"
+            let submitted = try await RawHTTP.exchange(
+                port: port,
+                send: RawHTTP.request(
+                    "POST", "/v1/jobs",
+                    headers: ["Authorization": "Bearer \(key)", "traceparent": "00-\(jobTrace)-b7ad6b7169203331-01"],
+                    body: #"{"kind":"embeddings","input":{"input":["a job in the trace"]}}"#), wait: .seconds(10))
+            #expect(submitted.bytes.hasPrefix("HTTP/1.1 202"), "\(submitted.bytes.prefix(300))")
+            var jobSpans: [Span] = []
+            while ContinuousClock.now < deadline + .seconds(20) {
+                jobSpans = collector.trace(jobTrace)
+                if jobSpans.contains(where: { $0.name == "job embeddings" }) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let submission = try #require(jobSpans.first { $0.name == "/v1/jobs" }, "\(jobSpans.map(\.name))")
+            let attempt = try #require(jobSpans.first { $0.name == "job embeddings" })
+            #expect(attempt.parentID == submission.spanID && attempt.kind == 5 && attempt.attributes["conduit.job.attempt"] == "1")
+
             // The usage batch written after the request (once a second) is background work: no trace of its own.
             try await Task.sleep(for: .milliseconds(1500))
             #expect(!collector.all.contains { $0.name.hasPrefix("db ") && $0.parentID == nil })

@@ -96,7 +96,7 @@ struct JobsController {
             NewJob(
                 kind: submission.kind, queue: queue, input: String(decoding: inputJSON, as: UTF8.self), priority: priority,
                 maxAttempts: maxAttempts, runAt: submission.runAt.map { Int64($0 * 1000) },
-                expiresAt: submission.expiresAt.map { Int64($0 * 1000) }, idempotencyKey: key),
+                expiresAt: submission.expiresAt.map { Int64($0 * 1000) }, idempotencyKey: key, traceContext: TraceContextCarrier.current()),
             teamID: try await team(context), maxWaiting: runner.maxWaitingPerTeam)
         runner.wake(job.queue)
         var response = try view(job, status: created ? .accepted : .ok)

@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import Store
 import Synchronization
+import Tracing
 
 /// How the node runs jobs.
 public struct JobRunnerConfiguration: Sendable, Equatable {
@@ -145,7 +146,24 @@ public final class JobRunner: Service, Sendable {
             return
         }
         let progress = JobProgress()
-        let outcome = await withTaskGroup(of: Outcome.self) { group in
+        // Each attempt is a span in the trace of the request that submitted the job.
+        let span = startSpan("job \(job.kind)", context: TraceContextCarrier.context(continuing: job.traceContext), ofKind: .consumer)
+        span.updateAttributes { attributes in
+            attributes["conduit.job.id"] = job.id
+            attributes["conduit.job.attempt"] = job.attempt
+            attributes["conduit.job.queue"] = job.queue
+        }
+        defer { span.end() }
+        let outcome = await InstrumentationContext.$current.withValue(span.context) { await attempt(job, with: worker, progress: progress) }
+        if case .finished(.failure(let error)) = outcome {
+            span.recordError(error)
+            span.setStatus(SpanStatus(code: .error))
+        }
+        await settle(job, outcome: outcome, progress: progress)
+    }
+
+    private func attempt(_ job: Job, with worker: any JobWorker, progress: JobProgress) async -> Outcome {
+        await withTaskGroup(of: Outcome.self) { group in
             group.addTask {
                 do { return .finished(.success(try await worker.run(job, progress: progress))) } catch { return .finished(.failure(error)) }
             }
@@ -159,6 +177,10 @@ public final class JobRunner: Service, Sendable {
             group.cancelAll()
             return first
         }
+    }
+
+    /// Records how the attempt ended.
+    private func settle(_ job: Job, outcome: Outcome, progress: JobProgress) async {
         let metadata: Logger.Metadata = ["job_id": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)"]
         switch outcome {
         case .finished(.success(let outcome)):
