@@ -45,7 +45,7 @@ public struct Job: Sendable, Equatable {
     public var attempt: Int
     public var maxAttempts: Int
     public var runAt: Int64
-    /// Discarded if no attempt started before then.
+    /// Discarded if no attempt started before then; a retry by hand clears it.
     public var expiresAt: Int64?
     public var createdAt: Int64
     public var attemptedAt: Int64?
@@ -128,7 +128,7 @@ public struct NewJob: Sendable, Equatable {
 public enum JobQueueError: Error, Equatable, CustomStringConvertible {
     /// The action does not apply to a job in this state (409).
     case illegalTransition(action: String, state: JobState)
-    /// The idempotency key was used for a job with another kind or input (422).
+    /// The idempotency key was used for another job: kind, input, queue, priority or attempts differ (422).
     case idempotencyKeyReused
     /// The team already has this many jobs waiting in the queue (429).
     case queueFull(waiting: Int)
@@ -136,7 +136,8 @@ public enum JobQueueError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .illegalTransition(let action, let state): "a \(state.rawValue) job cannot be \(action)"
-        case .idempotencyKeyReused: "this Idempotency-Key was already used for a job with another kind or input"
+        case .idempotencyKeyReused:
+            "this Idempotency-Key was already used for another job (kind, input, queue, priority or max_attempts differ)"
         case .queueFull(let waiting): "\(waiting) jobs of this team already wait in this queue; submit more once some have run"
         }
     }

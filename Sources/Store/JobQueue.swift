@@ -58,7 +58,9 @@ extension Database {
             }
             let job = try Job(row: row)
             guard job.id == id else {
-                guard job.kind == new.kind, job.input == new.input else { throw JobQueueError.idempotencyKeyReused }
+                guard job.kind == new.kind, job.input == new.input, job.queue == new.queue, job.priority == new.priority,
+                    job.maxAttempts == new.maxAttempts
+                else { throw JobQueueError.idempotencyKeyReused }
                 return (job, false)
             }
             if notify { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: new.queue))").run() }
@@ -130,7 +132,7 @@ extension Database {
             var claimed: [Job] = []
             for row in rows {
                 var job = try Job(row: row)
-                if let expiry = job.expiresAt, expiry <= now {
+                if let expiry = job.expiresAt, expiry <= now, job.attempt == 0 {
                     job.errors.append(JobAttemptError(attempt: job.attempt, at: now, message: "expired before an attempt started"))
                     try await settle(job, as: .discarded, runAt: job.runAt, now: now, in: sql)
                     continue
@@ -156,18 +158,20 @@ extension Database {
     /// Extends the lease of a job `node` runs, and records its progress when given; false when the node
     /// no longer holds it (its lease ran out and it was rescued, or it was cancelled): the worker stops.
     public func renewLease(
-        jobID: String, node: String, lease: Int64, progress: (done: Int, total: Int?)? = nil, now: Int64 = Milliseconds.now()
+        jobID: String, node: String, attempt: Int? = nil, lease: Int64, progress: (done: Int, total: Int?)? = nil,
+        now: Int64 = Milliseconds.now()
     ) async throws -> Bool {
-        try await read { sql in
+        let holder = Self.holder(node: node, attempt: attempt)
+        return try await read { sql in
             var progressUpdate: SQLQueryString = ""
             if let progress { progressUpdate = ", progress_done = \(bind: progress.done), progress_total = \(bind: progress.total)" }
-            return
-                !(try await sql.raw(
-                    """
-                    UPDATE jobs SET lease_expires_at = \(bind: now + lease) \(progressUpdate)
-                    WHERE id = \(bind: jobID) AND state = 'running' AND locked_by = \(bind: node) RETURNING id
-                    """
-                ).all()).isEmpty
+            let renewed = try await sql.raw(
+                """
+                UPDATE jobs SET lease_expires_at = \(bind: now + lease) \(progressUpdate)
+                WHERE id = \(bind: jobID) AND state = 'running' AND \(holder) RETURNING id
+                """
+            ).all()
+            return !renewed.isEmpty
         }
     }
 
@@ -175,9 +179,10 @@ extension Database {
     /// `effect` in the same transaction (a job's effect on the store then happens exactly when it
     /// completes). False, and no effect, when the node no longer held the job.
     public func completeJob(
-        _ id: String, node: String, result: String, output: Data? = nil, progress: (done: Int, total: Int?)? = nil,
+        _ id: String, node: String, attempt: Int? = nil, result: String, output: Data? = nil, progress: (done: Int, total: Int?)? = nil,
         now: Int64 = Milliseconds.now(), effect: (@Sendable (any SQLDatabase) async throws -> Void)? = nil
     ) async throws -> Bool {
+        let holder = Self.holder(node: node, attempt: attempt)
         // Base64 in a TEXT column: the one type both databases store alike.
         let encodedOutput = output?.base64EncodedString()
         let finalProgress: SQLQueryString =
@@ -189,7 +194,7 @@ extension Database {
                 """
                 UPDATE jobs SET state = 'completed', result = \(bind: result), output = \(bind: encodedOutput), finished_at = \(bind: now),
                                 locked_by = NULL, lease_expires_at = NULL, \(finalProgress)
-                WHERE id = \(bind: id) AND state = 'running' AND locked_by = \(bind: node) RETURNING id
+                WHERE id = \(bind: id) AND state = 'running' AND \(holder) RETURNING id
                 """
             ).all()
             guard !updated.isEmpty else { return false }
@@ -200,15 +205,16 @@ extension Database {
 
     /// Records a failed attempt of a job `node` runs: retryable after the backoff, or discarded after
     /// its last attempt. Nil when the node no longer held the job.
-    public func failJob(_ id: String, node: String, message: String, backoff: RetryBackoff, now: Int64 = Milliseconds.now()) async throws
-        -> JobState?
-    {
+    public func failJob(
+        _ id: String, node: String, attempt: Int? = nil, message: String, backoff: RetryBackoff, now: Int64 = Milliseconds.now()
+    ) async throws -> JobState? {
+        let holder = Self.holder(node: node, attempt: attempt)
         let lock = lockClause(skipLocked: false)
         return try await transaction { sql in
             guard
                 let row = try await sql.raw(
                     """
-                    SELECT \(Job.columns) FROM jobs WHERE id = \(bind: id) AND state = 'running' AND locked_by = \(bind: node) \(unsafeRaw: lock)
+                    SELECT \(Job.columns) FROM jobs WHERE id = \(bind: id) AND state = 'running' AND \(holder) \(unsafeRaw: lock)
                     """
                 ).first()
             else { return nil }
@@ -250,7 +256,7 @@ extension Database {
     public func retryJob(_ id: String, teamID: String, now: Int64 = Milliseconds.now()) async throws -> Job {
         try await transition(id, teamID: teamID, action: "retried", allowedFrom: [.scheduled, .retryable, .discarded, .cancelled]) {
             """
-            state = 'available', run_at = \(bind: now), finished_at = NULL,
+            state = 'available', run_at = \(bind: now), finished_at = NULL, expires_at = NULL,
             max_attempts = CASE WHEN max_attempts > attempt THEN max_attempts ELSE attempt + 1 END
             """
         }
@@ -287,6 +293,13 @@ extension Database {
                 return (try row.decode(column: "queue", as: String.self), state, try row.decode(column: "n", as: Int.self))
             }
         }
+    }
+
+    /// Who may change a running job: the node that claimed it and, when given, for the attempt it
+    /// claimed (a job cancelled, retried and claimed again by the same node is another attempt).
+    private static func holder(node: String, attempt: Int?) -> SQLQueryString {
+        guard let attempt else { return "locked_by = \(bind: node)" }
+        return "locked_by = \(bind: node) AND attempt = \(bind: attempt)"
     }
 
     // MARK: - Transitions

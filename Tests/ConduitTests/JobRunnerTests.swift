@@ -47,7 +47,7 @@ struct JobRunnerTests {
         }
     }
 
-    static func configuration(lease: Duration = .milliseconds(300), shutdownGrace: Duration = .seconds(5)) -> JobRunnerConfiguration {
+    static func configuration(lease: Duration = .seconds(2), shutdownGrace: Duration = .seconds(5)) -> JobRunnerConfiguration {
         var configuration = JobRunnerConfiguration()
         configuration.queues = ["default": 2]
         configuration.lease = lease
@@ -111,8 +111,14 @@ struct JobRunnerTests {
                 let discarded = try await Self.until(store, orphan.id) { $0.state == .discarded }
                 #expect(discarded.state == .discarded && discarded.errors.first?.message.contains("no worker") == true)
 
-                try await Task.sleep(for: .seconds(1.2))  // the job counts are read every half lease (at least a second)
-                let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+                // The job counts are read every half lease.
+                let expected = #"conduit_jobs{queue="default",state="completed"} 7"#
+                var exposition = ""
+                let deadline = ContinuousClock.now + .seconds(20)
+                while !exposition.contains(expected) && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+                }
                 for line in [
                     #"conduit_jobs_finished_total{kind="flaky",outcome="retried"} 2"#,
                     #"conduit_jobs_finished_total{kind="flaky",outcome="completed"} 1"#,

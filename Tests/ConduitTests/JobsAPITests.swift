@@ -92,6 +92,7 @@ struct JobsAPITests {
                     (#"{"kind":"embeddings","input":{"input":["a"]},"priority":12}"#, "invalid_value"),
                     (#"{"kind":"embeddings","input":{"input":["a"],"model":"nope"}}"#, "model_not_found"),
                     (#"{"kind":"embeddings","input":{"input":["a"]},"queue":"nowhere"}"#, "unknown_queue"),
+                    (#"{"kind":"embeddings","input":{"input":["a"]},"run_at":1e300}"#, "invalid_value"),
                 ] {
                     let (response, json) = try await call(client, .post, "/v1/jobs", key: key, body: body)
                     #expect(response.status.code / 100 == 4 && (json["error"] as? [String: Any])?["code"] as? String == code, "\(body)")

@@ -24,6 +24,9 @@ struct JobQueueTests {
             var changed = job
             changed.input = #"{"texts":["b"]}"#
             await #expect(throws: JobQueueError.idempotencyKeyReused) { try await store.enqueue(changed, teamID: team.id) }
+            var reprioritized = job
+            reprioritized.priority = 3
+            await #expect(throws: JobQueueError.idempotencyKeyReused) { try await store.enqueue(reprioritized, teamID: team.id) }
             #expect(try await store.enqueue(job, teamID: other.id).created)
             // Submitted at once with one key: one job.
             let concurrent = try await withThrowingTaskGroup(of: String.self) { group in
@@ -150,9 +153,18 @@ struct JobQueueTests {
             await #expect(throws: JobQueueError.illegalTransition(action: "retried", state: .running)) {
                 try await store.retryJob(running.id, teamID: team.id)
             }
+            // Cancelled, retried and claimed again by the same node: the first attempt's worker can no longer touch it.
+            _ = try await store.cancelJob(running.id, teamID: team.id)
+            _ = try await store.retryJob(running.id, teamID: team.id)
+            let again = try #require(try await store.claimJobs(queue: "default", limit: 1, node: "n", lease: 30_000).first)
+            #expect(again.id == running.id && again.attempt == 2)
+            #expect(try await store.renewLease(jobID: running.id, node: "n", attempt: 1, lease: 30_000) == false)
+            #expect(try await store.completeJob(running.id, node: "n", attempt: 1, result: "{}") == false)
+            #expect(try await store.failJob(running.id, node: "n", attempt: 1, message: "x", backoff: Self.noWait) == nil)
+            #expect(try await store.renewLease(jobID: running.id, node: "n", attempt: 2, lease: 30_000))
             #expect(try await store.releaseJobs(node: "n") == 1)
             let released = try #require(try await store.job(running.id))
-            #expect(released.state == .available && released.attempt == 0 && released.lockedBy == nil)
+            #expect(released.state == .available && released.attempt == 1 && released.lockedBy == nil)
 
             _ = try await store.claimJobs(queue: "default", limit: 1, node: "n", lease: 30_000)
             #expect(try await store.completeJob(running.id, node: "n", result: "{}"))

@@ -87,6 +87,13 @@ struct JobsController {
         if let key, key.isEmpty || key.count > 255 {
             throw APIError.invalidRequest("Idempotency-Key must be 1 to 255 characters", param: "Idempotency-Key", code: "invalid_value")
         }
+        for (name, seconds) in [("run_at", submission.runAt), ("expires_at", submission.expiresAt)] {
+            guard let seconds else { continue }
+            // Seconds since 1970, before year 10000: anything else is a mistake (and would not fit in milliseconds).
+            guard seconds.isFinite, (0...253_402_300_799).contains(seconds) else {
+                throw APIError.invalidRequest("\(name) must be a time in seconds since 1970", param: name, code: "invalid_value")
+            }
+        }
         let queue = submission.queue ?? (submission.kind == EmbeddingJobWorker.kind ? "embeddings" : "default")
         // A job on a queue nobody runs would wait for ever (and the queue names metrics: no free text).
         guard runner.serves(queue) else {

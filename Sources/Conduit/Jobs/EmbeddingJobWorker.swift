@@ -13,8 +13,9 @@ public struct EmbeddingJobWorker: JobWorker {
     public var kind: String { Self.kind }
     /// Texts per submission to the scheduler, and so per progress report.
     static let chunk = 64
-    /// Most texts one job takes.
-    public static let maximumTexts = 100_000
+    /// Most texts one job takes: its input and output are held in memory while it runs and stored
+    /// whole (30 MB of vectors at 384 dimensions).
+    public static let maximumTexts = 20_000
 
     let catalog: ModelCatalog
     let configuration: LiveConfiguration
@@ -87,7 +88,7 @@ public struct EmbeddingJobWorker: JobWorker {
             let texts = input.input[start..<min(start + Self.chunk, input.input.count)]
             let sequences = try texts.enumerated().map { offset, text in try limits.encode(text, index: start + offset, model: model).ids }
             tokens += sequences.reduce(0) { $0 + $1.count }
-            let vectors = try await served.scheduler.reserved { try await served.scheduler.embed(sequences, priority: .background) }
+            let vectors = try await embed(sequences, with: served.scheduler)
             for vector in vectors {
                 let kept =
                     dimensions < model.dimension
@@ -100,6 +101,18 @@ public struct EmbeddingJobWorker: JobWorker {
         }
         let result = Result(model: served.name, count: input.input.count, dimensions: dimensions, promptTokens: tokens)
         return JobOutcome(result: String(decoding: try JSONEncoder().encode(result), as: UTF8.self), output: output)
+    }
+
+    /// A chunk's vectors; a full queue makes it wait and try again rather than fail the attempt (and
+    /// start the job over).
+    private func embed(_ sequences: [[Int32]], with scheduler: EmbeddingScheduler) async throws -> [[Float]] {
+        while true {
+            do {
+                return try await scheduler.reserved { try await scheduler.embed(sequences, priority: .background) }
+            } catch SchedulerError.overloaded {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
     }
 
     /// The output as JSON lines, `{"index": i, "embedding": [...]}`, in input order.

@@ -186,9 +186,13 @@ public final class JobRunner: Service, Sendable {
         case .finished(.success(let outcome)):
             do {
                 let final = progress.current
-                if try await store.completeJob(
-                    job.id, node: node, result: outcome.result, output: outcome.output, progress: (final.done, final.total))
-                {
+                // A database hiccup must not turn a finished attempt into a failed one: tried again a few times.
+                let completed = try await retrying(times: 3) {
+                    try await store.completeJob(
+                        job.id, node: node, attempt: job.attempt, result: outcome.result, output: outcome.output,
+                        progress: (final.done, final.total))
+                }
+                if completed {
                     outcomes(job.kind, "completed")
                     logger.info("job completed", metadata: metadata)
                 } else {
@@ -210,7 +214,7 @@ public final class JobRunner: Service, Sendable {
     private func record(_ job: Job, failure message: String) async {
         let metadata: Logger.Metadata = ["job_id": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)", "error": "\(message)"]
         do {
-            switch try await store.failJob(job.id, node: node, message: message, backoff: configuration.backoff) {
+            switch try await store.failJob(job.id, node: node, attempt: job.attempt, message: message, backoff: configuration.backoff) {
             case .discarded?:
                 outcomes(job.kind, "discarded")
                 logger.warning("job discarded after its last attempt", metadata: metadata)
@@ -225,21 +229,36 @@ public final class JobRunner: Service, Sendable {
         }
     }
 
-    /// Renews the job's lease every third of it, with its progress; returns when the lease is lost.
+    /// Renews the job's lease every third of it, with its progress; returns when the lease is lost:
+    /// refused (the job was cancelled or rescued), or not renewed in time (the database was out of
+    /// reach for a whole lease, so another node may have rescued the job).
     private func holdLease(of job: Job, progress: JobProgress) async -> Outcome {
         let lease = milliseconds(configuration.lease)
+        var heldUntil = ContinuousClock.now + configuration.lease
         while !Task.isCancelled {
             try? await Task.sleep(for: configuration.lease / 3)
             if Task.isCancelled { break }
             let current = progress.current
             do {
-                let held = try await store.renewLease(jobID: job.id, node: node, lease: lease, progress: (current.done, current.total))
+                let renewed = ContinuousClock.now
+                let held = try await store.renewLease(
+                    jobID: job.id, node: node, attempt: job.attempt, lease: lease, progress: (current.done, current.total))
                 if !held { return .lostLease }
+                heldUntil = renewed + configuration.lease
             } catch {
                 logger.warning("lease renewal failed; trying again", metadata: ["job_id": "\(job.id)", "error": "\(error)"])
+                if ContinuousClock.now >= heldUntil { return .lostLease }
             }
         }
         return .lostLease
+    }
+
+    /// `body`'s answer, tried up to `times` times a second apart while it throws.
+    private func retrying<T>(times: Int, _ body: () async throws -> T) async throws -> T {
+        for _ in 1..<times {
+            do { return try await body() } catch { try? await Task.sleep(for: .seconds(1)) }
+        }
+        return try await body()
     }
 
     // MARK: - Housekeeping

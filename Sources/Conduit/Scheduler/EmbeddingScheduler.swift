@@ -132,7 +132,9 @@ public final class EmbeddingScheduler: Service, Sendable {
         }
         let (id, deadline) = state.withLock { state in
             state.nextID += 1
-            return (state.nextID, ContinuousClock.now + state.configuration.requestTimeout)
+            // Background work waits its turn however long interactive requests keep coming: no deadline.
+            let timeout = priority == .background ? Duration.seconds(86_400 * 365) : state.configuration.requestTimeout
+            return (state.nextID, ContinuousClock.now + timeout)
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
