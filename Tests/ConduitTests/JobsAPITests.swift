@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import SQLKit
 import Store
 import Testing
 
@@ -67,6 +68,21 @@ struct JobsAPITests {
                 let batched = try #require((rows[77]["embedding"] as? [NSNumber])?.map(\.floatValue))
                 let dot = zip(expected, batched).reduce(Float(0)) { $0 + $1.0 * $1.1 }
                 #expect(dot > 0.99999, "the same vector as online, cosine \(dot)")
+
+                // The job's tokens are in the usage report, as online requests' are (written once a second).
+                let jobTokens = try #require(result["prompt_tokens"] as? Int)
+                var recorded: Int64 = 0
+                let usageDeadline = ContinuousClock.now + .seconds(10)
+                while recorded < Int64(jobTokens) && ContinuousClock.now < usageDeadline {
+                    try await Task.sleep(for: .milliseconds(200))
+                    recorded = try await store.read { sql in
+                        try await sql.raw(
+                            "SELECT SUM(tokens) AS n FROM usage_events WHERE route = '/v1/jobs' AND team_id = \(bind: team.id)"
+                        )
+                        .first()?.decode(column: "n", as: Int64?.self) ?? 0
+                    }
+                }
+                #expect(recorded == Int64(jobTokens))
             }
         }
     }

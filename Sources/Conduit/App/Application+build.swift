@@ -102,7 +102,7 @@ public func buildApplication(
     var jobRunner: JobRunner?
     if let store {
         AdminController(store: store, configuration: live).addRoutes(to: requiring(.admin))
-        let workers: [any JobWorker] = [EmbeddingJobWorker(catalog: catalog, configuration: live)]
+        let workers: [any JobWorker] = [EmbeddingJobWorker(catalog: catalog, configuration: live, usage: usage)]
         let runner = JobRunner(
             store: store, workers: workers, configuration: configuration.jobs, metricsFactory: metrics.factory, logger: logger)
         JobsController(store: store, runner: runner, workers: workers, configuration: live).addRoutes(to: requiring(.jobs))

@@ -19,10 +19,14 @@ public struct EmbeddingJobWorker: JobWorker {
 
     let catalog: ModelCatalog
     let configuration: LiveConfiguration
+    /// Where the tokens each chunk used are recorded, as online requests' are: the usage report and
+    /// its costs count batch jobs too.
+    let usage: UsageRecorder?
 
-    public init(catalog: ModelCatalog, configuration: LiveConfiguration) {
+    init(catalog: ModelCatalog, configuration: LiveConfiguration, usage: UsageRecorder?) {
         self.catalog = catalog
         self.configuration = configuration
+        self.usage = usage
     }
 
     struct Input: Decodable {
@@ -87,8 +91,14 @@ public struct EmbeddingJobWorker: JobWorker {
         for start in stride(from: 0, to: input.input.count, by: Self.chunk) {
             let texts = input.input[start..<min(start + Self.chunk, input.input.count)]
             let sequences = try texts.enumerated().map { offset, text in try limits.encode(text, index: start + offset, model: model).ids }
-            tokens += sequences.reduce(0) { $0 + $1.count }
+            let chunkTokens = sequences.reduce(0) { $0 + $1.count }
+            tokens += chunkTokens
+            let started = ContinuousClock.now
             let vectors = try await embed(sequences, with: served.scheduler)
+            usage?.record(
+                UsageEvent(
+                    teamID: job.teamID, keyID: nil, model: served.name, route: "/v1/jobs", tokens: Int64(chunkTokens),
+                    latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: 200))
             for vector in vectors {
                 let kept =
                     dimensions < model.dimension
