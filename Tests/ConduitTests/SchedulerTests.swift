@@ -154,21 +154,25 @@ struct SchedulerTests {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            let admitted = (0..<8).map { index in Task { try await scheduler.embed([model.tokenize("drain \(index)").ids]) } }
-            // All eight queued behind the heavy request's second half (or in a batch) before the shutdown.
-            let deadline = ContinuousClock.now + .seconds(30)
-            while scheduler.queueDepth.requests + scheduler.statistics.batchesStarted < 10 && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(1))
-            }
+            try await Self.untilBatchesStarted(scheduler)
+            let others = (0..<8).map { index in Task { try await scheduler.embed([model.tokenize("drain \(index)").ids]) } }
+            try await Task.sleep(for: .milliseconds(50))
             await group.triggerGracefulShutdown()
             // The refusal starts once the shutdown reaches the scheduler: soon, however busy the machine.
             var refused = false
+            let deadline = ContinuousClock.now + .seconds(30)
             while !refused && ContinuousClock.now < deadline {
                 do { _ = try await scheduler.embed([[101, 102]]) } catch SchedulerError.shuttingDown { refused = true }
             }
             #expect(refused)
             #expect(try await heavy.count == Self.heavyCount)
-            for task in admitted { #expect(try await task.value.count == 1) }
+            // Each of the others was either admitted before the shutdown, and then computed, or refused at the door:
+            // none was admitted and then dropped.
+            var turnedAway = 0
+            for task in others {
+                do { #expect(try await task.value.count == 1) } catch SchedulerError.shuttingDown { turnedAway += 1 }
+            }
+            #expect(scheduler.statistics.rejected == turnedAway + 1, "every refusal was at admission")
             try await tasks.waitForAll()
         }
     }
