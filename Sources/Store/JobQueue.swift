@@ -21,7 +21,12 @@ extension Database {
         let runAt = new.runAt ?? now
         let state: JobState = runAt > now ? .scheduled : .available
         let notify = dialect == .postgres
+        let byKey: SQLQueryString? = new.idempotencyKey.map { "team_id = \(bind: teamID) AND idempotency_key = \(bind: $0)" }
         return try await transaction { sql in
+            // A resubmission is answered with the job it made, and never refused by the bound.
+            if let byKey, let existing = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE \(byKey)").first() {
+                return try Self.resubmission(of: try Job(row: existing), as: new)
+            }
             if let maxWaiting {
                 let waiting =
                     try await sql.raw(
@@ -30,13 +35,7 @@ extension Database {
                         WHERE team_id = \(bind: teamID) AND queue = \(bind: new.queue) AND state IN ('scheduled', 'available', 'retryable')
                         """
                     ).first()?.decode(column: "n", as: Int.self) ?? 0
-                // A resubmission under a key already used is an answer, not a new job: never refused.
-                let isResubmission =
-                    try await new.idempotencyKey.asyncMap { key in
-                        try await sql.raw("SELECT id FROM jobs WHERE team_id = \(bind: teamID) AND idempotency_key = \(bind: key)").first()
-                            != nil
-                    } ?? false
-                if waiting >= maxWaiting && !isResubmission { throw JobQueueError.queueFull(waiting: waiting) }
+                if waiting >= maxWaiting { throw JobQueueError.queueFull(waiting: waiting) }
             }
             // ON CONFLICT: two submissions with one key at once insert one job, on either database.
             try await sql.raw(
@@ -49,23 +48,23 @@ extension Database {
                 ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                 """
             ).run()
-            let filter: SQLQueryString =
-                if let key = new.idempotencyKey { "team_id = \(bind: teamID) AND idempotency_key = \(bind: key)" } else {
-                    "id = \(bind: id)"
-                }
-            guard let row = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE \(filter)").first() else {
+            guard let row = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE \(byKey ?? "id = \(bind: id)")").first() else {
                 throw StoreError.notFound("job \(id)")
             }
             let job = try Job(row: row)
-            guard job.id == id else {
-                guard job.kind == new.kind, job.input == new.input, job.queue == new.queue, job.priority == new.priority,
-                    job.maxAttempts == new.maxAttempts
-                else { throw JobQueueError.idempotencyKeyReused }
-                return (job, false)
-            }
+            // Another submission with the same key committed first.
+            guard job.id == id else { return try Self.resubmission(of: job, as: new) }
             if notify { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: new.queue))").run() }
             return (job, true)
         }
+    }
+
+    /// The answer to a submission under a key already used: the job it made, if it asked for the same.
+    private static func resubmission(of job: Job, as new: NewJob) throws -> (job: Job, created: Bool) {
+        guard job.kind == new.kind, job.input == new.input, job.queue == new.queue, job.priority == new.priority,
+            job.maxAttempts == new.maxAttempts
+        else { throw JobQueueError.idempotencyKeyReused }
+        return (job, false)
     }
 
     /// On PostgreSQL, calls `notified` with the queue named by each enqueue, on any node, until cancelled
@@ -351,12 +350,5 @@ extension Database {
     private func lockClause(skipLocked: Bool) -> String {
         guard dialect == .postgres else { return "" }
         return skipLocked ? "FOR UPDATE SKIP LOCKED" : "FOR UPDATE"
-    }
-}
-
-extension Optional {
-    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let self else { return nil }
-        return try await transform(self)
     }
 }

@@ -103,9 +103,7 @@ public struct EmbeddingJobWorker: JobWorker {
                 let kept =
                     dimensions < model.dimension
                     ? EmbeddingsController.shorten(vector, to: dimensions, normalize: model.normalizes) : vector
-                kept.withUnsafeBufferPointer { buffer in
-                    for value in buffer { withUnsafeBytes(of: value.bitPattern.littleEndian) { output.append(contentsOf: $0) } }
-                }
+                output.append(Float32LE.bytes(kept))
             }
             progress.report(done: start + texts.count, total: input.input.count)
         }
@@ -130,16 +128,11 @@ public struct EmbeddingJobWorker: JobWorker {
         let dimensions = (try JSONSerialization.jsonObject(with: Data(result.utf8)) as? [String: Any])?["dimensions"] as? Int ?? 0
         guard dimensions > 0 else { return ByteBuffer() }
         var buffer = ByteBuffer()
-        output.withUnsafeBytes { raw in
-            for index in 0..<(raw.count / 4 / dimensions) {
-                let vector = (0..<dimensions).map { component in
-                    Float(
-                        bitPattern: UInt32(
-                            littleEndian: raw.loadUnaligned(fromByteOffset: 4 * (index * dimensions + component), as: UInt32.self)))
-                }
-                buffer.writeString(#"{"index":\#(index),"embedding":[\#(vector.map { "\($0)" }.joined(separator: ","))]}"#)
-                buffer.writeString("\n")
-            }
+        let values = Float32LE.floats(output)
+        for index in 0..<values.count / dimensions {
+            let vector = values[index * dimensions..<(index + 1) * dimensions]
+            buffer.writeString(#"{"index":\#(index),"embedding":[\#(vector.map { "\($0)" }.joined(separator: ","))]}"#)
+            buffer.writeString("\n")
         }
         return buffer
     }

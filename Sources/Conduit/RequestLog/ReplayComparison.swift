@@ -61,11 +61,7 @@ public struct ReplayComparison: Sendable, Equatable {
             if let values = item["embedding"] as? [NSNumber] {
                 vectors.append((index, values.map(\.doubleValue)))
             } else if let text = item["embedding"] as? String, let bytes = Data(base64Encoded: text), bytes.count % 4 == 0 {
-                let floats = bytes.withUnsafeBytes { raw in
-                    (0..<raw.count / 4).map { i in
-                        Double(Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))))
-                    }
-                }
+                let floats = Float32LE.floats(bytes).map(Double.init)
                 vectors.append((index, floats))
             } else {
                 return nil

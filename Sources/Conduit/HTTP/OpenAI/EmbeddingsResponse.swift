@@ -23,14 +23,8 @@ enum EmbeddingsResponse {
                 }
                 buffer.writeString("]")
             case .base64:
-                let bytes = vector.withUnsafeBufferPointer { pointer in
-                    Data(
-                        buffer: UnsafeBufferPointer(
-                            start: pointer.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: UInt8.self) },
-                            count: pointer.count * 4))
-                }
                 buffer.writeString("\"")
-                buffer.writeString(littleEndian(bytes).base64EncodedString())
+                buffer.writeString(Float32LE.bytes(vector).base64EncodedString())
                 buffer.writeString("\"")
             }
             buffer.writeString("}")
@@ -39,17 +33,6 @@ enum EmbeddingsResponse {
         buffer.writeString(jsonString(model))
         buffer.writeString(#","usage":{"prompt_tokens":\#(promptTokens),"total_tokens":\#(promptTokens)}}"#)
         return buffer
-    }
-
-    /// The bytes of host-order float32 values, in little-endian order.
-    private static func littleEndian(_ data: Data) -> Data {
-        #if _endian(little)
-            return data
-        #else
-            var swapped = data
-            for start in stride(from: 0, to: swapped.count, by: 4) { swapped[start..<start + 4].reverse() }
-            return swapped
-        #endif
     }
 
     static func jsonString(_ value: String) -> String {
