@@ -18,8 +18,6 @@ extension Database {
         job: Job, created: Bool
     ) {
         let id = UUID().uuidString.lowercased()
-        let runAt = new.runAt ?? now
-        let state: JobState = runAt > now ? .scheduled : .available
         let notify = dialect == .postgres
         let byKey: SQLQueryString? = new.idempotencyKey.map { "team_id = \(bind: teamID) AND idempotency_key = \(bind: $0)" }
         return try await transaction { sql in
@@ -37,17 +35,7 @@ extension Database {
                     ).first()?.decode(column: "n", as: Int.self) ?? 0
                 if waiting >= maxWaiting { throw JobQueueError.queueFull(waiting: waiting) }
             }
-            // ON CONFLICT: two submissions with one key at once insert one job, on either database.
-            try await sql.raw(
-                """
-                INSERT INTO jobs (id, team_id, kind, queue, state, priority, input, errors, attempt, max_attempts, run_at, expires_at,
-                                  created_at, idempotency_key, trace_context, progress_done)
-                VALUES (\(bind: id), \(bind: teamID), \(bind: new.kind), \(bind: new.queue), \(bind: state.rawValue), \(bind: new.priority),
-                        \(bind: new.input), '[]', 0, \(bind: new.maxAttempts), \(bind: runAt), \(bind: new.expiresAt), \(bind: now),
-                        \(bind: new.idempotencyKey), \(bind: new.traceContext), 0)
-                ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                """
-            ).run()
+            try await Self.insertJob(new, id: id, teamID: teamID, now: now, in: sql)
             guard let row = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE \(byKey ?? "id = \(bind: id)")").first() else {
                 throw StoreError.notFound("job \(id)")
             }
@@ -57,6 +45,35 @@ extension Database {
             if notify { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: new.queue))").run() }
             return (job, true)
         }
+    }
+
+    /// Inserts a job in the caller's transaction. ON CONFLICT: two submissions with one idempotency key at
+    /// once insert one job, on either database.
+    static func insertJob(_ new: NewJob, id: String, teamID: String, now: Int64, in sql: any SQLDatabase) async throws {
+        let runAt = new.runAt ?? now
+        let state: JobState = runAt > now ? .scheduled : .available
+        try await sql.raw(
+            """
+            INSERT INTO jobs (id, team_id, kind, queue, state, priority, input, errors, attempt, max_attempts, run_at, expires_at,
+                              created_at, idempotency_key, trace_context, progress_done)
+            VALUES (\(bind: id), \(bind: teamID), \(bind: new.kind), \(bind: new.queue), \(bind: state.rawValue), \(bind: new.priority),
+                    \(bind: new.input), '[]', 0, \(bind: new.maxAttempts), \(bind: runAt), \(bind: new.expiresAt), \(bind: now),
+                    \(bind: new.idempotencyKey), \(bind: new.traceContext), 0)
+            ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            """
+        ).run()
+    }
+
+    /// Throws `queueFull` unless the team's waiting jobs in `queue`, with `count` more, stay within `maxWaiting`.
+    static func checkRoom(for count: Int, in queue: String, teamID: String, maxWaiting: Int, in sql: any SQLDatabase) async throws {
+        let waiting =
+            try await sql.raw(
+                """
+                SELECT COUNT(*) AS n FROM jobs
+                WHERE team_id = \(bind: teamID) AND queue = \(bind: queue) AND state IN ('scheduled', 'available', 'retryable')
+                """
+            ).first()?.decode(column: "n", as: Int.self) ?? 0
+        if waiting + count > maxWaiting { throw JobQueueError.queueFull(waiting: waiting) }
     }
 
     /// The answer to a submission under a key already used: the job it made, if it asked for the same.

@@ -168,6 +168,67 @@ enum Schema {
                 "CREATE INDEX jobs_lease ON jobs (state, lease_expires_at)",
                 "CREATE UNIQUE INDEX jobs_idempotency ON jobs (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
             ]),
+        Migration(
+            version: 8, name: "conversations, insights and events",
+            statements: [
+                """
+                CREATE TABLE conversations (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    pipeline TEXT NOT NULL,
+                    messages TEXT NOT NULL,
+                    metadata TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    skip_reason TEXT,
+                    job_id TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX conversations_team ON conversations (team_id, created_at)",
+                // One insight per conversation: the unique key is the ledger that makes a rerun of its job
+                // (a crash after the write, before the job completed) store nothing twice.
+                """
+                CREATE TABLE insights (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    conversation_id TEXT NOT NULL UNIQUE REFERENCES conversations(id) ON DELETE CASCADE,
+                    job_id TEXT NOT NULL,
+                    pipeline TEXT NOT NULL,
+                    pipeline_version INTEGER NOT NULL,
+                    content_hash TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    analysis TEXT NOT NULL,
+                    embedding TEXT,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX insights_team ON insights (team_id, created_at)",
+                // The exact cache: an analysis of the same text by the same pipeline version.
+                "CREATE INDEX insights_content ON insights (team_id, content_hash)",
+                "CREATE INDEX insights_recent ON insights (team_id, pipeline, pipeline_version, created_at)",
+                """
+                CREATE TABLE insight_labels (
+                    insight_id TEXT NOT NULL REFERENCES insights(id) ON DELETE CASCADE,
+                    team_id TEXT NOT NULL,
+                    label TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (insight_id, label)
+                )
+                """,
+                "CREATE INDEX insight_labels_team ON insight_labels (team_id, label, created_at)",
+                // An outbox: events are written in the transaction of what they announce, so none is lost or
+                // announced for something that was rolled back.
+                """
+                CREATE TABLE events (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    topic TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX events_team ON events (team_id, created_at)",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

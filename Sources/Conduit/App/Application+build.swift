@@ -100,12 +100,23 @@ public func buildApplication(
     )
     .addRoutes(to: requiring(.embeddings))
     var jobRunner: JobRunner?
+    var upstreamClient: ChatCompletionClient?
     if let store {
         AdminController(store: store, configuration: live).addRoutes(to: requiring(.admin))
-        let workers: [any JobWorker] = [EmbeddingJobWorker(catalog: catalog, configuration: live, usage: usage)]
+        let teams = TeamScope(store: store)
+        let embeddingJobs = EmbeddingJobWorker(catalog: catalog, configuration: live, usage: usage)
+        let chatClient = ChatCompletionClient(configuration: live)
+        upstreamClient = chatClient
+        let insightJobs = InsightJobWorker(
+            store: store, configuration: live, embedder: TextEmbedder(catalog: catalog), client: chatClient, usage: usage,
+            usageMetrics: UsageMetrics(factory: metrics.factory), metrics: InsightMetrics(factory: metrics.factory))
         let runner = JobRunner(
-            store: store, workers: workers, configuration: configuration.jobs, metricsFactory: metrics.factory, logger: logger)
-        JobsController(store: store, runner: runner, workers: workers, configuration: live).addRoutes(to: requiring(.jobs))
+            store: store, workers: [embeddingJobs, insightJobs], configuration: configuration.jobs, metricsFactory: metrics.factory,
+            logger: logger)
+        // Insights jobs are made by /v1/conversations, with their conversation; /v1/jobs takes the other kinds.
+        JobsController(store: store, teams: teams, runner: runner, workers: [embeddingJobs], configuration: live)
+            .addRoutes(to: requiring(.jobs))
+        ConversationsController(teams: teams, runner: runner, configuration: live).addRoutes(to: requiring(.insights))
         jobRunner = runner
     }
     MetricsController(metrics: metrics).addRoutes(to: requiring(.admin))
@@ -116,6 +127,8 @@ public func buildApplication(
     if let usage { services.append(usage) }
     if let requestLog { services.append(requestLog) }
     services.append(catalog)
+    // Closes its connections once the jobs that call it have stopped.
+    if let upstreamClient { services.append(upstreamClient) }
     // Stops before the models it runs jobs on.
     if let jobRunner { services.append(jobRunner) }
     return Application(

@@ -54,6 +54,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var requestLog = RequestLogConfiguration()
     /// Where spans are exported (OpenTelemetry); off by default.
     public var tracing = TracingConfiguration()
+    /// The conversation-insights pipelines.
+    public var insights = InsightsConfiguration()
+    /// The OpenAI-compatible provider of `llm:` analyzers; none by default.
+    public var upstream = UpstreamConfiguration()
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(filePath: "data"),
@@ -111,6 +115,11 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let (route, objective) = latencyObjectives.first(where: { !$0.key.hasPrefix("/") || $0.value <= .zero }) {
             throw ConfigurationError(
                 "server.latency_objectives needs a route template starting with / and a duration above zero, got \(route)=\(objective)")
+        }
+        if upstream.baseURL == nil,
+            let pipeline = insights.pipelines.pipelines.values.sorted(by: { $0.name < $1.name }).first(where: { $0.analyzer != .local })
+        {
+            throw ConfigurationError("the pipeline '\(pipeline.name)' uses \(pipeline.analyzer), which needs upstream.base_url")
         }
         if let origin = corsOrigins.first(where: { !($0.hasPrefix("https://") || $0.hasPrefix("http://")) || $0.hasSuffix("/") }) {
             throw ConfigurationError("server.cors_origins takes scheme://host[:port] with no path, got '\(origin)'")

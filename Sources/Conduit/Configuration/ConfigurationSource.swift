@@ -93,6 +93,7 @@ public struct ConfigurationSource: Sendable {
         }
         if problems.isEmpty {
             do {
+                try configuration.insights.loadPipelines()
                 try configuration.validate()
             } catch let error as ConfigurationError {
                 problems.append(error.description)

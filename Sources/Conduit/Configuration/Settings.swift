@@ -64,7 +64,8 @@ extension Setting {
             "usage.prices", form: "MODEL=USD_PER_MILLION_TOKENS entries", reloadable: true, \.prices,
             parse: { _, text in Double(text).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }, show: { "\($0)" }),
         .keyedList(
-            "jobs.queues", form: "QUEUE=CONCURRENCY entries, the queues this node runs (default=4, embeddings=1)", \.jobs.queues,
+            "jobs.queues", form: "QUEUE=CONCURRENCY entries, the queues this node runs (default=4, embeddings=1, insights=2)",
+            \.jobs.queues,
             parse: { _, text in Int(text).flatMap { (1...256).contains($0) ? $0 : nil } }, show: { "\($0)" }),
         .seconds("jobs.lease_seconds", \.jobs.lease),
         .integer("jobs.retention_days", 1...3650, \.jobs.retentionDays),
@@ -78,6 +79,29 @@ extension Setting {
         .list(
             "request_log.redact_fields", allowed: "a list of JSON field names", reloadable: true, \.requestLog.redactedFields,
             isAllowed: { !$0.isEmpty }),
+        Setting(
+            key: "insights.pipelines_dir", isList: false,
+            allowed: "a folder of pipeline files (NAME.yaml), read at start and on every reload", isSecret: false, isReloadable: true,
+            apply: { values, configuration in
+                guard let folder = nonEmpty(values[0]) else { return false }
+                configuration.insights.pipelinesDirectory = URL(filePath: folder)
+                return true
+            },
+            current: { $0.insights.pipelinesDirectory?.relativePath },
+            // The pipelines read from the folder go with it.
+            copy: { $1.insights = $0.insights }),
+        .text(
+            "upstream.base_url", allowed: "the http(s) base URL of an OpenAI-compatible API (https://api.openai.com/v1)",
+            reloadable: true, \.upstream.baseURL,
+            parse: { text in URL(string: text).flatMap { ["http", "https"].contains($0.scheme) && $0.host != nil ? .some($0) : nil } },
+            show: { $0.map(withoutCredentials) }),
+        .text(
+            "upstream.api_key", allowed: "the upstream's API key", secret: true, reloadable: true, \.upstream.apiKey, parse: { $0 },
+            show: { $0 }),
+        .text(
+            "upstream.api_key_file", allowed: "a readable file holding the upstream's API key", reloadable: true, \.upstream.apiKey,
+            parse: secretFile, show: { _ in nil }),
+        .seconds("upstream.timeout_seconds", reloadable: true, \.upstream.timeout),
         .text(
             "logging.level", allowed: "a level, or levels per subsystem: info,Store=debug", reloadable: true, \.logLevel,
             parse: { (try? LogLevels(parsing: $0)) != nil ? $0 : nil }, show: { $0 }),

@@ -3,7 +3,6 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Store
-import Synchronization
 
 /// `/v1/jobs`: submit work to run out of the request path, follow it, fetch what it produced, cancel
 /// or retry it. Jobs belong to the caller's team; another team's are 404. A job is acknowledged (202)
@@ -14,11 +13,11 @@ struct JobsController {
     let runner: JobRunner
     let workers: [String: any JobWorker]
     let configuration: LiveConfiguration
-    /// Owns the jobs when authentication is off (one local team, made on first use).
-    private let localTeam = LocalTeam()
+    let teams: TeamScope
 
-    init(store: Database, runner: JobRunner, workers: [any JobWorker], configuration: LiveConfiguration) {
+    init(store: Database, teams: TeamScope, runner: JobRunner, workers: [any JobWorker], configuration: LiveConfiguration) {
         self.store = store
+        self.teams = teams
         self.runner = runner
         self.workers = Dictionary(workers.map { ($0.kind, $0) }) { first, _ in first }
         self.configuration = configuration
@@ -113,10 +112,7 @@ struct JobsController {
 
     private func list(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let query = request.uri.queryParameters
-        let limit = Int(query["limit"].map(String.init) ?? "20") ?? -1
-        guard (1...100).contains(limit) else {
-            throw APIError.invalidRequest("limit must be from 1 to 100", param: "limit", code: "invalid_value")
-        }
+        let page = try ListPage(request)
         var state: JobState?
         if let name = query["state"] {
             guard let known = JobState(rawValue: String(name)) else {
@@ -127,13 +123,9 @@ struct JobsController {
             state = known
         }
         let jobs = try await store.jobs(
-            teamID: try await team(context), state: state, kind: query["kind"].map(String.init), limit: limit + 1,
-            after: query["after"].map(String.init))
-        let page = Array(jobs.prefix(limit))
-        let list: [String: Any] = [
-            "object": "list", "data": page.map(\.apiRepresentation), "has_more": jobs.count > limit, "last_id": page.last?.id ?? NSNull(),
-        ]
-        return try Self.response(list, status: .ok)
+            teamID: try await teams.teamID(context), state: state, kind: query["kind"].map(String.init), limit: page.fetch,
+            after: page.after)
+        return try page.response(jobs, id: \.id, representation: \.apiRepresentation)
     }
 
     /// What a completed job produced: for embeddings, the vectors as JSON lines (`format=jsonl`, the
@@ -166,30 +158,10 @@ struct JobsController {
         return job
     }
 
-    private func team(_ context: ConduitRequestContext) async throws -> String {
-        if let team = context.identity?.teamID { return team }
-        return try await localTeam.id(in: store)
-    }
+    private func team(_ context: ConduitRequestContext) async throws -> String { try await teams.teamID(context) }
 
     private func view(_ job: Job, status: HTTPResponse.Status = .ok) throws -> Response {
-        try Self.response(job.apiRepresentation, status: status)
-    }
-
-    private static func response(_ object: [String: Any], status: HTTPResponse.Status) throws -> Response {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-    }
-}
-
-/// The team that owns what is made while authentication is off, created the first time it is needed.
-private final class LocalTeam: Sendable {
-    private let cached = Mutex<String?>(nil)
-
-    func id(in store: Database) async throws -> String {
-        if let id = cached.withLock({ $0 }) { return id }
-        let id = try await store.ensureTeam(named: "local").id
-        cached.withLock { $0 = id }
-        return id
+        try Response.json(job.apiRepresentation, status: status)
     }
 }
 

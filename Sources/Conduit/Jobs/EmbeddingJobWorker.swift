@@ -94,7 +94,7 @@ public struct EmbeddingJobWorker: JobWorker {
             let chunkTokens = sequences.reduce(0) { $0 + $1.count }
             tokens += chunkTokens
             let started = ContinuousClock.now
-            let vectors = try await embed(sequences, with: served.scheduler)
+            let vectors = try await served.scheduler.embedInBackground(sequences)
             usage?.record(
                 UsageEvent(
                     teamID: job.teamID, keyID: nil, model: served.name, route: "/v1/jobs", tokens: Int64(chunkTokens),
@@ -109,18 +109,6 @@ public struct EmbeddingJobWorker: JobWorker {
         }
         let result = Result(model: served.name, count: input.input.count, dimensions: dimensions, promptTokens: tokens)
         return JobOutcome(result: String(decoding: try JSONEncoder().encode(result), as: UTF8.self), output: output)
-    }
-
-    /// A chunk's vectors; a full queue makes it wait and try again rather than fail the attempt (and
-    /// start the job over).
-    private func embed(_ sequences: [[Int32]], with scheduler: EmbeddingScheduler) async throws -> [[Float]] {
-        while true {
-            do {
-                return try await scheduler.reserved { try await scheduler.embed(sequences, priority: .background) }
-            } catch SchedulerError.overloaded {
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
     }
 
     /// The output as JSON lines, `{"index": i, "embedding": [...]}`, in input order.

@@ -26,7 +26,7 @@ public struct ReplayComparison: Sendable, Equatable {
         let new = try? JSONSerialization.jsonObject(with: newBody, options: .fragmentsAllowed)
         sameBody = old.map { old in new.map { (old as? NSObject)?.isEqual($0) == true } ?? false } ?? false
         if let old = old.flatMap(Self.embeddings), let new = new.flatMap(Self.embeddings), old.count == new.count, !old.isEmpty {
-            let cosines = zip(old, new).compactMap { $0.count == $1.count ? Self.cosine($0, $1) : nil }
+            let cosines = zip(old, new).compactMap { $0.count == $1.count ? cosineSimilarity($0, $1) : nil }
             vectors = Vectors(
                 count: old.count, oldDimensions: old[0].count, newDimensions: new[0].count,
                 minimumCosine: cosines.count == old.count ? cosines.min() : nil,
@@ -70,9 +70,4 @@ public struct ReplayComparison: Sendable, Equatable {
         return vectors.sorted { $0.0 < $1.0 }.map(\.1)
     }
 
-    static func cosine(_ a: [Double], _ b: [Double]) -> Double {
-        let dot = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
-        let norms = (a.reduce(0) { $0 + $1 * $1 } * b.reduce(0) { $0 + $1 * $1 }).squareRoot()
-        return norms > 0 ? dot / norms : 0
-    }
 }

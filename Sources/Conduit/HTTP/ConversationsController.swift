@@ -1,0 +1,169 @@
+import Foundation
+import Hummingbird
+import Store
+
+/// `/v1/conversations` and `/v1/insights`: conversations in, one job each through their pipeline,
+/// insights out. A conversation is acknowledged (202, with its `job_id`) only once it and its job are
+/// committed together; a batch (`{"conversations": [...]}`) is stored whole or not at all.
+struct ConversationsController {
+    let teams: TeamScope
+    let runner: JobRunner
+    let configuration: LiveConfiguration
+
+    /// Most conversations in one submission.
+    static let maximumBatch = 1000
+    /// Most messages in one conversation.
+    static let maximumMessages = 1000
+    /// Most bytes of one conversation's metadata, as JSON.
+    static let maximumMetadataBytes = 16_384
+    static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
+
+    private var store: Database { teams.store }
+
+    func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
+        router.post("/v1/conversations") { request, context in try await submit(request, context: context) }
+        router.get("/v1/conversations/{id}") { _, context in try await show(context) }
+        router.get("/v1/insights") { request, context in try await insights(request, context: context) }
+    }
+
+    private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let body = try await request.body.collect(upTo: configuration.read(\.limits.maxBodyBytes))
+        guard let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+            throw APIError.invalidRequest(
+                "the body must be a JSON object: a conversation, or {\"conversations\": [...]}", code: "invalid_type")
+        }
+        let pipelines = configuration.read(\.insights.pipelines)
+        let isBatch = object["conversations"] != nil
+        let submitted: [NewConversation]
+        if isBatch {
+            guard let list = object["conversations"] as? [[String: Any]], (1...Self.maximumBatch).contains(list.count) else {
+                throw APIError.invalidRequest(
+                    "conversations must be a list of 1 to \(Self.maximumBatch) conversation objects", param: "conversations",
+                    code: "invalid_value")
+            }
+            submitted = try list.enumerated().map { index, item in
+                try Self.conversation(item, param: "conversations[\(index)].", defaultPipeline: object["pipeline"], pipelines: pipelines)
+            }
+        } else {
+            submitted = [try Self.conversation(object, param: "", defaultPipeline: nil, pipelines: pipelines)]
+        }
+        guard runner.serves(InsightJobWorker.queue) else {
+            throw APIError(
+                status: .serviceUnavailable, message: "this server runs no '\(InsightJobWorker.queue)' queue (jobs.queues)",
+                type: "server_error", code: "insights_unavailable")
+        }
+        let trace = TraceContextCarrier.current()
+        let created = try await store.createConversations(
+            submitted, teamID: try await teams.teamID(context), maxWaiting: runner.maxWaitingPerTeam
+        ) { conversationID in
+            NewJob(
+                kind: InsightJobWorker.kind, queue: InsightJobWorker.queue, input: InsightJobWorker.input(conversationID: conversationID),
+                traceContext: trace)
+        }
+        runner.wake(InsightJobWorker.queue)
+        let views = created.map { conversation -> [String: Any] in
+            [
+                "id": conversation.id, "object": "conversation", "pipeline": conversation.pipeline, "status": conversation.status.rawValue,
+                "job_id": conversation.jobID, "created_at": conversation.createdAt / 1000,
+            ]
+        }
+        if isBatch {
+            return try Response.json(["object": "list", "data": views, "job_ids": created.map(\.jobID)], status: .accepted)
+        }
+        return try Response.json(views[0], status: .accepted)
+    }
+
+    /// One conversation of a submission, checked; `param` prefixes the names errors point at.
+    static func conversation(_ object: [String: Any], param: String, defaultPipeline: Any?, pipelines: PipelineLibrary) throws
+        -> NewConversation
+    {
+        guard let messages = object["messages"] as? [[String: Any]], (1...maximumMessages).contains(messages.count) else {
+            throw APIError.invalidRequest(
+                "\(param)messages must be a list of 1 to \(maximumMessages) messages, each {\"role\", \"content\"}",
+                param: "\(param)messages", code: "invalid_value")
+        }
+        var checked: [[String: String]] = []
+        for (index, message) in messages.enumerated() {
+            let at = "\(param)messages[\(index)]"
+            guard let role = message["role"] as? String, roles.contains(role) else {
+                throw APIError.invalidRequest(
+                    "\(at).role must be one of \(roles.sorted().joined(separator: ", "))", param: "\(at).role", code: "invalid_value")
+            }
+            guard let content = message["content"] as? String else {
+                throw APIError.invalidRequest("\(at).content must be a string", param: "\(at).content", code: "invalid_type")
+            }
+            checked.append(["role": role, "content": content])
+        }
+        guard checked.contains(where: { !$0["content"]!.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) else {
+            throw APIError.invalidRequest("\(param)messages are all empty", param: "\(param)messages", code: "empty_input")
+        }
+        let metadata = object["metadata"] ?? [String: Any]()
+        guard metadata is [String: Any] else {
+            throw APIError.invalidRequest("\(param)metadata must be a JSON object", param: "\(param)metadata", code: "invalid_type")
+        }
+        let metadataJSON = try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes])
+        guard metadataJSON.count <= maximumMetadataBytes else {
+            throw APIError.invalidRequest(
+                "\(param)metadata takes at most \(maximumMetadataBytes) bytes of JSON", param: "\(param)metadata", code: "invalid_value")
+        }
+        let named = object["pipeline"] ?? defaultPipeline ?? "default"
+        guard let pipeline = named as? String, pipelines[pipeline] != nil else {
+            throw APIError.invalidRequest(
+                "\(param)pipeline must be one of \(pipelines.pipelines.keys.sorted().joined(separator: ", "))",
+                param: "\(param)pipeline", code: "unknown_pipeline")
+        }
+        return NewConversation(
+            pipeline: pipeline,
+            messages: String(decoding: try JSONSerialization.data(withJSONObject: checked, options: [.sortedKeys]), as: UTF8.self),
+            metadata: String(decoding: metadataJSON, as: UTF8.self))
+    }
+
+    private func show(_ context: ConduitRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let team = try await teams.teamID(context)
+        guard let conversation = try await store.conversation(id, teamID: team) else { throw StoreError.notFound("conversation \(id)") }
+        let insight = try await store.insight(ofConversation: id, teamID: team)
+        let job = try await store.job(conversation.jobID, teamID: team)
+        return try Response.json([
+            "id": conversation.id, "object": "conversation", "pipeline": conversation.pipeline, "status": conversation.status.rawValue,
+            "skip_reason": conversation.skipReason ?? NSNull(), "messages": Self.parsed(conversation.messages),
+            "metadata": Self.parsed(conversation.metadata), "job_id": conversation.jobID, "job_state": job?.state.rawValue ?? NSNull(),
+            "created_at": conversation.createdAt / 1000, "insights": try insight.map { [try $0.apiRepresentation()] } ?? [],
+        ])
+    }
+
+    private func insights(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        let page = try ListPage(request)
+        var filter = InsightFilter(conversationID: query["conversation_id"].map(String.init), label: query["label"].map(String.init))
+        for (name, bound) in [("since", \InsightFilter.since), ("until", \InsightFilter.until)] {
+            guard let text = query[Substring(name)] else { continue }
+            // Seconds since 1970, before year 10000.
+            guard let seconds = Double(String(text)), seconds.isFinite, (0...253_402_300_799).contains(seconds) else {
+                throw APIError.invalidRequest("\(name) must be a time in seconds since 1970", param: name, code: "invalid_value")
+            }
+            filter[keyPath: bound] = Int64(seconds * 1000)
+        }
+        let found = try await store.insights(
+            teamID: try await teams.teamID(context), matching: filter, limit: page.fetch, after: page.after)
+        return try page.response(found, id: \.id) { try $0.apiRepresentation() }
+    }
+
+    private static func parsed(_ json: String) -> Any {
+        (try? JSONSerialization.jsonObject(with: Data(json.utf8), options: .fragmentsAllowed)) ?? NSNull()
+    }
+}
+
+extension Insight {
+    /// An insight as the API shows it: where it comes from, then the analysis; times in seconds since 1970.
+    func apiRepresentation() throws -> [String: Any] {
+        var object = try JSONSerialization.jsonObject(with: Data(analysis.utf8)) as? [String: Any] ?? [:]
+        object.merge(
+            [
+                "id": id, "object": "insight", "conversation_id": conversationID, "job_id": jobID, "pipeline": pipeline,
+                "pipeline_version": pipelineVersion, "source": source, "created_at": createdAt / 1000,
+            ]
+        ) { _, envelope in envelope }
+        return object
+    }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Store
+
+/// Runs a conversation through its pipeline: prefilter → exact cache → semantic cache → analyzer →
+/// insight stored with its event. One job per conversation (`POST /v1/conversations` makes them).
+///
+/// A job may run again after a crash: the conversation's status and its one insight are the ledger,
+/// so a second run stores and announces nothing new.
+struct InsightJobWorker: JobWorker {
+    static let kind = "insights"
+    /// The queue conversations' jobs go to (`jobs.queues` sets how many run at once).
+    static let queue = "insights"
+    var kind: String { Self.kind }
+
+    let store: Database
+    let configuration: LiveConfiguration
+    let embedder: TextEmbedder
+    let client: ChatCompletionClient
+    let usage: UsageRecorder?
+    let usageMetrics: UsageMetrics
+    let metrics: InsightMetrics
+
+    struct Input: Codable {
+        var conversationID: String
+        enum CodingKeys: String, CodingKey { case conversationID = "conversation_id" }
+    }
+
+    struct Result: Encodable {
+        var conversationID: String
+        var status: ConversationStatus
+        var insightID: String?
+        var source: String?
+        var reason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case status, source, reason
+            case conversationID = "conversation_id"
+            case insightID = "insight_id"
+        }
+    }
+
+    static func input(conversationID: String) -> String {
+        String(decoding: try! JSONEncoder().encode(Input(conversationID: conversationID)), as: UTF8.self)
+    }
+
+    func run(_ job: Job, progress: JobProgress) async throws -> JobOutcome {
+        let id = try JSONDecoder().decode(Input.self, from: Data(job.input.utf8)).conversationID
+        guard let conversation = try await store.conversation(id, teamID: job.teamID) else {
+            throw StoreError.notFound("conversation \(id)")
+        }
+        switch conversation.status {
+        case .pending: break
+        case .skipped:
+            return try outcome(Result(conversationID: id, status: .skipped, reason: conversation.skipReason))
+        case .analyzed:
+            let insight = try await store.insight(ofConversation: id, teamID: job.teamID)
+            return try outcome(Result(conversationID: id, status: .analyzed, insightID: insight?.id, source: insight?.source))
+        }
+        // A pipeline removed by a reload fails the attempt; the job is retried, in case it comes back.
+        guard let pipeline = configuration.read(\.insights.pipelines)[conversation.pipeline] else {
+            throw StoreError.notFound("pipeline '\(conversation.pipeline)' (insights.pipelines_dir)")
+        }
+        let messages = try JSONDecoder().decode([ConversationText.Message].self, from: Data(conversation.messages.utf8))
+        let text = ConversationText(messages, roles: pipeline.roles)
+
+        if case .skip(let reason, let detail) = pipeline.prefilter.verdict(on: text.plain) {
+            metrics.skipped(pipeline: pipeline.name, reason: reason)
+            let payload = try Self.json(["conversation_id": id, "pipeline": pipeline.name, "reason": reason, "detail": detail])
+            try await store.skipConversation(id, reason: reason, event: NewEvent(topic: "conversation.skipped", payload: payload))
+            return try outcome(Result(conversationID: id, status: .skipped, reason: reason))
+        }
+
+        let hash = text.contentHash(pipeline: pipeline.name, version: pipeline.version)
+        if pipeline.cache.exact, let cached = try await store.insight(withContentHash: hash, teamID: job.teamID) {
+            metrics.cacheHit(pipeline: pipeline.name, kind: "exact")
+            var analysis = try JSONDecoder().decode(Analysis.self, from: Data(cached.analysis.utf8))
+            analysis.reused(from: cached.id, similarity: nil, tokens: 0)
+            return try await store(
+                analysis, source: "exact_cache", embedding: cached.embedding, hash: hash, for: conversation, job: job, pipeline: pipeline)
+        }
+
+        let embedded = try await embedder.embed(text)
+        if let threshold = pipeline.cache.semanticThreshold,
+            let (cached, similarity) = try await mostSimilar(to: embedded.vector, teamID: job.teamID, pipeline: pipeline),
+            similarity >= threshold
+        {
+            metrics.cacheHit(pipeline: pipeline.name, kind: "semantic")
+            var analysis = try JSONDecoder().decode(Analysis.self, from: Data(cached.analysis.utf8))
+            analysis.reused(from: cached.id, similarity: similarity, tokens: embedded.tokens)
+            return try await store(
+                analysis, source: "semantic_cache", embedding: Float32LE.bytes(embedded.vector), hash: hash, for: conversation, job: job,
+                pipeline: pipeline)
+        }
+
+        let analyzer = pipeline.analyzer.description
+        let started = ContinuousClock.now
+        let analysis: Analysis
+        let model: String
+        do {
+            switch pipeline.analyzer {
+            case .local:
+                model = try embedder.catalog.resolve(nil).name
+                analysis = try await LocalAnalyzer(embedder: embedder).analyze(text, embedded: embedded, pipeline: pipeline)
+            case .llm(let name):
+                model = name
+                analysis = try await LLMAnalyzer(client: client, model: name).analyze(
+                    text, pipeline: pipeline, pricePerMillionTokens: configuration.read(\.prices)[name])
+            }
+            metrics.analyzed(analyzer: analyzer, outcome: "success", since: started)
+        } catch {
+            metrics.analyzed(analyzer: analyzer, outcome: "error", since: started)
+            throw error
+        }
+        metrics.used(analyzer: analyzer, usage: analysis.usage, costUSD: analysis.costUSD)
+        let tokens = analysis.usage.promptTokens + analysis.usage.completionTokens
+        usageMetrics.served(model: model, tokens: tokens, pricePerMillionTokens: configuration.read(\.prices)[model])
+        usage?.record(
+            UsageEvent(
+                teamID: job.teamID, keyID: nil, model: model, route: "/v1/conversations", tokens: Int64(tokens),
+                latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: 200))
+        return try await store(
+            analysis, source: "analyzer", embedding: Float32LE.bytes(embedded.vector), hash: hash, for: conversation, job: job,
+            pipeline: pipeline)
+    }
+
+    /// The team's recent analysis by this pipeline version closest to `vector`, with its similarity.
+    private func mostSimilar(to vector: [Float], teamID: String, pipeline: PipelineDefinition) async throws -> (Insight, Double)? {
+        let recent = try await store.recentInsights(
+            teamID: teamID, pipeline: pipeline.name, version: pipeline.version, limit: pipeline.cache.semanticWindow)
+        var best: (Insight, Double)?
+        for insight in recent {
+            guard let bytes = insight.embedding else { continue }
+            let other = Float32LE.floats(bytes)
+            // Stored under another model (a reload changed it): not comparable.
+            guard other.count == vector.count else { continue }
+            let similarity = Double(cosineSimilarity(vector, other))
+            if similarity > best?.1 ?? -2 { best = (insight, similarity) }
+        }
+        return best
+    }
+
+    private func store(
+        _ analysis: Analysis, source: String, embedding: Data?, hash: String, for conversation: Conversation, job: Job,
+        pipeline: PipelineDefinition
+    ) async throws -> JobOutcome {
+        let new = NewInsight(
+            conversationID: conversation.id, jobID: job.id, pipeline: pipeline.name, pipelineVersion: pipeline.version, contentHash: hash,
+            source: source, analysis: String(decoding: try JSONEncoder().encode(analysis), as: UTF8.self), embedding: embedding,
+            labels: analysis.labels)
+        let payload: @Sendable (String) -> NewEvent = { insightID in
+            let payload: [String: Any] = [
+                "insight_id": insightID, "conversation_id": conversation.id, "pipeline": pipeline.name, "source": source,
+                "labels": analysis.labels,
+            ]
+            return NewEvent(topic: "insight.created", payload: (try? Self.json(payload)) ?? "{}")
+        }
+        let (insight, created) = try await store.storeInsight(new, teamID: job.teamID, event: payload)
+        if created { metrics.stored(pipeline: pipeline.name, source: source) }
+        return try outcome(Result(conversationID: conversation.id, status: .analyzed, insightID: insight.id, source: insight.source))
+    }
+
+    private func outcome(_ result: Result) throws -> JobOutcome {
+        JobOutcome(result: String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+    }
+
+    private static func json(_ object: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
+
+extension Analysis {
+    /// Marks an analysis copied from a cache: which insight it came from, how similar the conversation was,
+    /// and the tokens spent finding it.
+    mutating func reused(from insightID: String, similarity: Double?, tokens: Int) {
+        cachedFrom = insightID
+        self.similarity = similarity.map { ($0 * 10_000).rounded() / 10_000 }
+        usage = .init(promptTokens: tokens, completionTokens: 0)
+        costUSD = nil
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+
+/// Analyses a conversation with an OpenAI-compatible chat model, asked for JSON that matches the
+/// pipeline's schema (its labels as enums). The answer is validated; an invalid one is sent back with
+/// what was wrong, up to `llm.max_attempts` times.
+struct LLMAnalyzer: Sendable {
+    let client: ChatCompletionClient
+    let model: String
+
+    func analyze(_ text: ConversationText, pipeline: PipelineDefinition, pricePerMillionTokens: Double?) async throws -> Analysis {
+        var messages: [[String: String]] = [
+            ["role": "system", "content": Self.instructions(for: pipeline)],
+            ["role": "user", "content": text.transcript],
+        ]
+        var usage = Analysis.Usage(promptTokens: 0, completionTokens: 0)
+        var problem = ""
+        for _ in 0..<pipeline.llm.maxAttempts {
+            let completion = try await client.complete([
+                "model": model, "messages": messages, "temperature": pipeline.llm.temperature, "max_tokens": pipeline.llm.maxTokens,
+                "response_format": [
+                    "type": "json_schema",
+                    "json_schema": ["name": "conversation_insight", "strict": true, "schema": Self.schema(for: pipeline)],
+                ],
+            ])
+            usage.promptTokens += completion.promptTokens
+            usage.completionTokens += completion.completionTokens
+            do {
+                var analysis = try Self.validated(completion.content, pipeline: pipeline)
+                analysis.analyzer = "llm:\(model)"
+                analysis.usage = usage
+                analysis.costUSD = pricePerMillionTokens.map { Double(usage.promptTokens + usage.completionTokens) * $0 / 1_000_000 }
+                return analysis
+            } catch let error as InvalidAnalysis {
+                problem = error.reason
+                messages.append(["role": "assistant", "content": completion.content])
+                messages.append([
+                    "role": "user", "content": "That answer is not valid: \(problem). Answer again with only the JSON object.",
+                ])
+            }
+        }
+        throw InvalidAnalysis(reason: "\(pipeline.llm.maxAttempts) answers of \(model) were invalid, the last because \(problem)")
+    }
+
+    static func instructions(for pipeline: PipelineDefinition) -> String {
+        func list(_ labels: [String: String]) -> String {
+            labels.sorted { $0.key < $1.key }.map { "- \($0.key): \($0.value)" }.joined(separator: "\n")
+        }
+        return """
+            \(pipeline.llm.prompt)
+
+            Sentiment (choose exactly one):
+            \(list(pipeline.sentiment))
+
+            Topics (choose at most \(pipeline.maxTopics) that apply, or none):
+            \(list(pipeline.topics))
+
+            Answer with only a JSON object with these keys: "sentiment" (one of the sentiment labels), "topics" (a list of topic \
+            labels), "key_phrases" (at most \(pipeline.keyPhrases) short phrases taken from the conversation), "summary" (at most \
+            \(max(1, pipeline.summarySentences)) sentences), "confidence" (a number from 0 to 1: how sure you are).
+            """
+    }
+
+    static func schema(for pipeline: PipelineDefinition) -> [String: Any] {
+        [
+            "type": "object", "additionalProperties": false,
+            "required": ["sentiment", "topics", "key_phrases", "summary", "confidence"],
+            "properties": [
+                "sentiment": ["type": "string", "enum": pipeline.sentiment.keys.sorted()],
+                "topics": [
+                    "type": "array", "items": ["type": "string", "enum": pipeline.topics.keys.sorted()], "maxItems": pipeline.maxTopics,
+                ],
+                "key_phrases": ["type": "array", "items": ["type": "string"], "maxItems": pipeline.keyPhrases],
+                "summary": ["type": "string"],
+                "confidence": ["type": "number", "minimum": 0, "maximum": 1],
+            ] as [String: Any],
+        ]
+    }
+
+    /// The model's answer checked against the schema; throws `InvalidAnalysis` saying what is wrong.
+    static func validated(_ content: String, pipeline: PipelineDefinition) throws -> Analysis {
+        var json = content.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Some models fence their JSON in Markdown even when asked not to.
+        if json.hasPrefix("```") {
+            json = json.drop { $0 != "\n" }.trimmingCharacters(in: .whitespacesAndNewlines)
+            if json.hasSuffix("```") { json = String(json.dropLast(3)) }
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            throw InvalidAnalysis(reason: "it is not a JSON object")
+        }
+        guard let sentiment = object["sentiment"] as? String, pipeline.sentiment[sentiment] != nil else {
+            throw InvalidAnalysis(reason: "\"sentiment\" must be one of \(pipeline.sentiment.keys.sorted().joined(separator: ", "))")
+        }
+        guard let topics = object["topics"] as? [String], topics.allSatisfy({ pipeline.topics[$0] != nil }),
+            topics.count <= pipeline.maxTopics
+        else {
+            throw InvalidAnalysis(
+                reason:
+                    "\"topics\" must be a list of at most \(pipeline.maxTopics) of \(pipeline.topics.keys.sorted().joined(separator: ", "))"
+            )
+        }
+        guard let phrases = object["key_phrases"] as? [String], phrases.count <= pipeline.keyPhrases else {
+            throw InvalidAnalysis(reason: "\"key_phrases\" must be a list of at most \(pipeline.keyPhrases) strings")
+        }
+        guard let summary = object["summary"] as? String else { throw InvalidAnalysis(reason: "\"summary\" must be a string") }
+        guard let confidence = (object["confidence"] as? NSNumber)?.doubleValue, (0...1).contains(confidence),
+            !(object["confidence"] is Bool)
+        else { throw InvalidAnalysis(reason: "\"confidence\" must be a number from 0 to 1") }
+        return Analysis(
+            sentiment: .init(label: sentiment, score: confidence),
+            topics: Array(Set(topics)).sorted().map { .init(label: $0, score: confidence) },
+            keyPhrases: phrases, summary: summary, confidence: confidence, analyzer: "", usage: .init(promptTokens: 0, completionTokens: 0),
+            costUSD: nil)
+    }
+}
+
+/// A chat model's answer that does not match the pipeline's schema.
+struct InvalidAnalysis: Error, CustomStringConvertible {
+    let reason: String
+    var description: String { reason }
+}

@@ -1,0 +1,87 @@
+import Foundation
+
+/// Analyses conversations offline with the embedding model, zero-shot: the sentiment and topics whose
+/// descriptions the conversation is most similar to, key phrases by how central they are to it (their
+/// similarity to the whole), and an extractive summary of its most central sentences.
+struct LocalAnalyzer: Sendable {
+    let embedder: TextEmbedder
+
+    /// Most sentences embedded per conversation; a longer one is analysed on its first ones.
+    static let maxSentences = 128
+    /// Most candidate key phrases embedded per conversation.
+    static let maxPhraseCandidates = 48
+
+    func analyze(_ text: ConversationText, embedded: EmbeddedConversation, pipeline: PipelineDefinition) async throws -> Analysis {
+        let document = embedded.vector
+        let sentimentLabels = pipeline.sentiment.keys.sorted()
+        let topicLabels = pipeline.topics.keys.sorted()
+        let labelVectors = try await embedder.embedCached(
+            sentimentLabels.map { pipeline.sentiment[$0]! } + topicLabels.map { pipeline.topics[$0]! })
+        let sentimentScores = labelVectors.prefix(sentimentLabels.count).map { cosineSimilarity($0, document) }
+        let topicScores = labelVectors.dropFirst(sentimentLabels.count).map { cosineSimilarity($0, document) }
+
+        let probabilities = Self.softmax(sentimentScores, temperature: pipeline.confidenceTemperature)
+        let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+        let topics = zip(topicLabels, topicScores).filter { $0.1 >= Float(pipeline.topicThreshold) }
+            .sorted { $0.1 > $1.1 }.prefix(pipeline.maxTopics)
+            .map { Analysis.Scored(label: $0.0, score: Self.rounded($0.1)) }
+
+        var tokens = embedded.tokens
+        var keyPhrases: [String] = []
+        if pipeline.keyPhrases > 0 {
+            let candidates = text.phraseCandidates(limit: Self.maxPhraseCandidates)
+            if !candidates.isEmpty {
+                let (vectors, used) = try await embedder.embed(candidates)
+                tokens += used
+                keyPhrases = Self.diverseTop(candidates, vectors: vectors, near: document, count: pipeline.keyPhrases)
+            }
+        }
+        let central = embedded.sentenceVectors.indices.sorted {
+            cosineSimilarity(embedded.sentenceVectors[$0], document) > cosineSimilarity(embedded.sentenceVectors[$1], document)
+        }
+        let summary = central.prefix(pipeline.summarySentences).sorted().map { embedded.sentences[$0] }.joined(separator: " ")
+        return Analysis(
+            sentiment: .init(label: sentimentLabels[best], score: Self.rounded(probabilities[best])), topics: Array(topics),
+            keyPhrases: keyPhrases, summary: summary, confidence: Self.rounded(probabilities[best]), analyzer: "local",
+            usage: .init(promptTokens: tokens, completionTokens: 0), costUSD: nil)
+    }
+
+    static func softmax(_ scores: [Float], temperature: Double) -> [Float] {
+        let scaled = scores.map { $0 / Float(temperature) }
+        let top = scaled.max() ?? 0
+        let exponentials = scaled.map { ($0 - top).exp }
+        let total = exponentials.reduce(0, +)
+        return exponentials.map { $0 / total }
+    }
+
+    /// The `count` candidates most similar to `document`, each next one penalised by its similarity to
+    /// those already taken (maximal marginal relevance), so that near-repeats are not all chosen.
+    static func diverseTop(_ candidates: [String], vectors: [[Float]], near document: [Float], count: Int) -> [String] {
+        let relevance = vectors.map { cosineSimilarity($0, document) }
+        var chosen: [Int] = []
+        var left = Set(candidates.indices)
+        while chosen.count < count, !left.isEmpty {
+            let next = left.max { lhs, rhs in
+                score(lhs, relevance: relevance, vectors: vectors, chosen: chosen)
+                    < score(rhs, relevance: relevance, vectors: vectors, chosen: chosen)
+                    || (score(lhs, relevance: relevance, vectors: vectors, chosen: chosen)
+                        == score(rhs, relevance: relevance, vectors: vectors, chosen: chosen) && lhs > rhs)
+            }!
+            chosen.append(next)
+            left.remove(next)
+        }
+        return chosen.map { candidates[$0] }
+    }
+
+    private static func score(_ index: Int, relevance: [Float], vectors: [[Float]], chosen: [Int]) -> Float {
+        let redundancy = chosen.map { cosineSimilarity(vectors[index], vectors[$0]) }.max() ?? 0
+        return 0.7 * relevance[index] - 0.3 * redundancy
+    }
+
+    /// Four decimals: scores are compared and shown, not computed with.
+    static func rounded(_ value: Float) -> Double { (Double(value) * 10_000).rounded() / 10_000 }
+}
+
+extension Float {
+    fileprivate var exp: Float { Float(Foundation.exp(Double(self))) }
+}

@@ -1,0 +1,74 @@
+import ModelRuntime
+import Synchronization
+
+/// A conversation as the embedding model sees it: its sentences, their vectors, and the whole's vector
+/// (their normalised mean), which the analyzers and the semantic cache compare.
+struct EmbeddedConversation: Sendable {
+    var sentences: [String]
+    var sentenceVectors: [[Float]]
+    var vector: [Float]
+    var tokens: Int
+}
+
+/// Embeds the texts of pipelines with the default model, at background priority, each text cut to what
+/// the model takes. Label descriptions are embedded once per model and kept.
+struct TextEmbedder: Sendable {
+    let catalog: ModelCatalog
+    private let labelVectors = LabelVectors()
+
+    init(catalog: ModelCatalog) { self.catalog = catalog }
+
+    /// Unit vectors for `texts`, and the tokens they took.
+    func embed(_ texts: [String]) async throws -> (vectors: [[Float]], tokens: Int) {
+        let served = try catalog.resolve(nil)
+        let sequences = texts.map { served.model.tokenize($0).ids }
+        let vectors = try await served.scheduler.embedInBackground(sequences)
+        return (vectors.map(Self.unit), sequences.reduce(0) { $0 + $1.count })
+    }
+
+    func embedCached(_ texts: [String]) async throws -> [[Float]] {
+        let model = try catalog.resolve(nil).name
+        var known = labelVectors.lookup(texts, model: model)
+        let missing = Array(Set(texts).subtracting(known.keys))
+        if !missing.isEmpty {
+            let computed = try await embed(missing).vectors
+            labelVectors.store(computed, for: missing, model: model)
+            for (text, vector) in zip(missing, computed) { known[text] = vector }
+        }
+        return texts.map { known[$0]! }
+    }
+
+    func embed(_ text: ConversationText) async throws -> EmbeddedConversation {
+        let sentences = text.sentences(limit: LocalAnalyzer.maxSentences)
+        // A text with no sentence (emoji alone, say) is embedded whole.
+        let pieces = sentences.isEmpty ? [text.plain] : sentences
+        let (vectors, tokens) = try await embed(pieces)
+        var mean = [Float](repeating: 0, count: vectors[0].count)
+        for vector in vectors { for index in mean.indices { mean[index] += vector[index] } }
+        return EmbeddedConversation(sentences: pieces, sentenceVectors: vectors, vector: Self.unit(mean), tokens: tokens)
+    }
+
+    static func unit(_ vector: [Float]) -> [Float] {
+        var copy = vector
+        copy.withUnsafeMutableBufferPointer { EmbeddingModel.normalize($0) }
+        return copy
+    }
+}
+
+/// Label descriptions' vectors by model and text: pipelines keep their labels, and a reload that changes
+/// one embeds only that one.
+private final class LabelVectors: Sendable {
+    private let vectors = Mutex<[String: [Float]]>([:])
+
+    func lookup(_ texts: [String], model: String) -> [String: [Float]] {
+        vectors.withLock { known in
+            Dictionary(texts.compactMap { text in known[Self.key(text, model)].map { (text, $0) } }) { first, _ in first }
+        }
+    }
+
+    func store(_ computed: [[Float]], for texts: [String], model: String) {
+        vectors.withLock { known in for (text, vector) in zip(texts, computed) { known[Self.key(text, model)] = vector } }
+    }
+
+    private static func key(_ text: String, _ model: String) -> String { model + "\u{0}" + text }
+}

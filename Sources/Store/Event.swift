@@ -1,0 +1,55 @@
+import Foundation
+import SQLKit
+
+/// Something that happened to a team's objects (`insight.created`, `conversation.skipped`), kept in the
+/// outbox for streams and webhooks to deliver. Times are milliseconds since 1970.
+public struct Event: Sendable, Equatable {
+    public var id: String
+    public var teamID: String
+    public var topic: String
+    /// JSON object.
+    public var payload: String
+    public var createdAt: Int64
+
+    init(row: any SQLRow) throws {
+        id = try row.decode(column: "id", as: String.self)
+        teamID = try row.decode(column: "team_id", as: String.self)
+        topic = try row.decode(column: "topic", as: String.self)
+        payload = try row.decode(column: "payload", as: String.self)
+        createdAt = try row.decode(column: "created_at", as: Int64.self)
+    }
+}
+
+/// An event to record with the change it announces.
+public struct NewEvent: Sendable, Equatable {
+    public var topic: String
+    public var payload: String
+
+    public init(topic: String, payload: String) {
+        self.topic = topic
+        self.payload = payload
+    }
+}
+
+extension Database {
+    /// Records an event in the caller's transaction: it exists exactly when the change it announces does.
+    static func insertEvent(_ event: NewEvent, teamID: String, now: Int64, in sql: any SQLDatabase) async throws {
+        try await sql.raw(
+            """
+            INSERT INTO events (id, team_id, topic, payload, created_at)
+            VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: teamID), \(bind: event.topic), \(bind: event.payload), \(bind: now))
+            """
+        ).run()
+    }
+
+    /// A team's events, oldest first, optionally of one topic.
+    public func events(teamID: String, topic: String? = nil, limit: Int = 100) async throws -> [Event] {
+        try await read { sql in
+            var filter: SQLQueryString = "team_id = \(bind: teamID)"
+            if let topic { filter = "\(filter) AND topic = \(bind: topic)" }
+            return try await sql.raw(
+                "SELECT id, team_id, topic, payload, created_at FROM events WHERE \(filter) ORDER BY created_at, id LIMIT \(bind: limit)"
+            ).all().map(Event.init(row:))
+        }
+    }
+}

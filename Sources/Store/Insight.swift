@@ -1,0 +1,197 @@
+import Foundation
+import SQLKit
+
+/// What a pipeline concluded about one conversation. Times are milliseconds since 1970.
+public struct Insight: Sendable, Equatable {
+    public var id: String
+    public var teamID: String
+    public var conversationID: String
+    /// The job that stored it.
+    public var jobID: String
+    public var pipeline: String
+    public var pipelineVersion: Int
+    /// SHA-256 of the normalised text and the pipeline version: the exact cache's key.
+    public var contentHash: String
+    /// `analyzer`, or the cache (`exact_cache`, `semantic_cache`) it was copied from.
+    public var source: String
+    /// JSON object: the analysis as the API shows it.
+    public var analysis: String
+    /// The conversation's embedding (little-endian float32), compared by the semantic cache.
+    public var embedding: Data?
+    public var createdAt: Int64
+
+    static let columns: SQLQueryString = """
+        id, team_id, conversation_id, job_id, pipeline, pipeline_version, content_hash, source, analysis, embedding, created_at
+        """
+
+    init(row: any SQLRow) throws {
+        id = try row.decode(column: "id", as: String.self)
+        teamID = try row.decode(column: "team_id", as: String.self)
+        conversationID = try row.decode(column: "conversation_id", as: String.self)
+        jobID = try row.decode(column: "job_id", as: String.self)
+        pipeline = try row.decode(column: "pipeline", as: String.self)
+        pipelineVersion = try row.decode(column: "pipeline_version", as: Int.self)
+        contentHash = try row.decode(column: "content_hash", as: String.self)
+        source = try row.decode(column: "source", as: String.self)
+        analysis = try row.decode(column: "analysis", as: String.self)
+        embedding = try row.decode(column: "embedding", as: String?.self).flatMap { Data(base64Encoded: $0) }
+        createdAt = try row.decode(column: "created_at", as: Int64.self)
+    }
+}
+
+/// An insight to store for a conversation.
+public struct NewInsight: Sendable, Equatable {
+    public var conversationID: String
+    public var jobID: String
+    public var pipeline: String
+    public var pipelineVersion: Int
+    public var contentHash: String
+    public var source: String
+    public var analysis: String
+    public var embedding: Data?
+    /// What `GET /v1/insights?label=` finds it by: its sentiment and topics.
+    public var labels: [String]
+
+    public init(
+        conversationID: String, jobID: String, pipeline: String, pipelineVersion: Int, contentHash: String, source: String,
+        analysis: String, embedding: Data?, labels: [String]
+    ) {
+        self.conversationID = conversationID
+        self.jobID = jobID
+        self.pipeline = pipeline
+        self.pipelineVersion = pipelineVersion
+        self.contentHash = contentHash
+        self.source = source
+        self.analysis = analysis
+        self.embedding = embedding
+        self.labels = labels
+    }
+}
+
+/// Which of a team's insights `GET /v1/insights` lists.
+public struct InsightFilter: Sendable, Equatable {
+    public var conversationID: String?
+    public var label: String?
+    /// Created at or after, milliseconds since 1970.
+    public var since: Int64?
+    /// Created before.
+    public var until: Int64?
+
+    public init(conversationID: String? = nil, label: String? = nil, since: Int64? = nil, until: Int64? = nil) {
+        self.conversationID = conversationID
+        self.label = label
+        self.since = since
+        self.until = until
+    }
+}
+
+extension Database {
+    /// Stores a conversation's insight, marks the conversation analyzed and records `event`, in one
+    /// transaction. A conversation has one insight: when it already has one (its job ran again after a
+    /// crash), nothing is written and that insight is returned with `created` false.
+    public func storeInsight(
+        _ new: NewInsight, teamID: String, event: @Sendable (_ insightID: String) -> NewEvent, now: Int64 = Milliseconds.now()
+    )
+        async throws -> (insight: Insight, created: Bool)
+    {
+        let id = UUID().uuidString.lowercased()
+        let event = event(id)
+        return try await transaction { sql in
+            let inserted =
+                try await sql.raw(
+                    """
+                    INSERT INTO insights (id, team_id, conversation_id, job_id, pipeline, pipeline_version, content_hash, source, analysis,
+                                          embedding, created_at)
+                    VALUES (\(bind: id), \(bind: teamID), \(bind: new.conversationID), \(bind: new.jobID), \(bind: new.pipeline),
+                            \(bind: new.pipelineVersion), \(bind: new.contentHash), \(bind: new.source), \(bind: new.analysis),
+                            \(bind: new.embedding?.base64EncodedString()), \(bind: now))
+                    ON CONFLICT (conversation_id) DO NOTHING RETURNING id
+                    """
+                ).first() != nil
+            if inserted {
+                for label in Set(new.labels) {
+                    try await sql.raw(
+                        """
+                        INSERT INTO insight_labels (insight_id, team_id, label, created_at)
+                        VALUES (\(bind: id), \(bind: teamID), \(bind: label), \(bind: now))
+                        """
+                    ).run()
+                }
+                try await sql.raw(
+                    """
+                    UPDATE conversations SET status = \(bind: ConversationStatus.analyzed.rawValue)
+                    WHERE id = \(bind: new.conversationID)
+                    """
+                ).run()
+                try await Self.insertEvent(event, teamID: teamID, now: now, in: sql)
+            }
+            guard
+                let row = try await sql.raw("SELECT \(Insight.columns) FROM insights WHERE conversation_id = \(bind: new.conversationID)")
+                    .first()
+            else { throw StoreError.notFound("insight of conversation \(new.conversationID)") }
+            return (try Insight(row: row), inserted)
+        }
+    }
+
+    /// The insight of a conversation, if it has one.
+    public func insight(ofConversation conversationID: String, teamID: String) async throws -> Insight? {
+        try await read { sql in
+            try await sql.raw(
+                "SELECT \(Insight.columns) FROM insights WHERE conversation_id = \(bind: conversationID) AND team_id = \(bind: teamID)"
+            ).first().map(Insight.init(row:))
+        }
+    }
+
+    /// The team's latest insight with this content hash: the exact cache.
+    public func insight(withContentHash hash: String, teamID: String) async throws -> Insight? {
+        try await read { sql in
+            try await sql.raw(
+                """
+                SELECT \(Insight.columns) FROM insights WHERE team_id = \(bind: teamID) AND content_hash = \(bind: hash)
+                ORDER BY created_at DESC, id DESC LIMIT 1
+                """
+            ).first().map(Insight.init(row:))
+        }
+    }
+
+    /// The team's `limit` latest insights of a pipeline version that have an embedding: what the semantic
+    /// cache compares a new conversation with.
+    public func recentInsights(teamID: String, pipeline: String, version: Int, limit: Int) async throws -> [Insight] {
+        try await read { sql in
+            try await sql.raw(
+                """
+                SELECT \(Insight.columns) FROM insights
+                WHERE team_id = \(bind: teamID) AND pipeline = \(bind: pipeline) AND pipeline_version = \(bind: version)
+                      AND embedding IS NOT NULL
+                ORDER BY created_at DESC, id DESC LIMIT \(bind: limit)
+                """
+            ).all().map(Insight.init(row:))
+        }
+    }
+
+    /// A team's insights, newest first, `limit` of them after the insight `cursor` (the last of the previous page).
+    public func insights(teamID: String, matching filter: InsightFilter = .init(), limit: Int, after cursor: String? = nil) async throws
+        -> [Insight]
+    {
+        try await read { sql in
+            var condition: SQLQueryString = "team_id = \(bind: teamID)"
+            if let conversationID = filter.conversationID { condition = "\(condition) AND conversation_id = \(bind: conversationID)" }
+            if let label = filter.label {
+                condition = """
+                    \(condition) AND EXISTS (
+                        SELECT 1 FROM insight_labels WHERE insight_labels.insight_id = insights.id AND insight_labels.label = \(bind: label))
+                    """
+            }
+            if let since = filter.since { condition = "\(condition) AND created_at >= \(bind: since)" }
+            if let until = filter.until { condition = "\(condition) AND created_at < \(bind: until)" }
+            if let cursor {
+                condition = """
+                    \(condition) AND (created_at, id) < (SELECT created_at, id FROM insights WHERE id = \(bind: cursor) AND team_id = \(bind: teamID))
+                    """
+            }
+            return try await sql.raw(
+                "SELECT \(Insight.columns) FROM insights WHERE \(condition) ORDER BY created_at DESC, id DESC LIMIT \(bind: limit)"
+            ).all().map(Insight.init(row:))
+        }
+    }
+}
