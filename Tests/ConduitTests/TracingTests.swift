@@ -74,6 +74,15 @@ struct TracingTests {
             collector.receive(Data(try await request.body.collect(upTo: 16 << 20).readableBytesView))
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: "{}")))
         }
+        // The same server plays the upstream of an llm: pipeline, keeping the traceparent of each call.
+        let upstreamTraceparents = Mutex<[String]>([])
+        router.post("/v1/chat/completions") { request, _ -> Response in
+            upstreamTraceparents.withLock { $0.append(request.headers[HTTPField.Name("traceparent")!] ?? "") }
+            let content = #"{\"sentiment\":\"neutral\",\"topics\":[],\"key_phrases\":[],\"summary\":\"s\",\"confidence\":0.5}"#
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: .init(string: #"{"choices":[{"message":{"role":"assistant","content":"\#(content)"}}]}"#)))
+        }
         let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await receiver.test(.live) { client in
             let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-tracing-\(UUID().uuidString)")
@@ -81,11 +90,22 @@ struct TracingTests {
             let key = try #require(created.output.split(separator: "\n").last.map(String.init))
             let port = try await LiveServer.freePorts(1)[0]
             let config = folder.appending(path: "conduit.yaml")
+            let pipelines = folder.appending(path: "pipelines")
+            try FileManager.default.createDirectory(at: pipelines, withIntermediateDirectories: true)
+            try """
+            analyzer: llm:traced-model
+            sentiment: {positive: "happy", negative: "unhappy", neutral: "plain"}
+            cache: {exact: false, semantic_threshold: }
+            """.write(to: pipelines.appending(path: "traced.yaml"), atomically: true, encoding: .utf8)
             try """
             tracing:
               otlp_endpoint: http://127.0.0.1:\(client.port!)
               otlp_protocol: http/json
               service_name: conduit-under-test
+            upstream:
+              base_url: http://127.0.0.1:\(client.port!)/v1
+            insights:
+              pipelines_dir: \(pipelines.path)
             """.write(to: config, atomically: true, encoding: .utf8)
             let log = folder.appending(path: "log.jsonl")
             // OTEL_BSP_SCHEDULE_DELAY, the OpenTelemetry SDK's own variable: export every 100 ms instead of every 5 s.
@@ -162,6 +182,35 @@ struct TracingTests {
             let submission = try #require(jobSpans.first { $0.name == "/v1/jobs" }, "\(jobSpans.map(\.name))")
             let attempt = try #require(jobSpans.first { $0.name == "job embeddings" })
             #expect(attempt.parentID == submission.spanID && attempt.kind == 5 && attempt.attributes["conduit.job.attempt"] == "1")
+
+            // A conversation's analysis calls the upstream inside its job's span, and passes the trace on.
+            let conversationTrace = "5b8aa5a2d2c872e8321cf37308d69df2"
+            let conversation = try await RawHTTP.exchange(
+                port: port,
+                send: RawHTTP.request(
+                    "POST", "/v1/conversations",
+                    headers: [
+                        "Authorization": "Bearer \(key)", "Content-Type": "application/json",
+                        "traceparent": "00-\(conversationTrace)-051581bf3cb55c13-01",
+                    ],
+                    body: #"{"pipeline":"traced","messages":[{"role":"user","content":"Where is my order? It has not arrived yet."}]}"#),
+                wait: .seconds(10))
+            #expect(conversation.bytes.hasPrefix("HTTP/1.1 202"), "\(conversation.bytes.prefix(300))")
+            var conversationSpans: [Span] = []
+            while ContinuousClock.now < deadline + .seconds(40) {
+                conversationSpans = collector.trace(conversationTrace)
+                if conversationSpans.contains(where: { $0.kind == 3 && $0.name == "POST" }) { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let analysis = try #require(conversationSpans.first { $0.name == "job insights" }, "\(conversationSpans.map(\.name))")
+            #expect(analysis.parentID == conversationSpans.first { $0.name == "/v1/conversations" }?.spanID)
+            let upstreamCall = try #require(conversationSpans.first { $0.kind == 3 && $0.name == "POST" })
+            #expect(
+                upstreamCall.parentID == analysis.spanID && upstreamCall.attributes["url.path"] == "/v1/chat/completions",
+                "\(upstreamCall.attributes)")
+            #expect(
+                upstreamTraceparents.withLock { $0 } == ["00-\(conversationTrace)-\(upstreamCall.spanID)-01"],
+                "the upstream is called with the trace and the client span as parent")
 
             // The usage batch written after the request (once a second) is background work: no trace of its own.
             try await Task.sleep(for: .milliseconds(1500))

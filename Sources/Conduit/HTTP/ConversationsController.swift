@@ -28,7 +28,10 @@ struct ConversationsController {
 
     private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let body = try await request.body.collect(upTo: configuration.read(\.limits.maxBodyBytes))
-        guard let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) else {
+            throw APIError.invalidRequest("request body is not valid JSON", code: "invalid_json")
+        }
+        guard let object = parsed as? [String: Any] else {
             throw APIError.invalidRequest(
                 "the body must be a JSON object: a conversation, or {\"conversations\": [...]}", code: "invalid_type")
         }

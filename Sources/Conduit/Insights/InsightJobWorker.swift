@@ -169,10 +169,10 @@ struct InsightJobWorker: JobWorker {
 }
 
 extension Analysis {
-    /// Marks an analysis copied from a cache: which insight it came from, how similar the conversation was,
-    /// and the tokens spent finding it.
+    /// Marks an analysis copied from a cache: the insight that was analysed (a copy of a copy names the
+    /// original), how similar the conversation was, and the tokens spent finding it.
     mutating func reused(from insightID: String, similarity: Double?, tokens: Int) {
-        cachedFrom = insightID
+        cachedFrom = cachedFrom ?? insightID
         self.similarity = similarity.map { ($0 * 10_000).rounded() / 10_000 }
         usage = .init(promptTokens: tokens, completionTokens: 0)
         costUSD = nil

@@ -84,32 +84,54 @@ struct LLMAnalyzer: Sendable {
             json = json.drop { $0 != "\n" }.trimmingCharacters(in: .whitespacesAndNewlines)
             if json.hasSuffix("```") { json = String(json.dropLast(3)) }
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+        guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(json.utf8)) else {
             throw InvalidAnalysis(reason: "it is not a JSON object")
         }
-        guard let sentiment = object["sentiment"] as? String, pipeline.sentiment[sentiment] != nil else {
+        guard let sentiment = answer.sentiment, pipeline.sentiment[sentiment] != nil else {
             throw InvalidAnalysis(reason: "\"sentiment\" must be one of \(pipeline.sentiment.keys.sorted().joined(separator: ", "))")
         }
-        guard let topics = object["topics"] as? [String], topics.allSatisfy({ pipeline.topics[$0] != nil }),
-            topics.count <= pipeline.maxTopics
-        else {
+        guard let topics = answer.topics, topics.allSatisfy({ pipeline.topics[$0] != nil }), topics.count <= pipeline.maxTopics else {
             throw InvalidAnalysis(
                 reason:
                     "\"topics\" must be a list of at most \(pipeline.maxTopics) of \(pipeline.topics.keys.sorted().joined(separator: ", "))"
             )
         }
-        guard let phrases = object["key_phrases"] as? [String], phrases.count <= pipeline.keyPhrases else {
+        guard let phrases = answer.keyPhrases, phrases.count <= pipeline.keyPhrases else {
             throw InvalidAnalysis(reason: "\"key_phrases\" must be a list of at most \(pipeline.keyPhrases) strings")
         }
-        guard let summary = object["summary"] as? String else { throw InvalidAnalysis(reason: "\"summary\" must be a string") }
-        guard let confidence = (object["confidence"] as? NSNumber)?.doubleValue, (0...1).contains(confidence),
-            !(object["confidence"] is Bool)
-        else { throw InvalidAnalysis(reason: "\"confidence\" must be a number from 0 to 1") }
+        guard let summary = answer.summary else { throw InvalidAnalysis(reason: "\"summary\" must be a string") }
+        guard let confidence = answer.confidence, (0...1).contains(confidence) else {
+            throw InvalidAnalysis(reason: "\"confidence\" must be a number from 0 to 1")
+        }
         return Analysis(
             sentiment: .init(label: sentiment, score: confidence),
             topics: Array(Set(topics)).sorted().map { .init(label: $0, score: confidence) },
             keyPhrases: phrases, summary: summary, confidence: confidence, analyzer: "", usage: .init(promptTokens: 0, completionTokens: 0),
             costUSD: nil)
+    }
+}
+
+/// A chat model's answer, each field nil when missing or of the wrong JSON type (a boolean is no
+/// number here, which JSONSerialization's NSNumber cannot tell on Linux).
+private struct Answer: Decodable {
+    var sentiment: String?
+    var topics: [String]?
+    var keyPhrases: [String]?
+    var summary: String?
+    var confidence: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case sentiment, topics, summary, confidence
+        case keyPhrases = "key_phrases"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        sentiment = try? container.decode(String.self, forKey: .sentiment)
+        topics = try? container.decode([String].self, forKey: .topics)
+        keyPhrases = try? container.decode([String].self, forKey: .keyPhrases)
+        summary = try? container.decode(String.self, forKey: .summary)
+        confidence = try? container.decode(Double.self, forKey: .confidence)
     }
 }
 

@@ -1,0 +1,315 @@
+import ConduitTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import SQLKit
+import Store
+import Synchronization
+import Testing
+
+@testable import Conduit
+
+@Suite("Insights API")
+struct InsightsAPITests {
+    private func call(
+        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, key: String, body: String? = nil
+    ) async throws -> (TestResponse, [String: Any]) {
+        var headers: HTTPFields = [.authorization: "Bearer \(key)"]
+        if body != nil { headers[.contentType] = "application/json" }
+        let response = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        let json = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
+        return (response, json)
+    }
+
+    private static func body(_ conversations: [[String]]) -> String {
+        let list = conversations.map { texts in
+            ["messages": texts.enumerated().map { ["role": $0.offset.isMultiple(of: 2) ? "user" : "assistant", "content": $0.element] }]
+        }
+        return String(decoding: try! JSONSerialization.data(withJSONObject: ["conversations": list]), as: UTF8.self)
+    }
+
+    /// Polls the conversation until its pipeline is done with it.
+    private func settled(_ client: some TestClientProtocol, _ id: String, key: String) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + .seconds(60)
+        var shown: [String: Any] = [:]
+        while ContinuousClock.now < deadline {
+            shown = try await call(client, .get, "/v1/conversations/\(id)", key: key).1
+            if shown["status"] as? String != "pending" { return shown }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("conversation \(id) still pending: \(shown)")
+        return shown
+    }
+
+    private static func insight(_ conversation: [String: Any]) -> [String: Any] {
+        (conversation["insights"] as? [[String: Any]])?.first ?? [:]
+    }
+
+    private static func labels(_ insight: [String: Any]) -> (sentiment: String?, topics: [String]) {
+        (
+            (insight["sentiment"] as? [String: Any])?["label"] as? String,
+            (insight["topics"] as? [[String: Any]] ?? []).compactMap { $0["label"] as? String }
+        )
+    }
+
+    static let billing = [
+        "I was charged twice for my subscription this month and I want a refund of the second payment. This is really frustrating.",
+        "I am sorry about the double charge; the duplicate payment has been refunded to your card.",
+    ]
+
+    @Test(
+        "conversations go through prefilter, exact cache, semantic cache and the local analyzer: insights with sentiment, topics, key phrases and a summary, found by label, conversation and page, each announced once; the metrics count skips, cache hits and analyzer calls"
+    )
+    func localPipeline() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "t")
+            let other = try await store.createTeam(name: "o")
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights, .admin]).secret
+            let stranger = try await store.createAPIKey(name: "s", teamID: other.id, scopes: [.insights]).secret
+            let embeddingsOnly = try await store.createAPIKey(name: "e", teamID: team.id, scopes: [.embeddings]).secret
+            let metrics = ServerMetrics()
+            let app = try TestServer.authenticatedApplication(store: store, metrics: metrics) { configuration in
+                var pipeline = PipelineDefinition.builtIn
+                pipeline.cache.semanticThreshold = 0.9
+                configuration.insights.pipelines = PipelineLibrary(pipelines: ["default": pipeline])
+            }
+            try await app.test(.router) { client in
+                #expect(
+                    try await call(client, .post, "/v1/conversations", key: embeddingsOnly, body: Self.body([["x"]])).0.status == .forbidden
+                )
+                let conversations = [
+                    Self.billing,
+                    [
+                        "Thank you so much, the new version works perfectly and your support team was wonderful. I am very happy with it!"
+                    ],
+                    ["I cannot log in to my account: the password reset email never arrives and now the account is locked."],
+                    ["hi"],
+                ]
+                let (submitted, batch) = try await call(client, .post, "/v1/conversations", key: key, body: Self.body(conversations))
+                #expect(submitted.status == .accepted)
+                let created = try #require(batch["data"] as? [[String: Any]])
+                let ids = created.compactMap { $0["id"] as? String }
+                #expect(ids.count == 4 && (batch["job_ids"] as? [String])?.count == 4)
+                #expect(created.allSatisfy { $0["status"] as? String == "pending" && $0["job_id"] is String })
+
+                var shown: [[String: Any]] = []
+                for id in ids { shown.append(try await settled(client, id, key: key)) }
+                let billing = Self.insight(shown[0])
+                #expect(shown[0]["status"] as? String == "analyzed" && billing["source"] as? String == "analyzer")
+                #expect(Self.labels(billing).sentiment == "negative" && Self.labels(billing).topics.contains("billing"), "\(billing)")
+                #expect(Self.labels(Self.insight(shown[1])).sentiment == "positive", "\(Self.insight(shown[1]))")
+                #expect(Self.labels(Self.insight(shown[2])).topics.first == "account_access", "\(Self.insight(shown[2]))")
+                let phrases = try #require(billing["key_phrases"] as? [String])
+                #expect(
+                    phrases.count == 5 && Set(phrases).count == 5 && phrases.allSatisfy { Self.billing.joined().lowercased().contains($0) })
+                let summary = try #require(billing["summary"] as? String)
+                let sentences = ConversationText([.init(role: "user", content: summary)], roles: []).sentences(limit: 10)
+                #expect(
+                    sentences.count == 2 && sentences.allSatisfy { Self.billing.joined(separator: " ").contains($0) },
+                    "extractive: \(summary)")
+                let confidence = try #require(billing["confidence"] as? Double)
+                #expect(confidence > 0.34 && confidence <= 1 && billing["analyzer"] as? String == "local")
+                #expect(((billing["usage"] as? [String: Any])?["prompt_tokens"] as? Int ?? 0) > 20)
+                #expect(shown[3]["status"] as? String == "skipped" && shown[3]["skip_reason"] as? String == "too_short")
+                #expect((shown[3]["insights"] as? [Any])?.isEmpty == true && shown[3]["job_state"] as? String == "completed")
+                #expect((shown[0]["messages"] as? [[String: Any]])?.count == 2)
+
+                // The same text again, in other case and spacing: the exact cache. A close paraphrase: the semantic cache.
+                let again = try await call(
+                    client, .post, "/v1/conversations", key: key,
+                    body: Self.body([
+                        Self.billing.map { "  " + $0.lowercased().replacingOccurrences(of: " ", with: "   ") },
+                        [
+                            "I was charged two times for my subscription this month and I want a refund of the second payment. This is really frustrating.",
+                            Self.billing[1],
+                        ],
+                    ])
+                ).1
+                let againIDs = (again["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+                let exact = Self.insight(try await settled(client, againIDs[0], key: key))
+                let semantic = Self.insight(try await settled(client, againIDs[1], key: key))
+                #expect(exact["source"] as? String == "exact_cache" && exact["cached_from"] as? String == billing["id"] as? String)
+                #expect(semantic["source"] as? String == "semantic_cache" && semantic["cached_from"] as? String == billing["id"] as? String)
+                #expect((semantic["similarity"] as? Double ?? 0) >= 0.9 && (semantic["similarity"] as? Double ?? 1) < 1)
+                #expect(Self.labels(exact).sentiment == "negative" && exact["summary"] as? String == summary)
+
+                let billingList = try await call(client, .get, "/v1/insights?label=billing", key: key).1
+                let billingIDs = Set((billingList["data"] as? [[String: Any]] ?? []).compactMap { $0["conversation_id"] as? String })
+                #expect(billingIDs == [ids[0], againIDs[0], againIDs[1]] && billingList["object"] as? String == "list")
+                let one = try await call(client, .get, "/v1/insights?conversation_id=\(ids[2])", key: key).1
+                #expect((one["data"] as? [[String: Any]])?.map { $0["conversation_id"] as? String } == [ids[2]])
+                let page = try await call(client, .get, "/v1/insights?limit=2", key: key).1
+                let rest = try await call(client, .get, "/v1/insights?limit=10&after=\(page["last_id"] as? String ?? "")", key: key).1
+                #expect(page["has_more"] as? Bool == true && (page["data"] as? [Any])?.count == 2 && (rest["data"] as? [Any])?.count == 3)
+                let future = Int(Date().timeIntervalSince1970) + 3600
+                #expect((try await call(client, .get, "/v1/insights?since=\(future)", key: key).1["data"] as? [Any])?.isEmpty == true)
+                #expect((try await call(client, .get, "/v1/insights?until=\(future)", key: key).1["data"] as? [Any])?.count == 5)
+
+                #expect(try await call(client, .get, "/v1/conversations/\(ids[0])", key: stranger).0.status == .notFound)
+                #expect((try await call(client, .get, "/v1/insights", key: stranger).1["data"] as? [Any])?.isEmpty == true)
+
+                let announced = try await store.events(teamID: team.id, topic: "insight.created")
+                #expect(
+                    announced.count == 5
+                        && Set(announced.compactMap { Self.payloadConversation($0.payload) }) == Set(ids.prefix(3) + againIDs))
+                #expect(try await store.events(teamID: team.id, topic: "conversation.skipped").count == 1)
+
+                let scraped = String(
+                    buffer: try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(key)"]).body)
+                for series in [
+                    #"conduit_insights_prefilter_skips_total{pipeline="default",reason="too_short"} 1"#,
+                    #"conduit_insights_cache_hits_total{pipeline="default",kind="exact"} 1"#,
+                    #"conduit_insights_cache_hits_total{pipeline="default",kind="semantic"} 1"#,
+                    #"conduit_insights_analyzer_calls_total{analyzer="local",outcome="success"} 3"#,
+                    #"conduit_insights_stored_total{pipeline="default",source="analyzer"} 3"#,
+                ] {
+                    #expect(scraped.contains(series), "\(series)")
+                }
+                #expect(scraped.contains(#"conduit_insights_analyzer_duration_seconds_count{analyzer="local"} 3"#))
+            }
+        }
+    }
+
+    private static func payloadConversation(_ payload: String) -> String? {
+        (try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any])?["conversation_id"] as? String
+    }
+
+    @Test("a submission is checked field by field: 400 naming the field, nothing stored; past the waiting bound, 429 with Retry-After")
+    func validation() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.createTeam(name: "t")
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights]).secret
+            let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.maxWaitingPerTeam = 2 }
+            try await app.test(.router) { client in
+                let long = String(repeating: "{", count: 10)
+                for (body, param, code) in [
+                    (#"[1]"#, nil, "invalid_type"),
+                    (#"{"messages":[]}"#, "messages", "invalid_value"),
+                    (#"{"messages":"hello"}"#, "messages", "invalid_value"),
+                    (#"{"messages":[{"role":"robot","content":"hello there"}]}"#, "messages[0].role", "invalid_value"),
+                    (#"{"messages":[{"role":"user","content":12}]}"#, "messages[0].content", "invalid_type"),
+                    (#"{"messages":[{"role":"user","content":"   "}]}"#, "messages", "empty_input"),
+                    (#"{"messages":[{"role":"user","content":"hello there"}],"metadata":[1]}"#, "metadata", "invalid_type"),
+                    (#"{"messages":[{"role":"user","content":"hello there"}],"pipeline":"nope"}"#, "pipeline", "unknown_pipeline"),
+                    (#"{"conversations":[]}"#, "conversations", "invalid_value"),
+                    (
+                        #"{"conversations":[{"messages":[{"role":"user","content":"fine"}]},{"messages":[{"role":"x","content":"y"}]}]}"#,
+                        "conversations[1].messages[0].role", "invalid_value"
+                    ),
+                    (long, nil, "invalid_json"),
+                ] {
+                    let (response, json) = try await call(client, .post, "/v1/conversations", key: key, body: body)
+                    let error = json["error"] as? [String: Any]
+                    #expect(response.status == .badRequest && error?["code"] as? String == code, "\(body): \(json)")
+                    if let param { #expect(error?["param"] as? String == param, "\(body)") }
+                }
+                let count = try await store.read { sql in
+                    try await sql.raw("SELECT COUNT(*) AS n FROM conversations").first()?.decode(column: "n", as: Int.self)
+                }
+                #expect(count == 0)
+                #expect(try await call(client, .get, "/v1/insights?limit=0", key: key).0.status == .badRequest)
+                #expect(try await call(client, .get, "/v1/insights?until=-5", key: key).0.status == .badRequest)
+                #expect(try await call(client, .get, "/v1/conversations/nope", key: key).0.status == .notFound)
+                // Three at once, over the bound of two waiting: refused whole.
+                let (full, refusal) = try await call(
+                    client, .post, "/v1/conversations", key: key, body: Self.body([["a b c"], ["d e f"], ["g h i"]]))
+                #expect(full.status == .tooManyRequests && full.headers[.retryAfter] != nil)
+                #expect((refusal["error"] as? [String: Any])?["code"] as? String == "job_queue_full")
+            }
+        }
+    }
+
+    /// Plays an OpenAI-compatible provider: records each request and answers with the next scripted reply.
+    final class Upstream: Sendable {
+        struct Call: Sendable {
+            var body: [String: any Sendable]
+            var authorization: String?
+        }
+        private let state = Mutex<(calls: [Call], replies: [(status: Int, content: String)])>(([], []))
+
+        init(replies: [(status: Int, content: String)]) { state.withLock { $0.replies = replies } }
+
+        var calls: [Call] { state.withLock { $0.calls } }
+
+        func application() -> some ApplicationProtocol {
+            let router = Router()
+            router.post("/v1/chat/completions") { request, _ -> Response in
+                let data = Data(try await request.body.collect(upTo: 1 << 20).readableBytesView)
+                let body = (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+                let reply = self.state.withLock { state -> (status: Int, content: String) in
+                    state.calls.append(Call(body: body.mapValues { "\($0)" }, authorization: request.headers[.authorization]))
+                    return state.replies.isEmpty ? (200, "{}") : state.replies.removeFirst()
+                }
+                let answer: [String: Any] = [
+                    "id": "chatcmpl-1", "object": "chat.completion", "model": body["model"] ?? "",
+                    "choices": [["index": 0, "message": ["role": "assistant", "content": reply.content], "finish_reason": "stop"]],
+                    "usage": ["prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110],
+                ]
+                return Response(
+                    status: .init(code: reply.status), headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: answer))))
+            }
+            return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        }
+    }
+
+    @Test(
+        "the llm: analyzer asks the upstream for JSON of the pipeline's schema with the key, sends an invalid answer back with what was wrong, stores the valid one with its tokens and cost; an upstream error fails the attempt, to be retried"
+    )
+    func llmAnalyzer() async throws {
+        let valid = #"{"sentiment":"negative","topics":["billing"],"key_phrases":["double charge"],"summary":"A refund.","confidence":0.9}"#
+        let upstream = Upstream(replies: [(200, "Sure! The customer is upset."), (200, "```json\n\(valid)\n```"), (503, "overloaded")])
+        try await upstream.application().test(.live) { upstreamClient in
+            try await TestDatabase.with(.sqlite) { store in
+                let team = try await store.createTeam(name: "t")
+                let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights, .jobs]).secret
+                let app = try TestServer.authenticatedApplication(store: store) { configuration in
+                    var pipeline = PipelineDefinition.builtIn
+                    pipeline.name = "llm"
+                    pipeline.analyzer = .llm(model: "test-model")
+                    configuration.insights.pipelines = PipelineLibrary(pipelines: ["default": .builtIn, "llm": pipeline])
+                    configuration.upstream.baseURL = URL(string: "http://127.0.0.1:\(upstreamClient.port!)/v1")
+                    configuration.upstream.apiKey = "upstream-secret"
+                    configuration.prices = ["test-model": 2]
+                }
+                try await app.test(.router) { client in
+                    let body = #"{"pipeline":"llm","messages":[{"role":"user","content":"\#(Self.billing[0])"}]}"#
+                    let id = try #require(try await call(client, .post, "/v1/conversations", key: key, body: body).1["id"] as? String)
+                    let insight = Self.insight(try await settled(client, id, key: key))
+                    #expect(insight["analyzer"] as? String == "llm:test-model" && insight["source"] as? String == "analyzer")
+                    #expect(Self.labels(insight).sentiment == "negative" && Self.labels(insight).topics == ["billing"])
+                    #expect(insight["key_phrases"] as? [String] == ["double charge"] && insight["confidence"] as? Double == 0.9)
+                    let usage = insight["usage"] as? [String: Any]
+                    #expect(usage?["prompt_tokens"] as? Int == 200 && usage?["completion_tokens"] as? Int == 20, "two calls")
+                    #expect(abs((insight["cost_usd"] as? Double ?? 0) - 220 * 2 / 1e6) < 1e-12)
+
+                    let calls = upstream.calls
+                    #expect(calls.count == 2 && calls.allSatisfy { $0.authorization == "Bearer upstream-secret" })
+                    let first = calls[0].body
+                    #expect(first["model"] as? String == "test-model")
+                    let format = first["response_format"] as? String ?? ""
+                    #expect(format.contains("json_schema") && format.contains("account_access") && format.contains("positive"), "\(format)")
+                    let retry = calls[1].body["messages"] as? String ?? ""
+                    #expect(
+                        retry.contains("Sure! The customer is upset.") && retry.contains("not valid"), "the bad answer goes back with why")
+
+                    // The provider fails: the attempt fails and the job waits for its retry.
+                    let failing =
+                        #"{"pipeline":"llm","messages":[{"role":"user","content":"My parcel never arrived and tracking shows nothing."}]}"#
+                    let conversation = try await call(client, .post, "/v1/conversations", key: key, body: failing).1
+                    let jobID = try #require(conversation["job_id"] as? String)
+                    var job: [String: Any] = [:]
+                    let deadline = ContinuousClock.now + .seconds(30)
+                    while job["state"] as? String != "retryable" && ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(100))
+                        job = try await call(client, .get, "/v1/jobs/\(jobID)", key: key).1
+                    }
+                    let errors = job["errors"] as? [[String: Any]] ?? []
+                    #expect(job["state"] as? String == "retryable" && (errors.first?["message"] as? String ?? "").contains("503"), "\(job)")
+                }
+            }
+        }
+    }
+}

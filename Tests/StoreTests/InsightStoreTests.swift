@@ -1,0 +1,143 @@
+import ConduitTestSupport
+import Foundation
+import SQLKit
+import Testing
+
+@testable import Store
+
+@Suite("Store: conversations, insights and events")
+struct InsightStoreTests {
+    private static func conversation(_ text: String) -> NewConversation {
+        NewConversation(pipeline: "default", messages: #"[{"content":"\#(text)","role":"user"}]"#, metadata: "{}")
+    }
+
+    private static func job(for conversationID: String) -> NewJob {
+        NewJob(kind: "insights", queue: "insights", input: #"{"conversation_id":"\#(conversationID)"}"#)
+    }
+
+    private static func insight(for conversation: Conversation, hash: String = "h", labels: [String] = ["negative", "billing"])
+        -> NewInsight
+    {
+        NewInsight(
+            conversationID: conversation.id, jobID: conversation.jobID, pipeline: "default", pipelineVersion: 1, contentHash: hash,
+            source: "analyzer", analysis: #"{"summary":"s"}"#, embedding: Data([1, 2, 3, 4]), labels: labels)
+    }
+
+    private static func announce(_ insightID: String) -> NewEvent {
+        NewEvent(topic: "insight.created", payload: #"{"insight_id":"\#(insightID)"}"#)
+    }
+
+    @Test(
+        "conversations are stored with their jobs in one transaction, in order; past the team's waiting bound none of a batch is stored",
+        arguments: Backend.allCases)
+    func creation(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let created = try await store.createConversations(
+                (0..<3).map { Self.conversation("text \($0)") }, teamID: team.id, maxWaiting: 4, job: Self.job(for:))
+            #expect(created.map(\.messages) == (0..<3).map { #"[{"content":"text \#($0)","role":"user"}]"# })
+            for conversation in created {
+                #expect(conversation.status == .pending && conversation.teamID == team.id)
+                let job = try #require(try await store.job(conversation.jobID, teamID: team.id))
+                #expect(job.queue == "insights" && job.state == .available && job.input.contains(conversation.id))
+            }
+            // Three wait; two more would make five, over the bound of four: neither is stored.
+            await #expect(throws: JobQueueError.queueFull(waiting: 3)) {
+                try await store.createConversations(
+                    [Self.conversation("a"), Self.conversation("b")], teamID: team.id, maxWaiting: 4, job: Self.job(for:))
+            }
+            let count = try await store.read { sql in
+                try await sql.raw("SELECT COUNT(*) AS n FROM conversations").first()?.decode(column: "n", as: Int.self)
+            }
+            #expect(count == 3)
+            let other = try await store.createTeam(name: "o")
+            #expect(try await store.conversation(created[0].id, teamID: other.id) == nil, "another team's conversation is not found")
+            #expect(try await store.conversation(created[0].id, teamID: team.id)?.id == created[0].id)
+        }
+    }
+
+    @Test(
+        "a conversation gets one insight and one event however often its job stores it; skipping is likewise once",
+        arguments: Backend.allCases)
+    func storedOnce(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let created = try await store.createConversations(
+                [Self.conversation("one"), Self.conversation("two")], teamID: team.id, job: Self.job(for:))
+            let (first, stored) = try await store.storeInsight(Self.insight(for: created[0]), teamID: team.id, event: Self.announce)
+            #expect(stored && first.conversationID == created[0].id && first.embedding == Data([1, 2, 3, 4]))
+            // Its job ran again (a crash before it completed): nothing new.
+            let (again, storedAgain) = try await store.storeInsight(Self.insight(for: created[0]), teamID: team.id, event: Self.announce)
+            #expect(!storedAgain && again == first)
+            // At once, from two workers: still one.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { _ = try await store.storeInsight(Self.insight(for: created[0]), teamID: team.id, event: Self.announce) }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await store.conversation(created[0].id)?.status == .analyzed)
+            let events = try await store.events(teamID: team.id, topic: "insight.created")
+            #expect(events.map(\.payload) == [#"{"insight_id":"\#(first.id)"}"#])
+
+            let skipped = NewEvent(topic: "conversation.skipped", payload: "{}")
+            try await store.skipConversation(created[1].id, reason: "too_short", event: skipped)
+            try await store.skipConversation(created[1].id, reason: "too_short", event: skipped)
+            let conversation = try await store.conversation(created[1].id)
+            #expect(conversation?.status == .skipped && conversation?.skipReason == "too_short")
+            #expect(try await store.events(teamID: team.id, topic: "conversation.skipped").count == 1)
+            // An analysed conversation is not skipped afterwards.
+            try await store.skipConversation(created[0].id, reason: "spam", event: skipped)
+            #expect(try await store.conversation(created[0].id)?.status == .analyzed)
+        }
+    }
+
+    @Test(
+        "insights are listed newest first and filtered by conversation, label and time, page by page; the caches find them by hash and recency",
+        arguments: Backend.allCases)
+    func listing(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let other = try await store.createTeam(name: "o")
+            let created = try await store.createConversations(
+                (0..<5).map { Self.conversation("c\($0)") }, teamID: team.id, job: Self.job(for:))
+            var insights: [Insight] = []
+            for (index, conversation) in created.enumerated() {
+                let labels = index.isMultiple(of: 2) ? ["positive", "billing"] : ["negative", "shipping"]
+                insights.append(
+                    try await store.storeInsight(
+                        Self.insight(for: conversation, hash: "hash-\(index % 2)", labels: labels), teamID: team.id, event: Self.announce,
+                        now: 1_000_000 + Int64(index) * 1000
+                    ).insight)
+            }
+            let ids = insights.map(\.id)
+            #expect(try await store.insights(teamID: team.id, limit: 10).map(\.id) == ids.reversed())
+            #expect(try await store.insights(teamID: other.id, limit: 10).isEmpty)
+            #expect(
+                try await store.insights(teamID: team.id, matching: .init(label: "billing"), limit: 10).map(\.id) == [
+                    ids[4], ids[2], ids[0],
+                ])
+            #expect(try await store.insights(teamID: team.id, matching: .init(label: "shipping"), limit: 10).map(\.id) == [ids[3], ids[1]])
+            #expect(try await store.insights(teamID: team.id, matching: .init(label: "nothing"), limit: 10).isEmpty)
+            #expect(
+                try await store.insights(teamID: team.id, matching: .init(conversationID: created[3].id), limit: 10).map(\.id) == [ids[3]])
+            #expect(
+                try await store.insights(teamID: team.id, matching: .init(since: 1_001_000, until: 1_003_000), limit: 10).map(\.id) == [
+                    ids[2], ids[1],
+                ])
+            let page = try await store.insights(teamID: team.id, limit: 2)
+            let next = try await store.insights(teamID: team.id, limit: 2, after: page.last?.id)
+            #expect(page.map(\.id) == [ids[4], ids[3]] && next.map(\.id) == [ids[2], ids[1]])
+
+            #expect(try await store.insight(withContentHash: "hash-1", teamID: team.id)?.id == ids[3], "the latest with that hash")
+            #expect(try await store.insight(withContentHash: "hash-1", teamID: other.id) == nil)
+            #expect(
+                try await store.recentInsights(teamID: team.id, pipeline: "default", version: 1, limit: 3).map(\.id) == [
+                    ids[4], ids[3], ids[2],
+                ])
+            #expect(try await store.recentInsights(teamID: team.id, pipeline: "default", version: 2, limit: 3).isEmpty)
+            #expect(try await store.insight(ofConversation: created[2].id, teamID: team.id)?.id == ids[2])
+            #expect(try await store.insight(ofConversation: created[2].id, teamID: other.id) == nil)
+        }
+    }
+}
