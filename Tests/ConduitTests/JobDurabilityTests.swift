@@ -7,7 +7,7 @@ import Testing
 @Suite("Job durability")
 struct JobDurabilityTests {
     @Test(
-        "jobs accepted before a kill -9 of the server while they run all complete after a restart, each once, and none stays running",
+        "jobs accepted before a kill -9 of the server while they run all complete after a restart, each once, and none stays running; every conversation gets one insight and one event",
         arguments: Backend.allCases.filter { $0 == .sqlite || TestDatabase.postgresURL != nil })
     func killNine(backend: Backend) async throws {
         let model = try #require(TestModel.directory)
@@ -24,13 +24,13 @@ struct JobDurabilityTests {
 
     private func run(store: Database, databaseURL: String, model: URL) async throws {
         let team = try await store.createTeam(name: "t")
-        let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.jobs]).secret
+        let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.jobs, .insights]).secret
 
         let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-durability-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let config = folder.appending(path: "conduit.yaml")
         // A short lease: the killed node's jobs are rescued a second after it stops renewing them.
-        try "jobs:\n  queues: [embeddings=2]\n  lease_seconds: 1\n".write(to: config, atomically: true, encoding: .utf8)
+        try "jobs:\n  queues: [embeddings=2, insights=2]\n  lease_seconds: 1\n".write(to: config, atomically: true, encoding: .utf8)
         let port = try await LiveServer.freePorts(1)[0]
         let arguments = [
             "serve", "--auth", "--port", "\(port)", "--config", config.path, "--database-url", databaseURL, "--model-dir", model.path,
@@ -42,6 +42,27 @@ struct JobDurabilityTests {
         let texts = (0..<300).map { "a text of the durability test, number \($0)" }
         let body = String(
             decoding: try JSONSerialization.data(withJSONObject: ["kind": "embeddings", "input": ["input": texts]]), as: UTF8.self)
+        // Conversations first, so that their analyses run alongside the embedding jobs when the server is killed.
+        let conversations = (0..<40).map { index in
+            [
+                "messages": [
+                    [
+                        "role": "user",
+                        "content":
+                            "Order \(index) arrived damaged and the box was open. I want a replacement or my money back, this is the \(index)th time.",
+                    ]
+                ]
+            ]
+        }
+        let submitted = try await RawHTTP.exchange(
+            port: port,
+            send: RawHTTP.request(
+                "POST", "/v1/conversations", headers: ["Authorization": "Bearer \(key)"],
+                body: String(decoding: try JSONSerialization.data(withJSONObject: ["conversations": conversations]), as: UTF8.self)),
+            wait: .seconds(10))
+        #expect(submitted.bytes.hasPrefix("HTTP/1.1 202"), "\(submitted.bytes.prefix(200))")
+        let submittedJSON = submitted.bytes.split(separator: "\r\n\r\n", maxSplits: 1).last.map(String.init) ?? ""
+        let conversationJobs = try #require((try JSONSerialization.jsonObject(with: Data(submittedJSON.utf8)) as? [String: Any])?["job_ids"] as? [String])
         var accepted: [String] = []
         for _ in 0..<6 {
             let answer = try await RawHTTP.exchange(
@@ -78,6 +99,17 @@ struct JobDurabilityTests {
         for job in jobs {
             #expect(try await store.jobOutput(job.id, teamID: team.id)?.count == texts.count * 384 * 4)
         }
+        var analyses: [Job] = []
+        while ContinuousClock.now < deadline + .seconds(90) {
+            analyses = try await conversationJobs.asyncMap { try #require(try await store.job($0)) }
+            if analyses.allSatisfy({ $0.state == .completed }) { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(analyses.count == 40 && analyses.allSatisfy { $0.state == .completed }, "\(analyses.map(\.state))")
+        // The ledger: one insight per conversation, and one event per insight, however often a job ran.
+        let insights = try await store.insights(teamID: team.id, limit: 100)
+        #expect(insights.count == 40 && Set(insights.map(\.conversationID)).count == 40)
+        #expect(try await store.events(teamID: team.id, topic: "insight.created", limit: 1000).count == 40)
         let interrupted = jobs.filter { running.contains($0.id) }
         // A job seen running may still have finished in the moment before the kill; the others were rescued.
         #expect(interrupted.contains { $0.attempt >= 2 && $0.errors.first?.message.contains("lease expired") == true })
