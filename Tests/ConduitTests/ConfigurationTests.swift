@@ -168,6 +168,56 @@ struct ConfigurationTests {
         #expect(applied == ["limits.max_inputs"] && needRestart == ["server.port"])
     }
 
+    @Test(
+        "pipelines are read from insights.pipelines_dir at load and again when one of its files changes; a bad file or an llm: pipeline without an upstream is refused, naming the file, the key or the setting"
+    )
+    func pipelines() async throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-pipelines-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let support = folder.appending(path: "support.yaml")
+        let labels = "sentiment: {good: \"happy\", bad: \"unhappy\"}\n"
+        try (labels + "topics: {billing: \"money\"}\n").write(to: support, atomically: true, encoding: .utf8)
+        let path = try file("insights:\n  pipelines_dir: \(folder.path)\n")
+        let source = ConfigurationSource(file: path, environment: [:])
+        let configuration = try await source.load().configuration
+        #expect(Set(configuration.insights.pipelines.pipelines.keys) == ["default", "support"])
+        #expect(configuration.insights.pipelines["support"]?.topics == ["billing": "money"])
+
+        let live = LiveConfiguration(configuration)
+        let scheduler = EmbeddingScheduler(model: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
+        let reloader = ConfigurationReloader(
+            source: source, live: live,
+            catalog: ModelCatalog(models: [ServedModel(name: "m", aliases: [], scheduler: scheduler, created: 0)]),
+            pollInterval: .milliseconds(20),
+            metricsFactory: ServerMetrics().factory, logger: TestServer.logger,
+            loadModel: { try await loadServedModel($0, metrics: ServerMetrics(), logger: TestServer.logger) })
+        let watching = Task { try await reloader.run() }
+        defer { watching.cancel() }
+        // Only a file of the folder changes, not conduit.yaml: the watcher sees it.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while live.version == 1 && ContinuousClock.now < deadline {
+            try (labels + "topics: {billing: \"money\", shipping: \"parcels\"}\n").write(to: support, atomically: true, encoding: .utf8)
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        #expect(live.read(\.insights.pipelines)["support"]?.topics.keys.sorted() == ["billing", "shipping"])
+
+        // A broken file refuses the reload whole; the pipelines in effect stay.
+        try "sentiment: {good: \"happy\"}\n".write(to: folder.appending(path: "broken.yaml"), atomically: true, encoding: .utf8)
+        #expect(await reloader.reload(cause: "test") == false)
+        #expect(live.read(\.insights.pipelines)["broken"] == nil && live.read(\.insights.pipelines)["support"] != nil)
+        let refused = await problems(source)
+        #expect(refused.contains { $0.contains("broken.yaml") && $0.contains("sentiment") }, "\(refused)")
+
+        try (labels + "analyzer: llm:gpt-4o-mini\n").write(to: folder.appending(path: "broken.yaml"), atomically: true, encoding: .utf8)
+        #expect(await problems(source).contains { $0.contains("upstream.base_url") && $0.contains("broken") })
+        let withUpstream = ConfigurationSource(file: path, environment: ["CONDUIT_UPSTREAM_BASE_URL": "http://127.0.0.1:9/v1"])
+        #expect(try await withUpstream.load().configuration.insights.pipelines["broken"]?.analyzer == .llm(model: "gpt-4o-mini"))
+
+        // The sample pipeline shipped in deploy/ reads.
+        let shipped = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../deploy/pipelines")
+        #expect(try PipelineLibrary.load(from: shipped)["support"]?.prefilter.languages == ["en"])
+    }
+
     /// The status and the first vector of an embeddings request for one text.
     private static func embed(_ client: some TestClientProtocol, model: String?) async throws -> (HTTPResponse.Status, [Double]) {
         let name = model.map { #","model":"\#($0)""# } ?? ""

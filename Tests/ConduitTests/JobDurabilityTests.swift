@@ -62,7 +62,8 @@ struct JobDurabilityTests {
             wait: .seconds(10))
         #expect(submitted.bytes.hasPrefix("HTTP/1.1 202"), "\(submitted.bytes.prefix(200))")
         let submittedJSON = submitted.bytes.split(separator: "\r\n\r\n", maxSplits: 1).last.map(String.init) ?? ""
-        let conversationJobs = try #require((try JSONSerialization.jsonObject(with: Data(submittedJSON.utf8)) as? [String: Any])?["job_ids"] as? [String])
+        let conversationJobs = try #require(
+            (try JSONSerialization.jsonObject(with: Data(submittedJSON.utf8)) as? [String: Any])?["job_ids"] as? [String])
         var accepted: [String] = []
         for _ in 0..<6 {
             let answer = try await RawHTTP.exchange(

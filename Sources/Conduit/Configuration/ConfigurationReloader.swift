@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-/// Reloads the configuration on SIGHUP and whenever its file changes. A configuration that does not
+/// Reloads the configuration on SIGHUP and whenever its file, or a file of its pipelines folder, changes. A configuration that does not
 /// load or validate is refused whole, with every reason logged, and the one in effect stays; a valid
 /// one applies its reloadable settings at once (requests under way finish with the settings they
 /// started with) and names the changed settings that need a restart. When it names another model,
@@ -55,10 +55,17 @@ public struct ConfigurationReloader: Service {
             }
             if let file = source.file {
                 group.addTask {
-                    var stamp = FileStamp(file)
+                    // The configuration file and the pipeline files of the folder it names.
+                    func stamps() -> [FileStamp] {
+                        let folder = live.read(\.insights.pipelinesDirectory)
+                        let pipelines = folder.flatMap { try? FileManager.default.contentsOfDirectory(atPath: $0.path) } ?? []
+                        return [FileStamp(file)]
+                            + pipelines.sorted().compactMap { name in folder.map { FileStamp($0.appending(path: name).path) } }
+                    }
+                    var stamp = stamps()
                     while !Task.isCancelled {
                         try? await Task.sleep(for: pollInterval)
-                        let now = FileStamp(file)
+                        let now = stamps()
                         if now != stamp {
                             stamp = now
                             trigger.yield("file changed")

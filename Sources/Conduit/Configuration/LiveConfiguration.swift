@@ -29,7 +29,7 @@ public final class LiveConfiguration: Sendable {
             var updated = state.configuration
             var applied: [String] = []
             var needRestart: [String] = []
-            for setting in Setting.all where setting.current(state.configuration) != setting.current(next) {
+            for setting in Setting.all where setting.changes(from: state.configuration, to: next) {
                 if setting.isReloadable {
                     setting.copy(next, &updated)
                     applied.append(setting.key)

@@ -21,6 +21,12 @@ public struct Setting: Sendable {
     let current: @Sendable (ServerConfiguration) -> String?
     /// Copies the setting from one configuration to another (a reload takes only what it may change).
     let copy: @Sendable (_ from: ServerConfiguration, _ to: inout ServerConfiguration) -> Void
+    /// Whether a reload changes the setting, when its value as text does not tell (the files a folder holds).
+    var differs: (@Sendable (_ old: ServerConfiguration, _ new: ServerConfiguration) -> Bool)? = nil
+
+    func changes(from old: ServerConfiguration, to new: ServerConfiguration) -> Bool {
+        differs?(old, new) ?? (current(old) != current(new))
+    }
 
     public var environmentVariable: String {
         "CONDUIT_" + key.uppercased().replacingOccurrences(of: ".", with: "_")

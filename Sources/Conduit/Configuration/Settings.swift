@@ -88,8 +88,8 @@ extension Setting {
                 return true
             },
             current: { $0.insights.pipelinesDirectory?.relativePath },
-            // The pipelines read from the folder go with it.
-            copy: { $1.insights = $0.insights }),
+            // The pipelines read from the folder go with it, and a change to one of them is a change.
+            copy: { $1.insights = $0.insights }, differs: { $0.insights != $1.insights }),
         .text(
             "upstream.base_url", allowed: "the http(s) base URL of an OpenAI-compatible API (https://api.openai.com/v1)",
             reloadable: true, \.upstream.baseURL,
