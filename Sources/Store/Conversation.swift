@@ -6,8 +6,10 @@ public enum ConversationStatus: String, Sendable, Codable {
     /// Its job has not stored an insight yet.
     case pending
     case analyzed
-    /// The prefilter left it out (`skipReason` says why).
+    /// The prefilter left it out (`reason` says why).
     case skipped
+    /// Its job failed its last attempt (`reason` says why); retrying the job analyses it again.
+    case failed
 }
 
 /// A conversation as ingested: messages and metadata as JSON, the pipeline that analyses it, the job
@@ -21,11 +23,13 @@ public struct Conversation: Sendable, Equatable {
     /// JSON object.
     public var metadata: String
     public var status: ConversationStatus
-    public var skipReason: String?
+    /// Why it was skipped or failed.
+    public var reason: String?
     public var jobID: String
     public var createdAt: Int64
 
-    static let columns: SQLQueryString = "id, team_id, pipeline, messages, metadata, status, skip_reason, job_id, created_at"
+    static let columnNames = ["id", "team_id", "pipeline", "messages", "metadata", "status", "reason", "job_id", "created_at"]
+    static let columns = SQLQueryString(columnNames.joined(separator: ", "))
 
     init(row: any SQLRow) throws {
         id = try row.decode(column: "id", as: String.self)
@@ -38,7 +42,7 @@ public struct Conversation: Sendable, Equatable {
             throw StoreError.invalidValue("conversation \(id) has an unknown status '\(statusName)'")
         }
         self.status = status
-        skipReason = try row.decode(column: "skip_reason", as: String?.self)
+        reason = try row.decode(column: "reason", as: String?.self)
         jobID = try row.decode(column: "job_id", as: String.self)
         createdAt = try row.decode(column: "created_at", as: Int64.self)
     }
@@ -49,11 +53,13 @@ public struct NewConversation: Sendable, Equatable {
     public var pipeline: String
     public var messages: String
     public var metadata: String
+    public var messageCount: Int
 
-    public init(pipeline: String, messages: String, metadata: String) {
+    public init(pipeline: String, messages: String, metadata: String, messageCount: Int = 1) {
         self.pipeline = pipeline
         self.messages = messages
         self.metadata = metadata
+        self.messageCount = messageCount
     }
 }
 
@@ -61,14 +67,52 @@ extension Database {
     /// Stores conversations and, in the same transaction, the job that analyses each (`job` makes it from
     /// the conversation's id): committed together when this returns, or not at all. With `maxWaiting`,
     /// throws `queueFull` when the team's waiting jobs in the job's queue would exceed it.
+    ///
+    /// With an idempotency key, a submission the team already made under it returns the conversations it
+    /// stored (`created` false); with other conversations it throws `idempotencyKeyReused`.
     public func createConversations(
-        _ conversations: [NewConversation], teamID: String, maxWaiting: Int? = nil, now: Int64 = Milliseconds.now(),
+        _ conversations: [NewConversation], teamID: String, idempotencyKey: String? = nil, maxWaiting: Int? = nil,
+        now: Int64 = Milliseconds.now(), job: @escaping @Sendable (_ conversationID: String) -> NewJob
+    ) async throws -> (conversations: [Conversation], created: Bool) {
+        // The key is kept on the jobs, one per conversation, apart from the keys of /v1/jobs; the one key more
+        // tells an earlier submission of more conversations.
+        let jobKeys = idempotencyKey.map { key in (0...conversations.count).map { "conversations:\(key)#\($0)" } }
+        do {
+            return try await insertConversations(
+                conversations, teamID: teamID, jobKeys: jobKeys, maxWaiting: maxWaiting, now: now, job: job)
+        } catch ConcurrentSubmission.sameKey {
+            // Another submission with the key committed first: now it is found and answered.
+            return try await insertConversations(
+                conversations, teamID: teamID, jobKeys: jobKeys, maxWaiting: maxWaiting, now: now, job: job)
+        }
+    }
+
+    private enum ConcurrentSubmission: Error { case sameKey }
+
+    private func insertConversations(
+        _ conversations: [NewConversation], teamID: String, jobKeys: [String]?, maxWaiting: Int?, now: Int64,
         job: @escaping @Sendable (_ conversationID: String) -> NewJob
-    ) async throws -> [Conversation] {
+    ) async throws -> (conversations: [Conversation], created: Bool) {
         let ids = conversations.map { _ in (conversation: UUID().uuidString.lowercased(), job: UUID().uuidString.lowercased()) }
-        let jobs = ids.map { job($0.conversation) }
+        let jobs = zip(ids, conversations.indices).map { id, index in
+            var new = job(id.conversation)
+            new.idempotencyKey = jobKeys?[index]
+            return new
+        }
         let queues = Set(jobs.map(\.queue))
         return try await transaction { sql in
+            if let jobKeys {
+                let earlier = try await Self.conversations(withJobKeys: jobKeys, teamID: teamID, in: sql)
+                if !earlier.isEmpty {
+                    let same =
+                        earlier.count == conversations.count
+                        && zip(earlier, conversations).allSatisfy {
+                            $0.pipeline == $1.pipeline && $0.messages == $1.messages && $0.metadata == $1.metadata
+                        }
+                    guard same else { throw JobQueueError.idempotencyKeyReused }
+                    return (earlier, false)
+                }
+            }
             if let maxWaiting {
                 for queue in queues {
                     try await Self.checkRoom(
@@ -85,6 +129,13 @@ extension Database {
                 ).run()
                 try await Self.insertJob(job, id: id.job, teamID: teamID, now: now, in: sql)
             }
+            // PostgreSQL: a submission with the same key that committed meanwhile made the job insert do nothing.
+            if let key = jobKeys?.first,
+                try await sql.raw("SELECT id FROM jobs WHERE team_id = \(bind: teamID) AND idempotency_key = \(bind: key)").first()?
+                    .decode(column: "id", as: String.self) != ids.first?.job
+            {
+                throw ConcurrentSubmission.sameKey
+            }
             if self.dialect == .postgres {
                 for queue in queues { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: queue))").run() }
             }
@@ -92,8 +143,23 @@ extension Database {
                 "SELECT \(Conversation.columns) FROM conversations WHERE id IN (\(binds: ids.map(\.conversation)))"
             ).all().map(Conversation.init(row:))
             let byID = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0) })
-            return ids.compactMap { byID[$0.conversation] }
+            return (ids.compactMap { byID[$0.conversation] }, true)
         }
+    }
+
+    /// The conversations whose jobs carry these idempotency keys, in the keys' order.
+    private static func conversations(withJobKeys keys: [String], teamID: String, in sql: any SQLDatabase) async throws -> [Conversation] {
+        let rows = try await sql.raw(
+            """
+            SELECT jobs.idempotency_key AS job_key, \(unsafeRaw: Conversation.columnNames.map { "conversations.\($0)" }.joined(separator: ", "))
+            FROM jobs JOIN conversations ON conversations.job_id = jobs.id
+            WHERE jobs.team_id = \(bind: teamID) AND jobs.idempotency_key IN (\(binds: keys))
+            """
+        ).all()
+        let byKey = Dictionary(
+            try rows.map { (try $0.decode(column: "job_key", as: String.self), try Conversation(row: $0)) }
+        ) { first, _ in first }
+        return keys.compactMap { byKey[$0] }
     }
 
     /// The conversation, if it exists and (when `teamID` is given) belongs to that team.
@@ -106,14 +172,17 @@ extension Database {
         }
     }
 
-    /// Marks a pending conversation skipped by the prefilter and announces it, once: a second call (its
-    /// job run again) changes nothing and announces nothing.
-    public func skipConversation(_ id: String, reason: String, event: NewEvent, now: Int64 = Milliseconds.now()) async throws {
+    /// Settles a conversation that gets no insight, `skipped` by the prefilter or `failed` at its job's
+    /// last attempt, and announces it, once: a second call (its job run again) changes nothing and
+    /// announces nothing. A failed conversation may still be skipped or analysed when its job is retried.
+    public func closeConversation(
+        _ id: String, as status: ConversationStatus, reason: String, event: NewEvent, now: Int64 = Milliseconds.now()
+    ) async throws {
         try await transaction { sql in
             let updated = try await sql.raw(
                 """
-                UPDATE conversations SET status = \(bind: ConversationStatus.skipped.rawValue), skip_reason = \(bind: reason)
-                WHERE id = \(bind: id) AND status = \(bind: ConversationStatus.pending.rawValue) RETURNING team_id
+                UPDATE conversations SET status = \(bind: status.rawValue), reason = \(bind: reason)
+                WHERE id = \(bind: id) AND status IN ('pending', 'failed') AND status <> \(bind: status.rawValue) RETURNING team_id
                 """
             ).first()
             if let teamID = try updated?.decode(column: "team_id", as: String.self) {

@@ -52,4 +52,9 @@ extension Database {
             ).all().map(Event.init(row:))
         }
     }
+
+    /// Deletes events recorded before `cutoff` (milliseconds since 1970).
+    public func pruneEvents(before cutoff: Int64) async throws {
+        try await transaction { sql in try await sql.raw("DELETE FROM events WHERE created_at < \(bind: cutoff)").run() }
+    }
 }

@@ -18,11 +18,15 @@ public struct Insight: Sendable, Equatable {
     public var analysis: String
     /// The conversation's embedding (little-endian float32), compared by the semantic cache.
     public var embedding: Data?
+    /// The model that made it: only embeddings of the same model are compared.
+    public var embeddingModel: String?
     public var createdAt: Int64
 
-    static let columns: SQLQueryString = """
-        id, team_id, conversation_id, job_id, pipeline, pipeline_version, content_hash, source, analysis, embedding, created_at
-        """
+    static let columnNames = [
+        "id", "team_id", "conversation_id", "job_id", "pipeline", "pipeline_version", "content_hash", "source", "analysis", "embedding",
+        "embedding_model", "created_at",
+    ]
+    static let columns = SQLQueryString(columnNames.joined(separator: ", "))
 
     init(row: any SQLRow) throws {
         id = try row.decode(column: "id", as: String.self)
@@ -35,6 +39,7 @@ public struct Insight: Sendable, Equatable {
         source = try row.decode(column: "source", as: String.self)
         analysis = try row.decode(column: "analysis", as: String.self)
         embedding = try row.decode(column: "embedding", as: String?.self).flatMap { Data(base64Encoded: $0) }
+        embeddingModel = try row.decode(column: "embedding_model", as: String?.self)
         createdAt = try row.decode(column: "created_at", as: Int64.self)
     }
 }
@@ -49,12 +54,13 @@ public struct NewInsight: Sendable, Equatable {
     public var source: String
     public var analysis: String
     public var embedding: Data?
+    public var embeddingModel: String?
     /// What `GET /v1/insights?label=` finds it by: its sentiment and topics.
     public var labels: [String]
 
     public init(
         conversationID: String, jobID: String, pipeline: String, pipelineVersion: Int, contentHash: String, source: String,
-        analysis: String, embedding: Data?, labels: [String]
+        analysis: String, embedding: Data?, embeddingModel: String?, labels: [String]
     ) {
         self.conversationID = conversationID
         self.jobID = jobID
@@ -64,6 +70,7 @@ public struct NewInsight: Sendable, Equatable {
         self.source = source
         self.analysis = analysis
         self.embedding = embedding
+        self.embeddingModel = embeddingModel
         self.labels = labels
     }
 }
@@ -86,8 +93,8 @@ public struct InsightFilter: Sendable, Equatable {
 }
 
 extension Database {
-    /// Stores a conversation's insight, marks the conversation analyzed and records `event`, in one
-    /// transaction. A conversation has one insight: when it already has one (its job ran again after a
+    /// Stores a conversation's insight, marks the conversation analyzed (a failed one too, when its job
+    /// was retried) and records `event`, in one transaction. A conversation has one insight: when it already has one (its job ran again after a
     /// crash), nothing is written and that insight is returned with `created` false.
     public func storeInsight(
         _ new: NewInsight, teamID: String, event: @Sendable (_ insightID: String) -> NewEvent, now: Int64 = Milliseconds.now()
@@ -101,10 +108,10 @@ extension Database {
                 try await sql.raw(
                     """
                     INSERT INTO insights (id, team_id, conversation_id, job_id, pipeline, pipeline_version, content_hash, source, analysis,
-                                          embedding, created_at)
+                                          embedding, embedding_model, created_at)
                     VALUES (\(bind: id), \(bind: teamID), \(bind: new.conversationID), \(bind: new.jobID), \(bind: new.pipeline),
                             \(bind: new.pipelineVersion), \(bind: new.contentHash), \(bind: new.source), \(bind: new.analysis),
-                            \(bind: new.embedding?.base64EncodedString()), \(bind: now))
+                            \(bind: new.embedding?.base64EncodedString()), \(bind: new.embeddingModel), \(bind: now))
                     ON CONFLICT (conversation_id) DO NOTHING RETURNING id
                     """
                 ).first() != nil
@@ -119,7 +126,7 @@ extension Database {
                 }
                 try await sql.raw(
                     """
-                    UPDATE conversations SET status = \(bind: ConversationStatus.analyzed.rawValue)
+                    UPDATE conversations SET status = \(bind: ConversationStatus.analyzed.rawValue), reason = NULL
                     WHERE id = \(bind: new.conversationID)
                     """
                 ).run()
@@ -154,18 +161,31 @@ extension Database {
         }
     }
 
-    /// The team's `limit` latest insights of a pipeline version that have an embedding: what the semantic
-    /// cache compares a new conversation with.
-    public func recentInsights(teamID: String, pipeline: String, version: Int, limit: Int) async throws -> [Insight] {
+    /// The embeddings of the team's `limit` latest insights of a pipeline version made by `model`: what the
+    /// semantic cache compares a new conversation with (the vectors only; the closest is read afterwards).
+    public func recentEmbeddings(teamID: String, pipeline: String, version: Int, model: String, limit: Int) async throws -> [(
+        id: String, embedding: Data
+    )] {
         try await read { sql in
             try await sql.raw(
                 """
-                SELECT \(Insight.columns) FROM insights
+                SELECT id, embedding FROM insights
                 WHERE team_id = \(bind: teamID) AND pipeline = \(bind: pipeline) AND pipeline_version = \(bind: version)
-                      AND embedding IS NOT NULL
+                      AND embedding_model = \(bind: model) AND embedding IS NOT NULL
                 ORDER BY created_at DESC, id DESC LIMIT \(bind: limit)
                 """
-            ).all().map(Insight.init(row:))
+            ).all().compactMap { row in
+                guard let bytes = Data(base64Encoded: try row.decode(column: "embedding", as: String.self)) else { return nil }
+                return (try row.decode(column: "id", as: String.self), bytes)
+            }
+        }
+    }
+
+    /// One of the team's insights.
+    public func insight(_ id: String, teamID: String) async throws -> Insight? {
+        try await read { sql in
+            try await sql.raw("SELECT \(Insight.columns) FROM insights WHERE id = \(bind: id) AND team_id = \(bind: teamID)").first()
+                .map(Insight.init(row:))
         }
     }
 
@@ -174,23 +194,33 @@ extension Database {
         -> [Insight]
     {
         try await read { sql in
-            var condition: SQLQueryString = "team_id = \(bind: teamID)"
-            if let conversationID = filter.conversationID { condition = "\(condition) AND conversation_id = \(bind: conversationID)" }
+            // With a label, the label's index drives the query (a rare label does not scan the team's history).
+            let source: SQLQueryString
+            let order: SQLQueryString
+            var condition: SQLQueryString
             if let label = filter.label {
-                condition = """
-                    \(condition) AND EXISTS (
-                        SELECT 1 FROM insight_labels WHERE insight_labels.insight_id = insights.id AND insight_labels.label = \(bind: label))
-                    """
+                source = "insight_labels JOIN insights ON insights.id = insight_labels.insight_id"
+                condition = "insight_labels.team_id = \(bind: teamID) AND insight_labels.label = \(bind: label)"
+                order = "insight_labels.created_at DESC, insight_labels.insight_id DESC"
+            } else {
+                source = "insights"
+                condition = "insights.team_id = \(bind: teamID)"
+                order = "insights.created_at DESC, insights.id DESC"
             }
-            if let since = filter.since { condition = "\(condition) AND created_at >= \(bind: since)" }
-            if let until = filter.until { condition = "\(condition) AND created_at < \(bind: until)" }
+            if let conversationID = filter.conversationID {
+                condition = "\(condition) AND insights.conversation_id = \(bind: conversationID)"
+            }
+            if let since = filter.since { condition = "\(condition) AND insights.created_at >= \(bind: since)" }
+            if let until = filter.until { condition = "\(condition) AND insights.created_at < \(bind: until)" }
             if let cursor {
                 condition = """
-                    \(condition) AND (created_at, id) < (SELECT created_at, id FROM insights WHERE id = \(bind: cursor) AND team_id = \(bind: teamID))
+                    \(condition) AND (insights.created_at, insights.id) < (
+                        SELECT created_at, id FROM insights AS page WHERE page.id = \(bind: cursor) AND page.team_id = \(bind: teamID))
                     """
             }
+            let columns = Insight.columnNames.map { "insights.\($0)" }.joined(separator: ", ")
             return try await sql.raw(
-                "SELECT \(Insight.columns) FROM insights WHERE \(condition) ORDER BY created_at DESC, id DESC LIMIT \(bind: limit)"
+                "SELECT \(unsafeRaw: columns) FROM \(source) WHERE \(condition) ORDER BY \(order) LIMIT \(bind: limit)"
             ).all().map(Insight.init(row:))
         }
     }

@@ -179,7 +179,7 @@ enum Schema {
                     messages TEXT NOT NULL,
                     metadata TEXT NOT NULL,
                     status TEXT NOT NULL,
-                    skip_reason TEXT,
+                    reason TEXT,
                     job_id TEXT NOT NULL,
                     created_at BIGINT NOT NULL
                 )
@@ -199,13 +199,14 @@ enum Schema {
                     source TEXT NOT NULL,
                     analysis TEXT NOT NULL,
                     embedding TEXT,
+                    embedding_model TEXT,
                     created_at BIGINT NOT NULL
                 )
                 """,
                 "CREATE INDEX insights_team ON insights (team_id, created_at)",
                 // The exact cache: an analysis of the same text by the same pipeline version.
                 "CREATE INDEX insights_content ON insights (team_id, content_hash)",
-                "CREATE INDEX insights_recent ON insights (team_id, pipeline, pipeline_version, created_at)",
+                "CREATE INDEX insights_recent ON insights (team_id, pipeline, pipeline_version, embedding_model, created_at)",
                 """
                 CREATE TABLE insight_labels (
                     insight_id TEXT NOT NULL REFERENCES insights(id) ON DELETE CASCADE,

@@ -14,10 +14,12 @@ import Testing
 @Suite("Insights API")
 struct InsightsAPITests {
     private func call(
-        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, key: String, body: String? = nil
+        _ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, key: String, body: String? = nil,
+        idempotencyKey: String? = nil
     ) async throws -> (TestResponse, [String: Any]) {
         var headers: HTTPFields = [.authorization: "Bearer \(key)"]
         if body != nil { headers[.contentType] = "application/json" }
+        if let idempotencyKey { headers[.idempotencyKey] = idempotencyKey }
         let response = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
         let json = (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:]
         return (response, json)
@@ -66,7 +68,7 @@ struct InsightsAPITests {
         try await TestDatabase.with(.sqlite) { store in
             let team = try await store.createTeam(name: "t")
             let other = try await store.createTeam(name: "o")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights, .admin]).secret
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights, .jobs, .admin]).secret
             let stranger = try await store.createAPIKey(name: "s", teamID: other.id, scopes: [.insights]).secret
             let embeddingsOnly = try await store.createAPIKey(name: "e", teamID: team.id, scopes: [.embeddings]).secret
             let metrics = ServerMetrics()
@@ -112,7 +114,7 @@ struct InsightsAPITests {
                 let confidence = try #require(billing["confidence"] as? Double)
                 #expect(confidence > 0.34 && confidence <= 1 && billing["analyzer"] as? String == "local")
                 #expect(((billing["usage"] as? [String: Any])?["prompt_tokens"] as? Int ?? 0) > 20)
-                #expect(shown[3]["status"] as? String == "skipped" && shown[3]["skip_reason"] as? String == "too_short")
+                #expect(shown[3]["status"] as? String == "skipped" && shown[3]["reason"] as? String == "too_short")
                 #expect((shown[3]["insights"] as? [Any])?.isEmpty == true && shown[3]["job_state"] as? String == "completed")
                 #expect((shown[0]["messages"] as? [[String: Any]])?.count == 2)
 
@@ -130,6 +132,7 @@ struct InsightsAPITests {
                 let againIDs = (again["data"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
                 let exact = Self.insight(try await settled(client, againIDs[0], key: key))
                 let semantic = Self.insight(try await settled(client, againIDs[1], key: key))
+                #expect((semantic["summary"] as? String ?? "").contains("two times"), "its own words, not the cached conversation's")
                 #expect(exact["source"] as? String == "exact_cache" && exact["cached_from"] as? String == billing["id"] as? String)
                 #expect(semantic["source"] as? String == "semantic_cache" && semantic["cached_from"] as? String == billing["id"] as? String)
                 #expect((semantic["similarity"] as? Double ?? 0) >= 0.9 && (semantic["similarity"] as? Double ?? 1) < 1)
@@ -180,7 +183,8 @@ struct InsightsAPITests {
     func validation() async throws {
         try await TestDatabase.with(.sqlite) { store in
             let team = try await store.createTeam(name: "t")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights]).secret
+            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights, .jobs]).secret
+            let reader = try await store.createAPIKey(name: "r", teamID: team.id, scopes: [.insights]).secret
             let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.maxWaitingPerTeam = 2 }
             try await app.test(.router) { client in
                 let long = String(repeating: "{", count: 10)
@@ -212,6 +216,24 @@ struct InsightsAPITests {
                 #expect(try await call(client, .get, "/v1/insights?limit=0", key: key).0.status == .badRequest)
                 #expect(try await call(client, .get, "/v1/insights?until=-5", key: key).0.status == .badRequest)
                 #expect(try await call(client, .get, "/v1/conversations/nope", key: key).0.status == .notFound)
+                // Reading is the insights scope (a viewer's); submitting makes jobs.
+                #expect(try await call(client, .post, "/v1/conversations", key: reader, body: Self.body([["x"]])).0.status == .forbidden)
+                #expect(try await call(client, .get, "/v1/insights", key: reader).0.status == .ok)
+
+                // OpenAI's other content forms: null (a tool call) and parts. A resubmission under one key is answered
+                // with what the first stored.
+                let forms =
+                    #"{"messages":[{"role":"assistant","content":null},{"role":"user","content":[{"type":"text","text":"where is"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"my parcel"}]}]}"#
+                let (first, stored) = try await call(client, .post, "/v1/conversations", key: key, body: forms, idempotencyKey: "once")
+                let (again, replayed) = try await call(client, .post, "/v1/conversations", key: key, body: forms, idempotencyKey: "once")
+                #expect(first.status == .accepted && again.status == .ok && again.headers[.idempotentReplayed] == "true")
+                #expect(stored["id"] as? String != nil && replayed["id"] as? String == stored["id"] as? String)
+                let shown = try await call(client, .get, "/v1/conversations/\(stored["id"] as? String ?? "")", key: key).1
+                #expect((shown["messages"] as? [[String: Any]])?.map { $0["content"] as? String } == ["", "where is\nmy parcel"])
+                let reused = try await call(
+                    client, .post, "/v1/conversations", key: key, body: Self.body([["other text"]]), idempotencyKey: "once")
+                #expect(reused.0.status == .unprocessableContent)
+
                 // Three at once, over the bound of two waiting: refused whole.
                 let (full, refusal) = try await call(
                     client, .post, "/v1/conversations", key: key, body: Self.body([["a b c"], ["d e f"], ["g h i"]]))
@@ -308,8 +330,61 @@ struct InsightsAPITests {
                     }
                     let errors = job["errors"] as? [[String: Any]] ?? []
                     #expect(job["state"] as? String == "retryable" && (errors.first?["message"] as? String ?? "").contains("503"), "\(job)")
+                    let message = errors.first?["message"] as? String
+                    #expect(message == "the upstream answered 503", "the upstream's body is not shown to the team")
+
+                    // Its last attempt gets only invalid answers: the conversation is failed, with why, and announced.
+                    try await store.transaction { sql in
+                        try await sql.raw("UPDATE jobs SET max_attempts = 2, run_at = 0 WHERE id = \(bind: jobID)").run()
+                    }
+                    let conversationID = try #require(conversation["id"] as? String)
+                    let failed = try await settled(client, conversationID, key: key)
+                    #expect(failed["status"] as? String == "failed" && (failed["reason"] as? String ?? "").contains("invalid"), "\(failed)")
+                    #expect(try await store.events(teamID: team.id, topic: "conversation.failed").count == 1)
+                    #expect(upstream.calls.count == 6, "two, one failed, three invalid")
                 }
             }
+        }
+    }
+
+    @Test(
+        "the upstream's circuit opens after failures in a row (calls then fail at once, without reaching it), lets one trial through after the cooldown, and closes when it succeeds; a request the upstream refuses as invalid does not count"
+    )
+    func circuitBreaker() async throws {
+        let ok = #"{"sentiment":"neutral","topics":[],"key_phrases":[],"summary":"s","confidence":0.5}"#
+        let upstream = Upstream(replies: [(400, "bad request"), (503, "down"), (500, "down"), (200, ok), (200, ok)])
+        try await upstream.application().test(.live) { upstreamClient in
+            var configuration = ServerConfiguration()
+            configuration.upstream.baseURL = URL(string: "http://127.0.0.1:\(upstreamClient.port!)/v1")
+            configuration.upstream.circuitFailures = 2
+            configuration.upstream.circuitCooldown = .milliseconds(300)
+            let metrics = ServerMetrics()
+            let client = ChatCompletionClient(configuration: LiveConfiguration(configuration), metricsFactory: metrics.factory)
+            func state() -> Double? {
+                String(decoding: metrics.exposition(), as: UTF8.self).split(separator: "\n")
+                    .first { $0.hasPrefix("conduit_upstream_circuit_state ") }?.split(separator: " ").last.flatMap { Double($0) }
+            }
+            func call() async -> UpstreamError? {
+                do {
+                    _ = try await client.complete(["model": "m", "messages": [["role": "user", "content": "hi"]]])
+                    return nil
+                } catch {
+                    return error as? UpstreamError
+                }
+            }
+            #expect(await call().map(\.isUpstreamFailure) == false)
+            #expect(client.circuit.state == .closed, "a 400 is the request's fault, not the upstream's")
+            for _ in 0..<2 { #expect(await call().map(\.isUpstreamFailure) == true) }
+            #expect(client.circuit.state == .open && state() == 1)
+            guard case .circuitOpen = await call() else {
+                Issue.record("an open circuit refuses at once")
+                return
+            }
+            #expect(upstream.calls.count == 3, "the refused call never reached the upstream")
+            try await Task.sleep(for: .milliseconds(350))
+            #expect(await call() == nil, "the trial after the cooldown goes through")
+            #expect(client.circuit.state == .closed && state() == 0 && upstream.calls.count == 4)
+            try await client.shutdown()
         }
     }
 }

@@ -90,22 +90,20 @@ struct JobDurabilityTests {
             server.waitUntilExit()
         }
         try #require(await LiveServer.isReady(port: port))
-        var jobs: [Job] = []
-        while ContinuousClock.now < deadline + .seconds(60) {
-            jobs = try await accepted.asyncMap { try #require(try await store.job($0)) }
-            if jobs.allSatisfy({ $0.state == .completed }) { break }
-            try await Task.sleep(for: .milliseconds(200))
+        /// The jobs, once all completed or `until` has passed.
+        func settled(_ ids: [String], until: ContinuousClock.Instant) async throws -> [Job] {
+            while true {
+                let jobs = try await ids.asyncMap { try #require(try await store.job($0)) }
+                if jobs.allSatisfy({ $0.state == .completed }) || ContinuousClock.now > until { return jobs }
+                try await Task.sleep(for: .milliseconds(200))
+            }
         }
+        let jobs = try await settled(accepted, until: deadline + .seconds(60))
         #expect(jobs.count == 6 && jobs.allSatisfy { $0.state == .completed }, "\(jobs.map(\.state))")
         for job in jobs {
             #expect(try await store.jobOutput(job.id, teamID: team.id)?.count == texts.count * 384 * 4)
         }
-        var analyses: [Job] = []
-        while ContinuousClock.now < deadline + .seconds(90) {
-            analyses = try await conversationJobs.asyncMap { try #require(try await store.job($0)) }
-            if analyses.allSatisfy({ $0.state == .completed }) { break }
-            try await Task.sleep(for: .milliseconds(200))
-        }
+        let analyses = try await settled(conversationJobs, until: deadline + .seconds(90))
         #expect(analyses.count == 40 && analyses.allSatisfy { $0.state == .completed }, "\(analyses.map(\.state))")
         // The ledger: one insight per conversation, and one event per insight, however often a job ran.
         let insights = try await store.insights(teamID: team.id, limit: 100)

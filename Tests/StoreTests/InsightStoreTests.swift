@@ -20,7 +20,7 @@ struct InsightStoreTests {
     {
         NewInsight(
             conversationID: conversation.id, jobID: conversation.jobID, pipeline: "default", pipelineVersion: 1, contentHash: hash,
-            source: "analyzer", analysis: #"{"summary":"s"}"#, embedding: Data([1, 2, 3, 4]), labels: labels)
+            source: "analyzer", analysis: #"{"summary":"s"}"#, embedding: Data([1, 2, 3, 4]), embeddingModel: "m", labels: labels)
     }
 
     private static func announce(_ insightID: String) -> NewEvent {
@@ -34,7 +34,8 @@ struct InsightStoreTests {
         try await TestDatabase.with(backend) { store in
             let team = try await store.createTeam(name: "t")
             let created = try await store.createConversations(
-                (0..<3).map { Self.conversation("text \($0)") }, teamID: team.id, maxWaiting: 4, job: Self.job(for:))
+                (0..<3).map { Self.conversation("text \($0)") }, teamID: team.id, maxWaiting: 4, job: Self.job(for:)
+            ).conversations
             #expect(created.map(\.messages) == (0..<3).map { #"[{"content":"text \#($0)","role":"user"}]"# })
             for conversation in created {
                 #expect(conversation.status == .pending && conversation.teamID == team.id)
@@ -63,7 +64,8 @@ struct InsightStoreTests {
         try await TestDatabase.with(backend) { store in
             let team = try await store.createTeam(name: "t")
             let created = try await store.createConversations(
-                [Self.conversation("one"), Self.conversation("two")], teamID: team.id, job: Self.job(for:))
+                [Self.conversation("one"), Self.conversation("two")], teamID: team.id, job: Self.job(for:)
+            ).conversations
             let (first, stored) = try await store.storeInsight(Self.insight(for: created[0]), teamID: team.id, event: Self.announce)
             #expect(stored && first.conversationID == created[0].id && first.embedding == Data([1, 2, 3, 4]))
             // Its job ran again (a crash before it completed): nothing new.
@@ -81,13 +83,13 @@ struct InsightStoreTests {
             #expect(events.map(\.payload) == [#"{"insight_id":"\#(first.id)"}"#])
 
             let skipped = NewEvent(topic: "conversation.skipped", payload: "{}")
-            try await store.skipConversation(created[1].id, reason: "too_short", event: skipped)
-            try await store.skipConversation(created[1].id, reason: "too_short", event: skipped)
+            try await store.closeConversation(created[1].id, as: .skipped, reason: "too_short", event: skipped)
+            try await store.closeConversation(created[1].id, as: .skipped, reason: "too_short", event: skipped)
             let conversation = try await store.conversation(created[1].id)
-            #expect(conversation?.status == .skipped && conversation?.skipReason == "too_short")
+            #expect(conversation?.status == .skipped && conversation?.reason == "too_short")
             #expect(try await store.events(teamID: team.id, topic: "conversation.skipped").count == 1)
             // An analysed conversation is not skipped afterwards.
-            try await store.skipConversation(created[0].id, reason: "spam", event: skipped)
+            try await store.closeConversation(created[0].id, as: .skipped, reason: "spam", event: skipped)
             #expect(try await store.conversation(created[0].id)?.status == .analyzed)
         }
     }
@@ -100,7 +102,8 @@ struct InsightStoreTests {
             let team = try await store.createTeam(name: "t")
             let other = try await store.createTeam(name: "o")
             let created = try await store.createConversations(
-                (0..<5).map { Self.conversation("c\($0)") }, teamID: team.id, job: Self.job(for:))
+                (0..<5).map { Self.conversation("c\($0)") }, teamID: team.id, job: Self.job(for:)
+            ).conversations
             var insights: [Insight] = []
             for (index, conversation) in created.enumerated() {
                 let labels = index.isMultiple(of: 2) ? ["positive", "billing"] : ["negative", "shipping"]
@@ -132,12 +135,61 @@ struct InsightStoreTests {
             #expect(try await store.insight(withContentHash: "hash-1", teamID: team.id)?.id == ids[3], "the latest with that hash")
             #expect(try await store.insight(withContentHash: "hash-1", teamID: other.id) == nil)
             #expect(
-                try await store.recentInsights(teamID: team.id, pipeline: "default", version: 1, limit: 3).map(\.id) == [
+                try await store.recentEmbeddings(teamID: team.id, pipeline: "default", version: 1, model: "m", limit: 3).map(\.id) == [
                     ids[4], ids[3], ids[2],
                 ])
-            #expect(try await store.recentInsights(teamID: team.id, pipeline: "default", version: 2, limit: 3).isEmpty)
+            #expect(try await store.recentEmbeddings(teamID: team.id, pipeline: "default", version: 2, model: "m", limit: 3).isEmpty)
+            #expect(
+                try await store.recentEmbeddings(teamID: team.id, pipeline: "default", version: 1, model: "other", limit: 3).isEmpty,
+                "another model's vectors are not compared")
+            #expect(try await store.insight(ids[1], teamID: team.id)?.conversationID == created[1].id)
+            #expect(try await store.insight(ids[1], teamID: other.id) == nil)
             #expect(try await store.insight(ofConversation: created[2].id, teamID: team.id)?.id == ids[2])
             #expect(try await store.insight(ofConversation: created[2].id, teamID: other.id) == nil)
+        }
+    }
+
+    @Test(
+        "an idempotency key answers a resubmission with the conversations first stored, refuses other conversations under it, and holds when submitted at once; a failed conversation is analysed when its job runs again",
+        arguments: Backend.allCases)
+    func idempotencyAndFailure(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let team = try await store.createTeam(name: "t")
+            let batch = [Self.conversation("one"), Self.conversation("two")]
+            let (first, created) = try await store.createConversations(batch, teamID: team.id, idempotencyKey: "k", job: Self.job(for:))
+            let (again, createdAgain) = try await store.createConversations(
+                batch, teamID: team.id, idempotencyKey: "k", job: Self.job(for:))
+            #expect(created && !createdAgain && again == first)
+            for other in [[Self.conversation("one"), Self.conversation("three")], [batch[0]], batch + [Self.conversation("x")]] {
+                await #expect(throws: JobQueueError.idempotencyKeyReused) {
+                    try await store.createConversations(other, teamID: team.id, idempotencyKey: "k", job: Self.job(for:))
+                }
+            }
+            // The same key for /v1/jobs is another key.
+            #expect(try await store.enqueue(NewJob(kind: "embeddings", input: "{}", idempotencyKey: "k"), teamID: team.id).created)
+            let concurrent = try await withThrowingTaskGroup(of: [String].self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        try await store.createConversations(batch, teamID: team.id, idempotencyKey: "k2", job: Self.job(for:))
+                            .conversations.map(\.id)
+                    }
+                }
+                return try await group.reduce(into: Set<[String]>()) { $0.insert($1) }
+            }
+            #expect(concurrent.count == 1)
+            let count = try await store.read { sql in
+                try await sql.raw("SELECT COUNT(*) AS n FROM conversations").first()?.decode(column: "n", as: Int.self)
+            }
+            #expect(count == 4)
+
+            let failed = NewEvent(topic: "conversation.failed", payload: "{}")
+            try await store.closeConversation(first[0].id, as: .failed, reason: "the upstream answered 503", event: failed)
+            try await store.closeConversation(first[0].id, as: .failed, reason: "the upstream answered 503", event: failed)
+            #expect(try await store.conversation(first[0].id)?.status == .failed)
+            #expect(try await store.events(teamID: team.id, topic: "conversation.failed").count == 1)
+            _ = try await store.storeInsight(Self.insight(for: first[0]), teamID: team.id, event: Self.announce)
+            let analysed = try await store.conversation(first[0].id)
+            #expect(analysed?.status == .analyzed && analysed?.reason == nil)
         }
     }
 }

@@ -105,7 +105,7 @@ public func buildApplication(
         AdminController(store: store, configuration: live).addRoutes(to: requiring(.admin))
         let teams = TeamScope(store: store)
         let embeddingJobs = EmbeddingJobWorker(catalog: catalog, configuration: live, usage: usage)
-        let chatClient = ChatCompletionClient(configuration: live)
+        let chatClient = ChatCompletionClient(configuration: live, metricsFactory: metrics.factory)
         upstreamClient = chatClient
         let insightJobs = InsightJobWorker(
             store: store, configuration: live, embedder: TextEmbedder(catalog: catalog), client: chatClient, usage: usage,
@@ -116,7 +116,8 @@ public func buildApplication(
         // Insights jobs are made by /v1/conversations, with their conversation; /v1/jobs takes the other kinds.
         JobsController(store: store, teams: teams, runner: runner, workers: [embeddingJobs], configuration: live)
             .addRoutes(to: requiring(.jobs))
-        ConversationsController(teams: teams, runner: runner, configuration: live).addRoutes(to: requiring(.insights))
+        ConversationsController(teams: teams, runner: runner, configuration: live, rateLimiter: rateLimiter)
+            .addRoutes(submitting: requiring(.jobs), reading: requiring(.insights))
         jobRunner = runner
     }
     MetricsController(metrics: metrics).addRoutes(to: requiring(.admin))

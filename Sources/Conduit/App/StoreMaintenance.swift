@@ -18,6 +18,8 @@ struct StoreMaintenance: Service {
                 // A day late: a replayed token of a just-expired login is still recognised as spent.
                 try await store.pruneRefreshTokens(expiredBefore: Timestamp.now() - 86_400)
                 try await store.pruneRequestLog(before: Timestamp.now() - Int64(configuration.read(\.requestLog.retentionDays)) * 86_400)
+                // Events are kept as long as the finished jobs that made them.
+                try await store.pruneEvents(before: Milliseconds.now() - Int64(configuration.read(\.jobs.retentionDays)) * 86_400_000)
             } catch {
                 logger.warning("store housekeeping failed", metadata: ["error": "\(error)"])
             }

@@ -53,14 +53,15 @@ public struct ConfigurationReloader: Service {
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) { trigger.yield("SIGHUP") }
             }
-            if let file = source.file {
+            // The configuration file and the pipeline files of the folder in effect (set by the file or the environment).
+            if source.file != nil || live.read(\.insights.pipelinesDirectory) != nil {
                 group.addTask {
-                    // The configuration file and the pipeline files of the folder it names.
                     func stamps() -> [FileStamp] {
                         let folder = live.read(\.insights.pipelinesDirectory)
                         let pipelines = folder.flatMap { try? FileManager.default.contentsOfDirectory(atPath: $0.path) } ?? []
-                        return [FileStamp(file)]
-                            + pipelines.sorted().compactMap { name in folder.map { FileStamp($0.appending(path: name).path) } }
+                        let files =
+                            (source.file.map { [$0] } ?? []) + pipelines.sorted().compactMap { name in folder?.appending(path: name).path }
+                        return files.map(FileStamp.init)
                     }
                     var stamp = stamps()
                     while !Task.isCancelled {

@@ -102,6 +102,8 @@ extension Setting {
             "upstream.api_key_file", allowed: "a readable file holding the upstream's API key", reloadable: true, \.upstream.apiKey,
             parse: secretFile, show: { _ in nil }),
         .seconds("upstream.timeout_seconds", reloadable: true, \.upstream.timeout),
+        .integer("upstream.circuit_failures", 1...1000, reloadable: true, \.upstream.circuitFailures),
+        .seconds("upstream.circuit_cooldown_seconds", reloadable: true, \.upstream.circuitCooldown),
         .text(
             "logging.level", allowed: "a level, or levels per subsystem: info,Store=debug", reloadable: true, \.logLevel,
             parse: { (try? LogLevels(parsing: $0)) != nil ? $0 : nil }, show: { $0 }),

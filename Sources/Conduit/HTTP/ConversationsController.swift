@@ -4,26 +4,31 @@ import Store
 
 /// `/v1/conversations` and `/v1/insights`: conversations in, one job each through their pipeline,
 /// insights out. A conversation is acknowledged (202, with its `job_id`) only once it and its job are
-/// committed together; a batch (`{"conversations": [...]}`) is stored whole or not at all.
+/// committed together; a batch (`{"conversations": [...]}`) is stored whole or not at all. An
+/// `Idempotency-Key` answers a resubmission with what the first one stored (200, `Idempotent-Replayed`).
 struct ConversationsController {
     let teams: TeamScope
     let runner: JobRunner
     let configuration: LiveConfiguration
+    /// Holds submissions to the caller's limits, at an estimate of four bytes of text a token.
+    let rateLimiter: RateLimiter?
 
     /// Most conversations in one submission.
     static let maximumBatch = 1000
-    /// Most messages in one conversation.
+    /// Most messages in one conversation, and in one submission.
     static let maximumMessages = 1000
+    static let maximumMessagesPerSubmission = 100_000
     /// Most bytes of one conversation's metadata, as JSON.
     static let maximumMetadataBytes = 16_384
     static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
 
     private var store: Database { teams.store }
 
-    func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
-        router.post("/v1/conversations") { request, context in try await submit(request, context: context) }
-        router.get("/v1/conversations/{id}") { _, context in try await show(context) }
-        router.get("/v1/insights") { request, context in try await insights(request, context: context) }
+    /// Submitting makes jobs and spends tokens (the `jobs` scope); reading needs `insights`, which a viewer has.
+    func addRoutes(submitting: some RouterMethods<ConduitRequestContext>, reading: some RouterMethods<ConduitRequestContext>) {
+        submitting.post("/v1/conversations") { request, context in try await submit(request, context: context) }
+        reading.get("/v1/conversations/{id}") { _, context in try await show(context) }
+        reading.get("/v1/insights") { request, context in try await insights(request, context: context) }
     }
 
     private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
@@ -50,14 +55,26 @@ struct ConversationsController {
         } else {
             submitted = [try Self.conversation(object, param: "", defaultPipeline: nil, pipelines: pipelines)]
         }
+        let messageCount = submitted.reduce(0) { $0 + $1.messageCount }
+        guard messageCount <= Self.maximumMessagesPerSubmission else {
+            throw APIError.invalidRequest(
+                "a submission takes at most \(Self.maximumMessagesPerSubmission) messages in all, got \(messageCount)",
+                param: "conversations", code: "too_many_inputs")
+        }
+        let estimatedTokens = max(1, submitted.reduce(0) { $0 + $1.messages.utf8.count } / 4)
+        _ = try await rateLimiter?.admit(context.identity, tokens: estimatedTokens)
         guard runner.serves(InsightJobWorker.queue) else {
             throw APIError(
                 status: .serviceUnavailable, message: "this server runs no '\(InsightJobWorker.queue)' queue (jobs.queues)",
                 type: "server_error", code: "insights_unavailable")
         }
+        let key = request.headers[.idempotencyKey]
+        if let key, key.isEmpty || key.count > 200 {
+            throw APIError.invalidRequest("Idempotency-Key must be 1 to 200 characters", param: "Idempotency-Key", code: "invalid_value")
+        }
         let trace = TraceContextCarrier.current()
-        let created = try await store.createConversations(
-            submitted, teamID: try await teams.teamID(context), maxWaiting: runner.maxWaitingPerTeam
+        let (created, isNew) = try await store.createConversations(
+            submitted, teamID: try await teams.teamID(context), idempotencyKey: key, maxWaiting: runner.maxWaitingPerTeam
         ) { conversationID in
             NewJob(
                 kind: InsightJobWorker.kind, queue: InsightJobWorker.queue, input: InsightJobWorker.input(conversationID: conversationID),
@@ -70,10 +87,12 @@ struct ConversationsController {
                 "job_id": conversation.jobID, "created_at": conversation.createdAt / 1000,
             ]
         }
-        if isBatch {
-            return try Response.json(["object": "list", "data": views, "job_ids": created.map(\.jobID)], status: .accepted)
-        }
-        return try Response.json(views[0], status: .accepted)
+        var response =
+            isBatch
+            ? try Response.json(["object": "list", "data": views, "job_ids": created.map(\.jobID)], status: isNew ? .accepted : .ok)
+            : try Response.json(views[0], status: isNew ? .accepted : .ok)
+        if !isNew { response.headers[.idempotentReplayed] = "true" }
+        return response
     }
 
     /// One conversation of a submission, checked; `param` prefixes the names errors point at.
@@ -92,8 +111,10 @@ struct ConversationsController {
                 throw APIError.invalidRequest(
                     "\(at).role must be one of \(roles.sorted().joined(separator: ", "))", param: "\(at).role", code: "invalid_value")
             }
-            guard let content = message["content"] as? String else {
-                throw APIError.invalidRequest("\(at).content must be a string", param: "\(at).content", code: "invalid_type")
+            guard let content = Self.text(of: message["content"]) else {
+                throw APIError.invalidRequest(
+                    "\(at).content must be a string, null, or a list of parts ({\"type\": \"text\", \"text\": ...})",
+                    param: "\(at).content", code: "invalid_type")
             }
             checked.append(["role": role, "content": content])
         }
@@ -118,7 +139,19 @@ struct ConversationsController {
         return NewConversation(
             pipeline: pipeline,
             messages: String(decoding: try JSONSerialization.data(withJSONObject: checked, options: [.sortedKeys]), as: UTF8.self),
-            metadata: String(decoding: metadataJSON, as: UTF8.self))
+            metadata: String(decoding: metadataJSON, as: UTF8.self), messageCount: checked.count)
+    }
+
+    /// A message's text as OpenAI's chat format gives it: a string, null (an assistant's tool call), or
+    /// parts, of which the text ones count.
+    static func text(of content: Any?) -> String? {
+        switch content {
+        case let text as String: return text
+        case nil, is NSNull: return ""
+        case let parts as [[String: Any]]:
+            return parts.compactMap { $0["type"] as? String == "text" ? $0["text"] as? String : nil }.joined(separator: "\n")
+        default: return nil
+        }
     }
 
     private func show(_ context: ConduitRequestContext) async throws -> Response {
@@ -129,7 +162,7 @@ struct ConversationsController {
         let job = try await store.job(conversation.jobID, teamID: team)
         return try Response.json([
             "id": conversation.id, "object": "conversation", "pipeline": conversation.pipeline, "status": conversation.status.rawValue,
-            "skip_reason": conversation.skipReason ?? NSNull(), "messages": Self.parsed(conversation.messages),
+            "reason": conversation.reason ?? NSNull(), "messages": Self.parsed(conversation.messages),
             "metadata": Self.parsed(conversation.metadata), "job_id": conversation.jobID, "job_state": job?.state.rawValue ?? NSNull(),
             "created_at": conversation.createdAt / 1000, "insights": try insight.map { [try $0.apiRepresentation()] } ?? [],
         ])

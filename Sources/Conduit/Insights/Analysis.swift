@@ -13,6 +13,10 @@ struct Analysis: Codable, Sendable, Equatable {
             case promptTokens = "prompt_tokens"
             case completionTokens = "completion_tokens"
         }
+
+        var total: Int { promptTokens + completionTokens }
+
+        func cost(perMillionTokens price: Double) -> Double { Double(total) * price / 1_000_000 }
     }
 
     var sentiment: Scored

@@ -49,13 +49,29 @@ struct InsightJobWorker: JobWorker {
             throw StoreError.notFound("conversation \(id)")
         }
         switch conversation.status {
-        case .pending: break
+        case .pending, .failed: break
         case .skipped:
-            return try outcome(Result(conversationID: id, status: .skipped, reason: conversation.skipReason))
+            return try outcome(Result(conversationID: id, status: .skipped, reason: conversation.reason))
         case .analyzed:
             let insight = try await store.insight(ofConversation: id, teamID: job.teamID)
             return try outcome(Result(conversationID: id, status: .analyzed, insightID: insight?.id, source: insight?.source))
         }
+        do {
+            return try await analyze(conversation, job: job)
+        } catch {
+            // The job will not run again by itself: the conversation says so, and why.
+            if job.attempt >= job.maxAttempts {
+                let reason = "\(error)"
+                let payload = try Self.json(["conversation_id": id, "pipeline": conversation.pipeline, "reason": reason])
+                try? await store.closeConversation(
+                    id, as: .failed, reason: reason, event: NewEvent(topic: "conversation.failed", payload: payload))
+            }
+            throw error
+        }
+    }
+
+    private func analyze(_ conversation: Conversation, job: Job) async throws -> JobOutcome {
+        let id = conversation.id
         // A pipeline removed by a reload fails the attempt; the job is retried, in case it comes back.
         guard let pipeline = configuration.read(\.insights.pipelines)[conversation.pipeline] else {
             throw StoreError.notFound("pipeline '\(conversation.pipeline)' (insights.pipelines_dir)")
@@ -66,7 +82,8 @@ struct InsightJobWorker: JobWorker {
         if case .skip(let reason, let detail) = pipeline.prefilter.verdict(on: text.plain) {
             metrics.skipped(pipeline: pipeline.name, reason: reason)
             let payload = try Self.json(["conversation_id": id, "pipeline": pipeline.name, "reason": reason, "detail": detail])
-            try await store.skipConversation(id, reason: reason, event: NewEvent(topic: "conversation.skipped", payload: payload))
+            try await store.closeConversation(
+                id, as: .skipped, reason: reason, event: NewEvent(topic: "conversation.skipped", payload: payload))
             return try outcome(Result(conversationID: id, status: .skipped, reason: reason))
         }
 
@@ -76,77 +93,94 @@ struct InsightJobWorker: JobWorker {
             var analysis = try JSONDecoder().decode(Analysis.self, from: Data(cached.analysis.utf8))
             analysis.reused(from: cached.id, similarity: nil, tokens: 0)
             return try await store(
-                analysis, source: "exact_cache", embedding: cached.embedding, hash: hash, for: conversation, job: job, pipeline: pipeline)
+                analysis, source: "exact_cache", embedding: cached.embedding, model: cached.embeddingModel, hash: hash, for: conversation,
+                job: job, pipeline: pipeline)
         }
 
-        let embedded = try await embedder.embed(text)
+        // One model for the whole job, even if a reload swaps it meanwhile.
+        let served = try embedder.catalog.resolve(nil)
+        let local = LocalAnalyzer(embedder: embedder, served: served)
+        let embedded = try await embedder.embed(text, with: served)
         if let threshold = pipeline.cache.semanticThreshold,
-            let (cached, similarity) = try await mostSimilar(to: embedded.vector, teamID: job.teamID, pipeline: pipeline),
-            similarity >= threshold
+            let (cachedID, similarity) = try await mostSimilar(to: embedded, teamID: job.teamID, pipeline: pipeline),
+            similarity >= threshold, let cached = try await store.insight(cachedID, teamID: job.teamID)
         {
             metrics.cacheHit(pipeline: pipeline.name, kind: "semantic")
             var analysis = try JSONDecoder().decode(Analysis.self, from: Data(cached.analysis.utf8))
-            analysis.reused(from: cached.id, similarity: similarity, tokens: embedded.tokens)
+            // The labels of the similar conversation, the words of this one.
+            let (keyPhrases, summary, tokens) = try await local.extract(text, embedded: embedded, pipeline: pipeline)
+            analysis.reused(from: cached.id, similarity: similarity, tokens: embedded.tokens + tokens)
+            analysis.keyPhrases = keyPhrases
+            analysis.summary = summary
             return try await store(
-                analysis, source: "semantic_cache", embedding: Float32LE.bytes(embedded.vector), hash: hash, for: conversation, job: job,
-                pipeline: pipeline)
+                analysis, source: "semantic_cache", embedding: Float32LE.bytes(embedded.vector), model: served.name, hash: hash,
+                for: conversation, job: job, pipeline: pipeline)
         }
 
         let analyzer = pipeline.analyzer.description
         let started = ContinuousClock.now
         let analysis: Analysis
-        let model: String
         do {
             switch pipeline.analyzer {
             case .local:
-                model = try embedder.catalog.resolve(nil).name
-                analysis = try await LocalAnalyzer(embedder: embedder).analyze(text, embedded: embedded, pipeline: pipeline)
-            case .llm(let name):
-                model = name
-                analysis = try await LLMAnalyzer(client: client, model: name).analyze(
-                    text, pipeline: pipeline, pricePerMillionTokens: configuration.read(\.prices)[name])
+                analysis = try await local.analyze(text, embedded: embedded, pipeline: pipeline)
+                account(analysis.usage, analyzer: analyzer, model: served.name, job: job, since: started)
+            case .llm(let model):
+                account(
+                    .init(promptTokens: embedded.tokens, completionTokens: 0), analyzer: analyzer, model: served.name, job: job,
+                    since: started)
+                analysis = try await LLMAnalyzer(client: client, model: model).analyze(
+                    text, pipeline: pipeline, pricePerMillionTokens: configuration.read(\.prices)[model]
+                ) { call in
+                    account(call, analyzer: analyzer, model: model, job: job, since: started)
+                }
             }
             metrics.analyzed(analyzer: analyzer, outcome: "success", since: started)
         } catch {
             metrics.analyzed(analyzer: analyzer, outcome: "error", since: started)
             throw error
         }
-        metrics.used(analyzer: analyzer, usage: analysis.usage, costUSD: analysis.costUSD)
-        let tokens = analysis.usage.promptTokens + analysis.usage.completionTokens
-        usageMetrics.served(model: model, tokens: tokens, pricePerMillionTokens: configuration.read(\.prices)[model])
-        usage?.record(
-            UsageEvent(
-                teamID: job.teamID, keyID: nil, model: model, route: "/v1/conversations", tokens: Int64(tokens),
-                latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: 200))
         return try await store(
-            analysis, source: "analyzer", embedding: Float32LE.bytes(embedded.vector), hash: hash, for: conversation, job: job,
-            pipeline: pipeline)
+            analysis, source: "analyzer", embedding: Float32LE.bytes(embedded.vector), model: served.name, hash: hash, for: conversation,
+            job: job, pipeline: pipeline)
     }
 
-    /// The team's recent analysis by this pipeline version closest to `vector`, with its similarity.
-    private func mostSimilar(to vector: [Float], teamID: String, pipeline: PipelineDefinition) async throws -> (Insight, Double)? {
-        let recent = try await store.recentInsights(
-            teamID: teamID, pipeline: pipeline.name, version: pipeline.version, limit: pipeline.cache.semanticWindow)
-        var best: (Insight, Double)?
-        for insight in recent {
-            guard let bytes = insight.embedding else { continue }
+    /// Records tokens a model spent for the job's team: in the usage report (with the cost at
+    /// `usage.prices`) and the metrics.
+    private func account(_ usage: Analysis.Usage, analyzer: String, model: String, job: Job, since started: ContinuousClock.Instant) {
+        let price = configuration.read(\.prices)[model]
+        metrics.used(analyzer: analyzer, usage: usage, costUSD: price.map { usage.cost(perMillionTokens: $0) })
+        usageMetrics.served(model: model, tokens: usage.total, pricePerMillionTokens: price)
+        self.usage?.record(
+            UsageEvent(
+                teamID: job.teamID, keyID: nil, model: model, route: "/v1/conversations", tokens: Int64(usage.total),
+                latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: 200))
+    }
+
+    /// The team's recent analysis by this pipeline version and model closest to the conversation, with its similarity.
+    private func mostSimilar(to embedded: EmbeddedConversation, teamID: String, pipeline: PipelineDefinition) async throws -> (
+        String, Double
+    )? {
+        let recent = try await store.recentEmbeddings(
+            teamID: teamID, pipeline: pipeline.name, version: pipeline.version, model: embedded.model, limit: pipeline.cache.semanticWindow)
+        var best: (String, Double)?
+        for (id, bytes) in recent {
             let other = Float32LE.floats(bytes)
-            // Stored under another model (a reload changed it): not comparable.
-            guard other.count == vector.count else { continue }
-            let similarity = Double(cosineSimilarity(vector, other))
-            if similarity > best?.1 ?? -2 { best = (insight, similarity) }
+            guard other.count == embedded.vector.count else { continue }
+            let similarity = Double(cosineSimilarity(embedded.vector, other))
+            if similarity > best?.1 ?? -2 { best = (id, similarity) }
         }
         return best
     }
 
     private func store(
-        _ analysis: Analysis, source: String, embedding: Data?, hash: String, for conversation: Conversation, job: Job,
+        _ analysis: Analysis, source: String, embedding: Data?, model: String?, hash: String, for conversation: Conversation, job: Job,
         pipeline: PipelineDefinition
     ) async throws -> JobOutcome {
         let new = NewInsight(
             conversationID: conversation.id, jobID: job.id, pipeline: pipeline.name, pipelineVersion: pipeline.version, contentHash: hash,
             source: source, analysis: String(decoding: try JSONEncoder().encode(analysis), as: UTF8.self), embedding: embedding,
-            labels: analysis.labels)
+            embeddingModel: model, labels: analysis.labels)
         let payload: @Sendable (String) -> NewEvent = { insightID in
             let payload: [String: Any] = [
                 "insight_id": insightID, "conversation_id": conversation.id, "pipeline": pipeline.name, "source": source,

@@ -7,7 +7,12 @@ struct LLMAnalyzer: Sendable {
     let client: ChatCompletionClient
     let model: String
 
-    func analyze(_ text: ConversationText, pipeline: PipelineDefinition, pricePerMillionTokens: Double?) async throws -> Analysis {
+    /// `spent` is told the tokens of each call as it returns, invalid answers' included, so that they are
+    /// accounted for even when the analysis fails.
+    func analyze(
+        _ text: ConversationText, pipeline: PipelineDefinition, pricePerMillionTokens: Double?,
+        spent: (_ call: Analysis.Usage) -> Void
+    ) async throws -> Analysis {
         var messages: [[String: String]] = [
             ["role": "system", "content": Self.instructions(for: pipeline)],
             ["role": "user", "content": text.transcript],
@@ -24,11 +29,12 @@ struct LLMAnalyzer: Sendable {
             ])
             usage.promptTokens += completion.promptTokens
             usage.completionTokens += completion.completionTokens
+            spent(.init(promptTokens: completion.promptTokens, completionTokens: completion.completionTokens))
             do {
                 var analysis = try Self.validated(completion.content, pipeline: pipeline)
                 analysis.analyzer = "llm:\(model)"
                 analysis.usage = usage
-                analysis.costUSD = pricePerMillionTokens.map { Double(usage.promptTokens + usage.completionTokens) * $0 / 1_000_000 }
+                analysis.costUSD = pricePerMillionTokens.map { usage.cost(perMillionTokens: $0) }
                 return analysis
             } catch let error as InvalidAnalysis {
                 problem = error.reason
@@ -61,18 +67,20 @@ struct LLMAnalyzer: Sendable {
     }
 
     static func schema(for pipeline: PipelineDefinition) -> [String: Any] {
-        [
-            "type": "object", "additionalProperties": false,
-            "required": ["sentiment", "topics", "key_phrases", "summary", "confidence"],
-            "properties": [
-                "sentiment": ["type": "string", "enum": pipeline.sentiment.keys.sorted()],
-                "topics": [
-                    "type": "array", "items": ["type": "string", "enum": pipeline.topics.keys.sorted()], "maxItems": pipeline.maxTopics,
-                ],
-                "key_phrases": ["type": "array", "items": ["type": "string"], "maxItems": pipeline.keyPhrases],
-                "summary": ["type": "string"],
-                "confidence": ["type": "number", "minimum": 0, "maximum": 1],
-            ] as [String: Any],
+        // A strict schema may not hold an empty enum: with no topic labels, the list must stay empty.
+        var topicItem: [String: Any] = ["type": "string"]
+        if !pipeline.topics.isEmpty { topicItem["enum"] = pipeline.topics.keys.sorted() }
+        let topics: [String: Any] = ["type": "array", "items": topicItem, "maxItems": pipeline.topics.isEmpty ? 0 : pipeline.maxTopics]
+        let properties: [String: Any] = [
+            "sentiment": ["type": "string", "enum": pipeline.sentiment.keys.sorted()] as [String: Any],
+            "topics": topics,
+            "key_phrases": ["type": "array", "items": ["type": "string"], "maxItems": pipeline.keyPhrases] as [String: Any],
+            "summary": ["type": "string"],
+            "confidence": ["type": "number", "minimum": 0, "maximum": 1] as [String: Any],
+        ]
+        return [
+            "type": "object", "additionalProperties": false, "required": ["sentiment", "topics", "key_phrases", "summary", "confidence"],
+            "properties": properties,
         ]
     }
 

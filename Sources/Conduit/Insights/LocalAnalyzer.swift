@@ -5,6 +5,7 @@ import Foundation
 /// similarity to the whole), and an extractive summary of its most central sentences.
 struct LocalAnalyzer: Sendable {
     let embedder: TextEmbedder
+    let served: ServedModel
 
     /// Most sentences embedded per conversation; a longer one is analysed on its first ones.
     static let maxSentences = 128
@@ -16,7 +17,7 @@ struct LocalAnalyzer: Sendable {
         let sentimentLabels = pipeline.sentiment.keys.sorted()
         let topicLabels = pipeline.topics.keys.sorted()
         let labelVectors = try await embedder.embedCached(
-            sentimentLabels.map { pipeline.sentiment[$0]! } + topicLabels.map { pipeline.topics[$0]! })
+            sentimentLabels.map { pipeline.sentiment[$0]! } + topicLabels.map { pipeline.topics[$0]! }, with: served)
         let sentimentScores = labelVectors.prefix(sentimentLabels.count).map { cosineSimilarity($0, document) }
         let topicScores = labelVectors.dropFirst(sentimentLabels.count).map { cosineSimilarity($0, document) }
 
@@ -25,13 +26,26 @@ struct LocalAnalyzer: Sendable {
         let topics = zip(topicLabels, topicScores).filter { $0.1 >= Float(pipeline.topicThreshold) }
             .sorted { $0.1 > $1.1 }.prefix(pipeline.maxTopics)
             .map { Analysis.Scored(label: $0.0, score: Self.rounded($0.1)) }
+        let (keyPhrases, summary, tokens) = try await extract(text, embedded: embedded, pipeline: pipeline)
+        return Analysis(
+            sentiment: .init(label: sentimentLabels[best], score: Self.rounded(probabilities[best])), topics: Array(topics),
+            keyPhrases: keyPhrases, summary: summary, confidence: Self.rounded(probabilities[best]), analyzer: "local",
+            usage: .init(promptTokens: embedded.tokens + tokens, completionTokens: 0), costUSD: nil)
+    }
 
-        var tokens = embedded.tokens
+    /// What is taken from the conversation's own words: key phrases, the summary, and the tokens it cost
+    /// (beyond the conversation's embedding). A semantic cache hit reuses the labels of a similar
+    /// conversation but never its words.
+    func extract(_ text: ConversationText, embedded: EmbeddedConversation, pipeline: PipelineDefinition) async throws -> (
+        keyPhrases: [String], summary: String, tokens: Int
+    ) {
+        let document = embedded.vector
+        var tokens = 0
         var keyPhrases: [String] = []
         if pipeline.keyPhrases > 0 {
             let candidates = text.phraseCandidates(limit: Self.maxPhraseCandidates)
             if !candidates.isEmpty {
-                let (vectors, used) = try await embedder.embed(candidates)
+                let (vectors, used) = try await embedder.embed(candidates, with: served)
                 tokens += used
                 keyPhrases = Self.diverseTop(candidates, vectors: vectors, near: document, count: pipeline.keyPhrases)
             }
@@ -40,10 +54,7 @@ struct LocalAnalyzer: Sendable {
             cosineSimilarity(embedded.sentenceVectors[$0], document) > cosineSimilarity(embedded.sentenceVectors[$1], document)
         }
         let summary = central.prefix(pipeline.summarySentences).sorted().map { embedded.sentences[$0] }.joined(separator: " ")
-        return Analysis(
-            sentiment: .init(label: sentimentLabels[best], score: Self.rounded(probabilities[best])), topics: Array(topics),
-            keyPhrases: keyPhrases, summary: summary, confidence: Self.rounded(probabilities[best]), analyzer: "local",
-            usage: .init(promptTokens: tokens, completionTokens: 0), costUSD: nil)
+        return (keyPhrases, summary, tokens)
     }
 
     static func softmax(_ scores: [Float], temperature: Double) -> [Float] {

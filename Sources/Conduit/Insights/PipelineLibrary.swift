@@ -19,11 +19,13 @@ public struct PipelineLibrary: Sendable, Equatable {
         let files: [URL]
         do {
             files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
-                .filter { ["yaml", "yml"].contains($0.pathExtension) }.sorted { $0.path < $1.path }
+                // Not hidden files: editors keep lock and swap files beside the one being edited.
+                .filter { ["yaml", "yml"].contains($0.pathExtension) && !$0.lastPathComponent.hasPrefix(".") }.sorted { $0.path < $1.path }
         } catch {
             throw ConfigurationError("insights.pipelines_dir: cannot read the folder \(folder.path): \(error.localizedDescription)")
         }
         var library = builtIn
+        var declared: Set<String> = []
         for file in files {
             let name = file.deletingPathExtension().lastPathComponent
             guard PipelineDefinition.isValidName(name) else {
@@ -31,6 +33,10 @@ public struct PipelineLibrary: Sendable, Equatable {
                     "\(file.path): a pipeline's file name must be 1 to 64 lowercase letters, digits, '_' or '-' (it names the pipeline)")
             }
             guard let data = FileManager.default.contents(atPath: file.path) else { throw ConfigurationError("cannot read \(file.path)") }
+            if declared.contains(name) {
+                throw ConfigurationError("\(file.path): another file of the folder already declares the pipeline '\(name)'")
+            }
+            declared.insert(name)
             library.pipelines[name] = try parse(String(decoding: data, as: UTF8.self), name: name, file: file.path)
         }
         return library
@@ -83,7 +89,7 @@ public struct PipelineLibrary: Sendable, Equatable {
                     case "cache.exact": pipeline.cache.exact = try reader.flag(node, key)
                     case "cache.semantic_threshold":
                         pipeline.cache.semanticThreshold = node.null != nil ? nil : try reader.number(node, key, 0...1)
-                    case "cache.semantic_window": pipeline.cache.semanticWindow = try reader.integer(node, key, 1...100_000)
+                    case "cache.semantic_window": pipeline.cache.semanticWindow = try reader.integer(node, key, 1...10_000)
                     default: return false
                     }
                     return true

@@ -8,10 +8,13 @@ struct EmbeddedConversation: Sendable {
     var sentenceVectors: [[Float]]
     var vector: [Float]
     var tokens: Int
+    /// The served model's name: vectors of different models are not compared.
+    var model: String
 }
 
-/// Embeds the texts of pipelines with the default model, at background priority, each text cut to what
-/// the model takes. Label descriptions are embedded once per model and kept.
+/// Embeds the texts of pipelines at background priority, each text cut to what the model takes. A job
+/// resolves the default model once and passes it to every call, so that a reload in the middle cannot
+/// mix two models' vectors. Label descriptions are embedded once per model and kept.
 struct TextEmbedder: Sendable {
     let catalog: ModelCatalog
     private let labelVectors = LabelVectors()
@@ -19,33 +22,33 @@ struct TextEmbedder: Sendable {
     init(catalog: ModelCatalog) { self.catalog = catalog }
 
     /// Unit vectors for `texts`, and the tokens they took.
-    func embed(_ texts: [String]) async throws -> (vectors: [[Float]], tokens: Int) {
-        let served = try catalog.resolve(nil)
+    func embed(_ texts: [String], with served: ServedModel) async throws -> (vectors: [[Float]], tokens: Int) {
         let sequences = texts.map { served.model.tokenize($0).ids }
         let vectors = try await served.scheduler.embedInBackground(sequences)
         return (vectors.map(Self.unit), sequences.reduce(0) { $0 + $1.count })
     }
 
-    func embedCached(_ texts: [String]) async throws -> [[Float]] {
-        let model = try catalog.resolve(nil).name
+    func embedCached(_ texts: [String], with served: ServedModel) async throws -> [[Float]] {
+        let model = served.name
         var known = labelVectors.lookup(texts, model: model)
         let missing = Array(Set(texts).subtracting(known.keys))
         if !missing.isEmpty {
-            let computed = try await embed(missing).vectors
+            let computed = try await embed(missing, with: served).vectors
             labelVectors.store(computed, for: missing, model: model)
             for (text, vector) in zip(missing, computed) { known[text] = vector }
         }
         return texts.map { known[$0]! }
     }
 
-    func embed(_ text: ConversationText) async throws -> EmbeddedConversation {
+    func embed(_ text: ConversationText, with served: ServedModel) async throws -> EmbeddedConversation {
         let sentences = text.sentences(limit: LocalAnalyzer.maxSentences)
         // A text with no sentence (emoji alone, say) is embedded whole.
         let pieces = sentences.isEmpty ? [text.plain] : sentences
-        let (vectors, tokens) = try await embed(pieces)
+        let (vectors, tokens) = try await embed(pieces, with: served)
         var mean = [Float](repeating: 0, count: vectors[0].count)
         for vector in vectors { for index in mean.indices { mean[index] += vector[index] } }
-        return EmbeddedConversation(sentences: pieces, sentenceVectors: vectors, vector: Self.unit(mean), tokens: tokens)
+        return EmbeddedConversation(
+            sentences: pieces, sentenceVectors: vectors, vector: Self.unit(mean), tokens: tokens, model: served.name)
     }
 
     static func unit(_ vector: [Float]) -> [Float] {

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CoreMetrics
 import Foundation
 import Logging
 import NIOCore
@@ -10,13 +11,16 @@ import Tracing
 /// `traceparent` of the work that made it (AsyncHTTPClient injects it with the process's tracer), so
 /// the provider's traces join Conduit's.
 ///
+/// Calls go through a circuit breaker (`upstream.circuit_failures`, `upstream.circuit_cooldown_seconds`).
 /// A service: its connections close once what runs before it in the shutdown order (the job runner)
 /// has stopped.
 public final class ChatCompletionClient: Service, Sendable {
     private let http: HTTPClient
     private let configuration: LiveConfiguration
+    let circuit: CircuitBreaker
 
-    public init(configuration: LiveConfiguration) {
+    public init(configuration: LiveConfiguration, metricsFactory: any MetricsFactory = MetricsSystem.factory) {
+        circuit = CircuitBreaker(metricsFactory: metricsFactory)
         var client = HTTPClient.Configuration()
         // Read now, after `conduit serve` bootstrapped tracing: the client keeps the tracer it was made with.
         client.tracing.tracer = InstrumentationSystem.tracer
@@ -26,8 +30,10 @@ public final class ChatCompletionClient: Service, Sendable {
 
     public func run() async throws {
         try? await gracefulShutdown()
-        try await http.shutdown()
+        try await shutdown()
     }
+
+    func shutdown() async throws { try await http.shutdown() }
 
     struct Completion: Sendable {
         var content: String
@@ -44,29 +50,45 @@ public final class ChatCompletionClient: Service, Sendable {
         request.headers.add(name: "Content-Type", value: "application/json")
         if let key = upstream.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        try circuit.admit(failures: upstream.circuitFailures, cooldown: upstream.circuitCooldown)
+        do {
+            let completion = try await send(request, timeout: upstream.timeout)
+            circuit.record(failed: false, failures: upstream.circuitFailures)
+            return completion
+        } catch let error as UpstreamError {
+            circuit.record(failed: error.isUpstreamFailure, failures: upstream.circuitFailures)
+            throw error
+        }
+    }
+
+    private func send(_ request: HTTPClientRequest, timeout: Duration) async throws -> Completion {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await http.execute(request, timeout: TimeAmount(upstream.timeout))
+            response = try await http.execute(request, timeout: TimeAmount(timeout))
             bytes = try await response.body.collect(upTo: 16 << 20)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw UpstreamError.timedOut(upstream.timeout)
+            throw UpstreamError.timedOut(timeout)
         } catch let error as UpstreamError {
             throw error
         } catch {
             throw UpstreamError.unreachable("\(error)")
         }
         guard response.status == .ok else {
-            throw UpstreamError.status(Int(response.status.code), String(buffer: bytes).prefix(300).description)
+            // The body may quote the operator's key (a 401 shows part of it) and the error is shown to the
+            // team that owns the job: only the provider's error code goes on.
+            let error = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any])?["error"]
+            let code = ((error as? [String: Any])?["code"] ?? (error as? [String: Any])?["type"]) as? String
+            throw UpstreamError.status(Int(response.status.code), code.map { String($0.prefix(64)) })
         }
         guard let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
             let choices = object["choices"] as? [[String: Any]], let message = choices.first?["message"] as? [String: Any],
             let content = message["content"] as? String
         else { throw UpstreamError.malformed("no choices[0].message.content in the answer") }
         let usage = object["usage"] as? [String: Any]
-        return Completion(
-            content: content, promptTokens: usage?["prompt_tokens"] as? Int ?? 0, completionTokens: usage?["completion_tokens"] as? Int ?? 0
-        )
+        // Counts from elsewhere feed counters that must not go down or overflow.
+        func tokens(_ name: String) -> Int { min(max(usage?[name] as? Int ?? 0, 0), 10_000_000) }
+        return Completion(content: content, promptTokens: tokens("prompt_tokens"), completionTokens: tokens("completion_tokens"))
     }
 }
 
@@ -75,16 +97,30 @@ enum UpstreamError: Error, CustomStringConvertible, Equatable {
     case notConfigured
     case unreachable(String)
     case timedOut(Duration)
-    case status(Int, String)
+    /// The upstream's status and, when it gave one, its error code (`invalid_api_key`, `rate_limit_exceeded`).
+    case status(Int, String?)
     case malformed(String)
+    /// The circuit is open after repeated failures; the next trial is in `retryAfter`.
+    case circuitOpen(retryAfter: Duration)
+
+    /// Whether the upstream is at fault (the circuit counts these), not the request it was sent.
+    var isUpstreamFailure: Bool {
+        switch self {
+        case .unreachable, .timedOut, .malformed: true
+        case .status(let status, _): status == 429 || status >= 500
+        case .notConfigured, .circuitOpen: false
+        }
+    }
 
     var description: String {
         switch self {
         case .notConfigured: "no upstream is configured (upstream.base_url)"
         case .unreachable(let reason): "the upstream could not be reached: \(reason)"
         case .timedOut(let timeout): "the upstream did not answer within \(timeout)"
-        case .status(let status, let body): "the upstream answered \(status): \(body)"
+        case .status(let status, let code): "the upstream answered \(status)" + (code.map { " (\($0))" } ?? "")
         case .malformed(let what): "the upstream's answer is malformed: \(what)"
+        case .circuitOpen(let retryAfter):
+            "the upstream failed repeatedly; calls are paused (circuit open), the next try in \(retryAfter.components.seconds) s"
         }
     }
 }

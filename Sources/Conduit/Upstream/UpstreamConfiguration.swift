@@ -8,6 +8,9 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     public var apiKey: String?
     /// Longest one call may take, response included.
     public var timeout: Duration = .seconds(60)
+    /// Failed calls in a row that open the circuit: calls then fail at once for `circuitCooldown`.
+    public var circuitFailures = 5
+    public var circuitCooldown: Duration = .seconds(30)
 
     public init() {}
 
