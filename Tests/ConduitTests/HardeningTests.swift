@@ -66,7 +66,8 @@ struct HardeningTests {
     @Test("a request past its deadline is cancelled and answered 408")
     func requestDeadline() async throws {
         let (app, _) = try TestServer.application {
-            $0.scheduler.requestTimeout = .milliseconds(1)
+            // The queue's own timeout (503) must not fire first on a busy machine: the deadline is what is tested.
+            $0.scheduler.requestTimeout = .milliseconds(29)
             $0.requestDeadline = .milliseconds(30)
         }
         try await app.test(.router) { client in
@@ -87,6 +88,23 @@ struct HardeningTests {
             let (_, closed) = try await RawHTTP.exchange(port: port, send: "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n", wait: .seconds(5))
             #expect(closed)
             #expect(ContinuousClock.now - started < .seconds(3))
+        }
+    }
+
+    @Test(
+        "a chunked body that grows past the size limit is 413 body_too_large, and a malformed chunk is 400, not a 500: there is no Content-Length to judge them by before reading"
+    )
+    func chunkedBodies() async throws {
+        let (app, _) = try TestServer.application { $0.limits.maxBodyBytes = 1000 }
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let chunk = #"{"input":""# + String(repeating: "a", count: 1500) + #""}"#
+            let head = "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            let (large, _) = try await RawHTTP.exchange(
+                port: port, send: head + String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n", wait: .seconds(5))
+            #expect(large.hasPrefix("HTTP/1.1 413") && large.contains("body_too_large"), "\(large.prefix(300))")
+            let (malformed, _) = try await RawHTTP.exchange(port: port, send: head + "zz\r\n{}\r\n0\r\n\r\n", wait: .seconds(5))
+            #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed.prefix(300))")
         }
     }
 

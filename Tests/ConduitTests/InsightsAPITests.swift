@@ -88,12 +88,15 @@ struct InsightsAPITests {
                     ],
                     ["I cannot log in to my account: the password reset email never arrives and now the account is locked."],
                     ["hi"],
+                    // Words the embedding model cannot read: no analysis, and no semantic cache hit on one another.
+                    ["สวัสดีครับ ผมต้องการคืนเงิน เพราะสินค้าเสียหายมาก"],
+                    [String(repeating: "😡🤬", count: 20)],
                 ]
                 let (submitted, batch) = try await call(client, .post, "/v1/conversations", key: key, body: Self.body(conversations))
                 #expect(submitted.status == .accepted)
                 let created = try #require(batch["data"] as? [[String: Any]])
                 let ids = created.compactMap { $0["id"] as? String }
-                #expect(ids.count == 4 && (batch["job_ids"] as? [String])?.count == 4)
+                #expect(ids.count == 6 && (batch["job_ids"] as? [String])?.count == 6)
                 #expect(created.allSatisfy { $0["status"] as? String == "pending" && $0["job_id"] is String })
 
                 var shown: [[String: Any]] = []
@@ -117,6 +120,10 @@ struct InsightsAPITests {
                 #expect(shown[3]["status"] as? String == "skipped" && shown[3]["reason"] as? String == "too_short")
                 #expect((shown[3]["insights"] as? [Any])?.isEmpty == true && shown[3]["job_state"] as? String == "completed")
                 #expect((shown[0]["messages"] as? [[String: Any]])?.count == 2)
+                for unreadable in shown[4...5] {
+                    #expect(
+                        unreadable["status"] as? String == "skipped" && unreadable["reason"] as? String == "unreadable", "\(unreadable)")
+                }
 
                 // The same text again, in other case and spacing: the exact cache. A close paraphrase: the semantic cache.
                 let again = try await call(
@@ -157,12 +164,13 @@ struct InsightsAPITests {
                 #expect(
                     announced.count == 5
                         && Set(announced.compactMap { Self.payloadConversation($0.payload) }) == Set(ids.prefix(3) + againIDs))
-                #expect(try await store.events(teamID: team.id, topic: "conversation.skipped").count == 1)
+                #expect(try await store.events(teamID: team.id, topic: "conversation.skipped").count == 3)
 
                 let scraped = String(
                     buffer: try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(key)"]).body)
                 for series in [
                     #"conduit_insights_prefilter_skips_total{pipeline="default",reason="too_short"} 1"#,
+                    #"conduit_insights_prefilter_skips_total{pipeline="default",reason="unreadable"} 2"#,
                     #"conduit_insights_cache_hits_total{pipeline="default",kind="exact"} 1"#,
                     #"conduit_insights_cache_hits_total{pipeline="default",kind="semantic"} 1"#,
                     #"conduit_insights_analyzer_calls_total{analyzer="local",outcome="success"} 3"#,
@@ -195,6 +203,7 @@ struct InsightsAPITests {
                     (#"{"messages":[{"role":"robot","content":"hello there"}]}"#, "messages[0].role", "invalid_value"),
                     (#"{"messages":[{"role":"user","content":12}]}"#, "messages[0].content", "invalid_type"),
                     (#"{"messages":[{"role":"user","content":"   "}]}"#, "messages", "empty_input"),
+                    (#"{"messages":[{"role":"user","content":"\u200b\u200d\ufeff\u202e "}]}"#, "messages", "empty_input"),
                     (#"{"messages":[{"role":"user","content":"hello there"}],"metadata":[1]}"#, "metadata", "invalid_type"),
                     (#"{"messages":[{"role":"user","content":"hello there"}],"pipeline":"nope"}"#, "pipeline", "unknown_pipeline"),
                     (#"{"conversations":[]}"#, "conversations", "invalid_value"),

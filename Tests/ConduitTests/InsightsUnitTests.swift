@@ -141,6 +141,18 @@ struct InsightsUnitTests {
         #expect(conversation([("user", "42. 7! ?")]).sentences(limit: 10).isEmpty)
     }
 
+    @Test(
+        "a text without punctuation is cut into sentences of at most 400 characters, at spaces; a 'word' over 30 letters is no key phrase")
+    func longText() {
+        let words = (0..<300).map { "word\($0)" }.joined(separator: " ")
+        let pieces = conversation([("user", words)]).sentences(limit: 100)
+        #expect(pieces.count > 4 && pieces.allSatisfy { $0.count <= ConversationText.maxSentenceCharacters && !$0.hasSuffix(" ") })
+        #expect(pieces.joined(separator: " ") == words, "nothing lost, cut only at spaces")
+        let noise = String(repeating: "z", count: 500)
+        #expect(conversation([("user", noise)]).sentences(limit: 10).map(\.count) == [400, 100])
+        #expect(conversation([("user", "refund \(noise) delivery")]).phraseCandidates(limit: 10) == ["refund", "delivery"])
+    }
+
     @Test("phrase candidates end at stop words and punctuation and keep at most three words")
     func phraseCandidates() {
         let text = conversation([("user", "The payment page shows an error, and the invoice download button fails. Error code: timeout")])
@@ -313,6 +325,19 @@ struct InsightsUnitTests {
         let error = #expect(throws: ConfigurationError.self) { try PipelineLibrary.load(from: folder) }
         #expect(error?.description.contains("Bad Name.yaml") == true, "\(error?.description ?? "")")
         #expect(error?.description.contains("file name") == true, "\(error?.description ?? "")")
+    }
+
+    @Test("load(from:) passes over hidden files (an editor's lock file) and refuses two files for one pipeline")
+    func loadHiddenAndTwice() throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "insights-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Self.labels.write(to: folder.appending(path: "support.yaml"), atomically: true, encoding: .utf8)
+        try "{ broken".write(to: folder.appending(path: ".#support.yaml"), atomically: true, encoding: .utf8)
+        #expect(Set(try PipelineLibrary.load(from: folder).pipelines.keys) == ["default", "support"])
+        try Self.labels.write(to: folder.appending(path: "support.yml"), atomically: true, encoding: .utf8)
+        let error = #expect(throws: ConfigurationError.self) { try PipelineLibrary.load(from: folder) }
+        #expect(error?.description.contains("already declares the pipeline 'support'") == true, "\(error?.description ?? "")")
     }
 
     // MARK: - LLMAnalyzer

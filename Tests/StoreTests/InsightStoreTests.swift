@@ -88,6 +88,9 @@ struct InsightStoreTests {
             let conversation = try await store.conversation(created[1].id)
             #expect(conversation?.status == .skipped && conversation?.reason == "too_short")
             #expect(try await store.events(teamID: team.id, topic: "conversation.skipped").count == 1)
+            // Events are kept for a retention, then deleted.
+            try await store.pruneEvents(before: Milliseconds.now() + 1)
+            #expect(try await store.events(teamID: team.id).isEmpty)
             // An analysed conversation is not skipped afterwards.
             try await store.closeConversation(created[0].id, as: .skipped, reason: "spam", event: skipped)
             #expect(try await store.conversation(created[0].id)?.status == .analyzed)

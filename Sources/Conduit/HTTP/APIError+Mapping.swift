@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import ModelRuntime
+import NIOCore
+import NIOHTTP1
 import Store
 
 /// An error on its way to the renderer with headers its answer must carry (CORS). It keeps the
@@ -33,6 +35,13 @@ extension APIError {
             self.init(error)
         case let error as HTTPError:
             self.init(error)
+        case is NIOTooManyBytesError:
+            // A body sent in chunks, with no Content-Length to refuse it by, grew past the limit while read.
+            self.init(status: .contentTooLarge, message: "request body exceeds the size limit", code: "body_too_large")
+        case HTTPParserError.invalidEOFState:
+            self = .invalidRequest("the request ended before its body was complete", code: "incomplete_request")
+        case let error as HTTPParserError:
+            self = .invalidRequest("the request is not valid HTTP/1.1: \(error)", code: "malformed_request")
         case is CancellationError:
             // The client went away; nobody reads this, but the access log records it.
             self.init(

@@ -118,7 +118,7 @@ struct ConversationsController {
             }
             checked.append(["role": role, "content": content])
         }
-        guard checked.contains(where: { !$0["content"]!.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) else {
+        guard checked.contains(where: { Self.isVisible($0["content"]!) }) else {
             throw APIError.invalidRequest("\(param)messages are all empty", param: "\(param)messages", code: "empty_input")
         }
         let metadata = object["metadata"] ?? [String: Any]()
@@ -140,6 +140,16 @@ struct ConversationsController {
             pipeline: pipeline,
             messages: String(decoding: try JSONSerialization.data(withJSONObject: checked, options: [.sortedKeys]), as: UTF8.self),
             metadata: String(decoding: metadataJSON, as: UTF8.self), messageCount: checked.count)
+    }
+
+    /// Whether a text shows anything: not only spaces, control and format characters (zero-width, direction marks).
+    static func isVisible(_ text: String) -> Bool {
+        text.unicodeScalars.contains { scalar in
+            switch scalar.properties.generalCategory {
+            case .control, .format, .spaceSeparator, .lineSeparator, .paragraphSeparator, .unassigned, .surrogate, .privateUse: false
+            default: true
+            }
+        }
     }
 
     /// A message's text as OpenAI's chat format gives it: a string, null (an assistant's tool call), or

@@ -50,11 +50,23 @@ struct ConversationText: Sendable, Equatable {
         return Array(sentences.prefix(limit))
     }
 
+    /// Longest sentence kept whole: a text without punctuation is cut into pieces this long, so that
+    /// a summary of a few sentences stays short.
+    static let maxSentenceCharacters = 400
+
     private static func flush(_ current: inout String, into sentences: inout [String]) {
-        let sentence = current.trimmingCharacters(in: .whitespacesAndNewlines)
-        // "3." or "..." alone is no sentence.
-        if sentence.contains(where: \.isLetter) { sentences.append(sentence) }
+        var rest = Substring(current.trimmingCharacters(in: .whitespacesAndNewlines))
         current = ""
+        while !rest.isEmpty {
+            var piece = rest.prefix(maxSentenceCharacters)
+            // Cut at a space where there is one.
+            if piece.count < rest.count, let space = piece.lastIndex(where: \.isWhitespace), space > piece.startIndex {
+                piece = piece[..<space]
+            }
+            rest = rest[piece.endIndex...].drop(while: \.isWhitespace)
+            // "3." or "..." alone is no sentence.
+            if piece.contains(where: \.isLetter) { sentences.append(String(piece)) }
+        }
     }
 
     /// Words, lowercased: runs of letters, digits, apostrophes and inner hyphens.
@@ -79,7 +91,8 @@ struct ConversationText: Sendable, Equatable {
                     if seen.insert(phrase).inserted { candidates.append(phrase) }
                 }
                 for word in Self.words(String(clause)) {
-                    if StopWords.english.contains(word) { emit() } else { run.append(word) }
+                    // A "word" longer than this is a code, a link or noise, no key phrase.
+                    if StopWords.english.contains(word) || word.count > 30 { emit() } else { run.append(word) }
                 }
                 emit()
                 if candidates.count >= limit { return Array(candidates.prefix(limit)) }

@@ -80,11 +80,7 @@ struct InsightJobWorker: JobWorker {
         let text = ConversationText(messages, roles: pipeline.roles)
 
         if case .skip(let reason, let detail) = pipeline.prefilter.verdict(on: text.plain) {
-            metrics.skipped(pipeline: pipeline.name, reason: reason)
-            let payload = try Self.json(["conversation_id": id, "pipeline": pipeline.name, "reason": reason, "detail": detail])
-            try await store.closeConversation(
-                id, as: .skipped, reason: reason, event: NewEvent(topic: "conversation.skipped", payload: payload))
-            return try outcome(Result(conversationID: id, status: .skipped, reason: reason))
+            return try await skip(conversation, pipeline: pipeline, reason: reason, detail: detail)
         }
 
         let hash = text.contentHash(pipeline: pipeline.name, version: pipeline.version)
@@ -101,7 +97,15 @@ struct InsightJobWorker: JobWorker {
         let served = try embedder.catalog.resolve(nil)
         let local = LocalAnalyzer(embedder: embedder, served: served)
         let embedded = try await embedder.embed(text, with: served)
-        if let threshold = pipeline.cache.semanticThreshold,
+        // Mostly words the embedding model cannot read (a script its vocabulary lacks, emoji): its vector
+        // says little and is alike for all such texts, so neither the semantic cache nor the local analyzer
+        // can use it. An LLM may still read it.
+        let readable = embedded.unknownShare <= Self.maximumUnknownShare
+        if !readable, pipeline.analyzer == .local {
+            let detail = "\(Int((embedded.unknownShare * 100).rounded())) % of its words are unknown to the embedding model"
+            return try await skip(conversation, pipeline: pipeline, reason: "unreadable", detail: detail)
+        }
+        if readable, let threshold = pipeline.cache.semanticThreshold,
             let (cachedID, similarity) = try await mostSimilar(to: embedded, teamID: job.teamID, pipeline: pipeline),
             similarity >= threshold, let cached = try await store.insight(cachedID, teamID: job.teamID)
         {
@@ -143,6 +147,18 @@ struct InsightJobWorker: JobWorker {
         return try await store(
             analysis, source: "analyzer", embedding: Float32LE.bytes(embedded.vector), model: served.name, hash: hash, for: conversation,
             job: job, pipeline: pipeline)
+    }
+
+    /// Above this share of unknown tokens a text is unreadable to the embedding model.
+    static let maximumUnknownShare = 0.5
+
+    private func skip(_ conversation: Conversation, pipeline: PipelineDefinition, reason: String, detail: String) async throws -> JobOutcome
+    {
+        metrics.skipped(pipeline: pipeline.name, reason: reason)
+        let payload = try Self.json(["conversation_id": conversation.id, "pipeline": pipeline.name, "reason": reason, "detail": detail])
+        try await store.closeConversation(
+            conversation.id, as: .skipped, reason: reason, event: NewEvent(topic: "conversation.skipped", payload: payload))
+        return try outcome(Result(conversationID: conversation.id, status: .skipped, reason: reason))
     }
 
     /// Records tokens a model spent for the job's team: in the usage report (with the cost at

@@ -10,6 +10,9 @@ struct EmbeddedConversation: Sendable {
     var tokens: Int
     /// The served model's name: vectors of different models are not compared.
     var model: String
+    /// The share of the text's tokens the model does not know (a script its vocabulary lacks): the
+    /// vector of such a text says little, and is alike for all of them.
+    var unknownShare: Double
 }
 
 /// Embeds the texts of pipelines at background priority, each text cut to what the model takes. A job
@@ -23,9 +26,14 @@ struct TextEmbedder: Sendable {
 
     /// Unit vectors for `texts`, and the tokens they took.
     func embed(_ texts: [String], with served: ServedModel) async throws -> (vectors: [[Float]], tokens: Int) {
+        let (vectors, sequences) = try await embedSequences(texts, with: served)
+        return (vectors, sequences.reduce(0) { $0 + $1.count })
+    }
+
+    /// Unit vectors and the token ids they were computed from.
+    private func embedSequences(_ texts: [String], with served: ServedModel) async throws -> (vectors: [[Float]], sequences: [[Int32]]) {
         let sequences = texts.map { served.model.tokenize($0).ids }
-        let vectors = try await served.scheduler.embedInBackground(sequences)
-        return (vectors.map(Self.unit), sequences.reduce(0) { $0 + $1.count })
+        return (try await served.scheduler.embedInBackground(sequences).map(Self.unit), sequences)
     }
 
     func embedCached(_ texts: [String], with served: ServedModel) async throws -> [[Float]] {
@@ -44,11 +52,15 @@ struct TextEmbedder: Sendable {
         let sentences = text.sentences(limit: LocalAnalyzer.maxSentences)
         // A text with no sentence (emoji alone, say) is embedded whole.
         let pieces = sentences.isEmpty ? [text.plain] : sentences
-        let (vectors, tokens) = try await embed(pieces, with: served)
+        let (vectors, sequences) = try await embedSequences(pieces, with: served)
+        let tokens = sequences.reduce(0) { $0 + $1.count }
+        let special = sequences.count * served.model.tokenizer.specialTokenCount
+        let unknown = sequences.reduce(0) { $0 + $1.count { $0 == served.model.tokenizer.unknownTokenID } }
         var mean = [Float](repeating: 0, count: vectors[0].count)
         for vector in vectors { for index in mean.indices { mean[index] += vector[index] } }
         return EmbeddedConversation(
-            sentences: pieces, sentenceVectors: vectors, vector: Self.unit(mean), tokens: tokens, model: served.name)
+            sentences: pieces, sentenceVectors: vectors, vector: Self.unit(mean), tokens: tokens, model: served.name,
+            unknownShare: tokens > special ? Double(unknown) / Double(tokens - special) : 1)
     }
 
     static func unit(_ vector: [Float]) -> [Float] {

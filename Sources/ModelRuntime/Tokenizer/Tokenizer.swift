@@ -23,6 +23,8 @@ public struct Tokenizer: Sendable {
     public let vocabularySize: Int
     /// Tokens the template adds around every text (2 for BERT's [CLS] … [SEP]).
     public var specialTokenCount: Int { prefixTokens.count + suffixTokens.count }
+    /// What a word the vocabulary cannot spell becomes.
+    public var unknownTokenID: Int32 { wordPiece.unknownTokenID }
 
     public init(contentsOf url: URL) throws {
         let data: Data
