@@ -94,8 +94,9 @@ public struct InsightFilter: Sendable, Equatable {
 
 extension Database {
     /// Stores a conversation's insight, marks the conversation analyzed (a failed one too, when its job
-    /// was retried) and records `event`, in one transaction. A conversation has one insight: when it already has one (its job ran again after a
-    /// crash), nothing is written and that insight is returned with `created` false.
+    /// was retried) and records `event`, in one transaction. A conversation has one insight: when it
+    /// already has one (its job ran again after a crash), nothing is written and that insight is
+    /// returned with `created` false.
     public func storeInsight(
         _ new: NewInsight, teamID: String, event: @Sendable (_ insightID: String) -> NewEvent, now: Int64 = Milliseconds.now()
     )
