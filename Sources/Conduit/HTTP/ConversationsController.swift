@@ -68,10 +68,7 @@ struct ConversationsController {
                 status: .serviceUnavailable, message: "this server runs no '\(InsightJobWorker.queue)' queue (jobs.queues)",
                 type: "server_error", code: "insights_unavailable")
         }
-        let key = request.headers[.idempotencyKey]
-        if let key, key.isEmpty || key.count > 200 {
-            throw APIError.invalidRequest("Idempotency-Key must be 1 to 200 characters", param: "Idempotency-Key", code: "invalid_value")
-        }
+        let key = try request.idempotencyKey()
         let trace = TraceContextCarrier.current()
         let (created, isNew) = try await store.createConversations(
             submitted, teamID: try await teams.teamID(context), idempotencyKey: key, maxWaiting: runner.maxWaitingPerTeam

@@ -82,10 +82,7 @@ struct JobsController {
             throw APIError.invalidRequest(
                 "max_attempts must be from 1 to 25, got \(maxAttempts)", param: "max_attempts", code: "invalid_value")
         }
-        let key = request.headers[.idempotencyKey]
-        if let key, key.isEmpty || key.count > 255 {
-            throw APIError.invalidRequest("Idempotency-Key must be 1 to 255 characters", param: "Idempotency-Key", code: "invalid_value")
-        }
+        let key = try request.idempotencyKey()
         for (name, seconds) in [("run_at", submission.runAt), ("expires_at", submission.expiresAt)] {
             guard let seconds else { continue }
             // Seconds since 1970, before year 10000: anything else is a mistake (and would not fit in milliseconds).
@@ -162,6 +159,17 @@ struct JobsController {
 
     private func view(_ job: Job, status: HTTPResponse.Status = .ok) throws -> Response {
         try Response.json(job.apiRepresentation, status: status)
+    }
+}
+
+extension Request {
+    /// The `Idempotency-Key` header, if sent, of 1 to 200 characters.
+    func idempotencyKey() throws -> String? {
+        let key = headers[.idempotencyKey]
+        if let key, key.isEmpty || key.count > 200 {
+            throw APIError.invalidRequest("Idempotency-Key must be 1 to 200 characters", param: "Idempotency-Key", code: "invalid_value")
+        }
+        return key
     }
 }
 

@@ -69,24 +69,19 @@ struct LocalAnalyzer: Sendable {
     /// those already taken (maximal marginal relevance), so that near-repeats are not all chosen.
     static func diverseTop(_ candidates: [String], vectors: [[Float]], near document: [Float], count: Int) -> [String] {
         let relevance = vectors.map { cosineSimilarity($0, document) }
+        // Each candidate's greatest similarity to one already chosen, updated as each is chosen.
+        var redundancy = [Float](repeating: 0, count: candidates.count)
+        var left = Array(candidates.indices)
         var chosen: [Int] = []
-        var left = Set(candidates.indices)
         while chosen.count < count, !left.isEmpty {
-            let next = left.max { lhs, rhs in
-                score(lhs, relevance: relevance, vectors: vectors, chosen: chosen)
-                    < score(rhs, relevance: relevance, vectors: vectors, chosen: chosen)
-                    || (score(lhs, relevance: relevance, vectors: vectors, chosen: chosen)
-                        == score(rhs, relevance: relevance, vectors: vectors, chosen: chosen) && lhs > rhs)
-            }!
+            let scores = left.map { 0.7 * relevance[$0] - 0.3 * redundancy[$0] }
+            // The first of equal scores: candidates in order of appearance.
+            let best = scores.indices.max { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 > $1) }!
+            let next = left.remove(at: best)
             chosen.append(next)
-            left.remove(next)
+            for index in left { redundancy[index] = max(redundancy[index], cosineSimilarity(vectors[index], vectors[next])) }
         }
         return chosen.map { candidates[$0] }
-    }
-
-    private static func score(_ index: Int, relevance: [Float], vectors: [[Float]], chosen: [Int]) -> Float {
-        let redundancy = chosen.map { cosineSimilarity(vectors[index], vectors[$0]) }.max() ?? 0
-        return 0.7 * relevance[index] - 0.3 * redundancy
     }
 
     /// Four decimals: scores are compared and shown, not computed with.

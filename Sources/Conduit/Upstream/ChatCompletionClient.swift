@@ -50,7 +50,7 @@ public final class ChatCompletionClient: Service, Sendable {
         request.headers.add(name: "Content-Type", value: "application/json")
         if let key = upstream.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
-        try circuit.admit(failures: upstream.circuitFailures, cooldown: upstream.circuitCooldown)
+        try circuit.admit(cooldown: upstream.circuitCooldown)
         do {
             let completion = try await send(request, timeout: upstream.timeout)
             circuit.record(failed: false, failures: upstream.circuitFailures)

@@ -31,7 +31,7 @@ final class CircuitBreaker: Sendable {
     var state: State { status.withLock { $0.state } }
 
     /// Lets a call through, or throws `circuitOpen` with how long until the next trial.
-    func admit(failures: Int, cooldown: Duration, now: ContinuousClock.Instant = .now) throws {
+    func admit(cooldown: Duration, now: ContinuousClock.Instant = .now) throws {
         let refusal = status.withLock { status -> Duration? in
             switch status.state {
             case .closed:
