@@ -186,7 +186,7 @@ extension Database {
                 """
             ).first()
             if let teamID = try updated?.decode(column: "team_id", as: String.self) {
-                try await Self.insertEvent(event, teamID: teamID, now: now, in: sql)
+                try await self.insertEvent(event, teamID: teamID, now: now, in: sql)
             }
         }
     }

@@ -24,22 +24,36 @@ public struct Event: Sendable, Equatable {
 public struct NewEvent: Sendable, Equatable {
     public var topic: String
     public var payload: String
+    /// The W3C `traceparent` of the work that caused it: its webhook deliveries join that trace.
+    public var traceContext: String?
 
-    public init(topic: String, payload: String) {
+    public init(topic: String, payload: String, traceContext: String? = nil) {
         self.topic = topic
         self.payload = payload
+        self.traceContext = traceContext
     }
 }
 
 extension Database {
-    /// Records an event in the caller's transaction: it exists exactly when the change it announces does.
-    static func insertEvent(_ event: NewEvent, teamID: String, now: Int64, in sql: any SQLDatabase) async throws {
+    /// Records an event in the caller's transaction, with a delivery (and the job that sends it) for
+    /// each of the team's webhooks that asked for its topic: the event and its deliveries exist exactly
+    /// when the change they announce does.
+    func insertEvent(_ event: NewEvent, teamID: String, now: Int64, in sql: any SQLDatabase) async throws {
+        let id = UUID().uuidString.lowercased()
         try await sql.raw(
             """
             INSERT INTO events (id, team_id, topic, payload, created_at)
-            VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: teamID), \(bind: event.topic), \(bind: event.payload), \(bind: now))
+            VALUES (\(bind: id), \(bind: teamID), \(bind: event.topic), \(bind: event.payload), \(bind: now))
             """
         ).run()
+        let webhooks = try await sql.raw("SELECT id, topics FROM webhooks WHERE team_id = \(bind: teamID)").all()
+        for row in webhooks {
+            let topics = try Webhook.topics(fromJSON: row.decode(column: "topics", as: String.self))
+            guard topics.isEmpty || topics.contains(event.topic) else { continue }
+            try await insertDelivery(
+                webhookID: row.decode(column: "id", as: String.self), eventID: id, topic: event.topic, teamID: teamID,
+                traceContext: event.traceContext, now: now, in: sql)
+        }
     }
 
     /// A team's events, oldest first, optionally of one topic.
@@ -53,8 +67,11 @@ extension Database {
         }
     }
 
-    /// Deletes events recorded before `cutoff` (milliseconds since 1970).
+    /// Deletes events recorded before `cutoff` (milliseconds since 1970), and their webhook deliveries.
     public func pruneEvents(before cutoff: Int64) async throws {
-        try await transaction { sql in try await sql.raw("DELETE FROM events WHERE created_at < \(bind: cutoff)").run() }
+        try await transaction { sql in
+            try await sql.raw("DELETE FROM webhook_deliveries WHERE created_at < \(bind: cutoff)").run()
+            try await sql.raw("DELETE FROM events WHERE created_at < \(bind: cutoff)").run()
+        }
     }
 }

@@ -131,7 +131,7 @@ extension Database {
                     WHERE id = \(bind: new.conversationID)
                     """
                 ).run()
-                try await Self.insertEvent(event, teamID: teamID, now: now, in: sql)
+                try await self.insertEvent(event, teamID: teamID, now: now, in: sql)
             }
             guard
                 let row = try await sql.raw("SELECT \(Insight.columns) FROM insights WHERE conversation_id = \(bind: new.conversationID)")

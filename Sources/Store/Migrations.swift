@@ -230,6 +230,44 @@ enum Schema {
                 """,
                 "CREATE INDEX events_team ON events (team_id, created_at)",
             ]),
+        Migration(
+            version: 9, name: "webhooks",
+            statements: [
+                // The signing secret is kept as it is, not hashed: every delivery is signed with it. The previous
+                // secret of a rotation keeps signing (alongside) until `previous_secret_expires_at`.
+                """
+                CREATE TABLE webhooks (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    url TEXT NOT NULL,
+                    topics TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    secret TEXT NOT NULL,
+                    previous_secret TEXT,
+                    previous_secret_expires_at BIGINT,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX webhooks_team ON webhooks (team_id, created_at)",
+                // One row per event and webhook, made in the event's transaction; its job does the sending.
+                """
+                CREATE TABLE webhook_deliveries (
+                    id TEXT PRIMARY KEY,
+                    webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+                    team_id TEXT NOT NULL,
+                    event_id TEXT NOT NULL,
+                    topic TEXT NOT NULL,
+                    job_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    response_status INTEGER,
+                    last_error TEXT,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, created_at)",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -368,7 +368,9 @@ struct InsightsAPITests {
             configuration.upstream.circuitFailures = 2
             configuration.upstream.circuitCooldown = .milliseconds(300)
             let metrics = ServerMetrics()
-            let client = ChatCompletionClient(configuration: LiveConfiguration(configuration), metricsFactory: metrics.factory)
+            let outbound = OutboundHTTPClient()
+            let client = ChatCompletionClient(
+                http: outbound, configuration: LiveConfiguration(configuration), metricsFactory: metrics.factory)
             func state() -> Double? {
                 String(decoding: metrics.exposition(), as: UTF8.self).split(separator: "\n")
                     .first { $0.hasPrefix("conduit_upstream_circuit_state ") }?.split(separator: " ").last.flatMap { Double($0) }
@@ -393,7 +395,7 @@ struct InsightsAPITests {
             try await Task.sleep(for: .milliseconds(350))
             #expect(await call() == nil, "the trial after the cooldown goes through")
             #expect(client.circuit.state == .closed && state() == 0 && upstream.calls.count == 4)
-            try await client.shutdown()
+            try await outbound.shutdown()
         }
     }
 }

@@ -83,10 +83,18 @@ struct TracingTests {
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: .init(string: #"{"choices":[{"message":{"role":"assistant","content":"\#(content)"}}]}"#)))
         }
+        // And the receiver of a webhook.
+        let webhookTraceparents = Mutex<[String]>([])
+        router.post("/hook") { request, _ -> Response in
+            webhookTraceparents.withLock { $0.append(request.headers[HTTPField.Name("traceparent")!] ?? "") }
+            return Response(status: .noContent)
+        }
         let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await receiver.test(.live) { client in
             let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-tracing-\(UUID().uuidString)")
-            let created = try CommandLineTests().run(["keys", "create", "--name", "traced", "--data-dir", folder.path])
+            let created = try CommandLineTests().run(
+                ["keys", "create", "--name", "traced", "--data-dir", folder.path]
+                    + ["embeddings", "jobs", "insights", "admin"].flatMap { ["--scope", $0] })
             let key = try #require(created.output.split(separator: "\n").last.map(String.init))
             let port = try await LiveServer.freePorts(1)[0]
             let config = folder.appending(path: "conduit.yaml")
@@ -106,6 +114,8 @@ struct TracingTests {
               base_url: http://127.0.0.1:\(client.port!)/v1
             insights:
               pipelines_dir: \(pipelines.path)
+            webhooks:
+              allow_private_addresses: true
             """.write(to: config, atomically: true, encoding: .utf8)
             let log = folder.appending(path: "log.jsonl")
             // OTEL_BSP_SCHEDULE_DELAY, the OpenTelemetry SDK's own variable: export every 100 ms instead of every 5 s.
@@ -183,7 +193,14 @@ struct TracingTests {
             let attempt = try #require(jobSpans.first { $0.name == "job embeddings" })
             #expect(attempt.parentID == submission.spanID && attempt.kind == 5 && attempt.attributes["conduit.job.attempt"] == "1")
 
-            // A conversation's analysis calls the upstream inside its job's span, and passes the trace on.
+            // A conversation's analysis calls the upstream inside its job's span, and passes the trace on, as
+            // the delivery of the insight's event to a webhook does.
+            let registered = try await RawHTTP.exchange(
+                port: port,
+                send: RawHTTP.request(
+                    "POST", "/v1/webhooks", headers: ["Authorization": "Bearer \(key)", "Content-Type": "application/json"],
+                    body: #"{"url":"http://127.0.0.1:\#(client.port!)/hook","topics":["insight.created"]}"#), wait: .seconds(10))
+            #expect(registered.bytes.hasPrefix("HTTP/1.1 201"), "\(registered.bytes.prefix(300))")
             let conversationTrace = "5b8aa5a2d2c872e8321cf37308d69df2"
             let conversation = try await RawHTTP.exchange(
                 port: port,
@@ -199,18 +216,26 @@ struct TracingTests {
             var conversationSpans: [Span] = []
             while ContinuousClock.now < deadline + .seconds(40) {
                 conversationSpans = collector.trace(conversationTrace)
-                if conversationSpans.contains(where: { $0.kind == 3 && $0.name == "POST" }) { break }
+                if conversationSpans.filter({ $0.kind == 3 && $0.name == "POST" }).count == 2 { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
             let analysis = try #require(conversationSpans.first { $0.name == "job insights" }, "\(conversationSpans.map(\.name))")
             #expect(analysis.parentID == conversationSpans.first { $0.name == "/v1/conversations" }?.spanID)
-            let upstreamCall = try #require(conversationSpans.first { $0.kind == 3 && $0.name == "POST" })
+            let upstreamCall = try #require(
+                conversationSpans.first { $0.kind == 3 && $0.name == "POST" && $0.attributes["url.path"] == "/v1/chat/completions" })
             #expect(
                 upstreamCall.parentID == analysis.spanID && upstreamCall.attributes["url.path"] == "/v1/chat/completions",
                 "\(upstreamCall.attributes)")
             #expect(
                 upstreamTraceparents.withLock { $0 } == ["00-\(conversationTrace)-\(upstreamCall.spanID)-01"],
                 "the upstream is called with the trace and the client span as parent")
+            let delivery = try #require(conversationSpans.first { $0.name == "job webhook" }, "\(conversationSpans.map(\.name))")
+            #expect(delivery.parentID == analysis.spanID, "the delivery job was made inside the analysis")
+            let webhookCall = try #require(conversationSpans.first { $0.kind == 3 && $0.attributes["url.path"] == "/hook" })
+            #expect(webhookCall.parentID == delivery.spanID)
+            #expect(
+                webhookTraceparents.withLock { $0 } == ["00-\(conversationTrace)-\(webhookCall.spanID)-01"],
+                "the webhook receiver gets the trace and the client span as parent")
 
             // The usage batch written after the request (once a second) is background work: no trace of its own.
             try await Task.sleep(for: .milliseconds(1500))

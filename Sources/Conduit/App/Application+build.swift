@@ -100,24 +100,28 @@ public func buildApplication(
     )
     .addRoutes(to: requiring(.embeddings))
     var jobRunner: JobRunner?
-    var upstreamClient: ChatCompletionClient?
+    var outboundClient: OutboundHTTPClient?
     if let store {
         AdminController(store: store, configuration: live).addRoutes(to: requiring(.admin))
         let teams = TeamScope(store: store)
         let embeddingJobs = EmbeddingJobWorker(catalog: catalog, configuration: live, usage: usage)
-        let chatClient = ChatCompletionClient(configuration: live, metricsFactory: metrics.factory)
-        upstreamClient = chatClient
+        let outbound = OutboundHTTPClient()
+        outboundClient = outbound
+        let chatClient = ChatCompletionClient(http: outbound, configuration: live, metricsFactory: metrics.factory)
         let insightJobs = InsightJobWorker(
             store: store, configuration: live, embedder: TextEmbedder(catalog: catalog), client: chatClient, usage: usage,
             usageMetrics: UsageMetrics(factory: metrics.factory), metrics: InsightMetrics(factory: metrics.factory))
+        let webhookDeliveries = WebhookDeliveryWorker(store: store, http: outbound, configuration: live)
         let runner = JobRunner(
-            store: store, workers: [embeddingJobs, insightJobs], configuration: configuration.jobs, metricsFactory: metrics.factory,
+            store: store, workers: [embeddingJobs, insightJobs, webhookDeliveries], configuration: configuration.jobs,
+            metricsFactory: metrics.factory,
             logger: logger)
         // Insights jobs are made by /v1/conversations, with their conversation; /v1/jobs takes the other kinds.
         JobsController(store: store, teams: teams, runner: runner, workers: [embeddingJobs], configuration: live)
             .addRoutes(to: requiring(.jobs))
         ConversationsController(teams: teams, runner: runner, configuration: live, rateLimiter: rateLimiter)
             .addRoutes(submitting: requiring(.jobs), reading: requiring(.insights))
+        WebhooksController(teams: teams, runner: runner, configuration: live).addRoutes(to: requiring(.admin))
         jobRunner = runner
     }
     MetricsController(metrics: metrics).addRoutes(to: requiring(.admin))
@@ -129,7 +133,7 @@ public func buildApplication(
     if let requestLog { services.append(requestLog) }
     services.append(catalog)
     // Closes its connections once the jobs that call it have stopped.
-    if let upstreamClient { services.append(upstreamClient) }
+    if let outboundClient { services.append(outboundClient) }
     // Stops before the models it runs jobs on.
     if let jobRunner { services.append(jobRunner) }
     return Application(

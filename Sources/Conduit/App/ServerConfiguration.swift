@@ -58,6 +58,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var insights = InsightsConfiguration()
     /// The OpenAI-compatible provider of `llm:` analyzers; none by default.
     public var upstream = UpstreamConfiguration()
+    /// How events are delivered to the teams' webhooks.
+    public var webhooks = WebhooksConfiguration()
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(filePath: "data"),

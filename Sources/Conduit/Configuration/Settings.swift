@@ -64,7 +64,7 @@ extension Setting {
             "usage.prices", form: "MODEL=USD_PER_MILLION_TOKENS entries", reloadable: true, \.prices,
             parse: { _, text in Double(text).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }, show: { "\($0)" }),
         .keyedList(
-            "jobs.queues", form: "QUEUE=CONCURRENCY entries, the queues this node runs (default=4, embeddings=1, insights=2)",
+            "jobs.queues", form: "QUEUE=CONCURRENCY entries, the queues this node runs (default=4, embeddings=1, insights=2, webhooks=4)",
             \.jobs.queues,
             parse: { _, text in Int(text).flatMap { (1...256).contains($0) ? $0 : nil } }, show: { "\($0)" }),
         .seconds("jobs.lease_seconds", \.jobs.lease),
@@ -104,6 +104,9 @@ extension Setting {
         .seconds("upstream.timeout_seconds", reloadable: true, \.upstream.timeout),
         .integer("upstream.circuit_failures", 1...1000, reloadable: true, \.upstream.circuitFailures),
         .seconds("upstream.circuit_cooldown_seconds", reloadable: true, \.upstream.circuitCooldown),
+        .seconds("webhooks.timeout_seconds", reloadable: true, \.webhooks.timeout),
+        .flag("webhooks.allow_private_addresses", reloadable: true, \.webhooks.allowPrivateAddresses),
+        .seconds("webhooks.rotation_overlap_seconds", reloadable: true, \.webhooks.rotationOverlap),
         .text(
             "logging.level", allowed: "a level, or levels per subsystem: info,Store=debug", reloadable: true, \.logLevel,
             parse: { (try? LogLevels(parsing: $0)) != nil ? $0 : nil }, show: { $0 }),

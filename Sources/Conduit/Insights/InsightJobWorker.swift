@@ -64,7 +64,8 @@ struct InsightJobWorker: JobWorker {
                 let reason = "\(error)"
                 let payload = try Self.json(["conversation_id": id, "pipeline": conversation.pipeline, "reason": reason])
                 try? await store.closeConversation(
-                    id, as: .failed, reason: reason, event: NewEvent(topic: "conversation.failed", payload: payload))
+                    id, as: .failed, reason: reason,
+                    event: NewEvent(topic: EventTopic.conversationFailed, payload: payload, traceContext: TraceContextCarrier.current()))
             }
             throw error
         }
@@ -157,7 +158,8 @@ struct InsightJobWorker: JobWorker {
         metrics.skipped(pipeline: pipeline.name, reason: reason)
         let payload = try Self.json(["conversation_id": conversation.id, "pipeline": pipeline.name, "reason": reason, "detail": detail])
         try await store.closeConversation(
-            conversation.id, as: .skipped, reason: reason, event: NewEvent(topic: "conversation.skipped", payload: payload))
+            conversation.id, as: .skipped, reason: reason,
+            event: NewEvent(topic: EventTopic.conversationSkipped, payload: payload, traceContext: TraceContextCarrier.current()))
         return try outcome(Result(conversationID: conversation.id, status: .skipped, reason: reason))
     }
 
@@ -197,12 +199,13 @@ struct InsightJobWorker: JobWorker {
             conversationID: conversation.id, jobID: job.id, pipeline: pipeline.name, pipelineVersion: pipeline.version, contentHash: hash,
             source: source, analysis: String(decoding: try JSONEncoder().encode(analysis), as: UTF8.self), embedding: embedding,
             embeddingModel: model, labels: analysis.labels)
+        let trace = TraceContextCarrier.current()
         let payload: @Sendable (String) -> NewEvent = { insightID in
             let payload: [String: Any] = [
                 "insight_id": insightID, "conversation_id": conversation.id, "pipeline": pipeline.name, "source": source,
                 "labels": analysis.labels,
             ]
-            return NewEvent(topic: "insight.created", payload: (try? Self.json(payload)) ?? "{}")
+            return NewEvent(topic: EventTopic.insightCreated, payload: (try? Self.json(payload)) ?? "{}", traceContext: trace)
         }
         let (insight, created) = try await store.storeInsight(new, teamID: job.teamID, event: payload)
         if created { metrics.stored(pipeline: pipeline.name, source: source) }

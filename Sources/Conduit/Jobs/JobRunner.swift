@@ -9,7 +9,7 @@ import Tracing
 /// How the node runs jobs.
 public struct JobRunnerConfiguration: Sendable, Equatable {
     /// Jobs run at once, per queue; queues not named here are not served by this node.
-    public var queues: [String: Int] = ["default": 4, "embeddings": 1, "insights": 2]
+    public var queues: [String: Int] = ["default": 4, "embeddings": 1, "insights": 2, "webhooks": 4]
     /// A running job's lease; its holder renews it every third of it, and a job whose lease ran out
     /// (its node died) is rescued by any node.
     public var lease: Duration = .seconds(30)

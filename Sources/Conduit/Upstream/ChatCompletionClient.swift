@@ -4,36 +4,19 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import ServiceLifecycle
-import Tracing
 
-/// Calls the upstream's `/chat/completions`. Each call is a client span and carries the W3C
-/// `traceparent` of the work that made it (AsyncHTTPClient injects it with the process's tracer), so
-/// the provider's traces join Conduit's.
-///
-/// Calls go through a circuit breaker (`upstream.circuit_failures`, `upstream.circuit_cooldown_seconds`).
-/// A service: its connections close once what runs before it in the shutdown order (the job runner)
-/// has stopped.
-public final class ChatCompletionClient: Service, Sendable {
+/// Calls the upstream's `/chat/completions` through the traced ``OutboundHTTPClient``, behind a
+/// circuit breaker (`upstream.circuit_failures`, `upstream.circuit_cooldown_seconds`).
+public final class ChatCompletionClient: Sendable {
     private let http: HTTPClient
     private let configuration: LiveConfiguration
     let circuit: CircuitBreaker
 
-    public init(configuration: LiveConfiguration, metricsFactory: any MetricsFactory = MetricsSystem.factory) {
+    public init(http: OutboundHTTPClient, configuration: LiveConfiguration, metricsFactory: any MetricsFactory = MetricsSystem.factory) {
         circuit = CircuitBreaker(metricsFactory: metricsFactory)
-        var client = HTTPClient.Configuration()
-        // Read now, after `conduit serve` bootstrapped tracing: the client keeps the tracer it was made with.
-        client.tracing.tracer = InstrumentationSystem.tracer
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: client)
+        self.http = http.http
         self.configuration = configuration
     }
-
-    public func run() async throws {
-        try? await gracefulShutdown()
-        try await shutdown()
-    }
-
-    func shutdown() async throws { try await http.shutdown() }
 
     struct Completion: Sendable {
         var content: String

@@ -1,0 +1,284 @@
+import Foundation
+import SQLKit
+
+/// An endpoint of a team's that receives the team's events, signed as the Standard Webhooks
+/// specification says. Times are milliseconds since 1970.
+public struct Webhook: Sendable, Equatable {
+    public var id: String
+    public var teamID: String
+    public var url: String
+    /// The topics it receives; empty: every topic.
+    public var topics: [String]
+    public var description: String
+    public var createdAt: Int64
+    /// The secrets that sign a delivery now: the current one, then the one it replaced while the
+    /// rotation's overlap lasts. Shown to the team only when made.
+    public var signingSecrets: [String]
+
+    /// The job queue and kind of deliveries.
+    public static let deliveryQueue = "webhooks"
+    public static let deliveryKind = "webhook"
+    /// Attempts of one delivery. With the job queue's backoff (one second, doubling, capped at an
+    /// hour) the last comes about 70 minutes after the first; after it, `redeliver` sends it again.
+    public static let deliveryAttempts = 12
+    /// Webhooks a team may have: each event is sent to every one of them.
+    public static let maximumPerTeam = 20
+
+    static let columns: SQLQueryString =
+        "id, team_id, url, topics, description, secret, previous_secret, previous_secret_expires_at, created_at"
+
+    init(row: any SQLRow, now: Int64) throws {
+        id = try row.decode(column: "id", as: String.self)
+        teamID = try row.decode(column: "team_id", as: String.self)
+        url = try row.decode(column: "url", as: String.self)
+        topics = try Self.topics(fromJSON: row.decode(column: "topics", as: String.self))
+        description = try row.decode(column: "description", as: String.self)
+        createdAt = try row.decode(column: "created_at", as: Int64.self)
+        signingSecrets = [try row.decode(column: "secret", as: String.self)]
+        if let previous = try row.decode(column: "previous_secret", as: String?.self),
+            try row.decode(column: "previous_secret_expires_at", as: Int64?.self) ?? 0 > now
+        {
+            signingSecrets.append(previous)
+        }
+    }
+
+    static func topics(fromJSON json: String) throws -> [String] {
+        try JSONDecoder().decode([String].self, from: Data(json.utf8))
+    }
+
+    /// A new signing secret: `whsec_` and 32 random bytes in base64, as Standard Webhooks libraries read it.
+    static func newSecret() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return "whsec_" + Data(bytes).base64EncodedString()
+    }
+}
+
+/// Where a delivery stands: `pending` until its receiver answers 2xx (`succeeded`) or its last attempt
+/// fails (`failed`); `cancelled` when its job was (through `/v1/jobs`).
+public enum DeliveryStatus: String, Sendable, Codable {
+    case pending, succeeded, failed, cancelled
+}
+
+/// One event sent to one webhook: the attempts of its job and how the last one went.
+public struct WebhookDelivery: Sendable, Equatable {
+    public var id: String
+    public var webhookID: String
+    public var teamID: String
+    public var eventID: String
+    public var topic: String
+    public var jobID: String
+    public var status: DeliveryStatus
+    public var attempts: Int
+    /// The receiver's HTTP status at the last attempt, if it answered.
+    public var responseStatus: Int?
+    public var lastError: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+
+    /// With the state of its job, which settles a delivery whose job ended without a word from the worker
+    /// (discarded when its node died at its last attempt, or cancelled).
+    static let columns: SQLQueryString = """
+        id, webhook_id, team_id, event_id, topic, job_id, status, attempts, response_status, last_error, created_at, updated_at,
+        (SELECT state FROM jobs WHERE jobs.id = webhook_deliveries.job_id) AS job_state
+        """
+
+    init(row: any SQLRow) throws {
+        id = try row.decode(column: "id", as: String.self)
+        webhookID = try row.decode(column: "webhook_id", as: String.self)
+        teamID = try row.decode(column: "team_id", as: String.self)
+        eventID = try row.decode(column: "event_id", as: String.self)
+        topic = try row.decode(column: "topic", as: String.self)
+        jobID = try row.decode(column: "job_id", as: String.self)
+        status = DeliveryStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .pending
+        if status == .pending {
+            switch try row.decode(column: "job_state", as: String?.self).flatMap(JobState.init(rawValue:)) {
+            case .discarded: status = .failed
+            case .cancelled: status = .cancelled
+            default: break
+            }
+        }
+        attempts = try row.decode(column: "attempts", as: Int.self)
+        responseStatus = try row.decode(column: "response_status", as: Int?.self)
+        lastError = try row.decode(column: "last_error", as: String?.self)
+        createdAt = try row.decode(column: "created_at", as: Int64.self)
+        updatedAt = try row.decode(column: "updated_at", as: Int64.self)
+    }
+}
+
+extension Database {
+    /// Registers a webhook; returns it with its signing secret, which is shown this once.
+    public func createWebhook(teamID: String, url: String, topics: [String], description: String, now: Int64 = Milliseconds.now())
+        async throws -> (webhook: Webhook, secret: String)
+    {
+        let id = UUID().uuidString.lowercased()
+        let secret = Webhook.newSecret()
+        let topicsJSON = String(decoding: try JSONEncoder().encode(topics), as: UTF8.self)
+        let webhook = try await transaction { sql in
+            let count =
+                try await sql.raw("SELECT COUNT(*) AS n FROM webhooks WHERE team_id = \(bind: teamID)").first()?
+                .decode(column: "n", as: Int.self) ?? 0
+            guard count < Webhook.maximumPerTeam else {
+                throw StoreError.conflict("a team has at most \(Webhook.maximumPerTeam) webhooks; delete one first")
+            }
+            try await sql.raw(
+                """
+                INSERT INTO webhooks (id, team_id, url, topics, description, secret, created_at)
+                VALUES (\(bind: id), \(bind: teamID), \(bind: url), \(bind: topicsJSON), \(bind: description), \(bind: secret), \(bind: now))
+                """
+            ).run()
+            return try await Self.webhook(id, teamID: teamID, now: now, in: sql)
+        }
+        guard let webhook else { throw StoreError.notFound("webhook \(id)") }
+        return (webhook, secret)
+    }
+
+    private static func webhook(_ id: String, teamID: String?, now: Int64, in sql: any SQLDatabase) async throws -> Webhook? {
+        var team: SQLQueryString = ""
+        if let teamID { team = "AND team_id = \(bind: teamID)" }
+        return try await sql.raw("SELECT \(Webhook.columns) FROM webhooks WHERE id = \(bind: id) \(team)").first()
+            .map { try Webhook(row: $0, now: now) }
+    }
+
+    /// The webhook, if it exists and belongs to the team.
+    public func webhook(_ id: String, teamID: String, now: Int64 = Milliseconds.now()) async throws -> Webhook? {
+        try await read { sql in try await Self.webhook(id, teamID: teamID, now: now, in: sql) }
+    }
+
+    /// The team's webhooks, oldest first.
+    public func webhooks(teamID: String, now: Int64 = Milliseconds.now()) async throws -> [Webhook] {
+        try await read { sql in
+            try await sql.raw("SELECT \(Webhook.columns) FROM webhooks WHERE team_id = \(bind: teamID) ORDER BY created_at, id").all()
+                .map { try Webhook(row: $0, now: now) }
+        }
+    }
+
+    /// Deletes the webhook and its deliveries (their jobs then find nothing to send); false when the
+    /// team has no such webhook.
+    public func deleteWebhook(_ id: String, teamID: String) async throws -> Bool {
+        try await transaction { sql in
+            try await sql.raw("DELETE FROM webhook_deliveries WHERE webhook_id = \(bind: id) AND team_id = \(bind: teamID)").run()
+            return try await sql.raw("DELETE FROM webhooks WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING id").first()
+                != nil
+        }
+    }
+
+    /// Gives the webhook a new secret, shown this once; the old one keeps signing deliveries (next to
+    /// the new) for `overlap` milliseconds, so that the receiver can switch without refusing any. Nil
+    /// when the team has no such webhook.
+    public func rotateWebhookSecret(_ id: String, teamID: String, overlap: Int64, now: Int64 = Milliseconds.now()) async throws -> String? {
+        let secret = Webhook.newSecret()
+        return try await transaction { sql in
+            try await sql.raw(
+                """
+                UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = \(bind: now + overlap), secret = \(bind: secret)
+                WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING id
+                """
+            ).first() == nil ? nil : secret
+        }
+    }
+
+    /// Stores a delivery of an event to a webhook and the job that sends it, in the caller's transaction,
+    /// and wakes the delivery workers of every node at commit (PostgreSQL sends a transaction's
+    /// identical notifications once).
+    @discardableResult
+    func insertDelivery(
+        webhookID: String, eventID: String, topic: String, teamID: String, traceContext: String?, now: Int64, in sql: any SQLDatabase
+    ) async throws -> String {
+        let id = UUID().uuidString.lowercased()
+        let jobID = UUID().uuidString.lowercased()
+        let input = String(decoding: try JSONSerialization.data(withJSONObject: ["delivery_id": id]), as: UTF8.self)
+        try await Self.insertJob(
+            NewJob(
+                kind: Webhook.deliveryKind, queue: Webhook.deliveryQueue, input: input, maxAttempts: Webhook.deliveryAttempts,
+                traceContext: traceContext), id: jobID, teamID: teamID, now: now, in: sql)
+        try await sql.raw(
+            """
+            INSERT INTO webhook_deliveries (id, webhook_id, team_id, event_id, topic, job_id, status, attempts, created_at, updated_at)
+            VALUES (\(bind: id), \(bind: webhookID), \(bind: teamID), \(bind: eventID), \(bind: topic), \(bind: jobID),
+                    \(bind: DeliveryStatus.pending.rawValue), 0, \(bind: now), \(bind: now))
+            """
+        ).run()
+        if dialect == .postgres { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: Webhook.deliveryQueue))").run() }
+        return id
+    }
+
+    /// A webhook's deliveries, newest first, `limit` of them after the delivery `cursor` (the last of the previous page).
+    public func webhookDeliveries(webhookID: String, teamID: String, limit: Int, after cursor: String? = nil) async throws
+        -> [WebhookDelivery]
+    {
+        try await read { sql in
+            var page: SQLQueryString = ""
+            if let cursor {
+                page = """
+                    AND (created_at, id) < (SELECT created_at, id FROM webhook_deliveries WHERE id = \(bind: cursor) AND team_id = \(bind: teamID))
+                    """
+            }
+            return try await sql.raw(
+                """
+                SELECT \(WebhookDelivery.columns) FROM webhook_deliveries
+                WHERE webhook_id = \(bind: webhookID) AND team_id = \(bind: teamID) \(page)
+                ORDER BY created_at DESC, id DESC LIMIT \(bind: limit)
+                """
+            ).all().map(WebhookDelivery.init(row:))
+        }
+    }
+
+    /// Sends a delivery's event to its webhook once more, as a new delivery (the old one keeps its
+    /// history). Nil when the team has no such delivery; throws `notFound` when the event has been pruned.
+    public func redeliver(_ deliveryID: String, webhookID: String, teamID: String, traceContext: String?, now: Int64 = Milliseconds.now())
+        async throws -> WebhookDelivery?
+    {
+        try await transaction { sql in
+            guard
+                let old = try await sql.raw(
+                    """
+                    SELECT \(WebhookDelivery.columns) FROM webhook_deliveries
+                    WHERE id = \(bind: deliveryID) AND webhook_id = \(bind: webhookID) AND team_id = \(bind: teamID)
+                    """
+                ).first().map(WebhookDelivery.init(row:))
+            else { return nil }
+            guard try await sql.raw("SELECT id FROM events WHERE id = \(bind: old.eventID)").first() != nil else {
+                throw StoreError.notFound("event \(old.eventID)")
+            }
+            let id = try await self.insertDelivery(
+                webhookID: webhookID, eventID: old.eventID, topic: old.topic, teamID: teamID, traceContext: traceContext, now: now, in: sql)
+            return try await sql.raw("SELECT \(WebhookDelivery.columns) FROM webhook_deliveries WHERE id = \(bind: id)").first()
+                .map(WebhookDelivery.init(row:))
+        }
+    }
+
+    /// What a delivery's job sends: the delivery, its webhook (with the secrets that sign now) and the
+    /// event; nil when the webhook was deleted or the event pruned.
+    public func pendingDelivery(_ id: String, now: Int64 = Milliseconds.now()) async throws -> (
+        delivery: WebhookDelivery, webhook: Webhook, event: Event
+    )? {
+        try await read { sql in
+            guard
+                let delivery = try await sql.raw("SELECT \(WebhookDelivery.columns) FROM webhook_deliveries WHERE id = \(bind: id)").first()
+                    .map(WebhookDelivery.init(row:)),
+                let webhook = try await Self.webhook(delivery.webhookID, teamID: delivery.teamID, now: now, in: sql),
+                let event = try await sql.raw(
+                    "SELECT id, team_id, topic, payload, created_at FROM events WHERE id = \(bind: delivery.eventID)"
+                ).first().map(Event.init(row:))
+            else { return nil }
+            return (delivery, webhook, event)
+        }
+    }
+
+    /// Records one attempt of a delivery and where that leaves it.
+    public func recordDeliveryAttempt(
+        _ id: String, status: DeliveryStatus, responseStatus: Int?, error: String?, now: Int64 = Milliseconds.now()
+    ) async throws {
+        try await transaction { sql in
+            try await sql.raw(
+                """
+                UPDATE webhook_deliveries
+                SET status = \(bind: status.rawValue), attempts = attempts + 1, response_status = \(bind: responseStatus),
+                    last_error = \(bind: error), updated_at = \(bind: now)
+                WHERE id = \(bind: id)
+                """
+            ).run()
+        }
+    }
+}
