@@ -136,9 +136,7 @@ extension Database {
             {
                 throw ConcurrentSubmission.sameKey
             }
-            if self.dialect == .postgres {
-                for queue in queues { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: queue))").run() }
-            }
+            for queue in queues { try await self.wakeWorkers(of: queue, in: sql) }
             let rows = try await sql.raw(
                 "SELECT \(Conversation.columns) FROM conversations WHERE id IN (\(binds: ids.map(\.conversation)))"
             ).all().map(Conversation.init(row:))

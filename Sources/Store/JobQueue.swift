@@ -18,23 +18,13 @@ extension Database {
         job: Job, created: Bool
     ) {
         let id = UUID().uuidString.lowercased()
-        let notify = dialect == .postgres
         let byKey: SQLQueryString? = new.idempotencyKey.map { "team_id = \(bind: teamID) AND idempotency_key = \(bind: $0)" }
         return try await transaction { sql in
             // A resubmission is answered with the job it made, and never refused by the bound.
             if let byKey, let existing = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE \(byKey)").first() {
                 return try Self.resubmission(of: try Job(row: existing), as: new)
             }
-            if let maxWaiting {
-                let waiting =
-                    try await sql.raw(
-                        """
-                        SELECT COUNT(*) AS n FROM jobs
-                        WHERE team_id = \(bind: teamID) AND queue = \(bind: new.queue) AND state IN ('scheduled', 'available', 'retryable')
-                        """
-                    ).first()?.decode(column: "n", as: Int.self) ?? 0
-                if waiting >= maxWaiting { throw JobQueueError.queueFull(waiting: waiting) }
-            }
+            if let maxWaiting { try await Self.checkRoom(for: 1, in: new.queue, teamID: teamID, maxWaiting: maxWaiting, in: sql) }
             try await Self.insertJob(new, id: id, teamID: teamID, now: now, in: sql)
             guard let row = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE \(byKey ?? "id = \(bind: id)")").first() else {
                 throw StoreError.notFound("job \(id)")
@@ -42,7 +32,7 @@ extension Database {
             let job = try Job(row: row)
             // Another submission with the same key committed first.
             guard job.id == id else { return try Self.resubmission(of: job, as: new) }
-            if notify { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: new.queue))").run() }
+            try await self.wakeWorkers(of: new.queue, in: sql)
             return (job, true)
         }
     }
@@ -62,6 +52,14 @@ extension Database {
             ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
             """
         ).run()
+    }
+
+    /// On PostgreSQL, wakes the workers of `queue` on every node when the caller's transaction commits
+    /// (PostgreSQL sends a transaction's identical notifications once). On SQLite there is one node,
+    /// which wakes its own.
+    func wakeWorkers(of queue: String, in sql: any SQLDatabase) async throws {
+        guard dialect == .postgres else { return }
+        try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: queue))").run()
     }
 
     /// Throws `queueFull` unless the team's waiting jobs in `queue`, with `count` more, stay within `maxWaiting`.

@@ -179,8 +179,7 @@ extension Database {
     }
 
     /// Stores a delivery of an event to a webhook and the job that sends it, in the caller's transaction,
-    /// and wakes the delivery workers of every node at commit (PostgreSQL sends a transaction's
-    /// identical notifications once).
+    /// and wakes the delivery workers of every node at commit.
     @discardableResult
     func insertDelivery(
         webhookID: String, eventID: String, topic: String, teamID: String, traceContext: String?, now: Int64, in sql: any SQLDatabase
@@ -199,7 +198,7 @@ extension Database {
                     \(bind: DeliveryStatus.pending.rawValue), 0, \(bind: now), \(bind: now))
             """
         ).run()
-        if dialect == .postgres { try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: Webhook.deliveryQueue))").run() }
+        try await wakeWorkers(of: Webhook.deliveryQueue, in: sql)
         return id
     }
 

@@ -65,7 +65,7 @@ struct InsightJobWorker: JobWorker {
                 let payload = try Self.json(["conversation_id": id, "pipeline": conversation.pipeline, "reason": reason])
                 try? await store.closeConversation(
                     id, as: .failed, reason: reason,
-                    event: NewEvent(topic: EventTopic.conversationFailed, payload: payload, traceContext: TraceContextCarrier.current()))
+                    event: Self.event(EventTopic.conversationFailed, payload))
             }
             throw error
         }
@@ -159,7 +159,7 @@ struct InsightJobWorker: JobWorker {
         let payload = try Self.json(["conversation_id": conversation.id, "pipeline": pipeline.name, "reason": reason, "detail": detail])
         try await store.closeConversation(
             conversation.id, as: .skipped, reason: reason,
-            event: NewEvent(topic: EventTopic.conversationSkipped, payload: payload, traceContext: TraceContextCarrier.current()))
+            event: Self.event(EventTopic.conversationSkipped, payload))
         return try outcome(Result(conversationID: conversation.id, status: .skipped, reason: reason))
     }
 
@@ -199,17 +199,21 @@ struct InsightJobWorker: JobWorker {
             conversationID: conversation.id, jobID: job.id, pipeline: pipeline.name, pipelineVersion: pipeline.version, contentHash: hash,
             source: source, analysis: String(decoding: try JSONEncoder().encode(analysis), as: UTF8.self), embedding: embedding,
             embeddingModel: model, labels: analysis.labels)
-        let trace = TraceContextCarrier.current()
         let payload: @Sendable (String) -> NewEvent = { insightID in
             let payload: [String: Any] = [
                 "insight_id": insightID, "conversation_id": conversation.id, "pipeline": pipeline.name, "source": source,
                 "labels": analysis.labels,
             ]
-            return NewEvent(topic: EventTopic.insightCreated, payload: (try? Self.json(payload)) ?? "{}", traceContext: trace)
+            return Self.event(EventTopic.insightCreated, (try? Self.json(payload)) ?? "{}")
         }
         let (insight, created) = try await store.storeInsight(new, teamID: job.teamID, event: payload)
         if created { metrics.stored(pipeline: pipeline.name, source: source) }
         return try outcome(Result(conversationID: conversation.id, status: .analyzed, insightID: insight.id, source: insight.source))
+    }
+
+    /// An event of this job's: its webhook deliveries continue the job's trace.
+    private static func event(_ topic: String, _ payload: String) -> NewEvent {
+        NewEvent(topic: topic, payload: payload, traceContext: TraceContextCarrier.current())
     }
 
     private func outcome(_ result: Result) throws -> JobOutcome {

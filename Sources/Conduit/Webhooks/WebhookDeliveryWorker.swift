@@ -50,9 +50,8 @@ struct WebhookDeliveryWorker: JobWorker {
             throw DeliveryError.addressNotAllowed("\(webhook.url) is not a URL")
         }
         let pinned = try await ReceiverAddress.check(host: host, allowPrivate: settings.allowPrivateAddresses)
-        let now = Date()
         let body = Self.body(event)
-        let timestamp = Int64(now.timeIntervalSince1970)
+        let timestamp = Int64(Date().timeIntervalSince1970)
         var request = HTTPClientRequest(url: webhook.url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
