@@ -48,6 +48,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Flag(help: "Skip the in-process runs.")
     var noInProcess = false
 
+    @Flag(help: "Also run the in-process batches on every lane at once, a caller per core, as the server does under load.")
+    var lanes = false
+
     @Option(help: "Load a server already running at this base URL instead of starting one (readiness and memory are then not measured).")
     var url: String?
 
@@ -88,12 +91,14 @@ struct BenchCommand: AsyncParsableCommand {
             for corpus in corpora {
                 for batchSize in batchSizes {
                     let count = inProcessTexts[(corpus == "short" ? 0 : 1) + (batchSize == 1 ? 2 : 0)]
-                    let result = try measureInProcess(
-                        loaded, texts: Array(texts[corpus]!.prefix(count)), corpus: corpus, batchSize: batchSize)
-                    report.results.append(result)
-                    progress(
-                        "in-process \(corpus) bs \(batchSize): \(format(result.textsPerSecond)) texts/s, \(format(result.tokensPerSecond)) tokens/s"
-                    )
+                    for onLanes in lanes ? [false, true] : [false] {
+                        let result = try measureInProcess(
+                            loaded, texts: Array(texts[corpus]!.prefix(count)), corpus: corpus, batchSize: batchSize, onLanes: onLanes)
+                        report.results.append(result)
+                        progress(
+                            "\(result.mode) \(corpus) bs \(batchSize): \(format(result.textsPerSecond)) texts/s, \(format(result.tokensPerSecond)) tokens/s"
+                        )
+                    }
                 }
             }
         }
@@ -120,22 +125,36 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Median over `runs` of: tokenize, encode, pool and normalise every batch of length-sorted texts.
-    private func measureInProcess(_ model: EmbeddingModel, texts: [String], corpus: String, batchSize: Int) throws -> Result {
+    /// Median over `runs` of: tokenize, encode, pool and normalise every batch of length-sorted texts;
+    /// one batch at a time on every core, or `onLanes`, a batch per lane at once.
+    private func measureInProcess(
+        _ model: EmbeddingModel, texts: [String], corpus: String, batchSize: Int, onLanes: Bool
+    ) throws -> Result {
         let sorted = texts.sorted { $0.count < $1.count }
         let tokens = sorted.reduce(0) { $0 + model.tokenize($1).count }
-        _ = try model.embed(texts: Array(sorted.prefix(batchSize)))  // warm-up
+        let batches = stride(from: 0, to: sorted.count, by: batchSize).map { Array(sorted[$0..<min($0 + batchSize, sorted.count)]) }
+        @Sendable func embed(_ batch: [String], lane: Int?) throws { _ = try model.embed(batch.map { model.tokenize($0).ids }, lane: lane) }
+        try embed(batches[0], lane: nil)  // warm-up
         var seconds: [Double] = []
         for _ in 0..<runs {
             let start = ContinuousClock.now
-            for start in stride(from: 0, to: sorted.count, by: batchSize) {
-                _ = try model.embed(texts: Array(sorted[start..<min(start + batchSize, sorted.count)]))
+            if onLanes {
+                let next = Atomic<Int>(0)
+                let failure = Mutex<(any Error)?>(nil)
+                DispatchQueue.concurrentPerform(iterations: model.laneCount) { lane in
+                    while case let index = next.add(1, ordering: .relaxed).oldValue, index < batches.count {
+                        do { try embed(batches[index], lane: lane) } catch { failure.withLock { $0 = error } }
+                    }
+                }
+                if let error = failure.withLock({ $0 }) { throw error }
+            } else {
+                for batch in batches { try embed(batch, lane: nil) }
             }
             seconds.append((ContinuousClock.now - start) / .seconds(1))
         }
         let median = seconds.sorted()[seconds.count / 2]
         return Result(
-            mode: "in-process", corpus: corpus, batchSize: batchSize,
+            mode: onLanes ? "in-process, every lane" : "in-process", corpus: corpus, batchSize: batchSize,
             textsPerSecond: Double(sorted.count) / median, tokensPerSecond: Double(tokens) / median)
     }
 

@@ -13,7 +13,11 @@ import Foundation
 /// ```
 public final class EmbeddingModel: Sendable {
     public let tokenizer: Tokenizer
+    /// Runs each pass on every core: for one caller, and for the only work there is.
     public let encoder: BertEncoder
+    /// Single-threaded encoders over the same weights, one per core, that run separate batches at
+    /// once (see ``embed(_:lane:)``).
+    private let lanes: [BertEncoder]
     public let pooling: Pooling
     public let normalizes: Bool
     /// Longest sequence the model takes, special tokens included.
@@ -31,6 +35,7 @@ public final class EmbeddingModel: Sendable {
         }
         let weights = try BertWeights(file: SafeTensorsFile(path: weightsPath), configuration: configuration)
         encoder = BertEncoder(configuration: configuration, weights: weights)
+        lanes = (0..<encoder.threads).map { _ in BertEncoder(configuration: configuration, weights: weights, threads: 1) }
         tokenizer = try Tokenizer(contentsOf: directory.appending(path: "tokenizer.json"))
         guard tokenizer.vocabularySize <= configuration.vocabSize else {
             throw ModelRuntimeError.malformedFile(
@@ -80,10 +85,19 @@ public final class EmbeddingModel: Sendable {
         tokenizer.encode(text, addSpecialTokens: addSpecialTokens, maxLength: maxSequenceLength)
     }
 
+    /// How many batches can run at once, each on one core of its own.
+    public var laneCount: Int { lanes.count }
+
     /// One vector per sequence of token ids, pooled and (when the model says so) L2-normalized.
-    public func embed(_ sequences: [[Int32]]) throws -> [[Float]] {
+    ///
+    /// Without a lane the pass shares each of its steps among every core; with one (below
+    /// ``laneCount``) it runs on the calling thread alone, beside the passes of the other lanes. A
+    /// server with many requests runs a batch per lane: the cores then never wait for one another,
+    /// where a shared pass hands work between them some thirty times per text and stalls whenever
+    /// the system gives one of them to other work. The vectors are the same either way.
+    public func embed(_ sequences: [[Int32]], lane: Int? = nil) throws -> [[Float]] {
         let width = dimension
-        return try encoder.encode(sequences) { states, ranges in
+        return try (lane.map { lanes[$0] } ?? encoder).encode(sequences) { states, ranges in
             ranges.map { range in
                 [Float](unsafeUninitializedCapacity: width) { buffer, count in
                     pooling.pool(states, rows: range, width: width, into: buffer.baseAddress!)

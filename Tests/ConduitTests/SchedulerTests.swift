@@ -31,11 +31,12 @@ struct SchedulerTests {
         }
     }
 
-    /// Waits until the scheduler has formed `count` batches in all (so a request sent now waits behind them).
-    static func untilBatchesStarted(_ scheduler: EmbeddingScheduler, _ count: Int = 1) async throws {
+    /// Waits until every lane of the scheduler has taken a batch beside the `earlier` ones (a heavy
+    /// request has a part for each), so that a request sent now waits behind them.
+    static func untilEveryLaneBusy(_ scheduler: EmbeddingScheduler, after earlier: Int = 0) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
-        while scheduler.statistics.batchesStarted < count {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("no batch started within 30 s") }
+        while scheduler.statistics.batchesStarted < earlier + scheduler.model.laneCount {
+            guard ContinuousClock.now < deadline else { throw TestSetupError("not every lane took a batch within 30 s") }
             try await Task.sleep(for: .milliseconds(1))
         }
     }
@@ -48,7 +49,7 @@ struct SchedulerTests {
         let expected = try model.embed(texts: texts)  // before the scheduler runs: nothing else holds the model
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Self.untilBatchesStarted(scheduler)
+            try await Self.untilEveryLaneBusy(scheduler)
             let results = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
                 for (index, text) in texts.enumerated() {
                     group.addTask { (index, try await scheduler.embed([model.tokenize(text).ids])[0]) }
@@ -63,6 +64,24 @@ struct SchedulerTests {
         #expect(statistics.batches <= 6, "32 single-text requests arriving during one computation ran in \(statistics.batches) batches")
     }
 
+    @Test("a single text that is all the work runs on every core; a larger request is shared out among the lanes, side by side")
+    func lanes() async throws {
+        let model = try TestServer.model()
+        // Room for the whole heavy request in one batch: what splits it is the lanes alone.
+        let scheduler = EmbeddingScheduler(model: model, configuration: .init(maxBatchTokens: 16_384), logger: TestServer.logger)
+        try await Self.running(scheduler) {
+            _ = try await scheduler.embed([model.tokenize("alone").ids])
+            #expect(scheduler.statistics.sharedBatches == 1)
+            #expect(scheduler.statistics.batches == 1)
+            async let heavy = scheduler.embed(Self.heavyRequest(model))
+            try await Self.untilEveryLaneBusy(scheduler, after: 1)
+            #expect(scheduler.statistics.batches == 1, "the lanes' parts of the heavy request run at once")
+            #expect(try await heavy.count == Self.heavyCount)
+        }
+        #expect(scheduler.statistics.batches == 1 + model.laneCount)
+        #expect(scheduler.statistics.sharedBatches == 1)
+    }
+
     @Test("a request that waits behind a batch reports its queue time apart from its time in the model")
     func timings() async throws {
         let model = try TestServer.model()
@@ -70,12 +89,13 @@ struct SchedulerTests {
         try await Self.running(scheduler) {
             let alone = try await scheduler.embedTimed([model.tokenize("alone").ids])
             async let heavy = scheduler.embedTimed(Self.heavyRequest(model))
-            try await Self.untilBatchesStarted(scheduler, 2)
+            try await Self.untilEveryLaneBusy(scheduler, after: 1)
             let behind = try await scheduler.embedTimed([model.tokenize("behind").ids])
             let first = try await heavy
             #expect(alone.queueTime < first.inferenceTime / 4 && alone.inferenceTime > .zero, "nothing to wait for")
-            // It waited for the heavy batch to finish, then ran in a batch of its own.
-            #expect(behind.queueTime >= first.inferenceTime - .milliseconds(40))
+            // It waited for a lane to finish its part of the heavy request (the parts run side by side
+            // and end about together), then ran in a batch of its own.
+            #expect(behind.queueTime >= first.inferenceTime * 3 / 4)
             #expect(behind.inferenceTime < first.inferenceTime)
         }
     }
@@ -88,7 +108,7 @@ struct SchedulerTests {
             logger: TestServer.logger)
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Self.untilBatchesStarted(scheduler)
+            try await Self.untilEveryLaneBusy(scheduler)
             let outcomes = await withTaskGroup(of: (Result<[[Float]], any Error>, Duration).self) { group in
                 for _ in 0..<12 {
                     group.addTask {
@@ -120,7 +140,7 @@ struct SchedulerTests {
         let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Self.untilBatchesStarted(scheduler)
+            try await Self.untilEveryLaneBusy(scheduler)
             let doomed = Task { try await scheduler.embed([model.tokenize("never mind").ids]) }
             try await Task.sleep(for: .milliseconds(20))
             doomed.cancel()
@@ -139,7 +159,7 @@ struct SchedulerTests {
             logger: TestServer.logger)
         try await Self.running(scheduler) {
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Self.untilBatchesStarted(scheduler)
+            try await Self.untilEveryLaneBusy(scheduler)
             await #expect(throws: SchedulerError.deadlineExceeded) { try await scheduler.embed([model.tokenize("too late").ids]) }
             _ = try? await heavy
         }
@@ -154,7 +174,7 @@ struct SchedulerTests {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Self.untilBatchesStarted(scheduler)
+            try await Self.untilEveryLaneBusy(scheduler)
             let others = (0..<8).map { index in Task { try await scheduler.embed([model.tokenize("drain \(index)").ids]) } }
             try await Task.sleep(for: .milliseconds(50))
             await group.triggerGracefulShutdown()

@@ -51,4 +51,20 @@ struct FidelityTests {
             #expect(cosine(alone, reversed[sequences.count - 1 - index]) > 0.999999, "#\(index) alone vs reversed batch")
         }
     }
+
+    @Test("a batch run on one lane gives the vectors of the same batch run on every core")
+    func lanesMatchSharedPasses() throws {
+        let model = try #require(TestModel.model)
+        let reference = try #require(TestModel.reference)
+        let sequences = reference.items.map { model.tokenize($0.text).ids }
+        let shared = try model.embed(sequences)
+        for lane in 0..<model.laneCount {
+            let onLane = try model.embed(sequences, lane: lane)
+            for index in sequences.indices {
+                #expect(cosine(onLane[index], shared[index]) > 0.999999, "#\(index) on lane \(lane)")
+            }
+        }
+        let single = try model.embed([sequences[0]], lane: model.laneCount - 1)[0]
+        #expect(cosine(single, shared[0]) > 0.999999)
+    }
 }

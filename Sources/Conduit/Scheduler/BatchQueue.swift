@@ -99,9 +99,11 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
         return true
     }
 
-    /// The next batch to compute, and the requests dropped unstarted because their deadline
-    /// passed or their client went away.
-    mutating func nextBatch(now: Instant) -> (batch: Batch?, expired: [UInt64], abandoned: [UInt64]) {
+    /// The next batch to compute, of at most `tokenBudget` tokens beside the limits (one sequence
+    /// at least), and the requests dropped unstarted because their deadline passed or their client
+    /// went away.
+    mutating func nextBatch(now: Instant, tokenBudget: Int = .max) -> (batch: Batch?, expired: [UInt64], abandoned: [UInt64]) {
+        let maxTokens = min(limits.maxBatchTokens, tokenBudget)
         var expired: [UInt64] = []
         var abandoned: [UInt64] = []
         var items: [Batch.Item] = []
@@ -123,7 +125,7 @@ struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
             // Background work never rides along with an interactive request: that pass stays as short as it can be.
             let fits =
                 items.isEmpty
-                || (tokens + sequence.count <= limits.maxBatchTokens && items.count < limits.maxBatchSequences
+                || (tokens + sequence.count <= maxTokens && items.count < limits.maxBatchSequences
                     && (!isBackground || (backgroundTokens > 0 && backgroundTokens + sequence.count <= limits.maxBackgroundBatchTokens)))
             guard fits else { break }
             if isBackground { backgroundTokens += sequence.count }

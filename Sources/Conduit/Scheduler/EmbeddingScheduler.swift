@@ -8,19 +8,27 @@ import Synchronization
 
 /// Runs embedding requests through the model in dynamically formed batches.
 ///
-/// Callers `await` ``embed(_:)``; the service's ``run()`` starts a compute loop on a thread of its
-/// own, off the event loops and the cooperative pool, which forms a batch from whatever is waiting
-/// the moment the model is free (no artificial delay when idle). While one batch computes, new
-/// requests gather into the next. The loop takes the next batch itself, on its own thread: were it
-/// to hop back to the cooperative pool between batches, it would wait there behind the very
-/// requests and responses it serves, and the model would sit idle. On graceful shutdown it stops
-/// admitting, finishes what it admitted, then returns.
+/// Callers `await` ``embed(_:)``; the service's ``run()`` starts a compute loop per lane of the model
+/// (one per core), each on a thread of its own, off the event loops and the cooperative pool. A loop
+/// forms a batch from whatever is waiting the moment it is free (no artificial delay when idle), and
+/// while batches compute, new requests gather into the next. A loop takes its next batch itself, on
+/// its own thread: were it to hop back to the cooperative pool between batches, it would wait there
+/// behind the very requests and responses it serves, and the model would sit idle.
+///
+/// The loops share out what waits: each takes its share of the waiting tokens among the loops not
+/// computing, and leaves the rest to the next one, which it wakes; each runs its batch on its own core
+/// (``EmbeddingModel/embed(_:lane:)``). A single sequence that is all the work there is runs on every
+/// core instead, and the other loops wait for it, so that one request alone is answered as fast as
+/// the cores together can.
+///
+/// On graceful shutdown the scheduler stops admitting, finishes what it admitted, then returns.
 public final class EmbeddingScheduler: Service, Sendable {
     /// Counters for tests and metrics.
     public struct Statistics: Sendable, Equatable {
-        /// Batches formed; `batches` counts those computed.
+        /// Batches formed, those of them formed to run on every core, and those computed.
         public var batchesStarted = 0
         public var batches = 0
+        public var sharedBatches = 0
         public var sequences = 0
         public var tokens = 0
         public var rejected = 0
@@ -58,15 +66,27 @@ public final class EmbeddingScheduler: Service, Sendable {
         var nextID: UInt64 = 0
         var lastAdmission = ContinuousClock.now
         var statistics = Statistics()
-        /// The compute loop found nothing to do and sleeps until `wakeUp` is signalled.
-        var computeLoopIsWaiting = false
+        /// Compute loops that found nothing to do and sleep until `wakeUp` is signalled.
+        var waitingLoops = 0
+        /// Compute loops running a batch.
+        var busyLoops = 0
+        /// A pass on every core is running: no other loop starts one until it ends.
+        var sharedPassRunning = false
         /// Set when the service is cancelled: the loop returns without draining.
         var isStopped = false
 
-        /// Marks the loop awake; true when the caller must signal `wakeUp`.
+        /// Marks a waiting loop awake; true when the caller must signal `wakeUp`. None is woken during a
+        /// shared pass: the loop running it takes the next batch when it ends, and wakes others from there.
         mutating func takeWakeUp() -> Bool {
-            defer { computeLoopIsWaiting = false }
-            return computeLoopIsWaiting
+            guard waitingLoops > 0, !sharedPassRunning else { return false }
+            waitingLoops -= 1
+            return true
+        }
+
+        /// Marks every waiting loop awake; returns how many `wakeUp` signals that takes.
+        mutating func takeAllWakeUps() -> Int {
+            defer { waitingLoops = 0 }
+            return waitingLoops
         }
     }
 
@@ -75,7 +95,7 @@ public final class EmbeddingScheduler: Service, Sendable {
     private let wakeUp = DispatchSemaphore(value: 0)
     /// Requests that chose this scheduler and have not been answered yet (see `reserved`).
     private let reservations = Atomic<Int>(0)
-    private let computeThread = NIOThreadPool(numberOfThreads: 1)
+    private let computeThreads: NIOThreadPool
     private let logger: Logger
     private let metrics: SchedulerMetrics
 
@@ -87,7 +107,8 @@ public final class EmbeddingScheduler: Service, Sendable {
         self.logger = logger
         self.metrics = SchedulerMetrics(factory: metricsFactory)
         state = Mutex(State(configuration: configuration, queue: BatchQueue(limits: Self.limits(configuration))))
-        computeThread.start()
+        computeThreads = NIOThreadPool(numberOfThreads: model.laneCount)
+        computeThreads.start()
     }
 
     private static func limits(_ configuration: SchedulerConfiguration) -> BatchQueue<ContinuousClock.Instant>.Limits {
@@ -184,7 +205,11 @@ public final class EmbeddingScheduler: Service, Sendable {
     public func run() async throws {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
-                try? await computeThread.runIfActive { self.computeLoop() }
+                await withTaskGroup(of: Void.self) { group in
+                    for lane in 0..<self.model.laneCount {
+                        group.addTask { try? await self.computeThreads.runIfActive { self.computeLoop(lane: lane) } }
+                    }
+                }
             } onGracefulShutdown: {
                 self.stop(draining: true)
             }
@@ -192,7 +217,7 @@ public final class EmbeddingScheduler: Service, Sendable {
             self.stop(draining: false)
         }
         failAllWaiters()
-        try await computeThread.shutdownGracefully()
+        try await computeThreads.shutdownGracefully()
     }
 
     /// Runs `body` with this scheduler reserved: a request that chose it holds it so from then until it
@@ -219,27 +244,34 @@ public final class EmbeddingScheduler: Service, Sendable {
     /// Stops admitting; the compute loop then returns once the queue is drained, or at once when
     /// `draining` is false.
     private func stop(draining: Bool) {
-        let mustWake = state.withLock { state in
+        let wakeUps = state.withLock { state in
             state.queue.close()
             if !draining { state.isStopped = true }
-            return state.takeWakeUp()
+            return state.takeAllWakeUps()
         }
-        if mustWake { wakeUp.signal() }
+        for _ in 0..<wakeUps { wakeUp.signal() }
     }
 
     private enum Step {
-        case compute(BatchQueue<ContinuousClock.Instant>.Batch)
+        /// `lane` nil: the pass runs on every core.
+        case compute(BatchQueue<ContinuousClock.Instant>.Batch, lane: Int?)
         case wait
         case finish
     }
 
-    /// Runs on the compute thread for the life of the service.
-    private func computeLoop() {
+    /// Runs on a compute thread of its own for the life of the service.
+    private func computeLoop(lane: Int) {
         while true {
-            let (step, expired, abandoned) = state.withLock { state -> (Step, [Waiter], [Waiter]) in
-                if state.isStopped { return (.finish, [], []) }
+            let (step, expired, abandoned, wakeUps) = state.withLock { state -> (Step, [Waiter], [Waiter], Int) in
+                if state.isStopped { return (.finish, [], [], state.takeAllWakeUps()) }
+                if state.sharedPassRunning {
+                    state.waitingLoops += 1
+                    return (.wait, [], [], 0)
+                }
                 let now = ContinuousClock.now
-                let (batch, expiredIDs, abandonedIDs) = state.queue.nextBatch(now: now)
+                let idleLoops = model.laneCount - state.busyLoops
+                let share = (state.queue.queuedTokens + idleLoops - 1) / idleLoops
+                let (batch, expiredIDs, abandonedIDs) = state.queue.nextBatch(now: now, tokenBudget: share)
                 if batch != nil { state.statistics.batchesStarted += 1 }
                 state.statistics.expired += expiredIDs.count
                 state.statistics.cancelled += abandonedIDs.count
@@ -260,14 +292,31 @@ public final class EmbeddingScheduler: Service, Sendable {
                 recordQueue(state)
                 let expired = expiredIDs.compactMap { state.waiters.removeValue(forKey: $0) }
                 let abandoned = abandonedIDs.compactMap { state.waiters.removeValue(forKey: $0) }
-                let step: Step = if let batch { .compute(batch) } else if state.queue.isDrained { .finish } else { .wait }
-                if case .wait = step { state.computeLoopIsWaiting = true }
-                return (step, expired, abandoned)
+                guard let batch else {
+                    if state.queue.isDrained { return (.finish, expired, abandoned, state.takeAllWakeUps()) }
+                    state.waitingLoops += 1
+                    return (.wait, expired, abandoned, 0)
+                }
+                state.busyLoops += 1
+                if batch.items.count == 1 && state.busyLoops == 1 && state.queue.queuedRequests == 0 {
+                    state.sharedPassRunning = true
+                    state.statistics.sharedBatches += 1
+                    return (.compute(batch, lane: nil), expired, abandoned, 0)
+                }
+                // What is left is the next idle loop's to share out, and so on down the line.
+                let wakeUps = state.queue.queuedRequests > 0 && state.takeWakeUp() ? 1 : 0
+                return (.compute(batch, lane: lane), expired, abandoned, wakeUps)
             }
+            for _ in 0..<wakeUps { wakeUp.signal() }
             for waiter in expired { waiter.resume(throwing: SchedulerError.deadlineExceeded) }
             for waiter in abandoned { waiter.resume(throwing: CancellationError()) }
             switch step {
-            case .compute(let batch): compute(batch)
+            case .compute(let batch, let lane):
+                compute(batch, lane: lane)
+                state.withLock { state in
+                    state.busyLoops -= 1
+                    if lane == nil { state.sharedPassRunning = false }
+                }
             case .wait: wakeUp.wait()
             case .finish: return
             }
@@ -279,14 +328,14 @@ public final class EmbeddingScheduler: Service, Sendable {
         metrics.queuedTokens.record(state.queue.queuedTokens)
     }
 
-    private func compute(_ batch: BatchQueue<ContinuousClock.Instant>.Batch) {
+    private func compute(_ batch: BatchQueue<ContinuousClock.Instant>.Batch, lane: Int?) {
         let sequences = batch.items.map(\.tokens)
         let tokenCount = batch.tokenCount
         metrics.batchSequences.record(sequences.count)
         metrics.batchTokens.record(tokenCount)
         do {
             let start = ContinuousClock.now
-            let vectors = try model.embed(sequences)
+            let vectors = try model.embed(sequences, lane: lane)
             metrics.forward.recordInterval(since: start)
             metrics.tokens.increment(by: tokenCount)
             let finished = state.withLock { state in

@@ -13,6 +13,8 @@ public final class BertEncoder: Sendable {
     // Touched only while `lock` is held, so one forward pass at a time owns it.
     private nonisolated(unsafe) let workspace: Workspace
     private let parallel: Parallel
+    /// How many threads one forward pass uses.
+    public var threads: Int { parallel.threads }
     private let attentionHead: Attention
 
     /// - Parameter threads: how many threads one forward pass uses (by default, one per core).
