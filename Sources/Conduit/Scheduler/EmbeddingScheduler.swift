@@ -66,8 +66,9 @@ public final class EmbeddingScheduler: Service, Sendable {
         var nextID: UInt64 = 0
         var lastAdmission = ContinuousClock.now
         var statistics = Statistics()
-        /// Compute loops that found nothing to do and sleep until `wakeUp` is signalled.
-        var waitingLoops = 0
+        /// Compute loops (their lanes) that found nothing to do and sleep until their `wakeUps`
+        /// semaphore is signalled, the last to sleep last.
+        var waitingLoops: [Int] = []
         /// Compute loops running a batch.
         var busyLoops = 0
         /// A pass on every core is running: no other loop starts one until it ends.
@@ -75,24 +76,25 @@ public final class EmbeddingScheduler: Service, Sendable {
         /// Set when the service is cancelled: the loop returns without draining.
         var isStopped = false
 
-        /// Marks a waiting loop awake; true when the caller must signal `wakeUp`. None is woken during a
-        /// shared pass: the loop running it takes the next batch when it ends, and wakes others from there.
-        mutating func takeWakeUp() -> Bool {
-            guard waitingLoops > 0, !sharedPassRunning else { return false }
-            waitingLoops -= 1
-            return true
+        /// Marks a waiting loop awake and returns its lane, whose semaphore the caller must signal: the
+        /// one that went to sleep last, so that under light load one thread, its caches warm, does the
+        /// work. None is woken during a shared pass: the loop running it takes the next batch when it
+        /// ends, and wakes others from there.
+        mutating func takeWakeUp() -> [Int] {
+            guard !sharedPassRunning, let lane = waitingLoops.popLast() else { return [] }
+            return [lane]
         }
 
-        /// Marks every waiting loop awake; returns how many `wakeUp` signals that takes.
-        mutating func takeAllWakeUps() -> Int {
-            defer { waitingLoops = 0 }
+        /// Marks every waiting loop awake; returns the lanes to signal.
+        mutating func takeAllWakeUps() -> [Int] {
+            defer { waitingLoops = [] }
             return waitingLoops
         }
     }
 
     public let model: EmbeddingModel
     private let state: Mutex<State>
-    private let wakeUp = DispatchSemaphore(value: 0)
+    private let wakeUps: [DispatchSemaphore]
     /// Requests that chose this scheduler and have not been answered yet (see `reserved`).
     private let reservations = Atomic<Int>(0)
     private let computeThreads: NIOThreadPool
@@ -108,6 +110,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         self.metrics = SchedulerMetrics(factory: metricsFactory)
         state = Mutex(State(configuration: configuration, queue: BatchQueue(limits: Self.limits(configuration))))
         computeThreads = NIOThreadPool(numberOfThreads: model.laneCount)
+        wakeUps = (0..<model.laneCount).map { _ in DispatchSemaphore(value: 0) }
         computeThreads.start()
     }
 
@@ -159,14 +162,14 @@ public final class EmbeddingScheduler: Service, Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let (admission, mustWake) = state.withLock { state -> (BatchQueue<ContinuousClock.Instant>.Admission?, Bool) in
+                let (admission, lanesToWake) = state.withLock { state -> (BatchQueue<ContinuousClock.Instant>.Admission?, [Int]) in
                     // Checked under the lock: a cancellation that lands after this sees the request queued.
-                    if Task.isCancelled { return (nil, false) }
+                    if Task.isCancelled { return (nil, []) }
                     let admission = state.queue.enqueue(
                         id: id, sequences: sequences, deadline: deadline, priority: priority, isAbandoned: isAbandoned)
                     guard admission == .admitted else {
                         state.statistics.rejected += 1
-                        return (admission, false)
+                        return (admission, [])
                     }
                     state.waiters[id] = continuation
                     state.timings[id] = Timing(admitted: .now)
@@ -174,7 +177,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                     recordQueue(state)
                     return (admission, state.takeWakeUp())
                 }
-                if mustWake { wakeUp.signal() }
+                for lane in lanesToWake { wakeUps[lane].signal() }
                 switch admission {
                 case nil: continuation.resume(throwing: CancellationError())
                 case .admitted: break
@@ -244,12 +247,12 @@ public final class EmbeddingScheduler: Service, Sendable {
     /// Stops admitting; the compute loop then returns once the queue is drained, or at once when
     /// `draining` is false.
     private func stop(draining: Bool) {
-        let wakeUps = state.withLock { state in
+        let lanes = state.withLock { state in
             state.queue.close()
             if !draining { state.isStopped = true }
             return state.takeAllWakeUps()
         }
-        for _ in 0..<wakeUps { wakeUp.signal() }
+        for lane in lanes { wakeUps[lane].signal() }
     }
 
     private enum Step {
@@ -262,11 +265,11 @@ public final class EmbeddingScheduler: Service, Sendable {
     /// Runs on a compute thread of its own for the life of the service.
     private func computeLoop(lane: Int) {
         while true {
-            let (step, expired, abandoned, wakeUps) = state.withLock { state -> (Step, [Waiter], [Waiter], Int) in
+            let (step, expired, abandoned, lanesToWake) = state.withLock { state -> (Step, [Waiter], [Waiter], [Int]) in
                 if state.isStopped { return (.finish, [], [], state.takeAllWakeUps()) }
                 if state.sharedPassRunning {
-                    state.waitingLoops += 1
-                    return (.wait, [], [], 0)
+                    state.waitingLoops.append(lane)
+                    return (.wait, [], [], [])
                 }
                 let now = ContinuousClock.now
                 let idleLoops = model.laneCount - state.busyLoops
@@ -294,20 +297,20 @@ public final class EmbeddingScheduler: Service, Sendable {
                 let abandoned = abandonedIDs.compactMap { state.waiters.removeValue(forKey: $0) }
                 guard let batch else {
                     if state.queue.isDrained { return (.finish, expired, abandoned, state.takeAllWakeUps()) }
-                    state.waitingLoops += 1
-                    return (.wait, expired, abandoned, 0)
+                    state.waitingLoops.append(lane)
+                    return (.wait, expired, abandoned, [])
                 }
                 state.busyLoops += 1
                 if batch.items.count == 1 && state.busyLoops == 1 && state.queue.queuedRequests == 0 {
                     state.sharedPassRunning = true
                     state.statistics.sharedBatches += 1
-                    return (.compute(batch, lane: nil), expired, abandoned, 0)
+                    return (.compute(batch, lane: nil), expired, abandoned, [])
                 }
                 // What is left is the next idle loop's to share out, and so on down the line.
-                let wakeUps = state.queue.queuedRequests > 0 && state.takeWakeUp() ? 1 : 0
-                return (.compute(batch, lane: lane), expired, abandoned, wakeUps)
+                let next = state.queue.queuedRequests > 0 ? state.takeWakeUp() : []
+                return (.compute(batch, lane: lane), expired, abandoned, next)
             }
-            for _ in 0..<wakeUps { wakeUp.signal() }
+            for other in lanesToWake { wakeUps[other].signal() }
             for waiter in expired { waiter.resume(throwing: SchedulerError.deadlineExceeded) }
             for waiter in abandoned { waiter.resume(throwing: CancellationError()) }
             switch step {
@@ -317,7 +320,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                     state.busyLoops -= 1
                     if lane == nil { state.sharedPassRunning = false }
                 }
-            case .wait: wakeUp.wait()
+            case .wait: wakeUps[lane].wait()
             case .finish: return
             }
         }
