@@ -244,7 +244,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         stop(draining: true)
     }
 
-    /// Stops admitting; the compute loop then returns once the queue is drained, or at once when
+    /// Stops admitting; the compute loops then return once the queue is drained, or at once when
     /// `draining` is false.
     private func stop(draining: Bool) {
         let lanes = state.withLock { state in
