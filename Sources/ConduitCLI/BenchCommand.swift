@@ -1,8 +1,9 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Conduit
+import ConduitCore
+import ConduitEmbeddings
 import Foundation
-import ModelRuntime
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -12,14 +13,14 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Measure embedding throughput in-process and over HTTP, readiness time and server memory.",
         discussion: """
-            Reads the corpora of ../shared/bench/make_corpus.py (corpus_short.jsonl, corpus_long.jsonl). In-process runs
+            Reads the corpora of benchmarks/peers/make_corpus.py (corpus_short.jsonl, corpus_long.jsonl). In-process runs
             tokenize, encode, pool and normalise length-sorted batches, as the ONNX Runtime peer does; the HTTP runs start
             `conduit serve` as a child process and send single-text requests from concurrent clients.
             """
     )
 
-    @Option(help: "Folder holding corpus_short.jsonl and corpus_long.jsonl.")
-    var corpusDir = "../shared/bench"
+    @Option(help: "Folder holding corpus_short.jsonl and corpus_long.jsonl (python3 benchmarks/peers/make_corpus.py writes them).")
+    var corpusDir = "benchmarks/.corpus"
 
     @OptionGroup var model: ModelOptions
 
@@ -87,7 +88,7 @@ struct BenchCommand: AsyncParsableCommand {
         let texts = try Dictionary(uniqueKeysWithValues: corpora.map { ($0, try loadCorpus($0)) })
 
         if !noInProcess {
-            let loaded = try EmbeddingModel(directory: folder)
+            let loaded = try InProcessBenchmark(directory: folder)
             for corpus in corpora {
                 for batchSize in batchSizes {
                     let count = inProcessTexts[(corpus == "short" ? 0 : 1) + (batchSize == 1 ? 2 : 0)]
@@ -116,7 +117,7 @@ struct BenchCommand: AsyncParsableCommand {
     private func loadCorpus(_ name: String) throws -> [String] {
         let url = URL(filePath: corpusDir).appending(path: "corpus_\(name).jsonl")
         guard let data = try? String(contentsOf: url, encoding: .utf8) else {
-            throw ValidationError("\(url.path) not found: run `python3 make_corpus.py` in \(corpusDir) first")
+            throw ValidationError("\(url.path) not found: run `python3 benchmarks/peers/make_corpus.py --out-dir \(corpusDir)` first")
         }
         return try data.split(separator: "\n").map { line in
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
@@ -125,39 +126,13 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Median over `runs` of: tokenize, encode, pool and normalise every batch of length-sorted texts;
-    /// one batch at a time on every core, or `onLanes`, a batch per lane at once.
     private func measureInProcess(
-        _ model: EmbeddingModel, texts: [String], corpus: String, batchSize: Int, onLanes: Bool
+        _ benchmark: InProcessBenchmark, texts: [String], corpus: String, batchSize: Int, onLanes: Bool
     ) throws -> Result {
-        let sorted = texts.sorted { $0.count < $1.count }
-        let tokens = sorted.reduce(0) { $0 + model.tokenize($1).count }
-        let batches = stride(from: 0, to: sorted.count, by: batchSize).map { Array(sorted[$0..<min($0 + batchSize, sorted.count)]) }
-        @Sendable func embed(_ batch: [String], lane: Int?) throws { _ = try model.embed(batch.map { model.tokenize($0).ids }, lane: lane) }
-        // Warm-up: each encoder the run uses grows its scratch memory outside the timed runs.
-        let warmed: [Int?] = onLanes ? (0..<model.laneCount).map { $0 } : [nil]
-        for lane in warmed { try embed(batches[0], lane: lane) }
-        var seconds: [Double] = []
-        for _ in 0..<runs {
-            let start = ContinuousClock.now
-            if onLanes {
-                let next = Atomic<Int>(0)
-                let failure = Mutex<(any Error)?>(nil)
-                DispatchQueue.concurrentPerform(iterations: model.laneCount) { lane in
-                    while case let index = next.add(1, ordering: .relaxed).oldValue, index < batches.count {
-                        do { try embed(batches[index], lane: lane) } catch { failure.withLock { $0 = error } }
-                    }
-                }
-                if let error = failure.withLock({ $0 }) { throw error }
-            } else {
-                for batch in batches { try embed(batch, lane: nil) }
-            }
-            seconds.append((ContinuousClock.now - start) / .seconds(1))
-        }
-        let median = seconds.sorted()[seconds.count / 2]
+        let (textsPerSecond, tokensPerSecond) = try benchmark.measure(texts, batchSize: batchSize, onLanes: onLanes, runs: runs)
         return Result(
             mode: onLanes ? "in-process, every lane" : "in-process", corpus: corpus, batchSize: batchSize,
-            textsPerSecond: Double(sorted.count) / median, tokensPerSecond: Double(tokens) / median)
+            textsPerSecond: textsPerSecond, tokensPerSecond: tokensPerSecond)
     }
 
     private func measureHTTP(folder: URL, texts: [String: [String]], report: inout Report) async throws {

@@ -1,5 +1,7 @@
 import AsyncHTTPClient
 import Conduit
+import ConduitCore
+import ConduitEmbeddings
 import Foundation
 import NIOCore
 import NIOHTTP1

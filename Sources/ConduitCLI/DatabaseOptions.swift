@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConduitEmbeddings
 import Foundation
 import Logging
 import Store

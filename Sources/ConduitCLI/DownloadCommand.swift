@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conduit
+import ConduitEmbeddings
 import Foundation
 
 struct DownloadCommand: AsyncParsableCommand {

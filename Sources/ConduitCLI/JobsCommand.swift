@@ -1,5 +1,8 @@
 import ArgumentParser
 import Conduit
+import ConduitCore
+import ConduitJobs
+import ConduitEmbeddings
 import Foundation
 import Store
 

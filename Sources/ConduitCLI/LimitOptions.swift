@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConduitEmbeddings
 import Store
 
 /// The three limits a key or a team can have; one left out means no limit of that kind.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conduit
+import ConduitCore
 import Foundation
 import Logging
 

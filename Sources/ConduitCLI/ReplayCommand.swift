@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Conduit
+import ConduitCore
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conduit
+import ConduitCore
 import Foundation
 
 /// The options of `conduit serve` and `conduit config check`: the configuration file, and one option

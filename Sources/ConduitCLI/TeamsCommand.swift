@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConduitEmbeddings
 import Store
 
 struct TeamsCommand: AsyncParsableCommand {

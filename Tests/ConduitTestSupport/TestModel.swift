@@ -23,11 +23,10 @@ public enum TestModel {
 
     public static let model: EmbeddingModel? = directory.flatMap { try? EmbeddingModel(directory: $0) }
 
-    /// ../shared/reference/minilm_public.json beside the repository, or `CONDUIT_REFERENCE`.
+    /// Tests/Fixtures/minilm_public.json (benchmarks/peers/make_reference.py rebuilds it), or `CONDUIT_REFERENCE`.
     public static let referenceURL: URL = {
         if let path = ProcessInfo.processInfo.environment["CONDUIT_REFERENCE"], !path.isEmpty { return URL(filePath: path) }
-        return URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appending(path: "shared/reference/minilm_public.json")
+        return URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(path: "Fixtures/minilm_public.json")
     }()
 
     public struct Reference: Decodable, Sendable {

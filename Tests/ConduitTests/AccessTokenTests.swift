@@ -1,3 +1,6 @@
+@testable import Conduit
+@testable import ConduitAdmin
+@testable import ConduitCore
 import ConduitTestSupport
 import Crypto
 import Foundation
@@ -8,8 +11,6 @@ import NIOCore
 import SQLKit
 import Store
 import Testing
-
-@testable import Conduit
 
 @Suite("Access tokens and login")
 struct AccessTokenTests {

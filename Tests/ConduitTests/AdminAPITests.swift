@@ -1,3 +1,5 @@
+@testable import Conduit
+@testable import ConduitCore
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -6,8 +8,6 @@ import HummingbirdTesting
 import NIOCore
 import Store
 import Testing
-
-@testable import Conduit
 
 @Suite("Admin API")
 struct AdminAPITests {

@@ -1,3 +1,7 @@
+@testable import Conduit
+@testable import ConduitAdmin
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -6,8 +10,6 @@ import HummingbirdTesting
 import NIOCore
 import Store
 import Testing
-
-@testable import Conduit
 
 @Suite("Authentication and scopes")
 struct AuthenticationTests {

@@ -1,3 +1,5 @@
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import NIOCore

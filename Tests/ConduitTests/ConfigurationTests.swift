@@ -1,4 +1,7 @@
 import Conduit
+@testable import ConduitCore
+@testable import ConduitEmbeddings
+@testable import ConduitInsights
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -120,7 +123,7 @@ struct ConfigurationTests {
         let app = try buildApplication(catalog: catalog, configuration: live, logger: TestServer.logger)
         let reloader = ConfigurationReloader(
             source: source, live: live, catalog: catalog, pollInterval: .milliseconds(20), metricsFactory: ServerMetrics().factory,
-            logger: TestServer.logger, loadModel: { try await loadServedModel($0, metrics: ServerMetrics(), logger: TestServer.logger) })
+            logger: TestServer.logger, loadModel: { try await loadServedModel($0.modelSettings, metrics: ServerMetrics(), logger: TestServer.logger) })
         let three = ByteBuffer(string: #"{"input":["a","b","c"]}"#)
         try await app.test(.router) { client in
             #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .badRequest)
@@ -190,7 +193,7 @@ struct ConfigurationTests {
             catalog: ModelCatalog(models: [ServedModel(name: "m", aliases: [], scheduler: scheduler, created: 0)]),
             pollInterval: .milliseconds(20),
             metricsFactory: ServerMetrics().factory, logger: TestServer.logger,
-            loadModel: { try await loadServedModel($0, metrics: ServerMetrics(), logger: TestServer.logger) })
+            loadModel: { try await loadServedModel($0.modelSettings, metrics: ServerMetrics(), logger: TestServer.logger) })
         let watching = Task { try await reloader.run() }
         defer { watching.cancel() }
         // Only a file of the folder changes, not conduit.yaml: the watcher sees it.
@@ -240,7 +243,7 @@ struct ConfigurationTests {
         let source = ConfigurationSource(file: path, environment: [:])
         let metrics = ServerMetrics()
         let load: @Sendable (ServerConfiguration) async throws -> ServedModel = {
-            try await loadServedModel($0, metrics: metrics, logger: TestServer.logger)
+            try await loadServedModel($0.modelSettings, metrics: metrics, logger: TestServer.logger)
         }
         let configuration = try await source.load().configuration
         let live = LiveConfiguration(configuration)

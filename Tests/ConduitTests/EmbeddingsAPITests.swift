@@ -1,4 +1,7 @@
 import Conduit
+@testable import ConduitCore
+@testable import ConduitEmbeddings
+@testable import ConduitInsights
 import ConduitTestSupport
 import Foundation
 import HTTPTypes

@@ -1,3 +1,7 @@
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitInsights
+@testable import ConduitJobs
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -8,8 +12,6 @@ import SQLKit
 import Store
 import Synchronization
 import Testing
-
-@testable import Conduit
 
 @Suite("Insights API")
 struct InsightsAPITests {
@@ -370,7 +372,7 @@ struct InsightsAPITests {
             let metrics = ServerMetrics()
             let outbound = OutboundHTTPClient()
             let client = ChatCompletionClient(
-                http: outbound, configuration: LiveConfiguration(configuration), metricsFactory: metrics.factory)
+                http: outbound, upstream: .constant(configuration.upstream), metricsFactory: metrics.factory)
             func state() -> Double? {
                 String(decoding: metrics.exposition(), as: UTF8.self).split(separator: "\n")
                     .first { $0.hasPrefix("conduit_upstream_circuit_state ") }?.split(separator: " ").last.flatMap { Double($0) }

@@ -1,7 +1,8 @@
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitInsights
 import Foundation
 import Testing
-
-@testable import Conduit
 
 /// The pure pieces of the insights pipeline: the prefilter, the language guess, the conversation's text,
 /// pipeline files, the LLM answer's validation and the local analyzer's arithmetic.

@@ -1,3 +1,4 @@
+@testable import ConduitCore
 import ConduitTestSupport
 import Foundation
 import Store

@@ -1,3 +1,6 @@
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitJobs
 import ConduitTestSupport
 import Foundation
 import Logging
@@ -5,8 +8,6 @@ import ServiceLifecycle
 import Store
 import Synchronization
 import Testing
-
-@testable import Conduit
 
 @Suite("Job runner")
 struct JobRunnerTests {

@@ -1,3 +1,7 @@
+@testable import Conduit
+@testable import ConduitAdmin
+@testable import ConduitCore
+@testable import ConduitJobs
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -7,8 +11,6 @@ import NIOCore
 import SQLKit
 import Store
 import Testing
-
-@testable import Conduit
 
 @Suite("Jobs API")
 struct JobsAPITests {

@@ -1,3 +1,6 @@
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -6,8 +9,6 @@ import HummingbirdTesting
 import NIOCore
 import Store
 import Testing
-
-@testable import Conduit
 
 @Suite("Prometheus metrics")
 struct MetricsTests {

@@ -1,3 +1,4 @@
+@testable import ConduitCore
 import Foundation
 import NIOCore
 import NIOPosix

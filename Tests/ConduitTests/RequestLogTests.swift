@@ -1,3 +1,5 @@
+@testable import Conduit
+@testable import ConduitCore
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -7,8 +9,6 @@ import NIOCore
 import SQLKit
 import Store
 import Testing
-
-@testable import Conduit
 
 @Suite("Request log and replay")
 struct RequestLogTests {

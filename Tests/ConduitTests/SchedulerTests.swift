@@ -1,4 +1,6 @@
 import Conduit
+@testable import ConduitEmbeddings
+@testable import ConduitInsights
 import ConduitTestSupport
 import Foundation
 import Logging

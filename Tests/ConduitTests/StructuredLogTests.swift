@@ -1,4 +1,5 @@
 import Conduit
+@testable import ConduitCore
 import Foundation
 import Logging
 import Synchronization

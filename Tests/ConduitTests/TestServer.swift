@@ -1,4 +1,6 @@
 import Conduit
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import Logging

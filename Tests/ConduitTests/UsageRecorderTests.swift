@@ -1,9 +1,10 @@
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitInsights
 import ConduitTestSupport
 import Foundation
 import Store
 import Testing
-
-@testable import Conduit
 
 @Suite("Usage recorder")
 struct UsageRecorderTests {

@@ -1,3 +1,7 @@
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitEvents
+@testable import ConduitJobs
 import ConduitTestSupport
 import Crypto
 import Foundation
@@ -8,8 +12,6 @@ import NIOCore
 import Store
 import Synchronization
 import Testing
-
-@testable import Conduit
 
 @Suite("Webhooks")
 struct WebhooksAPITests {

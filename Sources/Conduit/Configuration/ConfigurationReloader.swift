@@ -1,3 +1,6 @@
+import ConduitCore
+import ConduitEmbeddings
+import ConduitInsights
 import CoreMetrics
 import Foundation
 import Logging
@@ -96,7 +99,7 @@ public struct ConfigurationReloader: Service {
                 changed.isSubset(of: ["model.served_name", "model.aliases"])
             {
                 // Only its names change: the model stays loaded.
-                let (name, aliases) = servedNames(loaded.configuration, folder: folder)
+                let (name, aliases) = servedNames(loaded.configuration.modelSettings, folder: folder)
                 model = ServedModel(name: name, aliases: aliases, scheduler: served.scheduler, created: served.created, folder: folder)
             } else if !changed.isEmpty {
                 model = try await loadModel(loaded.configuration)

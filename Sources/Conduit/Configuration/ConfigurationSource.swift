@@ -1,3 +1,6 @@
+import ConduitCore
+import ConduitInsights
+import ConduitEmbeddings
 import Configuration
 import Foundation
 import SystemPackage

@@ -1,4 +1,7 @@
+import ConduitCore
+import ConduitEmbeddings
 import Foundation
+import Store
 import Synchronization
 
 /// The configuration in effect, which a reload may replace while requests run. Each request reads
@@ -16,6 +19,22 @@ public final class LiveConfiguration: Sendable {
     /// settings this way, several times each).
     public func read<Value>(_ part: (ServerConfiguration) -> Value) -> Value {
         state.withLock { part($0.configuration) }
+    }
+
+    /// The part of the configuration in effect that a component reads, and nothing else.
+    public func view<Part: Sendable>(_ part: @escaping @Sendable (ServerConfiguration) -> Part) -> Live<Part> {
+        Live { self.read(part) }
+    }
+
+    /// What `/v1/admin/debug` shows of the node.
+    var node: Live<DebugController.Node> {
+        Live {
+            let configuration = self.current
+            // `description` replaces a URL's password: credentials never leave the server.
+            return DebugController.Node(
+                database: configuration.databaseLocation.description, authentication: configuration.authentication,
+                configurationVersion: self.version)
+        }
     }
 
     /// 1 at start, one more for each reload that changed a setting.

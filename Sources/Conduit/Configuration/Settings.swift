@@ -1,3 +1,8 @@
+import ConduitCore
+import ConduitEmbeddings
+import ConduitEvents
+import ConduitJobs
+import ConduitInsights
 import Foundation
 import Store
 

@@ -1,0 +1,160 @@
+import ConduitAdmin
+import ConduitCore
+import ConduitEmbeddings
+import ConduitEvents
+import ConduitInsights
+import ConduitJobs
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Store
+
+/// The HTTP application type `conduit serve` runs.
+public typealias ConduitApplication = Application<RouterResponder<ConduitRequestContext>>
+
+/// Loads the configured model, warms it, and builds the application around it; `readiness` turns
+/// true once the server listens.
+///
+/// With a `source`, the configuration is reloaded from it on SIGHUP and when its file changes; a
+/// reload sets `logLevels`, the levels the process's log handlers follow.
+public func buildApplication(
+    configuration: ServerConfiguration, reloadingFrom source: ConfigurationSource? = nil, logLevels: LiveLogLevels? = nil,
+    readiness: Readiness = Readiness(), logger: Logger
+) async throws -> ConduitApplication {
+    try configuration.validate()
+    let metrics = ServerMetrics()
+    let served = try await loadServedModel(configuration.modelSettings, metrics: metrics, logger: logger)
+    let store = try await Database.open(configuration.databaseLocation, logger: logger)
+    do {
+        let applied = try await store.migrate()
+        if !applied.isEmpty { logger.notice("database migrated", metadata: ["database": "\(store.location)", "versions": "\(applied)"]) }
+        if configuration.authentication,
+            let secret = try await AdminBootstrap.ensureAdminKey(in: store, logger: logger, given: configuration.adminKey)
+        {
+            // Standard output, not the log, and unbuffered: the secret is shown to the operator once and kept nowhere.
+            FileHandle.standardOutput.write(Data("conduit: the first admin API key (shown once, stored only as a hash):\n\(secret)\n".utf8))
+        }
+    } catch {
+        await store.close()
+        throw error
+    }
+    let catalog = ModelCatalog(models: [served])
+    let live = LiveConfiguration(configuration)
+    var application = try buildApplication(
+        catalog: catalog, configuration: live, readiness: readiness, store: store, metrics: metrics, logger: logger)
+    if let source {
+        application.services.append(
+            ConfigurationReloader(
+                source: source, live: live, catalog: catalog, logLevels: logLevels, metricsFactory: metrics.factory, logger: logger,
+                loadModel: { try await loadServedModel($0.modelSettings, metrics: metrics, logger: logger) }))
+    }
+    // Services shut down in reverse order, and the HTTP server comes last: the store must come first, so
+    // that it closes only after the server has answered, the schedulers drained and the usage recorder
+    // written its last events.
+    let storeServices: [any Service] = [DatabaseService(store: store), StoreMaintenance(store: store, configuration: live, logger: logger)]
+    application.services.insert(contentsOf: storeServices, at: 0)
+    return application
+}
+
+/// Builds the application around models already loaded and a store already migrated (the tests
+/// share one model this way). `store` may be nil only with authentication off; its owner closes it.
+/// `metrics` should be the one the catalog's schedulers report to.
+public func buildApplication(
+    catalog: ModelCatalog, configuration live: LiveConfiguration, readiness: Readiness = Readiness(),
+    store: Database? = nil, metrics: ServerMetrics = ServerMetrics(), logger: Logger
+) throws -> ConduitApplication {
+    // What only a restart changes is read once, here; the rest per request, from `live`.
+    let configuration = live.current
+    try configuration.validate()
+    let router = Router(context: ConduitRequestContext.self)
+    let connections = ConnectionLimiter.Count(limit: configuration.maxConnections)
+    // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included;
+    // the metrics count answers, errors rendered included.
+    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory, latencyObjectives: live.view(\.latencyObjectives)))
+    // A span per request (joining the client's trace when it sends a traceparent), with the request id
+    // the answer carries, to go from a log line to its trace; errors are answers by the time it sees them.
+    router.add(middleware: TracingMiddleware(recordingHeaders: [.requestID]))
+    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: CORSAllowList(origins: live.view(\.corsOrigins)))
+    router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.requestDeadline))
+    router.add(middleware: BodyLimitMiddleware(limits: live.view(\.limits)))
+    let accessTokens = try configuration.jwtSecret.map { try AccessTokens(secret: $0) }
+    if configuration.authentication {
+        guard let store else { throw ConfigurationError("authentication needs a database for its API keys") }
+        router.add(middleware: APIKeyAuthenticator(store: store, accessTokens: accessTokens))
+    }
+    // After authentication: a key's requests are selected by its id.
+    let requestLog = store.map { RequestRecorder(store: $0, logger: logger) }
+    if let requestLog {
+        router.add(middleware: RequestLogMiddleware(settings: live.view(\.requestLog), limits: live.view(\.limits), recorder: requestLog))
+    }
+    let routes = FeatureRoutes(router: router, authentication: configuration.authentication)
+    HealthController(readiness: readiness).addRoutes(to: router)
+    MetricsController(metrics: metrics).addRoutes(to: routes.requiring(.admin))
+
+    let usage = store.map { UsageRecorder(store: $0, logger: logger) }
+    let rateLimiter = store.map { RateLimiter(store: $0, metricsFactory: metrics.factory) }
+    let usageMetrics = UsageMetrics(factory: metrics.factory)
+    var features: [any ConduitFeature] = [
+        EmbeddingsFeature(
+            catalog: catalog, limits: live.view(\.limits), prices: live.view(\.prices), scheduler: live.view(\.scheduler),
+            node: live.node, rateLimiter: rateLimiter, usage: usage, usageMetrics: usageMetrics, runsJobs: store != nil)
+    ]
+    // Shared by the features that call out: closes its connections once the jobs that call it have stopped.
+    var outbound: OutboundHTTPClient?
+    var runner: JobRunner?
+    if let store {
+        let teams = TeamScope(store: store)
+        let http = OutboundHTTPClient()
+        outbound = http
+        features.append(
+            InsightsFeature(
+                teams: teams, limits: live.view(\.limits), pipelines: live.view(\.insights.pipelines), prices: live.view(\.prices),
+                rateLimiter: rateLimiter, embedder: TextEmbedder(catalog: catalog),
+                client: ChatCompletionClient(http: http, upstream: live.view(\.upstream), metricsFactory: metrics.factory),
+                usage: usage, usageMetrics: usageMetrics, metrics: InsightMetrics(factory: metrics.factory)))
+        features += [
+            EventsFeature(
+                teams: teams, settings: live.view(\.webhooks), limits: live.view(\.limits), http: http,
+                topics: features.flatMap(\.eventTopics)),
+            AdminFeature(store: store, prices: live.view(\.prices), accessTokens: accessTokens),
+        ]
+        let workers = features.flatMap(\.jobWorkers)
+        let jobRunner = JobRunner(store: store, workers: workers, configuration: configuration.jobs, metricsFactory: metrics.factory, logger: logger)
+        runner = jobRunner
+        features.append(JobsFeature(teams: teams, runner: jobRunner, workers: workers, limits: live.view(\.limits)))
+    }
+    let queues: any JobQueues = runner.map { $0 as any JobQueues } ?? NoJobQueues()
+    for feature in features { feature.addRoutes(to: routes, queues: queues) }
+
+    // Services stop in reverse order: jobs stop first, then the outbound client they call, the schedulers
+    // drain, and the last usage events and logged requests are written.
+    var services: [any Service] = []
+    if let usage { services.append(usage) }
+    if let requestLog { services.append(requestLog) }
+    services += features.flatMap(\.services)
+    if let outbound { services.append(outbound) }
+    // Stops first: its jobs use the models and the outbound client.
+    if let runner { services.append(runner) }
+    return Application(
+        router: router,
+        server: .http1(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionLimiter(count: connections), HangUpDetector()],
+                idleTimeout: TimeAmount(configuration.idleTimeout))),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "conduit"),
+        services: services,
+        onServerRunning: { _ in readiness.set(true) },
+        logger: logger
+    )
+}
+
+/// The queues of a node that stores no jobs: it serves none.
+private struct NoJobQueues: JobQueues {
+    func serves(_ queue: String) -> Bool { false }
+    func wake(_ queue: String) {}
+    var maxWaitingPerTeam: Int { 0 }
+}

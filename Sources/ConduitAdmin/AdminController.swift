@@ -1,0 +1,197 @@
+import ConduitCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Store
+
+/// The admin API, for keys with the `admin` scope, always within the caller's own team: another
+/// team's objects do not exist for it (404, never 403, so ids cannot be probed).
+///
+/// `GET /v1/admin/teams` (the caller's team), `GET|POST /v1/admin/users`, `GET|POST /v1/admin/keys`,
+/// `DELETE /v1/admin/keys/{id}` (revoke), `POST /v1/admin/keys/{id}/rotate`,
+/// `GET /v1/admin/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`.
+package struct AdminController {
+    package let store: Database
+    /// US dollars per million tokens, by model.
+    package let prices: Live<[String: Double]>
+
+    package struct List<Item: Encodable>: Encodable {
+        var object = "list"
+        package var data: [Item]
+    }
+
+    package struct Key: Encodable {
+        package var id: String
+        var object = "api_key"
+        package var name: String
+        package var teamID: String
+        package var prefix: String
+        package var scopes: [String]
+        package var createdAt: Int64
+        package var expiresAt: Int64?
+        package var revokedAt: Int64?
+        package var lastUsedAt: Int64?
+        package var limits: Limits
+        /// Only in the answer that creates the key; never again.
+        package var secret: String?
+
+        package enum CodingKeys: String, CodingKey {
+            case id, object, name, prefix, scopes, limits, secret
+            case teamID = "team_id"
+            case createdAt = "created_at"
+            case expiresAt = "expires_at"
+            case revokedAt = "revoked_at"
+            case lastUsedAt = "last_used_at"
+        }
+
+        package init(_ key: APIKey, secret: String? = nil) {
+            id = key.id
+            name = key.name
+            teamID = key.teamID
+            prefix = key.prefix
+            scopes = key.scopes.sorted().map(\.rawValue)
+            createdAt = key.createdAt
+            expiresAt = key.expiresAt
+            revokedAt = key.revokedAt
+            lastUsedAt = key.lastUsedAt
+            limits = key.limits
+            self.secret = secret
+        }
+    }
+
+    package struct NewKey: Decodable {
+        package var name: String
+        package var scopes: [String]?
+        package var expiresInDays: Int?
+
+        package enum CodingKeys: String, CodingKey {
+            case name, scopes
+            case expiresInDays = "expires_in_days"
+        }
+    }
+
+    package struct NewUser: Decodable {
+        package var email: String
+        package var password: String
+        package var role: String?
+    }
+
+    package struct UsageRow: Encodable {
+        package var date: String
+        package var model: String
+        package var keyID: String?
+        package var requests: Int64
+        package var errors: Int64
+        package var tokens: Int64
+        package var averageLatencyMilliseconds: Double
+        package var costUSD: Double?
+
+        package enum CodingKeys: String, CodingKey {
+            case date, model, requests, errors, tokens
+            case keyID = "key_id"
+            case averageLatencyMilliseconds = "avg_latency_ms"
+            case costUSD = "cost_usd"
+        }
+    }
+
+    package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
+        router.get("/v1/admin/teams") { _, context in
+            let identity = try Self.caller(context)
+            guard let team = try await store.team(id: identity.teamID) else { throw StoreError.notFound("team \(identity.teamID)") }
+            return try json(List(data: [team]))
+        }
+        router.get("/v1/admin/keys") { _, context in
+            let identity = try Self.caller(context)
+            return try json(List(data: try await store.apiKeys(teamID: identity.teamID).map { Key($0) }))
+        }
+        router.post("/v1/admin/keys") { request, context in
+            let identity = try Self.caller(context)
+            let body = try await request.decodeJSON(as: NewKey.self, limit: 64 * 1024)
+            let name = body.name.trimmingCharacters(in: .whitespaces)
+            guard (1...200).contains(name.count) else {
+                throw APIError.invalidRequest("name must be 1 to 200 characters", param: "name", code: "invalid_value")
+            }
+            var scopes = Scope.defaultScopes
+            if let names = body.scopes {
+                scopes = try Set(
+                    names.map { name in
+                        guard let scope = Scope(rawValue: name) else {
+                            throw APIError.invalidRequest(
+                                "unknown scope '\(name)'; scopes are \(Scope.allCases.map(\.rawValue).joined(separator: ", "))",
+                                param: "scopes", code: "invalid_value")
+                        }
+                        return scope
+                    })
+            }
+            if let days = body.expiresInDays, !(1...36_500).contains(days) {
+                throw APIError.invalidRequest("expires_in_days must be 1 to 36500", param: "expires_in_days", code: "invalid_value")
+            }
+            let issued = try await store.createAPIKey(
+                name: name, teamID: identity.teamID, scopes: scopes,
+                expiresAt: body.expiresInDays.map { Timestamp.now() + Int64($0) * 86_400 })
+            return try json(Key(issued.key, secret: issued.secret), status: .created)
+        }
+        router.delete("/v1/admin/keys/{id}") { _, context in
+            let identity = try Self.caller(context)
+            return try json(Key(try await store.revokeAPIKey(id: try context.parameters.require("id"), teamID: identity.teamID)))
+        }
+        router.post("/v1/admin/keys/{id}/rotate") { _, context in
+            let identity = try Self.caller(context)
+            let issued = try await store.rotateAPIKey(id: try context.parameters.require("id"), teamID: identity.teamID)
+            return try json(Key(issued.key, secret: issued.secret), status: .created)
+        }
+        router.get("/v1/admin/users") { _, context in
+            let identity = try Self.caller(context)
+            return try json(List(data: try await store.users(teamID: identity.teamID)))
+        }
+        router.post("/v1/admin/users") { request, context in
+            let identity = try Self.caller(context)
+            let body = try await request.decodeJSON(as: NewUser.self, limit: 16 * 1024)
+            let role =
+                try body.role.map { name in
+                    // Owners are made from the command line: an admin key must not mint an account above admin.
+                    guard let role = Role(rawValue: name), role != .owner else {
+                        throw APIError.invalidRequest(
+                            "role must be admin, member or viewer, got '\(name)'", param: "role", code: "invalid_value")
+                    }
+                    return role
+                } ?? .member
+            let user = try await store.createUser(email: body.email, password: body.password, role: role, teamID: identity.teamID)
+            return try json(user, status: .created)
+        }
+        router.get("/v1/admin/usage") { request, context in
+            let identity = try Self.caller(context)
+            let now = Timestamp.now()
+            let start = try Self.day(request.uri.queryParameters["from"], name: "from") ?? (now - now % 86_400 - 29 * 86_400)
+            let end = try Self.day(request.uri.queryParameters["to"], name: "to").map { $0 + 86_400 } ?? (now - now % 86_400 + 86_400)
+            let prices = self.prices.current  // once per answer: a reload must not split a report
+            let rows = try await store.usage(teamID: identity.teamID, from: start, to: end).map { summary in
+                UsageRow(
+                    date: Date(timeIntervalSince1970: TimeInterval(summary.day * 86_400)).formatted(Self.dateFormat),
+                    model: summary.model, keyID: summary.keyID, requests: summary.requests, errors: summary.errors,
+                    tokens: summary.tokens, averageLatencyMilliseconds: (summary.averageLatencyMilliseconds * 10).rounded() / 10,
+                    costUSD: prices[summary.model].map { Double(summary.tokens) / 1_000_000 * $0 })
+            }
+            return try json(List(data: rows))
+        }
+    }
+
+    /// The admin routes exist only with authentication on; their scope is checked where they are mounted.
+    private static func caller(_ context: ConduitRequestContext) throws -> Identity {
+        guard let identity = context.identity else {
+            throw APIError(status: .notFound, message: "the admin API needs authentication (--auth)", code: "not_found")
+        }
+        return identity
+    }
+
+    private static let dateFormat = Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!).year().month().day()
+
+    /// Midnight UTC of a `YYYY-MM-DD` query parameter, in seconds.
+    private static func day(_ value: Substring?, name: String) throws -> Int64? {
+        guard let value else { return nil }
+        guard let date = try? dateFormat.parse(String(value)) else {
+            throw APIError.invalidRequest("\(name) must be a date as YYYY-MM-DD, got '\(value)'", param: name, code: "invalid_value")
+        }
+        return Int64(date.timeIntervalSince1970)
+    }
+}

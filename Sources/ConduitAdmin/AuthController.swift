@@ -1,0 +1,114 @@
+import ConduitCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Store
+
+/// `POST /v1/auth/login` (email and password → a short-lived access token and a refresh token),
+/// `POST /v1/auth/refresh` (a refresh token, spent → a new pair; a spent one presented again revokes
+/// its whole family), `POST /v1/auth/logout` (revokes the refresh token's family).
+package struct AuthController {
+    package let store: Database
+    package let accessTokens: AccessTokens
+    /// Seconds a refresh token is valid.
+    package let refreshLifetime: Int64 = 30 * 86_400
+
+    package struct Login: Decodable {
+        package var email: String
+        package var password: String
+    }
+
+    package struct Refresh: Decodable {
+        package var refreshToken: String
+        package enum CodingKeys: String, CodingKey { case refreshToken = "refresh_token" }
+    }
+
+    package struct Tokens: Encodable {
+        package var accessToken: String
+        var tokenType = "bearer"
+        package var expiresIn: Int64
+        package var refreshToken: String
+
+        package enum CodingKeys: String, CodingKey {
+            case accessToken = "access_token"
+            case tokenType = "token_type"
+            case expiresIn = "expires_in"
+            case refreshToken = "refresh_token"
+        }
+    }
+
+    /// Login attempts per email and minute: enough for a person, too few to guess a password.
+    package static let attemptsPerMinute: Int64 = 10
+    /// Login attempts per client address and minute, whatever the emails: one client trying one
+    /// password on many accounts. Higher, for the people behind one NAT or office proxy.
+    package static let attemptsPerAddressPerMinute: Int64 = 30
+
+    private func throttle(email: String, address: SocketAddress?) async throws {
+        var windows = [
+            RateWindow(
+                subject: "login:" + email.trimmingCharacters(in: .whitespaces).lowercased(), period: .minute,
+                requestLimit: Self.attemptsPerMinute, tokenLimit: nil)
+        ]
+        if let client = address.flatMap(Self.clientNetwork) {
+            windows.append(
+                RateWindow(subject: "login-ip:" + client, period: .minute, requestLimit: Self.attemptsPerAddressPerMinute, tokenLimit: nil))
+        }
+        let now = Timestamp.now()
+        if case .refused(let status) = try await store.admit(tokens: 0, in: windows, now: now) {
+            let whose = status.window.subject.hasPrefix("login-ip:") ? "from this address" : "for this account"
+            throw APIError(
+                status: .tooManyRequests, message: "too many login attempts \(whose); try again in \(status.resetsAt - now) s",
+                type: "requests", code: "rate_limit_exceeded", headers: [.retryAfter: String(max(1, status.resetsAt - now))])
+        }
+    }
+
+    /// Whom a login attempt counts against: an IPv4 address, or an IPv6 address's /64 (one host often
+    /// holds a whole /64, and would otherwise get a budget per address in it). An IPv4 client seen
+    /// as an IPv4-mapped IPv6 address counts as itself.
+    package static func clientNetwork(_ address: SocketAddress) -> String? {
+        switch address {
+        case .v4:
+            return address.ipAddress
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                return bytes[12...].map(String.init).joined(separator: ".")
+            }
+            let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            return groups.joined(separator: ":") + "::/64"
+        case .unixDomainSocket:
+            return nil
+        }
+    }
+
+    package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
+        router.post("/v1/auth/login") { request, context in
+            let body = try await request.decodeJSON(as: Login.self, limit: 16 * 1024)
+            try await throttle(email: body.email, address: context.channel.remoteAddress)
+            guard let user = try await store.authenticateUser(email: body.email, password: body.password) else {
+                throw APIKeyAuthenticator.unauthorized("incorrect email or password", code: "invalid_credentials")
+            }
+            let refresh = try await store.issueRefreshToken(userID: user.id, lifetime: refreshLifetime)
+            return try json(Tokens(accessToken: try accessTokens.issue(for: user), expiresIn: accessTokens.lifetime, refreshToken: refresh))
+        }
+        router.post("/v1/auth/refresh") { request, _ in
+            let body = try await request.decodeJSON(as: Refresh.self, limit: 16 * 1024)
+            switch try await store.refresh(body.refreshToken) {
+            case .rotated(let user, let refresh):
+                return try json(
+                    Tokens(accessToken: try accessTokens.issue(for: user), expiresIn: accessTokens.lifetime, refreshToken: refresh))
+            case .reused:
+                throw APIKeyAuthenticator.unauthorized(
+                    "this refresh token was already used; every token of its login is now revoked", code: "refresh_token_reused")
+            case .invalid:
+                throw APIKeyAuthenticator.unauthorized("invalid or expired refresh token", code: "invalid_token")
+            }
+        }
+        router.post("/v1/auth/logout") { request, _ in
+            let body = try await request.decodeJSON(as: Refresh.self, limit: 16 * 1024)
+            try await store.revokeRefreshFamily(of: body.refreshToken)
+            return Response(status: .noContent)
+        }
+    }
+}

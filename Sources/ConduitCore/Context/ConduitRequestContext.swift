@@ -1,0 +1,41 @@
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// What a handler knows about the request beyond the request itself.
+public struct ConduitRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The connection the request came on, so a handler can notice when its client has gone.
+    public let channel: any Channel
+    /// The caller's `x-request-id`, or one generated for this request; echoed on the response.
+    public var requestID: String = ""
+    /// The authenticated caller; nil when authentication is off.
+    public var identity: Identity? {
+        didSet { caller.set(identity) }
+    }
+    /// Who called, for the access log line written by the outermost middleware: the context is a
+    /// value, and what inner middleware sets on its copy does not flow back out; this box does.
+    package let caller = CallerBox()
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// The caller of one request, shared by every copy of its context.
+package final class CallerBox: Sendable {
+    private let metadata = Mutex<Logger.Metadata>([:])
+
+    package func set(_ identity: Identity?) {
+        metadata.withLock { metadata in
+            metadata = [:]
+            guard let identity else { return }
+            metadata["team"] = .string(identity.teamID)
+            if let keyID = identity.keyID { metadata["key_id"] = .string(keyID) }
+        }
+    }
+
+    package var logMetadata: Logger.Metadata { metadata.withLock { $0 } }
+}

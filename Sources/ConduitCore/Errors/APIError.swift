@@ -1,0 +1,62 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The one error shape of the API, the OpenAI one:
+/// `{"error": {"message": "...", "type": "invalid_request_error", "param": "input", "code": "input_too_long"}}`.
+public struct APIError: Error, Sendable, Equatable, HTTPResponseError {
+    public var status: HTTPResponse.Status
+    public var message: String
+    public var type: String
+    public var param: String?
+    public var code: String?
+    /// Extra headers, such as `Retry-After` on 503.
+    public var headers: HTTPFields
+
+    public init(
+        status: HTTPResponse.Status, message: String, type: String = "invalid_request_error",
+        param: String? = nil, code: String? = nil, headers: HTTPFields = [:]
+    ) {
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers
+    }
+
+    public static func invalidRequest(_ message: String, param: String? = nil, code: String) -> APIError {
+        APIError(status: .badRequest, message: message, param: param, code: code)
+    }
+
+    private struct Body: Encodable {
+        struct Detail: Encodable {
+            var message: String
+            var type: String
+            var param: String?
+            var code: String?
+
+            func encode(to encoder: any Encoder) throws {
+                // param and code are always present, as null when unset, as OpenAI sends them.
+                var container = encoder.container(keyedBy: CodingKeys.self)
+                try container.encode(message, forKey: .message)
+                try container.encode(type, forKey: .type)
+                try container.encode(param, forKey: .param)
+                try container.encode(code, forKey: .code)
+            }
+            enum CodingKeys: String, CodingKey { case message, type, param, code }
+        }
+        var error: Detail
+    }
+
+    /// The answer's body: `{"error":{"message","type","param","code"}}`.
+    package func jsonBody() throws -> Data {
+        try JSONEncoder().encode(Body(error: .init(message: message, type: type, param: param, code: code)))
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: try jsonBody())))
+    }
+}

@@ -1,0 +1,15 @@
+/// Limits every API request is held to.
+public struct APILimits: Sendable, Equatable {
+    /// Largest request body accepted, in bytes (413 beyond).
+    public var maxBodyBytes: Int
+    /// Most inputs in one embeddings or tokenize request.
+    public var maxInputs: Int
+    /// Whether inputs longer than the model takes are cut (as sentence-transformers does) or refused with 400.
+    public var truncate: Bool
+
+    public init(maxBodyBytes: Int = 8 << 20, maxInputs: Int = 2048, truncate: Bool = true) {
+        self.maxBodyBytes = maxBodyBytes
+        self.maxInputs = maxInputs
+        self.truncate = truncate
+    }
+}

@@ -1,0 +1,71 @@
+import CoreMetrics
+import HTTPTypes
+import Store
+
+/// Holds each request to the caller's limits, per key and per team: requests and tokens per minute,
+/// tokens per month. Tokens are counted when the request is admitted (an embedding request's tokens
+/// are known exactly once it is tokenized), all windows at once, in the store, so that limits hold
+/// across every server sharing it.
+package struct RateLimiter: Sendable {
+    package let store: Database
+    private let refusedRate: Counter
+    private let refusedQuota: Counter
+
+    package init(store: Database, metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance) {
+        self.store = store
+        refusedRate = Counter(
+            label: "conduit_rate_limit_refusals_total", dimensions: [("code", "rate_limit_exceeded")], factory: metricsFactory)
+        refusedQuota = Counter(
+            label: "conduit_rate_limit_refusals_total", dimensions: [("code", "insufficient_quota")], factory: metricsFactory)
+    }
+
+    /// What was counted for one request, to give back if it is never served.
+    package struct Admission: Sendable {
+        package let windows: [RateWindow]
+        package let tokens: Int64
+        package let at: Int64
+        package let headers: HTTPFields
+    }
+
+    /// Admits a request of `tokens` tokens for `identity` (nil: authentication is off, nothing to
+    /// count) and returns what it counted, with the rate-limit headers for the response; throws a 429
+    /// when a limit is reached.
+    package func admit(_ identity: Identity?, tokens: Int) async throws -> Admission {
+        guard let identity else { return Admission(windows: [], tokens: 0, at: 0, headers: [:]) }
+        let windows = identity.rateWindows
+        if let smallest = windows.compactMap(\.tokenLimit).min(), tokens > smallest {
+            // Waiting would not help: the request alone is over the budget.
+            throw APIError.invalidRequest(
+                "this request has \(tokens) tokens, more than a limit of \(smallest) tokens allows at once; split it",
+                param: "input", code: "request_too_large")
+        }
+        let now = Timestamp.now()
+        switch try await store.admit(tokens: Int64(tokens), in: windows, now: now) {
+        case .admitted(let statuses):
+            return Admission(windows: windows, tokens: Int64(tokens), at: now, headers: RateLimitHeaders.fields(statuses, now: now))
+        case .refused(let status):
+            var headers = RateLimitHeaders.fields([status], now: now)
+            headers[.retryAfter] = String(max(1, status.resetsAt - now))
+            let isQuota = status.window.period == .month
+            (isQuota ? refusedQuota : refusedRate).increment()
+            let what = status.window.subject.hasPrefix("team:") ? "your team's" : "this API key's"
+            let message =
+                isQuota
+                ? "\(what) monthly token budget of \(status.window.tokenLimit ?? 0) is spent; it renews at the start of next month (UTC)"
+                : "\(what) rate limit is reached (\(Self.describe(status.window))); try again in \(max(1, status.resetsAt - now)) s"
+            throw APIError(
+                status: .tooManyRequests, message: message, type: isQuota ? "insufficient_quota" : "requests",
+                code: isQuota ? "insufficient_quota" : "rate_limit_exceeded", headers: headers)
+        }
+    }
+
+    /// Gives back what `admission` counted, for a request the server did not serve.
+    package func refund(_ admission: Admission) async {
+        try? await store.refund(tokens: admission.tokens, in: admission.windows, admittedAt: admission.at)
+    }
+
+    private static func describe(_ window: RateWindow) -> String {
+        [window.requestLimit.map { "\($0) requests" }, window.tokenLimit.map { "\($0) tokens" }]
+            .compactMap { $0 }.joined(separator: " and ") + " per \(window.period.rawValue)"
+    }
+}

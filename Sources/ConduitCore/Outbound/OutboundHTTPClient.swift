@@ -1,0 +1,48 @@
+import AsyncHTTPClient
+import ServiceLifecycle
+import Tracing
+
+/// The HTTP client of every call Conduit makes to others (the LLM upstream, webhook receivers). Each
+/// call is a client span and carries the W3C `traceparent` of the work that made it (AsyncHTTPClient
+/// injects it with the process's tracer), so the receiver's traces join Conduit's.
+///
+/// A service: its connections close once what runs before it in the shutdown order (the job runner)
+/// has stopped.
+public final class OutboundHTTPClient: Service, Sendable {
+    package let http: HTTPClient
+    private let configuration: HTTPClient.Configuration
+
+    public init() {
+        var configuration = HTTPClient.Configuration()
+        // Read now, after `conduit serve` bootstrapped tracing: the client keeps the tracer it was made with.
+        configuration.tracing.tracer = InstrumentationSystem.tracer
+        // No redirect is followed: it could send a signed event, or the upstream's key, anywhere (httpx,
+        // which LiteLLM uses, does not follow them either).
+        configuration.redirectConfiguration = .disallow
+        self.configuration = configuration
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    /// Runs `body` with a client of the same configuration that connects to `address` for `host`
+    /// (TLS still checks `host`'s certificate): the address checked is the address used.
+    package func pinning<Result>(_ host: String, to address: String, _ body: (HTTPClient) async throws -> Result) async throws -> Result {
+        var configuration = configuration
+        configuration.dnsOverride = [host: address]
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let result = try await body(client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        try await shutdown()
+    }
+
+    package func shutdown() async throws { try await http.shutdown() }
+}

@@ -1,0 +1,88 @@
+import ConduitCore
+import Foundation
+import Logging
+import ModelRuntime
+import NIOPosix
+
+/// Which model a node serves, and how: the `model.*` and `scheduler.*` settings.
+public struct ModelSettings: Sendable, Equatable {
+    /// Serve the model in this folder; when nil, `modelID` is used, else the default model.
+    public var modelDirectory: URL?
+    /// A Hugging Face model id, downloaded into the data folder's model store when not there yet.
+    public var modelID: String?
+    /// Base URL of the Hugging Face hub (or a mirror).
+    public var hubEndpoint: URL
+    /// The id clients use for the model; by default the last part of its id or folder name.
+    public var servedModelName: String?
+    /// Other ids accepted for the model.
+    public var modelAliases: [String]
+    /// Holds the model store.
+    public var dataDirectory: URL
+    public var scheduler: SchedulerConfiguration
+
+    public init(
+        modelDirectory: URL?, modelID: String?, hubEndpoint: URL, servedModelName: String?, modelAliases: [String],
+        dataDirectory: URL, scheduler: SchedulerConfiguration
+    ) {
+        self.modelDirectory = modelDirectory
+        self.modelID = modelID
+        self.hubEndpoint = hubEndpoint
+        self.servedModelName = servedModelName
+        self.modelAliases = modelAliases
+        self.dataDirectory = dataDirectory
+        self.scheduler = scheduler
+    }
+}
+
+/// Loads the model `configuration` names (from its folder, the hub, or the default model's package),
+/// warms it, and wraps it for serving with a scheduler of its own: at start, and when a reload names
+/// another model.
+public func loadServedModel(_ configuration: ModelSettings, metrics: ServerMetrics, logger: Logger) async throws -> ServedModel {
+    let started = ContinuousClock.now
+    let folder = try await resolveModelFolder(configuration, logger: logger)
+    // Seconds of work that blocks its thread: off the cooperative pool, which serves the requests of
+    // the model in use while a reload loads the next.
+    let model = try await NIOThreadPool.singleton.runIfActive {
+        let model = try EmbeddingModel(directory: folder)
+        try warmUp(model)
+        return model
+    }
+    let (name, aliases) = servedNames(configuration, folder: folder)
+    logger.notice(
+        "model ready",
+        metadata: [
+            "name": "\(name)", "folder": "\(folder.path)", "dimension": "\(model.dimension)", "max_tokens": "\(model.maxSequenceLength)",
+            "pooling": "\(model.pooling)",
+            "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
+        ])
+    let scheduler = EmbeddingScheduler(
+        model: model, configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
+    return ServedModel(name: name, aliases: aliases, scheduler: scheduler, created: Int(Date().timeIntervalSince1970), folder: folder)
+}
+
+/// The id clients use for the model and its aliases: for a folder of the model store named
+/// `owner--name`, `name` with `owner/name` as an alias; for any other folder, its name.
+package func servedNames(_ configuration: ModelSettings, folder: URL) -> (String, [String]) {
+    let folderName = folder.lastPathComponent
+    let parts = folderName.components(separatedBy: "--")
+    let repositoryID = parts.count == 2 ? parts.joined(separator: "/") : nil
+    let name = configuration.servedModelName ?? (repositoryID == nil ? folderName : parts[1])
+    return (name, configuration.modelAliases + [repositoryID].compactMap { $0 })
+}
+
+private func resolveModelFolder(_ configuration: ModelSettings, logger: Logger) async throws -> URL {
+    if let folder = configuration.modelDirectory { return folder }
+    let store = ModelStore(dataDirectory: configuration.dataDirectory)
+    if let id = configuration.modelID {
+        return try await HubDownloader(endpoint: configuration.hubEndpoint, store: store, logger: logger).download(id)
+    }
+    return try DefaultModel.locate(in: store, logger: logger)
+}
+
+/// One short and one longest-possible sequence, so the first real request finds every weight
+/// page resident and the scratch memory already sized. A model that cannot run fails here, at start.
+private func warmUp(_ model: EmbeddingModel) throws {
+    let short = model.tokenize("warm up").ids
+    let longest = model.tokenize(Array(repeating: "warm", count: model.maxSequenceLength).joined(separator: " ")).ids
+    _ = try model.embed([short, longest])
+}

@@ -1,0 +1,50 @@
+import ConduitCore
+import Store
+import ServiceLifecycle
+
+/// Local embedding models: `/v1/models`, `/v1/embeddings`, `/v1/tokenize`, `/v1/admin/debug`, and
+/// batch embedding jobs (with a store). The catalog's schedulers run as long as the node does.
+public struct EmbeddingsFeature: ConduitFeature {
+    let catalog: ModelCatalog
+    let limits: Live<APILimits>
+    let prices: Live<[String: Double]>
+    let scheduler: Live<SchedulerConfiguration>
+    let node: Live<DebugController.Node>
+    let rateLimiter: RateLimiter?
+    let usage: UsageRecorder?
+    let usageMetrics: UsageMetrics
+    /// Batch embedding runs only where jobs are stored.
+    let runsJobs: Bool
+
+    package init(
+        catalog: ModelCatalog, limits: Live<APILimits>, prices: Live<[String: Double]>, scheduler: Live<SchedulerConfiguration>,
+        node: Live<DebugController.Node>, rateLimiter: RateLimiter?, usage: UsageRecorder?, usageMetrics: UsageMetrics, runsJobs: Bool
+    ) {
+        self.catalog = catalog
+        self.limits = limits
+        self.prices = prices
+        self.scheduler = scheduler
+        self.node = node
+        self.rateLimiter = rateLimiter
+        self.usage = usage
+        self.usageMetrics = usageMetrics
+        self.runsJobs = runsJobs
+    }
+
+    public var jobWorkers: [any JobWorker] {
+        runsJobs ? [EmbeddingJobWorker(catalog: catalog, limits: limits, usage: usage)] : []
+    }
+
+    public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
+        // Any valid key may list models.
+        ModelsController(catalog: catalog).addRoutes(to: routes.requiring(nil))
+        EmbeddingsController(
+            catalog: catalog, limits: limits, prices: prices, rateLimiter: rateLimiter, usage: usage, usageMetrics: usageMetrics
+        )
+        .addRoutes(to: routes.requiring(.embeddings))
+        TokenizeController(catalog: catalog, limits: limits).addRoutes(to: routes.requiring(.embeddings))
+        DebugController(catalog: catalog, scheduler: scheduler, node: node, started: .now).addRoutes(to: routes.requiring(.admin))
+    }
+
+    public var services: [any Service] { [catalog] }
+}

@@ -1,0 +1,152 @@
+import ConduitCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ModelRuntime
+import NIOCore
+import Store
+import Tracing
+
+/// `POST /v1/embeddings`, compatible with the OpenAI API.
+package struct EmbeddingsController {
+    package let catalog: ModelCatalog
+    package let limits: Live<APILimits>
+    package let prices: Live<[String: Double]>
+    /// Nil when there is no store (tests that run without one, with authentication off).
+    package let rateLimiter: RateLimiter?
+    package let usage: UsageRecorder?
+    package let usageMetrics: UsageMetrics
+
+    package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
+        router.post("/v1/embeddings") { request, context in try await embed(request, context: context) }
+    }
+
+    package func embed(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let start = ContinuousClock.now
+        var metered = (model: "", tokens: 0)
+        func record(status: Int) {
+            usage?.record(
+                UsageEvent(
+                    teamID: context.identity?.teamID, keyID: context.identity?.keyID, model: metered.model, route: "/v1/embeddings",
+                    tokens: Int64(metered.tokens), latencyMilliseconds: Int64((ContinuousClock.now - start) / .milliseconds(1)),
+                    status: status))
+        }
+        do {
+            let response = try await embed(request, context: context, start: start, metered: &metered)
+            record(status: Int(response.status.code))
+            usageMetrics.served(
+                model: metered.model, tokens: metered.tokens, pricePerMillionTokens: prices.read { $0[metered.model] })
+            return response
+        } catch {
+            record(status: Int(APIError(error).status.code))
+            throw error
+        }
+    }
+
+    private func embed(
+        _ request: Request, context: ConduitRequestContext, start: ContinuousClock.Instant,
+        metered: inout (model: String, tokens: Int)
+    ) async throws -> Response {
+        let limits = self.limits.current
+        let body = try await request.decodeJSON(as: EmbeddingsRequest.self, limit: limits.maxBodyBytes)
+        metered.model = body.model ?? ""
+        let served = try catalog.resolve(body.model)
+        // Held until the scheduler has answered: a reload that replaces this model retires it only after.
+        return try await served.scheduler.reserved {
+            metered.model = served.name
+            let model = served.model
+            if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
+                throw APIError.invalidRequest(
+                    "dimensions must be between 1 and \(model.dimension), got \(dimensions)",
+                    param: "dimensions", code: "invalid_value")
+            }
+            let tokenizing = ContinuousClock.now
+            let (sequences, promptTokens) = try withSpan("tokenize") { span in
+                let (sequences, tokens) = try tokenize(body.input, model: model, limits: limits)
+                span.updateAttributes { attributes in
+                    attributes["conduit.inputs"] = sequences.count
+                    attributes["conduit.tokens"] = tokens
+                }
+                return (sequences, tokens)
+            }
+            let tokenizationTime = ContinuousClock.now - tokenizing
+            metered.tokens = promptTokens
+            // Admission by the caller's limits; the scheduler's own (its queue bounds) is part of "embed".
+            var admission: RateLimiter.Admission?
+            if let rateLimiter {
+                admission = try await withSpan("admission") { _ in try await rateLimiter.admit(context.identity, tokens: promptTokens) }
+            }
+
+            // Abandoned means connected when the request came and gone since (an in-memory test channel is never
+            // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
+            let channel = context.channel
+            let wasConnected = channel.isActive
+            let embedded: EmbeddingScheduler.Embedded
+            do {
+                embedded = try await withSpan("embed") { _ in
+                    let embedded = try await served.scheduler.embedTimed(sequences, isAbandoned: { wasConnected && !channel.isActive })
+                    embedded.recordSpans()
+                    return embedded
+                }
+            } catch {
+                // Not served (overloaded, timed out, shutting down, or the client left): not charged either.
+                if let admission, let rateLimiter { await rateLimiter.refund(admission) }
+                throw error
+            }
+            var vectors = embedded.vectors
+            if let dimensions = body.dimensions, dimensions < model.dimension {
+                vectors = vectors.map { Self.shorten($0, to: dimensions, normalize: model.normalizes) }
+            }
+            let buffer = EmbeddingsResponse.write(
+                vectors: vectors, format: body.encodingFormat ?? .float,
+                model: served.name, promptTokens: promptTokens)
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers.append(contentsOf: admission?.headers ?? [:])
+            headers.append(
+                contentsOf: TimingHeaders.fields(
+                    tokenization: tokenizationTime, queue: embedded.queueTime, inference: embedded.inferenceTime,
+                    total: ContinuousClock.now - start))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
+        }
+    }
+
+    /// Token ids for each input, validated against the model's limits; also the total token count.
+    private func tokenize(_ input: EmbeddingInput, model: EmbeddingModel, limits: APILimits) throws -> ([[Int32]], Int) {
+        guard input.count > 0 else {
+            throw APIError.invalidRequest("'input' must not be empty", param: "input", code: "empty_input")
+        }
+        guard input.count <= limits.maxInputs else {
+            throw APIError.invalidRequest(
+                "'input' has \(input.count) items; at most \(limits.maxInputs) are allowed per request",
+                param: "input", code: "too_many_inputs")
+        }
+        var sequences: [[Int32]] = []
+        sequences.reserveCapacity(input.count)
+        switch input {
+        case .texts(let texts):
+            for (index, text) in texts.enumerated() {
+                guard !text.isEmpty else {
+                    throw APIError.invalidRequest("input[\(index)] is an empty string", param: "input", code: "empty_input")
+                }
+                let encoding = try limits.encode(text, index: index, model: model)
+                guard encoding.count > 0 else {
+                    throw APIError.invalidRequest("input[\(index)] has no tokens for this model", param: "input", code: "empty_input")
+                }
+                sequences.append(encoding.ids)
+            }
+        case .tokens(let batches):
+            for (index, ids) in batches.enumerated() {
+                sequences.append(try limits.sequence(ofTokenIDs: ids, index: index, model: model))
+            }
+        }
+        return (sequences, sequences.reduce(0) { $0 + $1.count })
+    }
+
+    /// OpenAI's `dimensions`: keep the first components, then rescale to unit length when the model's
+    /// vectors are unit length (a model without a Normalize module keeps its raw scale).
+    package static func shorten(_ vector: [Float], to dimensions: Int, normalize: Bool) -> [Float] {
+        var short = Array(vector.prefix(dimensions))
+        if normalize { short.withUnsafeMutableBufferPointer { EmbeddingModel.normalize($0) } }
+        return short
+    }
+}

@@ -1,0 +1,387 @@
+import ConduitCore
+import CoreMetrics
+import Dispatch
+import Logging
+import ModelRuntime
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Runs embedding requests through the model in dynamically formed batches.
+///
+/// Callers `await` ``embed(_:)``; the service's ``run()`` starts a compute loop per lane of the model
+/// (one per core), each on a thread of its own, off the event loops and the cooperative pool. A loop
+/// forms a batch from whatever is waiting the moment it is free (no artificial delay when idle), and
+/// while batches compute, new requests gather into the next. A loop takes its next batch itself, on
+/// its own thread: were it to hop back to the cooperative pool between batches, it would wait there
+/// behind the very requests and responses it serves, and the model would sit idle.
+///
+/// The loops share out what waits: each takes its share of the waiting tokens among the loops not
+/// computing, and leaves the rest to the next one, which it wakes; each runs its batch on its own core
+/// (``EmbeddingModel/embed(_:lane:)``). A single sequence that is all the work there is runs on every
+/// core instead, and the other loops wait for it, so that one request alone is answered as fast as
+/// the cores together can.
+///
+/// On graceful shutdown the scheduler stops admitting, finishes what it admitted, then returns.
+public final class EmbeddingScheduler: Service, Sendable {
+    /// Counters for tests and metrics.
+    public struct Statistics: Sendable, Equatable {
+        /// Batches formed, those of them formed to run on every core, and those computed.
+        public var batchesStarted = 0
+        public var batches = 0
+        public var sharedBatches = 0
+        public var sequences = 0
+        public var tokens = 0
+        public var rejected = 0
+        public var cancelled = 0
+        public var expired = 0
+    }
+
+    /// One request's vectors, in input order, and where its time went.
+    public struct Embedded: Sendable {
+        public var vectors: [[Float]]
+        /// From admission until its first text went into a batch.
+        public var queueTime: Duration
+        /// From then until its last text came out of the model.
+        public var inferenceTime: Duration
+        /// When its last text came out of the model.
+        public var completed: ContinuousClock.Instant
+        /// Texts and tokens of the batch that computed its last text (the request's own and others').
+        public var batchSequences: Int
+        public var batchTokens: Int
+    }
+
+    private typealias Waiter = CheckedContinuation<Embedded, any Error>
+
+    /// When a waiting request was admitted and when its first text went into a batch.
+    private struct Timing: Sendable {
+        var admitted: ContinuousClock.Instant
+        var started: ContinuousClock.Instant?
+    }
+
+    private struct State: Sendable {
+        var configuration: SchedulerConfiguration
+        var queue: BatchQueue<ContinuousClock.Instant>
+        var waiters: [UInt64: Waiter] = [:]
+        var timings: [UInt64: Timing] = [:]
+        var nextID: UInt64 = 0
+        var lastAdmission = ContinuousClock.now
+        var statistics = Statistics()
+        /// Compute loops (their lanes) that found nothing to do and sleep until their `wakeUps`
+        /// semaphore is signalled, the last to sleep last.
+        var waitingLoops: [Int] = []
+        /// Compute loops running a batch.
+        var busyLoops = 0
+        /// A pass on every core is running: no other loop starts one until it ends.
+        var sharedPassRunning = false
+        /// Set when the service is cancelled: the loop returns without draining.
+        var isStopped = false
+
+        /// Marks a waiting loop awake and returns its lane, whose semaphore the caller must signal: the
+        /// one that went to sleep last, so that under light load one thread, its caches warm, does the
+        /// work. None is woken during a shared pass: the loop running it takes the next batch when it
+        /// ends, and wakes others from there.
+        mutating func takeWakeUp() -> [Int] {
+            guard !sharedPassRunning, let lane = waitingLoops.popLast() else { return [] }
+            return [lane]
+        }
+
+        /// Marks every waiting loop awake; returns the lanes to signal.
+        mutating func takeAllWakeUps() -> [Int] {
+            defer { waitingLoops = [] }
+            return waitingLoops
+        }
+    }
+
+    public let model: EmbeddingModel
+    private let state: Mutex<State>
+    private let wakeUps: [DispatchSemaphore]
+    /// Requests that chose this scheduler and have not been answered yet (see `reserved`).
+    private let reservations = Atomic<Int>(0)
+    private let computeThreads: NIOThreadPool
+    private let logger: Logger
+    private let metrics: SchedulerMetrics
+
+    public init(
+        model: EmbeddingModel, configuration: SchedulerConfiguration, logger: Logger,
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
+        self.model = model
+        self.logger = logger
+        self.metrics = SchedulerMetrics(factory: metricsFactory)
+        state = Mutex(State(configuration: configuration, queue: BatchQueue(limits: Self.limits(configuration))))
+        computeThreads = NIOThreadPool(numberOfThreads: model.laneCount)
+        wakeUps = (0..<model.laneCount).map { _ in DispatchSemaphore(value: 0) }
+        computeThreads.start()
+    }
+
+    private static func limits(_ configuration: SchedulerConfiguration) -> BatchQueue<ContinuousClock.Instant>.Limits {
+        .init(
+            maxBatchTokens: configuration.maxBatchTokens, maxBatchSequences: configuration.maxBatchSequences,
+            maxQueuedTokens: configuration.maxQueuedTokens, maxQueuedRequests: configuration.maxQueuedRequests,
+            maxBackgroundBatchTokens: configuration.maxBackgroundBatchTokens)
+    }
+
+    public var configuration: SchedulerConfiguration { state.withLock { $0.configuration } }
+
+    /// Takes new limits (a configuration reload): requests already admitted keep their place and
+    /// their deadline; the next admissions and batches follow the new limits.
+    public func update(_ configuration: SchedulerConfiguration) {
+        state.withLock { state in
+            state.configuration = configuration
+            state.queue.limits = Self.limits(configuration)
+        }
+    }
+
+    public var statistics: Statistics { state.withLock { $0.statistics } }
+
+    /// Requests admitted and waiting, and their tokens not yet in a batch.
+    public var queueDepth: (requests: Int, tokens: Int) {
+        state.withLock { ($0.queue.queuedRequests, $0.queue.queuedTokens) }
+    }
+
+    /// Embeds `sequences` of token ids; throws ``SchedulerError`` when not admitted or dropped,
+    /// and `CancellationError` when the calling task is cancelled, or `isAbandoned` turns true, before its turn.
+    public func embed(
+        _ sequences: [[Int32]], priority: EmbeddingPriority = .interactive, isAbandoned: @escaping @Sendable () -> Bool = { false }
+    ) async throws -> [[Float]] {
+        try await embedTimed(sequences, priority: priority, isAbandoned: isAbandoned).vectors
+    }
+
+    /// ``embed(_:isAbandoned:)``, with the time the request spent waiting and in the model.
+    public func embedTimed(
+        _ sequences: [[Int32]], priority: EmbeddingPriority = .interactive, isAbandoned: @escaping @Sendable () -> Bool = { false }
+    ) async throws -> Embedded {
+        guard !sequences.isEmpty else {
+            return Embedded(vectors: [], queueTime: .zero, inferenceTime: .zero, completed: .now, batchSequences: 0, batchTokens: 0)
+        }
+        let (id, deadline) = state.withLock { state in
+            state.nextID += 1
+            // Background work waits its turn however long interactive requests keep coming: no deadline.
+            let timeout = priority == .background ? Duration.seconds(86_400 * 365) : state.configuration.requestTimeout
+            return (state.nextID, ContinuousClock.now + timeout)
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let (admission, lanesToWake) = state.withLock { state -> (BatchQueue<ContinuousClock.Instant>.Admission?, [Int]) in
+                    // Checked under the lock: a cancellation that lands after this sees the request queued.
+                    if Task.isCancelled { return (nil, []) }
+                    let admission = state.queue.enqueue(
+                        id: id, sequences: sequences, deadline: deadline, priority: priority, isAbandoned: isAbandoned)
+                    guard admission == .admitted else {
+                        state.statistics.rejected += 1
+                        return (admission, [])
+                    }
+                    state.waiters[id] = continuation
+                    state.timings[id] = Timing(admitted: .now)
+                    state.lastAdmission = .now
+                    recordQueue(state)
+                    return (admission, state.takeWakeUp())
+                }
+                for lane in lanesToWake { wakeUps[lane].signal() }
+                switch admission {
+                case nil: continuation.resume(throwing: CancellationError())
+                case .admitted: break
+                case .rejectedClosed:
+                    metrics.rejectedShuttingDown.increment()
+                    continuation.resume(throwing: SchedulerError.shuttingDown)
+                case .rejectedQueueFull(let tokens, let requests):
+                    metrics.rejectedOverloaded.increment()
+                    continuation.resume(throwing: SchedulerError.overloaded(queuedTokens: tokens, queuedRequests: requests))
+                }
+            }
+        } onCancel: {
+            cancel(id)
+        }
+    }
+
+    private func cancel(_ id: UInt64) {
+        let waiter = state.withLock { state -> Waiter? in
+            guard state.queue.cancel(id: id) else { return nil }
+            state.statistics.cancelled += 1
+            state.timings[id] = nil
+            recordQueue(state)
+            return state.waiters.removeValue(forKey: id)
+        }
+        waiter?.resume(throwing: CancellationError())
+    }
+
+    public func run() async throws {
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    for lane in 0..<self.model.laneCount {
+                        group.addTask { try? await self.computeThreads.runIfActive { self.computeLoop(lane: lane) } }
+                    }
+                }
+            } onGracefulShutdown: {
+                self.stop(draining: true)
+            }
+        } onCancel: {
+            self.stop(draining: false)
+        }
+        failAllWaiters()
+        try await computeThreads.shutdownGracefully()
+    }
+
+    /// Runs `body` with this scheduler reserved: a request that chose it holds it so from then until it
+    /// is answered, and a retirement waits for every reservation to end.
+    public func reserved<T>(_ body: () async throws -> T) async rethrows -> T {
+        reservations.add(1, ordering: .relaxed)
+        defer { reservations.subtract(1, ordering: .relaxed) }
+        return try await body()
+    }
+
+    /// For a model a reload replaced: once no request holds it reserved and nothing has been admitted
+    /// for `grace`, stops admitting; `run()` then returns when what was admitted is computed. A graceful
+    /// shutdown cuts the wait short.
+    public func retire(after grace: Duration) async {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let quietUntil = state.withLock { $0.lastAdmission } + grace
+            let isReserved = reservations.load(ordering: .relaxed) > 0
+            guard isReserved || quietUntil > .now else { break }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(until: isReserved ? .now + .milliseconds(50) : quietUntil) }
+        }
+        stop(draining: true)
+    }
+
+    /// Stops admitting; the compute loops then return once the queue is drained, or at once when
+    /// `draining` is false.
+    private func stop(draining: Bool) {
+        let lanes = state.withLock { state in
+            state.queue.close()
+            if !draining { state.isStopped = true }
+            return state.takeAllWakeUps()
+        }
+        for lane in lanes { wakeUps[lane].signal() }
+    }
+
+    private enum Step {
+        /// `lane` nil: the pass runs on every core.
+        case compute(BatchQueue<ContinuousClock.Instant>.Batch, lane: Int?)
+        case wait
+        case finish
+    }
+
+    /// Runs on a compute thread of its own for the life of the service.
+    private func computeLoop(lane: Int) {
+        while true {
+            let (step, expired, abandoned, lanesToWake) = state.withLock { state -> (Step, [Waiter], [Waiter], [Int]) in
+                if state.isStopped { return (.finish, [], [], state.takeAllWakeUps()) }
+                if state.sharedPassRunning {
+                    state.waitingLoops.append(lane)
+                    return (.wait, [], [], [])
+                }
+                let now = ContinuousClock.now
+                let idleLoops = model.laneCount - state.busyLoops
+                let share = (state.queue.queuedTokens + idleLoops - 1) / idleLoops
+                let (batch, expiredIDs, abandonedIDs) = state.queue.nextBatch(now: now, tokenBudget: share)
+                if batch != nil { state.statistics.batchesStarted += 1 }
+                state.statistics.expired += expiredIDs.count
+                state.statistics.cancelled += abandonedIDs.count
+                metrics.droppedDeadline.increment(by: expiredIDs.count)
+                metrics.droppedAbandoned.increment(by: abandonedIDs.count)
+                // A request dropped at its deadline waited too: the histogram must show the worst waits.
+                for id in expiredIDs {
+                    if let admitted = state.timings.removeValue(forKey: id)?.admitted {
+                        metrics.queueWait.recordInterval(since: admitted, until: now)
+                    }
+                }
+                for id in abandonedIDs { state.timings[id] = nil }
+                for item in batch?.items ?? [] where state.timings[item.request]?.started == nil {
+                    guard let admitted = state.timings[item.request]?.admitted else { continue }
+                    state.timings[item.request]?.started = now
+                    metrics.queueWait.recordInterval(since: admitted, until: now)
+                }
+                recordQueue(state)
+                let expired = expiredIDs.compactMap { state.waiters.removeValue(forKey: $0) }
+                let abandoned = abandonedIDs.compactMap { state.waiters.removeValue(forKey: $0) }
+                guard let batch else {
+                    if state.queue.isDrained { return (.finish, expired, abandoned, state.takeAllWakeUps()) }
+                    state.waitingLoops.append(lane)
+                    return (.wait, expired, abandoned, [])
+                }
+                state.busyLoops += 1
+                if batch.items.count == 1 && state.busyLoops == 1 && state.queue.queuedRequests == 0 {
+                    state.sharedPassRunning = true
+                    state.statistics.sharedBatches += 1
+                    return (.compute(batch, lane: nil), expired, abandoned, [])
+                }
+                // What is left is the next idle loop's to share out, and so on down the line.
+                let next = state.queue.queuedRequests > 0 ? state.takeWakeUp() : []
+                return (.compute(batch, lane: lane), expired, abandoned, next)
+            }
+            for other in lanesToWake { wakeUps[other].signal() }
+            for waiter in expired { waiter.resume(throwing: SchedulerError.deadlineExceeded) }
+            for waiter in abandoned { waiter.resume(throwing: CancellationError()) }
+            switch step {
+            case .compute(let batch, let lane):
+                compute(batch, lane: lane)
+                state.withLock { state in
+                    state.busyLoops -= 1
+                    if lane == nil { state.sharedPassRunning = false }
+                }
+            case .wait: wakeUps[lane].wait()
+            case .finish: return
+            }
+        }
+    }
+
+    private func recordQueue(_ state: borrowing State) {
+        metrics.queuedRequests.record(state.queue.queuedRequests)
+        metrics.queuedTokens.record(state.queue.queuedTokens)
+    }
+
+    private func compute(_ batch: BatchQueue<ContinuousClock.Instant>.Batch, lane: Int?) {
+        let sequences = batch.items.map(\.tokens)
+        let tokenCount = batch.tokenCount
+        metrics.batchSequences.record(sequences.count)
+        metrics.batchTokens.record(tokenCount)
+        do {
+            let start = ContinuousClock.now
+            let vectors = try model.embed(sequences, lane: lane)
+            metrics.forward.recordInterval(since: start)
+            metrics.tokens.increment(by: tokenCount)
+            let finished = state.withLock { state in
+                state.statistics.batches += 1
+                state.statistics.sequences += sequences.count
+                state.statistics.tokens += tokenCount
+                let now = ContinuousClock.now
+                return state.queue.complete(batch, vectors: vectors).compactMap { result -> (Waiter, Embedded)? in
+                    let timing = state.timings.removeValue(forKey: result.id)
+                    let started = timing?.started ?? now
+                    return state.waiters.removeValue(forKey: result.id).map { waiter in
+                        (
+                            waiter,
+                            Embedded(
+                                vectors: result.vectors, queueTime: started - (timing?.admitted ?? started),
+                                inferenceTime: now - started, completed: now, batchSequences: sequences.count, batchTokens: tokenCount)
+                        )
+                    }
+                }
+            }
+            for (waiter, embedded) in finished { waiter.resume(returning: embedded) }
+        } catch {
+            logger.error("embedding batch failed", metadata: ["error": "\(error)", "sequences": "\(sequences.count)"])
+            let failed = state.withLock { state in
+                state.queue.fail(batch).compactMap { id in
+                    state.timings[id] = nil
+                    return state.waiters.removeValue(forKey: id)
+                }
+            }
+            for waiter in failed { waiter.resume(throwing: error) }
+        }
+    }
+
+    private func failAllWaiters() {
+        let waiters = state.withLock { state in
+            state.queue.close()
+            defer {
+                state.waiters.removeAll()
+                state.timings.removeAll()
+            }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume(throwing: SchedulerError.shuttingDown) }
+    }
+}

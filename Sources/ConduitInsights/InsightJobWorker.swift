@@ -1,0 +1,239 @@
+import ConduitCore
+import ConduitEmbeddings
+import Foundation
+import Store
+
+/// Runs a conversation through its pipeline: prefilter → exact cache → semantic cache → analyzer →
+/// insight stored with its event. One job per conversation (`POST /v1/conversations` makes them).
+///
+/// A job may run again after a crash: the conversation's status and its one insight are the ledger,
+/// so a second run stores and announces nothing new.
+package struct InsightJobWorker: JobWorker {
+    static let kind = "insights"
+    /// The queue conversations' jobs go to (`jobs.queues` sets how many run at once).
+    package static let queue = "insights"
+    package var kind: String { Self.kind }
+
+    package let store: Database
+    package let pipelines: Live<PipelineLibrary>
+    package let prices: Live<[String: Double]>
+    package let embedder: TextEmbedder
+    package let client: ChatCompletionClient
+    package let usage: UsageRecorder?
+    package let usageMetrics: UsageMetrics
+    package let metrics: InsightMetrics
+
+    package struct Input: Codable {
+        package var conversationID: String
+        package enum CodingKeys: String, CodingKey { case conversationID = "conversation_id" }
+    }
+
+    package struct Result: Encodable {
+        package var conversationID: String
+        package var status: ConversationStatus
+        package var insightID: String?
+        package var source: String?
+        package var reason: String?
+
+        package enum CodingKeys: String, CodingKey {
+            case status, source, reason
+            case conversationID = "conversation_id"
+            case insightID = "insight_id"
+        }
+    }
+
+    package static func input(conversationID: String) -> String {
+        String(decoding: try! JSONEncoder().encode(Input(conversationID: conversationID)), as: UTF8.self)
+    }
+
+    package func run(_ job: Job, progress: JobProgress) async throws -> JobOutcome {
+        let id = try JSONDecoder().decode(Input.self, from: Data(job.input.utf8)).conversationID
+        guard let conversation = try await store.conversation(id, teamID: job.teamID) else {
+            throw StoreError.notFound("conversation \(id)")
+        }
+        switch conversation.status {
+        case .pending, .failed: break
+        case .skipped:
+            return try outcome(Result(conversationID: id, status: .skipped, reason: conversation.reason))
+        case .analyzed:
+            let insight = try await store.insight(ofConversation: id, teamID: job.teamID)
+            return try outcome(Result(conversationID: id, status: .analyzed, insightID: insight?.id, source: insight?.source))
+        }
+        do {
+            return try await analyze(conversation, job: job)
+        } catch {
+            // The job will not run again by itself: the conversation says so, and why.
+            if job.attempt >= job.maxAttempts {
+                let reason = "\(error)"
+                let payload = try Self.json(["conversation_id": id, "pipeline": conversation.pipeline, "reason": reason])
+                try? await store.closeConversation(
+                    id, as: .failed, reason: reason,
+                    event: Self.event(InsightEvents.conversationFailed, payload))
+            }
+            throw error
+        }
+    }
+
+    private func analyze(_ conversation: Conversation, job: Job) async throws -> JobOutcome {
+        // A pipeline removed by a reload fails the attempt; the job is retried, in case it comes back.
+        guard let pipeline = pipelines.read({ $0[conversation.pipeline] }) else {
+            throw StoreError.notFound("pipeline '\(conversation.pipeline)' (insights.pipelines_dir)")
+        }
+        let messages = try JSONDecoder().decode([ConversationText.Message].self, from: Data(conversation.messages.utf8))
+        let text = ConversationText(messages, roles: pipeline.roles)
+
+        if case .skip(let reason, let detail) = pipeline.prefilter.verdict(on: text.plain) {
+            return try await skip(conversation, pipeline: pipeline, reason: reason, detail: detail)
+        }
+
+        let hash = text.contentHash(pipeline: pipeline.name, version: pipeline.version)
+        if pipeline.cache.exact, let cached = try await store.insight(withContentHash: hash, teamID: job.teamID) {
+            metrics.cacheHit(pipeline: pipeline.name, kind: "exact")
+            var analysis = try JSONDecoder().decode(Analysis.self, from: Data(cached.analysis.utf8))
+            analysis.reused(from: cached.id, similarity: nil, tokens: 0)
+            return try await store(
+                analysis, source: "exact_cache", embedding: cached.embedding, model: cached.embeddingModel, hash: hash, for: conversation,
+                job: job, pipeline: pipeline)
+        }
+
+        // One model for the whole job, even if a reload swaps it meanwhile.
+        let served = try embedder.catalog.resolve(nil)
+        let local = LocalAnalyzer(embedder: embedder, served: served)
+        let embedded = try await embedder.embed(text, with: served)
+        // Mostly words the embedding model cannot read (a script its vocabulary lacks, emoji): its vector
+        // says little and is alike for all such texts, so neither the semantic cache nor the local analyzer
+        // can use it. An LLM may still read it.
+        let readable = embedded.unknownShare <= Self.maximumUnknownShare
+        if !readable, pipeline.analyzer == .local {
+            let detail = "\(Int((embedded.unknownShare * 100).rounded())) % of its words are unknown to the embedding model"
+            return try await skip(conversation, pipeline: pipeline, reason: "unreadable", detail: detail)
+        }
+        if readable, let threshold = pipeline.cache.semanticThreshold,
+            let (cachedID, similarity) = try await mostSimilar(to: embedded, teamID: job.teamID, pipeline: pipeline),
+            similarity >= threshold, let cached = try await store.insight(cachedID, teamID: job.teamID)
+        {
+            metrics.cacheHit(pipeline: pipeline.name, kind: "semantic")
+            var analysis = try JSONDecoder().decode(Analysis.self, from: Data(cached.analysis.utf8))
+            // The labels of the similar conversation, the words of this one.
+            let (keyPhrases, summary, tokens) = try await local.extract(text, embedded: embedded, pipeline: pipeline)
+            analysis.reused(from: cached.id, similarity: similarity, tokens: embedded.tokens + tokens)
+            analysis.keyPhrases = keyPhrases
+            analysis.summary = summary
+            return try await store(
+                analysis, source: "semantic_cache", embedding: Float32LE.bytes(embedded.vector), model: served.name, hash: hash,
+                for: conversation, job: job, pipeline: pipeline)
+        }
+
+        let analyzer = pipeline.analyzer.description
+        let started = ContinuousClock.now
+        let analysis: Analysis
+        do {
+            switch pipeline.analyzer {
+            case .local:
+                analysis = try await local.analyze(text, embedded: embedded, pipeline: pipeline)
+                account(analysis.usage, analyzer: analyzer, model: served.name, job: job, since: started)
+            case .llm(let model):
+                account(
+                    .init(promptTokens: embedded.tokens, completionTokens: 0), analyzer: analyzer, model: served.name, job: job,
+                    since: started)
+                analysis = try await LLMAnalyzer(client: client, model: model).analyze(
+                    text, pipeline: pipeline, pricePerMillionTokens: prices.read { $0[model] }
+                ) { call in
+                    account(call, analyzer: analyzer, model: model, job: job, since: started)
+                }
+            }
+            metrics.analyzed(analyzer: analyzer, outcome: "success", since: started)
+        } catch {
+            metrics.analyzed(analyzer: analyzer, outcome: "error", since: started)
+            throw error
+        }
+        return try await store(
+            analysis, source: "analyzer", embedding: Float32LE.bytes(embedded.vector), model: served.name, hash: hash, for: conversation,
+            job: job, pipeline: pipeline)
+    }
+
+    /// Above this share of unknown tokens a text is unreadable to the embedding model.
+    package static let maximumUnknownShare = 0.5
+
+    private func skip(_ conversation: Conversation, pipeline: PipelineDefinition, reason: String, detail: String) async throws -> JobOutcome
+    {
+        metrics.skipped(pipeline: pipeline.name, reason: reason)
+        let payload = try Self.json(["conversation_id": conversation.id, "pipeline": pipeline.name, "reason": reason, "detail": detail])
+        try await store.closeConversation(
+            conversation.id, as: .skipped, reason: reason,
+            event: Self.event(InsightEvents.conversationSkipped, payload))
+        return try outcome(Result(conversationID: conversation.id, status: .skipped, reason: reason))
+    }
+
+    /// Records tokens a model spent for the job's team: in the usage report (with the cost at
+    /// `usage.prices`) and the metrics.
+    private func account(_ usage: Analysis.Usage, analyzer: String, model: String, job: Job, since started: ContinuousClock.Instant) {
+        let price = prices.read { $0[model] }
+        metrics.used(analyzer: analyzer, usage: usage, costUSD: price.map { usage.cost(perMillionTokens: $0) })
+        usageMetrics.served(model: model, tokens: usage.total, pricePerMillionTokens: price)
+        self.usage?.record(
+            UsageEvent(
+                teamID: job.teamID, keyID: nil, model: model, route: "/v1/conversations", tokens: Int64(usage.total),
+                latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: 200))
+    }
+
+    /// The team's recent analysis by this pipeline version and model closest to the conversation, with its similarity.
+    private func mostSimilar(to embedded: EmbeddedConversation, teamID: String, pipeline: PipelineDefinition) async throws -> (
+        String, Double
+    )? {
+        let recent = try await store.recentEmbeddings(
+            teamID: teamID, pipeline: pipeline.name, version: pipeline.version, model: embedded.model, limit: pipeline.cache.semanticWindow)
+        var best: (String, Double)?
+        for (id, bytes) in recent {
+            let other = Float32LE.floats(bytes)
+            guard other.count == embedded.vector.count else { continue }
+            let similarity = Double(cosineSimilarity(embedded.vector, other))
+            if similarity > best?.1 ?? -2 { best = (id, similarity) }
+        }
+        return best
+    }
+
+    private func store(
+        _ analysis: Analysis, source: String, embedding: Data?, model: String?, hash: String, for conversation: Conversation, job: Job,
+        pipeline: PipelineDefinition
+    ) async throws -> JobOutcome {
+        let new = NewInsight(
+            conversationID: conversation.id, jobID: job.id, pipeline: pipeline.name, pipelineVersion: pipeline.version, contentHash: hash,
+            source: source, analysis: String(decoding: try JSONEncoder().encode(analysis), as: UTF8.self), embedding: embedding,
+            embeddingModel: model, labels: analysis.labels)
+        let payload: @Sendable (String) -> NewEvent = { insightID in
+            let payload: [String: Any] = [
+                "insight_id": insightID, "conversation_id": conversation.id, "pipeline": pipeline.name, "source": source,
+                "labels": analysis.labels,
+            ]
+            return Self.event(InsightEvents.insightCreated, (try? Self.json(payload)) ?? "{}")
+        }
+        let (insight, created) = try await store.storeInsight(new, teamID: job.teamID, event: payload)
+        if created { metrics.stored(pipeline: pipeline.name, source: source) }
+        return try outcome(Result(conversationID: conversation.id, status: .analyzed, insightID: insight.id, source: insight.source))
+    }
+
+    /// An event of this job's: its webhook deliveries continue the job's trace.
+    private static func event(_ topic: String, _ payload: String) -> NewEvent {
+        NewEvent(topic: topic, payload: payload, traceContext: TraceContextCarrier.current())
+    }
+
+    private func outcome(_ result: Result) throws -> JobOutcome {
+        JobOutcome(result: String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+    }
+
+    private static func json(_ object: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+    }
+}
+
+extension Analysis {
+    /// Marks an analysis copied from a cache: the insight that was analysed (a copy of a copy names the
+    /// original), how similar the conversation was, and the tokens spent finding it.
+    package mutating func reused(from insightID: String, similarity: Double?, tokens: Int) {
+        cachedFrom = cachedFrom ?? insightID
+        self.similarity = similarity.map { ($0 * 10_000).rounded() / 10_000 }
+        usage = .init(promptTokens: tokens, completionTokens: 0)
+        costUSD = nil
+    }
+}

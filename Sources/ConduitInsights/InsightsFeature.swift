@@ -1,0 +1,35 @@
+import ConduitCore
+import ConduitEmbeddings
+import Store
+
+/// Conversations analysed into insights: `/v1/conversations`, `/v1/insights`, and the jobs that run
+/// each conversation through its pipeline.
+public struct InsightsFeature: ConduitFeature {
+    let teams: TeamScope
+    let limits: Live<APILimits>
+    let pipelines: Live<PipelineLibrary>
+    let rateLimiter: RateLimiter?
+    let worker: InsightJobWorker
+
+    package init(
+        teams: TeamScope, limits: Live<APILimits>, pipelines: Live<PipelineLibrary>, prices: Live<[String: Double]>,
+        rateLimiter: RateLimiter?, embedder: TextEmbedder, client: ChatCompletionClient, usage: UsageRecorder?,
+        usageMetrics: UsageMetrics, metrics: InsightMetrics
+    ) {
+        self.teams = teams
+        self.limits = limits
+        self.pipelines = pipelines
+        self.rateLimiter = rateLimiter
+        worker = InsightJobWorker(
+            store: teams.store, pipelines: pipelines, prices: prices, embedder: embedder, client: client, usage: usage,
+            usageMetrics: usageMetrics, metrics: metrics)
+    }
+
+    public var jobWorkers: [any JobWorker] { [worker] }
+    public var eventTopics: [String] { InsightEvents.all }
+
+    public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
+        ConversationsController(teams: teams, queues: queues, limits: limits, pipelines: pipelines, rateLimiter: rateLimiter)
+            .addRoutes(submitting: routes.requiring(.jobs), reading: routes.requiring(.insights))
+    }
+}

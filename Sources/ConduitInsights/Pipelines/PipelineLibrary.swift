@@ -1,0 +1,189 @@
+import ConduitCore
+import ConduitEmbeddings
+import Foundation
+import Yams
+
+/// The insights pipelines a server runs, by name: the built-in `default` and one per YAML file of
+/// `insights.pipelines_dir` (the file `support.yaml` declares the pipeline `support`; a `default.yaml`
+/// replaces the built-in one). Loaded at start and on every reload; a file that does not read refuses
+/// the whole configuration, with the file, the key and what it takes.
+public struct PipelineLibrary: Sendable, Equatable {
+    public private(set) var pipelines: [String: PipelineDefinition]
+
+    public static let builtIn = PipelineLibrary(pipelines: ["default": .builtIn])
+
+    package init(pipelines: [String: PipelineDefinition]) { self.pipelines = pipelines }
+
+    public subscript(name: String) -> PipelineDefinition? { pipelines[name] }
+
+    /// Reads every `.yaml` and `.yml` file of `folder`.
+    public static func load(from folder: URL) throws -> PipelineLibrary {
+        let files: [URL]
+        do {
+            files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+                // Not hidden files: editors keep lock and swap files beside the one being edited.
+                .filter { ["yaml", "yml"].contains($0.pathExtension) && !$0.lastPathComponent.hasPrefix(".") }.sorted { $0.path < $1.path }
+        } catch {
+            throw ConfigurationError("insights.pipelines_dir: cannot read the folder \(folder.path): \(error.localizedDescription)")
+        }
+        var library = builtIn
+        var declared: Set<String> = []
+        for file in files {
+            let name = file.deletingPathExtension().lastPathComponent
+            guard PipelineDefinition.isValidName(name) else {
+                throw ConfigurationError(
+                    "\(file.path): a pipeline's file name must be 1 to 64 lowercase letters, digits, '_' or '-' (it names the pipeline)")
+            }
+            guard let data = FileManager.default.contents(atPath: file.path) else { throw ConfigurationError("cannot read \(file.path)") }
+            if declared.contains(name) {
+                throw ConfigurationError("\(file.path): another file of the folder already declares the pipeline '\(name)'")
+            }
+            declared.insert(name)
+            library.pipelines[name] = try parse(String(decoding: data, as: UTF8.self), name: name, file: file.path)
+        }
+        return library
+    }
+
+    /// One pipeline from its YAML; errors name `file` and the key.
+    package static func parse(_ yaml: String, name: String, file: String) throws -> PipelineDefinition {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError("\(file) is not valid YAML: \(error)")
+        }
+        let reader = Reader(file: file)
+        guard let mapping = root?.mapping else { throw ConfigurationError("\(file) must be a mapping of pipeline keys to values") }
+        var pipeline = PipelineDefinition(name: name, sentiment: [:], topics: [:])
+        try reader.each(mapping, section: "") { key, node in
+            switch key {
+            case "version": pipeline.version = try reader.integer(node, key, 1...1_000_000)
+            case "analyzer":
+                guard let analyzer = PipelineDefinition.Analyzer(try reader.text(node, key)) else {
+                    throw reader.problem(key, "takes local or llm:MODEL (a chat model of the upstream)")
+                }
+                pipeline.analyzer = analyzer
+            case "roles": pipeline.roles = try reader.list(node, key)
+            case "sentiment": pipeline.sentiment = try reader.labels(node, key)
+            case "topics": pipeline.topics = try reader.labels(node, key)
+            case "topic_threshold": pipeline.topicThreshold = try reader.number(node, key, -1...1)
+            case "max_topics": pipeline.maxTopics = try reader.integer(node, key, 0...20)
+            case "key_phrases": pipeline.keyPhrases = try reader.integer(node, key, 0...20)
+            case "summary_sentences": pipeline.summarySentences = try reader.integer(node, key, 0...10)
+            case "confidence_temperature": pipeline.confidenceTemperature = try reader.number(node, key, 0.001...10)
+            case "prefilter":
+                try reader.each(try reader.section(node, key), section: key) { key, node in
+                    switch key {
+                    case "prefilter.min_characters": pipeline.prefilter.minCharacters = try reader.integer(node, key, 0...10_000_000)
+                    case "prefilter.max_characters": pipeline.prefilter.maxCharacters = try reader.integer(node, key, 1...10_000_000)
+                    case "prefilter.languages": pipeline.prefilter.languages = try reader.list(node, key)
+                    case "prefilter.max_urls": pipeline.prefilter.maxURLs = try reader.integer(node, key, 0...10_000)
+                    case "prefilter.spam_phrases": pipeline.prefilter.spamPhrases = try reader.list(node, key).map { $0.lowercased() }
+                    case "prefilter.max_uppercase_ratio": pipeline.prefilter.maxUppercaseRatio = try reader.number(node, key, 0...1)
+                    case "prefilter.min_distinct_word_ratio": pipeline.prefilter.minDistinctWordRatio = try reader.number(node, key, 0...1)
+                    default: return false
+                    }
+                    return true
+                }
+            case "cache":
+                try reader.each(try reader.section(node, key), section: key) { key, node in
+                    switch key {
+                    case "cache.exact": pipeline.cache.exact = try reader.flag(node, key)
+                    case "cache.semantic_threshold":
+                        pipeline.cache.semanticThreshold = node.null != nil ? nil : try reader.number(node, key, 0...1)
+                    case "cache.semantic_window": pipeline.cache.semanticWindow = try reader.integer(node, key, 1...10_000)
+                    default: return false
+                    }
+                    return true
+                }
+            case "llm":
+                try reader.each(try reader.section(node, key), section: key) { key, node in
+                    switch key {
+                    case "llm.prompt": pipeline.llm.prompt = try reader.text(node, key)
+                    case "llm.max_attempts": pipeline.llm.maxAttempts = try reader.integer(node, key, 1...10)
+                    case "llm.max_tokens": pipeline.llm.maxTokens = try reader.integer(node, key, 16...100_000)
+                    case "llm.temperature": pipeline.llm.temperature = try reader.number(node, key, 0...2)
+                    default: return false
+                    }
+                    return true
+                }
+            default: return false
+            }
+            return true
+        }
+        guard pipeline.sentiment.count >= 2 else {
+            throw reader.problem("sentiment", "needs at least two labels, each with a description (positive: \"The customer is happy\")")
+        }
+        if let label = Set(pipeline.sentiment.keys).intersection(pipeline.topics.keys).first {
+            throw reader.problem("topics", "'\(label)' is also a sentiment label: labels must differ, since insights are found by label")
+        }
+        guard pipeline.prefilter.minCharacters < pipeline.prefilter.maxCharacters else {
+            throw reader.problem("prefilter.min_characters", "must be below prefilter.max_characters")
+        }
+        return pipeline
+    }
+
+    /// Reads values out of YAML nodes, naming the file and key in every error.
+    private struct Reader {
+        let file: String
+
+        func problem(_ key: String, _ what: String) -> ConfigurationError { ConfigurationError("\(file): \(key) \(what)") }
+
+        /// Calls `body` with each entry's dotted key; `body` returns false for a key it does not know.
+        func each(_ mapping: Node.Mapping, section: String, _ body: (String, Node) throws -> Bool) throws {
+            for (name, node) in mapping {
+                let key = section.isEmpty ? (name.string ?? "\(name)") : "\(section).\(name.string ?? "\(name)")"
+                guard try body(key, node) else { throw ConfigurationError("\(file): '\(key)' is not a key of a pipeline") }
+            }
+        }
+
+        func section(_ node: Node, _ key: String) throws -> Node.Mapping {
+            guard let mapping = node.mapping else { throw problem(key, "is a section: it takes keys") }
+            return mapping
+        }
+
+        func text(_ node: Node, _ key: String) throws -> String {
+            guard let text = node.scalar?.string, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw problem(key, "takes a non-empty text")
+            }
+            return text
+        }
+
+        func integer(_ node: Node, _ key: String, _ range: ClosedRange<Int>) throws -> Int {
+            guard let value = node.scalar.flatMap({ Int($0.string) }), range.contains(value) else {
+                throw problem(key, "takes an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+
+        func number(_ node: Node, _ key: String, _ range: ClosedRange<Double>) throws -> Double {
+            guard let value = node.scalar.flatMap({ Double($0.string) }), value.isFinite, range.contains(value) else {
+                throw problem(key, "takes a number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+
+        func flag(_ node: Node, _ key: String) throws -> Bool {
+            guard let value = node.bool else { throw problem(key, "takes true or false") }
+            return value
+        }
+
+        func list(_ node: Node, _ key: String) throws -> [String] {
+            guard let sequence = node.sequence else { throw problem(key, "takes a list") }
+            return try sequence.map { try text($0, key) }
+        }
+
+        /// Label names (a metric- and URL-safe word) with their descriptions.
+        func labels(_ node: Node, _ key: String) throws -> [String: String] {
+            guard let mapping = node.mapping else { throw problem(key, "takes labels, each with its description (label: description)") }
+            var labels: [String: String] = [:]
+            for (name, description) in mapping {
+                guard let label = name.string, PipelineDefinition.isValidName(label) else {
+                    throw problem(key, "label '\(name.string ?? "?")' must be 1 to 64 lowercase letters, digits, '_' or '-'")
+                }
+                labels[label] = try text(description, "\(key).\(label)")
+            }
+            return labels
+        }
+    }
+}

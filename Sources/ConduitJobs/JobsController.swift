@@ -1,0 +1,162 @@
+import ConduitCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Store
+
+/// `/v1/jobs`: submit work to run out of the request path, follow it, fetch what it produced, cancel
+/// or retry it. Jobs belong to the caller's team; another team's are 404. A job is acknowledged (202)
+/// only once it is committed; an `Idempotency-Key` returns the job it first created (200 with
+/// `Idempotent-Replayed: true`).
+package struct JobsController {
+    package let store: Database
+    package let runner: JobRunner
+    package let workers: [String: any JobWorker]
+    package let limits: Live<APILimits>
+    package let teams: TeamScope
+
+    /// Serves the kinds among `workers` that clients submit.
+    package init(store: Database, teams: TeamScope, runner: JobRunner, workers: [any JobWorker], limits: Live<APILimits>) {
+        self.store = store
+        self.teams = teams
+        self.runner = runner
+        self.workers = Dictionary(workers.filter(\.isSubmittable).map { ($0.kind, $0) }) { first, _ in first }
+        self.limits = limits
+    }
+
+    package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
+        router.post("/v1/jobs") { request, context in try await submit(request, context: context) }
+        router.get("/v1/jobs") { request, context in try await list(request, context: context) }
+        router.get("/v1/jobs/{id}") { _, context in
+            try view(try await job(context))
+        }
+        router.get("/v1/jobs/{id}/output") { request, context in try await output(request, context: context) }
+        router.post("/v1/jobs/{id}/cancel") { _, context in
+            try view(try await store.cancelJob(try context.parameters.require("id"), teamID: try await team(context)))
+        }
+        router.post("/v1/jobs/{id}/retry") { _, context in
+            let job = try await store.retryJob(try context.parameters.require("id"), teamID: try await team(context))
+            runner.wake(job.queue)
+            return try view(job)
+        }
+    }
+
+    package struct Submission: Decodable {
+        package var kind: String
+        package var queue: String?
+        package var priority: Int?
+        package var maxAttempts: Int?
+        /// Seconds since 1970.
+        package var runAt: Double?
+        package var expiresAt: Double?
+
+        package enum CodingKeys: String, CodingKey {
+            case kind, queue, priority
+            case maxAttempts = "max_attempts"
+            case runAt = "run_at"
+            case expiresAt = "expires_at"
+        }
+    }
+
+    private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let body = try await request.body.collect(upTo: limits.read(\.maxBodyBytes))
+        let data = Data(body.readableBytesView)
+        let submission = try JSONDecoder().decode(Submission.self, from: data)
+        guard let worker = workers[submission.kind] else {
+            throw APIError.invalidRequest(
+                "no job kind '\(submission.kind)'; kinds: \(workers.keys.sorted().joined(separator: ", "))", param: "kind",
+                code: "unknown_job_kind")
+        }
+        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any], let input = object["input"] else {
+            throw APIError.invalidRequest("'input' is required: the job's JSON input", param: "input", code: "missing_input")
+        }
+        // Canonical, so that one Idempotency-Key with the same input matches however the JSON was written.
+        let inputJSON = try JSONSerialization.data(
+            withJSONObject: input, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
+        try worker.validate(input: inputJSON)
+        let priority = submission.priority ?? 0
+        guard (0...9).contains(priority) else {
+            throw APIError.invalidRequest("priority must be from 0 (first) to 9, got \(priority)", param: "priority", code: "invalid_value")
+        }
+        let maxAttempts = submission.maxAttempts ?? 5
+        guard (1...25).contains(maxAttempts) else {
+            throw APIError.invalidRequest(
+                "max_attempts must be from 1 to 25, got \(maxAttempts)", param: "max_attempts", code: "invalid_value")
+        }
+        let key = try request.idempotencyKey()
+        for (name, seconds) in [("run_at", submission.runAt), ("expires_at", submission.expiresAt)] {
+            guard let seconds else { continue }
+            // Seconds since 1970, before year 10000: anything else is a mistake (and would not fit in milliseconds).
+            guard seconds.isFinite, (0...253_402_300_799).contains(seconds) else {
+                throw APIError.invalidRequest("\(name) must be a time in seconds since 1970", param: name, code: "invalid_value")
+            }
+        }
+        let queue = submission.queue ?? worker.defaultQueue
+        // A job on a queue nobody runs would wait for ever (and the queue names metrics: no free text).
+        guard runner.serves(queue) else {
+            throw APIError.invalidRequest("no queue '\(queue)' on this server (jobs.queues)", param: "queue", code: "unknown_queue")
+        }
+        let (job, created) = try await store.enqueue(
+            NewJob(
+                kind: submission.kind, queue: queue, input: String(decoding: inputJSON, as: UTF8.self), priority: priority,
+                maxAttempts: maxAttempts, runAt: submission.runAt.map { Int64($0 * 1000) },
+                expiresAt: submission.expiresAt.map { Int64($0 * 1000) }, idempotencyKey: key, traceContext: TraceContextCarrier.current()),
+            teamID: try await team(context), maxWaiting: runner.maxWaitingPerTeam)
+        runner.wake(job.queue)
+        var response = try view(job, status: created ? .accepted : .ok)
+        if !created { response.headers[.idempotentReplayed] = "true" }
+        return response
+    }
+
+    private func list(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let query = request.uri.queryParameters
+        let page = try ListPage(request)
+        var state: JobState?
+        if let name = query["state"] {
+            guard let known = JobState(rawValue: String(name)) else {
+                throw APIError.invalidRequest(
+                    "state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))", param: "state",
+                    code: "invalid_value")
+            }
+            state = known
+        }
+        let jobs = try await store.jobs(
+            teamID: try await teams.teamID(context), state: state, kind: query["kind"].map(String.init), limit: page.fetch,
+            after: page.after)
+        return try page.response(jobs, id: \.id, representation: \.apiRepresentation)
+    }
+
+    /// What a completed job produced: for embeddings, the vectors as JSON lines (`format=jsonl`, the
+    /// default) or little-endian float32 (`format=float32`).
+    private func output(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let job = try await job(context)
+        guard job.state == .completed else {
+            throw APIError(
+                status: .conflict, message: "the job is \(job.state.rawValue); its output exists once it is completed",
+                code: "invalid_job_state")
+        }
+        let output = try await store.jobOutput(job.id, teamID: job.teamID) ?? Data()
+        let format = request.uri.queryParameters["format"].map(String.init) ?? "jsonl"
+        if format == "float32" {
+            return Response(
+                status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: output)))
+        }
+        guard let (contentType, body) = try workers[job.kind]?.formattedOutput(output, result: job.result ?? "{}", format: format) else {
+            throw APIError.invalidRequest("format must be float32 or jsonl (for embeddings)", param: "format", code: "invalid_value")
+        }
+        return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: body))
+    }
+
+    private func job(_ context: ConduitRequestContext) async throws -> Job {
+        let id = try context.parameters.require("id")
+        guard let job = try await store.job(id, teamID: try await team(context)) else { throw StoreError.notFound("job \(id)") }
+        return job
+    }
+
+    private func team(_ context: ConduitRequestContext) async throws -> String { try await teams.teamID(context) }
+
+    private func view(_ job: Job, status: HTTPResponse.Status = .ok) throws -> Response {
+        try Response.json(job.apiRepresentation, status: status)
+    }
+}

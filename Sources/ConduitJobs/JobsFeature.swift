@@ -1,0 +1,22 @@
+import ConduitCore
+import Store
+
+/// `/v1/jobs`, over the node's job runner, for the kinds clients may submit.
+public struct JobsFeature: ConduitFeature {
+    let teams: TeamScope
+    let runner: JobRunner
+    let workers: [any JobWorker]
+    let limits: Live<APILimits>
+
+    package init(teams: TeamScope, runner: JobRunner, workers: [any JobWorker], limits: Live<APILimits>) {
+        self.teams = teams
+        self.runner = runner
+        self.workers = workers
+        self.limits = limits
+    }
+
+    public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
+        JobsController(store: teams.store, teams: teams, runner: runner, workers: workers, limits: limits)
+            .addRoutes(to: routes.requiring(.jobs))
+    }
+}
