@@ -25,7 +25,10 @@ public func buildApplication(
 ) async throws -> ConduitApplication {
     try configuration.validate()
     let metrics = ServerMetrics()
-    let served = try await loadServedModel(configuration.modelSettings, metrics: metrics, logger: logger)
+    // A node without the embeddings feature loads no model.
+    let served =
+        configuration.nodeFeatures.contains(.embeddings)
+        ? try await loadServedModel(configuration.modelSettings, metrics: metrics, logger: logger) : nil
     let store = try await Database.open(configuration.databaseLocation, logger: logger)
     do {
         let applied = try await store.migrate()
@@ -40,7 +43,7 @@ public func buildApplication(
         await store.close()
         throw error
     }
-    let catalog = ModelCatalog(models: [served])
+    let catalog = served.map { ModelCatalog(models: [$0]) }
     let live = LiveConfiguration(configuration)
     var application = try buildApplication(
         catalog: catalog, configuration: live, readiness: readiness, store: store, metrics: metrics, logger: logger)
@@ -59,10 +62,11 @@ public func buildApplication(
 }
 
 /// Builds the application around models already loaded and a store already migrated (the tests
-/// share one model this way). `store` may be nil only with authentication off; its owner closes it.
-/// `metrics` should be the one the catalog's schedulers report to.
+/// share one model this way). `catalog` may be nil only without the embeddings feature, `store` only
+/// with authentication off; its owner closes it. `metrics` should be the one the catalog's schedulers
+/// report to.
 public func buildApplication(
-    catalog: ModelCatalog, configuration live: LiveConfiguration, readiness: Readiness = Readiness(),
+    catalog: ModelCatalog?, configuration live: LiveConfiguration, readiness: Readiness = Readiness(),
     store: Database? = nil, metrics: ServerMetrics = ServerMetrics(), logger: Logger
 ) throws -> ConduitApplication {
     // What only a restart changes is read once, here; the rest per request, from `live`.
@@ -98,11 +102,15 @@ public func buildApplication(
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }
     let rateLimiter = store.map { RateLimiter(store: $0, metricsFactory: metrics.factory) }
     let usageMetrics = UsageMetrics(factory: metrics.factory)
-    var features: [any ConduitFeature] = [
-        EmbeddingsFeature(
-            catalog: catalog, limits: live.view(\.limits), prices: live.view(\.prices), scheduler: live.view(\.scheduler),
-            node: live.node, rateLimiter: rateLimiter, usage: usage, usageMetrics: usageMetrics, runsJobs: store != nil)
-    ]
+    let running = configuration.nodeFeatures
+    var features: [any ConduitFeature] = []
+    if running.contains(.embeddings) {
+        guard let catalog else { throw ConfigurationError("server.features: embeddings needs a model to serve") }
+        features.append(
+            EmbeddingsFeature(
+                catalog: catalog, limits: live.view(\.limits), prices: live.view(\.prices), scheduler: live.view(\.scheduler),
+                node: live.node, rateLimiter: rateLimiter, usage: usage, usageMetrics: usageMetrics, runsJobs: store != nil))
+    }
     // Shared by the features that call out: closes its connections once the jobs that call it have stopped.
     var outbound: OutboundHTTPClient?
     var runner: JobRunner?
@@ -110,22 +118,30 @@ public func buildApplication(
         let teams = TeamScope(store: store)
         let http = OutboundHTTPClient()
         outbound = http
-        features.append(
-            InsightsFeature(
-                teams: teams, limits: live.view(\.limits), pipelines: live.view(\.insights.pipelines), prices: live.view(\.prices),
-                rateLimiter: rateLimiter, embedder: TextEmbedder(catalog: catalog),
-                client: ChatCompletionClient(http: http, upstream: live.view(\.upstream), metricsFactory: metrics.factory),
-                usage: usage, usageMetrics: usageMetrics, metrics: InsightMetrics(factory: metrics.factory)))
-        features += [
-            EventsFeature(
-                teams: teams, settings: live.view(\.webhooks), limits: live.view(\.limits), http: http,
-                topics: features.flatMap(\.eventTopics)),
-            AdminFeature(store: store, prices: live.view(\.prices), accessTokens: accessTokens),
-        ]
+        if running.contains(.insights), let catalog {
+            features.append(
+                InsightsFeature(
+                    teams: teams, limits: live.view(\.limits), pipelines: live.view(\.insights.pipelines), prices: live.view(\.prices),
+                    rateLimiter: rateLimiter, embedder: TextEmbedder(catalog: catalog),
+                    client: ChatCompletionClient(http: http, upstream: live.view(\.upstream), metricsFactory: metrics.factory),
+                    usage: usage, usageMetrics: usageMetrics, metrics: InsightMetrics(factory: metrics.factory)))
+        }
+        if running.contains(.webhooks) {
+            features.append(
+                EventsFeature(
+                    teams: teams, settings: live.view(\.webhooks), limits: live.view(\.limits), http: http,
+                    topics: features.flatMap(\.eventTopics)))
+        }
+        if running.contains(.admin) {
+            features.append(AdminFeature(store: store, prices: live.view(\.prices), accessTokens: accessTokens))
+        }
+        // One runner for every feature's workers: it claims only the kinds this node runs.
         let workers = features.flatMap(\.jobWorkers)
         let jobRunner = JobRunner(store: store, workers: workers, configuration: configuration.jobs, metricsFactory: metrics.factory, logger: logger)
         runner = jobRunner
-        features.append(JobsFeature(teams: teams, runner: jobRunner, workers: workers, limits: live.view(\.limits)))
+        if running.contains(.jobs) {
+            features.append(JobsFeature(teams: teams, runner: jobRunner, workers: workers, limits: live.view(\.limits)))
+        }
     }
     let queues: any JobQueues = runner.map { $0 as any JobQueues } ?? NoJobQueues()
     for feature in features { feature.addRoutes(to: routes, queues: queues) }

@@ -65,8 +65,7 @@ package struct WebhooksController {
     }
 
     private func create(_ request: Request, context: ConduitRequestContext) async throws -> Response {
-        let body = try await request.body.collect(upTo: limits.read(\.maxBodyBytes))
-        let registration = try JSONDecoder().decode(Registration.self, from: Data(body.readableBytesView))
+        let registration = try await request.decodeJSON(as: Registration.self, limit: limits.read(\.maxBodyBytes))
         if let problem = ReceiverAddress.problem(
             withURL: registration.url, allowPrivate: settings.read(\.allowPrivateAddresses))
         {

@@ -35,6 +35,8 @@ package struct ConversationsController {
 
     private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let body = try await request.body.collect(upTo: limits.read(\.maxBodyBytes))
+        // Checked strictly first: JSONSerialization alone takes a trailing comma or the last of two equal keys.
+        try StrictJSON.validate(body.readableBytesView)
         guard let parsed = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) else {
             throw APIError.invalidRequest("request body is not valid JSON", code: "invalid_json")
         }

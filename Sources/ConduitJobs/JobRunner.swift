@@ -91,7 +91,8 @@ public final class JobRunner: Service, JobQueues, Sendable {
                 var claimed: [Job] = []
                 if free > 0 {
                     do {
-                        claimed = try await store.claimJobs(queue: queue, limit: free, node: node, lease: milliseconds(configuration.lease))
+                        claimed = try await store.claimJobs(
+                            queue: queue, kinds: Array(workers.keys), limit: free, node: node, lease: milliseconds(configuration.lease))
                     } catch {
                         logger.warning("claiming jobs failed", metadata: ["queue": "\(queue)", "error": "\(error)"])
                     }

@@ -50,9 +50,11 @@ package struct JobsController {
         /// Seconds since 1970.
         package var runAt: Double?
         package var expiresAt: Double?
+        /// The job's input, any JSON its kind takes.
+        package var input: JSONValue?
 
         package enum CodingKeys: String, CodingKey {
-            case kind, queue, priority
+            case kind, queue, priority, input
             case maxAttempts = "max_attempts"
             case runAt = "run_at"
             case expiresAt = "expires_at"
@@ -60,20 +62,17 @@ package struct JobsController {
     }
 
     private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
-        let body = try await request.body.collect(upTo: limits.read(\.maxBodyBytes))
-        let data = Data(body.readableBytesView)
-        let submission = try JSONDecoder().decode(Submission.self, from: data)
+        let submission = try await request.decodeJSON(as: Submission.self, limit: limits.read(\.maxBodyBytes))
         guard let worker = workers[submission.kind] else {
             throw APIError.invalidRequest(
                 "no job kind '\(submission.kind)'; kinds: \(workers.keys.sorted().joined(separator: ", "))", param: "kind",
                 code: "unknown_job_kind")
         }
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any], let input = object["input"] else {
+        guard let input = submission.input else {
             throw APIError.invalidRequest("'input' is required: the job's JSON input", param: "input", code: "missing_input")
         }
         // Canonical, so that one Idempotency-Key with the same input matches however the JSON was written.
-        let inputJSON = try JSONSerialization.data(
-            withJSONObject: input, options: [.sortedKeys, .fragmentsAllowed, .withoutEscapingSlashes])
+        let inputJSON = try input.canonicalJSON()
         try worker.validate(input: inputJSON)
         let priority = submission.priority ?? 0
         guard (0...9).contains(priority) else {

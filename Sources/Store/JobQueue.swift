@@ -132,14 +132,19 @@ extension Database {
     }
 
     /// Claims up to `limit` due jobs of `queue` for `node`, leased for `lease` milliseconds; a due job
-    /// past its expiry is discarded instead.
-    public func claimJobs(queue: String, limit: Int, node: String, lease: Int64, now: Int64 = Milliseconds.now()) async throws -> [Job] {
+    /// past its expiry is discarded instead. With `kinds`, only jobs of those kinds are claimed: a node leaves the
+    /// kinds it does not run to the nodes that do.
+    public func claimJobs(
+        queue: String, kinds: [String]? = nil, limit: Int, node: String, lease: Int64, now: Int64 = Milliseconds.now()
+    ) async throws -> [Job] {
+        if let kinds, kinds.isEmpty { return [] }
         let skipLocked = lockClause(skipLocked: true)
+        let ofKinds: SQLQueryString = kinds.map { "AND kind IN (\(binds: $0))" } ?? ""
         return try await transaction { sql in
             let rows = try await sql.raw(
                 """
                 SELECT \(Job.columns) FROM jobs
-                WHERE queue = \(bind: queue) AND state IN ('scheduled', 'available', 'retryable') AND run_at <= \(bind: now)
+                WHERE queue = \(bind: queue) AND state IN ('scheduled', 'available', 'retryable') AND run_at <= \(bind: now) \(ofKinds)
                 ORDER BY priority, run_at, id LIMIT \(bind: limit) \(unsafeRaw: skipLocked)
                 """
             ).all()

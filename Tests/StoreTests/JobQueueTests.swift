@@ -64,6 +64,13 @@ struct JobQueueTests {
             #expect(try await store.job(later.id)?.state == .scheduled)
             #expect(try await store.claimJobs(queue: "default", limit: 10, node: "n2", lease: 30_000, now: now).isEmpty)
 
+            // A node claims only the kinds it runs, and leaves the rest where they are.
+            let mine = try await store.enqueue(NewJob(kind: "mine", queue: "mixed", input: "{}"), teamID: team.id).job
+            let theirs = try await store.enqueue(NewJob(kind: "theirs", queue: "mixed", input: "{}"), teamID: team.id).job
+            #expect(try await store.claimJobs(queue: "mixed", kinds: [], limit: 10, node: "n3", lease: 30_000).isEmpty)
+            #expect(try await store.claimJobs(queue: "mixed", kinds: ["mine"], limit: 10, node: "n3", lease: 30_000).map(\.id) == [mine.id])
+            #expect(try await store.job(theirs.id)?.state == .available)
+
             for index in 0..<20 { _ = try await store.enqueue(NewJob(kind: "k", queue: "race", input: "\(index)"), teamID: team.id) }
             let taken = try await withThrowingTaskGroup(of: [String].self) { group in
                 for node in 0..<4 {

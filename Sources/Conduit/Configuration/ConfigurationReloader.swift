@@ -16,7 +16,8 @@ import UnixSignals
 public struct ConfigurationReloader: Service {
     let source: ConfigurationSource
     let live: LiveConfiguration
-    let catalog: ModelCatalog
+    /// Nil on a node that serves no model.
+    let catalog: ModelCatalog?
     /// The levels the process's log handlers follow, when they follow reloads.
     let logLevels: LiveLogLevels?
     /// Loads the model a configuration names, ready to serve.
@@ -31,7 +32,7 @@ public struct ConfigurationReloader: Service {
     static let modelKeys: Set<String> = ["model.dir", "model.id", "model.hub_endpoint", "model.served_name", "model.aliases"]
 
     public init(
-        source: ConfigurationSource, live: LiveConfiguration, catalog: ModelCatalog, logLevels: LiveLogLevels? = nil,
+        source: ConfigurationSource, live: LiveConfiguration, catalog: ModelCatalog?, logLevels: LiveLogLevels? = nil,
         pollInterval: Duration = .seconds(2),
         metricsFactory: any MetricsFactory, logger: Logger, loadModel: @escaping @Sendable (ServerConfiguration) async throws -> ServedModel
     ) {
@@ -95,13 +96,13 @@ public struct ConfigurationReloader: Service {
             let changed = Set(
                 Setting.all.filter { Self.modelKeys.contains($0.key) && $0.current(current) != $0.current(loaded.configuration) }.map(\.key)
             )
-            if let served = catalog.models.first, let folder = served.folder, !changed.isEmpty,
+            if let served = catalog?.models.first, let folder = served.folder, !changed.isEmpty,
                 changed.isSubset(of: ["model.served_name", "model.aliases"])
             {
                 // Only its names change: the model stays loaded.
                 let (name, aliases) = servedNames(loaded.configuration.modelSettings, folder: folder)
                 model = ServedModel(name: name, aliases: aliases, scheduler: served.scheduler, created: served.created, folder: folder)
-            } else if !changed.isEmpty {
+            } else if !changed.isEmpty, catalog != nil {
                 model = try await loadModel(loaded.configuration)
             }
         } catch {
@@ -113,9 +114,9 @@ public struct ConfigurationReloader: Service {
             return false
         }
         let (applied, needRestart) = live.reload(from: loaded.configuration)
-        if let model { catalog.replace(with: [model]) }
+        if let model { catalog?.replace(with: [model]) }
         let scheduler = live.read(\.scheduler)
-        for served in catalog.models { served.scheduler.update(scheduler) }
+        for served in catalog?.models ?? [] { served.scheduler.update(scheduler) }
         if let levels = try? LogLevels(parsing: live.read(\.logLevel)) { logLevels?.set(levels) }
         reloads.success.increment()
         lastSucceeded.record(1)

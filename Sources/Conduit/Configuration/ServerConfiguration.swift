@@ -25,6 +25,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var jwtSecret: String?
     /// Browser origins allowed to call the API (CORS); none by default.
     public var corsOrigins: Set<String> = []
+    /// What this node runs (`NodeFeature` names); every feature by default.
+    public var features: [String] = NodeFeature.allCases.map(\.rawValue)
     /// Open connections at most; past it, new connections get 503.
     public var maxConnections = 1024
     /// A connection with no request in progress is closed after this long: keep-alive idleness, and a
@@ -122,6 +124,10 @@ public struct ServerConfiguration: Sendable, Equatable {
         if let (route, objective) = latencyObjectives.first(where: { !$0.key.hasPrefix("/") || $0.value <= .zero }) {
             throw ConfigurationError(
                 "server.latency_objectives needs a route template starting with / and a duration above zero, got \(route)=\(objective)")
+        }
+        let running = nodeFeatures
+        if running.contains(.insights), !running.contains(.embeddings) {
+            throw ConfigurationError("server.features: insights needs embeddings (its analyzers and cache use the local model)")
         }
         if upstream.baseURL == nil,
             let pipeline = insights.pipelines.pipelines.values.sorted(by: { $0.name < $1.name }).first(where: { $0.analyzer != .local })

@@ -12,6 +12,9 @@ extension Setting {
     public static let all: [Setting] = [
         .text("server.host", allowed: "a host name or IP address", \.host, parse: nonEmpty, show: { $0 }),
         .integer("server.port", 0...65535, \.port),
+        .list(
+            "server.features", allowed: "a list of \(NodeFeature.allCases.map(\.rawValue).joined(separator: ", "))", \.features,
+            isAllowed: { NodeFeature(rawValue: $0) != nil }),
         .integer("server.max_connections", 1...1_000_000, \.maxConnections),
         .seconds("server.idle_timeout_seconds", \.idleTimeout),
         .seconds("server.request_deadline_seconds", \.requestDeadline),

@@ -1,0 +1,19 @@
+/// The features a node can run (`server.features`); every one by default. Several nodes on one
+/// PostgreSQL may each run a part: a gateway without the local model, a node that only works on jobs.
+public enum NodeFeature: String, CaseIterable, Sendable {
+    /// The local model: `/v1/embeddings`, `/v1/tokenize`, `/v1/models`, `/v1/admin/debug`, batch embedding jobs.
+    case embeddings
+    /// `/v1/jobs`.
+    case jobs
+    /// `/v1/conversations`, `/v1/insights` and their analysis jobs; needs `embeddings`.
+    case insights
+    /// `/v1/webhooks` and deliveries.
+    case webhooks
+    /// `/v1/admin/*` (teams, users, keys, usage) and `/v1/auth/*`.
+    case admin
+}
+
+extension ServerConfiguration {
+    /// The features this node runs, from `server.features`.
+    public var nodeFeatures: Set<NodeFeature> { Set(features.compactMap(NodeFeature.init(rawValue:))) }
+}
