@@ -100,16 +100,16 @@ public func buildApplication(
     MetricsController(metrics: metrics).addRoutes(to: routes.requiring(.admin))
 
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }
+    let meter = UsageMeter(recorder: usage, metrics: UsageMetrics(factory: metrics.factory), prices: live.view(\.prices))
     let rateLimiter = store.map { RateLimiter(store: $0, metricsFactory: metrics.factory) }
-    let usageMetrics = UsageMetrics(factory: metrics.factory)
     let running = configuration.nodeFeatures
     var features: [any ConduitFeature] = []
     if running.contains(.embeddings) {
         guard let catalog else { throw ConfigurationError("server.features: embeddings needs a model to serve") }
         features.append(
             EmbeddingsFeature(
-                catalog: catalog, limits: live.view(\.limits), prices: live.view(\.prices), scheduler: live.view(\.scheduler),
-                node: live.node, rateLimiter: rateLimiter, usage: usage, usageMetrics: usageMetrics, runsJobs: store != nil))
+                catalog: catalog, limits: live.view(\.limits), scheduler: live.view(\.scheduler), node: live.node,
+                rateLimiter: rateLimiter, meter: meter, runsJobs: store != nil))
     }
     // Shared by the features that call out: closes its connections once the jobs that call it have stopped.
     var outbound: OutboundHTTPClient?
@@ -121,10 +121,10 @@ public func buildApplication(
         if running.contains(.insights), let catalog {
             features.append(
                 InsightsFeature(
-                    teams: teams, limits: live.view(\.limits), pipelines: live.view(\.insights.pipelines), prices: live.view(\.prices),
-                    rateLimiter: rateLimiter, embedder: TextEmbedder(catalog: catalog),
+                    teams: teams, limits: live.view(\.limits), pipelines: live.view(\.insights.pipelines), rateLimiter: rateLimiter,
+                    embedder: TextEmbedder(catalog: catalog),
                     client: ChatCompletionClient(http: http, upstream: live.view(\.upstream), metricsFactory: metrics.factory),
-                    usage: usage, usageMetrics: usageMetrics, metrics: InsightMetrics(factory: metrics.factory)))
+                    meter: meter, metrics: InsightMetrics(factory: metrics.factory)))
         }
         if running.contains(.webhooks) {
             features.append(

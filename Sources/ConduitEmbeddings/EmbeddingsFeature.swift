@@ -7,40 +7,35 @@ import ServiceLifecycle
 public struct EmbeddingsFeature: ConduitFeature {
     let catalog: ModelCatalog
     let limits: Live<APILimits>
-    let prices: Live<[String: Double]>
     let scheduler: Live<SchedulerConfiguration>
     let node: Live<DebugController.Node>
     let rateLimiter: RateLimiter?
-    let usage: UsageRecorder?
-    let usageMetrics: UsageMetrics
+    let meter: UsageMeter
     /// Batch embedding runs only where jobs are stored.
     let runsJobs: Bool
 
     package init(
-        catalog: ModelCatalog, limits: Live<APILimits>, prices: Live<[String: Double]>, scheduler: Live<SchedulerConfiguration>,
-        node: Live<DebugController.Node>, rateLimiter: RateLimiter?, usage: UsageRecorder?, usageMetrics: UsageMetrics, runsJobs: Bool
+        catalog: ModelCatalog, limits: Live<APILimits>, scheduler: Live<SchedulerConfiguration>, node: Live<DebugController.Node>,
+        rateLimiter: RateLimiter?, meter: UsageMeter, runsJobs: Bool
     ) {
         self.catalog = catalog
         self.limits = limits
-        self.prices = prices
         self.scheduler = scheduler
         self.node = node
         self.rateLimiter = rateLimiter
-        self.usage = usage
-        self.usageMetrics = usageMetrics
+        self.meter = meter
         self.runsJobs = runsJobs
     }
 
     public var jobWorkers: [any JobWorker] {
-        runsJobs ? [EmbeddingJobWorker(catalog: catalog, limits: limits, usage: usage)] : []
+        runsJobs ? [EmbeddingJobWorker(catalog: catalog, limits: limits, meter: meter)] : []
     }
 
     public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         // Any valid key may list models.
         ModelsController(catalog: catalog).addRoutes(to: routes.requiring(nil))
         EmbeddingsController(
-            catalog: catalog, limits: limits, prices: prices, rateLimiter: rateLimiter, usage: usage, usageMetrics: usageMetrics
-        )
+            catalog: catalog, limits: limits, rateLimiter: rateLimiter, meter: meter)
         .addRoutes(to: routes.requiring(.embeddings))
         TokenizeController(catalog: catalog, limits: limits).addRoutes(to: routes.requiring(.embeddings))
         DebugController(catalog: catalog, scheduler: scheduler, node: node, started: .now).addRoutes(to: routes.requiring(.admin))

@@ -16,11 +16,9 @@ package struct InsightJobWorker: JobWorker {
 
     package let store: Database
     package let pipelines: Live<PipelineLibrary>
-    package let prices: Live<[String: Double]>
     package let embedder: TextEmbedder
     package let client: ChatCompletionClient
-    package let usage: UsageRecorder?
-    package let usageMetrics: UsageMetrics
+    package let meter: UsageMeter
     package let metrics: InsightMetrics
 
     package struct Input: Codable {
@@ -137,7 +135,7 @@ package struct InsightJobWorker: JobWorker {
                     .init(promptTokens: embedded.tokens, completionTokens: 0), analyzer: analyzer, model: served.name, job: job,
                     since: started)
                 analysis = try await LLMAnalyzer(client: client, model: model).analyze(
-                    text, pipeline: pipeline, pricePerMillionTokens: prices.read { $0[model] }
+                    text, pipeline: pipeline, pricePerMillionTokens: meter.price(of: model)
                 ) { call in
                     account(call, analyzer: analyzer, model: model, job: job, since: started)
                 }
@@ -168,13 +166,8 @@ package struct InsightJobWorker: JobWorker {
     /// Records tokens a model spent for the job's team: in the usage report (with the cost at
     /// `usage.prices`) and the metrics.
     private func account(_ usage: Analysis.Usage, analyzer: String, model: String, job: Job, since started: ContinuousClock.Instant) {
-        let price = prices.read { $0[model] }
-        metrics.used(analyzer: analyzer, usage: usage, costUSD: price.map { usage.cost(perMillionTokens: $0) })
-        usageMetrics.served(model: model, tokens: usage.total, pricePerMillionTokens: price)
-        self.usage?.record(
-            UsageEvent(
-                teamID: job.teamID, keyID: nil, model: model, route: "/v1/conversations", tokens: Int64(usage.total),
-                latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: 200))
+        metrics.used(analyzer: analyzer, usage: usage, costUSD: meter.price(of: model).map { usage.cost(perMillionTokens: $0) })
+        meter.record(teamID: job.teamID, model: model, route: "/v1/conversations", tokens: usage.total, since: started)
     }
 
     /// The team's recent analysis by this pipeline version and model closest to the conversation, with its similarity.

@@ -12,17 +12,15 @@ public struct InsightsFeature: ConduitFeature {
     let worker: InsightJobWorker
 
     package init(
-        teams: TeamScope, limits: Live<APILimits>, pipelines: Live<PipelineLibrary>, prices: Live<[String: Double]>,
-        rateLimiter: RateLimiter?, embedder: TextEmbedder, client: ChatCompletionClient, usage: UsageRecorder?,
-        usageMetrics: UsageMetrics, metrics: InsightMetrics
+        teams: TeamScope, limits: Live<APILimits>, pipelines: Live<PipelineLibrary>, rateLimiter: RateLimiter?,
+        embedder: TextEmbedder, client: ChatCompletionClient, meter: UsageMeter, metrics: InsightMetrics
     ) {
         self.teams = teams
         self.limits = limits
         self.pipelines = pipelines
         self.rateLimiter = rateLimiter
         worker = InsightJobWorker(
-            store: teams.store, pipelines: pipelines, prices: prices, embedder: embedder, client: client, usage: usage,
-            usageMetrics: usageMetrics, metrics: metrics)
+            store: teams.store, pipelines: pipelines, embedder: embedder, client: client, meter: meter, metrics: metrics)
     }
 
     public var jobWorkers: [any JobWorker] { [worker] }

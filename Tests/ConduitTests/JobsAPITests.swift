@@ -33,7 +33,8 @@ struct JobsAPITests {
         try await TestDatabase.with(.sqlite) { store in
             let team = try await store.createTeam(name: "t")
             let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings, .jobs]).secret
-            let app = try TestServer.authenticatedApplication(store: store)
+            let metrics = ServerMetrics()
+            let app = try TestServer.authenticatedApplication(store: store, metrics: metrics)
             let texts = (0..<150).map { "batch text number \($0) about \(["rivers", "engines", "tea"][$0 % 3])" }
             let input = String(decoding: try JSONSerialization.data(withJSONObject: ["input": texts]), as: UTF8.self)
             try await app.test(.router) { client in
@@ -85,6 +86,10 @@ struct JobsAPITests {
                     }
                 }
                 #expect(recorded == Int64(jobTokens))
+                // And in the usage metrics, with the online request's tokens.
+                let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+                let counted = exposition.split(separator: "\n").first { $0.hasPrefix(#"conduit_usage_tokens_total{model="all-MiniLM-L6-v2"}"#) }
+                #expect(counted.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 > jobTokens } == true, "\(counted ?? "none")")
             }
         }
     }

@@ -11,11 +11,9 @@ import Tracing
 package struct EmbeddingsController {
     package let catalog: ModelCatalog
     package let limits: Live<APILimits>
-    package let prices: Live<[String: Double]>
     /// Nil when there is no store (tests that run without one, with authentication off).
     package let rateLimiter: RateLimiter?
-    package let usage: UsageRecorder?
-    package let usageMetrics: UsageMetrics
+    package let meter: UsageMeter
 
     package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/embeddings") { request, context in try await embed(request, context: context) }
@@ -25,17 +23,13 @@ package struct EmbeddingsController {
         let start = ContinuousClock.now
         var metered = (model: "", tokens: 0)
         func record(status: Int) {
-            usage?.record(
-                UsageEvent(
-                    teamID: context.identity?.teamID, keyID: context.identity?.keyID, model: metered.model, route: "/v1/embeddings",
-                    tokens: Int64(metered.tokens), latencyMilliseconds: Int64((ContinuousClock.now - start) / .milliseconds(1)),
-                    status: status))
+            meter.record(
+                teamID: context.identity?.teamID, keyID: context.identity?.keyID, model: metered.model, route: "/v1/embeddings",
+                tokens: metered.tokens, status: status, since: start)
         }
         do {
             let response = try await embed(request, context: context, start: start, metered: &metered)
             record(status: Int(response.status.code))
-            usageMetrics.served(
-                model: metered.model, tokens: metered.tokens, pricePerMillionTokens: prices.read { $0[metered.model] })
             return response
         } catch {
             record(status: Int(APIError(error).status.code))
@@ -93,10 +87,7 @@ package struct EmbeddingsController {
                 if let admission, let rateLimiter { await rateLimiter.refund(admission) }
                 throw error
             }
-            var vectors = embedded.vectors
-            if let dimensions = body.dimensions, dimensions < model.dimension {
-                vectors = vectors.map { Self.shorten($0, to: dimensions, normalize: model.normalizes) }
-            }
+            let vectors = model.shortened(embedded.vectors, to: body.dimensions)
             let buffer = EmbeddingsResponse.write(
                 vectors: vectors, format: body.encodingFormat ?? .float,
                 model: served.name, promptTokens: promptTokens)
@@ -140,13 +131,5 @@ package struct EmbeddingsController {
             }
         }
         return (sequences, sequences.reduce(0) { $0 + $1.count })
-    }
-
-    /// OpenAI's `dimensions`: keep the first components, then rescale to unit length when the model's
-    /// vectors are unit length (a model without a Normalize module keeps its raw scale).
-    package static func shorten(_ vector: [Float], to dimensions: Int, normalize: Bool) -> [Float] {
-        var short = Array(vector.prefix(dimensions))
-        if normalize { short.withUnsafeMutableBufferPointer { EmbeddingModel.normalize($0) } }
-        return short
     }
 }

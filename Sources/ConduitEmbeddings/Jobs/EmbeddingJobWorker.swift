@@ -24,12 +24,12 @@ public struct EmbeddingJobWorker: JobWorker {
     package let limits: Live<APILimits>
     /// Where the tokens each chunk used are recorded, as online requests' are: the usage report and
     /// its costs count batch jobs too.
-    package let usage: UsageRecorder?
+    package let meter: UsageMeter
 
-    package init(catalog: ModelCatalog, limits: Live<APILimits>, usage: UsageRecorder?) {
+    package init(catalog: ModelCatalog, limits: Live<APILimits>, meter: UsageMeter) {
         self.catalog = catalog
         self.limits = limits
-        self.usage = usage
+        self.meter = meter
     }
 
     package struct Input: Decodable {
@@ -98,16 +98,8 @@ public struct EmbeddingJobWorker: JobWorker {
             tokens += chunkTokens
             let started = ContinuousClock.now
             let vectors = try await served.scheduler.embedInBackground(sequences)
-            usage?.record(
-                UsageEvent(
-                    teamID: job.teamID, keyID: nil, model: served.name, route: "/v1/jobs", tokens: Int64(chunkTokens),
-                    latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: 200))
-            for vector in vectors {
-                let kept =
-                    dimensions < model.dimension
-                    ? EmbeddingsController.shorten(vector, to: dimensions, normalize: model.normalizes) : vector
-                output.append(Float32LE.bytes(kept))
-            }
+            meter.record(teamID: job.teamID, model: served.name, route: "/v1/jobs", tokens: chunkTokens, since: started)
+            for vector in model.shortened(vectors, to: dimensions) { output.append(Float32LE.bytes(vector)) }
             progress.report(done: start + texts.count, total: input.input.count)
         }
         let result = Result(model: served.name, count: input.input.count, dimensions: dimensions, promptTokens: tokens)
