@@ -5,8 +5,8 @@ import Foundation
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
-        abstract: "Check the configuration.",
-        subcommands: [Check.self]
+        abstract: "Check the configuration, or list every key.",
+        subcommands: [Check.self, Keys.self]
     )
 
     struct Check: AsyncParsableCommand {
@@ -24,6 +24,17 @@ struct ConfigCommand: ParsableCommand {
             let loaded = try await settings.load(try settings.source())
             for warning in loaded.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             print(loaded.configuration.renderedYAML, terminator: "")
+        }
+    }
+
+    struct Keys: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every configuration key as a Markdown table: its environment variable, default and what it does.",
+            discussion: "docs/configuration.md is this table (conduit config keys > docs/configuration.md)."
+        )
+
+        func run() {
+            print(ConfigurationDocument.text, terminator: "")
         }
     }
 }

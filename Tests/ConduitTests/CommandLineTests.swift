@@ -1,3 +1,4 @@
+@testable import Conduit
 @testable import ConduitCore
 @testable import ConduitEmbeddings
 import ConduitTestSupport
@@ -31,6 +32,19 @@ struct CommandLineTests {
         let err = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    @Test("each option of conduit serve shows its setting's help, key and default, and conduit config keys prints docs/configuration.md")
+    func optionsFromSettings() throws {
+        let help = try run(["serve", "--help"])
+        #expect(help.status == 0, "\(help.error)")
+        let text = help.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for key in ["server.port", "scheduler.max_batch_tokens", "limits.max_inputs", "model.truncate", "logging.format"] {
+            let setting = try #require(ServerSetting.named(key))
+            #expect(text.contains("(\(key); default \(setting.defaultValue ?? "")"), "\(key)")
+        }
+        let keys = try run(["config", "keys"])
+        #expect(keys.status == 0 && keys.output == ConfigurationDocument.text)
     }
 
     @Test(

@@ -108,8 +108,51 @@ struct ConfigurationTests {
                 documented.insert(name)
             }
         }
-        let keys = Set(Setting.all.map(\.key))
+        let keys = Set(ServerSetting.all.map(\.key))
         #expect(keys.subtracting(documented).isEmpty, "not in the example: \(keys.subtracting(documented).sorted())")
+    }
+
+    @Test("the example configuration gives each key its default value, as the settings declare it")
+    func exampleGivesDefaults() throws {
+        let example = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../conduit.example.yaml").path
+        var section = ""
+        var given: [String: String] = [:]
+        for line in try String(contentsOfFile: example, encoding: .utf8).split(separator: "\n") where !line.hasPrefix("#") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let value = line[line.index(after: colon)...].split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+                .trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix(" ") {
+                given[section + "." + name] = value
+            } else {
+                section = name
+                if !value.isEmpty { given[name] = value }
+            }
+        }
+        /// The same text for one value however YAML or `conduit config check` writes it.
+        func normal(_ text: String) -> String {
+            var text = text
+            if text.hasPrefix("[") && text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
+            if text == "\"\"" { text = "" }
+            return text.split(separator: ",").map { item in
+                let item = item.trimmingCharacters(in: .whitespaces)
+                return Double(item).map { "\($0)" } ?? item
+            }.joined(separator: ",")
+        }
+        for setting in ServerSetting.all where !setting.isSecret {
+            let value = try #require(given[setting.key], "\(setting.key) is not in the example")
+            #expect(normal(value) == normal(setting.defaultValue ?? ""), "\(setting.key): the example says '\(value)', the default is '\(setting.defaultValue ?? "")'")
+        }
+    }
+
+    @Test("docs/configuration.md is what `conduit config keys` prints: every key with its variable, default and help")
+    func keysDocument() throws {
+        let document = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../docs/configuration.md")
+        let written = try String(contentsOf: document, encoding: .utf8)
+        #expect(written == ConfigurationDocument.text, "regenerate it: conduit config keys > docs/configuration.md")
+        for setting in ServerSetting.all {
+            #expect(!setting.help.isEmpty && written.contains("`\(setting.environmentVariable)`"), "\(setting.key)")
+        }
     }
 
     @Test("a reload applies reloadable settings to requests that follow, refuses an invalid file whole, and names what needs a restart")

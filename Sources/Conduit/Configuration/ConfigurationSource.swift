@@ -40,7 +40,7 @@ public struct ConfigurationSource: Sendable {
                     name: "command line",
                     values: Dictionary(
                         uniqueKeysWithValues: overrides.compactMap { key, values in
-                            Setting.named(key).map { setting in
+                            ServerSetting.named(key).map { setting in
                                 (
                                     AbsoluteConfigKey(ConfigKey(key).components),
                                     ConfigValue(
@@ -49,7 +49,7 @@ public struct ConfigurationSource: Sendable {
                             }
                         })))
         }
-        let secretVariables = Set(Setting.all.filter(\.isSecret).map(\.environmentVariable))
+        let secretVariables = Set(ServerSetting.all.filter(\.isSecret).map(\.environmentVariable))
         providers.append(
             EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(secretVariables))
                 .prefixKeys(with: ["conduit"]))
@@ -67,7 +67,7 @@ public struct ConfigurationSource: Sendable {
 
         let reader = ConfigReader(providers: providers)
         var configuration = ServerConfiguration()
-        for setting in Setting.all {
+        for setting in ServerSetting.all {
             let key = ConfigKey(setting.key)
             let values: [String]
             if setting.isList {
@@ -103,7 +103,7 @@ public struct ConfigurationSource: Sendable {
             }
         }
         guard problems.isEmpty else { throw ConfigurationProblems(problems) }
-        let known = Set(Setting.all.map(\.environmentVariable) + ["CONDUIT_CONFIG"])
+        let known = Set(ServerSetting.all.map(\.environmentVariable) + ["CONDUIT_CONFIG"])
         let warnings = environment.keys.sorted()
             .filter { $0.hasPrefix("CONDUIT_") && !$0.hasPrefix("CONDUIT_TEST_") && !known.contains($0) }
             .map { "the environment variable \($0) is not a setting and is ignored" }
@@ -122,7 +122,7 @@ public struct ConfigurationSource: Sendable {
         }
         guard let root else { return [] }  // an empty file sets nothing
         guard let mapping = root.mapping else { return ["\(file) must be a mapping of keys to values"] }
-        let keys = Set(Setting.all.map(\.key))
+        let keys = Set(ServerSetting.all.map(\.key))
         let sections = Set(
             keys.flatMap { key in
                 let parts = key.split(separator: ".")

@@ -48,7 +48,7 @@ public final class LiveConfiguration: Sendable {
             var updated = state.configuration
             var applied: [String] = []
             var needRestart: [String] = []
-            for setting in Setting.all where setting.changes(from: state.configuration, to: next) {
+            for setting in ServerSetting.all where setting.changes(from: state.configuration, to: next) {
                 if setting.isReloadable {
                     setting.copy(next, &updated)
                     applied.append(setting.key)
@@ -67,30 +67,31 @@ public final class LiveConfiguration: Sendable {
 
 extension ServerConfiguration {
     /// Every setting with its value, as YAML that `conduit serve --config` reads back; secrets redacted.
+    /// Keys are grouped by section, in the order the sections first appear.
     public var renderedYAML: String {
+        let sections = ServerSetting.all.reduce(into: [String]()) { order, setting in
+            let section = setting.key.contains(".") ? String(setting.key.prefix { $0 != "." }) : setting.key
+            if !order.contains(section) { order.append(section) }
+        }
         var lines: [String] = []
-        var section = ""
-        for setting in Setting.all {
-            let parts = setting.key.split(separator: ".", maxSplits: 1).map(String.init)
-            let name = parts.count == 2 ? parts[1] : parts[0]
-            let indent = parts.count == 2 ? "  " : ""
-            if parts.count == 2, parts[0] != section {
-                section = parts[0]
-                lines.append("\(section):")
-            } else if parts.count == 1 {
-                section = ""
-            }
-            guard let value = setting.current(self) else {
-                lines.append("\(indent)# \(name): (not set)")
-                continue
-            }
-            if setting.isSecret {
-                lines.append("\(indent)\(name): \"<redacted>\"")
-            } else if setting.isList {
-                let entries = value.isEmpty ? [] : value.split(separator: ",").map { yamlScalar(String($0)) }
-                lines.append("\(indent)\(name): [\(entries.joined(separator: ", "))]")
-            } else {
-                lines.append("\(indent)\(name): \(yamlScalar(value))")
+        for section in sections {
+            let settings = ServerSetting.all.filter { $0.key == section || $0.key.hasPrefix(section + ".") }
+            if settings.contains(where: { $0.key != section }) { lines.append("\(section):") }
+            for setting in settings {
+                let name = setting.key == section ? section : String(setting.key.dropFirst(section.count + 1))
+                let indent = setting.key == section ? "" : "  "
+                guard let value = setting.current(self) else {
+                    lines.append("\(indent)# \(name): (not set)")
+                    continue
+                }
+                if setting.isSecret {
+                    lines.append("\(indent)\(name): \"<redacted>\"")
+                } else if setting.isList {
+                    let entries = value.isEmpty ? [] : value.split(separator: ",").map { yamlScalar(String($0)) }
+                    lines.append("\(indent)\(name): [\(entries.joined(separator: ", "))]")
+                } else {
+                    lines.append("\(indent)\(name): \(yamlScalar(value))")
+                }
             }
         }
         return lines.joined(separator: "\n") + "\n"

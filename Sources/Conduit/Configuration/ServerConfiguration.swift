@@ -103,20 +103,13 @@ public struct ServerConfiguration: Sendable, Equatable {
             throw ConfigurationError("auth.admin_key must be 32 to 256 visible ASCII characters (its value is not shown)")
         }
         guard (0...65535).contains(port) else { throw ConfigurationError("server.port must be between 0 and 65535, got \(port)") }
-        let s = scheduler
-        for (name, value) in [
-            ("scheduler.max_batch_tokens", s.maxBatchTokens), ("scheduler.max_batch_requests", s.maxBatchSequences),
-            ("scheduler.max_queued_tokens", s.maxQueuedTokens), ("scheduler.max_queued_requests", s.maxQueuedRequests),
-            ("limits.max_body_bytes", limits.maxBodyBytes), ("limits.max_inputs", limits.maxInputs),
-        ] where value < 1 {
-            throw ConfigurationError("\(name) must be at least 1, got \(value)")
-        }
-        guard s.requestTimeout > .zero else { throw ConfigurationError("scheduler.request_timeout_seconds must be positive") }
+        try scheduler.validate()
+        try limits.validate()
         guard maxConnections >= 1 else { throw ConfigurationError("server.max_connections must be at least 1, got \(maxConnections)") }
         guard idleTimeout > .zero, requestDeadline > .zero else {
             throw ConfigurationError("server.idle_timeout_seconds and server.request_deadline_seconds must be positive")
         }
-        guard requestDeadline > s.requestTimeout else {
+        guard requestDeadline > scheduler.requestTimeout else {
             throw ConfigurationError(
                 "server.request_deadline_seconds must be longer than scheduler.request_timeout_seconds, or queued requests would never get their 503"
             )
@@ -129,11 +122,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         if running.contains(.insights), !running.contains(.embeddings) {
             throw ConfigurationError("server.features: insights needs embeddings (its analyzers and cache use the local model)")
         }
-        if upstream.baseURL == nil,
-            let pipeline = insights.pipelines.pipelines.values.sorted(by: { $0.name < $1.name }).first(where: { $0.analyzer != .local })
-        {
-            throw ConfigurationError("the pipeline '\(pipeline.name)' uses \(pipeline.analyzer), which needs upstream.base_url")
-        }
+        try insights.validate(upstream: upstream)
         if let origin = corsOrigins.first(where: { !($0.hasPrefix("https://") || $0.hasPrefix("http://")) || $0.hasSuffix("/") }) {
             throw ConfigurationError("server.cors_origins takes scheme://host[:port] with no path, got '\(origin)'")
         }

@@ -1,9 +1,13 @@
 import Foundation
 
 /// One key of Conduit's configuration: its name in `conduit.yaml` (and so its environment variable),
-/// what values it takes, how a value is applied to a `ServerConfiguration`, and how the applied value
-/// reads back for `conduit config check`.
-public struct Setting: Sendable {
+/// what values it takes and what it is for, how a value is applied to the section `Root` it belongs
+/// to, and how the applied value reads back for `conduit config check`.
+///
+/// Each feature declares the settings of its own section once (`Setting<WebhooksConfiguration>`);
+/// the composition root lifts them into the whole configuration with `scoped(_:)`. Their defaults are
+/// the section's, read back from a section made with `init()`.
+public struct Setting<Root>: Sendable {
     /// Dotted, snake_case: `server.port`. The environment variable is `CONDUIT_` and the key in upper
     /// case with `_` for `.`: `CONDUIT_SERVER_PORT`.
     public let key: String
@@ -11,35 +15,70 @@ public struct Setting: Sendable {
     public let isList: Bool
     /// What the key takes, as an error message says it.
     public let allowed: String
+    /// What the setting does, for the documentation and the command line's help.
+    public let help: String
     /// Shown redacted, never logged.
     public let isSecret: Bool
     /// Takes effect on a reload (SIGHUP or a change of the file); the others need a restart.
     public let isReloadable: Bool
     /// Sets the value; false when the value is not allowed.
-    let apply: @Sendable (_ values: [String], _ configuration: inout ServerConfiguration) -> Bool
+    package let apply: @Sendable (_ values: [String], _ configuration: inout Root) -> Bool
     /// The value in effect, as text; nil when unset.
-    let current: @Sendable (ServerConfiguration) -> String?
+    package let current: @Sendable (Root) -> String?
     /// Copies the setting from one configuration to another (a reload takes only what it may change).
-    let copy: @Sendable (_ from: ServerConfiguration, _ to: inout ServerConfiguration) -> Void
+    package let copy: @Sendable (_ from: Root, _ to: inout Root) -> Void
     /// Whether a reload changes the setting, when its value as text does not tell (the files a folder holds).
-    var differs: (@Sendable (_ old: ServerConfiguration, _ new: ServerConfiguration) -> Bool)? = nil
+    package let differs: (@Sendable (_ old: Root, _ new: Root) -> Bool)?
 
-    func changes(from old: ServerConfiguration, to new: ServerConfiguration) -> Bool {
+    package init(
+        key: String, isList: Bool, allowed: String, help: String, isSecret: Bool = false, isReloadable: Bool,
+        apply: @escaping @Sendable (_ values: [String], _ configuration: inout Root) -> Bool,
+        current: @escaping @Sendable (Root) -> String?, copy: @escaping @Sendable (_ from: Root, _ to: inout Root) -> Void,
+        differs: (@Sendable (_ old: Root, _ new: Root) -> Bool)? = nil
+    ) {
+        self.key = key
+        self.isList = isList
+        self.allowed = allowed
+        self.help = help
+        self.isSecret = isSecret
+        self.isReloadable = isReloadable
+        self.apply = apply
+        self.current = current
+        self.copy = copy
+        self.differs = differs
+    }
+
+    package func changes(from old: Root, to new: Root) -> Bool {
         differs?(old, new) ?? (current(old) != current(new))
     }
 
     public var environmentVariable: String {
         "CONDUIT_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
     }
+
+    /// This setting as one of `Whole`'s, whose `section` holds `Root`.
+    package func scoped<Whole>(_ section: any WritableKeyPath<Whole, Root> & Sendable) -> Setting<Whole> {
+        let (apply, current, copy) = (self.apply, self.current, self.copy)
+        var wholeDiffers: (@Sendable (Whole, Whole) -> Bool)?
+        if let differs = self.differs {
+            wholeDiffers = { old, new in differs(old[keyPath: section], new[keyPath: section]) }
+        }
+        return Setting<Whole>(
+            key: key, isList: isList, allowed: allowed, help: help, isSecret: isSecret, isReloadable: isReloadable,
+            apply: { (values: [String], whole: inout Whole) -> Bool in apply(values, &whole[keyPath: section]) },
+            current: { (whole: Whole) -> String? in current(whole[keyPath: section]) },
+            copy: { (from: Whole, to: inout Whole) in copy(from[keyPath: section], &to[keyPath: section]) },
+            differs: wholeDiffers)
+    }
 }
 
 extension Setting {
-    static func integer(
+    package static func integer(
         _ key: String, _ range: ClosedRange<Int>, reloadable: Bool = false,
-        _ path: any WritableKeyPath<ServerConfiguration, Int> & Sendable
+        _ path: any WritableKeyPath<Root, Int> & Sendable, help: String
     ) -> Setting {
         Setting(
-            key: key, isList: false, allowed: "an integer from \(range.lowerBound) to \(range.upperBound)", isSecret: false,
+            key: key, isList: false, allowed: "an integer from \(range.lowerBound) to \(range.upperBound)", help: help,
             isReloadable: reloadable,
             apply: { values, configuration in
                 guard let value = Int(values[0]), range.contains(value) else { return false }
@@ -50,11 +89,11 @@ extension Setting {
     }
 
     /// A duration given in seconds, fractions allowed.
-    static func seconds(
-        _ key: String, reloadable: Bool = false, _ path: any WritableKeyPath<ServerConfiguration, Duration> & Sendable
+    package static func seconds(
+        _ key: String, reloadable: Bool = false, _ path: any WritableKeyPath<Root, Duration> & Sendable, help: String
     ) -> Setting {
         Setting(
-            key: key, isList: false, allowed: "a number of seconds above 0 and at most 86400", isSecret: false,
+            key: key, isList: false, allowed: "a number of seconds above 0 and at most 86400", help: help,
             isReloadable: reloadable,
             apply: { values, configuration in
                 guard let seconds = Double(values[0]), seconds > 0, seconds <= 86_400 else { return false }
@@ -65,10 +104,11 @@ extension Setting {
             copy: { $1[keyPath: path] = $0[keyPath: path] })
     }
 
-    static func flag(_ key: String, reloadable: Bool = false, _ path: any WritableKeyPath<ServerConfiguration, Bool> & Sendable) -> Setting
-    {
+    package static func flag(
+        _ key: String, reloadable: Bool = false, _ path: any WritableKeyPath<Root, Bool> & Sendable, help: String
+    ) -> Setting {
         Setting(
-            key: key, isList: false, allowed: "true or false", isSecret: false, isReloadable: reloadable,
+            key: key, isList: false, allowed: "true or false", help: help, isReloadable: reloadable,
             apply: { values, configuration in
                 switch values[0].lowercased() {
                 case "true", "yes", "1", "on": configuration[keyPath: path] = true
@@ -81,13 +121,13 @@ extension Setting {
     }
 
     /// Free text, with `parse` turning it into the setting (nil: not allowed).
-    static func text<Value>(
+    package static func text<Value>(
         _ key: String, allowed: String, secret: Bool = false, reloadable: Bool = false,
-        _ path: any WritableKeyPath<ServerConfiguration, Value> & Sendable,
+        _ path: any WritableKeyPath<Root, Value> & Sendable, help: String,
         parse: @escaping @Sendable (String) -> Value?, show: @escaping @Sendable (Value) -> String?
     ) -> Setting {
         Setting(
-            key: key, isList: false, allowed: allowed, isSecret: secret, isReloadable: reloadable,
+            key: key, isList: false, allowed: allowed, help: help, isSecret: secret, isReloadable: reloadable,
             apply: { values, configuration in
                 guard let value = parse(values[0]) else { return false }
                 configuration[keyPath: path] = value
@@ -97,13 +137,13 @@ extension Setting {
     }
 
     /// A list whose entries are `NAME=VALUE`; the last of a repeated name wins.
-    static func keyedList<Value>(
+    package static func keyedList<Value>(
         _ key: String, form: String, reloadable: Bool = false,
-        _ path: any WritableKeyPath<ServerConfiguration, [String: Value]> & Sendable,
+        _ path: any WritableKeyPath<Root, [String: Value]> & Sendable, help: String,
         parse: @escaping @Sendable (_ name: String, _ value: Substring) -> Value?, show: @escaping @Sendable (Value) -> String
     ) -> Setting {
         Setting(
-            key: key, isList: true, allowed: "a list of \(form)", isSecret: false, isReloadable: reloadable,
+            key: key, isList: true, allowed: "a list of \(form)", help: help, isReloadable: reloadable,
             apply: { values, configuration in
                 var result: [String: Value] = [:]
                 for entry in values {
@@ -120,12 +160,12 @@ extension Setting {
     }
 
     /// A list of plain entries, each checked by `isAllowed`.
-    static func list(
-        _ key: String, allowed: String, reloadable: Bool = false, _ path: any WritableKeyPath<ServerConfiguration, [String]> & Sendable,
-        isAllowed: @escaping @Sendable (String) -> Bool
+    package static func list(
+        _ key: String, allowed: String, reloadable: Bool = false, _ path: any WritableKeyPath<Root, [String]> & Sendable,
+        help: String, isAllowed: @escaping @Sendable (String) -> Bool
     ) -> Setting {
         Setting(
-            key: key, isList: true, allowed: allowed, isSecret: false, isReloadable: reloadable,
+            key: key, isList: true, allowed: allowed, help: help, isReloadable: reloadable,
             apply: { values, configuration in
                 guard values.allSatisfy(isAllowed) else { return false }
                 configuration[keyPath: path] = values

@@ -1,0 +1,31 @@
+import ConduitCore
+import Foundation
+
+extension InsightsConfiguration {
+    /// `insights.*`: where the pipelines are declared.
+    package static let settings: [Setting<InsightsConfiguration>] = [
+        Setting(
+            key: "insights.pipelines_dir", isList: false,
+            allowed: "a folder of pipeline files (NAME.yaml), read at start and on every reload",
+            help: "a folder of pipeline files, NAME.yaml each; a bad file refuses the reload", isReloadable: true,
+            apply: { values, insights in
+                guard let folder = SettingValues.nonEmpty(values[0]) else { return false }
+                insights.pipelinesDirectory = URL(filePath: folder)
+                return true
+            },
+            current: { $0.pipelinesDirectory?.relativePath },
+            // The pipelines read from the folder go with it, and a change to one of them is a change.
+            copy: { $1 = $0 }, differs: { $0 != $1 })
+    ]
+}
+
+extension InsightsConfiguration {
+    /// Refuses pipelines whose analyzer has no provider to call.
+    package func validate(upstream: UpstreamConfiguration) throws {
+        if upstream.baseURL == nil,
+            let pipeline = pipelines.pipelines.values.sorted(by: { $0.name < $1.name }).first(where: { $0.analyzer != .local })
+        {
+            throw ConfigurationError("the pipeline '\(pipeline.name)' uses \(pipeline.analyzer), which needs upstream.base_url")
+        }
+    }
+}
