@@ -86,9 +86,11 @@ public func buildApplication(
     router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.requestDeadline))
     router.add(middleware: BodyLimitMiddleware(limits: live.view(\.limits)))
     let accessTokens = try configuration.jwtSecret.map { try AccessTokens(secret: $0) }
+    let running = configuration.nodeFeatures
     if configuration.authentication {
         guard let store else { throw ConfigurationError("authentication needs a database for its API keys") }
         router.add(middleware: APIKeyAuthenticator(store: store, accessTokens: accessTokens))
+        if let accessTokens, running.contains(.admin) { AdminFeature.addLoginRoutes(to: router, store: store, accessTokens: accessTokens) }
     }
     // After authentication: a key's requests are selected by its id.
     let requestLog = store.map { RequestRecorder(store: $0, logger: logger) }
@@ -102,7 +104,6 @@ public func buildApplication(
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }
     let meter = UsageMeter(recorder: usage, metrics: UsageMetrics(factory: metrics.factory), prices: live.view(\.prices))
     let rateLimiter = store.map { RateLimiter(store: $0, metricsFactory: metrics.factory) }
-    let running = configuration.nodeFeatures
     var features: [any ConduitFeature] = []
     if running.contains(.embeddings) {
         guard let catalog else { throw ConfigurationError("server.features: embeddings needs a model to serve") }
@@ -133,7 +134,7 @@ public func buildApplication(
                     topics: features.flatMap(\.eventTopics)))
         }
         if running.contains(.admin) {
-            features.append(AdminFeature(store: store, prices: live.view(\.prices), accessTokens: accessTokens))
+            features.append(AdminFeature(store: store, prices: live.view(\.prices)))
         }
         // One runner for every feature's workers: it claims only the kinds this node runs.
         let workers = features.flatMap(\.jobWorkers)

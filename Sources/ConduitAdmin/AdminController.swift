@@ -109,14 +109,14 @@ package struct AdminController {
             let body = try await request.decodeJSON(as: NewKey.self, limit: 64 * 1024)
             let name = body.name.trimmingCharacters(in: .whitespaces)
             guard (1...200).contains(name.count) else {
-                throw APIError.invalidRequest("name must be 1 to 200 characters", param: "name", code: "invalid_value")
+                throw InvalidInput("name must be 1 to 200 characters", param: "name", code: "invalid_value")
             }
             var scopes = Scope.defaultScopes
             if let names = body.scopes {
                 scopes = try Set(
                     names.map { name in
                         guard let scope = Scope(rawValue: name) else {
-                            throw APIError.invalidRequest(
+                            throw InvalidInput(
                                 "unknown scope '\(name)'; scopes are \(Scope.allCases.map(\.rawValue).joined(separator: ", "))",
                                 param: "scopes", code: "invalid_value")
                         }
@@ -124,7 +124,7 @@ package struct AdminController {
                     })
             }
             if let days = body.expiresInDays, !(1...36_500).contains(days) {
-                throw APIError.invalidRequest("expires_in_days must be 1 to 36500", param: "expires_in_days", code: "invalid_value")
+                throw InvalidInput("expires_in_days must be 1 to 36500", param: "expires_in_days", code: "invalid_value")
             }
             let issued = try await store.createAPIKey(
                 name: name, teamID: identity.teamID, scopes: scopes,
@@ -151,7 +151,7 @@ package struct AdminController {
                 try body.role.map { name in
                     // Owners are made from the command line: an admin key must not mint an account above admin.
                     guard let role = Role(rawValue: name), role != .owner else {
-                        throw APIError.invalidRequest(
+                        throw InvalidInput(
                             "role must be admin, member or viewer, got '\(name)'", param: "role", code: "invalid_value")
                     }
                     return role
@@ -179,7 +179,7 @@ package struct AdminController {
     /// The admin routes exist only with authentication on; their scope is checked where they are mounted.
     private static func caller(_ context: ConduitRequestContext) throws -> Identity {
         guard let identity = context.identity else {
-            throw APIError(status: .notFound, message: "the admin API needs authentication (--auth)", code: "not_found")
+            throw StoreError.notFound("the admin API needs authentication (--auth)")
         }
         return identity
     }
@@ -190,7 +190,7 @@ package struct AdminController {
     private static func day(_ value: Substring?, name: String) throws -> Int64? {
         guard let value else { return nil }
         guard let date = try? dateFormat.parse(String(value)) else {
-            throw APIError.invalidRequest("\(name) must be a date as YYYY-MM-DD, got '\(value)'", param: name, code: "invalid_value")
+            throw InvalidInput("\(name) must be a date as YYYY-MM-DD, got '\(value)'", param: name, code: "invalid_value")
         }
         return Int64(date.timeIntervalSince1970)
     }

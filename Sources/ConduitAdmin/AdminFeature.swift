@@ -1,4 +1,5 @@
 import ConduitCore
+import Hummingbird
 import Store
 
 /// Teams, users, keys and usage reports (`/v1/admin/*`, admin scope), and users' logins
@@ -6,16 +7,19 @@ import Store
 public struct AdminFeature: ConduitFeature {
     let store: Database
     let prices: Live<[String: Double]>
-    let accessTokens: AccessTokens?
 
-    package init(store: Database, prices: Live<[String: Double]>, accessTokens: AccessTokens?) {
+    package init(store: Database, prices: Live<[String: Double]>) {
         self.store = store
         self.prices = prices
-        self.accessTokens = accessTokens
     }
 
     public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         AdminController(store: store, prices: prices).addRoutes(to: routes.requiring(.admin))
-        if let accessTokens { AuthController(store: store, accessTokens: accessTokens).addRoutes(to: routes.router) }
+    }
+
+    /// `/v1/auth/login|refresh|logout`. The root adds them before the request log's middleware (a route
+    /// gets the middleware added before it): their bodies hold passwords and tokens, never logged.
+    package static func addLoginRoutes(to router: Router<ConduitRequestContext>, store: Database, accessTokens: AccessTokens) {
+        AuthController(store: store, accessTokens: accessTokens).addRoutes(to: router)
     }
 }

@@ -56,10 +56,7 @@ package struct AuthController {
         }
         let now = Timestamp.now()
         if case .refused(let status) = try await store.admit(tokens: 0, in: windows, now: now) {
-            let whose = status.window.subject.hasPrefix("login-ip:") ? "from this address" : "for this account"
-            throw APIError(
-                status: .tooManyRequests, message: "too many login attempts \(whose); try again in \(status.resetsAt - now) s",
-                type: "requests", code: "rate_limit_exceeded", headers: [.retryAfter: String(max(1, status.resetsAt - now))])
+            throw LimitError.loginAttempts(fromAddress: status.window.subject.hasPrefix("login-ip:"), retryAfter: status.resetsAt - now)
         }
     }
 

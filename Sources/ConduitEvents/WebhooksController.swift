@@ -52,7 +52,7 @@ package struct WebhooksController {
             guard
                 let delivery = try await store.redeliver(
                     deliveryID, webhookID: webhook.id, teamID: webhook.teamID, traceContext: TraceContextCarrier.current())
-            else { throw APIError(status: .notFound, message: "no delivery '\(deliveryID)' of this webhook", code: "not_found") }
+            else { throw StoreError.notFound("no delivery '\(deliveryID)' of this webhook") }
             queues.wake(Webhook.deliveryQueue)
             return try Response.json(Self.view(delivery), status: .accepted)
         }
@@ -69,23 +69,21 @@ package struct WebhooksController {
         if let problem = ReceiverAddress.problem(
             withURL: registration.url, allowPrivate: settings.read(\.allowPrivateAddresses))
         {
-            throw APIError.invalidRequest("url \(problem)", param: "url", code: "invalid_url")
+            throw InvalidInput("url \(problem)", param: "url", code: "invalid_url")
         }
         let subscribed = Array(Set(registration.topics ?? [])).sorted()
         if let unknown = subscribed.first(where: { !topics.contains($0) }) {
-            throw APIError.invalidRequest(
+            throw InvalidInput(
                 "no event topic '\(unknown)'; topics: \(topics.joined(separator: ", ")) (none: all of them)", param: "topics",
                 code: "unknown_topic")
         }
         let description = registration.description ?? ""
         guard description.count <= 500, !description.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw APIError.invalidRequest(
+            throw InvalidInput(
                 "description is at most 500 characters, without control characters", param: "description", code: "invalid_value")
         }
         guard queues.serves(Webhook.deliveryQueue) else {
-            throw APIError(
-                status: .serviceUnavailable, message: "this server runs no '\(Webhook.deliveryQueue)' queue (jobs.queues)",
-                type: "server_error", code: "webhooks_unavailable")
+            throw QueueNotServed(queue: Webhook.deliveryQueue, feature: "webhooks")
         }
         let (webhook, secret) = try await store.createWebhook(
             teamID: try await teams.teamID(context), url: registration.url, topics: subscribed, description: description)
@@ -100,8 +98,8 @@ package struct WebhooksController {
         return webhook
     }
 
-    private static func notFound(_ id: String) -> APIError {
-        APIError(status: .notFound, message: "no webhook '\(id)'", code: "not_found")
+    private static func notFound(_ id: String) -> StoreError {
+        .notFound("no webhook '\(id)'")
     }
 
     /// A webhook as the API shows it: never its secrets.

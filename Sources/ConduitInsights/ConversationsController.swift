@@ -38,10 +38,10 @@ package struct ConversationsController {
         // Checked strictly first: JSONSerialization alone takes a trailing comma or the last of two equal keys.
         try StrictJSON.validate(body.readableBytesView)
         guard let parsed = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) else {
-            throw APIError.invalidRequest("request body is not valid JSON", code: "invalid_json")
+            throw InvalidInput("request body is not valid JSON", code: "invalid_json")
         }
         guard let object = parsed as? [String: Any] else {
-            throw APIError.invalidRequest(
+            throw InvalidInput(
                 "the body must be a JSON object: a conversation, or {\"conversations\": [...]}", code: "invalid_type")
         }
         let pipelines = self.pipelines.current
@@ -49,7 +49,7 @@ package struct ConversationsController {
         let submitted: [NewConversation]
         if isBatch {
             guard let list = object["conversations"] as? [[String: Any]], (1...Self.maximumBatch).contains(list.count) else {
-                throw APIError.invalidRequest(
+                throw InvalidInput(
                     "conversations must be a list of 1 to \(Self.maximumBatch) conversation objects", param: "conversations",
                     code: "invalid_value")
             }
@@ -61,16 +61,14 @@ package struct ConversationsController {
         }
         let messageCount = submitted.reduce(0) { $0 + $1.messageCount }
         guard messageCount <= Self.maximumMessagesPerSubmission else {
-            throw APIError.invalidRequest(
+            throw InvalidInput(
                 "a submission takes at most \(Self.maximumMessagesPerSubmission) messages in all, got \(messageCount)",
                 param: "conversations", code: "too_many_inputs")
         }
         let estimatedTokens = max(1, submitted.reduce(0) { $0 + $1.messages.utf8.count } / 4)
         _ = try await rateLimiter?.admit(context.identity, tokens: estimatedTokens)
         guard queues.serves(InsightJobWorker.queue) else {
-            throw APIError(
-                status: .serviceUnavailable, message: "this server runs no '\(InsightJobWorker.queue)' queue (jobs.queues)",
-                type: "server_error", code: "insights_unavailable")
+            throw QueueNotServed(queue: InsightJobWorker.queue, feature: "insights")
         }
         let key = try request.idempotencyKey()
         let trace = TraceContextCarrier.current()
@@ -101,7 +99,7 @@ package struct ConversationsController {
         -> NewConversation
     {
         guard let messages = object["messages"] as? [[String: Any]], (1...maximumMessages).contains(messages.count) else {
-            throw APIError.invalidRequest(
+            throw InvalidInput(
                 "\(param)messages must be a list of 1 to \(maximumMessages) messages, each {\"role\", \"content\"}",
                 param: "\(param)messages", code: "invalid_value")
         }
@@ -109,31 +107,31 @@ package struct ConversationsController {
         for (index, message) in messages.enumerated() {
             let at = "\(param)messages[\(index)]"
             guard let role = message["role"] as? String, roles.contains(role) else {
-                throw APIError.invalidRequest(
+                throw InvalidInput(
                     "\(at).role must be one of \(roles.sorted().joined(separator: ", "))", param: "\(at).role", code: "invalid_value")
             }
             guard let content = Self.text(of: message["content"]) else {
-                throw APIError.invalidRequest(
+                throw InvalidInput(
                     "\(at).content must be a string, null, or a list of parts ({\"type\": \"text\", \"text\": ...})",
                     param: "\(at).content", code: "invalid_type")
             }
             checked.append(["role": role, "content": content])
         }
         guard checked.contains(where: { Self.isVisible($0["content"]!) }) else {
-            throw APIError.invalidRequest("\(param)messages are all empty", param: "\(param)messages", code: "empty_input")
+            throw InvalidInput("\(param)messages are all empty", param: "\(param)messages", code: "empty_input")
         }
         let metadata = object["metadata"] ?? [String: Any]()
         guard metadata is [String: Any] else {
-            throw APIError.invalidRequest("\(param)metadata must be a JSON object", param: "\(param)metadata", code: "invalid_type")
+            throw InvalidInput("\(param)metadata must be a JSON object", param: "\(param)metadata", code: "invalid_type")
         }
         let metadataJSON = try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes])
         guard metadataJSON.count <= maximumMetadataBytes else {
-            throw APIError.invalidRequest(
+            throw InvalidInput(
                 "\(param)metadata takes at most \(maximumMetadataBytes) bytes of JSON", param: "\(param)metadata", code: "invalid_value")
         }
         let named = object["pipeline"] ?? defaultPipeline ?? "default"
         guard let pipeline = named as? String, pipelines[pipeline] != nil else {
-            throw APIError.invalidRequest(
+            throw InvalidInput(
                 "\(param)pipeline must be one of \(pipelines.pipelines.keys.sorted().joined(separator: ", "))",
                 param: "\(param)pipeline", code: "unknown_pipeline")
         }
@@ -187,7 +185,7 @@ package struct ConversationsController {
             guard let text = query[Substring(name)] else { continue }
             // Seconds since 1970, before year 10000.
             guard let seconds = Double(String(text)), seconds.isFinite, (0...253_402_300_799).contains(seconds) else {
-                throw APIError.invalidRequest("\(name) must be a time in seconds since 1970", param: name, code: "invalid_value")
+                throw InvalidInput("\(name) must be a time in seconds since 1970", param: name, code: "invalid_value")
             }
             filter[keyPath: bound] = Int64(seconds * 1000)
         }

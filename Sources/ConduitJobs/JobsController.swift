@@ -64,23 +64,23 @@ package struct JobsController {
     private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let submission = try await request.decodeJSON(as: Submission.self, limit: limits.read(\.maxBodyBytes))
         guard let worker = workers[submission.kind] else {
-            throw APIError.invalidRequest(
+            throw InvalidInput(
                 "no job kind '\(submission.kind)'; kinds: \(workers.keys.sorted().joined(separator: ", "))", param: "kind",
                 code: "unknown_job_kind")
         }
         guard let input = submission.input else {
-            throw APIError.invalidRequest("'input' is required: the job's JSON input", param: "input", code: "missing_input")
+            throw InvalidInput("'input' is required: the job's JSON input", param: "input", code: "missing_input")
         }
         // Canonical, so that one Idempotency-Key with the same input matches however the JSON was written.
         let inputJSON = try input.canonicalJSON()
         try worker.validate(input: inputJSON)
         let priority = submission.priority ?? 0
         guard (0...9).contains(priority) else {
-            throw APIError.invalidRequest("priority must be from 0 (first) to 9, got \(priority)", param: "priority", code: "invalid_value")
+            throw InvalidInput("priority must be from 0 (first) to 9, got \(priority)", param: "priority", code: "invalid_value")
         }
         let maxAttempts = submission.maxAttempts ?? 5
         guard (1...25).contains(maxAttempts) else {
-            throw APIError.invalidRequest(
+            throw InvalidInput(
                 "max_attempts must be from 1 to 25, got \(maxAttempts)", param: "max_attempts", code: "invalid_value")
         }
         let key = try request.idempotencyKey()
@@ -88,13 +88,13 @@ package struct JobsController {
             guard let seconds else { continue }
             // Seconds since 1970, before year 10000: anything else is a mistake (and would not fit in milliseconds).
             guard seconds.isFinite, (0...253_402_300_799).contains(seconds) else {
-                throw APIError.invalidRequest("\(name) must be a time in seconds since 1970", param: name, code: "invalid_value")
+                throw InvalidInput("\(name) must be a time in seconds since 1970", param: name, code: "invalid_value")
             }
         }
         let queue = submission.queue ?? worker.defaultQueue
         // A job on a queue nobody runs would wait for ever (and the queue names metrics: no free text).
         guard runner.serves(queue) else {
-            throw APIError.invalidRequest("no queue '\(queue)' on this server (jobs.queues)", param: "queue", code: "unknown_queue")
+            throw InvalidInput("no queue '\(queue)' on this server (jobs.queues)", param: "queue", code: "unknown_queue")
         }
         let (job, created) = try await store.enqueue(
             NewJob(
@@ -114,7 +114,7 @@ package struct JobsController {
         var state: JobState?
         if let name = query["state"] {
             guard let known = JobState(rawValue: String(name)) else {
-                throw APIError.invalidRequest(
+                throw InvalidInput(
                     "state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))", param: "state",
                     code: "invalid_value")
             }
@@ -131,9 +131,7 @@ package struct JobsController {
     private func output(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let job = try await job(context)
         guard job.state == .completed else {
-            throw APIError(
-                status: .conflict, message: "the job is \(job.state.rawValue); its output exists once it is completed",
-                code: "invalid_job_state")
+            throw JobsError.outputNotReady(job.state)
         }
         let output = try await store.jobOutput(job.id, teamID: job.teamID) ?? Data()
         let format = request.uri.queryParameters["format"].map(String.init) ?? "jsonl"
@@ -142,7 +140,7 @@ package struct JobsController {
                 status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: output)))
         }
         guard let (contentType, body) = try workers[job.kind]?.formattedOutput(output, result: job.result ?? "{}", format: format) else {
-            throw APIError.invalidRequest("format must be float32 or jsonl (for embeddings)", param: "format", code: "invalid_value")
+            throw InvalidInput("format must be float32 or jsonl (for embeddings)", param: "format", code: "invalid_value")
         }
         return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: body))
     }

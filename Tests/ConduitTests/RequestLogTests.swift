@@ -32,7 +32,7 @@ struct RequestLogTests {
     }
 
     @Test(
-        "requests on a logged route or by a logged key are kept with their answers and the secrets in either redacted; others are not; past the retention they are deleted",
+        "requests on a logged route or by a logged key are kept with their answers and the secrets in either redacted; others are not, logins never; past the retention they are deleted",
         arguments: Backend.allCases)
     func keepsWhatIsSelected(_ backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
@@ -40,7 +40,8 @@ struct RequestLogTests {
             let admin = try await store.createAPIKey(name: "admin", teamID: team.id, scopes: [.admin, .embeddings])
             let watched = try await store.createAPIKey(name: "watched", teamID: team.id, scopes: [.embeddings])
             let app = try TestServer.authenticatedApplication(store: store) {
-                $0.requestLog.routes = ["/v1/embeddings", "/v1/admin/keys/{id}/rotate", "/v1/admin/keys"]
+                $0.requestLog.routes = ["/v1/embeddings", "/v1/admin/keys/{id}/rotate", "/v1/admin/keys", "/v1/auth/login"]
+                $0.jwtSecret = String(repeating: "j", count: 40)
                 $0.requestLog.keys = [watched.key.id]
                 $0.requestLog.redactedFields = ["user"]
             }
@@ -54,6 +55,10 @@ struct RequestLogTests {
                 let created = try await call(client, .post, "/v1/admin/keys", key: admin.secret, body: #"{"name":"new"}"#)
                 let secret = try #require(
                     (try JSONSerialization.jsonObject(with: Data(created.body.readableBytesView)) as? [String: Any])?["secret"] as? String)
+                let login = try await client.execute(
+                    uri: "/v1/auth/login", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"email":"someone@example.com","password":"not the password"}"#))
+                #expect(login.status == .unauthorized)
                 let tokenized = try await call(client, .post, "/v1/tokenize", key: watched.secret, body: #"{"input":"by the watched key"}"#)
                 let unlogged = try await call(client, .post, "/v1/tokenize", key: admin.secret, body: #"{"input":"not logged"}"#)
 
@@ -72,6 +77,7 @@ struct RequestLogTests {
                 #expect(creation.status == 201 && !creation.responseBody.contains(secret) && creation.responseBody.contains("[redacted]"))
                 #expect(try await logged(tokenized.headers[.requestID], in: store)?.keyID == watched.key.id)
                 #expect(try await store.loggedRequest(try #require(unlogged.headers[.requestID])) == nil)
+                #expect(try await store.loggedRequest(try #require(login.headers[.requestID])) == nil, "a login is never logged")
 
                 try await store.pruneRequestLog(before: embedding.createdAt + 1)
                 #expect(try await store.loggedRequest(embedding.requestID) == nil)

@@ -35,9 +35,7 @@ package struct RateLimiter: Sendable {
         let windows = identity.rateWindows
         if let smallest = windows.compactMap(\.tokenLimit).min(), tokens > smallest {
             // Waiting would not help: the request alone is over the budget.
-            throw APIError.invalidRequest(
-                "this request has \(tokens) tokens, more than a limit of \(smallest) tokens allows at once; split it",
-                param: "input", code: "request_too_large")
+            throw LimitError.requestTooLarge(tokens: tokens, limit: Int(smallest))
         }
         let now = Timestamp.now()
         switch try await store.admit(tokens: Int64(tokens), in: windows, now: now) {
@@ -46,16 +44,14 @@ package struct RateLimiter: Sendable {
         case .refused(let status):
             var headers = RateLimitHeaders.fields([status], now: now)
             headers[.retryAfter] = String(max(1, status.resetsAt - now))
-            let isQuota = status.window.period == .month
-            (isQuota ? refusedQuota : refusedRate).increment()
-            let what = status.window.subject.hasPrefix("team:") ? "your team's" : "this API key's"
-            let message =
-                isQuota
-                ? "\(what) monthly token budget of \(status.window.tokenLimit ?? 0) is spent; it renews at the start of next month (UTC)"
-                : "\(what) rate limit is reached (\(Self.describe(status.window))); try again in \(max(1, status.resetsAt - now)) s"
-            throw APIError(
-                status: .tooManyRequests, message: message, type: isQuota ? "insufficient_quota" : "requests",
-                code: isQuota ? "insufficient_quota" : "rate_limit_exceeded", headers: headers)
+            let isTeam = status.window.subject.hasPrefix("team:")
+            if status.window.period == .month {
+                refusedQuota.increment()
+                throw LimitError.quotaSpent(tokens: Int(status.window.tokenLimit ?? 0), isTeam: isTeam, headers: headers)
+            }
+            refusedRate.increment()
+            throw LimitError.rateLimited(
+                window: Self.describe(status.window), retryAfter: max(1, status.resetsAt - now), isTeam: isTeam, headers: headers)
         }
     }
 

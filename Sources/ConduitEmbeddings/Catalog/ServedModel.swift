@@ -58,14 +58,12 @@ public final class ModelCatalog: Service, Sendable {
 
     public var models: [ServedModel] { current.withLock { $0 } }
 
-    /// The model a request asked for, or a 404 in the OpenAI shape.
+    /// The model a request asked for (the first when it names none); `EmbeddingsError.modelNotFound` otherwise.
     public func resolve(_ id: String?) throws -> ServedModel {
         let models = self.models
         guard let id else { return models[0] }
         guard let model = models.first(where: { $0.answers(to: id) }) else {
-            throw APIError(
-                status: .notFound, message: "The model '\(id)' does not exist; see GET /v1/models",
-                param: "model", code: "model_not_found")
+            throw EmbeddingsError.modelNotFound(id)
         }
         return model
     }

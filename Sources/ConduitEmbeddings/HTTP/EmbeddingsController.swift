@@ -50,9 +50,7 @@ package struct EmbeddingsController {
             metered.model = served.name
             let model = served.model
             if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
-                throw APIError.invalidRequest(
-                    "dimensions must be between 1 and \(model.dimension), got \(dimensions)",
-                    param: "dimensions", code: "invalid_value")
+                throw EmbeddingsError.dimensionsOutOfRange(dimensions, dimension: model.dimension)
             }
             let tokenizing = ContinuousClock.now
             let (sequences, promptTokens) = try withSpan("tokenize") { span in
@@ -103,26 +101,16 @@ package struct EmbeddingsController {
 
     /// Token ids for each input, validated against the model's limits; also the total token count.
     private func tokenize(_ input: EmbeddingInput, model: EmbeddingModel, limits: APILimits) throws -> ([[Int32]], Int) {
-        guard input.count > 0 else {
-            throw APIError.invalidRequest("'input' must not be empty", param: "input", code: "empty_input")
-        }
-        guard input.count <= limits.maxInputs else {
-            throw APIError.invalidRequest(
-                "'input' has \(input.count) items; at most \(limits.maxInputs) are allowed per request",
-                param: "input", code: "too_many_inputs")
-        }
+        guard input.count > 0 else { throw EmbeddingsError.noInputs(param: "input") }
+        guard input.count <= limits.maxInputs else { throw EmbeddingsError.tooManyInputs(input.count, limit: limits.maxInputs, param: "input") }
         var sequences: [[Int32]] = []
         sequences.reserveCapacity(input.count)
         switch input {
         case .texts(let texts):
             for (index, text) in texts.enumerated() {
-                guard !text.isEmpty else {
-                    throw APIError.invalidRequest("input[\(index)] is an empty string", param: "input", code: "empty_input")
-                }
+                guard !text.isEmpty else { throw EmbeddingsError.emptyText(index: index) }
                 let encoding = try limits.encode(text, index: index, model: model)
-                guard encoding.count > 0 else {
-                    throw APIError.invalidRequest("input[\(index)] has no tokens for this model", param: "input", code: "empty_input")
-                }
+                guard encoding.count > 0 else { throw EmbeddingsError.noTokens(index: index) }
                 sequences.append(encoding.ids)
             }
         case .tokens(let batches):

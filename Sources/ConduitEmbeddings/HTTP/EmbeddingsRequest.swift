@@ -25,9 +25,7 @@ package struct EmbeddingsRequest: Decodable, Sendable {
         user = try container.decodeIfPresent(String.self, forKey: .user)
         if let format = try container.decodeIfPresent(String.self, forKey: .encodingFormat) {
             guard let parsed = EncodingFormat(rawValue: format) else {
-                throw APIError.invalidRequest(
-                    "encoding_format must be 'float' or 'base64', got '\(format)'",
-                    param: "encoding_format", code: "invalid_value")
+                throw EmbeddingsError.invalidEncodingFormat(format)
             }
             encodingFormat = parsed
         }
@@ -55,9 +53,7 @@ package enum EmbeddingInput: Decodable, Sendable, Equatable {
         } else if let batches = try? container.decode([[Int]].self) {
             self = .tokens(batches)
         } else {
-            throw APIError.invalidRequest(
-                "'input' must be a string, an array of strings, an array of token ids or an array of arrays of token ids",
-                param: "input", code: "invalid_type")
+            throw EmbeddingsError.invalidInputType
         }
     }
 }
@@ -74,7 +70,7 @@ package struct TextList: Decodable, Sendable, Equatable {
             texts = list
         } else {
             let name = decoder.codingPath.last?.stringValue ?? "input"
-            throw APIError.invalidRequest("'\(name)' must be a string or an array of strings", param: name, code: "invalid_type")
+            throw EmbeddingsError.notTextList(param: name)
         }
     }
 }

@@ -9,7 +9,7 @@ extension APILimits {
     package func encode(_ text: String, index: Int, model: EmbeddingModel, addSpecialTokens: Bool = true) throws -> Encoding {
         let encoding = model.tokenize(text, addSpecialTokens: addSpecialTokens)
         guard !encoding.wasTruncated || truncate else {
-            throw tooLong(index: index, tokens: "more than \(model.maxSequenceLength)", limit: model.maxSequenceLength)
+            throw EmbeddingsError.inputTooLong(index: index, tokens: "more than \(model.maxSequenceLength)", limit: model.maxSequenceLength)
         }
         return encoding
     }
@@ -17,22 +17,12 @@ extension APILimits {
     /// `ids`, input number `index`, checked against the vocabulary and cut to what the model takes.
     package func sequence(ofTokenIDs ids: [Int], index: Int, model: EmbeddingModel) throws -> [Int32] {
         let vocabulary = model.encoder.configuration.vocabSize
-        guard !ids.isEmpty else {
-            throw APIError.invalidRequest("input[\(index)] is an empty token array", param: "input", code: "empty_input")
-        }
+        guard !ids.isEmpty else { throw EmbeddingsError.emptyTokenArray(index: index) }
         if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
-            throw APIError.invalidRequest(
-                "input[\(index)] has token id \(bad), outside the vocabulary (0..<\(vocabulary))",
-                param: "input", code: "invalid_token_id")
+            throw EmbeddingsError.tokenIDOutsideVocabulary(index: index, id: bad, vocabulary: vocabulary)
         }
         let limit = model.maxSequenceLength
-        guard ids.count <= limit || truncate else { throw tooLong(index: index, tokens: "\(ids.count)", limit: limit) }
+        guard ids.count <= limit || truncate else { throw EmbeddingsError.inputTooLong(index: index, tokens: "\(ids.count)", limit: limit) }
         return ids.prefix(limit).map { Int32($0) }
-    }
-
-    private func tooLong(index: Int, tokens: String, limit: Int) -> APIError {
-        .invalidRequest(
-            "input[\(index)] has \(tokens) tokens; this model takes at most \(limit) (the server is set not to truncate)",
-            param: "input", code: "input_too_long")
     }
 }

@@ -50,12 +50,8 @@ package struct TokenizeController {
         let body = try await request.decodeJSON(as: Body.self, limit: limits.maxBodyBytes)
         let model = try catalog.resolve(body.model).model
         let texts = body.inputs.texts
-        guard !texts.isEmpty else { throw APIError.invalidRequest("'inputs' must not be empty", param: "inputs", code: "empty_input") }
-        guard texts.count <= limits.maxInputs else {
-            throw APIError.invalidRequest(
-                "'inputs' has \(texts.count) items; at most \(limits.maxInputs) are allowed",
-                param: "inputs", code: "too_many_inputs")
-        }
+        guard !texts.isEmpty else { throw EmbeddingsError.noInputs(param: "inputs") }
+        guard texts.count <= limits.maxInputs else { throw EmbeddingsError.tooManyInputs(texts.count, limit: limits.maxInputs, param: "inputs") }
         let addSpecial = body.addSpecialTokens ?? true
         let result: [[Token]] = try texts.enumerated().map { input, text in
             let encoding = try limits.encode(text, index: input, model: model, addSpecialTokens: addSpecial)

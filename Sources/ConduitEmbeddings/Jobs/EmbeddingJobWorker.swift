@@ -69,16 +69,14 @@ public struct EmbeddingJobWorker: JobWorker {
     public func validate(input: Data) throws {
         let input = try JSONDecoder().decode(Input.self, from: input)
         guard !input.input.isEmpty, input.input.count <= Self.maximumTexts else {
-            throw APIError.invalidRequest(
-                "input.input must hold 1 to \(Self.maximumTexts) texts, got \(input.input.count)", param: "input", code: "invalid_value")
+            throw EmbeddingsError.jobTextCount(input.input.count, maximum: Self.maximumTexts)
         }
         if let index = input.input.firstIndex(where: \.isEmpty) {
-            throw APIError.invalidRequest("input.input[\(index)] is an empty string", param: "input", code: "empty_input")
+            throw EmbeddingsError.emptyJobText(index: index)
         }
         let model = try catalog.resolve(input.model).model
         if let dimensions = input.dimensions, !(1...model.dimension).contains(dimensions) {
-            throw APIError.invalidRequest(
-                "dimensions must be between 1 and \(model.dimension), got \(dimensions)", param: "dimensions", code: "invalid_value")
+            throw EmbeddingsError.dimensionsOutOfRange(dimensions, dimension: model.dimension)
         }
     }
 
