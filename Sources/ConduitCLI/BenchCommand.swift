@@ -8,9 +8,19 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
+/// `conduit bench`: the embedding engine (the default) or the store.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
+        abstract: "Measure the embedding engine (in-process and over HTTP) or what the store sustains.",
+        subcommands: [EmbeddingsBench.self, StoreBench.self],
+        defaultSubcommand: EmbeddingsBench.self
+    )
+}
+
+struct EmbeddingsBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embeddings",
         abstract: "Measure embedding throughput in-process and over HTTP, readiness time and server memory.",
         discussion: """
             Reads the corpora of benchmarks/peers/make_corpus.py (corpus_short.jsonl, corpus_long.jsonl). In-process runs

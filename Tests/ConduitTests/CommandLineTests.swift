@@ -47,6 +47,23 @@ struct CommandLineTests {
         #expect(keys.status == 0 && keys.output == ConfigurationDocument.text)
     }
 
+    @Test("conduit bench store measures jobs, admissions and usage writes on a store, and conduit bench alone is still the embeddings bench")
+    func storeBench() throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "bench-store-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let bench = try run(["bench", "store", "--data-dir", folder.path, "--clients", "1", "2", "--duration", "0.2"])
+        #expect(bench.status == 0, "\(bench.error)")
+        for workload in ["jobs", "limits, one key", "limits, a key each", "usage, 100 a batch"] {
+            for clients in [1, 2] {
+                let row = bench.output.split(separator: "\n").first { $0.hasPrefix("| \(workload) | \(clients) |") }
+                #expect(row.map { $0.hasSuffix("| 0 |") && !$0.contains("| 0 | 0 |") } == true, "\(workload) at \(clients): \(row ?? "missing")")
+            }
+        }
+        // Without a subcommand, the embeddings bench: here it stops at the missing corpus, naming what makes it.
+        let embeddings = try run(["bench", "--no-http", "--corpus-dir", folder.appending(path: "none").path])
+        #expect(embeddings.status != 0 && embeddings.error.contains("make_corpus.py"), "\(embeddings.error)")
+    }
+
     @Test(
         "two server processes sharing one PostgreSQL hold a key to its limit together, and record every request's usage by the time they exit",
         .enabled(if: TestDatabase.postgresURL != nil, "needs the PostgreSQL server scripts/test starts"),
