@@ -18,6 +18,19 @@ let server: [Target.Dependency] = [
     .product(name: "Tracing", package: "swift-distributed-tracing"),
 ]
 
+let asyncHTTPClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
+let coreMetrics: Target.Dependency = .product(name: "CoreMetrics", package: "swift-metrics")
+let crypto: Target.Dependency = .product(name: "Crypto", package: "swift-crypto")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let otel: Target.Dependency = .product(name: "OTel", package: "swift-otel")
+let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
+let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+
+/// A target of the server: its own dependencies and what every server target uses.
+func serverTarget(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
+    .target(name: name, dependencies: dependencies + server, swiftSettings: swiftSettings)
+}
+
 let package = Package(
     name: "conduit",
     platforms: [.macOS(.v15)],
@@ -99,84 +112,34 @@ let package = Package(
 
         // What every feature builds on: request context, the one error mapping, middleware, auth, limits,
         // usage, telemetry, wire helpers and the Feature seam.
-        .target(
-            name: "ConduitCore",
-            dependencies: [
-                "Store",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "OTel", package: "swift-otel"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-            ] + server,
-            swiftSettings: swiftSettings
-        ),
+        serverTarget("ConduitCore", ["Store", asyncHTTPClient, coreMetrics, crypto, otel, prometheus]),
         // The durable job queue as infrastructure: the runner every node with workers runs, and /v1/jobs.
-        .target(name: "ConduitJobs", dependencies: ["ConduitCore", "Store"] + server, swiftSettings: swiftSettings),
+        serverTarget("ConduitJobs", ["ConduitCore", "Store"]),
         // Local embedding models: catalog, scheduler, /v1/embeddings, /v1/tokenize, /v1/models, batch embedding jobs.
         // The only part of the server that imports ModelRuntime.
-        .target(
-            name: "ConduitEmbeddings",
-            dependencies: [
-                "ConduitCore", "ModelRuntime", "Store",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ] + server,
-            swiftSettings: swiftSettings
-        ),
+        serverTarget("ConduitEmbeddings", ["ConduitCore", "ModelRuntime", "Store", asyncHTTPClient, coreMetrics, crypto, nioPosix]),
         // Conversations analysed into insights by declared pipelines.
-        .target(
-            name: "ConduitInsights",
-            dependencies: [
-                "ConduitCore", "ConduitEmbeddings", "Store",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Yams", package: "Yams"),
-            ] + server,
-            swiftSettings: swiftSettings
-        ),
+        serverTarget("ConduitInsights", ["ConduitCore", "ConduitEmbeddings", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
         // The outbox delivered to the teams' webhooks.
-        .target(
-            name: "ConduitEvents",
-            dependencies: [
-                "ConduitCore", "Store",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ] + server,
-            swiftSettings: swiftSettings
-        ),
+        serverTarget("ConduitEvents", ["ConduitCore", "Store", asyncHTTPClient, crypto, nioPosix]),
         // Teams, users, keys and usage reports; logins.
-        .target(name: "ConduitAdmin", dependencies: ["ConduitCore", "Store"] + server, swiftSettings: swiftSettings),
+        serverTarget("ConduitAdmin", ["ConduitCore", "Store"]),
         // The composition root: configuration and which features a node runs.
-        .target(
-            name: "Conduit",
-            dependencies: [
+        serverTarget(
+            "Conduit",
+            [
                 "ConduitAdmin", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights", "ConduitJobs", "Store",
-                .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Configuration", package: "swift-configuration"), coreMetrics,
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
-            ] + server,
-            swiftSettings: swiftSettings
-        ),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"), yams,
+            ]),
         .executableTarget(
             name: "ConduitCLI",
             dependencies: [
-                "Conduit", "ConduitCore", "ConduitEmbeddings", "ConduitJobs", "Store",
+                "Conduit", "ConduitCore", "ConduitEmbeddings", "ConduitJobs", "Store", asyncHTTPClient,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
+            ] + server,
             swiftSettings: swiftSettings
         ),
         // Fixtures shared by the test targets: the default model and the reference vectors.
@@ -210,11 +173,8 @@ let package = Package(
             name: "ConduitTests",
             dependencies: [
                 "Conduit", "ConduitAdmin", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights", "ConduitJobs",
-                "ConduitTestSupport",
-                "Store",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "ConduitTestSupport", "Store", crypto, nioPosix,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],
             swiftSettings: swiftSettings

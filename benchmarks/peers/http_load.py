@@ -19,38 +19,15 @@ LOAD_MODEL (all-MiniLM-L6-v2), MODEL_DIR (tokenizer for token counts; optional),
 """
 import argparse
 import asyncio
-import ipaddress
 import json
 import os
 import sys
 import time
-from urllib.parse import urlparse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bench_common as bc  # noqa: E402
 import make_corpus  # noqa: E402
-
-
-def assert_loopback(url):
-    host = urlparse(url).hostname or ""
-    if host == "localhost":
-        return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
-    sys.exit("refusing non-loopback target %r: only 127.0.0.0/8, localhost or ::1 are allowed" % host)
-
-
-def percentile(sorted_xs, p):
-    if not sorted_xs:
-        return None
-    k = (len(sorted_xs) - 1) * p / 100.0
-    f = int(k)
-    c = min(f + 1, len(sorted_xs) - 1)
-    return sorted_xs[f] + (sorted_xs[c] - sorted_xs[f]) * (k - f)
 
 
 def token_counts(texts):
@@ -155,7 +132,7 @@ async def run_load(args, texts, tok_counts):
         "texts_ok": ok_texts, "texts_per_s": round(ok_texts / elapsed, 2) if elapsed else None,
         "requests_per_s": round(len(lat_ok) / elapsed, 2) if elapsed else None,
         "tokens_per_s": round(ok_tokens / elapsed, 1) if (elapsed and tok_counts) else None,
-        "latency_ms": {"p50": ms(percentile(lat_ok, 50)), "p90": ms(percentile(lat_ok, 90)), "p99": ms(percentile(lat_ok, 99)),
+        "latency_ms": {"p50": ms(bc.percentile(lat_ok, 50)), "p90": ms(bc.percentile(lat_ok, 90)), "p99": ms(bc.percentile(lat_ok, 99)),
                        "max": ms(lat_ok[-1] if lat_ok else None), "mean": ms(sum(lat_ok) / len(lat_ok) if lat_ok else None)},
         "load": lm.as_dict(), "quiet_wait_s": waited, "others_busy_before": busy_before,
     }
@@ -227,7 +204,7 @@ def main():
     ap.add_argument("--out", help="append the JSON result as one line to this file")
     ap.add_argument("--check-reference", action="store_true", help="compare embeddings with the reference set instead of load")
     args = ap.parse_args()
-    assert_loopback(args.base_url)
+    bc.assert_loopback(args.base_url)
     args.requests = max(1, min(args.requests, 200000))
     args.duration = max(0.1, min(args.duration, 600.0))
     args.concurrency = max(1, min(args.concurrency, 1024))

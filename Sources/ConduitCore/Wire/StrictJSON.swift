@@ -72,15 +72,9 @@ package struct StrictJSON {
     }
 
     private mutating func object(depth: Int) throws(SyntaxError) {
-        guard depth <= Self.maximumDepth else { throw failure("nested deeper than \(Self.maximumDepth) levels") }
-        index += 1
-        skipWhitespace()
-        if current == UInt8(ascii: "}") {
-            index += 1
-            return
-        }
+        guard try opens(closing: UInt8(ascii: "}"), depth: depth) else { return }
         var keys = Set<String>()
-        while true {
+        repeat {
             guard current == UInt8(ascii: "\"") else { throw failure("expected a key in double quotes") }
             let keyStart = index
             let key = try string()
@@ -93,41 +87,39 @@ package struct StrictJSON {
             index += 1
             skipWhitespace()
             try value(depth: depth)
-            skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-            case UInt8(ascii: "}"):
-                index += 1
-                return
-            default:
-                throw failure("expected ',' or '}' in an object")
-            }
-        }
+        } while try continues(closing: UInt8(ascii: "}"), in: "an object")
     }
 
     private mutating func array(depth: Int) throws(SyntaxError) {
+        guard try opens(closing: UInt8(ascii: "]"), depth: depth) else { return }
+        repeat {
+            try value(depth: depth)
+        } while try continues(closing: UInt8(ascii: "]"), in: "an array")
+    }
+
+    /// Steps over an object's or an array's opening; false when it is empty (and closed already).
+    private mutating func opens(closing: UInt8, depth: Int) throws(SyntaxError) -> Bool {
         guard depth <= Self.maximumDepth else { throw failure("nested deeper than \(Self.maximumDepth) levels") }
         index += 1
         skipWhitespace()
-        if current == UInt8(ascii: "]") {
+        guard current == closing else { return true }
+        index += 1
+        return false
+    }
+
+    /// After a member: true past a comma (another member follows), false past the closing bracket.
+    private mutating func continues(closing: UInt8, in container: String) throws(SyntaxError) -> Bool {
+        skipWhitespace()
+        switch current {
+        case UInt8(ascii: ","):
             index += 1
-            return
-        }
-        while true {
-            try value(depth: depth)
             skipWhitespace()
-            switch current {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-            case UInt8(ascii: "]"):
-                index += 1
-                return
-            default:
-                throw failure("expected ',' or ']' in an array")
-            }
+            return true
+        case closing:
+            index += 1
+            return false
+        default:
+            throw failure("expected ',' or '\(Character(Unicode.Scalar(closing)))' in \(container)")
         }
     }
 
