@@ -27,8 +27,8 @@ let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift
 let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
 
 /// A target of the server: its own dependencies and what every server target uses.
-func serverTarget(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
-    .target(name: name, dependencies: dependencies + server, swiftSettings: swiftSettings)
+func serverTarget(_ name: String, _ dependencies: [Target.Dependency], resources: [Resource]? = nil) -> Target {
+    .target(name: name, dependencies: dependencies + server, resources: resources, swiftSettings: swiftSettings)
 }
 
 let package = Package(
@@ -124,7 +124,8 @@ let package = Package(
         serverTarget("ConduitEvents", ["ConduitCore", "Store", asyncHTTPClient, crypto, nioPosix]),
         // Teams, users, keys and usage reports; logins.
         serverTarget("ConduitAdmin", ["ConduitCore", "Store"]),
-        // The composition root: configuration and which features a node runs.
+        // The composition root: configuration and which features a node runs; the API's OpenAPI document,
+        // compiled in (served at /openapi.json).
         serverTarget(
             "Conduit",
             [
@@ -132,7 +133,8 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"), coreMetrics,
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"), yams,
-            ]),
+            ],
+            resources: [.embedInCode("OpenAPI/openapi.json")]),
         .executableTarget(
             name: "ConduitCLI",
             dependencies: [

@@ -67,12 +67,13 @@ public func buildApplication(
 /// report to.
 public func buildApplication(
     catalog: ModelCatalog?, configuration live: LiveConfiguration, readiness: Readiness = Readiness(),
-    store: Database? = nil, metrics: ServerMetrics = ServerMetrics(), logger: Logger
+    store: Database? = nil, metrics: ServerMetrics = ServerMetrics(), routes table: RouteTable = RouteTable(), logger: Logger
 ) throws -> ConduitApplication {
     // What only a restart changes is read once, here; the rest per request, from `live`.
     let configuration = live.current
     try configuration.validate()
     let router = Router(context: ConduitRequestContext.self)
+    let routing = RecordingRouter(router, table: table)
     let connections = ConnectionLimiter.Count(limit: configuration.maxConnections)
     // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included;
     // the metrics count answers, errors rendered included.
@@ -90,15 +91,16 @@ public func buildApplication(
     if configuration.authentication {
         guard let store else { throw ConfigurationError("authentication needs a database for its API keys") }
         router.add(middleware: APIKeyAuthenticator(store: store, accessTokens: accessTokens))
-        if let accessTokens, running.contains(.admin) { AdminFeature.addLoginRoutes(to: router, store: store, accessTokens: accessTokens) }
+        if let accessTokens, running.contains(.admin) { AdminFeature.addLoginRoutes(to: routing, store: store, accessTokens: accessTokens) }
     }
     // After authentication: a key's requests are selected by its id.
     let requestLog = store.map { RequestRecorder(store: $0, logger: logger) }
     if let requestLog {
         router.add(middleware: RequestLogMiddleware(settings: live.view(\.requestLog), limits: live.view(\.limits), recorder: requestLog))
     }
-    let routes = FeatureRoutes(router: router, authentication: configuration.authentication)
-    HealthController(readiness: readiness).addRoutes(to: router)
+    let routes = FeatureRoutes(router: routing, authentication: configuration.authentication)
+    HealthController(readiness: readiness).addRoutes(to: routing)
+    OpenAPIDocument.addRoute(to: routing)
     MetricsController(metrics: metrics).addRoutes(to: routes.requiring(.admin))
 
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }

@@ -19,7 +19,7 @@ public struct AdminFeature: ConduitFeature {
 
     /// `/v1/auth/login|refresh|logout`. The root adds them before the request log's middleware (a route
     /// gets the middleware added before it): their bodies hold passwords and tokens, never logged.
-    package static func addLoginRoutes(to router: Router<ConduitRequestContext>, store: Database, accessTokens: AccessTokens) {
+    package static func addLoginRoutes(to router: RecordingRouter, store: Database, accessTokens: AccessTokens) {
         AuthController(store: store, accessTokens: accessTokens).addRoutes(to: router)
     }
 }

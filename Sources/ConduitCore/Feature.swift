@@ -37,10 +37,10 @@ extension ConduitFeature {
 /// The router a feature adds its routes to, with groups that require an API key's scope.
 public struct FeatureRoutes {
     /// Routes open to every caller (health, for instance), and to any valid key.
-    public let router: Router<ConduitRequestContext>
+    public let router: RecordingRouter
     let authentication: Bool
 
-    public init(router: Router<ConduitRequestContext>, authentication: Bool) {
+    public init(router: RecordingRouter, authentication: Bool) {
         self.router = router
         self.authentication = authentication
     }

@@ -24,7 +24,7 @@ enum TestServer {
 
     /// An application with authentication on, over `store` (already migrated), and a fresh scheduler.
     static func authenticatedApplication(
-        store: Database, metrics: ServerMetrics = ServerMetrics(), logger: Logger = TestServer.logger,
+        store: Database, metrics: ServerMetrics = ServerMetrics(), routes: RouteTable = RouteTable(), logger: Logger = TestServer.logger,
         _ configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws -> ConduitApplication {
         var configuration = ServerConfiguration(port: 0, authentication: true)
@@ -34,7 +34,8 @@ enum TestServer {
             model: try model(), configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
         let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
         return try buildApplication(
-            catalog: catalog, configuration: LiveConfiguration(configuration), store: store, metrics: metrics, logger: logger)
+            catalog: catalog, configuration: LiveConfiguration(configuration), store: store, metrics: metrics, routes: routes,
+            logger: logger)
     }
 
     /// An application with a fresh scheduler over the shared model.

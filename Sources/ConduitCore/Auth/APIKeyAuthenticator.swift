@@ -5,7 +5,7 @@ import Logging
 import Store
 import Tracing
 
-/// Authenticates every request but the health probes and the login routes, by the bearer token
+/// Authenticates every request but the health probes, the API's description and the login routes, by the bearer token
 /// OpenAI clients send (`Authorization: Bearer TOKEN`): an API key, or a user's access token (a
 /// JWT), and puts the caller's ``Identity`` in the context. Which scope a route needs is checked where
 /// the route is declared (``RequireScope``).
@@ -21,10 +21,13 @@ package struct APIKeyAuthenticator: RouterMiddleware {
         self.accessTokens = accessTokens
     }
 
-    /// Paths anyone may call, matched whole: load balancers probe health without credentials, and
-    /// logging in is how a user gets credentials. (A prefix would also open whatever a later route
+    /// Paths anyone may call, matched whole: load balancers probe health without credentials, clients
+    /// and tools read the API's description (which holds no secret), and logging in is how a user gets
+    /// credentials. (A prefix would also open whatever a later route
     /// or a path such as `/health/../v1/admin/keys` puts under it.)
-    package static let publicPaths: Set<String> = ["/health/live", "/health/ready", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout"]
+    package static let publicPaths: Set<String> = [
+        "/health/live", "/health/ready", "/openapi.json", "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/logout",
+    ]
 
     /// Whether `path` is one of `publicPaths`, read as the router reads it (empty segments skipped, so
     /// a probe of `/health/live/` reaches the health handler and passes here too).

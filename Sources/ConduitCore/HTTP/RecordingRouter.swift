@@ -1,0 +1,45 @@
+import HTTPTypes
+import Hummingbird
+import Synchronization
+
+/// Every route an application serves, as `METHOD /path/{parameter}`: what the OpenAPI document must
+/// describe, no more and no less (a test holds them together).
+public final class RouteTable: Sendable {
+    private let entries = Mutex<[String]>([])
+
+    public init() {}
+
+    /// `GET /v1/jobs/{id}` and the like, in the order they were added.
+    public var routes: [String] { entries.withLock { $0 } }
+
+    func add(_ method: HTTPRequest.Method, _ path: RouterPath) {
+        entries.withLock { $0.append("\(method.rawValue) \(path.description)") }
+    }
+}
+
+/// The application's router, noting each route in a `RouteTable` as it is added. Groups made from it
+/// (`group()`, `FeatureRoutes.requiring(_:)`) add their routes through it, so every route is noted.
+public struct RecordingRouter: RouterMethods {
+    public typealias Context = ConduitRequestContext
+
+    let router: Router<ConduitRequestContext>
+    let table: RouteTable
+
+    public init(_ router: Router<ConduitRequestContext>, table: RouteTable) {
+        self.router = router
+        self.table = table
+    }
+
+    @discardableResult public func on<Responder: HTTPResponder>(
+        _ path: RouterPath, method: HTTPRequest.Method, responder: Responder
+    ) -> Self where Responder.Context == Context {
+        table.add(method, path)
+        router.on(path, method: method, responder: responder)
+        return self
+    }
+
+    @discardableResult public func add(middleware: any MiddlewareProtocol<Request, Response, Context>) -> Self {
+        router.add(middleware: middleware)
+        return self
+    }
+}
