@@ -53,9 +53,10 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let job = try await database.withDatabase(logger: quietLogger()) { try await $0.requireJob(id) }
-            let data = try JSONSerialization.data(
-                withJSONObject: job.apiRepresentation, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            print(String(decoding: try encoder.encode(JobView(job)), as: UTF8.self))
         }
     }
 

@@ -22,13 +22,13 @@ package struct WebhooksController {
         router.post("/v1/webhooks") { request, context in try await create(request, context: context) }
         router.get("/v1/webhooks") { _, context in
             let webhooks = try await store.webhooks(teamID: try await teams.teamID(context))
-            return try Response.json(["object": "list", "data": webhooks.map(Self.view), "has_more": false])
+            return try Self.answer(WebhookList(data: webhooks.map { WebhookView($0) }))
         }
-        router.get("/v1/webhooks/{id}") { _, context in try Response.json(Self.view(try await webhook(context))) }
+        router.get("/v1/webhooks/{id}") { _, context in try Self.answer(WebhookView(try await webhook(context))) }
         router.delete("/v1/webhooks/{id}") { _, context in
             let id = try context.parameters.require("id")
             guard try await store.deleteWebhook(id, teamID: try await teams.teamID(context)) else { throw Self.notFound(id) }
-            return try Response.json(["id": id, "object": "webhook", "deleted": true])
+            return try Self.answer(WebhookChange(id: id, deleted: true))
         }
         router.post("/v1/webhooks/{id}/rotate-secret") { _, context in
             let id = try context.parameters.require("id")
@@ -37,14 +37,14 @@ package struct WebhooksController {
                 let secret = try await store.rotateWebhookSecret(
                     id, teamID: try await teams.teamID(context), overlap: Int64(overlap / .milliseconds(1)))
             else { throw Self.notFound(id) }
-            return try Response.json(["id": id, "object": "webhook", "secret": secret])
+            return try Self.answer(WebhookChange(id: id, secret: secret))
         }
         router.get("/v1/webhooks/{id}/deliveries") { request, context in
             let webhook = try await webhook(context)
             let page = try ListPage(request)
             let deliveries = try await store.webhookDeliveries(
                 webhookID: webhook.id, teamID: webhook.teamID, limit: page.fetch, after: page.after)
-            return try page.response(deliveries, id: \.id, representation: Self.view)
+            return try page.response(deliveries, id: \.id, view: DeliveryView.init)
         }
         router.post("/v1/webhooks/{id}/deliveries/{delivery}/redeliver") { _, context in
             let webhook = try await webhook(context)
@@ -54,7 +54,7 @@ package struct WebhooksController {
                     deliveryID, webhookID: webhook.id, teamID: webhook.teamID, traceContext: TraceContextCarrier.current())
             else { throw StoreError.notFound("no delivery '\(deliveryID)' of this webhook") }
             queues.wake(Webhook.deliveryQueue)
-            return try Response.json(Self.view(delivery), status: .accepted)
+            return try Self.answer(DeliveryView(delivery), status: .accepted)
         }
     }
 
@@ -87,9 +87,7 @@ package struct WebhooksController {
         }
         let (webhook, secret) = try await store.createWebhook(
             teamID: try await teams.teamID(context), url: registration.url, topics: subscribed, description: description)
-        var shown = Self.view(webhook)
-        shown["secret"] = secret
-        return try Response.json(shown, status: .created)
+        return try Self.answer(WebhookView(webhook, secret: secret), status: .created)
     }
 
     private func webhook(_ context: ConduitRequestContext) async throws -> Webhook {
@@ -103,19 +101,71 @@ package struct WebhooksController {
     }
 
     /// A webhook as the API shows it: never its secrets.
-    private static func view(_ webhook: Webhook) -> [String: Any] {
-        [
-            "id": webhook.id, "object": "webhook", "url": webhook.url, "topics": webhook.topics, "description": webhook.description,
-            "created_at": webhook.createdAt / 1000,
-        ]
+    /// A webhook as the API shows it; its secret only in the answer that made it.
+    struct WebhookView: Encodable, Sendable {
+        var id: String
+        var object = "webhook"
+        var url: String
+        var topics: [String]
+        var description: String
+        var createdAt: Int64
+        var secret: String?
+
+        init(_ webhook: Webhook, secret: String? = nil) {
+            id = webhook.id
+            url = webhook.url
+            topics = webhook.topics
+            description = webhook.description
+            createdAt = webhook.createdAt / 1000
+            self.secret = secret
+        }
     }
 
-    private static func view(_ delivery: WebhookDelivery) -> [String: Any] {
-        [
-            "id": delivery.id, "object": "webhook.delivery", "webhook_id": delivery.webhookID, "event_id": delivery.eventID,
-            "topic": delivery.topic, "job_id": delivery.jobID, "status": delivery.status.rawValue, "attempts": delivery.attempts,
-            "response_status": delivery.responseStatus ?? NSNull(), "last_error": delivery.lastError ?? NSNull(),
-            "created_at": delivery.createdAt / 1000, "updated_at": delivery.updatedAt / 1000,
-        ]
+    /// One delivery of an event to a webhook, and how it went.
+    struct DeliveryView: Encodable, Sendable {
+        var id: String
+        var object = "webhook.delivery"
+        var webhookID: String
+        var eventID: String
+        var topic: String
+        var jobID: String
+        var status: String
+        var attempts: Int
+        @Nullable var responseStatus: Int?
+        @Nullable var lastError: String?
+        var createdAt: Int64
+        var updatedAt: Int64
+
+        init(_ delivery: WebhookDelivery) {
+            id = delivery.id
+            webhookID = delivery.webhookID
+            eventID = delivery.eventID
+            topic = delivery.topic
+            jobID = delivery.jobID
+            status = delivery.status.rawValue
+            attempts = delivery.attempts
+            responseStatus = delivery.responseStatus
+            lastError = delivery.lastError
+            createdAt = delivery.createdAt / 1000
+            updatedAt = delivery.updatedAt / 1000
+        }
+    }
+
+    struct WebhookList: Encodable, Sendable {
+        var object = "list"
+        var data: [WebhookView]
+        var hasMore = false
+    }
+
+    /// What `DELETE` and `rotate-secret` answer.
+    struct WebhookChange: Encodable, Sendable {
+        var id: String
+        var object = "webhook"
+        var deleted: Bool?
+        var secret: String?
+    }
+
+    private static func answer(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        try json(value, status: status, keys: .convertToSnakeCase)
     }
 }

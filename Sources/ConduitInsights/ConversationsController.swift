@@ -80,16 +80,12 @@ package struct ConversationsController {
                 traceContext: trace)
         }
         queues.wake(InsightJobWorker.queue)
-        let views = created.map { conversation -> [String: Any] in
-            [
-                "id": conversation.id, "object": "conversation", "pipeline": conversation.pipeline, "status": conversation.status.rawValue,
-                "job_id": conversation.jobID, "created_at": conversation.createdAt / 1000,
-            ]
-        }
+        let views = created.map(AcceptedConversation.init)
+        let status: HTTPResponse.Status = isNew ? .accepted : .ok
         var response =
             isBatch
-            ? try Response.json(["object": "list", "data": views, "job_ids": created.map(\.jobID)], status: isNew ? .accepted : .ok)
-            : try Response.json(views[0], status: isNew ? .accepted : .ok)
+            ? try json(AcceptedConversations(data: views, jobIDs: created.map(\.jobID)), status: status, keys: .convertToSnakeCase)
+            : try json(views[0], status: status, keys: .convertToSnakeCase)
         if !isNew { response.headers[.idempotentReplayed] = "true" }
         return response
     }
@@ -169,12 +165,7 @@ package struct ConversationsController {
         guard let conversation = try await store.conversation(id, teamID: team) else { throw StoreError.notFound("conversation \(id)") }
         let insight = try await store.insight(ofConversation: id, teamID: team)
         let job = try await store.job(conversation.jobID, teamID: team)
-        return try Response.json([
-            "id": conversation.id, "object": "conversation", "pipeline": conversation.pipeline, "status": conversation.status.rawValue,
-            "reason": conversation.reason ?? NSNull(), "messages": Self.parsed(conversation.messages),
-            "metadata": Self.parsed(conversation.metadata), "job_id": conversation.jobID, "job_state": job?.state.rawValue ?? NSNull(),
-            "created_at": conversation.createdAt / 1000, "insights": try insight.map { [try $0.apiRepresentation()] } ?? [],
-        ])
+        return try json(ConversationView(conversation, job: job, insight: insight), keys: .convertToSnakeCase)
     }
 
     private func insights(_ request: Request, context: ConduitRequestContext) async throws -> Response {
@@ -191,24 +182,6 @@ package struct ConversationsController {
         }
         let found = try await store.insights(
             teamID: try await teams.teamID(context), matching: filter, limit: page.fetch, after: page.after)
-        return try page.response(found, id: \.id) { try $0.apiRepresentation() }
-    }
-
-    private static func parsed(_ json: String) -> Any {
-        (try? JSONSerialization.jsonObject(with: Data(json.utf8), options: .fragmentsAllowed)) ?? NSNull()
-    }
-}
-
-extension Insight {
-    /// An insight as the API shows it: where it comes from, then the analysis; times in seconds since 1970.
-    package func apiRepresentation() throws -> [String: Any] {
-        var object = try JSONSerialization.jsonObject(with: Data(analysis.utf8)) as? [String: Any] ?? [:]
-        object.merge(
-            [
-                "id": id, "object": "insight", "conversation_id": conversationID, "job_id": jobID, "pipeline": pipeline,
-                "pipeline_version": pipelineVersion, "source": source, "created_at": createdAt / 1000,
-            ]
-        ) { _, envelope in envelope }
-        return object
+        return try page.response(found, id: \.id, view: InsightView.init)
     }
 }

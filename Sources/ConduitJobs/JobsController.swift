@@ -123,7 +123,7 @@ package struct JobsController {
         let jobs = try await store.jobs(
             teamID: try await teams.teamID(context), state: state, kind: query["kind"].map(String.init), limit: page.fetch,
             after: page.after)
-        return try page.response(jobs, id: \.id, representation: \.apiRepresentation)
+        return try page.response(jobs, id: \.id, view: JobView.init)
     }
 
     /// What a completed job produced: for embeddings, the vectors as JSON lines (`format=jsonl`, the
@@ -154,6 +154,6 @@ package struct JobsController {
     private func team(_ context: ConduitRequestContext) async throws -> String { try await teams.teamID(context) }
 
     private func view(_ job: Job, status: HTTPResponse.Status = .ok) throws -> Response {
-        try Response.json(job.apiRepresentation, status: status)
+        try json(JobView(job), status: status, keys: .convertToSnakeCase)
     }
 }

@@ -21,19 +21,18 @@ package struct ListPage {
     /// How many to fetch: one more than the page, to tell whether more follow.
     package var fetch: Int { limit + 1 }
 
-    package func response<Item>(_ fetched: [Item], id: (Item) -> String, representation: (Item) throws -> Any) throws -> Response {
+    /// The page of `fetched` (which holds one more than the page when more follow), each shown as `view` shows it.
+    package func response<Item, View: Encodable & Sendable>(_ fetched: [Item], id: (Item) -> String, view: (Item) throws -> View) throws
+        -> Response
+    {
         let page = Array(fetched.prefix(limit))
-        return try Response.json([
-            "object": "list", "data": try page.map(representation), "has_more": fetched.count > limit,
-            "last_id": page.last.map(id) ?? NSNull(),
-        ])
+        return try json(Page(data: try page.map(view), hasMore: fetched.count > limit, lastID: page.last.map(id)), keys: .convertToSnakeCase)
     }
-}
 
-extension Response {
-    /// A JSON object as the body, keys sorted.
-    package static func json(_ object: [String: Any], status: HTTPResponse.Status = .ok) throws -> Response {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    private struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
+        var object = "list"
+        var data: [Item]
+        var hasMore: Bool
+        @Nullable var lastID: String?
     }
 }
