@@ -107,7 +107,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // MARK: The server, in layers. Arrows point one way: ConduitCLI → Conduit (composition root) → features
-        // (ConduitEmbeddings, ConduitInsights, ConduitEvents, ConduitAdmin) → ConduitJobs → ConduitCore → Store.
+        // (ConduitEmbeddings, ConduitInsights, ConduitEvents, ConduitAdmin) and ConduitJobs → ConduitCore → Store.
         // scripts/check-layers holds the same arrows and fails CI on an import against them.
 
         // What every feature builds on: request context, the one error mapping, middleware, auth, limits,

@@ -133,7 +133,7 @@ public func buildApplication(
             features.append(
                 EventsFeature(
                     teams: teams, settings: live.view(\.webhooks), limits: live.view(\.limits), http: http,
-                    topics: features.flatMap(\.eventTopics)))
+                    topics: NodeFeature.eventTopics))
         }
         if running.contains(.admin) {
             features.append(AdminFeature(store: store, prices: live.view(\.prices)))

@@ -1,3 +1,10 @@
+import ConduitAdmin
+import ConduitCore
+import ConduitEmbeddings
+import ConduitEvents
+import ConduitInsights
+import ConduitJobs
+
 /// The features a node can run (`server.features`); every one by default. Several nodes on one
 /// PostgreSQL may each run a part: a gateway without the local model, a node that only works on jobs.
 public enum NodeFeature: String, CaseIterable, Sendable {
@@ -11,6 +18,17 @@ public enum NodeFeature: String, CaseIterable, Sendable {
     case webhooks
     /// `/v1/admin/*` (teams, users, keys, usage) and `/v1/auth/*`.
     case admin
+}
+
+extension NodeFeature {
+    /// What webhooks may subscribe to: the events of every feature a deployment can run, whichever
+    /// this node runs (a node delivering webhooks may run none of the features that record events).
+    static var eventTopics: [String] {
+        let features: [any ConduitFeature.Type] = [
+            EmbeddingsFeature.self, JobsFeature.self, InsightsFeature.self, EventsFeature.self, AdminFeature.self,
+        ]
+        return features.flatMap { $0.eventTopics }
+    }
 }
 
 extension ServerConfiguration {

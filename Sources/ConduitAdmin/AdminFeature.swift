@@ -4,7 +4,7 @@ import Store
 
 /// Teams, users, keys and usage reports (`/v1/admin/*`, admin scope), and users' logins
 /// (`/v1/auth/*`) where access tokens are on.
-public struct AdminFeature: ConduitFeature {
+package struct AdminFeature: ConduitFeature {
     let store: Database
     let prices: Live<[String: Double]>
 
@@ -13,7 +13,7 @@ public struct AdminFeature: ConduitFeature {
         self.prices = prices
     }
 
-    public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
+    package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         AdminController(store: store, prices: prices).addRoutes(to: routes.requiring(.admin))
     }
 

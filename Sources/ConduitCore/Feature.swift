@@ -16,11 +16,13 @@ import Store
 ///     }
 /// }
 /// ```
-public protocol ConduitFeature: Sendable {
+package protocol ConduitFeature: Sendable {
     /// The kinds of job this feature runs; the node's job runner serves them.
     var jobWorkers: [any JobWorker] { get }
-    /// The topics of the events the feature records, which webhooks may subscribe to.
-    var eventTopics: [String] { get }
+    /// The topics of the events the feature records, which webhooks may subscribe to. A type's, not a
+    /// running feature's: a node that delivers webhooks takes subscriptions to events that other
+    /// nodes, running other features, record.
+    static var eventTopics: [String] { get }
     /// Adds the feature's routes, once the node's job queues exist.
     func addRoutes(to routes: FeatureRoutes, queues: any JobQueues)
     /// What runs as long as the node does. Services start in order and stop in reverse, after the
@@ -29,25 +31,26 @@ public protocol ConduitFeature: Sendable {
 }
 
 extension ConduitFeature {
-    public var jobWorkers: [any JobWorker] { [] }
-    public var eventTopics: [String] { [] }
-    public var services: [any Service] { [] }
+    package var jobWorkers: [any JobWorker] { [] }
+    package static var eventTopics: [String] { [] }
+    package var services: [any Service] { [] }
 }
 
 /// The router a feature adds its routes to, with groups that require an API key's scope.
-public struct FeatureRoutes {
-    /// Routes open to every caller (health, for instance), and to any valid key.
-    public let router: RecordingRouter
+package struct FeatureRoutes {
+    /// The application's router: only the core adds to it directly (middleware added here would
+    /// apply to the routes added after it, not before); features add routes to `requiring(_:)` groups.
+    let router: RecordingRouter
     let authentication: Bool
 
-    public init(router: RecordingRouter, authentication: Bool) {
+    package init(router: RecordingRouter, authentication: Bool) {
         self.router = router
         self.authentication = authentication
     }
 
     /// A group whose routes need `scope` of the caller's key; with `nil`, any valid key (with
     /// authentication off, anyone).
-    public func requiring(_ scope: Scope?) -> RouterGroup<ConduitRequestContext> {
+    package func requiring(_ scope: Scope?) -> RouterGroup<ConduitRequestContext> {
         let group = router.group()
         if let scope { group.add(middleware: RequireScope(scope: scope, authentication: authentication)) }
         return group
@@ -55,10 +58,11 @@ public struct FeatureRoutes {
 }
 
 /// What a feature needs of the node's job runner when it submits durable work.
-public protocol JobQueues: Sendable {
+package protocol JobQueues: Sendable {
     /// Whether this node runs the jobs of `queue` (a submission for another queue would wait forever).
     func serves(_ queue: String) -> Bool
-    /// Tells the workers of `queue`, on every node, that a job is waiting.
+    /// Wakes this node's workers of `queue` at once; other nodes hear of the job through the store
+    /// (PostgreSQL's NOTIFY in the job's transaction), or at their next poll.
     func wake(_ queue: String)
     /// Most jobs a team may have waiting in one queue.
     var maxWaitingPerTeam: Int { get }

@@ -4,7 +4,7 @@ import ServiceLifecycle
 
 /// Local embedding models: `/v1/models`, `/v1/embeddings`, `/v1/tokenize`, `/v1/admin/debug`, and
 /// batch embedding jobs (with a store). The catalog's schedulers run as long as the node does.
-public struct EmbeddingsFeature: ConduitFeature {
+package struct EmbeddingsFeature: ConduitFeature {
     let catalog: ModelCatalog
     let limits: Live<APILimits>
     let scheduler: Live<SchedulerConfiguration>
@@ -27,11 +27,11 @@ public struct EmbeddingsFeature: ConduitFeature {
         self.runsJobs = runsJobs
     }
 
-    public var jobWorkers: [any JobWorker] {
+    package var jobWorkers: [any JobWorker] {
         runsJobs ? [EmbeddingJobWorker(catalog: catalog, limits: limits, meter: meter)] : []
     }
 
-    public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
+    package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         // Any valid key may list models.
         ModelsController(catalog: catalog).addRoutes(to: routes.requiring(nil))
         EmbeddingsController(
@@ -41,5 +41,5 @@ public struct EmbeddingsFeature: ConduitFeature {
         DebugController(catalog: catalog, scheduler: scheduler, node: node, started: .now).addRoutes(to: routes.requiring(.admin))
     }
 
-    public var services: [any Service] { [catalog] }
+    package var services: [any Service] { [catalog] }
 }

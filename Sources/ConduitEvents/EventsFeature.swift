@@ -2,7 +2,7 @@ import ConduitCore
 import Store
 
 /// The outbox delivered to the teams' webhooks: `/v1/webhooks` and the delivery jobs.
-public struct EventsFeature: ConduitFeature {
+package struct EventsFeature: ConduitFeature {
     let teams: TeamScope
     let settings: Live<WebhooksConfiguration>
     let limits: Live<APILimits>
@@ -20,9 +20,9 @@ public struct EventsFeature: ConduitFeature {
         self.http = http
     }
 
-    public var jobWorkers: [any JobWorker] { [WebhookDeliveryWorker(store: teams.store, http: http, settings: settings)] }
+    package var jobWorkers: [any JobWorker] { [WebhookDeliveryWorker(store: teams.store, http: http, settings: settings)] }
 
-    public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
+    package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         WebhooksController(teams: teams, queues: queues, settings: settings, limits: limits, topics: topics).addRoutes(to: routes.requiring(.admin))
     }
 }

@@ -65,11 +65,12 @@ package struct ConversationsController {
                 "a submission takes at most \(Self.maximumMessagesPerSubmission) messages in all, got \(messageCount)",
                 param: "conversations", code: "too_many_inputs")
         }
-        let estimatedTokens = max(1, submitted.reduce(0) { $0 + $1.messages.utf8.count } / 4)
-        _ = try await rateLimiter?.admit(context.identity, tokens: estimatedTokens)
+        // Refused before the limits count it: a node that cannot take the work charges nothing.
         guard queues.serves(InsightJobWorker.queue) else {
             throw QueueNotServed(queue: InsightJobWorker.queue, feature: "insights")
         }
+        let estimatedTokens = max(1, submitted.reduce(0) { $0 + $1.messages.utf8.count } / 4)
+        _ = try await rateLimiter?.admit(context.identity, tokens: estimatedTokens)
         let key = try request.idempotencyKey()
         let trace = TraceContextCarrier.current()
         let (created, isNew) = try await store.createConversations(

@@ -4,7 +4,7 @@ import Store
 
 /// Conversations analysed into insights: `/v1/conversations`, `/v1/insights`, and the jobs that run
 /// each conversation through its pipeline.
-public struct InsightsFeature: ConduitFeature {
+package struct InsightsFeature: ConduitFeature {
     let teams: TeamScope
     let limits: Live<APILimits>
     let pipelines: Live<PipelineLibrary>
@@ -23,10 +23,10 @@ public struct InsightsFeature: ConduitFeature {
             store: teams.store, pipelines: pipelines, embedder: embedder, client: client, meter: meter, metrics: metrics)
     }
 
-    public var jobWorkers: [any JobWorker] { [worker] }
-    public var eventTopics: [String] { InsightEvents.all }
+    package var jobWorkers: [any JobWorker] { [worker] }
+    package static var eventTopics: [String] { InsightEvents.all }
 
-    public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
+    package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         ConversationsController(teams: teams, queues: queues, limits: limits, pipelines: pipelines, rateLimiter: rateLimiter)
             .addRoutes(submitting: routes.requiring(.jobs), reading: routes.requiring(.insights))
     }

@@ -64,9 +64,8 @@ package struct JobsController {
     private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let submission = try await request.decodeJSON(as: Submission.self, limit: limits.read(\.maxBodyBytes))
         guard let worker = workers[submission.kind] else {
-            throw InvalidInput(
-                "no job kind '\(submission.kind)'; kinds: \(workers.keys.sorted().joined(separator: ", "))", param: "kind",
-                code: "unknown_job_kind")
+            let kinds = workers.isEmpty ? "this node runs none (server.features)" : "kinds: \(workers.keys.sorted().joined(separator: ", "))"
+            throw InvalidInput("no job kind '\(submission.kind)'; \(kinds)", param: "kind", code: "unknown_job_kind")
         }
         guard let input = submission.input else {
             throw InvalidInput("'input' is required: the job's JSON input", param: "input", code: "missing_input")

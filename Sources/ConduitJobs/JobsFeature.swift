@@ -2,7 +2,7 @@ import ConduitCore
 import Store
 
 /// `/v1/jobs`, over the node's job runner, for the kinds clients may submit.
-public struct JobsFeature: ConduitFeature {
+package struct JobsFeature: ConduitFeature {
     let teams: TeamScope
     let runner: JobRunner
     let workers: [any JobWorker]
@@ -15,7 +15,7 @@ public struct JobsFeature: ConduitFeature {
         self.limits = limits
     }
 
-    public func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
+    package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         JobsController(store: teams.store, teams: teams, runner: runner, workers: workers, limits: limits)
             .addRoutes(to: routes.requiring(.jobs))
     }

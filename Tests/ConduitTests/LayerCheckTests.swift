@@ -34,13 +34,15 @@ import Testing
         let feature = copy.appending(path: "Sources/ConduitCore/Feature.swift")
         try (String(contentsOf: feature, encoding: .utf8) + "import ConduitInsights\n").write(to: feature, atomically: true, encoding: .utf8)
         let admin = copy.appending(path: "Sources/ConduitAdmin/AdminFeature.swift")
-        try ("@testable import ModelRuntime\n" + String(contentsOf: admin, encoding: .utf8)).write(to: admin, atomically: true, encoding: .utf8)
+        try ("@testable import ModelRuntime\nimport struct ConduitEmbeddings.ModelCatalog\n" + String(contentsOf: admin, encoding: .utf8))
+            .write(to: admin, atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(at: copy.appending(path: "Sources/Stray"), withIntermediateDirectories: true)
 
         let (status, output) = try checkLayers(copy)
         #expect(status == 1)
         #expect(output.contains("ConduitCore imports ConduitInsights"))
         #expect(output.contains("ConduitAdmin imports ModelRuntime"))
+        #expect(output.contains("ConduitAdmin imports ConduitEmbeddings"), "a single declaration's import counts too")
         #expect(output.contains("Sources/Stray is not declared"))
     }
 }

@@ -40,6 +40,10 @@ struct NodeFeaturesTests {
             #expect(conversations == .notFound)
             let webhooks = try await status(client, .get, "/v1/webhooks")
             #expect(webhooks == .ok)
+            // Events that other nodes record (insights) can be subscribed to here.
+            let subscription = try await status(
+                client, .post, "/v1/webhooks", body: #"{"url": "https://example.com/hook", "topics": ["insight.created"]}"#)
+            #expect(subscription == .created)
             let jobs = try await status(client, .get, "/v1/jobs")
             #expect(jobs == .ok)
             // No feature of this node makes embedding jobs, so /v1/jobs does not take them.

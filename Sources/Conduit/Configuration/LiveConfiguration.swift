@@ -29,11 +29,12 @@ public final class LiveConfiguration: Sendable {
     /// What `/v1/admin/debug` shows of the node.
     var node: Live<DebugController.Node> {
         Live {
-            let configuration = self.current
-            // `description` replaces a URL's password: credentials never leave the server.
-            return DebugController.Node(
-                database: configuration.databaseLocation.description, authentication: configuration.authentication,
-                configurationVersion: self.version)
+            self.state.withLock { state in
+                // `description` replaces a URL's password: credentials never leave the server.
+                DebugController.Node(
+                    database: state.configuration.databaseLocation.description, authentication: state.configuration.authentication,
+                    configurationVersion: state.version)
+            }
         }
     }
 

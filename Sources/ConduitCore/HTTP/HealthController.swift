@@ -1,7 +1,8 @@
 import Hummingbird
 import Synchronization
 
-/// `GET /health/live` (the process answers) and `GET /health/ready` (models loaded and warmed).
+/// `GET /health/live` (the process answers) and `GET /health/ready` (listening, with its model loaded
+/// and warmed where the node serves one; not ready from the moment shutdown begins).
 package struct HealthController {
     package let readiness: Readiness
 

@@ -19,18 +19,18 @@ public final class RouteTable: Sendable {
 
 /// The application's router, noting each route in a `RouteTable` as it is added. Groups made from it
 /// (`group()`, `FeatureRoutes.requiring(_:)`) add their routes through it, so every route is noted.
-public struct RecordingRouter: RouterMethods {
-    public typealias Context = ConduitRequestContext
+package struct RecordingRouter: RouterMethods {
+    package typealias Context = ConduitRequestContext
 
     let router: Router<ConduitRequestContext>
     let table: RouteTable
 
-    public init(_ router: Router<ConduitRequestContext>, table: RouteTable) {
+    package init(_ router: Router<ConduitRequestContext>, table: RouteTable) {
         self.router = router
         self.table = table
     }
 
-    @discardableResult public func on<Responder: HTTPResponder>(
+    @discardableResult package func on<Responder: HTTPResponder>(
         _ path: RouterPath, method: HTTPRequest.Method, responder: Responder
     ) -> Self where Responder.Context == Context {
         table.add(method, path)
@@ -38,7 +38,7 @@ public struct RecordingRouter: RouterMethods {
         return self
     }
 
-    @discardableResult public func add(middleware: any MiddlewareProtocol<Request, Response, Context>) -> Self {
+    @discardableResult package func add(middleware: any MiddlewareProtocol<Request, Response, Context>) -> Self {
         router.add(middleware: middleware)
         return self
     }

@@ -1,10 +1,11 @@
 import Foundation
 
-/// Any JSON value: what a client sends as JSON of its own (a job's input), kept as it was sent.
+/// Any JSON value: what a client sends as JSON of its own (a job's input), kept as its canonical JSON
+/// (a number without a fraction, `1.0` or `1e2`, reads back as the integer; `-0` as `0`).
 package enum JSONValue: Codable, Sendable, Equatable {
     case null
     case bool(Bool)
-    /// A number written without a fraction or exponent that fits in 64 bits.
+    /// A number whose value is a whole number that fits in 64 bits.
     case integer(Int64)
     case number(Double)
     case string(String)

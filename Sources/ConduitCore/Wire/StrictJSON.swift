@@ -21,21 +21,23 @@ package struct StrictJSON {
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    package static func validate(_ data: some Sequence<UInt8>) throws(SyntaxError) {
-        let bytes = Array(data)
-        let result: Result<Void, SyntaxError> = bytes.withUnsafeBufferPointer { buffer in
-            var parser = StrictJSON(buffer)
-            do throws(SyntaxError) {
-                parser.skipWhitespace()
-                try parser.value(depth: 0)
-                parser.skipWhitespace()
-                guard parser.index == buffer.count else { throw parser.failure("unexpected data after the JSON value") }
-                return .success(())
-            } catch {
-                return .failure(error)
-            }
-        }
+    package static func validate(_ data: some Collection<UInt8>) throws(SyntaxError) {
+        // A body's bytes are contiguous already (a ByteBuffer's view, an array): read them in place.
+        let result = data.withContiguousStorageIfAvailable(check) ?? Array(data).withUnsafeBufferPointer(check)
         try result.get()
+    }
+
+    private static func check(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<Void, SyntaxError> {
+        var parser = StrictJSON(buffer)
+        do throws(SyntaxError) {
+            parser.skipWhitespace()
+            try parser.value(depth: 0)
+            parser.skipWhitespace()
+            guard parser.index == buffer.count else { throw parser.failure("unexpected data after the JSON value") }
+            return .success(())
+        } catch {
+            return .failure(error)
+        }
     }
 
     private func failure(_ reason: String) -> SyntaxError { SyntaxError(offset: index, reason: reason) }
@@ -62,7 +64,7 @@ package struct StrictJSON {
         switch byte {
         case UInt8(ascii: "{"): try object(depth: depth + 1)
         case UInt8(ascii: "["): try array(depth: depth + 1)
-        case UInt8(ascii: "\""): _ = try string()
+        case UInt8(ascii: "\""): try skipString()
         case UInt8(ascii: "t"): try expect("true")
         case UInt8(ascii: "f"): try expect("false")
         case UInt8(ascii: "n"): try expect("null")
@@ -120,6 +122,31 @@ package struct StrictJSON {
             return false
         default:
             throw failure("expected ',' or '\(Character(Unicode.Scalar(closing)))' in \(container)")
+        }
+    }
+
+    /// Checks a string value without making its text: runs of plain ASCII are stepped over at once.
+    private mutating func skipString() throws(SyntaxError) {
+        index += 1
+        while true {
+            while index < bytes.count, case let byte = bytes[index], byte >= 0x20, byte < 0x80, byte != UInt8(ascii: "\""),
+                byte != UInt8(ascii: "\\")
+            {
+                index += 1
+            }
+            guard let byte = current else { throw failure("unterminated string") }
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                return
+            case UInt8(ascii: "\\"):
+                index += 1
+                _ = try escape()
+            case 0..<0x20:
+                throw failure("unescaped control character in a string")
+            default:
+                _ = try multiByteScalar()
+            }
         }
     }
 

@@ -104,8 +104,7 @@ public struct EmbeddingJobWorker: JobWorker {
         return JobOutcome(result: String(decoding: try JSONEncoder().encode(result), as: UTF8.self), output: output)
     }
 
-    /// The output as JSON lines, `{"index": i, "embedding": [...]}`, in input order.
-    /// `jsonl`: a line `{"index": i, "embedding": [...]}` for each vector.
+    /// `jsonl`: the output as JSON lines, `{"index": i, "embedding": [...]}`, in input order.
     public func formattedOutput(_ output: Data, result: String, format: String) throws -> (contentType: String, body: ByteBuffer)? {
         guard format == "jsonl" else { return nil }
         return ("application/jsonl", try Self.jsonLines(output: output, result: result))
