@@ -140,7 +140,8 @@ public func buildApplication(
         }
         // One runner for every feature's workers: it claims only the kinds this node runs.
         let workers = features.flatMap(\.jobWorkers)
-        let jobRunner = JobRunner(store: store, workers: workers, configuration: configuration.jobs, metricsFactory: metrics.factory, logger: logger)
+        let jobRunner = JobRunner(
+            store: store, workers: workers, configuration: configuration.jobs, metricsFactory: metrics.factory, logger: logger)
         runner = jobRunner
         if running.contains(.jobs) {
             features.append(JobsFeature(teams: teams, runner: jobRunner, workers: workers, limits: live.view(\.limits)))

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Conduit
 import ConduitCore
-import ConduitJobs
 import ConduitEmbeddings
+import ConduitJobs
 import Foundation
 import Store
 

@@ -44,7 +44,8 @@ struct SettingOptions: ParsableArguments {
     @Option(help: ArgumentHelp(ServerSetting.optionHelp("auth.jwt_secret_file"), valueName: "path"))
     var jwtSecretFile: String?
 
-    @Option(name: .customLong("price"), help: ArgumentHelp(ServerSetting.optionHelp("usage.prices") + " Repeatable.", valueName: "model=usd"))
+    @Option(
+        name: .customLong("price"), help: ArgumentHelp(ServerSetting.optionHelp("usage.prices") + " Repeatable.", valueName: "model=usd"))
     var prices: [String] = []
 
     @Option(
@@ -80,7 +81,8 @@ struct SettingOptions: ParsableArguments {
     var maxInputs: String?
 
     @Option(
-        name: .customLong("cors-origin"), help: ArgumentHelp(ServerSetting.optionHelp("server.cors_origins") + " Repeatable.", valueName: "origin"))
+        name: .customLong("cors-origin"),
+        help: ArgumentHelp(ServerSetting.optionHelp("server.cors_origins") + " Repeatable.", valueName: "origin"))
     var corsOrigins: [String] = []
 
     @Option(help: ArgumentHelp(ServerSetting.optionHelp("server.max_connections"), valueName: "connections"))

@@ -56,7 +56,9 @@ struct StoreBench: AsyncParsableCommand {
         }
         print("| workload | clients | operations/s | rows/s | errors |\n|---|---:|---:|---:|---:|")
         for result in results {
-            print("| \(result.workload) | \(result.clients) | \(Int(result.operationsPerSecond)) | \(Int(result.rowsPerSecond)) | \(result.errors) |")
+            print(
+                "| \(result.workload) | \(result.clients) | \(Int(result.operationsPerSecond)) | \(Int(result.rowsPerSecond)) | \(result.errors) |"
+            )
         }
         if let json {
             let encoder = JSONEncoder()

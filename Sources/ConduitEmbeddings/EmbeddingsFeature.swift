@@ -1,6 +1,6 @@
 import ConduitCore
-import Store
 import ServiceLifecycle
+import Store
 
 /// Local embedding models: `/v1/models`, `/v1/embeddings`, `/v1/tokenize`, `/v1/admin/debug`, and
 /// batch embedding jobs (with a store). The catalog's schedulers run as long as the node does.
@@ -35,7 +35,8 @@ package struct EmbeddingsFeature: ConduitFeature {
         // Any valid key may list models.
         ModelsController(catalog: catalog).addRoutes(to: routes.requiring(nil))
         EmbeddingsController(
-            catalog: catalog, limits: limits, rateLimiter: rateLimiter, meter: meter)
+            catalog: catalog, limits: limits, rateLimiter: rateLimiter, meter: meter
+        )
         .addRoutes(to: routes.requiring(.embeddings))
         TokenizeController(catalog: catalog, limits: limits).addRoutes(to: routes.requiring(.embeddings))
         DebugController(catalog: catalog, scheduler: scheduler, node: node, started: .now).addRoutes(to: routes.requiring(.admin))

@@ -36,7 +36,9 @@ package struct TextEmbedder: Sendable {
 
     /// Unit vectors for `texts`, with what the model made of them: their tokens, and the share of those
     /// (special tokens aside) the model does not know, which says how little a vector may mean.
-    package func embedMeasuring(_ texts: [String], with served: ServedModel) async throws -> (vectors: [[Float]], tokens: Int, unknownShare: Double) {
+    package func embedMeasuring(_ texts: [String], with served: ServedModel) async throws -> (
+        vectors: [[Float]], tokens: Int, unknownShare: Double
+    ) {
         let (vectors, sequences) = try await embedSequences(texts, with: served)
         let tokens = sequences.reduce(0) { $0 + $1.count }
         let special = sequences.count * served.model.tokenizer.specialTokenCount

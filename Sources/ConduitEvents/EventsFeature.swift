@@ -23,6 +23,7 @@ package struct EventsFeature: ConduitFeature {
     package var jobWorkers: [any JobWorker] { [WebhookDeliveryWorker(store: teams.store, http: http, settings: settings)] }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
-        WebhooksController(teams: teams, queues: queues, settings: settings, limits: limits, topics: topics).addRoutes(to: routes.requiring(.admin))
+        WebhooksController(teams: teams, queues: queues, settings: settings, limits: limits, topics: topics).addRoutes(
+            to: routes.requiring(.admin))
     }
 }

@@ -64,7 +64,8 @@ package struct JobsController {
     private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let submission = try await request.decodeJSON(as: Submission.self, limit: limits.read(\.maxBodyBytes))
         guard let worker = workers[submission.kind] else {
-            let kinds = workers.isEmpty ? "this node runs none (server.features)" : "kinds: \(workers.keys.sorted().joined(separator: ", "))"
+            let kinds =
+                workers.isEmpty ? "this node runs none (server.features)" : "kinds: \(workers.keys.sorted().joined(separator: ", "))"
             throw InvalidInput("no job kind '\(submission.kind)'; \(kinds)", param: "kind", code: "unknown_job_kind")
         }
         guard let input = submission.input else {

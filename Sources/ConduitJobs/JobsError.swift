@@ -11,7 +11,8 @@ package enum JobsError: APIErrorConvertible, Equatable {
         switch self {
         case .outputNotReady(let state):
             APIError(
-                status: .conflict, message: "the job is \(state.rawValue); its output exists once it is completed", code: "invalid_job_state")
+                status: .conflict, message: "the job is \(state.rawValue); its output exists once it is completed",
+                code: "invalid_job_state")
         }
     }
 }

@@ -26,7 +26,8 @@ public enum TestModel {
     /// Tests/Fixtures/minilm_public.json (benchmarks/peers/make_reference.py rebuilds it), or `CONDUIT_REFERENCE`.
     public static let referenceURL: URL = {
         if let path = ProcessInfo.processInfo.environment["CONDUIT_REFERENCE"], !path.isEmpty { return URL(filePath: path) }
-        return URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(path: "Fixtures/minilm_public.json")
+        return URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(
+            path: "Fixtures/minilm_public.json")
     }()
 
     public struct Reference: Decodable, Sendable {

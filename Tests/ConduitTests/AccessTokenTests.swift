@@ -1,6 +1,3 @@
-@testable import Conduit
-@testable import ConduitAdmin
-@testable import ConduitCore
 import ConduitTestSupport
 import Crypto
 import Foundation
@@ -11,6 +8,10 @@ import NIOCore
 import SQLKit
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitAdmin
+@testable import ConduitCore
 
 @Suite("Access tokens and login")
 struct AccessTokenTests {

@@ -1,5 +1,3 @@
-@testable import Conduit
-@testable import ConduitCore
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -8,6 +6,9 @@ import HummingbirdTesting
 import NIOCore
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
 
 @Suite("Admin API")
 struct AdminAPITests {

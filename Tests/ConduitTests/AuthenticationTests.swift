@@ -1,7 +1,3 @@
-@testable import Conduit
-@testable import ConduitAdmin
-@testable import ConduitCore
-@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -10,6 +6,11 @@ import HummingbirdTesting
 import NIOCore
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitAdmin
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 
 @Suite("Authentication and scopes")
 struct AuthenticationTests {

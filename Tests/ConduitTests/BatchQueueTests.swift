@@ -1,6 +1,7 @@
+import Testing
+
 @testable import Conduit
 @testable import ConduitEmbeddings
-import Testing
 
 /// The batching decisions, with integer instants and no threads.
 @Suite("Batch queue")

@@ -1,6 +1,3 @@
-@testable import Conduit
-@testable import ConduitCore
-@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import NIOCore
@@ -8,6 +5,10 @@ import NIOPosix
 import SQLKit
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 
 /// The `conduit` executable itself, built beside the tests.
 @Suite("Command line")
@@ -47,7 +48,8 @@ struct CommandLineTests {
         #expect(keys.status == 0 && keys.output == ConfigurationDocument.text)
     }
 
-    @Test("conduit bench store measures jobs, admissions and usage writes on a store, and conduit bench alone is still the embeddings bench")
+    @Test(
+        "conduit bench store measures jobs, admissions and usage writes on a store, and conduit bench alone is still the embeddings bench")
     func storeBench() throws {
         let folder = FileManager.default.temporaryDirectory.appending(path: "bench-store-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -56,7 +58,9 @@ struct CommandLineTests {
         for workload in ["jobs", "limits, one key", "limits, a key each", "usage, 100 a batch"] {
             for clients in [1, 2] {
                 let row = bench.output.split(separator: "\n").first { $0.hasPrefix("| \(workload) | \(clients) |") }
-                #expect(row.map { $0.hasSuffix("| 0 |") && !$0.contains("| 0 | 0 |") } == true, "\(workload) at \(clients): \(row ?? "missing")")
+                #expect(
+                    row.map { $0.hasSuffix("| 0 |") && !$0.contains("| 0 | 0 |") } == true, "\(workload) at \(clients): \(row ?? "missing")"
+                )
             }
         }
         // Without a subcommand, the embeddings bench: here it stops at the missing corpus, naming what makes it.

@@ -1,7 +1,4 @@
 import Conduit
-@testable import ConduitCore
-@testable import ConduitEmbeddings
-@testable import ConduitInsights
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -10,6 +7,10 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Testing
+
+@testable import ConduitCore
+@testable import ConduitEmbeddings
+@testable import ConduitInsights
 
 /// conduit.yaml, the environment and the command line; validation; `config check`; reload.
 @Suite("Configuration")
@@ -141,7 +142,9 @@ struct ConfigurationTests {
         }
         for setting in ServerSetting.all where !setting.isSecret {
             let value = try #require(given[setting.key], "\(setting.key) is not in the example")
-            #expect(normal(value) == normal(setting.defaultValue ?? ""), "\(setting.key): the example says '\(value)', the default is '\(setting.defaultValue ?? "")'")
+            #expect(
+                normal(value) == normal(setting.defaultValue ?? ""),
+                "\(setting.key): the example says '\(value)', the default is '\(setting.defaultValue ?? "")'")
         }
     }
 
@@ -166,7 +169,8 @@ struct ConfigurationTests {
         let app = try buildApplication(catalog: catalog, configuration: live, logger: TestServer.logger)
         let reloader = ConfigurationReloader(
             source: source, live: live, catalog: catalog, pollInterval: .milliseconds(20), metricsFactory: ServerMetrics().factory,
-            logger: TestServer.logger, loadModel: { try await loadServedModel($0.modelSettings, metrics: ServerMetrics(), logger: TestServer.logger) })
+            logger: TestServer.logger,
+            loadModel: { try await loadServedModel($0.modelSettings, metrics: ServerMetrics(), logger: TestServer.logger) })
         let three = ByteBuffer(string: #"{"input":["a","b","c"]}"#)
         try await app.test(.router) { client in
             #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .badRequest)

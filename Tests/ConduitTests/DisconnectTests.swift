@@ -1,11 +1,12 @@
 import Conduit
-@testable import ConduitCore
-@testable import ConduitEmbeddings
 import Foundation
 import HummingbirdTesting
 import NIOCore
 import NIOPosix
 import Testing
+
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 
 @Suite("Client disconnect")
 struct DisconnectTests {

@@ -1,7 +1,4 @@
 import Conduit
-@testable import ConduitCore
-@testable import ConduitEmbeddings
-@testable import ConduitInsights
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -9,6 +6,10 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import ConduitCore
+@testable import ConduitEmbeddings
+@testable import ConduitInsights
 
 /// `POST /v1/embeddings` as the OpenAI SDKs use it, and every way of sending it bad input.
 @Suite("Embeddings API")

@@ -1,6 +1,4 @@
 import Conduit
-@testable import ConduitCore
-@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -9,6 +7,9 @@ import HummingbirdTesting
 import NIOCore
 import NIOPosix
 import Testing
+
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 
 @Suite("Hardened gateway")
 struct HardeningTests {

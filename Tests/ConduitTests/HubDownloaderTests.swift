@@ -1,6 +1,4 @@
 import Conduit
-@testable import ConduitCore
-@testable import ConduitEmbeddings
 import Crypto
 import Foundation
 import HTTPTypes
@@ -10,6 +8,9 @@ import Logging
 import NIOCore
 import Synchronization
 import Testing
+
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 
 /// The Hugging Face download path against a local server that plays the hub.
 @Suite("Hugging Face hub download")

@@ -1,7 +1,3 @@
-@testable import Conduit
-@testable import ConduitCore
-@testable import ConduitInsights
-@testable import ConduitJobs
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -12,6 +8,11 @@ import SQLKit
 import Store
 import Synchronization
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitInsights
+@testable import ConduitJobs
 
 @Suite("Insights API")
 struct InsightsAPITests {

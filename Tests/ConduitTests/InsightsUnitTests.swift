@@ -1,8 +1,9 @@
+import Foundation
+import Testing
+
 @testable import Conduit
 @testable import ConduitCore
 @testable import ConduitInsights
-import Foundation
-import Testing
 
 /// The pure pieces of the insights pipeline: the prefilter, the language guess, the conversation's text,
 /// pipeline files, the LLM answer's validation and the local analyzer's arithmetic.

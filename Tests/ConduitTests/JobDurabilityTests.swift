@@ -1,8 +1,9 @@
-@testable import ConduitCore
 import ConduitTestSupport
 import Foundation
 import Store
 import Testing
+
+@testable import ConduitCore
 
 /// The promise of the job queue, against the real server: an accepted job survives `kill -9`.
 @Suite("Job durability")

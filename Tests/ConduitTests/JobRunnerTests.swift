@@ -1,6 +1,3 @@
-@testable import Conduit
-@testable import ConduitCore
-@testable import ConduitJobs
 import ConduitTestSupport
 import Foundation
 import Logging
@@ -8,6 +5,10 @@ import ServiceLifecycle
 import Store
 import Synchronization
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitJobs
 
 @Suite("Job runner")
 struct JobRunnerTests {

@@ -1,7 +1,3 @@
-@testable import Conduit
-@testable import ConduitAdmin
-@testable import ConduitCore
-@testable import ConduitJobs
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -11,6 +7,11 @@ import NIOCore
 import SQLKit
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitAdmin
+@testable import ConduitCore
+@testable import ConduitJobs
 
 @Suite("Jobs API")
 struct JobsAPITests {
@@ -88,7 +89,9 @@ struct JobsAPITests {
                 #expect(recorded == Int64(jobTokens))
                 // And in the usage metrics, with the online request's tokens.
                 let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
-                let counted = exposition.split(separator: "\n").first { $0.hasPrefix(#"conduit_usage_tokens_total{model="all-MiniLM-L6-v2"}"#) }
+                let counted = exposition.split(separator: "\n").first {
+                    $0.hasPrefix(#"conduit_usage_tokens_total{model="all-MiniLM-L6-v2"}"#)
+                }
                 #expect(counted.flatMap { Int($0.split(separator: " ").last ?? "") }.map { $0 > jobTokens } == true, "\(counted ?? "none")")
             }
         }

@@ -32,7 +32,8 @@ import Testing
         try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: Self.repository.appending(path: "Sources"), to: copy.appending(path: "Sources"))
         let feature = copy.appending(path: "Sources/ConduitCore/Feature.swift")
-        try (String(contentsOf: feature, encoding: .utf8) + "import ConduitInsights\n").write(to: feature, atomically: true, encoding: .utf8)
+        try (String(contentsOf: feature, encoding: .utf8) + "import ConduitInsights\n").write(
+            to: feature, atomically: true, encoding: .utf8)
         let admin = copy.appending(path: "Sources/ConduitAdmin/AdminFeature.swift")
         try ("@testable import ModelRuntime\nimport struct ConduitEmbeddings.ModelCatalog\n" + String(contentsOf: admin, encoding: .utf8))
             .write(to: admin, atomically: true, encoding: .utf8)

@@ -1,6 +1,3 @@
-@testable import Conduit
-@testable import ConduitCore
-@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -9,6 +6,10 @@ import HummingbirdTesting
 import NIOCore
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 
 @Suite("Prometheus metrics")
 struct MetricsTests {

@@ -1,6 +1,3 @@
-@testable import Conduit
-@testable import ConduitCore
-@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -9,6 +6,10 @@ import HummingbirdTesting
 import NIOCore
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 
 /// `server.features`: a node runs the features it is given and nothing of the others, so that several
 /// nodes on one database can each run a part.
@@ -31,7 +32,9 @@ struct NodeFeaturesTests {
         configuration.modelDirectory = folder.appending(path: "no-model-here")
         let app = try await buildApplication(configuration: configuration, logger: TestServer.logger)
         try await app.test(.router) { client in
-            let model: [(HTTPRequest.Method, String)] = [(.post, "/v1/embeddings"), (.get, "/v1/models"), (.post, "/v1/tokenize"), (.get, "/v1/admin/debug")]
+            let model: [(HTTPRequest.Method, String)] = [
+                (.post, "/v1/embeddings"), (.get, "/v1/models"), (.post, "/v1/tokenize"), (.get, "/v1/admin/debug"),
+            ]
             for (method, uri) in model {
                 let answer = try await status(client, method, uri, body: "{}")
                 #expect(answer == .notFound, "\(method) \(uri)")
@@ -57,9 +60,11 @@ struct NodeFeaturesTests {
         try await TestDatabase.with(.sqlite) { store in
             var configuration = ServerConfiguration(port: 0)
             configuration.features = ["embeddings"]
-            let scheduler = EmbeddingScheduler(model: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
+            let scheduler = EmbeddingScheduler(
+                model: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
             let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
-            let app = try buildApplication(catalog: catalog, configuration: LiveConfiguration(configuration), store: store, logger: TestServer.logger)
+            let app = try buildApplication(
+                catalog: catalog, configuration: LiveConfiguration(configuration), store: store, logger: TestServer.logger)
             try await app.test(.router) { client in
                 let embeddings = try await status(client, .post, "/v1/embeddings", body: #"{"input": "hello"}"#)
                 #expect(embeddings == .ok)

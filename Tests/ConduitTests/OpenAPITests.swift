@@ -1,6 +1,3 @@
-@testable import Conduit
-@testable import ConduitCore
-@testable import ConduitEvents
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -8,6 +5,10 @@ import HummingbirdTesting
 import NIOCore
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitEvents
 
 /// The OpenAPI document served at /openapi.json: every route the application registers is in it and
 /// nothing else is, and what each route answers fits the schema it documents.
@@ -26,12 +27,15 @@ struct OpenAPITests {
         #expect(Self.document["openapi"] as? String == "3.1.0")
         try await TestDatabase.with(.sqlite) { store in
             let table = RouteTable()
-            let app = try TestServer.authenticatedApplication(store: store, routes: table) { $0.jwtSecret = String(repeating: "j", count: 40) }
+            let app = try TestServer.authenticatedApplication(store: store, routes: table) {
+                $0.jwtSecret = String(repeating: "j", count: 40)
+            }
             // Run, so that its services (the outbound HTTP client among them) start and shut down.
             try await app.test(.router) { _ in }
             let registered = Set(table.routes)
             #expect(registered.count == table.routes.count, "a route registered twice")
-            #expect(registered.subtracting(Self.operations).isEmpty, "not in the document: \(registered.subtracting(Self.operations).sorted())")
+            #expect(
+                registered.subtracting(Self.operations).isEmpty, "not in the document: \(registered.subtracting(Self.operations).sorted())")
             #expect(Self.operations.subtracting(registered).isEmpty, "not served: \(Self.operations.subtracting(registered).sorted())")
         }
     }
@@ -71,7 +75,8 @@ struct OpenAPITests {
                 }
                 func example(_ path: String, _ method: String) -> Any? {
                     let operation = (Self.document["paths"] as? [String: [String: Any]])?[path]?[method] as? [String: Any]
-                    let content = ((operation?["requestBody"] as? [String: Any])?["content"] as? [String: Any])?["application/json"] as? [String: Any]
+                    let content =
+                        ((operation?["requestBody"] as? [String: Any])?["content"] as? [String: Any])?["application/json"] as? [String: Any]
                     return content?["example"]
                 }
 
@@ -99,7 +104,8 @@ struct OpenAPITests {
                 try await call(.post, "/v1/jobs/\(jobID)/cancel", template: "/v1/jobs/{id}/cancel")
                 try await call(.post, "/v1/jobs/\(jobID)/retry", template: "/v1/jobs/{id}/retry")
 
-                let accepted = try #require(try await call(.post, "/v1/conversations", body: example("/v1/conversations", "post")) as? [String: Any])
+                let accepted = try #require(
+                    try await call(.post, "/v1/conversations", body: example("/v1/conversations", "post")) as? [String: Any])
                 let conversationID = try #require(accepted["id"] as? String)
                 try await call(.get, "/v1/conversations/\(conversationID)", template: "/v1/conversations/{id}")
                 try await call(.get, "/v1/insights?limit=10")
@@ -111,7 +117,8 @@ struct OpenAPITests {
                 try await call(.post, "/v1/webhooks/\(webhookID)/rotate-secret", template: "/v1/webhooks/{id}/rotate-secret")
                 try await call(.get, "/v1/webhooks/\(webhookID)/deliveries", template: "/v1/webhooks/{id}/deliveries")
                 try await call(
-                    .post, "/v1/webhooks/\(webhookID)/deliveries/unknown/redeliver", template: "/v1/webhooks/{id}/deliveries/{delivery}/redeliver")
+                    .post, "/v1/webhooks/\(webhookID)/deliveries/unknown/redeliver",
+                    template: "/v1/webhooks/{id}/deliveries/{delivery}/redeliver")
                 try await call(.delete, "/v1/webhooks/\(webhookID)", template: "/v1/webhooks/{id}")
 
                 try await call(.get, "/v1/admin/teams")
@@ -173,7 +180,9 @@ enum SchemaCheck {
             return fitting == 1 ? [] : ["\(place): fits \(fitting) of the oneOf choices"]
         }
         var found: [String] = []
-        if let types = (schema["type"] as? String).map({ [$0] }) ?? (schema["type"] as? [String]), !types.contains(where: { fits(value, $0) }) {
+        if let types = (schema["type"] as? String).map({ [$0] }) ?? (schema["type"] as? [String]),
+            !types.contains(where: { fits(value, $0) })
+        {
             return ["\(place): \(String(describing: value).prefix(60)) is not \(types.joined(separator: " or "))"]
         }
         if let allowed = schema["enum"] as? [String], let text = value as? String, !allowed.contains(text) {

@@ -1,7 +1,8 @@
-@testable import ConduitCore
 import Foundation
 import NIOCore
 import NIOPosix
+
+@testable import ConduitCore
 
 /// HTTP spoken by hand over a fresh TCP connection, for what a client library would hide: a head
 /// left unfinished, a connection held open, a server in another process.

@@ -1,5 +1,3 @@
-@testable import Conduit
-@testable import ConduitCore
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -9,6 +7,9 @@ import NIOCore
 import SQLKit
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
 
 @Suite("Request log and replay")
 struct RequestLogTests {

@@ -1,6 +1,4 @@
 import Conduit
-@testable import ConduitEmbeddings
-@testable import ConduitInsights
 import ConduitTestSupport
 import Foundation
 import Logging
@@ -9,6 +7,9 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Testing
+
+@testable import ConduitEmbeddings
+@testable import ConduitInsights
 
 /// The scheduler shell around the real model: batching, backpressure, cancellation, shutdown.
 @Suite("Embedding scheduler")

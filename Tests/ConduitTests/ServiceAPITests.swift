@@ -1,5 +1,4 @@
 import Conduit
-@testable import ConduitCore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -7,6 +6,8 @@ import HummingbirdTesting
 import NIOCore
 import ServiceLifecycle
 import Testing
+
+@testable import ConduitCore
 
 @Suite("Models, tokenize and health")
 struct ServiceAPITests {

@@ -1,4 +1,3 @@
-@testable import ConduitCore
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -6,6 +5,8 @@ import HummingbirdTesting
 import NIOCore
 import Store
 import Testing
+
+@testable import ConduitCore
 
 @Suite("Strict JSON")
 struct StrictJSONTests {
@@ -50,7 +51,8 @@ struct StrictJSONTests {
 
     @Test("nesting deeper than the limit is refused, not a stack overflow")
     func depth() throws {
-        try StrictJSON.validate(Array((String(repeating: "[", count: StrictJSON.maximumDepth) + String(repeating: "]", count: StrictJSON.maximumDepth)).utf8))
+        try StrictJSON.validate(
+            Array((String(repeating: "[", count: StrictJSON.maximumDepth) + String(repeating: "]", count: StrictJSON.maximumDepth)).utf8))
         #expect(throws: StrictJSON.SyntaxError.self) {
             try StrictJSON.validate(Array((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8))
         }
@@ -80,7 +82,9 @@ struct StrictJSONTests {
                         body: ByteBuffer(bytes: body))
                     let error = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                     let code = (error?["error"] as? [String: Any])?["code"] as? String
-                    #expect(response.status == .badRequest && code == "invalid_json", "\(uri) \(String(decoding: body, as: UTF8.self)): \(response.status) \(code ?? "")")
+                    #expect(
+                        response.status == .badRequest && code == "invalid_json",
+                        "\(uri) \(String(decoding: body, as: UTF8.self)): \(response.status) \(code ?? "")")
                 }
             }
         }

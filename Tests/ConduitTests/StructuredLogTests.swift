@@ -1,9 +1,10 @@
 import Conduit
-@testable import ConduitCore
 import Foundation
 import Logging
 import Synchronization
 import Testing
+
+@testable import ConduitCore
 
 @Suite("Structured logs")
 struct StructuredLogTests {

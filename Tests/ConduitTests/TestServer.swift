@@ -1,11 +1,12 @@
 import Conduit
-@testable import ConduitCore
-@testable import ConduitEmbeddings
 import ConduitTestSupport
 import Foundation
 import Logging
 import ModelRuntime
 import Store
+
+@testable import ConduitCore
+@testable import ConduitEmbeddings
 
 /// Builds applications around the default model, loaded once for the whole test process.
 enum TestServer {

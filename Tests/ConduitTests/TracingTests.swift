@@ -1,4 +1,3 @@
-@testable import ConduitCore
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -6,6 +5,8 @@ import Hummingbird
 import HummingbirdTesting
 import Synchronization
 import Testing
+
+@testable import ConduitCore
 
 /// `conduit serve` exporting spans to an OpenTelemetry collector played by the test (OTLP/HTTP, JSON).
 @Suite("Tracing")

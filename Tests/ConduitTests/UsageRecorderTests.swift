@@ -1,10 +1,11 @@
-@testable import Conduit
-@testable import ConduitCore
-@testable import ConduitInsights
 import ConduitTestSupport
 import Foundation
 import Store
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitInsights
 
 @Suite("Usage recorder")
 struct UsageRecorderTests {

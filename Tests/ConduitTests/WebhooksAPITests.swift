@@ -1,7 +1,3 @@
-@testable import Conduit
-@testable import ConduitCore
-@testable import ConduitEvents
-@testable import ConduitJobs
 import ConduitTestSupport
 import Crypto
 import Foundation
@@ -12,6 +8,11 @@ import NIOCore
 import Store
 import Synchronization
 import Testing
+
+@testable import Conduit
+@testable import ConduitCore
+@testable import ConduitEvents
+@testable import ConduitJobs
 
 @Suite("Webhooks")
 struct WebhooksAPITests {

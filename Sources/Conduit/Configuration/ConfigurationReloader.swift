@@ -94,7 +94,8 @@ public struct ConfigurationReloader: Service {
             loaded = try await source.load()
             let current = live.current
             let changed = Set(
-                ServerSetting.all.filter { Self.modelKeys.contains($0.key) && $0.current(current) != $0.current(loaded.configuration) }.map(\.key)
+                ServerSetting.all.filter { Self.modelKeys.contains($0.key) && $0.current(current) != $0.current(loaded.configuration) }.map(
+                    \.key)
             )
             if let served = catalog?.models.first, let folder = served.folder, !changed.isEmpty,
                 changed.isSubset(of: ["model.served_name", "model.aliases"])

@@ -1,6 +1,6 @@
 import ConduitCore
-import ConduitInsights
 import ConduitEmbeddings
+import ConduitInsights
 import Configuration
 import Foundation
 import SystemPackage

@@ -23,7 +23,8 @@ extension Setting where Root == ServerConfiguration {
         for setting in all {
             let value = setting.isSecret ? "" : (setting.defaultValue ?? "").replacingOccurrences(of: ",", with: ", ")
             let cells = [
-                "`\(setting.key)`", "`\(setting.environmentVariable)`", value.isEmpty ? "" : "`\(value)`", setting.isReloadable ? "yes" : "",
+                "`\(setting.key)`", "`\(setting.environmentVariable)`", value.isEmpty ? "" : "`\(value)`",
+                setting.isReloadable ? "yes" : "",
                 setting.allowed, setting.help,
             ]
             lines.append("| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |")

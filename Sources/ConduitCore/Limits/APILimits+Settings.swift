@@ -5,7 +5,8 @@ extension APILimits {
             "model.truncate", reloadable: true, \.truncate,
             help: "cut inputs longer than the model takes (as sentence-transformers does), or answer 400"),
         .integer("limits.max_body_bytes", 1...1 << 30, reloadable: true, \.maxBodyBytes, help: "largest request body; 413 beyond"),
-        .integer("limits.max_inputs", 1...1 << 20, reloadable: true, \.maxInputs, help: "most inputs in one embeddings or tokenize request"),
+        .integer(
+            "limits.max_inputs", 1...1 << 20, reloadable: true, \.maxInputs, help: "most inputs in one embeddings or tokenize request"),
     ]
 }
 

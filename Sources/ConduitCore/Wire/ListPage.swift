@@ -26,7 +26,8 @@ package struct ListPage {
         -> Response
     {
         let page = Array(fetched.prefix(limit))
-        return try json(Page(data: try page.map(view), hasMore: fetched.count > limit, lastID: page.last.map(id)), keys: .convertToSnakeCase)
+        return try json(
+            Page(data: try page.map(view), hasMore: fetched.count > limit, lastID: page.last.map(id)), keys: .convertToSnakeCase)
     }
 
     private struct Page<Item: Encodable & Sendable>: Encodable, Sendable {

@@ -31,7 +31,8 @@ package enum EmbeddingsError: APIErrorConvertible, Equatable {
         case .noInputs(let param):
             .invalidRequest("'\(param)' must not be empty", param: param, code: "empty_input")
         case .tooManyInputs(let count, let limit, let param):
-            .invalidRequest("'\(param)' has \(count) items; at most \(limit) are allowed per request", param: param, code: "too_many_inputs")
+            .invalidRequest(
+                "'\(param)' has \(count) items; at most \(limit) are allowed per request", param: param, code: "too_many_inputs")
         case .emptyText(let index):
             .invalidRequest("input[\(index)] is an empty string", param: "input", code: "empty_input")
         case .noTokens(let index):

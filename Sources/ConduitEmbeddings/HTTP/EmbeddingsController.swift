@@ -102,7 +102,9 @@ package struct EmbeddingsController {
     /// Token ids for each input, validated against the model's limits; also the total token count.
     private func tokenize(_ input: EmbeddingInput, model: EmbeddingModel, limits: APILimits) throws -> ([[Int32]], Int) {
         guard input.count > 0 else { throw EmbeddingsError.noInputs(param: "input") }
-        guard input.count <= limits.maxInputs else { throw EmbeddingsError.tooManyInputs(input.count, limit: limits.maxInputs, param: "input") }
+        guard input.count <= limits.maxInputs else {
+            throw EmbeddingsError.tooManyInputs(input.count, limit: limits.maxInputs, param: "input")
+        }
         var sequences: [[Int32]] = []
         sequences.reserveCapacity(input.count)
         switch input {

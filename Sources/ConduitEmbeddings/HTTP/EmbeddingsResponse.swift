@@ -8,7 +8,8 @@ import NIOCore
 /// intermediate `Encodable` tree: `float` as JSON numbers in shortest round-trip form,
 /// `base64` as the little-endian float32 bytes, which is what the OpenAI SDKs decode.
 package enum EmbeddingsResponse {
-    package static func write(vectors: [[Float]], format: EmbeddingsRequest.EncodingFormat, model: String, promptTokens: Int) -> ByteBuffer {
+    package static func write(vectors: [[Float]], format: EmbeddingsRequest.EncodingFormat, model: String, promptTokens: Int) -> ByteBuffer
+    {
         let estimate = vectors.reduce(128) { $0 + $1.count * (format == .float ? 12 : 6) + 48 }
         var buffer = ByteBufferAllocator().buffer(capacity: estimate)
         buffer.writeString(#"{"object":"list","data":["#)

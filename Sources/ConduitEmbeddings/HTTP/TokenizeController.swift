@@ -51,7 +51,9 @@ package struct TokenizeController {
         let model = try catalog.resolve(body.model).model
         let texts = body.inputs.texts
         guard !texts.isEmpty else { throw EmbeddingsError.noInputs(param: "inputs") }
-        guard texts.count <= limits.maxInputs else { throw EmbeddingsError.tooManyInputs(texts.count, limit: limits.maxInputs, param: "inputs") }
+        guard texts.count <= limits.maxInputs else {
+            throw EmbeddingsError.tooManyInputs(texts.count, limit: limits.maxInputs, param: "inputs")
+        }
         let addSpecial = body.addSpecialTokens ?? true
         let result: [[Token]] = try texts.enumerated().map { input, text in
             let encoding = try limits.encode(text, index: input, model: model, addSpecialTokens: addSpecial)

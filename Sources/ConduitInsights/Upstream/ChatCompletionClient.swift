@@ -13,7 +13,8 @@ public final class ChatCompletionClient: Sendable {
     private let upstream: Live<UpstreamConfiguration>
     package let circuit: CircuitBreaker
 
-    public init(http: OutboundHTTPClient, upstream: Live<UpstreamConfiguration>, metricsFactory: any MetricsFactory = MetricsSystem.factory) {
+    public init(http: OutboundHTTPClient, upstream: Live<UpstreamConfiguration>, metricsFactory: any MetricsFactory = MetricsSystem.factory)
+    {
         circuit = CircuitBreaker(metricsFactory: metricsFactory)
         self.http = http.http
         self.upstream = upstream
