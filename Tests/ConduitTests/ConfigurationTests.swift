@@ -164,8 +164,11 @@ struct ConfigurationTests {
         let source = ConfigurationSource(file: path, environment: [:])
         let configuration = try await source.load().configuration
         let live = LiveConfiguration(configuration)
-        let scheduler = EmbeddingScheduler(model: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
-        let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
+        let scheduler = EmbeddingScheduler(
+            backend: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
+        let catalog = ModelCatalog(models: [
+            ServedModel(name: "all-MiniLM-L6-v2", aliases: [], model: try TestServer.model(), scheduler: scheduler, created: 0)
+        ])
         let app = try buildApplication(catalog: catalog, configuration: live, logger: TestServer.logger)
         let reloader = ConfigurationReloader(
             source: source, live: live, catalog: catalog, pollInterval: .milliseconds(20), metricsFactory: ServerMetrics().factory,
@@ -234,10 +237,13 @@ struct ConfigurationTests {
         #expect(configuration.insights.pipelines["support"]?.topics == ["billing": "money"])
 
         let live = LiveConfiguration(configuration)
-        let scheduler = EmbeddingScheduler(model: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(
+            backend: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
         let reloader = ConfigurationReloader(
             source: source, live: live,
-            catalog: ModelCatalog(models: [ServedModel(name: "m", aliases: [], scheduler: scheduler, created: 0)]),
+            catalog: ModelCatalog(models: [
+                ServedModel(name: "m", aliases: [], model: try TestServer.model(), scheduler: scheduler, created: 0)
+            ]),
             pollInterval: .milliseconds(20),
             metricsFactory: ServerMetrics().factory, logger: TestServer.logger,
             loadModel: { try await loadServedModel($0.modelSettings, metrics: ServerMetrics(), logger: TestServer.logger) })
@@ -335,10 +341,12 @@ struct ConfigurationTests {
         let source = ConfigurationSource(file: path, environment: [:])
         let live = LiveConfiguration(try await source.load().configuration)
         let levels = LiveLogLevels(try LogLevels(parsing: "info"))
-        let scheduler = EmbeddingScheduler(model: try TestServer.model(), configuration: .init(), logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(backend: try TestServer.model(), configuration: .init(), logger: TestServer.logger)
         let reloader = ConfigurationReloader(
             source: source, live: live,
-            catalog: ModelCatalog(models: [ServedModel(name: "m", aliases: [], scheduler: scheduler, created: 0)]),
+            catalog: ModelCatalog(models: [
+                ServedModel(name: "m", aliases: [], model: try TestServer.model(), scheduler: scheduler, created: 0)
+            ]),
             logLevels: levels, metricsFactory: ServerMetrics().factory, logger: TestServer.logger,
             loadModel: { _ in throw TestSetupError("the model does not change") })
         try "logging:\n  level: debug,Store=error\n".write(toFile: path, atomically: true, encoding: .utf8)

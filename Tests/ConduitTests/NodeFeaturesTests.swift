@@ -61,8 +61,10 @@ struct NodeFeaturesTests {
             var configuration = ServerConfiguration(port: 0)
             configuration.features = ["embeddings"]
             let scheduler = EmbeddingScheduler(
-                model: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
-            let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
+                backend: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
+            let catalog = ModelCatalog(models: [
+                ServedModel(name: "all-MiniLM-L6-v2", aliases: [], model: try TestServer.model(), scheduler: scheduler, created: 0)
+            ])
             let app = try buildApplication(
                 catalog: catalog, configuration: LiveConfiguration(configuration), store: store, logger: TestServer.logger)
             try await app.test(.router) { client in

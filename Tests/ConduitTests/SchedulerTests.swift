@@ -38,7 +38,7 @@ struct SchedulerTests {
     /// request has a part for each), so that a request sent now waits behind them.
     static func untilEveryLaneBusy(_ scheduler: EmbeddingScheduler, after earlier: Int = 0) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
-        while scheduler.statistics.batchesStarted < earlier + scheduler.model.laneCount {
+        while scheduler.statistics.batchesStarted < earlier + scheduler.backend.laneCount {
             guard ContinuousClock.now < deadline else { throw TestSetupError("not every lane took a batch within 30 s") }
             try await Task.sleep(for: .milliseconds(1))
         }
@@ -47,7 +47,7 @@ struct SchedulerTests {
     @Test("concurrent requests are merged into a few batches and each gets its own vector")
     func merging() async throws {
         let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
         let texts = (0..<32).map { "request number \($0) about \(["rivers", "engines", "music", "tea"][$0 % 4])" }
         let expected = try model.embed(texts: texts)  // before the scheduler runs: nothing else holds the model
         try await Self.running(scheduler) {
@@ -71,7 +71,7 @@ struct SchedulerTests {
     func lanes() async throws {
         let model = try TestServer.model()
         // Room for the whole heavy request in one batch: what splits it is the lanes alone.
-        let scheduler = EmbeddingScheduler(model: model, configuration: .init(maxBatchTokens: 16_384), logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(maxBatchTokens: 16_384), logger: TestServer.logger)
         try await Self.running(scheduler) {
             _ = try await scheduler.embed([model.tokenize("alone").ids])
             #expect(scheduler.statistics.sharedBatches == 1)
@@ -88,7 +88,7 @@ struct SchedulerTests {
     @Test("a request that waits behind a batch reports its queue time apart from its time in the model")
     func timings() async throws {
         let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
         try await Self.running(scheduler) {
             let alone = try await scheduler.embedTimed([model.tokenize("alone").ids])
             async let heavy = scheduler.embedTimed(Self.heavyRequest(model))
@@ -105,74 +105,76 @@ struct SchedulerTests {
 
     @Test("past the queue bound, requests are refused at once, and admitted ones complete")
     func overload() async throws {
-        let model = try TestServer.model()
+        let backend = GatedBackend()
         let scheduler = EmbeddingScheduler(
-            model: model, configuration: .init(maxQueuedTokens: 10_000, maxQueuedRequests: 3),
-            logger: TestServer.logger)
+            backend: backend, configuration: .init(maxQueuedTokens: 10_000, maxQueuedRequests: 3), logger: TestServer.logger)
         try await Self.running(scheduler) {
-            async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Self.untilEveryLaneBusy(scheduler)
-            let outcomes = await withTaskGroup(of: (Result<[[Float]], any Error>, Duration).self) { group in
-                for _ in 0..<12 {
+            // One text alone runs on every lane; it holds the model until the gate opens.
+            async let busy = scheduler.embed([[101, 7, 102]])
+            try await backend.untilStarted(1)
+            let outcomes = await withTaskGroup(of: Result<[[Float]], any Error>.self) { group in
+                for index in 0..<12 {
                     group.addTask {
-                        let start = ContinuousClock.now
-                        let result: Result<[[Float]], any Error>
-                        do { result = .success(try await scheduler.embed([model.tokenize("overload").ids])) } catch {
-                            result = .failure(error)
-                        }
-                        return (result, ContinuousClock.now - start)
+                        do { return .success(try await scheduler.embed([[101, Int32(index), 102]])) } catch { return .failure(error) }
                     }
                 }
-                return await group.reduce(into: []) { $0.append($1) }
+                // Three wait in the queue; the other nine are refused at once, while the model is still busy.
+                var outcomes: [Result<[[Float]], any Error>] = []
+                while outcomes.count < 9, let outcome = await group.next() { outcomes.append(outcome) }
+                #expect(backend.started == 1, "refused while the first batch is still in the model")
+                backend.open()
+                return await group.reduce(into: outcomes) { $0.append($1) }
             }
-            _ = try await heavy
-            let refused = outcomes.filter { if case .failure(let error) = $0.0 { return error is SchedulerError } else { return false } }
-            let served = outcomes.filter { if case .success = $0.0 { return true } else { return false } }
-            #expect(refused.count >= 8, "only \(refused.count) of 12 refused with 3 queue slots")
-            #expect(served.count >= 1)
-            #expect(served.count + refused.count == 12)
-            // Refused at once, not after waiting behind the heavy request.
-            for outcome in refused { #expect(outcome.1 < .milliseconds(250), "refusal took \(outcome.1)") }
+            _ = try await busy
+            let refused = outcomes.filter { if case .failure(SchedulerError.overloaded) = $0 { return true } else { return false } }
+            let served = outcomes.filter { if case .success = $0 { return true } else { return false } }
+            #expect(refused.count == 9 && served.count == 3, "\(refused.count) refused, \(served.count) served")
         }
-        #expect(scheduler.statistics.rejected >= 8)
+        #expect(scheduler.statistics.rejected == 9)
     }
 
     @Test("a cancelled request is dropped before it is computed")
     func cancellation() async throws {
-        let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let backend = GatedBackend()
+        let scheduler = EmbeddingScheduler(backend: backend, configuration: .init(), logger: TestServer.logger)
         try await Self.running(scheduler) {
-            async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Self.untilEveryLaneBusy(scheduler)
-            let doomed = Task { try await scheduler.embed([model.tokenize("never mind").ids]) }
-            try await Task.sleep(for: .milliseconds(20))
+            async let busy = scheduler.embed([[101, 7, 102]])
+            try await backend.untilStarted(1)
+            let doomed = Task { try await scheduler.embed([[101, 8, 102]]) }
+            while scheduler.queueDepth.requests == 0 { await Task.yield() }
             doomed.cancel()
+            backend.open()
             await #expect(throws: CancellationError.self) { try await doomed.value }
-            _ = try await heavy
+            _ = try await busy
         }
         #expect(scheduler.statistics.cancelled == 1)
-        #expect(scheduler.statistics.sequences == Self.heavyCount)
+        #expect(scheduler.statistics.sequences == 1, "the cancelled text never reached the model")
     }
 
     @Test("a request that waited past its deadline is dropped with deadlineExceeded")
     func deadline() async throws {
-        let model = try TestServer.model()
+        let backend = GatedBackend()
         let scheduler = EmbeddingScheduler(
-            model: model, configuration: .init(maxBatchTokens: 16_384, requestTimeout: .milliseconds(50)),
-            logger: TestServer.logger)
+            backend: backend, configuration: .init(requestTimeout: .milliseconds(50)), logger: TestServer.logger)
         try await Self.running(scheduler) {
-            async let heavy = scheduler.embed(Self.heavyRequest(model))
-            try await Self.untilEveryLaneBusy(scheduler)
-            await #expect(throws: SchedulerError.deadlineExceeded) { try await scheduler.embed([model.tokenize("too late").ids]) }
-            _ = try? await heavy
+            // Background work has no deadline: it reaches the model however slowly a loop wakes.
+            async let busy = scheduler.embed([[101, 7, 102]], priority: .background)
+            try await backend.untilStarted(1)
+            let late = Task { try await scheduler.embed([[101, 8, 102]]) }
+            // Past its 50 ms while the model is busy; the next batch drops it instead of computing it.
+            try await Task.sleep(for: .milliseconds(100))
+            backend.open()
+            await #expect(throws: SchedulerError.deadlineExceeded) { try await late.value }
+            _ = try await busy
         }
-        #expect(scheduler.statistics.expired >= 1)
+        #expect(scheduler.statistics.expired == 1)
+        #expect(scheduler.statistics.sequences == 1)
     }
 
     @Test("graceful shutdown finishes every admitted request, then refuses new ones")
     func gracefulShutdown() async throws {
         let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
         let group = ServiceGroup(services: [scheduler], logger: TestServer.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -203,7 +205,7 @@ struct SchedulerTests {
     @Test("a retired scheduler serves what comes until it has been quiet for the grace period, then finishes what it admitted and stops")
     func retirement() async throws {
         let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
         let running = Task { try await scheduler.run() }
         let text = [model.tokenize("still served").ids]
         // Admitted before the retirement starts: computed whatever the timing.
@@ -233,7 +235,7 @@ struct SchedulerTests {
     @Test("a retirement waits for a request that reserved the scheduler, however long it takes to submit")
     func retirementWaitsForReservations() async throws {
         let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(model: model, configuration: .init(), logger: TestServer.logger)
+        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
         let running = Task { try await scheduler.run() }
         let text = [model.tokenize("chosen before the swap").ids]
         let retiring = try await scheduler.reserved {

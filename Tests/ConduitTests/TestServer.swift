@@ -32,8 +32,10 @@ enum TestServer {
         configuration.host = "0.0.0.0"
         configure(&configuration)
         let scheduler = EmbeddingScheduler(
-            model: try model(), configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
-        let catalog = ModelCatalog(models: [ServedModel(name: "all-MiniLM-L6-v2", aliases: [], scheduler: scheduler, created: 0)])
+            backend: try model(), configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
+        let catalog = ModelCatalog(models: [
+            ServedModel(name: "all-MiniLM-L6-v2", aliases: [], model: try TestServer.model(), scheduler: scheduler, created: 0)
+        ])
         return try buildApplication(
             catalog: catalog, configuration: LiveConfiguration(configuration), store: store, metrics: metrics, routes: routes,
             logger: logger)
@@ -45,10 +47,10 @@ enum TestServer {
     ) throws -> (ConduitApplication, EmbeddingScheduler) {
         var configuration = ServerConfiguration(port: 0)
         configure(&configuration)
-        let scheduler = EmbeddingScheduler(model: try model(), configuration: configuration.scheduler, logger: logger)
+        let scheduler = EmbeddingScheduler(backend: try model(), configuration: configuration.scheduler, logger: logger)
         let catalog = ModelCatalog(models: [
             ServedModel(
-                name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"],
+                name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"], model: try model(),
                 scheduler: scheduler, created: 0)
         ])
         return (

@@ -102,7 +102,7 @@ public struct ConfigurationReloader: Service {
             {
                 // Only its names change: the model stays loaded.
                 let (name, aliases) = servedNames(loaded.configuration.modelSettings, folder: folder)
-                model = ServedModel(name: name, aliases: aliases, scheduler: served.scheduler, created: served.created, folder: folder)
+                model = ServedModel(name: name, aliases: aliases, model: served.model, scheduler: served.scheduler, created: served.created, folder: folder)
             } else if !changed.isEmpty, catalog != nil {
                 model = try await loadModel(loaded.configuration)
             }

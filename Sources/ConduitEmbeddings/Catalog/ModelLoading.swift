@@ -56,8 +56,9 @@ public func loadServedModel(_ configuration: ModelSettings, metrics: ServerMetri
             "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
         ])
     let scheduler = EmbeddingScheduler(
-        model: model, configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
-    return ServedModel(name: name, aliases: aliases, scheduler: scheduler, created: Int(Date().timeIntervalSince1970), folder: folder)
+        backend: model, configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
+    return ServedModel(
+        name: name, aliases: aliases, model: model, scheduler: scheduler, created: Int(Date().timeIntervalSince1970), folder: folder)
 }
 
 /// The id clients use for the model and its aliases: for a folder of the model store named

@@ -17,9 +17,11 @@ public struct ServedModel: Sendable {
     /// Where it was loaded from, when it came from a folder: a reload that only renames it keeps it loaded.
     public let folder: URL?
 
-    public var model: EmbeddingModel { scheduler.model }
+    /// Its tokenizer and shape; the scheduler runs its batches.
+    public let model: EmbeddingModel
 
-    public init(name: String, aliases: [String], scheduler: EmbeddingScheduler, created: Int, folder: URL? = nil) {
+    public init(name: String, aliases: [String], model: EmbeddingModel, scheduler: EmbeddingScheduler, created: Int, folder: URL? = nil) {
+        self.model = model
         self.name = name
         self.aliases = aliases.filter { $0 != name }
         self.scheduler = scheduler

@@ -93,7 +93,8 @@ public final class EmbeddingScheduler: Service, Sendable {
         }
     }
 
-    public let model: EmbeddingModel
+    /// What the batches run on.
+    public let backend: any EmbeddingBackend
     private let state: Mutex<State>
     private let wakeUps: [DispatchSemaphore]
     /// Requests that chose this scheduler and have not been answered yet (see `reserved`).
@@ -103,15 +104,15 @@ public final class EmbeddingScheduler: Service, Sendable {
     private let metrics: SchedulerMetrics
 
     public init(
-        model: EmbeddingModel, configuration: SchedulerConfiguration, logger: Logger,
+        backend: some EmbeddingBackend, configuration: SchedulerConfiguration, logger: Logger,
         metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
     ) {
-        self.model = model
+        self.backend = backend
         self.logger = logger
         self.metrics = SchedulerMetrics(factory: metricsFactory)
         state = Mutex(State(configuration: configuration, queue: BatchQueue(limits: Self.limits(configuration))))
-        computeThreads = NIOThreadPool(numberOfThreads: model.laneCount)
-        wakeUps = (0..<model.laneCount).map { _ in DispatchSemaphore(value: 0) }
+        computeThreads = NIOThreadPool(numberOfThreads: backend.laneCount)
+        wakeUps = (0..<backend.laneCount).map { _ in DispatchSemaphore(value: 0) }
         computeThreads.start()
     }
 
@@ -210,7 +211,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withTaskGroup(of: Void.self) { group in
-                    for lane in 0..<self.model.laneCount {
+                    for lane in 0..<self.backend.laneCount {
                         group.addTask { try? await self.computeThreads.runIfActive { self.computeLoop(lane: lane) } }
                     }
                 }
@@ -273,7 +274,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                     return (.wait, [], [], [])
                 }
                 let now = ContinuousClock.now
-                let idleLoops = model.laneCount - state.busyLoops
+                let idleLoops = backend.laneCount - state.busyLoops
                 let share = (state.queue.queuedTokens + idleLoops - 1) / idleLoops
                 let (batch, expiredIDs, abandonedIDs) = state.queue.nextBatch(now: now, tokenBudget: share)
                 if batch != nil { state.statistics.batchesStarted += 1 }
@@ -339,7 +340,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         metrics.batchTokens.record(tokenCount)
         do {
             let start = ContinuousClock.now
-            let vectors = try model.embed(sequences, lane: lane)
+            let vectors = try backend.embed(sequences, lane: lane)
             metrics.forward.recordInterval(since: start)
             metrics.tokens.increment(by: tokenCount)
             let finished = state.withLock { state in
