@@ -29,6 +29,9 @@ public final class Database: Sendable {
 
     public let dialect: Dialect
     public let location: DatabaseLocation
+    /// bcrypt's work factor for the passwords this store hashes, and for the decoy an unknown email is
+    /// checked against (so that it takes as long as a known one).
+    public let passwordCost: UInt8
     let backend: Backend
     private let logger: Logger
     /// Set when a ROLLBACK failed on SQLite's one connection: its transaction may still be open, and
@@ -40,16 +43,18 @@ public final class Database: Sendable {
         case postgres(PostgresClient, Task<Void, Never>)
     }
 
-    private init(dialect: Dialect, location: DatabaseLocation, backend: Backend, logger: Logger) {
+    private init(dialect: Dialect, location: DatabaseLocation, backend: Backend, passwordCost: UInt8, logger: Logger) {
         self.dialect = dialect
         self.location = location
+        self.passwordCost = passwordCost
         self.backend = backend
         self.logger = logger
     }
 
     /// Opens the database at `location` (creating an SQLite file and its folder when missing).
-    /// Call ``close()`` when done.
-    public static func open(_ location: DatabaseLocation, logger: Logger) async throws -> Database {
+    /// `passwordCost` is bcrypt's work factor (12: about a quarter of a second a hash on one core of a
+    /// 2020s server; tests use less). Call ``close()`` when done.
+    public static func open(_ location: DatabaseLocation, passwordCost: UInt8 = 12, logger: Logger) async throws -> Database {
         switch location {
         case .sqlite(let path):
             try FileManager.default.createDirectory(
@@ -81,7 +86,9 @@ public final class Database: Sendable {
                 try? await thread.shutdownGracefully()
                 throw error
             }
-            return Database(dialect: .sqlite, location: location, backend: .sqlite(connection, AsyncLock(), thread), logger: logger)
+            return Database(
+                dialect: .sqlite, location: location, backend: .sqlite(connection, AsyncLock(), thread), passwordCost: passwordCost,
+                logger: logger)
         case .postgres(let url):
             let core = try SQLPostgresConfiguration(url: url).coreConfiguration
             // The URL's sslmode decides, as libpq's does: require, prefer (the default: TLS when the server offers it), or disable.
@@ -97,7 +104,8 @@ public final class Database: Sendable {
             clientConfiguration.options.maximumConnections = 16
             let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
             let running = Task { await client.run() }
-            let database = Database(dialect: .postgres, location: location, backend: .postgres(client, running), logger: logger)
+            let database = Database(
+                dialect: .postgres, location: location, backend: .postgres(client, running), passwordCost: passwordCost, logger: logger)
             do {
                 try await database.read { try await $0.raw("SELECT 1").run() }
             } catch {
@@ -111,9 +119,9 @@ public final class Database: Sendable {
     /// Opens the database at `location`, brings its schema up to date, runs `body`, and closes it,
     /// whether `body` returns or throws.
     public static func withMigrated<Result>(
-        _ location: DatabaseLocation, logger: Logger, _ body: (Database) async throws -> Result
+        _ location: DatabaseLocation, passwordCost: UInt8 = 12, logger: Logger, _ body: (Database) async throws -> Result
     ) async throws -> Result {
-        let database = try await open(location, logger: logger)
+        let database = try await open(location, passwordCost: passwordCost, logger: logger)
         do {
             try await database.migrate()
             let result = try await body(database)

@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdBcrypt
 import NIOPosix
 import SQLKit
+import Synchronization
 
 /// What a user may do in their team.
 public enum Role: String, Sendable, CaseIterable, Codable {
@@ -51,12 +52,11 @@ public struct User: Sendable, Equatable, Codable {
 }
 
 extension Database {
-    /// bcrypt's work factor: about a quarter of a second per hash on one core of a 2020s server.
-    public static let passwordCost: UInt8 = 12
-
+    /// Adds a user, the password hashed at `cost` (by default the store's `passwordCost`).
     public func createUser(
-        email: String, password: String, role: Role, teamID: String, cost: UInt8 = Database.passwordCost
+        email: String, password: String, role: Role, teamID: String, cost: UInt8? = nil
     ) async throws -> User {
+        let cost = cost ?? passwordCost
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         guard email.contains("@"), (3...254).contains(email.count) else {
             throw StoreError.invalidValue("'\(email)' is not an email address")
@@ -86,7 +86,7 @@ extension Database {
         // bcrypt would compare only the first 72 bytes: a longer password is not the one that was set.
         guard password.utf8.count <= 72 else { return nil }
         let row = try await read { sql in try await sql.raw("SELECT * FROM users WHERE email = \(bind: email)").first() }
-        let hash = try row?.decode(column: "password_hash", as: String.self) ?? Self.decoyHash
+        let hash = try row?.decode(column: "password_hash", as: String.self) ?? Self.decoyHash(cost: passwordCost)
         let matches = try await Self.passwordHashing.runIfActive { Bcrypt.verify(password, hash: hash) }
         guard let row, matches else { return nil }
         return try User(row: row)
@@ -126,6 +126,16 @@ extension Database {
         return pool
     }()
 
-    /// A bcrypt hash of nothing anyone knows, verified against when the email is unknown.
-    private static let decoyHash = Bcrypt.hash(UUID().uuidString, cost: Database.passwordCost)
+    /// A bcrypt hash of nothing anyone knows, at `cost`, verified against when the email is unknown;
+    /// made once per cost.
+    private static func decoyHash(cost: UInt8) -> String {
+        decoyHashes.withLock { hashes in
+            if let hash = hashes[cost] { return hash }
+            let hash = Bcrypt.hash(UUID().uuidString, cost: cost)
+            hashes[cost] = hash
+            return hash
+        }
+    }
+
+    private static let decoyHashes = Mutex<[UInt8: String]>([:])
 }

@@ -47,9 +47,10 @@ public enum TestDatabase {
         }
     }
 
-    /// Runs `body` with a new, migrated database, closed afterwards.
+    /// Runs `body` with a new, migrated database, closed afterwards. Passwords are hashed at bcrypt's
+    /// lowest cost: the tests check logins, not bcrypt's slowness.
     public static func with<Result>(_ backend: Backend, _ body: (Database) async throws -> Result) async throws -> Result {
-        try await Database.withMigrated(try await makeLocation(backend), logger: logger, body)
+        try await Database.withMigrated(try await makeLocation(backend), passwordCost: 4, logger: logger, body)
     }
 }
 

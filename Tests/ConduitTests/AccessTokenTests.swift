@@ -80,8 +80,8 @@ struct AccessTokenTests {
     func loginFlow(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
             let team = try await store.createTeam(name: "t")
-            _ = try await store.createUser(email: "m@x.io", password: "member-pass", role: .member, teamID: team.id, cost: 4)
-            _ = try await store.createUser(email: "v@x.io", password: "viewer-pass", role: .viewer, teamID: team.id, cost: 4)
+            _ = try await store.createUser(email: "m@x.io", password: "member-pass", role: .member, teamID: team.id)
+            _ = try await store.createUser(email: "v@x.io", password: "viewer-pass", role: .viewer, teamID: team.id)
             let app = try TestServer.authenticatedApplication(store: store) { $0.jwtSecret = AccessTokenTests.secret }
             try await app.test(.live) { client in
                 #expect(

@@ -69,7 +69,7 @@ struct AdminAPITests {
         try await TestDatabase.with(.sqlite) { store in
             let mine = try await store.createTeam(name: "mine")
             let theirs = try await store.createTeam(name: "theirs")
-            _ = try await store.createUser(email: "other@x.io", password: "password-1", role: .member, teamID: theirs.id, cost: 4)
+            _ = try await store.createUser(email: "other@x.io", password: "password-1", role: .member, teamID: theirs.id)
             let admin = try await store.createAPIKey(name: "admin", teamID: mine.id, scopes: [.admin])
             let app = try TestServer.authenticatedApplication(store: store)
             try await app.test(.router) { client in

@@ -249,7 +249,7 @@ struct LimitConcurrencyTests {
         try await TestDatabase.with(.sqlite) { store in
             let team = try await store.createTeam(name: "t")
             let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.chat])
-            _ = try await store.createUser(email: "u@x.io", password: "very-secret-pass", role: .member, teamID: team.id, cost: 4)
+            _ = try await store.createUser(email: "u@x.io", password: "very-secret-pass", role: .member, teamID: team.id)
             let app = try TestServer.authenticatedApplication(store: store, logger: captured.logger) {
                 $0.jwtSecret = String(repeating: "j", count: 32)
             }

@@ -12,16 +12,16 @@ struct UserTests {
         try await TestDatabase.with(backend) { store in
             let team = try await store.createTeam(name: "t")
             let user = try await store.createUser(
-                email: "Ada@Example.com", password: "correct horse", role: .member, teamID: team.id, cost: 4)
+                email: "Ada@Example.com", password: "correct horse", role: .member, teamID: team.id)
             #expect(user.email == "ada@example.com")
             #expect(try await store.authenticateUser(email: "ada@example.com ", password: "correct horse") == user)
             #expect(try await store.authenticateUser(email: "ada@example.com", password: "wrong horse!") == nil)
             #expect(try await store.authenticateUser(email: "nobody@example.com", password: "correct horse") == nil)
             await #expect(throws: StoreError.self) {
-                try await store.createUser(email: "ada@example.com", password: "another one", role: .viewer, teamID: team.id, cost: 4)
+                try await store.createUser(email: "ada@example.com", password: "another one", role: .viewer, teamID: team.id)
             }
             await #expect(throws: StoreError.self) {
-                try await store.createUser(email: "bob@example.com", password: "short", role: .viewer, teamID: team.id, cost: 4)
+                try await store.createUser(email: "bob@example.com", password: "short", role: .viewer, teamID: team.id)
             }
             let stored = try await store.read { try await $0.raw("SELECT password_hash FROM users").all() }
             #expect(try stored.allSatisfy { try $0.decode(column: "password_hash", as: String.self).hasPrefix("$2") })
@@ -34,7 +34,7 @@ struct UserTests {
     func refreshFamilies(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
             let team = try await store.createTeam(name: "t")
-            let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id, cost: 4)
+            let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id)
             let first = try await store.issueRefreshToken(userID: user.id, lifetime: 3600)
             guard case .rotated(let rotatedUser, let second) = try await store.refresh(first) else {
                 Issue.record("a fresh token rotates")
@@ -60,7 +60,7 @@ struct UserTests {
     func absoluteLifetime(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
             let team = try await store.createTeam(name: "t")
-            let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id, cost: 4)
+            let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id)
             let start = Timestamp.now()
             var token = try await store.issueRefreshToken(userID: user.id, lifetime: 100)
             for step in 1...3 {
@@ -88,7 +88,7 @@ struct UserTests {
     func concurrentRefresh(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
             let team = try await store.createTeam(name: "t")
-            let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id, cost: 4)
+            let user = try await store.createUser(email: "a@b.c", password: "password1", role: .member, teamID: team.id)
             let token = try await store.issueRefreshToken(userID: user.id, lifetime: 3600)
             let outcomes = try await withThrowingTaskGroup(of: RefreshOutcome.self) { group in
                 for _ in 0..<2 { group.addTask { try await store.refresh(token) } }
