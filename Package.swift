@@ -93,10 +93,9 @@ let package = Package(
         .target(
             name: "Store",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
+                crypto, nioPosix,
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

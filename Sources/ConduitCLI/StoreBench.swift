@@ -28,8 +28,18 @@ struct StoreBench: AsyncParsableCommand {
     @Option(help: "Write the results as JSON to this file.")
     var json: String?
 
+    /// What one operation of a run writes.
+    enum Workload: String, CaseIterable, Codable {
+        case jobs = "jobs"
+        case hotKey = "limits, one key"
+        case keyEach = "limits, a key each"
+        case usage = "usage, 100 a batch"
+
+        var rowsPerOperation: Int { self == .usage ? 100 : 1 }
+    }
+
     struct Result: Codable {
-        var workload: String
+        var workload: Workload
         var clients: Int
         var operationsPerSecond: Double
         var rowsPerSecond: Double
@@ -42,13 +52,15 @@ struct StoreBench: AsyncParsableCommand {
         let results = try await database.withDatabase(logger: logger) { store in
             let team = try await store.createTeam(name: "bench-\(UUID().uuidString.prefix(8))")
             var results: [Result] = []
-            for (name, rowsPerOperation) in [("jobs", 1), ("limits, one key", 1), ("limits, a key each", 1), ("usage, 100 a batch", 100)] {
+            for workload in Workload.allCases {
                 for count in clients {
-                    let result = try await measure(name, clients: count, rowsPerOperation: rowsPerOperation) { client in
-                        try await operation(name, store: store, teamID: team.id, client: client)
+                    let result = try await measure(workload, clients: count) { client in
+                        try await operation(workload, store: store, teamID: team.id, client: client)
                     }
                     FileHandle.standardError.write(
-                        Data("\(name), \(count) clients: \(Int(result.operationsPerSecond)) operations/s, \(result.errors) errors\n".utf8))
+                        Data(
+                            "\(workload.rawValue), \(count) clients: \(Int(result.operationsPerSecond)) operations/s, \(result.errors) errors\n"
+                                .utf8))
                     results.append(result)
                 }
             }
@@ -57,7 +69,7 @@ struct StoreBench: AsyncParsableCommand {
         print("| workload | clients | operations/s | rows/s | errors |\n|---|---:|---:|---:|---:|")
         for result in results {
             print(
-                "| \(result.workload) | \(result.clients) | \(Int(result.operationsPerSecond)) | \(Int(result.rowsPerSecond)) | \(result.errors) |"
+                "| \(result.workload.rawValue) | \(result.clients) | \(Int(result.operationsPerSecond)) | \(Int(result.rowsPerSecond)) | \(result.errors) |"
             )
         }
         if let json {
@@ -68,18 +80,18 @@ struct StoreBench: AsyncParsableCommand {
     }
 
     /// One operation of `workload` by caller number `client`.
-    private func operation(_ workload: String, store: Database, teamID: String, client: Int) async throws {
+    private func operation(_ workload: Workload, store: Database, teamID: String, client: Int) async throws {
         switch workload {
-        case "jobs":
+        case .jobs:
             _ = try await store.enqueue(NewJob(kind: "bench", queue: "bench", input: "{}"), teamID: teamID)
             for job in try await store.claimJobs(queue: "bench", limit: 1, node: "bench-\(client)", lease: 30_000) {
                 _ = try await store.completeJob(job.id, node: "bench-\(client)", attempt: job.attempt, result: "{}")
             }
-        case "limits, one key", "limits, a key each":
-            let subject = workload == "limits, one key" ? "bench:\(teamID)" : "bench:\(teamID):\(client)"
+        case .hotKey, .keyEach:
+            let subject = workload == .hotKey ? "bench:\(teamID)" : "bench:\(teamID):\(client)"
             let window = RateWindow(subject: subject, period: .minute, requestLimit: 1 << 40, tokenLimit: 1 << 40)
             _ = try await store.admit(tokens: 10, in: [window])
-        default:
+        case .usage:
             let events = (0..<100).map { _ in
                 UsageEvent(teamID: teamID, keyID: nil, model: "bench", route: "/bench", tokens: 10, latencyMilliseconds: 1, status: 200)
             }
@@ -88,7 +100,7 @@ struct StoreBench: AsyncParsableCommand {
     }
 
     private func measure(
-        _ workload: String, clients: Int, rowsPerOperation: Int, _ operation: @escaping @Sendable (Int) async throws -> Void
+        _ workload: Workload, clients: Int, _ operation: @escaping @Sendable (Int) async throws -> Void
     ) async throws -> Result {
         let start = ContinuousClock.now
         let end = start + .milliseconds(Int(duration * 1000))
@@ -115,6 +127,6 @@ struct StoreBench: AsyncParsableCommand {
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         return Result(
             workload: workload, clients: clients, operationsPerSecond: Double(done) / seconds,
-            rowsPerSecond: Double(done * rowsPerOperation) / seconds, errors: errors)
+            rowsPerSecond: Double(done * workload.rowsPerOperation) / seconds, errors: errors)
     }
 }

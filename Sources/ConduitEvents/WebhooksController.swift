@@ -22,13 +22,13 @@ package struct WebhooksController {
         router.post("/v1/webhooks") { request, context in try await create(request, context: context) }
         router.get("/v1/webhooks") { _, context in
             let webhooks = try await store.webhooks(teamID: try await teams.teamID(context))
-            return try Self.answer(WebhookList(data: webhooks.map { WebhookView($0) }))
+            return try json(WebhookList(data: webhooks.map { WebhookView($0) }))
         }
-        router.get("/v1/webhooks/{id}") { _, context in try Self.answer(WebhookView(try await webhook(context))) }
+        router.get("/v1/webhooks/{id}") { _, context in try json(WebhookView(try await webhook(context))) }
         router.delete("/v1/webhooks/{id}") { _, context in
             let id = try context.parameters.require("id")
             guard try await store.deleteWebhook(id, teamID: try await teams.teamID(context)) else { throw Self.notFound(id) }
-            return try Self.answer(WebhookChange(id: id, deleted: true))
+            return try json(WebhookChange(id: id, deleted: true))
         }
         router.post("/v1/webhooks/{id}/rotate-secret") { _, context in
             let id = try context.parameters.require("id")
@@ -37,7 +37,7 @@ package struct WebhooksController {
                 let secret = try await store.rotateWebhookSecret(
                     id, teamID: try await teams.teamID(context), overlap: Int64(overlap / .milliseconds(1)))
             else { throw Self.notFound(id) }
-            return try Self.answer(WebhookChange(id: id, secret: secret))
+            return try json(WebhookChange(id: id, secret: secret))
         }
         router.get("/v1/webhooks/{id}/deliveries") { request, context in
             let webhook = try await webhook(context)
@@ -54,7 +54,7 @@ package struct WebhooksController {
                     deliveryID, webhookID: webhook.id, teamID: webhook.teamID, traceContext: TraceContextCarrier.current())
             else { throw StoreError.notFound("no delivery '\(deliveryID)' of this webhook") }
             queues.wake(Webhook.deliveryQueue)
-            return try Self.answer(DeliveryView(delivery), status: .accepted)
+            return try json(DeliveryView(delivery), status: .accepted)
         }
     }
 
@@ -87,7 +87,7 @@ package struct WebhooksController {
         }
         let (webhook, secret) = try await store.createWebhook(
             teamID: try await teams.teamID(context), url: registration.url, topics: subscribed, description: description)
-        return try Self.answer(WebhookView(webhook, secret: secret), status: .created)
+        return try json(WebhookView(webhook, secret: secret), status: .created)
     }
 
     private func webhook(_ context: ConduitRequestContext) async throws -> Webhook {
@@ -163,9 +163,5 @@ package struct WebhooksController {
         var object = "webhook"
         var deleted: Bool?
         var secret: String?
-    }
-
-    private static func answer(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-        try json(value, status: status, keys: .convertToSnakeCase)
     }
 }

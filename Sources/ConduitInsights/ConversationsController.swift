@@ -85,8 +85,8 @@ package struct ConversationsController {
         let status: HTTPResponse.Status = isNew ? .accepted : .ok
         var response =
             isBatch
-            ? try json(AcceptedConversations(data: views, jobIDs: created.map(\.jobID)), status: status, keys: .convertToSnakeCase)
-            : try json(views[0], status: status, keys: .convertToSnakeCase)
+            ? try json(AcceptedConversations(data: views, jobIDs: created.map(\.jobID)), status: status)
+            : try json(views[0], status: status)
         if !isNew { response.headers[.idempotentReplayed] = "true" }
         return response
     }
@@ -166,7 +166,7 @@ package struct ConversationsController {
         guard let conversation = try await store.conversation(id, teamID: team) else { throw StoreError.notFound("conversation \(id)") }
         let insight = try await store.insight(ofConversation: id, teamID: team)
         let job = try await store.job(conversation.jobID, teamID: team)
-        return try json(ConversationView(conversation, job: job, insight: insight), keys: .convertToSnakeCase)
+        return try json(ConversationView(conversation, job: job, insight: insight))
     }
 
     private func insights(_ request: Request, context: ConduitRequestContext) async throws -> Response {

@@ -154,6 +154,6 @@ package struct JobsController {
     private func team(_ context: ConduitRequestContext) async throws -> String { try await teams.teamID(context) }
 
     private func view(_ job: Job, status: HTTPResponse.Status = .ok) throws -> Response {
-        try json(JobView(job), status: status, keys: .convertToSnakeCase)
+        try json(JobView(job), status: status)
     }
 }

@@ -27,7 +27,7 @@ package struct ListPage {
     {
         let page = Array(fetched.prefix(limit))
         return try json(
-            Page(data: try page.map(view), hasMore: fetched.count > limit, lastID: page.last.map(id)), keys: .convertToSnakeCase)
+            Page(data: try page.map(view), hasMore: fetched.count > limit, lastID: page.last.map(id)))
     }
 
     private struct Page<Item: Encodable & Sendable>: Encodable, Sendable {

@@ -50,7 +50,7 @@ package struct DebugController {
 
     package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.get("/v1/admin/debug") { _, _ in
-            try json(snapshot(), keys: .convertToSnakeCase)
+            try json(snapshot())
         }
     }
 
