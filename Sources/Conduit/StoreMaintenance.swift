@@ -17,12 +17,13 @@ struct StoreMaintenance: Service {
     func run() async throws {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await store.pruneRateCounters()
+                try await store.rateCounters.prune()
                 // A day late: a replayed token of a just-expired login is still recognised as spent.
-                try await store.pruneRefreshTokens(expiredBefore: Timestamp.now() - 86_400)
-                try await store.pruneRequestLog(before: Timestamp.now() - Int64(configuration.read(\.requestLog.retentionDays)) * 86_400)
+                try await store.refreshTokens.prune(expiredBefore: StoreTime.now() - StoreTime.day)
+                try await store.requestLog.prune(
+                    before: StoreTime.now() - Int64(configuration.read(\.requestLog.retentionDays)) * StoreTime.day)
                 // Events are kept as long as the finished jobs that made them.
-                try await store.pruneEvents(before: Milliseconds.now() - Int64(configuration.read(\.jobs.retentionDays)) * 86_400_000)
+                try await store.events.prune(before: StoreTime.now() - Int64(configuration.read(\.jobs.retentionDays)) * StoreTime.day)
             } catch {
                 logger.warning("store housekeeping failed", metadata: ["error": "\(error)"])
             }

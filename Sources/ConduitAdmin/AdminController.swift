@@ -35,27 +35,50 @@ package struct AdminController {
         /// Only in the answer that creates the key; never again.
         package var secret: String?
 
-        package enum CodingKeys: String, CodingKey {
-            case id, object, name, prefix, scopes, limits, secret
-            case teamID = "team_id"
-            case createdAt = "created_at"
-            case expiresAt = "expires_at"
-            case revokedAt = "revoked_at"
-            case lastUsedAt = "last_used_at"
-        }
-
         package init(_ key: APIKey, secret: String? = nil) {
             id = key.id
             name = key.name
             teamID = key.teamID
             prefix = key.prefix
             scopes = key.scopes.sorted().map(\.rawValue)
-            createdAt = key.createdAt
-            expiresAt = key.expiresAt
-            revokedAt = key.revokedAt
-            lastUsedAt = key.lastUsedAt
+            createdAt = StoreTime.seconds(key.createdAt)
+            expiresAt = StoreTime.seconds(key.expiresAt)
+            revokedAt = StoreTime.seconds(key.revokedAt)
+            lastUsedAt = StoreTime.seconds(key.lastUsedAt)
             limits = key.limits
             self.secret = secret
+        }
+    }
+
+    /// A team as the API shows it (times in seconds).
+    package struct TeamView: Encodable {
+        package var id: String
+        package var name: String
+        package var createdAt: Int64
+        package var limits: Limits
+
+        package init(_ team: Team) {
+            id = team.id
+            name = team.name
+            createdAt = StoreTime.seconds(team.createdAt)
+            limits = team.limits
+        }
+    }
+
+    /// A user as the API shows it (never the password's hash).
+    package struct UserView: Encodable {
+        package var id: String
+        package var teamID: String
+        package var email: String
+        package var role: Role
+        package var createdAt: Int64
+
+        package init(_ user: User) {
+            id = user.id
+            teamID = user.teamID
+            email = user.email
+            role = user.role
+            createdAt = StoreTime.seconds(user.createdAt)
         }
     }
 
@@ -97,12 +120,12 @@ package struct AdminController {
     package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.get("/v1/admin/teams") { _, context in
             let identity = try Self.caller(context)
-            guard let team = try await store.team(id: identity.teamID) else { throw StoreError.notFound("team \(identity.teamID)") }
-            return try json(List(data: [team]))
+            guard let team = try await store.teams.find(id: identity.teamID) else { throw StoreError.notFound("team \(identity.teamID)") }
+            return try json(List(data: [TeamView(team)]))
         }
         router.get("/v1/admin/keys") { _, context in
             let identity = try Self.caller(context)
-            return try json(List(data: try await store.apiKeys(teamID: identity.teamID).map { Key($0) }))
+            return try json(List(data: try await store.keys.list(teamID: identity.teamID).map { Key($0) }))
         }
         router.post("/v1/admin/keys") { request, context in
             let identity = try Self.caller(context)
@@ -126,23 +149,23 @@ package struct AdminController {
             if let days = body.expiresInDays, !(1...36_500).contains(days) {
                 throw InvalidInput("expires_in_days must be 1 to 36500", param: "expires_in_days", code: "invalid_value")
             }
-            let issued = try await store.createAPIKey(
+            let issued = try await store.keys.create(
                 name: name, teamID: identity.teamID, scopes: scopes,
-                expiresAt: body.expiresInDays.map { Timestamp.now() + Int64($0) * 86_400 })
+                expiresAt: body.expiresInDays.map { StoreTime.now() + Int64($0) * StoreTime.day })
             return try json(Key(issued.key, secret: issued.secret), status: .created)
         }
         router.delete("/v1/admin/keys/{id}") { _, context in
             let identity = try Self.caller(context)
-            return try json(Key(try await store.revokeAPIKey(id: try context.parameters.require("id"), teamID: identity.teamID)))
+            return try json(Key(try await store.keys.revoke(id: try context.parameters.require("id"), teamID: identity.teamID)))
         }
         router.post("/v1/admin/keys/{id}/rotate") { _, context in
             let identity = try Self.caller(context)
-            let issued = try await store.rotateAPIKey(id: try context.parameters.require("id"), teamID: identity.teamID)
+            let issued = try await store.keys.rotate(id: try context.parameters.require("id"), teamID: identity.teamID)
             return try json(Key(issued.key, secret: issued.secret), status: .created)
         }
         router.get("/v1/admin/users") { _, context in
             let identity = try Self.caller(context)
-            return try json(List(data: try await store.users(teamID: identity.teamID)))
+            return try json(List(data: try await store.users.list(teamID: identity.teamID).map(UserView.init)))
         }
         router.post("/v1/admin/users") { request, context in
             let identity = try Self.caller(context)
@@ -156,16 +179,18 @@ package struct AdminController {
                     }
                     return role
                 } ?? .member
-            let user = try await store.createUser(email: body.email, password: body.password, role: role, teamID: identity.teamID)
-            return try json(user, status: .created)
+            let user = try await store.users.create(email: body.email, password: body.password, role: role, teamID: identity.teamID)
+            return try json(UserView(user), status: .created)
         }
         router.get("/v1/admin/usage") { request, context in
             let identity = try Self.caller(context)
-            let now = Timestamp.now()
-            let start = try Self.day(request.uri.queryParameters["from"], name: "from") ?? (now - now % 86_400 - 29 * 86_400)
-            let end = try Self.day(request.uri.queryParameters["to"], name: "to").map { $0 + 86_400 } ?? (now - now % 86_400 + 86_400)
+            let now = StoreTime.now()
+            let start = try Self.day(request.uri.queryParameters["from"], name: "from") ?? (now - now % StoreTime.day - 29 * StoreTime.day)
+            let end =
+                try Self.day(request.uri.queryParameters["to"], name: "to").map { $0 + StoreTime.day }
+                ?? (now - now % StoreTime.day + StoreTime.day)
             let prices = self.prices.current  // once per answer: a reload must not split a report
-            let rows = try await store.usage(teamID: identity.teamID, from: start, to: end).map { summary in
+            let rows = try await store.usage.summary(teamID: identity.teamID, from: start, to: end).map { summary in
                 UsageRow(
                     date: Date(timeIntervalSince1970: TimeInterval(summary.day * 86_400)).formatted(Self.dateFormat),
                     model: summary.model, keyID: summary.keyID, requests: summary.requests, errors: summary.errors,
@@ -192,6 +217,6 @@ package struct AdminController {
         guard let date = try? dateFormat.parse(String(value)) else {
             throw InvalidInput("\(name) must be a date as YYYY-MM-DD, got '\(value)'", param: name, code: "invalid_value")
         }
-        return Int64(date.timeIntervalSince1970)
+        return Int64(date.timeIntervalSince1970) * StoreTime.second
     }
 }

@@ -12,7 +12,7 @@ package struct AuthController {
     package let store: Database
     package let accessTokens: AccessTokens
     /// Seconds a refresh token is valid.
-    package let refreshLifetime: Int64 = 30 * 86_400
+    package let refreshLifetime: Duration = .seconds(30 * 86_400)
 
     package struct Login: Decodable {
         package var email: String
@@ -54,9 +54,10 @@ package struct AuthController {
             windows.append(
                 RateWindow(subject: "login-ip:" + client, period: .minute, requestLimit: Self.attemptsPerAddressPerMinute, tokenLimit: nil))
         }
-        let now = Timestamp.now()
-        if case .refused(let status) = try await store.admit(tokens: 0, in: windows, now: now) {
-            throw LimitError.loginAttempts(fromAddress: status.window.subject.hasPrefix("login-ip:"), retryAfter: status.resetsAt - now)
+        let now = StoreTime.now()
+        if case .refused(let status) = try await store.rateCounters.admit(tokens: 0, in: windows, now: now) {
+            throw LimitError.loginAttempts(
+                fromAddress: status.window.subject.hasPrefix("login-ip:"), retryAfter: StoreTime.secondsUntil(status.resetsAt, from: now))
         }
     }
 
@@ -83,15 +84,15 @@ package struct AuthController {
         router.post("/v1/auth/login") { request, context in
             let body = try await request.decodeJSON(as: Login.self, limit: 16 * 1024)
             try await throttle(email: body.email, address: context.channel.remoteAddress)
-            guard let user = try await store.authenticateUser(email: body.email, password: body.password) else {
+            guard let user = try await store.users.authenticate(email: body.email, password: body.password) else {
                 throw APIKeyAuthenticator.unauthorized("incorrect email or password", code: "invalid_credentials")
             }
-            let refresh = try await store.issueRefreshToken(userID: user.id, lifetime: refreshLifetime)
+            let refresh = try await store.refreshTokens.issue(userID: user.id, lifetime: refreshLifetime)
             return try json(Tokens(accessToken: try accessTokens.issue(for: user), expiresIn: accessTokens.lifetime, refreshToken: refresh))
         }
         router.post("/v1/auth/refresh") { request, _ in
             let body = try await request.decodeJSON(as: Refresh.self, limit: 16 * 1024)
-            switch try await store.refresh(body.refreshToken) {
+            switch try await store.refreshTokens.refresh(body.refreshToken) {
             case .rotated(let user, let refresh):
                 return try json(
                     Tokens(accessToken: try accessTokens.issue(for: user), expiresIn: accessTokens.lifetime, refreshToken: refresh))
@@ -104,7 +105,7 @@ package struct AuthController {
         }
         router.post("/v1/auth/logout") { request, _ in
             let body = try await request.decodeJSON(as: Refresh.self, limit: 16 * 1024)
-            try await store.revokeRefreshFamily(of: body.refreshToken)
+            try await store.refreshTokens.revokeFamily(of: body.refreshToken)
             return Response(status: .noContent)
         }
     }

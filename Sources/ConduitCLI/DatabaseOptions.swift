@@ -39,10 +39,10 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-extension Database {
+extension TeamsRepository {
     /// The team with this id or name, or a usage error naming it.
-    func requireTeam(_ idOrName: String) async throws -> Team {
-        guard let team = try await team(idOrName) else { throw ValidationError("no team '\(idOrName)'") }
+    func require(_ idOrName: String) async throws -> Team {
+        guard let team = try await find(idOrName) else { throw ValidationError("no team '\(idOrName)'") }
         return team
     }
 }

@@ -29,10 +29,10 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let jobs = try await database.withDatabase(logger: quietLogger()) { store in
-                let teams = if let team { [try await store.requireTeam(team)] } else { try await store.teams() }
+                let teams = if let team { [try await store.teams.require(team)] } else { try await store.teams.list() }
                 var jobs: [Job] = []
                 for team in teams {
-                    jobs += try await store.jobs(teamID: team.id, state: state.flatMap(JobState.init), kind: kind, limit: limit)
+                    jobs += try await store.jobs.list(teamID: team.id, state: state.flatMap(JobState.init), kind: kind, limit: limit)
                 }
                 return Array(jobs.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }.prefix(limit))
             }
@@ -41,7 +41,7 @@ struct JobsCommand: AsyncParsableCommand {
                 jobs.map { job -> [String] in
                     let progress: String = job.progressTotal.map { "\(job.progressDone)/\($0)" } ?? "-"
                     let attempts = "\(job.attempt)/\(job.maxAttempts)"
-                    return [job.id, job.kind, job.queue, job.state.rawValue, attempts, progress, formatTime(job.createdAt / 1000)]
+                    return [job.id, job.kind, job.queue, job.state.rawValue, attempts, progress, formatTime(job.createdAt)]
                 })
         }
     }
@@ -52,7 +52,7 @@ struct JobsCommand: AsyncParsableCommand {
         @Argument(help: "The job's id.") var id: String
 
         func run() async throws {
-            let job = try await database.withDatabase(logger: quietLogger()) { try await $0.requireJob(id) }
+            let job = try await database.withDatabase(logger: quietLogger()) { try await $0.jobs.require(id) }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -69,12 +69,12 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let state = try await database.withDatabase(logger: quietLogger()) { store in
-                var job = try await store.requireJob(id)
+                var job = try await store.jobs.require(id)
                 let bar = ProgressBar(label: "\(job.kind) \(job.id.prefix(8))", total: job.progressTotal ?? 1, unit: .items("items"))
                 while !job.state.isFinished {
                     bar.set(done: job.progressDone, total: job.progressTotal)
                     try await Task.sleep(for: .seconds(interval))
-                    job = try await store.requireJob(id)
+                    job = try await store.jobs.require(id)
                 }
                 bar.set(done: job.progressDone, total: job.progressTotal)
                 bar.finish()
@@ -94,7 +94,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let job = try await database.withDatabase(logger: quietLogger()) { store in
-                try await store.cancelJob(id, teamID: try await store.requireJob(id).teamID)
+                try await store.jobs.cancel(id, teamID: try await store.jobs.require(id).teamID)
             }
             print(job.state.rawValue)
         }
@@ -107,17 +107,17 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let job = try await database.withDatabase(logger: quietLogger()) { store in
-                try await store.retryJob(id, teamID: try await store.requireJob(id).teamID)
+                try await store.jobs.retry(id, teamID: try await store.jobs.require(id).teamID)
             }
             print(job.state.rawValue)
         }
     }
 }
 
-extension Database {
+extension JobsRepository {
     /// The job with this id, or a usage error naming it.
-    fileprivate func requireJob(_ id: String) async throws -> Job {
-        guard let job = try await job(id) else { throw ValidationError("no job '\(id)'") }
+    fileprivate func require(_ id: String) async throws -> Job {
+        guard let job = try await find(id) else { throw ValidationError("no job '\(id)'") }
         return job
     }
 }

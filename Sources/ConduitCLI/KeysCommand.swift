@@ -34,13 +34,13 @@ struct KeysCommand: AsyncParsableCommand {
             let issued = try await database.withDatabase(logger: quietLogger()) { store in
                 let owner: Team
                 if let team {
-                    owner = try await store.requireTeam(team)
+                    owner = try await store.teams.require(team)
                 } else {
-                    owner = try await store.ensureTeam(named: KeysCommand.defaultTeam)
+                    owner = try await store.teams.ensure(named: KeysCommand.defaultTeam)
                 }
-                let expiresAt = expiresInDays.map { Timestamp.now() + Int64($0) * 86_400 }
+                let expiresAt = expiresInDays.map { StoreTime.now() + Int64($0) * StoreTime.day }
                 let scopes = self.scopes.isEmpty ? Scope.defaultScopes : Set(self.scopes.compactMap(Scope.init(rawValue:)))
-                return try await store.createAPIKey(name: name, teamID: owner.id, scopes: scopes, expiresAt: expiresAt)
+                return try await store.keys.create(name: name, teamID: owner.id, scopes: scopes, expiresAt: expiresAt)
             }
             describe(issued.key)
             print(issued.secret)
@@ -55,10 +55,10 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             let keys = try await database.withDatabase(logger: quietLogger()) { store in
                 var teamID: String?
-                if let team { teamID = try await store.requireTeam(team).id }
-                return try await store.apiKeys(teamID: teamID)
+                if let team { teamID = try await store.teams.require(team).id }
+                return try await store.keys.list(teamID: teamID)
             }
-            let now = Timestamp.now()
+            let now = StoreTime.now()
             printTable(
                 ["ID", "NAME", "PREFIX", "SCOPES", "STATE", "LAST USED"],
                 keys.map { key in
@@ -77,7 +77,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "The key's id (see `conduit keys list`).") var id: String
 
         func run() async throws {
-            let key = try await database.withDatabase(logger: quietLogger()) { try await $0.revokeAPIKey(id: id, teamID: nil) }
+            let key = try await database.withDatabase(logger: quietLogger()) { try await $0.keys.revoke(id: id, teamID: nil) }
             print("revoked \(key.id) (\(key.name), \(key.prefix)…)")
         }
     }
@@ -90,7 +90,7 @@ struct KeysCommand: AsyncParsableCommand {
         @OptionGroup var limits: LimitOptions
 
         func run() async throws {
-            try await database.withDatabase(logger: quietLogger()) { try await $0.setLimits(limits.limits, forKey: id) }
+            try await database.withDatabase(logger: quietLogger()) { try await $0.keys.setLimits(limits.limits, forKey: id) }
             print("key \(id): \(describe(limits.limits))")
         }
     }
@@ -102,7 +102,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "The key's id (see `conduit keys list`).") var id: String
 
         func run() async throws {
-            let issued = try await database.withDatabase(logger: quietLogger()) { try await $0.rotateAPIKey(id: id, teamID: nil) }
+            let issued = try await database.withDatabase(logger: quietLogger()) { try await $0.keys.rotate(id: id, teamID: nil) }
             describe(issued.key)
             print(issued.secret)
         }

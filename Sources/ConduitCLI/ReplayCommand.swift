@@ -40,13 +40,13 @@ struct ReplayCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let logged = try await database.withDatabase(logger: quietLogger(), { try await $0.loggedRequest(requestID) }) else {
+        guard let logged = try await database.withDatabase(logger: quietLogger(), { try await $0.requestLog.find(requestID) }) else {
             throw ValidationError("no logged request '\(requestID)': it was not selected by request_log, or is past its retention")
         }
         guard allowChanges || Self.changesNothing(method: logged.method, path: logged.path) else {
             throw ValidationError("\(logged.method) \(logged.path) changes something on the server; replay it with --allow-changes")
         }
-        let logTime = Date(timeIntervalSince1970: TimeInterval(logged.createdAt)).ISO8601Format()
+        let logTime = Date(timeIntervalSince1970: TimeInterval(StoreTime.seconds(logged.createdAt))).ISO8601Format()
         print("request: \(logged.method) \(logged.path) of team \(logged.teamID ?? "-"), key \(logged.keyID ?? "-"), logged \(logTime)")
         var request = HTTPClientRequest(url: serverURL.trimmingSuffix("/") + logged.path)
         request.method = .init(rawValue: logged.method)

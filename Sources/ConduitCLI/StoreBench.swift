@@ -50,7 +50,7 @@ struct StoreBench: AsyncParsableCommand {
         var logger = Logger(label: "conduit-bench")
         logger.logLevel = .warning
         let results = try await database.withDatabase(logger: logger) { store in
-            let team = try await store.createTeam(name: "bench-\(UUID().uuidString.prefix(8))")
+            let team = try await store.teams.create(name: "bench-\(UUID().uuidString.prefix(8))")
             var results: [Result] = []
             for workload in Workload.allCases {
                 for count in clients {
@@ -83,19 +83,19 @@ struct StoreBench: AsyncParsableCommand {
     private func operation(_ workload: Workload, store: Database, teamID: String, client: Int) async throws {
         switch workload {
         case .jobs:
-            _ = try await store.enqueue(NewJob(kind: "bench", queue: "bench", input: "{}"), teamID: teamID)
-            for job in try await store.claimJobs(queue: "bench", limit: 1, node: "bench-\(client)", lease: 30_000) {
-                _ = try await store.completeJob(job.id, node: "bench-\(client)", attempt: job.attempt, result: "{}")
+            _ = try await store.jobs.enqueue(NewJob(kind: "bench", queue: "bench", input: "{}"), teamID: teamID)
+            for job in try await store.jobs.claim(queue: "bench", limit: 1, node: "bench-\(client)", lease: 30_000) {
+                _ = try await store.jobs.complete(job.id, node: "bench-\(client)", attempt: job.attempt, result: "{}")
             }
         case .hotKey, .keyEach:
             let subject = workload == .hotKey ? "bench:\(teamID)" : "bench:\(teamID):\(client)"
             let window = RateWindow(subject: subject, period: .minute, requestLimit: 1 << 40, tokenLimit: 1 << 40)
-            _ = try await store.admit(tokens: 10, in: [window])
+            _ = try await store.rateCounters.admit(tokens: 10, in: [window])
         case .usage:
             let events = (0..<100).map { _ in
                 UsageEvent(teamID: teamID, keyID: nil, model: "bench", route: "/bench", tokens: 10, latencyMilliseconds: 1, status: 200)
             }
-            try await store.record(events)
+            try await store.usage.record(events)
         }
     }
 

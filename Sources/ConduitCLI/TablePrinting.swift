@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Store
 
 /// Columns padded to their widest cell, as `docker ps` and `kubectl get` print them.
 func printTable(_ header: [String], _ rows: [[String]]) {
@@ -10,8 +11,8 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     }
 }
 
-func formatTime(_ seconds: Int64) -> String {
-    Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601)
+func formatTime(_ stored: Int64) -> String {
+    Date(timeIntervalSince1970: TimeInterval(StoreTime.seconds(stored))).formatted(.iso8601)
 }
 
 /// Administrative commands print their results; only warnings and errors go to the log.

@@ -12,7 +12,7 @@ struct TeamsCommand: AsyncParsableCommand {
         @Argument(help: "The team's name, unique.") var name: String
 
         func run() async throws {
-            let team = try await database.withDatabase(logger: quietLogger()) { try await $0.createTeam(name: name) }
+            let team = try await database.withDatabase(logger: quietLogger()) { try await $0.teams.create(name: name) }
             print(team.id)
         }
     }
@@ -22,7 +22,7 @@ struct TeamsCommand: AsyncParsableCommand {
         @OptionGroup var database: StoreOptions
 
         func run() async throws {
-            let teams = try await database.withDatabase(logger: quietLogger()) { try await $0.teams() }
+            let teams = try await database.withDatabase(logger: quietLogger()) { try await $0.teams.list() }
             printTable(["ID", "NAME", "CREATED", "LIMITS"], teams.map { [$0.id, $0.name, formatTime($0.createdAt), describe($0.limits)] })
         }
     }
@@ -36,8 +36,8 @@ struct TeamsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let id = try await database.withDatabase(logger: quietLogger()) { store in
-                let id = try await store.requireTeam(team).id
-                try await store.setLimits(limits.limits, forTeam: id)
+                let id = try await store.teams.require(team).id
+                try await store.teams.setLimits(limits.limits, forTeam: id)
                 return id
             }
             print("team \(id): \(describe(limits.limits))")

@@ -26,8 +26,8 @@ struct UsersCommand: AsyncParsableCommand {
                 throw ValidationError("no password on standard input, as in: printf '%s\\n' \"$PASSWORD\" | conduit users create ...")
             }
             let user = try await database.withDatabase(logger: quietLogger()) { store in
-                try await store.createUser(
-                    email: email, password: password, role: Role(rawValue: role)!, teamID: try await store.requireTeam(team).id)
+                try await store.users.create(
+                    email: email, password: password, role: Role(rawValue: role)!, teamID: try await store.teams.require(team).id)
             }
             print(user.id)
         }
@@ -41,8 +41,8 @@ struct UsersCommand: AsyncParsableCommand {
         func run() async throws {
             let users = try await database.withDatabase(logger: quietLogger()) { store in
                 var teamID: String?
-                if let team { teamID = try await store.requireTeam(team).id }
-                return try await store.users(teamID: teamID)
+                if let team { teamID = try await store.teams.require(team).id }
+                return try await store.users.list(teamID: teamID)
             }
             printTable(
                 ["ID", "EMAIL", "ROLE", "TEAM", "CREATED"],

@@ -26,21 +26,21 @@ package struct WebhookDeliveryWorker: JobWorker {
 
     package func run(_ job: Job, progress: JobProgress) async throws -> JobOutcome {
         let id = try JSONDecoder().decode(Input.self, from: Data(job.input.utf8)).deliveryID
-        guard let (_, webhook, event) = try await store.pendingDelivery(id) else {
+        guard let (_, webhook, event) = try await store.webhooks.pendingDelivery(id) else {
             return JobOutcome(result: #"{"sent":false,"reason":"the webhook was deleted or the event pruned"}"#)
         }
         let settings = self.settings.current
         do {
             let status = try await send(event, to: webhook, settings: settings)
-            try await store.recordDeliveryAttempt(id, status: .succeeded, responseStatus: status, error: nil)
+            try await store.webhooks.recordDeliveryAttempt(id, status: .succeeded, responseStatus: status, error: nil)
             return JobOutcome(result: #"{"sent":true,"response_status":\#(status)}"#)
         } catch let error as DeliveryError where error.isFinal {
             // Trying again cannot help: the delivery fails now, and its job completes.
-            try await store.recordDeliveryAttempt(id, status: .failed, responseStatus: nil, error: error.description)
+            try await store.webhooks.recordDeliveryAttempt(id, status: .failed, responseStatus: nil, error: error.description)
             return JobOutcome(result: #"{"sent":false,"reason":"the receiver's address is not allowed"}"#)
         } catch let error as DeliveryError {
             let isLast = job.attempt >= job.maxAttempts
-            try await store.recordDeliveryAttempt(
+            try await store.webhooks.recordDeliveryAttempt(
                 id, status: isLast ? .failed : .pending, responseStatus: error.responseStatus, error: error.description)
             throw error
         }
@@ -84,7 +84,7 @@ package struct WebhookDeliveryWorker: JobWorker {
 
     /// The Standard Webhooks payload; `data` is the event's payload as recorded.
     package static func body(_ event: Event) -> Data {
-        let timestamp = Date(timeIntervalSince1970: Double(event.createdAt) / 1000).formatted(.iso8601)
+        let timestamp = Date(timeIntervalSince1970: Double(StoreTime.seconds(event.createdAt))).formatted(.iso8601)
         let topic = String(decoding: (try? JSONEncoder().encode(event.topic)) ?? Data(), as: UTF8.self)
         return Data(#"{"type":\#(topic),"timestamp":"\#(timestamp)","data":\#(event.payload)}"#.utf8)
     }

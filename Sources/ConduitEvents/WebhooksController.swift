@@ -21,20 +21,20 @@ package struct WebhooksController {
     package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/webhooks") { request, context in try await create(request, context: context) }
         router.get("/v1/webhooks") { _, context in
-            let webhooks = try await store.webhooks(teamID: try await teams.teamID(context))
+            let webhooks = try await store.webhooks.list(teamID: try await teams.teamID(context))
             return try json(WebhookList(data: webhooks.map { WebhookView($0) }))
         }
         router.get("/v1/webhooks/{id}") { _, context in try json(WebhookView(try await webhook(context))) }
         router.delete("/v1/webhooks/{id}") { _, context in
             let id = try context.parameters.require("id")
-            guard try await store.deleteWebhook(id, teamID: try await teams.teamID(context)) else { throw Self.notFound(id) }
+            guard try await store.webhooks.delete(id, teamID: try await teams.teamID(context)) else { throw Self.notFound(id) }
             return try json(WebhookChange(id: id, deleted: true))
         }
         router.post("/v1/webhooks/{id}/rotate-secret") { _, context in
             let id = try context.parameters.require("id")
             let overlap = settings.read(\.rotationOverlap)
             guard
-                let secret = try await store.rotateWebhookSecret(
+                let secret = try await store.webhooks.rotateSecret(
                     id, teamID: try await teams.teamID(context), overlap: Int64(overlap / .milliseconds(1)))
             else { throw Self.notFound(id) }
             return try json(WebhookChange(id: id, secret: secret))
@@ -42,7 +42,7 @@ package struct WebhooksController {
         router.get("/v1/webhooks/{id}/deliveries") { request, context in
             let webhook = try await webhook(context)
             let page = try ListPage(request)
-            let deliveries = try await store.webhookDeliveries(
+            let deliveries = try await store.webhooks.deliveries(
                 webhookID: webhook.id, teamID: webhook.teamID, limit: page.fetch, after: page.after)
             return try page.response(deliveries, id: \.id, view: DeliveryView.init)
         }
@@ -50,7 +50,7 @@ package struct WebhooksController {
             let webhook = try await webhook(context)
             let deliveryID = try context.parameters.require("delivery")
             guard
-                let delivery = try await store.redeliver(
+                let delivery = try await store.webhooks.redeliver(
                     deliveryID, webhookID: webhook.id, teamID: webhook.teamID, traceContext: TraceContextCarrier.current())
             else { throw StoreError.notFound("no delivery '\(deliveryID)' of this webhook") }
             queues.wake(Webhook.deliveryQueue)
@@ -85,14 +85,14 @@ package struct WebhooksController {
         guard queues.serves(Webhook.deliveryQueue) else {
             throw QueueNotServed(queue: Webhook.deliveryQueue, feature: "webhooks")
         }
-        let (webhook, secret) = try await store.createWebhook(
+        let (webhook, secret) = try await store.webhooks.create(
             teamID: try await teams.teamID(context), url: registration.url, topics: subscribed, description: description)
         return try json(WebhookView(webhook, secret: secret), status: .created)
     }
 
     private func webhook(_ context: ConduitRequestContext) async throws -> Webhook {
         let id = try context.parameters.require("id")
-        guard let webhook = try await store.webhook(id, teamID: try await teams.teamID(context)) else { throw Self.notFound(id) }
+        guard let webhook = try await store.webhooks.find(id, teamID: try await teams.teamID(context)) else { throw Self.notFound(id) }
         return webhook
     }
 
@@ -116,7 +116,7 @@ package struct WebhooksController {
             url = webhook.url
             topics = webhook.topics
             description = webhook.description
-            createdAt = webhook.createdAt / 1000
+            createdAt = StoreTime.seconds(webhook.createdAt)
             self.secret = secret
         }
     }
@@ -146,8 +146,8 @@ package struct WebhooksController {
             attempts = delivery.attempts
             responseStatus = delivery.responseStatus
             lastError = delivery.lastError
-            createdAt = delivery.createdAt / 1000
-            updatedAt = delivery.updatedAt / 1000
+            createdAt = StoreTime.seconds(delivery.createdAt)
+            updatedAt = StoreTime.seconds(delivery.updatedAt)
         }
     }
 

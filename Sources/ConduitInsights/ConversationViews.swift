@@ -16,7 +16,7 @@ struct AcceptedConversation: Encodable, Sendable {
         pipeline = conversation.pipeline
         status = conversation.status.rawValue
         jobID = conversation.jobID
-        createdAt = conversation.createdAt / 1000
+        createdAt = StoreTime.seconds(conversation.createdAt)
     }
 }
 
@@ -55,7 +55,7 @@ struct ConversationView: Encodable, Sendable {
         metadata = try JSONDecoder().decode(JSONValue.self, from: Data(conversation.metadata.utf8))
         jobID = conversation.jobID
         jobState = job?.state.rawValue
-        createdAt = conversation.createdAt / 1000
+        createdAt = StoreTime.seconds(conversation.createdAt)
         insights = try insight.map { [try InsightView($0)] } ?? []
     }
 }
@@ -80,7 +80,7 @@ struct InsightView: Encodable, Sendable {
     init(_ insight: Insight) throws {
         envelope = Envelope(
             id: insight.id, conversationID: insight.conversationID, jobID: insight.jobID, pipeline: insight.pipeline,
-            pipelineVersion: insight.pipelineVersion, source: insight.source, createdAt: insight.createdAt / 1000)
+            pipelineVersion: insight.pipelineVersion, source: insight.source, createdAt: StoreTime.seconds(insight.createdAt))
         analysis = try JSONDecoder().decode([String: JSONValue].self, from: Data(insight.analysis.utf8))
     }
 

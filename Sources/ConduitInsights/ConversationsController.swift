@@ -35,12 +35,7 @@ package struct ConversationsController {
 
     private func submit(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let body = try await request.body.collect(upTo: limits.read(\.maxBodyBytes))
-        // Checked strictly first: JSONSerialization alone takes a trailing comma or the last of two equal keys.
-        try StrictJSON.validate(body.readableBytesView)
-        guard let parsed = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) else {
-            throw InvalidInput("request body is not valid JSON", code: "invalid_json")
-        }
-        guard let object = parsed as? [String: Any] else {
+        guard case .object(let object) = try decodeStrictJSON(JSONValue.self, from: body) else {
             throw InvalidInput(
                 "the body must be a JSON object: a conversation, or {\"conversations\": [...]}", code: "invalid_type")
         }
@@ -48,12 +43,14 @@ package struct ConversationsController {
         let isBatch = object["conversations"] != nil
         let submitted: [NewConversation]
         if isBatch {
-            guard let list = object["conversations"] as? [[String: Any]], (1...Self.maximumBatch).contains(list.count) else {
+            guard let list = object["conversations"]?.arrayValue, (1...Self.maximumBatch).contains(list.count),
+                case let items = list.compactMap(\.objectValue), items.count == list.count
+            else {
                 throw InvalidInput(
                     "conversations must be a list of 1 to \(Self.maximumBatch) conversation objects", param: "conversations",
                     code: "invalid_value")
             }
-            submitted = try list.enumerated().map { index, item in
+            submitted = try items.enumerated().map { index, item in
                 try Self.conversation(item, param: "conversations[\(index)].", defaultPipeline: object["pipeline"], pipelines: pipelines)
             }
         } else {
@@ -73,7 +70,7 @@ package struct ConversationsController {
         _ = try await rateLimiter?.admit(context.identity, tokens: estimatedTokens)
         let key = try request.idempotencyKey()
         let trace = TraceContextCarrier.current()
-        let (created, isNew) = try await store.createConversations(
+        let (created, isNew) = try await store.conversations.create(
             submitted, teamID: try await teams.teamID(context), idempotencyKey: key, maxWaiting: queues.maxWaitingPerTeam
         ) { conversationID in
             NewJob(
@@ -92,18 +89,20 @@ package struct ConversationsController {
     }
 
     /// One conversation of a submission, checked; `param` prefixes the names errors point at.
-    package static func conversation(_ object: [String: Any], param: String, defaultPipeline: Any?, pipelines: PipelineLibrary) throws
-        -> NewConversation
-    {
-        guard let messages = object["messages"] as? [[String: Any]], (1...maximumMessages).contains(messages.count) else {
+    package static func conversation(
+        _ object: [String: JSONValue], param: String, defaultPipeline: JSONValue?, pipelines: PipelineLibrary
+    ) throws -> NewConversation {
+        guard let list = object["messages"]?.arrayValue, (1...maximumMessages).contains(list.count),
+            case let messages = list.compactMap(\.objectValue), messages.count == list.count
+        else {
             throw InvalidInput(
                 "\(param)messages must be a list of 1 to \(maximumMessages) messages, each {\"role\", \"content\"}",
                 param: "\(param)messages", code: "invalid_value")
         }
-        var checked: [[String: String]] = []
+        var checked: [ConversationText.Message] = []
         for (index, message) in messages.enumerated() {
             let at = "\(param)messages[\(index)]"
-            guard let role = message["role"] as? String, roles.contains(role) else {
+            guard let role = message["role"]?.stringValue, roles.contains(role) else {
                 throw InvalidInput(
                     "\(at).role must be one of \(roles.sorted().joined(separator: ", "))", param: "\(at).role", code: "invalid_value")
             }
@@ -112,29 +111,29 @@ package struct ConversationsController {
                     "\(at).content must be a string, null, or a list of parts ({\"type\": \"text\", \"text\": ...})",
                     param: "\(at).content", code: "invalid_type")
             }
-            checked.append(["role": role, "content": content])
+            checked.append(ConversationText.Message(role: role, content: content))
         }
-        guard checked.contains(where: { Self.isVisible($0["content"]!) }) else {
+        guard checked.contains(where: { Self.isVisible($0.content) }) else {
             throw InvalidInput("\(param)messages are all empty", param: "\(param)messages", code: "empty_input")
         }
-        let metadata = object["metadata"] ?? [String: Any]()
-        guard metadata is [String: Any] else {
+        let metadata = object["metadata"] ?? .object([:])
+        guard metadata.objectValue != nil else {
             throw InvalidInput("\(param)metadata must be a JSON object", param: "\(param)metadata", code: "invalid_type")
         }
-        let metadataJSON = try JSONSerialization.data(withJSONObject: metadata, options: [.sortedKeys, .withoutEscapingSlashes])
+        let metadataJSON = try metadata.canonicalJSON()
         guard metadataJSON.count <= maximumMetadataBytes else {
             throw InvalidInput(
                 "\(param)metadata takes at most \(maximumMetadataBytes) bytes of JSON", param: "\(param)metadata", code: "invalid_value")
         }
-        let named = object["pipeline"] ?? defaultPipeline ?? "default"
-        guard let pipeline = named as? String, pipelines[pipeline] != nil else {
+        guard let pipeline = (object["pipeline"] ?? defaultPipeline ?? .string("default")).stringValue, pipelines[pipeline] != nil else {
             throw InvalidInput(
                 "\(param)pipeline must be one of \(pipelines.pipelines.keys.sorted().joined(separator: ", "))",
                 param: "\(param)pipeline", code: "unknown_pipeline")
         }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
         return NewConversation(
-            pipeline: pipeline,
-            messages: String(decoding: try JSONSerialization.data(withJSONObject: checked, options: [.sortedKeys]), as: UTF8.self),
+            pipeline: pipeline, messages: String(decoding: try encoder.encode(checked), as: UTF8.self),
             metadata: String(decoding: metadataJSON, as: UTF8.self), messageCount: checked.count)
     }
 
@@ -150,12 +149,14 @@ package struct ConversationsController {
 
     /// A message's text as OpenAI's chat format gives it: a string, null (an assistant's tool call), or
     /// parts, of which the text ones count.
-    package static func text(of content: Any?) -> String? {
+    package static func text(of content: JSONValue?) -> String? {
         switch content {
-        case let text as String: return text
-        case nil, is NSNull: return ""
-        case let parts as [[String: Any]]:
-            return parts.compactMap { $0["type"] as? String == "text" ? $0["text"] as? String : nil }.joined(separator: "\n")
+        case .string(let text): return text
+        case nil, .null: return ""
+        case .array(let list):
+            let parts = list.compactMap(\.objectValue)
+            guard parts.count == list.count else { return nil }
+            return parts.compactMap { $0["type"]?.stringValue == "text" ? $0["text"]?.stringValue : nil }.joined(separator: "\n")
         default: return nil
         }
     }
@@ -163,9 +164,11 @@ package struct ConversationsController {
     private func show(_ context: ConduitRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
         let team = try await teams.teamID(context)
-        guard let conversation = try await store.conversation(id, teamID: team) else { throw StoreError.notFound("conversation \(id)") }
-        let insight = try await store.insight(ofConversation: id, teamID: team)
-        let job = try await store.job(conversation.jobID, teamID: team)
+        guard let conversation = try await store.conversations.find(id, teamID: team) else {
+            throw StoreError.notFound("conversation \(id)")
+        }
+        let insight = try await store.insights.find(ofConversation: id, teamID: team)
+        let job = try await store.jobs.find(conversation.jobID, teamID: team)
         return try json(ConversationView(conversation, job: job, insight: insight))
     }
 
@@ -181,7 +184,7 @@ package struct ConversationsController {
             }
             filter[keyPath: bound] = Int64(seconds * 1000)
         }
-        let found = try await store.insights(
+        let found = try await store.insights.list(
             teamID: try await teams.teamID(context), matching: filter, limit: page.fetch, after: page.after)
         return try page.response(found, id: \.id, view: InsightView.init)
     }

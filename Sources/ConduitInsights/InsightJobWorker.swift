@@ -46,7 +46,7 @@ package struct InsightJobWorker: JobWorker {
 
     package func run(_ job: Job, progress: JobProgress) async throws -> JobOutcome {
         let id = try JSONDecoder().decode(Input.self, from: Data(job.input.utf8)).conversationID
-        guard let conversation = try await store.conversation(id, teamID: job.teamID) else {
+        guard let conversation = try await store.conversations.find(id, teamID: job.teamID) else {
             throw StoreError.notFound("conversation \(id)")
         }
         switch conversation.status {
@@ -54,7 +54,7 @@ package struct InsightJobWorker: JobWorker {
         case .skipped:
             return try outcome(Result(conversationID: id, status: .skipped, reason: conversation.reason))
         case .analyzed:
-            let insight = try await store.insight(ofConversation: id, teamID: job.teamID)
+            let insight = try await store.insights.find(ofConversation: id, teamID: job.teamID)
             return try outcome(Result(conversationID: id, status: .analyzed, insightID: insight?.id, source: insight?.source))
         }
         do {
@@ -64,7 +64,7 @@ package struct InsightJobWorker: JobWorker {
             if job.attempt >= job.maxAttempts {
                 let reason = "\(error)"
                 let payload = try Self.json(["conversation_id": id, "pipeline": conversation.pipeline, "reason": reason])
-                try? await store.closeConversation(
+                try? await store.conversations.close(
                     id, as: .failed, reason: reason,
                     event: Self.event(InsightEvents.conversationFailed, payload))
             }
@@ -85,7 +85,7 @@ package struct InsightJobWorker: JobWorker {
         }
 
         let hash = text.contentHash(pipeline: pipeline.name, version: pipeline.version)
-        if pipeline.cache.exact, let cached = try await store.insight(withContentHash: hash, teamID: job.teamID) {
+        if pipeline.cache.exact, let cached = try await store.insights.find(withContentHash: hash, teamID: job.teamID) {
             metrics.cacheHit(pipeline: pipeline.name, kind: "exact")
             var analysis = try JSONDecoder().decode(Analysis.self, from: Data(cached.analysis.utf8))
             analysis.reused(from: cached.id, similarity: nil, tokens: 0)
@@ -108,7 +108,7 @@ package struct InsightJobWorker: JobWorker {
         }
         if readable, let threshold = pipeline.cache.semanticThreshold,
             let (cachedID, similarity) = try await mostSimilar(to: embedded, teamID: job.teamID, pipeline: pipeline),
-            similarity >= threshold, let cached = try await store.insight(cachedID, teamID: job.teamID)
+            similarity >= threshold, let cached = try await store.insights.find(cachedID, teamID: job.teamID)
         {
             metrics.cacheHit(pipeline: pipeline.name, kind: "semantic")
             var analysis = try JSONDecoder().decode(Analysis.self, from: Data(cached.analysis.utf8))
@@ -157,7 +157,7 @@ package struct InsightJobWorker: JobWorker {
     {
         metrics.skipped(pipeline: pipeline.name, reason: reason)
         let payload = try Self.json(["conversation_id": conversation.id, "pipeline": pipeline.name, "reason": reason, "detail": detail])
-        try await store.closeConversation(
+        try await store.conversations.close(
             conversation.id, as: .skipped, reason: reason,
             event: Self.event(InsightEvents.conversationSkipped, payload))
         return try outcome(Result(conversationID: conversation.id, status: .skipped, reason: reason))
@@ -174,7 +174,7 @@ package struct InsightJobWorker: JobWorker {
     private func mostSimilar(to embedded: EmbeddedConversation, teamID: String, pipeline: PipelineDefinition) async throws -> (
         String, Double
     )? {
-        let recent = try await store.recentEmbeddings(
+        let recent = try await store.insights.recentEmbeddings(
             teamID: teamID, pipeline: pipeline.name, version: pipeline.version, model: embedded.model, limit: pipeline.cache.semanticWindow)
         var best: (String, Double)?
         for (id, bytes) in recent {
@@ -201,7 +201,7 @@ package struct InsightJobWorker: JobWorker {
             ]
             return Self.event(InsightEvents.insightCreated, (try? Self.json(payload)) ?? "{}")
         }
-        let (insight, created) = try await store.storeInsight(new, teamID: job.teamID, event: payload)
+        let (insight, created) = try await store.insights.store(new, teamID: job.teamID, event: payload)
         if created { metrics.stored(pipeline: pipeline.name, source: source) }
         return try outcome(Result(conversationID: conversation.id, status: .analyzed, insightID: insight.id, source: insight.source))
     }

@@ -75,7 +75,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
         }
         // Whatever was still running when the shutdown grace ran out goes back to the queue.
         do {
-            let released = try await store.releaseJobs(node: node)
+            let released = try await store.jobs.release(node: node)
             if released > 0 { logger.notice("jobs put back in the queue at shutdown", metadata: ["jobs": "\(released)"]) }
         } catch {
             logger.error("jobs not put back at shutdown; they are rescued when their lease runs out", metadata: ["error": "\(error)"])
@@ -91,7 +91,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
                 var claimed: [Job] = []
                 if free > 0 {
                     do {
-                        claimed = try await store.claimJobs(
+                        claimed = try await store.jobs.claim(
                             queue: queue, kinds: Array(workers.keys), limit: free, node: node, lease: milliseconds(configuration.lease))
                     } catch {
                         logger.warning("claiming jobs failed", metadata: ["queue": "\(queue)", "error": "\(error)"])
@@ -124,7 +124,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
     private func listen() async {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                try await cancelWhenGracefulShutdown { try await self.store.listenForJobs { queue in self.wake(queue) } }
+                try await cancelWhenGracefulShutdown { try await self.store.jobs.listen { queue in self.wake(queue) } }
                 return  // SQLite: nothing to listen to
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { return }
@@ -190,7 +190,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
                 let final = progress.current
                 // A database hiccup must not turn a finished attempt into a failed one: tried again a few times.
                 let completed = try await retrying(times: 3) {
-                    try await store.completeJob(
+                    try await store.jobs.complete(
                         job.id, node: node, attempt: job.attempt, result: outcome.result, output: outcome.output,
                         progress: (final.done, final.total))
                 }
@@ -216,7 +216,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
     private func record(_ job: Job, failure message: String) async {
         let metadata: Logger.Metadata = ["job_id": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempt)", "error": "\(message)"]
         do {
-            switch try await store.failJob(job.id, node: node, attempt: job.attempt, message: message, backoff: configuration.backoff) {
+            switch try await store.jobs.fail(job.id, node: node, attempt: job.attempt, message: message, backoff: configuration.backoff) {
             case .discarded?:
                 outcomes(job.kind, "discarded")
                 logger.warning("job discarded after its last attempt", metadata: metadata)
@@ -243,7 +243,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
             let current = progress.current
             do {
                 let renewed = ContinuousClock.now
-                let held = try await store.renewLease(
+                let held = try await store.jobs.renewLease(
                     jobID: job.id, node: node, attempt: job.attempt, lease: lease, progress: (current.done, current.total))
                 if !held { return .lostLease }
                 heldUntil = renewed + configuration.lease
@@ -269,7 +269,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
         var lastPrune = ContinuousClock.now - .seconds(3600)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                for job in try await store.rescueAbandonedJobs(backoff: configuration.backoff) {
+                for job in try await store.jobs.rescueAbandoned(backoff: configuration.backoff) {
                     outcomes(job.kind, job.state == .discarded ? "discarded" : "rescued")
                     logger.warning(
                         "job rescued from a node that stopped renewing its lease",
@@ -277,7 +277,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
                 }
                 try await recordJobCounts()
                 if ContinuousClock.now - lastPrune > .seconds(60) {
-                    try await store.pruneJobs(finishedBefore: Milliseconds.now() - Int64(configuration.retentionDays) * 86_400_000)
+                    try await store.jobs.prune(finishedBefore: StoreTime.now() - Int64(configuration.retentionDays) * StoreTime.day)
                     lastPrune = .now
                 }
             } catch {
@@ -289,7 +289,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
 
     /// `conduit_jobs{queue, state}`: every node reports the whole queue (take the max across nodes, not the sum).
     private func recordJobCounts() async throws {
-        let counts = try await store.jobCounts()
+        let counts = try await store.jobs.counts()
         let queues = Set(configuration.queues.keys).union(counts.map(\.queue))
         for queue in queues {
             for state in JobState.allCases {

@@ -38,7 +38,6 @@ public struct JobView: Encodable, Sendable {
         func json(_ text: String?) -> JSONValue {
             text.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) } ?? .null
         }
-        func seconds(_ milliseconds: Int64?) -> Int64? { milliseconds.map { $0 / 1000 } }
         id = job.id
         kind = job.kind
         queue = job.queue
@@ -46,14 +45,14 @@ public struct JobView: Encodable, Sendable {
         priority = job.priority
         input = json(job.input)
         result = json(job.result)
-        errors = job.errors.map { AttemptError(attempt: $0.attempt, at: $0.at / 1000, message: $0.message) }
+        errors = job.errors.map { AttemptError(attempt: $0.attempt, at: StoreTime.seconds($0.at), message: $0.message) }
         attempt = job.attempt
         maxAttempts = job.maxAttempts
-        runAt = seconds(job.runAt)
-        expiresAt = seconds(job.expiresAt)
-        createdAt = seconds(job.createdAt)
-        attemptedAt = seconds(job.attemptedAt)
-        finishedAt = seconds(job.finishedAt)
+        runAt = StoreTime.seconds(job.runAt)
+        expiresAt = StoreTime.seconds(job.expiresAt)
+        createdAt = StoreTime.seconds(job.createdAt)
+        attemptedAt = StoreTime.seconds(job.attemptedAt)
+        finishedAt = StoreTime.seconds(job.finishedAt)
         progress = Progress(done: job.progressDone, total: job.progressTotal)
     }
 }

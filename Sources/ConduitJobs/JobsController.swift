@@ -33,10 +33,10 @@ package struct JobsController {
         }
         router.get("/v1/jobs/{id}/output") { request, context in try await output(request, context: context) }
         router.post("/v1/jobs/{id}/cancel") { _, context in
-            try view(try await store.cancelJob(try context.parameters.require("id"), teamID: try await team(context)))
+            try view(try await store.jobs.cancel(try context.parameters.require("id"), teamID: try await team(context)))
         }
         router.post("/v1/jobs/{id}/retry") { _, context in
-            let job = try await store.retryJob(try context.parameters.require("id"), teamID: try await team(context))
+            let job = try await store.jobs.retry(try context.parameters.require("id"), teamID: try await team(context))
             runner.wake(job.queue)
             return try view(job)
         }
@@ -96,7 +96,7 @@ package struct JobsController {
         guard runner.serves(queue) else {
             throw InvalidInput("no queue '\(queue)' on this server (jobs.queues)", param: "queue", code: "unknown_queue")
         }
-        let (job, created) = try await store.enqueue(
+        let (job, created) = try await store.jobs.enqueue(
             NewJob(
                 kind: submission.kind, queue: queue, input: String(decoding: inputJSON, as: UTF8.self), priority: priority,
                 maxAttempts: maxAttempts, runAt: submission.runAt.map { Int64($0 * 1000) },
@@ -120,7 +120,7 @@ package struct JobsController {
             }
             state = known
         }
-        let jobs = try await store.jobs(
+        let jobs = try await store.jobs.list(
             teamID: try await teams.teamID(context), state: state, kind: query["kind"].map(String.init), limit: page.fetch,
             after: page.after)
         return try page.response(jobs, id: \.id, view: JobView.init)
@@ -133,7 +133,7 @@ package struct JobsController {
         guard job.state == .completed else {
             throw JobsError.outputNotReady(job.state)
         }
-        let output = try await store.jobOutput(job.id, teamID: job.teamID) ?? Data()
+        let output = try await store.jobs.output(job.id, teamID: job.teamID) ?? Data()
         let format = request.uri.queryParameters["format"].map(String.init) ?? "jsonl"
         if format == "float32" {
             return Response(
@@ -147,7 +147,7 @@ package struct JobsController {
 
     private func job(_ context: ConduitRequestContext) async throws -> Job {
         let id = try context.parameters.require("id")
-        guard let job = try await store.job(id, teamID: try await team(context)) else { throw StoreError.notFound("job \(id)") }
+        guard let job = try await store.jobs.find(id, teamID: try await team(context)) else { throw StoreError.notFound("job \(id)") }
         return job
     }
 

@@ -16,7 +16,7 @@ public enum Scope: String, Sendable, CaseIterable, Codable, Comparable {
 
 /// An API key as stored: never the secret itself, only its SHA-256 and a short prefix that lets
 /// people tell their keys apart.
-public struct APIKey: Sendable, Equatable, Codable {
+public struct APIKey: Sendable, Equatable {
     public var id: String
     public var teamID: String
     public var name: String
@@ -43,7 +43,7 @@ public struct APIKey: Sendable, Equatable, Codable {
         expiresAt = try row.decode(column: "expires_at", as: Int64?.self)
         revokedAt = try row.decode(column: "revoked_at", as: Int64?.self)
         lastUsedAt = try row.decode(column: "last_used_at", as: Int64?.self)
-        limits = try Limits(row: row)
+        limits = try row.decode(Limits.self)
     }
 
     init(id: String, teamID: String, name: String, prefix: String, scopes: Set<Scope>, createdAt: Int64, expiresAt: Int64?) {
@@ -96,9 +96,10 @@ public enum APIKeySecret {
     }
 }
 
-extension Database {
+public struct APIKeysRepository: Repository {
+    let database: Database
     /// A new key; its secret is generated unless `secret` is given (an operator's own admin key).
-    public func createAPIKey(
+    public func create(
         name: String, teamID: String, scopes: Set<Scope> = Scope.defaultScopes, expiresAt: Int64? = nil, secret given: String? = nil
     ) async throws -> IssuedAPIKey {
         if let given, !APIKeySecret.isWellFormed(given) {
@@ -109,7 +110,7 @@ extension Database {
         let secret = given ?? APIKeySecret.generate()
         let key = APIKey(
             id: UUID().uuidString.lowercased(), teamID: teamID, name: name, prefix: APIKeySecret.visiblePrefix(of: secret),
-            scopes: scopes, createdAt: Timestamp.now(), expiresAt: expiresAt)
+            scopes: scopes, createdAt: StoreTime.now(), expiresAt: expiresAt)
         try await transaction { sql in
             guard try await sql.raw("SELECT id FROM teams WHERE id = \(bind: teamID)").first() != nil else {
                 throw StoreError.notFound("team \(teamID)")
@@ -133,29 +134,29 @@ extension Database {
     }
 
     /// The key whose secret this is, whatever its state (the caller decides what revoked or expired means).
-    public func apiKey(secret: String) async throws -> APIKey? {
-        try await apiKeyWithTeamLimits(secret: secret)?.key
+    public func find(secret: String) async throws -> APIKey? {
+        try await findWithTeamLimits(secret: secret)?.key
     }
 
     /// The key whose secret this is, with its team's limits, in one query: what authenticating a request needs.
-    public func apiKeyWithTeamLimits(secret: String) async throws -> (key: APIKey, teamLimits: Limits)? {
+    public func findWithTeamLimits(secret: String) async throws -> (key: APIKey, teamLimits: Limits)? {
         guard APIKeySecret.isWellFormed(secret) else { return nil }
         let hash = APIKeySecret.hash(secret)
         return try await read { sql in
             try await sql.raw(
                 "SELECT k.*, \(Limits.teamColumns) FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.secret_hash = \(bind: hash)"
-            ).first().map { (try APIKey(row: $0), try Limits(row: $0, prefix: "team_")) }
+            ).first().map { (try APIKey(row: $0), try $0.decode(Limits.self, prefix: "team_")) }
         }
     }
 
     /// Records that the key was used now (at most once a minute per key, to keep writes off the hot path).
-    public func touchAPIKey(_ key: APIKey, at now: Int64 = Timestamp.now()) async throws {
-        guard (key.lastUsedAt ?? 0) < now - 60 else { return }
+    public func touch(_ key: APIKey, at now: Int64 = StoreTime.now()) async throws {
+        guard (key.lastUsedAt ?? 0) < now - StoreTime.minute else { return }
         try await read { sql in try await sql.raw("UPDATE api_keys SET last_used_at = \(bind: now) WHERE id = \(bind: key.id)").run() }
     }
 
     /// The team's keys, or every key when `teamID` is nil.
-    public func apiKeys(teamID: String?) async throws -> [APIKey] {
+    public func list(teamID: String?) async throws -> [APIKey] {
         try await read { sql in
             let rows =
                 if let teamID {
@@ -168,27 +169,32 @@ extension Database {
     }
 
     /// The key with this id, only when it belongs to `teamID` (any team when nil): another team's key is not found.
-    public func apiKey(id: String, teamID: String?) async throws -> APIKey? {
+    public func find(id: String, teamID: String?) async throws -> APIKey? {
         try await read { sql in
             try await sql.raw("SELECT * FROM api_keys WHERE id = \(bind: id)").first().map(APIKey.init(row:))
         }.flatMap { key in teamID == nil || key.teamID == teamID ? key : nil }
     }
 
+    public func setLimits(_ limits: Limits, forKey id: String) async throws {
+        guard try await find(id: id, teamID: nil) != nil else { throw StoreError.notFound("API key \(id)") }
+        try await setLimits(limits, table: "api_keys", id: id)
+    }
+
     /// Revokes the key; revoking twice keeps the first time.
-    public func revokeAPIKey(id: String, teamID: String?) async throws -> APIKey {
-        guard try await apiKey(id: id, teamID: teamID) != nil else { throw StoreError.notFound("API key \(id)") }
-        let now = Timestamp.now()
+    public func revoke(id: String, teamID: String?) async throws -> APIKey {
+        guard try await find(id: id, teamID: teamID) != nil else { throw StoreError.notFound("API key \(id)") }
+        let now = StoreTime.now()
         try await read { sql in
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id) AND revoked_at IS NULL").run()
         }
-        guard let key = try await apiKey(id: id, teamID: teamID) else { throw StoreError.notFound("API key \(id)") }
+        guard let key = try await find(id: id, teamID: teamID) else { throw StoreError.notFound("API key \(id)") }
         return key
     }
 
     /// Issues a new secret for the key's name, team and scopes, and revokes the old key, in one transaction.
-    public func rotateAPIKey(id: String, teamID: String?) async throws -> IssuedAPIKey {
+    public func rotate(id: String, teamID: String?) async throws -> IssuedAPIKey {
         let secret = APIKeySecret.generate()
-        let now = Timestamp.now()
+        let now = StoreTime.now()
         let key = try await transaction { sql in
             guard let old = try await sql.raw("SELECT * FROM api_keys WHERE id = \(bind: id)").first().map(APIKey.init(row:)),
                 teamID == nil || old.teamID == teamID, old.revokedAt == nil
@@ -204,4 +210,9 @@ extension Database {
         }
         return IssuedAPIKey(key: key, secret: secret)
     }
+}
+
+extension Database {
+    /// API keys: issued, looked up by secret, revoked and rotated.
+    public var keys: APIKeysRepository { APIKeysRepository(database: self) }
 }

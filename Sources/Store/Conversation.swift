@@ -14,7 +14,7 @@ public enum ConversationStatus: String, Sendable, Codable {
 
 /// A conversation as ingested: messages and metadata as JSON, the pipeline that analyses it, the job
 /// that runs it. Times are milliseconds since 1970.
-public struct Conversation: Sendable, Equatable {
+public struct Conversation: Sendable, Equatable, Decodable {
     public var id: String
     public var teamID: String
     public var pipeline: String
@@ -30,22 +30,6 @@ public struct Conversation: Sendable, Equatable {
 
     static let columnNames = ["id", "team_id", "pipeline", "messages", "metadata", "status", "reason", "job_id", "created_at"]
     static let columns = SQLQueryString(columnNames.joined(separator: ", "))
-
-    init(row: any SQLRow) throws {
-        id = try row.decode(column: "id", as: String.self)
-        teamID = try row.decode(column: "team_id", as: String.self)
-        pipeline = try row.decode(column: "pipeline", as: String.self)
-        messages = try row.decode(column: "messages", as: String.self)
-        metadata = try row.decode(column: "metadata", as: String.self)
-        let statusName = try row.decode(column: "status", as: String.self)
-        guard let status = ConversationStatus(rawValue: statusName) else {
-            throw StoreError.invalidValue("conversation \(id) has an unknown status '\(statusName)'")
-        }
-        self.status = status
-        reason = try row.decode(column: "reason", as: String?.self)
-        jobID = try row.decode(column: "job_id", as: String.self)
-        createdAt = try row.decode(column: "created_at", as: Int64.self)
-    }
 }
 
 /// A conversation as submitted.
@@ -63,16 +47,17 @@ public struct NewConversation: Sendable, Equatable {
     }
 }
 
-extension Database {
+public struct ConversationsRepository: Repository {
+    let database: Database
     /// Stores conversations and, in the same transaction, the job that analyses each (`job` makes it from
     /// the conversation's id): committed together when this returns, or not at all. With `maxWaiting`,
     /// throws `queueFull` when the team's waiting jobs in the job's queue would exceed it.
     ///
     /// With an idempotency key, a submission the team already made under it returns the conversations it
     /// stored (`created` false); with other conversations it throws `idempotencyKeyReused`.
-    public func createConversations(
+    public func create(
         _ conversations: [NewConversation], teamID: String, idempotencyKey: String? = nil, maxWaiting: Int? = nil,
-        now: Int64 = Milliseconds.now(), job: @escaping @Sendable (_ conversationID: String) -> NewJob
+        now: Int64 = StoreTime.now(), job: @escaping @Sendable (_ conversationID: String) -> NewJob
     ) async throws -> (conversations: [Conversation], created: Bool) {
         // The key is kept on the jobs, one per conversation, apart from the keys of /v1/jobs; the one key more
         // tells an earlier submission of more conversations.
@@ -115,7 +100,7 @@ extension Database {
             }
             if let maxWaiting {
                 for queue in queues {
-                    try await Self.checkRoom(
+                    try await JobsRepository.checkRoom(
                         for: jobs.count { $0.queue == queue }, in: queue, teamID: teamID, maxWaiting: maxWaiting, in: sql)
                 }
             }
@@ -127,7 +112,7 @@ extension Database {
                             \(bind: conversation.metadata), \(bind: ConversationStatus.pending.rawValue), \(bind: id.job), \(bind: now))
                     """
                 ).run()
-                try await Self.insertJob(job, id: id.job, teamID: teamID, now: now, in: sql)
+                try await JobsRepository.insertJob(job, id: id.job, teamID: teamID, now: now, in: sql)
             }
             // PostgreSQL: a submission with the same key that committed meanwhile made the job insert do nothing.
             if let key = jobKeys?.first,
@@ -136,10 +121,10 @@ extension Database {
             {
                 throw ConcurrentSubmission.sameKey
             }
-            for queue in queues { try await self.wakeWorkers(of: queue, in: sql) }
+            for queue in queues { try await database.jobs.wakeWorkers(of: queue, in: sql) }
             let rows = try await sql.raw(
                 "SELECT \(Conversation.columns) FROM conversations WHERE id IN (\(binds: ids.map(\.conversation)))"
-            ).all().map(Conversation.init(row:))
+            ).all().map { try $0.decode(Conversation.self) }
             let byID = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, $0) })
             return (ids.compactMap { byID[$0.conversation] }, true)
         }
@@ -155,26 +140,26 @@ extension Database {
             """
         ).all()
         let byKey = Dictionary(
-            try rows.map { (try $0.decode(column: "job_key", as: String.self), try Conversation(row: $0)) }
+            try rows.map { (try $0.decode(column: "job_key", as: String.self), try $0.decode(Conversation.self)) }
         ) { first, _ in first }
         return keys.compactMap { byKey[$0] }
     }
 
     /// The conversation, if it exists and (when `teamID` is given) belongs to that team.
-    public func conversation(_ id: String, teamID: String? = nil) async throws -> Conversation? {
+    public func find(_ id: String, teamID: String? = nil) async throws -> Conversation? {
         try await read { sql in
             var team: SQLQueryString = ""
             if let teamID { team = "AND team_id = \(bind: teamID)" }
             return try await sql.raw("SELECT \(Conversation.columns) FROM conversations WHERE id = \(bind: id) \(team)").first()
-                .map(Conversation.init(row:))
+                .map { try $0.decode(Conversation.self) }
         }
     }
 
     /// Settles a conversation that gets no insight, `skipped` by the prefilter or `failed` at its job's
     /// last attempt, and announces it, once: a second call (its job run again) changes nothing and
     /// announces nothing. A failed conversation may still be skipped or analysed when its job is retried.
-    public func closeConversation(
-        _ id: String, as status: ConversationStatus, reason: String, event: NewEvent, now: Int64 = Milliseconds.now()
+    public func close(
+        _ id: String, as status: ConversationStatus, reason: String, event: NewEvent, now: Int64 = StoreTime.now()
     ) async throws {
         try await transaction { sql in
             let updated = try await sql.raw(
@@ -184,8 +169,13 @@ extension Database {
                 """
             ).first()
             if let teamID = try updated?.decode(column: "team_id", as: String.self) {
-                try await self.insertEvent(event, teamID: teamID, now: now, in: sql)
+                try await database.events.insert(event, teamID: teamID, now: now, in: sql)
             }
         }
     }
+}
+
+extension Database {
+    /// Conversations submitted for analysis.
+    public var conversations: ConversationsRepository { ConversationsRepository(database: self) }
 }

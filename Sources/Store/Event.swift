@@ -3,21 +3,13 @@ import SQLKit
 
 /// Something that happened to a team's objects (`insight.created`, `conversation.skipped`), kept in the
 /// outbox for streams and webhooks to deliver. Times are milliseconds since 1970.
-public struct Event: Sendable, Equatable {
+public struct Event: Sendable, Equatable, Decodable {
     public var id: String
     public var teamID: String
     public var topic: String
     /// JSON object.
     public var payload: String
     public var createdAt: Int64
-
-    init(row: any SQLRow) throws {
-        id = try row.decode(column: "id", as: String.self)
-        teamID = try row.decode(column: "team_id", as: String.self)
-        topic = try row.decode(column: "topic", as: String.self)
-        payload = try row.decode(column: "payload", as: String.self)
-        createdAt = try row.decode(column: "created_at", as: Int64.self)
-    }
 }
 
 /// An event to record with the change it announces.
@@ -34,11 +26,12 @@ public struct NewEvent: Sendable, Equatable {
     }
 }
 
-extension Database {
+public struct EventsRepository: Repository {
+    let database: Database
     /// Records an event in the caller's transaction, with a delivery (and the job that sends it) for
     /// each of the team's webhooks that asked for its topic: the event and its deliveries exist exactly
     /// when the change they announce does.
-    func insertEvent(_ event: NewEvent, teamID: String, now: Int64, in sql: any SQLDatabase) async throws {
+    func insert(_ event: NewEvent, teamID: String, now: Int64, in sql: any SQLDatabase) async throws {
         let id = UUID().uuidString.lowercased()
         try await sql.raw(
             """
@@ -50,28 +43,33 @@ extension Database {
         for row in webhooks {
             let topics = try Webhook.topics(fromJSON: row.decode(column: "topics", as: String.self))
             guard topics.isEmpty || topics.contains(event.topic) else { continue }
-            try await insertDelivery(
+            try await database.webhooks.insertDelivery(
                 webhookID: row.decode(column: "id", as: String.self), eventID: id, topic: event.topic, teamID: teamID,
                 traceContext: event.traceContext, now: now, in: sql)
         }
     }
 
     /// A team's events, oldest first, optionally of one topic.
-    public func events(teamID: String, topic: String? = nil, limit: Int = 100) async throws -> [Event] {
+    public func list(teamID: String, topic: String? = nil, limit: Int = 100) async throws -> [Event] {
         try await read { sql in
             var filter: SQLQueryString = "team_id = \(bind: teamID)"
             if let topic { filter = "\(filter) AND topic = \(bind: topic)" }
             return try await sql.raw(
                 "SELECT id, team_id, topic, payload, created_at FROM events WHERE \(filter) ORDER BY created_at, id LIMIT \(bind: limit)"
-            ).all().map(Event.init(row:))
+            ).all().map { try $0.decode(Event.self) }
         }
     }
 
     /// Deletes events recorded before `cutoff` (milliseconds since 1970), and their webhook deliveries.
-    public func pruneEvents(before cutoff: Int64) async throws {
+    public func prune(before cutoff: Int64) async throws {
         try await transaction { sql in
             try await sql.raw("DELETE FROM webhook_deliveries WHERE created_at < \(bind: cutoff)").run()
             try await sql.raw("DELETE FROM events WHERE created_at < \(bind: cutoff)").run()
         }
     }
+}
+
+extension Database {
+    /// The outbox: events recorded with the changes they announce.
+    public var events: EventsRepository { EventsRepository(database: self) }
 }

@@ -92,13 +92,14 @@ public struct InsightFilter: Sendable, Equatable {
     }
 }
 
-extension Database {
+public struct InsightsRepository: Repository {
+    let database: Database
     /// Stores a conversation's insight, marks the conversation analyzed (a failed one too, when its job
     /// was retried) and records `event`, in one transaction. A conversation has one insight: when it
     /// already has one (its job ran again after a crash), nothing is written and that insight is
     /// returned with `created` false.
-    public func storeInsight(
-        _ new: NewInsight, teamID: String, event: @Sendable (_ insightID: String) -> NewEvent, now: Int64 = Milliseconds.now()
+    public func store(
+        _ new: NewInsight, teamID: String, event: @Sendable (_ insightID: String) -> NewEvent, now: Int64 = StoreTime.now()
     )
         async throws -> (insight: Insight, created: Bool)
     {
@@ -131,7 +132,7 @@ extension Database {
                     WHERE id = \(bind: new.conversationID)
                     """
                 ).run()
-                try await self.insertEvent(event, teamID: teamID, now: now, in: sql)
+                try await database.events.insert(event, teamID: teamID, now: now, in: sql)
             }
             guard
                 let row = try await sql.raw("SELECT \(Insight.columns) FROM insights WHERE conversation_id = \(bind: new.conversationID)")
@@ -142,7 +143,7 @@ extension Database {
     }
 
     /// The insight of a conversation, if it has one.
-    public func insight(ofConversation conversationID: String, teamID: String) async throws -> Insight? {
+    public func find(ofConversation conversationID: String, teamID: String) async throws -> Insight? {
         try await read { sql in
             try await sql.raw(
                 "SELECT \(Insight.columns) FROM insights WHERE conversation_id = \(bind: conversationID) AND team_id = \(bind: teamID)"
@@ -151,7 +152,7 @@ extension Database {
     }
 
     /// The team's latest insight with this content hash: the exact cache.
-    public func insight(withContentHash hash: String, teamID: String) async throws -> Insight? {
+    public func find(withContentHash hash: String, teamID: String) async throws -> Insight? {
         try await read { sql in
             try await sql.raw(
                 """
@@ -183,7 +184,7 @@ extension Database {
     }
 
     /// One of the team's insights.
-    public func insight(_ id: String, teamID: String) async throws -> Insight? {
+    public func find(_ id: String, teamID: String) async throws -> Insight? {
         try await read { sql in
             try await sql.raw("SELECT \(Insight.columns) FROM insights WHERE id = \(bind: id) AND team_id = \(bind: teamID)").first()
                 .map(Insight.init(row:))
@@ -191,7 +192,7 @@ extension Database {
     }
 
     /// A team's insights, newest first, `limit` of them after the insight `cursor` (the last of the previous page).
-    public func insights(teamID: String, matching filter: InsightFilter = .init(), limit: Int, after cursor: String? = nil) async throws
+    public func list(teamID: String, matching filter: InsightFilter = .init(), limit: Int, after cursor: String? = nil) async throws
         -> [Insight]
     {
         try await read { sql in
@@ -225,4 +226,9 @@ extension Database {
             ).all().map(Insight.init(row:))
         }
     }
+}
+
+extension Database {
+    /// Insights, the analyses of conversations, with their labels and embeddings.
+    public var insights: InsightsRepository { InsightsRepository(database: self) }
 }

@@ -159,8 +159,3 @@ public struct RetryBackoff: Sendable, Equatable {
         return exponential + Int64.random(in: 0...max(0, exponential / 4))
     }
 }
-
-/// The queue's clock: milliseconds since 1970.
-public enum Milliseconds {
-    public static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
-}

@@ -7,14 +7,15 @@ import SQLKit
 /// `BEGIN IMMEDIATE` takes the one write lock) and hold each under a lease they renew; a job whose
 /// lease ran out (its node died) is rescued as a failed attempt. Every change of state checks the state
 /// it starts from, so a worker that lost its job (rescued, cancelled) cannot complete it.
-extension Database {
+public struct JobsRepository: Repository {
+    let database: Database
     /// PostgreSQL channel on which an enqueue wakes the workers of every node (the payload is the queue).
     public static let jobsChannel = "conduit_jobs"
 
     /// Stores a job; committed when this returns. A team's idempotency key already used returns the
     /// job it created (`created` false), or throws `idempotencyKeyReused` if that job's kind or input differ.
     /// With `maxWaiting`, throws `queueFull` when the team already has that many jobs waiting in the queue.
-    public func enqueue(_ new: NewJob, teamID: String, maxWaiting: Int? = nil, now: Int64 = Milliseconds.now()) async throws -> (
+    public func enqueue(_ new: NewJob, teamID: String, maxWaiting: Int? = nil, now: Int64 = StoreTime.now()) async throws -> (
         job: Job, created: Bool
     ) {
         let id = UUID().uuidString.lowercased()
@@ -58,7 +59,7 @@ extension Database {
     /// (PostgreSQL sends a transaction's identical notifications once). On SQLite there is one node,
     /// which wakes its own.
     func wakeWorkers(of queue: String, in sql: any SQLDatabase) async throws {
-        guard dialect == .postgres else { return }
+        guard database.dialect == .postgres else { return }
         try await sql.raw("SELECT pg_notify(\(bind: Self.jobsChannel), \(bind: queue))").run()
     }
 
@@ -85,8 +86,8 @@ extension Database {
     /// On PostgreSQL, calls `notified` with the queue named by each enqueue, on any node, until cancelled
     /// (on a connection of its own from the pool). On SQLite, returns at once: there is one node, and
     /// it wakes its own workers.
-    public func listenForJobs(_ notified: @escaping @Sendable (String) -> Void) async throws {
-        guard case .postgres(let client, _) = backend else { return }
+    public func listen(_ notified: @escaping @Sendable (String) -> Void) async throws {
+        guard case .postgres(let client, _) = database.backend else { return }
         try await client.withConnection { connection in
             try await connection.listen(on: Self.jobsChannel) { notifications in
                 for try await notification in notifications { notified(notification.payload) }
@@ -95,7 +96,7 @@ extension Database {
     }
 
     /// The job, if it exists and (when `teamID` is given) belongs to that team.
-    public func job(_ id: String, teamID: String? = nil) async throws -> Job? {
+    public func find(_ id: String, teamID: String? = nil) async throws -> Job? {
         try await read { sql in
             var team: SQLQueryString = ""
             if let teamID { team = "AND team_id = \(bind: teamID)" }
@@ -104,7 +105,7 @@ extension Database {
     }
 
     /// The bulk output of a completed job of `teamID` (nil when it has none, or is not there).
-    public func jobOutput(_ id: String, teamID: String) async throws -> Data? {
+    public func output(_ id: String, teamID: String) async throws -> Data? {
         try await read { sql in
             try await sql.raw("SELECT output FROM jobs WHERE id = \(bind: id) AND team_id = \(bind: teamID)").first()?
                 .decode(column: "output", as: String?.self).flatMap { Data(base64Encoded: $0) }
@@ -112,7 +113,7 @@ extension Database {
     }
 
     /// A team's jobs, newest first, `limit` of them after the job `cursor` (the last of the previous page).
-    public func jobs(teamID: String, state: JobState? = nil, kind: String? = nil, limit: Int, after cursor: String? = nil) async throws
+    public func list(teamID: String, state: JobState? = nil, kind: String? = nil, limit: Int, after cursor: String? = nil) async throws
         -> [Job]
     {
         try await read { sql in
@@ -134,8 +135,8 @@ extension Database {
     /// Claims up to `limit` due jobs of `queue` for `node`, leased for `lease` milliseconds; a due job
     /// past its expiry is discarded instead. With `kinds`, only jobs of those kinds are claimed: a node leaves the
     /// kinds it does not run to the nodes that do.
-    public func claimJobs(
-        queue: String, kinds: [String]? = nil, limit: Int, node: String, lease: Int64, now: Int64 = Milliseconds.now()
+    public func claim(
+        queue: String, kinds: [String]? = nil, limit: Int, node: String, lease: Int64, now: Int64 = StoreTime.now()
     ) async throws -> [Job] {
         if let kinds, kinds.isEmpty { return [] }
         let skipLocked = lockClause(skipLocked: true)
@@ -178,7 +179,7 @@ extension Database {
     /// no longer holds it (its lease ran out and it was rescued, or it was cancelled): the worker stops.
     public func renewLease(
         jobID: String, node: String, attempt: Int? = nil, lease: Int64, progress: (done: Int, total: Int?)? = nil,
-        now: Int64 = Milliseconds.now()
+        now: Int64 = StoreTime.now()
     ) async throws -> Bool {
         let holder = Self.holder(node: node, attempt: attempt)
         return try await read { sql in
@@ -197,9 +198,9 @@ extension Database {
     /// Marks a job `node` runs completed with `result` (JSON) and its bulk `output` if any, running
     /// `effect` in the same transaction (a job's effect on the store then happens exactly when it
     /// completes). False, and no effect, when the node no longer held the job.
-    public func completeJob(
+    public func complete(
         _ id: String, node: String, attempt: Int? = nil, result: String, output: Data? = nil, progress: (done: Int, total: Int?)? = nil,
-        now: Int64 = Milliseconds.now(), effect: (@Sendable (any SQLDatabase) async throws -> Void)? = nil
+        now: Int64 = StoreTime.now(), effect: (@Sendable (any SQLDatabase) async throws -> Void)? = nil
     ) async throws -> Bool {
         let holder = Self.holder(node: node, attempt: attempt)
         // Base64 in a TEXT column: the one type both databases store alike.
@@ -224,8 +225,8 @@ extension Database {
 
     /// Records a failed attempt of a job `node` runs: retryable after the backoff, or discarded after
     /// its last attempt. Nil when the node no longer held the job.
-    public func failJob(
-        _ id: String, node: String, attempt: Int? = nil, message: String, backoff: RetryBackoff, now: Int64 = Milliseconds.now()
+    public func fail(
+        _ id: String, node: String, attempt: Int? = nil, message: String, backoff: RetryBackoff, now: Int64 = StoreTime.now()
     ) async throws -> JobState? {
         let holder = Self.holder(node: node, attempt: attempt)
         let lock = lockClause(skipLocked: false)
@@ -243,7 +244,7 @@ extension Database {
 
     /// Jobs whose node stopped renewing their lease (it crashed or was cut off): each counts as a failed
     /// attempt, retried after its backoff or discarded. Returns them as they are now.
-    public func rescueAbandonedJobs(backoff: RetryBackoff, now: Int64 = Milliseconds.now()) async throws -> [Job] {
+    public func rescueAbandoned(backoff: RetryBackoff, now: Int64 = StoreTime.now()) async throws -> [Job] {
         let skipLocked = lockClause(skipLocked: true)
         return try await transaction { sql in
             let rows = try await sql.raw(
@@ -264,7 +265,7 @@ extension Database {
     }
 
     /// Cancels a job of `teamID` that has not finished; a running one stops at its worker's next lease renewal.
-    public func cancelJob(_ id: String, teamID: String, now: Int64 = Milliseconds.now()) async throws -> Job {
+    public func cancel(_ id: String, teamID: String, now: Int64 = StoreTime.now()) async throws -> Job {
         try await transition(id, teamID: teamID, action: "cancelled", allowedFrom: [.scheduled, .available, .retryable, .running]) {
             "state = 'cancelled', finished_at = \(bind: now), locked_by = NULL, lease_expires_at = NULL"
         }
@@ -272,7 +273,7 @@ extension Database {
 
     /// Makes a job of `teamID` that is not running or completed due now, with one more attempt if it
     /// had used them all. A completed job is not run again: its effect would happen twice.
-    public func retryJob(_ id: String, teamID: String, now: Int64 = Milliseconds.now()) async throws -> Job {
+    public func retry(_ id: String, teamID: String, now: Int64 = StoreTime.now()) async throws -> Job {
         try await transition(id, teamID: teamID, action: "retried", allowedFrom: [.scheduled, .retryable, .discarded, .cancelled]) {
             """
             state = 'available', run_at = \(bind: now), finished_at = NULL, expires_at = NULL,
@@ -284,7 +285,7 @@ extension Database {
     /// Puts the jobs `node` holds back in the queue, due now, their attempt not counted: for a shutdown
     /// that could not wait for them.
     @discardableResult
-    public func releaseJobs(node: String, now: Int64 = Milliseconds.now()) async throws -> Int {
+    public func release(node: String, now: Int64 = StoreTime.now()) async throws -> Int {
         try await read { sql in
             try await sql.raw(
                 """
@@ -296,7 +297,7 @@ extension Database {
     }
 
     /// Deletes jobs that finished before `cutoff` (milliseconds since 1970).
-    public func pruneJobs(finishedBefore cutoff: Int64) async throws {
+    public func prune(finishedBefore cutoff: Int64) async throws {
         try await read { sql in
             try await sql.raw(
                 "DELETE FROM jobs WHERE state IN ('completed', 'discarded', 'cancelled') AND finished_at < \(bind: cutoff)"
@@ -305,7 +306,7 @@ extension Database {
     }
 
     /// Jobs per queue and state, for metrics.
-    public func jobCounts() async throws -> [(queue: String, state: JobState, count: Int)] {
+    public func counts() async throws -> [(queue: String, state: JobState, count: Int)] {
         try await read { sql in
             try await sql.raw("SELECT queue, state, COUNT(*) AS n FROM jobs GROUP BY queue, state").all().compactMap { row in
                 guard let state = JobState(rawValue: try row.decode(column: "state", as: String.self)) else { return nil }
@@ -368,7 +369,11 @@ extension Database {
 
     /// PostgreSQL's row locks for a read that will write; SQLite's transactions already hold the one write lock.
     private func lockClause(skipLocked: Bool) -> String {
-        guard dialect == .postgres else { return "" }
+        guard database.dialect == .postgres else { return "" }
         return skipLocked ? "FOR UPDATE SKIP LOCKED" : "FOR UPDATE"
     }
+}
+
+extension Database {
+    public var jobs: JobsRepository { JobsRepository(database: self) }
 }

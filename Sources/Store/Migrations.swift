@@ -268,6 +268,27 @@ enum Schema {
                 """,
                 "CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, created_at)",
             ]),
+        Migration(
+            version: 10, name: "one time unit: milliseconds in every table",
+            statements: [
+                // The tables of versions 1 to 6 kept seconds; the later ones milliseconds. Every time is now
+                // milliseconds since 1970, so one conversion (StoreTime) serves every table.
+                "UPDATE teams SET created_at = created_at * 1000",
+                "UPDATE users SET created_at = created_at * 1000",
+                """
+                UPDATE api_keys SET created_at = created_at * 1000, expires_at = expires_at * 1000,
+                                    revoked_at = revoked_at * 1000, last_used_at = last_used_at * 1000
+                """,
+                // Window starts: an open window keeps its counts.
+                "UPDATE rate_counters SET window_start = window_start * 1000",
+                "UPDATE usage_events SET created_at = created_at * 1000",
+                """
+                UPDATE refresh_tokens SET created_at = created_at * 1000, expires_at = expires_at * 1000,
+                                          used_at = used_at * 1000, revoked_at = revoked_at * 1000
+                """,
+                "UPDATE request_log SET created_at = created_at * 1000",
+                "UPDATE schema_migrations SET applied_at = applied_at * 1000",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
@@ -311,7 +332,7 @@ extension Database {
                 try await sql.raw(
                     """
                     INSERT INTO schema_migrations (version, name, applied_at)
-                    VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: Timestamp.now()))
+                    VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: StoreTime.now()))
                     """
                 ).run()
                 done.append(migration.version)

@@ -36,15 +36,15 @@ public struct RateWindow: Sendable, Equatable {
     public func bounds(at now: Int64) -> (start: Int64, end: Int64) {
         switch period {
         case .minute:
-            let start = now - now % 60
-            return (start, start + 60)
+            let start = now - now % StoreTime.minute
+            return (start, start + StoreTime.minute)
         case .month:
             var calendar = Calendar(identifier: .gregorian)
             calendar.timeZone = TimeZone(identifier: "UTC")!
-            let date = Date(timeIntervalSince1970: TimeInterval(now))
+            let date = Date(timeIntervalSince1970: TimeInterval(now) / TimeInterval(StoreTime.second))
             let start = calendar.date(from: calendar.dateComponents([.year, .month], from: date))!
             let end = calendar.date(byAdding: .month, value: 1, to: start)!
-            return (Int64(start.timeIntervalSince1970), Int64(end.timeIntervalSince1970))
+            return (Int64(start.timeIntervalSince1970) * StoreTime.second, Int64(end.timeIntervalSince1970) * StoreTime.second)
         }
     }
 }
@@ -67,12 +67,13 @@ public enum RateDecision: Sendable, Equatable {
     case refused(RateStatus)
 }
 
-extension Database {
+public struct RateCountersRepository: Repository {
+    let database: Database
     /// Counts one request of `tokens` tokens in every window, all or nothing: when any window would go
     /// past a limit, the request is refused and counted nowhere. Each count is one atomic upsert on its
     /// row, inside one transaction, so concurrent requests, from one process or several sharing
     /// PostgreSQL, can never overspend between them.
-    public func admit(tokens: Int64, in windows: [RateWindow], now: Int64 = Timestamp.now()) async throws -> RateDecision {
+    public func admit(tokens: Int64, in windows: [RateWindow], now: Int64 = StoreTime.now()) async throws -> RateDecision {
         guard !windows.isEmpty else { return .admitted([]) }
         do {
             let statuses = try await transaction { sql in
@@ -131,12 +132,12 @@ extension Database {
     }
 
     /// Deletes the counters of windows that are over: a minute's two minutes later, a month's after 40 days.
-    public func pruneRateCounters(now: Int64 = Timestamp.now()) async throws {
+    public func prune(now: Int64 = StoreTime.now()) async throws {
         try await read { sql in
             try await sql.raw(
                 """
                 DELETE FROM rate_counters
-                WHERE (subject LIKE '%:minute' AND window_start < \(bind: now - 120)) OR window_start < \(bind: now - 40 * 86_400)
+                WHERE (subject LIKE '%:minute' AND window_start < \(bind: now - 2 * StoreTime.minute)) OR window_start < \(bind: now - 40 * StoreTime.day)
                 """
             ).run()
         }
@@ -146,4 +147,9 @@ extension Database {
 /// Thrown inside the admission transaction to roll it back.
 private struct Refusal: Error {
     let status: RateStatus
+}
+
+extension Database {
+    /// The counters behind rate limits and quotas.
+    public var rateCounters: RateCountersRepository { RateCountersRepository(database: self) }
 }

@@ -17,30 +17,30 @@ public enum RefreshOutcome: Sendable, Equatable {
 /// it was stolen or replayed, and revokes the family, which logs out both the thief and the user.
 /// The next token keeps the expiry of the one it replaces: a login lasts its lifetime however often
 /// it is refreshed, so a stolen family cannot be kept alive for ever.
-extension Database {
+public struct RefreshTokensRepository: Repository {
+    let database: Database
     static let refreshMarker = "cdr_"
 
-    /// A new refresh token for `userID`, valid for `lifetime` seconds, starting a family unless `family` is given.
-    public func issueRefreshToken(userID: String, lifetime: Int64, family: String? = nil) async throws -> String {
+    /// A new refresh token for `userID`, valid for `lifetime`, starting a family unless `family` is given.
+    public func issue(userID: String, lifetime: Duration, family: String? = nil) async throws -> String {
         let secret = Self.newRefreshSecret()
         try await read { sql in
-            let now = Timestamp.now()
+            let now = StoreTime.now()
             try await Self.insertRefreshToken(
-                secret, userID: userID, family: family ?? UUID().uuidString.lowercased(), now: now, expiresAt: now + lifetime, sql: sql)
+                secret, userID: userID, family: family ?? UUID().uuidString.lowercased(), now: now,
+                expiresAt: now + StoreTime.span(lifetime), sql: sql)
         }
         return secret
     }
 
-    public func refresh(_ secret: String, now: Int64 = Timestamp.now()) async throws -> RefreshOutcome {
+    public func refresh(_ secret: String, now: Int64 = StoreTime.now()) async throws -> RefreshOutcome {
         let hash = APIKeySecret.hash(secret)
         return try await transaction { sql in
-            guard let row = try await sql.raw("SELECT * FROM refresh_tokens WHERE token_hash = \(bind: hash)").first() else {
-                return .invalid
-            }
-            let id = try row.decode(column: "id", as: String.self)
-            let family = try row.decode(column: "family_id", as: String.self)
-            let userID = try row.decode(column: "user_id", as: String.self)
-            if try row.decode(column: "revoked_at", as: Int64?.self) != nil { return .invalid }
+            guard
+                let token = try await sql.raw("SELECT * FROM refresh_tokens WHERE token_hash = \(bind: hash)").first()?.decode(Stored.self),
+                token.revokedAt == nil
+            else { return .invalid }
+            let (id, family, userID) = (token.id, token.familyID, token.userID)
             // Spend it only if nobody has: of two racing uses, one gets the row and the other sees a replay.
             let spent = try await sql.raw(
                 "UPDATE refresh_tokens SET used_at = \(bind: now) WHERE id = \(bind: id) AND used_at IS NULL RETURNING id"
@@ -49,9 +49,8 @@ extension Database {
                 try await sql.raw("UPDATE refresh_tokens SET revoked_at = \(bind: now) WHERE family_id = \(bind: family)").run()
                 return .reused
             }
-            let expiresAt = try row.decode(column: "expires_at", as: Int64.self)
-            guard expiresAt > now,
-                let user = try await sql.raw("SELECT * FROM users WHERE id = \(bind: userID)").first().map(User.init(row:))
+            let expiresAt = token.expiresAt
+            guard expiresAt > now, let user = try await sql.raw("SELECT * FROM users WHERE id = \(bind: userID)").first()?.decode(User.self)
             else { return .invalid }
             let next = Self.newRefreshSecret()
             try await Self.insertRefreshToken(next, userID: userID, family: family, now: now, expiresAt: expiresAt, sql: sql)
@@ -60,7 +59,7 @@ extension Database {
     }
 
     /// Revokes the family of `secret` (logout); unknown tokens are ignored.
-    public func revokeRefreshFamily(of secret: String, now: Int64 = Timestamp.now()) async throws {
+    public func revokeFamily(of secret: String, now: Int64 = StoreTime.now()) async throws {
         let hash = APIKeySecret.hash(secret)
         try await transaction { sql in
             guard let row = try await sql.raw("SELECT family_id FROM refresh_tokens WHERE token_hash = \(bind: hash)").first() else {
@@ -73,13 +72,22 @@ extension Database {
         }
     }
 
+    /// A token as stored (its hash is what it was found by).
+    private struct Stored: Decodable {
+        var id: String
+        var familyID: String
+        var userID: String
+        var expiresAt: Int64
+        var revokedAt: Int64?
+    }
+
     private static func newRefreshSecret() -> String {
         refreshMarker + String(APIKeySecret.generate().dropFirst(APIKeySecret.marker.count))
     }
 
     /// Deletes the tokens that expired before `cutoff`; whole families go at once, since a family's
     /// tokens share one expiry.
-    public func pruneRefreshTokens(expiredBefore cutoff: Int64) async throws {
+    public func prune(expiredBefore cutoff: Int64) async throws {
         try await read { sql in try await sql.raw("DELETE FROM refresh_tokens WHERE expires_at < \(bind: cutoff)").run() }
     }
 
@@ -94,4 +102,8 @@ extension Database {
             """
         ).run()
     }
+}
+
+extension Database {
+    public var refreshTokens: RefreshTokensRepository { RefreshTokensRepository(database: self) }
 }

@@ -3,7 +3,7 @@ import SQLKit
 
 /// A request and its answer as the request log keeps them (bodies already redacted), for
 /// `conduit replay`.
-public struct LoggedRequest: Sendable, Equatable {
+public struct LoggedRequest: Sendable, Equatable, Decodable {
     /// The `x-request-id` the answer carried.
     public var requestID: String
     public var teamID: String?
@@ -19,7 +19,7 @@ public struct LoggedRequest: Sendable, Equatable {
 
     public init(
         requestID: String, teamID: String?, keyID: String?, method: String, path: String, status: Int, durationMilliseconds: Int64,
-        requestBody: String, responseBody: String, createdAt: Int64 = Timestamp.now()
+        requestBody: String, responseBody: String, createdAt: Int64 = StoreTime.now()
     ) {
         self.requestID = requestID
         self.teamID = teamID
@@ -34,7 +34,8 @@ public struct LoggedRequest: Sendable, Equatable {
     }
 }
 
-extension Database {
+public struct RequestLogRepository: Repository {
+    let database: Database
     /// Stores `requests`, a hundred per transaction (their bodies can be large).
     public func record(_ requests: [LoggedRequest]) async throws {
         for start in stride(from: 0, to: requests.count, by: 100) {
@@ -57,29 +58,25 @@ extension Database {
     }
 
     /// The latest request logged under `requestID`, if it is still kept.
-    public func loggedRequest(_ requestID: String) async throws -> LoggedRequest? {
+    public func find(_ requestID: String) async throws -> LoggedRequest? {
         try await read { sql in
             try await sql.raw(
                 """
-                SELECT request_id, team_id, key_id, method, path, status, duration_ms, request_body, response_body, created_at
+                SELECT request_id, team_id, key_id, method, path, status, duration_ms AS duration_milliseconds, request_body, response_body,
+                       created_at
                 FROM request_log WHERE request_id = \(bind: requestID) ORDER BY created_at DESC LIMIT 1
                 """
-            ).first().map { row in
-                LoggedRequest(
-                    requestID: try row.decode(column: "request_id", as: String.self),
-                    teamID: try row.decode(column: "team_id", as: String?.self), keyID: try row.decode(column: "key_id", as: String?.self),
-                    method: try row.decode(column: "method", as: String.self), path: try row.decode(column: "path", as: String.self),
-                    status: try row.decode(column: "status", as: Int.self),
-                    durationMilliseconds: try row.decode(column: "duration_ms", as: Int64.self),
-                    requestBody: try row.decode(column: "request_body", as: String.self),
-                    responseBody: try row.decode(column: "response_body", as: String.self),
-                    createdAt: try row.decode(column: "created_at", as: Int64.self))
-            }
+            ).first().map { try $0.decode(LoggedRequest.self) }
         }
     }
 
-    /// Deletes requests logged before `cutoff` (seconds since 1970).
-    public func pruneRequestLog(before cutoff: Int64) async throws {
+    /// Deletes requests logged before `cutoff` (milliseconds since 1970).
+    public func prune(before cutoff: Int64) async throws {
         try await read { sql in try await sql.raw("DELETE FROM request_log WHERE created_at < \(bind: cutoff)").run() }
     }
+}
+
+extension Database {
+    /// The request log that `conduit replay` reads.
+    public var requestLog: RequestLogRepository { RequestLogRepository(database: self) }
 }

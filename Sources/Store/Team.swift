@@ -2,22 +2,23 @@ import Foundation
 import SQLKit
 
 /// A tenant: every object in the store belongs to exactly one team.
-public struct Team: Sendable, Equatable, Codable {
+public struct Team: Sendable, Equatable {
     public var id: String
     public var name: String
     public var createdAt: Int64
     public var limits: Limits
 
-    enum CodingKeys: String, CodingKey {
-        case id, name, limits
-        case createdAt = "created_at"
+    /// Its columns, and its limits from the same row (SQLKit decodes no nested values).
+    init(row: any SQLRow) throws {
+        let columns = try row.decode(Columns.self)
+        self.init(id: columns.id, name: columns.name, createdAt: columns.createdAt)
+        limits = try row.decode(Limits.self)
     }
 
-    init(row: any SQLRow) throws {
-        id = try row.decode(column: "id", as: String.self)
-        name = try row.decode(column: "name", as: String.self)
-        createdAt = try row.decode(column: "created_at", as: Int64.self)
-        limits = try Limits(row: row)
+    private struct Columns: Decodable {
+        var id: String
+        var name: String
+        var createdAt: Int64
     }
 
     init(id: String, name: String, createdAt: Int64) {
@@ -28,9 +29,10 @@ public struct Team: Sendable, Equatable, Codable {
     }
 }
 
-extension Database {
-    public func createTeam(name: String) async throws -> Team {
-        let team = Team(id: UUID().uuidString.lowercased(), name: name, createdAt: Timestamp.now())
+public struct TeamsRepository: Repository {
+    let database: Database
+    public func create(name: String) async throws -> Team {
+        let team = Team(id: UUID().uuidString.lowercased(), name: name, createdAt: StoreTime.now())
         // One statement, so two processes creating the same team cannot both pass a check and one then
         // fail on the unique index: the loser gets no row back.
         let inserted = try await read { sql in
@@ -45,32 +47,42 @@ extension Database {
         return team
     }
 
-    public func teams() async throws -> [Team] {
+    public func list() async throws -> [Team] {
         try await read { sql in try await sql.raw("SELECT * FROM teams ORDER BY created_at, name").all().map(Team.init(row:)) }
     }
 
     /// The team with exactly this id.
-    public func team(id: String) async throws -> Team? {
+    public func find(id: String) async throws -> Team? {
         try await read { sql in try await sql.raw("SELECT * FROM teams WHERE id = \(bind: id)").first().map(Team.init(row:)) }
     }
 
     /// The team with this id, or else with this name (for people typing at the command line).
-    public func team(_ idOrName: String) async throws -> Team? {
-        if let team = try await team(id: idOrName) { return team }
+    public func find(_ idOrName: String) async throws -> Team? {
+        if let team = try await find(id: idOrName) { return team }
         return try await read { sql in
             try await sql.raw("SELECT * FROM teams WHERE name = \(bind: idOrName)").first().map(Team.init(row:))
         }
     }
 
+    public func setLimits(_ limits: Limits, forTeam id: String) async throws {
+        guard try await find(id) != nil else { throw StoreError.notFound("team \(id)") }
+        try await setLimits(limits, table: "teams", id: id)
+    }
+
     /// The team named `name`, created when missing.
-    public func ensureTeam(named name: String) async throws -> Team {
-        if let team = try await team(name) { return team }
+    public func ensure(named name: String) async throws -> Team {
+        if let team = try await find(name) { return team }
         do {
-            return try await createTeam(name: name)
+            return try await create(name: name)
         } catch StoreError.conflict {
             // Another process created it between the two calls.
-            guard let team = try await team(name) else { throw StoreError.notFound("team \(name)") }
+            guard let team = try await find(name) else { throw StoreError.notFound("team \(name)") }
             return team
         }
     }
+}
+
+extension Database {
+    /// Teams, the tenants every object belongs to.
+    public var teams: TeamsRepository { TeamsRepository(database: self) }
 }

@@ -14,7 +14,7 @@ public struct UsageEvent: Sendable, Equatable {
 
     public init(
         teamID: String?, keyID: String?, model: String, route: String, tokens: Int64, latencyMilliseconds: Int64, status: Int,
-        createdAt: Int64 = Timestamp.now()
+        createdAt: Int64 = StoreTime.now()
     ) {
         self.teamID = teamID
         self.keyID = keyID
@@ -28,7 +28,7 @@ public struct UsageEvent: Sendable, Equatable {
 }
 
 /// Usage of one day, model and key.
-public struct UsageSummary: Sendable, Equatable, Codable {
+public struct UsageSummary: Sendable, Equatable, Decodable {
     /// Days since 1970-01-01 (UTC).
     public var day: Int64
     public var model: String
@@ -39,7 +39,8 @@ public struct UsageSummary: Sendable, Equatable, Codable {
     public var averageLatencyMilliseconds: Double
 }
 
-extension Database {
+public struct UsageRepository: Repository {
+    let database: Database
     /// Stores `events`, a few hundred per transaction, so that a large backlog does not hold the
     /// database (SQLite's single writer above all) for long at a time.
     public func record(_ events: [UsageEvent]) async throws {
@@ -63,30 +64,29 @@ extension Database {
         }
     }
 
-    /// Usage of `teamID` (every team's when nil) from `start` until `end` (seconds), by day, model and key.
-    public func usage(teamID: String?, from start: Int64, to end: Int64) async throws -> [UsageSummary] {
+    /// Usage of `teamID` (every team's when nil) from `start` until `end` (milliseconds since 1970), by day, model and key.
+    public func summary(teamID: String?, from start: Int64, to end: Int64) async throws -> [UsageSummary] {
         try await read { sql in
             var teamFilter: SQLQueryString = ""
             if let teamID { teamFilter = "AND team_id = \(bind: teamID)" }
             let rows = try await sql.raw(
                 """
-                SELECT created_at / 86400 AS day, model, key_id, COUNT(*) AS requests,
+                SELECT created_at / \(unsafeRaw: String(StoreTime.day)) AS day, model, key_id, COUNT(*) AS requests,
                        CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors,
                        CAST(SUM(CASE WHEN status < 400 THEN tokens ELSE 0 END) AS BIGINT) AS tokens,
-                       CAST(AVG(latency_ms) AS DOUBLE PRECISION) AS latency
+                       CAST(AVG(latency_ms) AS DOUBLE PRECISION) AS average_latency_milliseconds
                 FROM usage_events
                 WHERE created_at >= \(bind: start) AND created_at < \(bind: end) \(teamFilter)
-                GROUP BY created_at / 86400, model, key_id
+                GROUP BY created_at / \(unsafeRaw: String(StoreTime.day)), model, key_id
                 ORDER BY day, model, key_id
                 """
             ).all()
-            return try rows.map { row in
-                UsageSummary(
-                    day: try row.decode(column: "day", as: Int64.self), model: try row.decode(column: "model", as: String.self),
-                    keyID: try row.decode(column: "key_id", as: String?.self), requests: try row.decode(column: "requests", as: Int64.self),
-                    errors: try row.decode(column: "errors", as: Int64.self), tokens: try row.decode(column: "tokens", as: Int64.self),
-                    averageLatencyMilliseconds: try row.decode(column: "latency", as: Double.self))
-            }
+            return try rows.map { try $0.decode(UsageSummary.self) }
         }
     }
+}
+
+extension Database {
+    /// Usage events, as billing and capacity planning read them.
+    public var usage: UsageRepository { UsageRepository(database: self) }
 }

@@ -19,28 +19,12 @@ public enum Role: String, Sendable, CaseIterable, Codable {
 }
 
 /// A person who logs in with an email and a password (stored as a bcrypt hash).
-public struct User: Sendable, Equatable, Codable {
+public struct User: Sendable, Equatable, Decodable {
     public var id: String
     public var teamID: String
     public var email: String
     public var role: Role
     public var createdAt: Int64
-
-    enum CodingKeys: String, CodingKey {
-        case id, email, role
-        case teamID = "team_id"
-        case createdAt = "created_at"
-    }
-
-    init(row: any SQLRow) throws {
-        id = try row.decode(column: "id", as: String.self)
-        teamID = try row.decode(column: "team_id", as: String.self)
-        email = try row.decode(column: "email", as: String.self)
-        let roleName = try row.decode(column: "role", as: String.self)
-        guard let role = Role(rawValue: roleName) else { throw StoreError.invalidValue("user \(id) has an unknown role '\(roleName)'") }
-        self.role = role
-        createdAt = try row.decode(column: "created_at", as: Int64.self)
-    }
 
     public init(id: String, teamID: String, email: String, role: Role, createdAt: Int64) {
         self.id = id
@@ -51,20 +35,21 @@ public struct User: Sendable, Equatable, Codable {
     }
 }
 
-extension Database {
+public struct UsersRepository: Repository {
+    let database: Database
     /// Adds a user, the password hashed at `cost` (by default the store's `passwordCost`).
-    public func createUser(
+    public func create(
         email: String, password: String, role: Role, teamID: String, cost: UInt8? = nil
     ) async throws -> User {
-        let cost = cost ?? passwordCost
+        let cost = cost ?? database.passwordCost
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         guard email.contains("@"), (3...254).contains(email.count) else {
             throw StoreError.invalidValue("'\(email)' is not an email address")
         }
         // bcrypt reads at most 72 bytes; a longer password would be silently cut.
         guard (8...72).contains(password.utf8.count) else { throw StoreError.invalidValue("a password must be 8 to 72 bytes") }
-        guard try await team(teamID) != nil else { throw StoreError.notFound("team \(teamID)") }
-        let user = User(id: UUID().uuidString.lowercased(), teamID: teamID, email: email, role: role, createdAt: Timestamp.now())
+        guard try await database.teams.find(teamID) != nil else { throw StoreError.notFound("team \(teamID)") }
+        let user = User(id: UUID().uuidString.lowercased(), teamID: teamID, email: email, role: role, createdAt: StoreTime.now())
         let hash = try await Self.passwordHashing.runIfActive { Bcrypt.hash(password, cost: cost) }
         let inserted = try await read { sql in
             try await sql.raw(
@@ -81,31 +66,31 @@ extension Database {
 
     /// The user with this email and password, or nil. Takes as long for an unknown email as for a
     /// wrong password, so that the timing does not tell which emails exist.
-    public func authenticateUser(email: String, password: String) async throws -> User? {
+    public func authenticate(email: String, password: String) async throws -> User? {
         let email = email.trimmingCharacters(in: .whitespaces).lowercased()
         // bcrypt would compare only the first 72 bytes: a longer password is not the one that was set.
         guard password.utf8.count <= 72 else { return nil }
         let row = try await read { sql in try await sql.raw("SELECT * FROM users WHERE email = \(bind: email)").first() }
-        let hash = try row?.decode(column: "password_hash", as: String.self) ?? Self.decoyHash(cost: passwordCost)
+        let hash = try row?.decode(column: "password_hash", as: String.self) ?? Self.decoyHash(cost: database.passwordCost)
         let matches = try await Self.passwordHashing.runIfActive { Bcrypt.verify(password, hash: hash) }
         guard let row, matches else { return nil }
-        return try User(row: row)
+        return try row.decode(User.self)
     }
 
-    public func user(id: String) async throws -> User? {
-        try await userWithTeamLimits(id: id)?.user
+    public func find(id: String) async throws -> User? {
+        try await findWithTeamLimits(id: id)?.user
     }
 
     /// The user with its team's limits, in one query: what authenticating a request needs.
-    public func userWithTeamLimits(id: String) async throws -> (user: User, teamLimits: Limits)? {
+    public func findWithTeamLimits(id: String) async throws -> (user: User, teamLimits: Limits)? {
         try await read { sql in
             try await sql.raw("SELECT u.*, \(Limits.teamColumns) FROM users u JOIN teams t ON t.id = u.team_id WHERE u.id = \(bind: id)")
-                .first().map { (try User(row: $0), try Limits(row: $0, prefix: "team_")) }
+                .first().map { (try $0.decode(User.self), try $0.decode(Limits.self, prefix: "team_")) }
         }
     }
 
     /// The team's users, or every user when `teamID` is nil.
-    public func users(teamID: String?) async throws -> [User] {
+    public func list(teamID: String?) async throws -> [User] {
         try await read { sql in
             let rows =
                 if let teamID {
@@ -113,7 +98,7 @@ extension Database {
                 } else {
                     try await sql.raw("SELECT * FROM users ORDER BY created_at, email").all()
                 }
-            return try rows.map(User.init(row:))
+            return try rows.map { try $0.decode(User.self) }
         }
     }
 
@@ -138,4 +123,9 @@ extension Database {
     }
 
     private static let decoyHashes = Mutex<[UInt8: String]>([:])
+}
+
+extension Database {
+    /// People who log in, and their passwords (bcrypt).
+    public var users: UsersRepository { UsersRepository(database: self) }
 }

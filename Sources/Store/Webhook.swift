@@ -106,9 +106,10 @@ public struct WebhookDelivery: Sendable, Equatable {
     }
 }
 
-extension Database {
+public struct WebhooksRepository: Repository {
+    let database: Database
     /// Registers a webhook; returns it with its signing secret, which is shown this once.
-    public func createWebhook(teamID: String, url: String, topics: [String], description: String, now: Int64 = Milliseconds.now())
+    public func create(teamID: String, url: String, topics: [String], description: String, now: Int64 = StoreTime.now())
         async throws -> (webhook: Webhook, secret: String)
     {
         let id = UUID().uuidString.lowercased()
@@ -127,13 +128,13 @@ extension Database {
                 VALUES (\(bind: id), \(bind: teamID), \(bind: url), \(bind: topicsJSON), \(bind: description), \(bind: secret), \(bind: now))
                 """
             ).run()
-            return try await Self.webhook(id, teamID: teamID, now: now, in: sql)
+            return try await Self.fetch(id, teamID: teamID, now: now, in: sql)
         }
         guard let webhook else { throw StoreError.notFound("webhook \(id)") }
         return (webhook, secret)
     }
 
-    private static func webhook(_ id: String, teamID: String?, now: Int64, in sql: any SQLDatabase) async throws -> Webhook? {
+    private static func fetch(_ id: String, teamID: String?, now: Int64, in sql: any SQLDatabase) async throws -> Webhook? {
         var team: SQLQueryString = ""
         if let teamID { team = "AND team_id = \(bind: teamID)" }
         return try await sql.raw("SELECT \(Webhook.columns) FROM webhooks WHERE id = \(bind: id) \(team)").first()
@@ -141,12 +142,12 @@ extension Database {
     }
 
     /// The webhook, if it exists and belongs to the team.
-    public func webhook(_ id: String, teamID: String, now: Int64 = Milliseconds.now()) async throws -> Webhook? {
-        try await read { sql in try await Self.webhook(id, teamID: teamID, now: now, in: sql) }
+    public func find(_ id: String, teamID: String, now: Int64 = StoreTime.now()) async throws -> Webhook? {
+        try await read { sql in try await Self.fetch(id, teamID: teamID, now: now, in: sql) }
     }
 
     /// The team's webhooks, oldest first.
-    public func webhooks(teamID: String, now: Int64 = Milliseconds.now()) async throws -> [Webhook] {
+    public func list(teamID: String, now: Int64 = StoreTime.now()) async throws -> [Webhook] {
         try await read { sql in
             try await sql.raw("SELECT \(Webhook.columns) FROM webhooks WHERE team_id = \(bind: teamID) ORDER BY created_at, id").all()
                 .map { try Webhook(row: $0, now: now) }
@@ -155,7 +156,7 @@ extension Database {
 
     /// Deletes the webhook and its deliveries (their jobs then find nothing to send); false when the
     /// team has no such webhook.
-    public func deleteWebhook(_ id: String, teamID: String) async throws -> Bool {
+    public func delete(_ id: String, teamID: String) async throws -> Bool {
         try await transaction { sql in
             try await sql.raw("DELETE FROM webhook_deliveries WHERE webhook_id = \(bind: id) AND team_id = \(bind: teamID)").run()
             return try await sql.raw("DELETE FROM webhooks WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING id").first()
@@ -166,7 +167,7 @@ extension Database {
     /// Gives the webhook a new secret, shown this once; the old one keeps signing deliveries (next to
     /// the new) for `overlap` milliseconds, so that the receiver can switch without refusing any. Nil
     /// when the team has no such webhook.
-    public func rotateWebhookSecret(_ id: String, teamID: String, overlap: Int64, now: Int64 = Milliseconds.now()) async throws -> String? {
+    public func rotateSecret(_ id: String, teamID: String, overlap: Int64, now: Int64 = StoreTime.now()) async throws -> String? {
         let secret = Webhook.newSecret()
         return try await transaction { sql in
             try await sql.raw(
@@ -187,7 +188,7 @@ extension Database {
         let id = UUID().uuidString.lowercased()
         let jobID = UUID().uuidString.lowercased()
         let input = String(decoding: try JSONSerialization.data(withJSONObject: ["delivery_id": id]), as: UTF8.self)
-        try await Self.insertJob(
+        try await JobsRepository.insertJob(
             NewJob(
                 kind: Webhook.deliveryKind, queue: Webhook.deliveryQueue, input: input, maxAttempts: Webhook.deliveryAttempts,
                 traceContext: traceContext), id: jobID, teamID: teamID, now: now, in: sql)
@@ -198,12 +199,12 @@ extension Database {
                     \(bind: DeliveryStatus.pending.rawValue), 0, \(bind: now), \(bind: now))
             """
         ).run()
-        try await wakeWorkers(of: Webhook.deliveryQueue, in: sql)
+        try await database.jobs.wakeWorkers(of: Webhook.deliveryQueue, in: sql)
         return id
     }
 
     /// A webhook's deliveries, newest first, `limit` of them after the delivery `cursor` (the last of the previous page).
-    public func webhookDeliveries(webhookID: String, teamID: String, limit: Int, after cursor: String? = nil) async throws
+    public func deliveries(webhookID: String, teamID: String, limit: Int, after cursor: String? = nil) async throws
         -> [WebhookDelivery]
     {
         try await read { sql in
@@ -225,7 +226,7 @@ extension Database {
 
     /// Sends a delivery's event to its webhook once more, as a new delivery (the old one keeps its
     /// history). Nil when the team has no such delivery; throws `notFound` when the event has been pruned.
-    public func redeliver(_ deliveryID: String, webhookID: String, teamID: String, traceContext: String?, now: Int64 = Milliseconds.now())
+    public func redeliver(_ deliveryID: String, webhookID: String, teamID: String, traceContext: String?, now: Int64 = StoreTime.now())
         async throws -> WebhookDelivery?
     {
         try await transaction { sql in
@@ -249,17 +250,17 @@ extension Database {
 
     /// What a delivery's job sends: the delivery, its webhook (with the secrets that sign now) and the
     /// event; nil when the webhook was deleted or the event pruned.
-    public func pendingDelivery(_ id: String, now: Int64 = Milliseconds.now()) async throws -> (
+    public func pendingDelivery(_ id: String, now: Int64 = StoreTime.now()) async throws -> (
         delivery: WebhookDelivery, webhook: Webhook, event: Event
     )? {
         try await read { sql in
             guard
                 let delivery = try await sql.raw("SELECT \(WebhookDelivery.columns) FROM webhook_deliveries WHERE id = \(bind: id)").first()
                     .map(WebhookDelivery.init(row:)),
-                let webhook = try await Self.webhook(delivery.webhookID, teamID: delivery.teamID, now: now, in: sql),
+                let webhook = try await Self.fetch(delivery.webhookID, teamID: delivery.teamID, now: now, in: sql),
                 let event = try await sql.raw(
                     "SELECT id, team_id, topic, payload, created_at FROM events WHERE id = \(bind: delivery.eventID)"
-                ).first().map(Event.init(row:))
+                ).first()?.decode(Event.self)
             else { return nil }
             return (delivery, webhook, event)
         }
@@ -267,7 +268,7 @@ extension Database {
 
     /// Records one attempt of a delivery and where that leaves it.
     public func recordDeliveryAttempt(
-        _ id: String, status: DeliveryStatus, responseStatus: Int?, error: String?, now: Int64 = Milliseconds.now()
+        _ id: String, status: DeliveryStatus, responseStatus: Int?, error: String?, now: Int64 = StoreTime.now()
     ) async throws {
         try await transaction { sql in
             try await sql.raw(
@@ -280,4 +281,9 @@ extension Database {
             ).run()
         }
     }
+}
+
+extension Database {
+    /// Webhooks and their deliveries.
+    public var webhooks: WebhooksRepository { WebhooksRepository(database: self) }
 }

@@ -79,9 +79,9 @@ struct AccessTokenTests {
     @Test("login, calls with the access token, refresh rotation, reuse detection, logout, and roles", arguments: Backend.allCases)
     func loginFlow(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
-            _ = try await store.createUser(email: "m@x.io", password: "member-pass", role: .member, teamID: team.id)
-            _ = try await store.createUser(email: "v@x.io", password: "viewer-pass", role: .viewer, teamID: team.id)
+            let team = try await store.teams.create(name: "t")
+            _ = try await store.users.create(email: "m@x.io", password: "member-pass", role: .member, teamID: team.id)
+            _ = try await store.users.create(email: "v@x.io", password: "viewer-pass", role: .viewer, teamID: team.id)
             let app = try TestServer.authenticatedApplication(store: store) { $0.jwtSecret = AccessTokenTests.secret }
             try await app.test(.live) { client in
                 #expect(
@@ -99,10 +99,11 @@ struct AccessTokenTests {
                 #expect(
                     code(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: try foreign.issue(for: member)).1)
                         == "invalid_token")
-                let expired = try tokens.issue(for: member, now: Timestamp.now() - 3600)
+                let expired = try tokens.issue(for: member, now: StoreTime.seconds(StoreTime.now()) - 3600)
                 #expect(code(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: expired).1) == "token_expired")
                 let unsigned = try forge(
-                    header: #"{"alg":"none"}"#, claims: claims.merging(["team": team.id, "exp": Timestamp.now() + 60]) { $1 }, key: nil)
+                    header: #"{"alg":"none"}"#,
+                    claims: claims.merging(["team": team.id, "exp": StoreTime.seconds(StoreTime.now()) + 60]) { $1 }, key: nil)
                 #expect(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: unsigned).0 == .unauthorized)
 
                 let (refreshed, pair) = try await post(client, "/v1/auth/refresh", #"{"refresh_token":"\#(refresh)"}"#)
@@ -127,7 +128,7 @@ struct AccessTokenTests {
 
                 let viewer = try await post(client, "/v1/auth/login", #"{"email":"V@x.io ","password":"viewer-pass"}"#).1
                 #expect(code(viewer) == "rate_limit_exceeded")  // the same account, however its email is spelled
-                let viewerUser = try #require(try await store.authenticateUser(email: "v@x.io", password: "viewer-pass"))
+                let viewerUser = try #require(try await store.users.authenticate(email: "v@x.io", password: "viewer-pass"))
                 let viewerAccess = try AccessTokens(secret: AccessTokenTests.secret).issue(for: viewerUser)
                 #expect(code(try await post(client, "/v1/embeddings", #"{"input":"hi"}"#, bearer: viewerAccess).1) == "insufficient_scope")
 

@@ -27,11 +27,11 @@ struct AdminAPITests {
         arguments: Backend.allCases)
     func keys(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let mine = try await store.createTeam(name: "mine")
-            let theirs = try await store.createTeam(name: "theirs")
-            let admin = try await store.createAPIKey(name: "admin", teamID: mine.id, scopes: [.admin])
-            let member = try await store.createAPIKey(name: "member", teamID: mine.id, scopes: [.embeddings])
-            let foreign = try await store.createAPIKey(name: "foreign", teamID: theirs.id, scopes: [.embeddings])
+            let mine = try await store.teams.create(name: "mine")
+            let theirs = try await store.teams.create(name: "theirs")
+            let admin = try await store.keys.create(name: "admin", teamID: mine.id, scopes: [.admin])
+            let member = try await store.keys.create(name: "member", teamID: mine.id, scopes: [.embeddings])
+            let foreign = try await store.keys.create(name: "foreign", teamID: theirs.id, scopes: [.embeddings])
             let app = try TestServer.authenticatedApplication(store: store)
             try await app.test(.router) { client in
                 let (created, key) = try await call(
@@ -40,7 +40,7 @@ struct AdminAPITests {
                 #expect(created == .created)
                 let secret = try #require(key["secret"] as? String)
                 let id = try #require(key["id"] as? String)
-                #expect(try await store.apiKey(secret: secret)?.teamID == mine.id)
+                #expect(try await store.keys.find(secret: secret)?.teamID == mine.id)
 
                 let (listed, list) = try await call(client, .get, "/v1/admin/keys", key: admin.secret)
                 let keys = try #require(list["data"] as? [[String: Any]])
@@ -54,7 +54,7 @@ struct AdminAPITests {
                 // Another team's key does not exist for this team.
                 #expect(try await call(client, .delete, "/v1/admin/keys/\(foreign.key.id)", key: admin.secret).0 == .notFound)
                 #expect(try await call(client, .post, "/v1/admin/keys/\(foreign.key.id)/rotate", key: admin.secret).0 == .notFound)
-                #expect(try await store.apiKey(secret: foreign.secret)?.revokedAt == nil)
+                #expect(try await store.keys.find(secret: foreign.secret)?.revokedAt == nil)
                 // Without the admin scope.
                 #expect(try await call(client, .get, "/v1/admin/keys", key: member.secret).0 == .forbidden)
                 let (bad, error) = try await call(
@@ -67,10 +67,10 @@ struct AdminAPITests {
     @Test("users are listed and created within the caller's team; no owner from the API; no password in any answer")
     func users() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let mine = try await store.createTeam(name: "mine")
-            let theirs = try await store.createTeam(name: "theirs")
-            _ = try await store.createUser(email: "other@x.io", password: "password-1", role: .member, teamID: theirs.id)
-            let admin = try await store.createAPIKey(name: "admin", teamID: mine.id, scopes: [.admin])
+            let mine = try await store.teams.create(name: "mine")
+            let theirs = try await store.teams.create(name: "theirs")
+            _ = try await store.users.create(email: "other@x.io", password: "password-1", role: .member, teamID: theirs.id)
+            let admin = try await store.keys.create(name: "admin", teamID: mine.id, scopes: [.admin])
             let app = try TestServer.authenticatedApplication(store: store)
             try await app.test(.router) { client in
                 let (created, user) = try await call(
@@ -94,8 +94,8 @@ struct AdminAPITests {
     @Test("every inference request is recorded; usage is reported by day, model and key with its cost")
     func usage() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let admin = try await store.createAPIKey(name: "admin", teamID: team.id, scopes: [.admin, .embeddings])
+            let team = try await store.teams.create(name: "t")
+            let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin, .embeddings])
             let app = try TestServer.authenticatedApplication(store: store) { $0.prices = ["all-MiniLM-L6-v2": 2.0] }
             try await app.test(.router) { client in
                 for body in [#"{"input":"hello world"}"#, #"{"input":["a","b"]}"#, #"{"input":""}"#] {

@@ -34,12 +34,12 @@ struct AuthenticationTests {
         arguments: Backend.allCases)
     func matrix(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
-            let good = try await store.createAPIKey(name: "good", teamID: team.id, scopes: [.embeddings])
-            let chatOnly = try await store.createAPIKey(name: "chat", teamID: team.id, scopes: [.chat])
-            let revoked = try await store.createAPIKey(name: "revoked", teamID: team.id, scopes: [.embeddings])
-            _ = try await store.revokeAPIKey(id: revoked.key.id, teamID: team.id)
-            let expired = try await store.createAPIKey(name: "expired", teamID: team.id, scopes: [.embeddings], expiresAt: 1)
+            let team = try await store.teams.create(name: "t")
+            let good = try await store.keys.create(name: "good", teamID: team.id, scopes: [.embeddings])
+            let chatOnly = try await store.keys.create(name: "chat", teamID: team.id, scopes: [.chat])
+            let revoked = try await store.keys.create(name: "revoked", teamID: team.id, scopes: [.embeddings])
+            _ = try await store.keys.revoke(id: revoked.key.id, teamID: team.id)
+            let expired = try await store.keys.create(name: "expired", teamID: team.id, scopes: [.embeddings], expiresAt: 1)
             let app = try TestServer.authenticatedApplication(store: store)
             try await app.test(.router) { client in
                 let cases: [(String, String?, HTTPResponse.Status, String)] = [
@@ -69,7 +69,7 @@ struct AuthenticationTests {
                     try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer \(chatOnly.secret)"]).status
                         == .ok)
             }
-            #expect(try await store.apiKey(secret: good.secret)?.lastUsedAt != nil)
+            #expect(try await store.keys.find(secret: good.secret)?.lastUsedAt != nil)
         }
     }
 
@@ -114,14 +114,14 @@ struct AuthenticationTests {
         try await TestDatabase.with(.sqlite) { store in
             let first = try await AdminBootstrap.ensureAdminKey(in: store, logger: TestDatabase.logger, given: nil)
             let secret = try #require(first)
-            #expect(try await store.apiKey(secret: secret)?.scopes == Set(Scope.allCases))
+            #expect(try await store.keys.find(secret: secret)?.scopes == Set(Scope.allCases))
             #expect(try await AdminBootstrap.ensureAdminKey(in: store, logger: TestDatabase.logger, given: nil) == nil)
             let supplied = String(repeating: "s3cret-", count: 6)
             #expect(try await AdminBootstrap.ensureAdminKey(in: store, logger: TestDatabase.logger, given: supplied) == nil)
-            let stored = try #require(try await store.apiKey(secret: supplied))
+            let stored = try #require(try await store.keys.find(secret: supplied))
             #expect(stored.prefix == "s3cr" && stored.scopes.contains(.admin))
             #expect(try await AdminBootstrap.ensureAdminKey(in: store, logger: TestDatabase.logger, given: supplied) == nil)
-            #expect(try await store.apiKeys(teamID: nil).count == 2)
+            #expect(try await store.keys.list(teamID: nil).count == 2)
         }
     }
 }
@@ -147,9 +147,9 @@ struct RateLimitHTTPTests {
     @Test("past a key's rate limit: 429 rate_limit_exceeded with Retry-After; past the team's monthly budget: insufficient_quota")
     func refusals() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "limited")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings])
-            try await store.setLimits(Limits(requestsPerMinute: 2, tokensPerMinute: 1_000), forKey: key.key.id)
+            let team = try await store.teams.create(name: "limited")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
+            try await store.keys.setLimits(Limits(requestsPerMinute: 2, tokensPerMinute: 1_000), forKey: key.key.id)
             let app = try TestServer.authenticatedApplication(store: store)
             try await app.test(.router) { client in
                 let first = try await embed(client, key.secret)
@@ -168,8 +168,8 @@ struct RateLimitHTTPTests {
                 #expect(refused.headers[HTTPField.Name("x-ratelimit-remaining-requests")!] == "0")
             }
 
-            let big = try await store.createAPIKey(name: "big", teamID: team.id, scopes: [.embeddings])
-            try await store.setLimits(Limits(tokensPerMinute: 3), forKey: big.key.id)
+            let big = try await store.keys.create(name: "big", teamID: team.id, scopes: [.embeddings])
+            try await store.keys.setLimits(Limits(tokensPerMinute: 3), forKey: big.key.id)
             let bigApp = try TestServer.authenticatedApplication(store: store)
             try await bigApp.test(.router) { client in
                 let tooLarge = try await embed(client, big.secret)
@@ -178,8 +178,8 @@ struct RateLimitHTTPTests {
                     try JSONDecoder().decode(ErrorBody.self, from: Data(tooLarge.body.readableBytesView)).error.code == "request_too_large")
             }
 
-            let other = try await store.createAPIKey(name: "other", teamID: team.id, scopes: [.embeddings])
-            try await store.setLimits(Limits(monthlyTokens: 4), forTeam: team.id)
+            let other = try await store.keys.create(name: "other", teamID: team.id, scopes: [.embeddings])
+            try await store.teams.setLimits(Limits(monthlyTokens: 4), forTeam: team.id)
             let quotaApp = try TestServer.authenticatedApplication(store: store)
             try await quotaApp.test(.router) { client in
                 #expect(try await embed(client, other.secret).status == .ok)
@@ -197,9 +197,9 @@ struct RefundTests {
     @Test("a request the server did not serve (503) is not charged to the caller's limits")
     func unservedIsRefunded() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings])
-            try await store.setLimits(Limits(requestsPerMinute: 1), forKey: key.key.id)
+            let team = try await store.teams.create(name: "t")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
+            try await store.keys.setLimits(Limits(requestsPerMinute: 1), forKey: key.key.id)
             // Every request expires in the queue before it is computed.
             let app = try TestServer.authenticatedApplication(store: store) { $0.scheduler.requestTimeout = .nanoseconds(1) }
             try await app.test(.router) { client in
@@ -220,9 +220,9 @@ struct LimitConcurrencyTests {
     @Test("100 concurrent requests against a key's budget for 10: exactly 10 answered, 90 refused with 429", arguments: Backend.allCases)
     func hundredAgainstTen(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings])
-            try await store.setLimits(Limits(requestsPerMinute: 10), forKey: key.key.id)
+            let team = try await store.teams.create(name: "t")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
+            try await store.keys.setLimits(Limits(requestsPerMinute: 10), forKey: key.key.id)
             let app = try TestServer.authenticatedApplication(store: store)
             try await app.test(.router) { client in
                 let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
@@ -247,9 +247,9 @@ struct LimitConcurrencyTests {
     func secretsStayOut() async throws {
         let captured = LogCapture()
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.chat])
-            _ = try await store.createUser(email: "u@x.io", password: "very-secret-pass", role: .member, teamID: team.id)
+            let team = try await store.teams.create(name: "t")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.chat])
+            _ = try await store.users.create(email: "u@x.io", password: "very-secret-pass", role: .member, teamID: team.id)
             let app = try TestServer.authenticatedApplication(store: store, logger: captured.logger) {
                 $0.jwtSecret = String(repeating: "j", count: 32)
             }

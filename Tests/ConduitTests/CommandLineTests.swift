@@ -79,9 +79,9 @@ struct CommandLineTests {
         let secret: String
         do {
             try await store.migrate()
-            let team = try await store.createTeam(name: "shared")
-            let issued = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings])
-            try await store.setLimits(Limits(requestsPerMinute: 20), forKey: issued.key.id)
+            let team = try await store.teams.create(name: "shared")
+            let issued = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
+            try await store.keys.setLimits(Limits(requestsPerMinute: 20), forKey: issued.key.id)
             secret = issued.secret
         } catch {
             await store.close()
@@ -175,7 +175,7 @@ struct CommandLineTests {
         #expect(!created.error.contains(secret))
 
         let store = try await Database.open(.defaultSQLite(in: URL(filePath: folder)), logger: TestDatabase.logger)
-        let key = try await store.apiKey(secret: secret)
+        let key = try await store.keys.find(secret: secret)
         await store.close()
         #expect(key?.name == "ci" && key?.scopes == Scope.defaultScopes)
 
@@ -193,13 +193,13 @@ struct CommandLineTests {
     func jobs() async throws {
         let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-jobs-\(UUID().uuidString)")
         let (waiting, done) = try await Database.withMigrated(.defaultSQLite(in: folder), logger: TestDatabase.logger) { store in
-            let team = try await store.createTeam(name: "t")
-            let waiting = try await store.enqueue(
+            let team = try await store.teams.create(name: "t")
+            let waiting = try await store.jobs.enqueue(
                 NewJob(kind: "embeddings", queue: "embeddings", input: #"{"input":["a"]}"#), teamID: team.id
             ).job
-            let done = try await store.enqueue(NewJob(kind: "embeddings", queue: "other", input: "{}"), teamID: team.id).job
-            _ = try await store.claimJobs(queue: "other", limit: 1, node: "n", lease: 60_000)
-            #expect(try await store.completeJob(done.id, node: "n", result: #"{"count":1}"#, progress: (1, 1)))
+            let done = try await store.jobs.enqueue(NewJob(kind: "embeddings", queue: "other", input: "{}"), teamID: team.id).job
+            _ = try await store.jobs.claim(queue: "other", limit: 1, node: "n", lease: 60_000)
+            #expect(try await store.jobs.complete(done.id, node: "n", result: #"{"count":1}"#, progress: (1, 1)))
             return (waiting, done)
         }
         let listed = try run(["jobs", "list", "--data-dir", folder.path])

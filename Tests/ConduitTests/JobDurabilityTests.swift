@@ -25,8 +25,8 @@ struct JobDurabilityTests {
     }
 
     private func run(store: Database, databaseURL: String, model: URL) async throws {
-        let team = try await store.createTeam(name: "t")
-        let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.jobs, .insights]).secret
+        let team = try await store.teams.create(name: "t")
+        let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.jobs, .insights]).secret
 
         let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-durability-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -79,7 +79,7 @@ struct JobDurabilityTests {
         let deadline = ContinuousClock.now + .seconds(60)
         var running: [String] = []
         while running.isEmpty && ContinuousClock.now < deadline {
-            running = try await store.jobs(teamID: team.id, state: .running, limit: 10).map(\.id)
+            running = try await store.jobs.list(teamID: team.id, state: .running, limit: 10).map(\.id)
             try await Task.sleep(for: .milliseconds(20))
         }
         try #require(!running.isEmpty, "no job started")
@@ -95,7 +95,7 @@ struct JobDurabilityTests {
         /// The jobs, once all completed or `until` has passed.
         func settled(_ ids: [String], until: ContinuousClock.Instant) async throws -> [Job] {
             while true {
-                let jobs = try await ids.asyncMap { try #require(try await store.job($0)) }
+                let jobs = try await ids.asyncMap { try #require(try await store.jobs.find($0)) }
                 if jobs.allSatisfy({ $0.state == .completed }) || ContinuousClock.now > until { return jobs }
                 try await Task.sleep(for: .milliseconds(200))
             }
@@ -103,18 +103,18 @@ struct JobDurabilityTests {
         let jobs = try await settled(accepted, until: deadline + .seconds(60))
         #expect(jobs.count == 6 && jobs.allSatisfy { $0.state == .completed }, "\(jobs.map(\.state))")
         for job in jobs {
-            #expect(try await store.jobOutput(job.id, teamID: team.id)?.count == texts.count * 384 * 4)
+            #expect(try await store.jobs.output(job.id, teamID: team.id)?.count == texts.count * 384 * 4)
         }
         let analyses = try await settled(conversationJobs, until: deadline + .seconds(90))
         #expect(analyses.count == 40 && analyses.allSatisfy { $0.state == .completed }, "\(analyses.map(\.state))")
         // The ledger: one insight per conversation, and one event per insight, however often a job ran.
-        let insights = try await store.insights(teamID: team.id, limit: 100)
+        let insights = try await store.insights.list(teamID: team.id, limit: 100)
         #expect(insights.count == 40 && Set(insights.map(\.conversationID)).count == 40)
-        #expect(try await store.events(teamID: team.id, topic: "insight.created", limit: 1000).count == 40)
+        #expect(try await store.events.list(teamID: team.id, topic: "insight.created", limit: 1000).count == 40)
         let interrupted = jobs.filter { running.contains($0.id) }
         // A job seen running may still have finished in the moment before the kill; the others were rescued.
         #expect(interrupted.contains { $0.attempt >= 2 && $0.errors.first?.message.contains("lease expired") == true })
-        #expect(try await store.jobs(teamID: team.id, state: .running, limit: 10).isEmpty)
+        #expect(try await store.jobs.list(teamID: team.id, state: .running, limit: 10).isEmpty)
     }
 }
 

@@ -63,10 +63,10 @@ struct JobRunnerTests {
     static func until(_ store: Database, _ id: String, _ condition: (Job) -> Bool) async throws -> Job {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if let job = try await store.job(id), condition(job) { return job }
+            if let job = try await store.jobs.find(id), condition(job) { return job }
             try await Task.sleep(for: .milliseconds(20))
         }
-        return try #require(try await store.job(id))
+        return try #require(try await store.jobs.find(id))
     }
 
     /// Runs `runner` in a service group while `body` runs, then shuts it down gracefully.
@@ -89,7 +89,7 @@ struct JobRunnerTests {
         arguments: Backend.allCases)
     func running(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
+            let team = try await store.teams.create(name: "t")
             let flaky = TestWorker(kind: "flaky", failures: 2)
             let slow = TestWorker(kind: "slow", duration: .milliseconds(150))
             let metrics = ServerMetrics()
@@ -97,12 +97,12 @@ struct JobRunnerTests {
                 store: store, workers: [flaky, slow], configuration: Self.configuration(), metricsFactory: metrics.factory,
                 logger: TestServer.logger)
             try await Self.running(runner) { _ in
-                let retried = try await store.enqueue(NewJob(kind: "flaky", input: "{}"), teamID: team.id).job
+                let retried = try await store.jobs.enqueue(NewJob(kind: "flaky", input: "{}"), teamID: team.id).job
                 var slowJobs: [Job] = []
                 for index in 0..<6 {
-                    slowJobs.append(try await store.enqueue(NewJob(kind: "slow", input: "\(index)"), teamID: team.id).job)
+                    slowJobs.append(try await store.jobs.enqueue(NewJob(kind: "slow", input: "\(index)"), teamID: team.id).job)
                 }
-                let orphan = try await store.enqueue(NewJob(kind: "unknown", input: "{}", maxAttempts: 2), teamID: team.id).job
+                let orphan = try await store.jobs.enqueue(NewJob(kind: "unknown", input: "{}", maxAttempts: 2), teamID: team.id).job
                 runner.wake("default")
 
                 let done = try await Self.until(store, retried.id) { $0.state == .completed }
@@ -136,22 +136,22 @@ struct JobRunnerTests {
     @Test("a job cancelled while it runs stops its worker; a job whose node died is rescued and run here")
     func cancellationAndRescue() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
+            let team = try await store.teams.create(name: "t")
             let endless = TestWorker(kind: "endless", duration: nil)
             let quick = TestWorker(kind: "quick")
             let runner = JobRunner(store: store, workers: [endless, quick], configuration: Self.configuration(), logger: TestServer.logger)
             // Claimed by a node that then died: nobody renews its lease.
-            let abandoned = try await store.enqueue(NewJob(kind: "quick", input: "{}"), teamID: team.id).job
-            _ = try await store.claimJobs(queue: "default", limit: 1, node: "dead", lease: 200)
+            let abandoned = try await store.jobs.enqueue(NewJob(kind: "quick", input: "{}"), teamID: team.id).job
+            _ = try await store.jobs.claim(queue: "default", limit: 1, node: "dead", lease: 200)
             try await Self.running(runner) { _ in
-                let stuck = try await store.enqueue(NewJob(kind: "endless", input: "{}"), teamID: team.id).job
+                let stuck = try await store.jobs.enqueue(NewJob(kind: "endless", input: "{}"), teamID: team.id).job
                 let started = try await Self.until(store, stuck.id) { $0.state == .running && $0.progressDone == 1 }
                 #expect(started.progressTotal == 2, "progress is written with the lease")
-                _ = try await store.cancelJob(stuck.id, teamID: team.id)
+                _ = try await store.jobs.cancel(stuck.id, teamID: team.id)
                 let deadline = ContinuousClock.now + .seconds(10)
                 while endless.cancelled == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
                 #expect(endless.cancelled == 1)
-                #expect(try await store.job(stuck.id)?.state == .cancelled)
+                #expect(try await store.jobs.find(stuck.id)?.state == .cancelled)
 
                 let rescued = try await Self.until(store, abandoned.id) { $0.state == .completed }
                 #expect(rescued.state == .completed && rescued.attempt == 2 && rescued.errors.first?.message.contains("dead") == true)
@@ -162,14 +162,14 @@ struct JobRunnerTests {
     @Test("on shutdown a job that does not finish within the grace goes back to the queue, its attempt not counted")
     func shutdown() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
+            let team = try await store.teams.create(name: "t")
             let endless = TestWorker(kind: "endless", duration: nil)
             let runner = JobRunner(
                 store: store, workers: [endless], configuration: Self.configuration(shutdownGrace: .milliseconds(200)),
                 logger: TestServer.logger)
-            let job = try await store.enqueue(NewJob(kind: "endless", input: "{}"), teamID: team.id).job
+            let job = try await store.jobs.enqueue(NewJob(kind: "endless", input: "{}"), teamID: team.id).job
             try await Self.running(runner) { _ in _ = try await Self.until(store, job.id) { $0.state == .running } }
-            let released = try #require(try await store.job(job.id))
+            let released = try #require(try await store.jobs.find(job.id))
             #expect(released.state == .available && released.attempt == 0 && released.lockedBy == nil)
             #expect(endless.cancelled == 1)
         }
@@ -178,7 +178,7 @@ struct JobRunnerTests {
     @Test("on PostgreSQL a job enqueued by any node wakes the workers at once (LISTEN/NOTIFY), long before their next poll")
     func notification() async throws {
         try await TestDatabase.with(.postgres) { store in
-            let team = try await store.createTeam(name: "t")
+            let team = try await store.teams.create(name: "t")
             var configuration = Self.configuration()
             configuration.pollInterval = .seconds(60)
             let runner = JobRunner(
@@ -186,7 +186,7 @@ struct JobRunnerTests {
             try await Self.running(runner) { _ in
                 try await Task.sleep(for: .milliseconds(500))  // the runner has looked once, and listens
                 let start = ContinuousClock.now
-                let job = try await store.enqueue(NewJob(kind: "quick", input: "{}"), teamID: team.id).job
+                let job = try await store.jobs.enqueue(NewJob(kind: "quick", input: "{}"), teamID: team.id).job
                 #expect(try await Self.until(store, job.id) { $0.state == .completed }.state == .completed)
                 #expect(ContinuousClock.now - start < .seconds(10))
             }

@@ -32,8 +32,8 @@ struct JobsAPITests {
     )
     func batchEmbedding() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.embeddings, .jobs]).secret
+            let team = try await store.teams.create(name: "t")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings, .jobs]).secret
             let metrics = ServerMetrics()
             let app = try TestServer.authenticatedApplication(store: store, metrics: metrics)
             let texts = (0..<150).map { "batch text number \($0) about \(["rivers", "engines", "tea"][$0 % 3])" }
@@ -43,7 +43,7 @@ struct JobsAPITests {
                     client, .post, "/v1/jobs", key: key, body: #"{"kind":"embeddings","input":\#(input)}"#)
                 #expect(submitted.status == .accepted && job["state"] as? String == "available" && job["queue"] as? String == "embeddings")
                 let id = try #require(job["id"] as? String)
-                #expect(try await store.job(id) != nil, "stored before the 202")
+                #expect(try await store.jobs.find(id) != nil, "stored before the 202")
 
                 var shown: [String: Any] = [:]
                 let deadline = ContinuousClock.now + .seconds(60)
@@ -102,11 +102,11 @@ struct JobsAPITests {
     )
     func lifecycle() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let other = try await store.createTeam(name: "o")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.jobs]).secret
-            let stranger = try await store.createAPIKey(name: "s", teamID: other.id, scopes: [.jobs]).secret
-            let embeddingsOnly = try await store.createAPIKey(name: "e", teamID: team.id, scopes: [.embeddings]).secret
+            let team = try await store.teams.create(name: "t")
+            let other = try await store.teams.create(name: "o")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.jobs]).secret
+            let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.jobs]).secret
+            let embeddingsOnly = try await store.keys.create(name: "e", teamID: team.id, scopes: [.embeddings]).secret
             let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.maxWaitingPerTeam = 5 }
             try await app.test(.router) { client in
                 #expect(

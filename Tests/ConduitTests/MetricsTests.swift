@@ -18,11 +18,11 @@ struct MetricsTests {
     )
     func exposition() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let admin = try await store.createAPIKey(name: "admin", teamID: team.id, scopes: [.admin])
-            let caller = try await store.createAPIKey(name: "caller", teamID: team.id, scopes: [.embeddings])
-            let victim = try await store.createAPIKey(name: "victim", teamID: team.id, scopes: [.embeddings])
-            try await store.setLimits(Limits(requestsPerMinute: 1), forKey: caller.key.id)
+            let team = try await store.teams.create(name: "t")
+            let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin])
+            let caller = try await store.keys.create(name: "caller", teamID: team.id, scopes: [.embeddings])
+            let victim = try await store.keys.create(name: "victim", teamID: team.id, scopes: [.embeddings])
+            try await store.keys.setLimits(Limits(requestsPerMinute: 1), forKey: caller.key.id)
             let text = "a sentence nobody should find in a metric"
             let app = try TestServer.authenticatedApplication(store: store) {
                 $0.latencyObjectives = ["/v1/embeddings": .seconds(60), "/v1/admin/keys/{id}": .nanoseconds(1)]

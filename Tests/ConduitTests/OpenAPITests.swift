@@ -43,8 +43,8 @@ struct OpenAPITests {
     @Test("each route's answer has a status the document lists and a body its schema accepts; the examples are accepted")
     func answersFitTheSchemas() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: Set(Scope.allCases)).secret
+            let team = try await store.teams.create(name: "t")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: Set(Scope.allCases)).secret
             let app = try TestServer.authenticatedApplication(store: store) {
                 $0.jwtSecret = String(repeating: "j", count: 40)
                 $0.webhooks.allowPrivateAddresses = true

@@ -26,7 +26,7 @@ struct RequestLogTests {
         let id = try #require(id)
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            if let found = try await store.loggedRequest(id) { return found }
+            if let found = try await store.requestLog.find(id) { return found }
             try await Task.sleep(for: .milliseconds(100))
         }
         return nil
@@ -37,9 +37,9 @@ struct RequestLogTests {
         arguments: Backend.allCases)
     func keepsWhatIsSelected(_ backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
-            let admin = try await store.createAPIKey(name: "admin", teamID: team.id, scopes: [.admin, .embeddings])
-            let watched = try await store.createAPIKey(name: "watched", teamID: team.id, scopes: [.embeddings])
+            let team = try await store.teams.create(name: "t")
+            let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin, .embeddings])
+            let watched = try await store.keys.create(name: "watched", teamID: team.id, scopes: [.embeddings])
             let app = try TestServer.authenticatedApplication(store: store) {
                 $0.requestLog.routes = ["/v1/embeddings", "/v1/admin/keys/{id}/rotate", "/v1/admin/keys", "/v1/auth/login"]
                 $0.jwtSecret = String(repeating: "j", count: 40)
@@ -77,11 +77,11 @@ struct RequestLogTests {
                 let creation = try #require(try await logged(created.headers[.requestID], in: store))
                 #expect(creation.status == 201 && !creation.responseBody.contains(secret) && creation.responseBody.contains("[redacted]"))
                 #expect(try await logged(tokenized.headers[.requestID], in: store)?.keyID == watched.key.id)
-                #expect(try await store.loggedRequest(try #require(unlogged.headers[.requestID])) == nil)
-                #expect(try await store.loggedRequest(try #require(login.headers[.requestID])) == nil, "a login is never logged")
+                #expect(try await store.requestLog.find(try #require(unlogged.headers[.requestID])) == nil)
+                #expect(try await store.requestLog.find(try #require(login.headers[.requestID])) == nil, "a login is never logged")
 
-                try await store.pruneRequestLog(before: embedding.createdAt + 1)
-                #expect(try await store.loggedRequest(embedding.requestID) == nil)
+                try await store.requestLog.prune(before: embedding.createdAt + 1)
+                #expect(try await store.requestLog.find(embedding.requestID) == nil)
             }
         }
     }

@@ -87,11 +87,11 @@ struct WebhooksAPITests {
         let receiver = Receiver(statuses: [500])
         try await receiver.application().test(.live) { receiverClient in
             try await TestDatabase.with(.sqlite) { store in
-                let team = try await store.createTeam(name: "t")
-                let other = try await store.createTeam(name: "o")
-                let admin = try await store.createAPIKey(name: "a", teamID: team.id, scopes: [.admin, .jobs, .insights]).secret
-                let member = try await store.createAPIKey(name: "m", teamID: team.id, scopes: [.jobs, .insights]).secret
-                let stranger = try await store.createAPIKey(name: "s", teamID: other.id, scopes: [.admin]).secret
+                let team = try await store.teams.create(name: "t")
+                let other = try await store.teams.create(name: "o")
+                let admin = try await store.keys.create(name: "a", teamID: team.id, scopes: [.admin, .jobs, .insights]).secret
+                let member = try await store.keys.create(name: "m", teamID: team.id, scopes: [.jobs, .insights]).secret
+                let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.admin]).secret
                 let app = try TestServer.authenticatedApplication(store: store) { configuration in
                     configuration.webhooks.allowPrivateAddresses = true
                     configuration.jobs.backoff = RetryBackoff(baseMilliseconds: 50, capMilliseconds: 200)
@@ -183,8 +183,8 @@ struct WebhooksAPITests {
     )
     func validation() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let admin = try await store.createAPIKey(name: "a", teamID: team.id, scopes: [.admin, .jobs]).secret
+            let team = try await store.teams.create(name: "t")
+            let admin = try await store.keys.create(name: "a", teamID: team.id, scopes: [.admin, .jobs]).secret
             let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.pollInterval = .milliseconds(50) }
             try await app.test(.router) { client in
                 let refused: [(String, String)] = [

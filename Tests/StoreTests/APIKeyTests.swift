@@ -10,53 +10,53 @@ struct APIKeyTests {
     @Test("a key is stored only as a hash with a visible prefix, and found again by its secret", arguments: Backend.allCases)
     func storedHashed(backend: Backend) async throws {
         try await TestDatabase.with(backend) { database in
-            let team = try await database.createTeam(name: "research")
-            let issued = try await database.createAPIKey(name: "ci", teamID: team.id, scopes: [.embeddings])
+            let team = try await database.teams.create(name: "research")
+            let issued = try await database.keys.create(name: "ci", teamID: team.id, scopes: [.embeddings])
             #expect(APIKeySecret.isWellFormed(issued.secret))
             #expect(issued.key.prefix == String(issued.secret.prefix(12)))
             let stored = try await database.read { try await $0.raw("SELECT * FROM api_keys").all() }
             #expect(stored.count == 1)
             let columns = try stored[0].allColumns.map { try stored[0].decode(column: $0, as: String?.self) ?? "" }
             #expect(!columns.contains { $0.contains(issued.secret) }, "the secret itself is stored")
-            #expect(try await database.apiKey(secret: issued.secret) == issued.key)
-            #expect(try await database.apiKey(secret: issued.secret + "x") == nil)
-            #expect(try await database.apiKey(secret: APIKeySecret.generate()) == nil)
+            #expect(try await database.keys.find(secret: issued.secret) == issued.key)
+            #expect(try await database.keys.find(secret: issued.secret + "x") == nil)
+            #expect(try await database.keys.find(secret: APIKeySecret.generate()) == nil)
         }
     }
 
     @Test("revoke, rotate, expiry, last use, and another team's keys", arguments: Backend.allCases)
     func lifecycle(backend: Backend) async throws {
         try await TestDatabase.with(backend) { database in
-            let team = try await database.createTeam(name: "a")
-            let other = try await database.createTeam(name: "b")
-            await #expect(throws: StoreError.conflict("a team named 'a' already exists")) { try await database.createTeam(name: "a") }
-            let issued = try await database.createAPIKey(name: "svc", teamID: team.id, scopes: [.embeddings, .jobs])
+            let team = try await database.teams.create(name: "a")
+            let other = try await database.teams.create(name: "b")
+            await #expect(throws: StoreError.conflict("a team named 'a' already exists")) { try await database.teams.create(name: "a") }
+            let issued = try await database.keys.create(name: "svc", teamID: team.id, scopes: [.embeddings, .jobs])
 
             // Another team sees nothing of it.
-            #expect(try await database.apiKey(id: issued.key.id, teamID: other.id) == nil)
-            #expect(try await database.apiKeys(teamID: other.id).isEmpty)
-            await #expect(throws: StoreError.self) { try await database.revokeAPIKey(id: issued.key.id, teamID: other.id) }
+            #expect(try await database.keys.find(id: issued.key.id, teamID: other.id) == nil)
+            #expect(try await database.keys.list(teamID: other.id).isEmpty)
+            await #expect(throws: StoreError.self) { try await database.keys.revoke(id: issued.key.id, teamID: other.id) }
 
-            try await database.touchAPIKey(issued.key, at: 1_000)
-            #expect(try await database.apiKey(secret: issued.secret)?.lastUsedAt == 1_000)
+            try await database.keys.touch(issued.key, at: 100_000)
+            #expect(try await database.keys.find(secret: issued.secret)?.lastUsedAt == 100_000)
 
-            try await database.setLimits(Limits(requestsPerMinute: 5, monthlyTokens: 100), forKey: issued.key.id)
-            let rotated = try await database.rotateAPIKey(id: issued.key.id, teamID: team.id)
+            try await database.keys.setLimits(Limits(requestsPerMinute: 5, monthlyTokens: 100), forKey: issued.key.id)
+            let rotated = try await database.keys.rotate(id: issued.key.id, teamID: team.id)
             #expect(rotated.key.limits == Limits(requestsPerMinute: 5, monthlyTokens: 100))
-            #expect(try await database.apiKey(secret: rotated.secret)?.limits == Limits(requestsPerMinute: 5, monthlyTokens: 100))
+            #expect(try await database.keys.find(secret: rotated.secret)?.limits == Limits(requestsPerMinute: 5, monthlyTokens: 100))
             #expect(rotated.secret != issued.secret && rotated.key.scopes == [.embeddings, .jobs] && rotated.key.name == "svc")
-            let old = try #require(try await database.apiKey(secret: issued.secret))
-            #expect(!old.isUsable(at: Timestamp.now()))
-            #expect(try await database.apiKey(secret: rotated.secret)?.isUsable(at: Timestamp.now()) == true)
+            let old = try #require(try await database.keys.find(secret: issued.secret))
+            #expect(!old.isUsable(at: StoreTime.now()))
+            #expect(try await database.keys.find(secret: rotated.secret)?.isUsable(at: StoreTime.now()) == true)
 
-            let revoked = try await database.revokeAPIKey(id: rotated.key.id, teamID: team.id)
-            #expect(revoked.revokedAt != nil && !revoked.isUsable(at: Timestamp.now()))
+            let revoked = try await database.keys.revoke(id: rotated.key.id, teamID: team.id)
+            #expect(revoked.revokedAt != nil && !revoked.isUsable(at: StoreTime.now()))
 
-            let expiring = try await database.createAPIKey(name: "short", teamID: team.id, expiresAt: 2_000)
+            let expiring = try await database.keys.create(name: "short", teamID: team.id, expiresAt: 2_000)
             #expect(expiring.key.isUsable(at: 1_999) && !expiring.key.isUsable(at: 2_000))
-            await #expect(throws: StoreError.self) { try await database.rotateAPIKey(id: expiring.key.id, teamID: team.id) }
-            #expect(try await database.apiKeys(teamID: team.id).count == 3)
-            await #expect(throws: StoreError.self) { try await database.createAPIKey(name: "x", teamID: "no-such-team") }
+            await #expect(throws: StoreError.self) { try await database.keys.rotate(id: expiring.key.id, teamID: team.id) }
+            #expect(try await database.keys.list(teamID: team.id).count == 3)
+            await #expect(throws: StoreError.self) { try await database.keys.create(name: "x", teamID: "no-such-team") }
         }
     }
 }

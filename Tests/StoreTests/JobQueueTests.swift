@@ -14,25 +14,25 @@ struct JobQueueTests {
         arguments: Backend.allCases)
     func idempotency(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
-            let other = try await store.createTeam(name: "o")
+            let team = try await store.teams.create(name: "t")
+            let other = try await store.teams.create(name: "o")
             let job = NewJob(kind: "embed", input: #"{"texts":["a"]}"#, idempotencyKey: "k-1")
-            let (first, created) = try await store.enqueue(job, teamID: team.id)
+            let (first, created) = try await store.jobs.enqueue(job, teamID: team.id)
             #expect(created && first.state == .available && first.attempt == 0 && first.errors.isEmpty)
-            let (again, createdAgain) = try await store.enqueue(job, teamID: team.id)
+            let (again, createdAgain) = try await store.jobs.enqueue(job, teamID: team.id)
             #expect(!createdAgain && again == first)
             var changed = job
             changed.input = #"{"texts":["b"]}"#
-            await #expect(throws: JobQueueError.idempotencyKeyReused) { try await store.enqueue(changed, teamID: team.id) }
+            await #expect(throws: JobQueueError.idempotencyKeyReused) { try await store.jobs.enqueue(changed, teamID: team.id) }
             var reprioritized = job
             reprioritized.priority = 3
-            await #expect(throws: JobQueueError.idempotencyKeyReused) { try await store.enqueue(reprioritized, teamID: team.id) }
-            #expect(try await store.enqueue(job, teamID: other.id).created)
+            await #expect(throws: JobQueueError.idempotencyKeyReused) { try await store.jobs.enqueue(reprioritized, teamID: team.id) }
+            #expect(try await store.jobs.enqueue(job, teamID: other.id).created)
             // Submitted at once with one key: one job.
             let concurrent = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<8 {
                     group.addTask {
-                        try await store.enqueue(NewJob(kind: "embed", input: "{}", idempotencyKey: "k-2"), teamID: team.id).job.id
+                        try await store.jobs.enqueue(NewJob(kind: "embed", input: "{}", idempotencyKey: "k-2"), teamID: team.id).job.id
                     }
                 }
                 return try await group.reduce(into: Set<String>()) { $0.insert($1) }
@@ -46,35 +46,38 @@ struct JobQueueTests {
         arguments: Backend.allCases)
     func claiming(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
-            let now = Milliseconds.now()
-            let low = try await store.enqueue(NewJob(kind: "k", input: "{}", priority: 5, runAt: now - 2000), teamID: team.id).job
-            let high = try await store.enqueue(NewJob(kind: "k", input: "{}", priority: 0, runAt: now - 1000), teamID: team.id).job
-            let later = try await store.enqueue(NewJob(kind: "k", input: "{}", runAt: now + 60_000), teamID: team.id).job
-            let expired = try await store.enqueue(NewJob(kind: "k", input: "{}", runAt: now - 3000, expiresAt: now - 1), teamID: team.id)
-                .job
-            _ = try await store.enqueue(NewJob(kind: "k", queue: "other", input: "{}"), teamID: team.id)
+            let team = try await store.teams.create(name: "t")
+            let now = StoreTime.now()
+            let low = try await store.jobs.enqueue(NewJob(kind: "k", input: "{}", priority: 5, runAt: now - 2000), teamID: team.id).job
+            let high = try await store.jobs.enqueue(NewJob(kind: "k", input: "{}", priority: 0, runAt: now - 1000), teamID: team.id).job
+            let later = try await store.jobs.enqueue(NewJob(kind: "k", input: "{}", runAt: now + 60_000), teamID: team.id).job
+            let expired = try await store.jobs.enqueue(
+                NewJob(kind: "k", input: "{}", runAt: now - 3000, expiresAt: now - 1), teamID: team.id
+            )
+            .job
+            _ = try await store.jobs.enqueue(NewJob(kind: "k", queue: "other", input: "{}"), teamID: team.id)
             #expect(later.state == .scheduled)
 
-            let claimed = try await store.claimJobs(queue: "default", limit: 10, node: "n1", lease: 30_000, now: now)
+            let claimed = try await store.jobs.claim(queue: "default", limit: 10, node: "n1", lease: 30_000, now: now)
             #expect(claimed.map(\.id) == [high.id, low.id])
             #expect(
                 claimed.allSatisfy { $0.state == .running && $0.attempt == 1 && $0.lockedBy == "n1" && $0.leaseExpiresAt == now + 30_000 })
-            #expect(try await store.job(expired.id)?.state == .discarded)
-            #expect(try await store.job(later.id)?.state == .scheduled)
-            #expect(try await store.claimJobs(queue: "default", limit: 10, node: "n2", lease: 30_000, now: now).isEmpty)
+            #expect(try await store.jobs.find(expired.id)?.state == .discarded)
+            #expect(try await store.jobs.find(later.id)?.state == .scheduled)
+            #expect(try await store.jobs.claim(queue: "default", limit: 10, node: "n2", lease: 30_000, now: now).isEmpty)
 
             // A node claims only the kinds it runs, and leaves the rest where they are.
-            let mine = try await store.enqueue(NewJob(kind: "mine", queue: "mixed", input: "{}"), teamID: team.id).job
-            let theirs = try await store.enqueue(NewJob(kind: "theirs", queue: "mixed", input: "{}"), teamID: team.id).job
-            #expect(try await store.claimJobs(queue: "mixed", kinds: [], limit: 10, node: "n3", lease: 30_000).isEmpty)
-            #expect(try await store.claimJobs(queue: "mixed", kinds: ["mine"], limit: 10, node: "n3", lease: 30_000).map(\.id) == [mine.id])
-            #expect(try await store.job(theirs.id)?.state == .available)
+            let mine = try await store.jobs.enqueue(NewJob(kind: "mine", queue: "mixed", input: "{}"), teamID: team.id).job
+            let theirs = try await store.jobs.enqueue(NewJob(kind: "theirs", queue: "mixed", input: "{}"), teamID: team.id).job
+            #expect(try await store.jobs.claim(queue: "mixed", kinds: [], limit: 10, node: "n3", lease: 30_000).isEmpty)
+            #expect(
+                try await store.jobs.claim(queue: "mixed", kinds: ["mine"], limit: 10, node: "n3", lease: 30_000).map(\.id) == [mine.id])
+            #expect(try await store.jobs.find(theirs.id)?.state == .available)
 
-            for index in 0..<20 { _ = try await store.enqueue(NewJob(kind: "k", queue: "race", input: "\(index)"), teamID: team.id) }
+            for index in 0..<20 { _ = try await store.jobs.enqueue(NewJob(kind: "k", queue: "race", input: "\(index)"), teamID: team.id) }
             let taken = try await withThrowingTaskGroup(of: [String].self) { group in
                 for node in 0..<4 {
-                    group.addTask { try await store.claimJobs(queue: "race", limit: 8, node: "n\(node)", lease: 30_000).map(\.id) }
+                    group.addTask { try await store.jobs.claim(queue: "race", limit: 8, node: "n\(node)", lease: 30_000).map(\.id) }
                 }
                 return try await group.reduce(into: [String]()) { $0 += $1 }
             }
@@ -87,22 +90,23 @@ struct JobQueueTests {
         arguments: Backend.allCases)
     func retries(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
-            let job = try await store.enqueue(NewJob(kind: "k", input: "{}", maxAttempts: 2), teamID: team.id).job
+            let team = try await store.teams.create(name: "t")
+            let job = try await store.jobs.enqueue(NewJob(kind: "k", input: "{}", maxAttempts: 2), teamID: team.id).job
             let backoff = RetryBackoff(baseMilliseconds: 10_000, capMilliseconds: 60_000)
-            var now = Milliseconds.now()
-            _ = try await store.claimJobs(queue: "default", limit: 1, node: "n", lease: 30_000, now: now)
-            #expect(try await store.failJob(job.id, node: "other", message: "not mine", backoff: backoff, now: now) == nil)
-            #expect(try await store.failJob(job.id, node: "n", message: "upstream 500", backoff: backoff, now: now) == .retryable)
-            let retryable = try #require(try await store.job(job.id))
+            var now = StoreTime.now()
+            _ = try await store.jobs.claim(queue: "default", limit: 1, node: "n", lease: 30_000, now: now)
+            #expect(try await store.jobs.fail(job.id, node: "other", message: "not mine", backoff: backoff, now: now) == nil)
+            #expect(try await store.jobs.fail(job.id, node: "n", message: "upstream 500", backoff: backoff, now: now) == .retryable)
+            let retryable = try #require(try await store.jobs.find(job.id))
             #expect(retryable.runAt >= now + 10_000 && retryable.runAt <= now + 12_500, "10 s, plus up to a quarter of jitter")
             #expect(retryable.errors == [JobAttemptError(attempt: 1, at: now, message: "upstream 500")])
             #expect(
-                try await store.claimJobs(queue: "default", limit: 1, node: "n", lease: 30_000, now: now).isEmpty, "not before its backoff")
+                try await store.jobs.claim(queue: "default", limit: 1, node: "n", lease: 30_000, now: now).isEmpty, "not before its backoff"
+            )
             now = retryable.runAt
-            #expect(try await store.claimJobs(queue: "default", limit: 1, node: "n", lease: 30_000, now: now).first?.attempt == 2)
-            #expect(try await store.failJob(job.id, node: "n", message: "again", backoff: backoff, now: now) == .discarded)
-            let discarded = try #require(try await store.job(job.id))
+            #expect(try await store.jobs.claim(queue: "default", limit: 1, node: "n", lease: 30_000, now: now).first?.attempt == 2)
+            #expect(try await store.jobs.fail(job.id, node: "n", message: "again", backoff: backoff, now: now) == .discarded)
+            let discarded = try #require(try await store.jobs.find(job.id))
             #expect(discarded.errors.map(\.attempt) == [1, 2] && discarded.finishedAt == now && discarded.lockedBy == nil)
             #expect(backoff.delay(afterAttempt: 20) <= 75_000, "capped, with jitter")
         }
@@ -114,28 +118,28 @@ struct JobQueueTests {
     func rescue(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
             try await store.read { try await $0.raw("CREATE TABLE effects (job_id TEXT PRIMARY KEY)").run() }
-            let team = try await store.createTeam(name: "t")
-            let job = try await store.enqueue(NewJob(kind: "k", input: "{}"), teamID: team.id).job
-            let now = Milliseconds.now()
-            _ = try await store.claimJobs(queue: "default", limit: 1, node: "crashed", lease: 1_000, now: now)
-            #expect(try await store.renewLease(jobID: job.id, node: "crashed", lease: 1_000, progress: (3, 10), now: now + 500))
-            #expect(try await store.job(job.id)?.progressDone == 3)
-            #expect(try await store.rescueAbandonedJobs(backoff: Self.noWait, now: now + 1_000).isEmpty, "the lease still runs")
-            let rescued = try await store.rescueAbandonedJobs(backoff: Self.noWait, now: now + 1_501)
+            let team = try await store.teams.create(name: "t")
+            let job = try await store.jobs.enqueue(NewJob(kind: "k", input: "{}"), teamID: team.id).job
+            let now = StoreTime.now()
+            _ = try await store.jobs.claim(queue: "default", limit: 1, node: "crashed", lease: 1_000, now: now)
+            #expect(try await store.jobs.renewLease(jobID: job.id, node: "crashed", lease: 1_000, progress: (3, 10), now: now + 500))
+            #expect(try await store.jobs.find(job.id)?.progressDone == 3)
+            #expect(try await store.jobs.rescueAbandoned(backoff: Self.noWait, now: now + 1_000).isEmpty, "the lease still runs")
+            let rescued = try await store.jobs.rescueAbandoned(backoff: Self.noWait, now: now + 1_501)
             #expect(rescued.map(\.id) == [job.id] && rescued.first?.state == .retryable)
-            #expect(try await store.job(job.id)?.errors.first?.message.contains("crashed") == true)
+            #expect(try await store.jobs.find(job.id)?.errors.first?.message.contains("crashed") == true)
 
-            _ = try await store.claimJobs(queue: "default", limit: 1, node: "healthy", lease: 30_000, now: now + 2_000)
-            #expect(try await store.renewLease(jobID: job.id, node: "crashed", lease: 1_000) == false)
+            _ = try await store.jobs.claim(queue: "default", limit: 1, node: "healthy", lease: 30_000, now: now + 2_000)
+            #expect(try await store.jobs.renewLease(jobID: job.id, node: "crashed", lease: 1_000) == false)
             let effect: @Sendable (any SQLDatabase) async throws -> Void = { sql in
                 try await sql.raw("INSERT INTO effects (job_id) VALUES (\(bind: job.id))").run()
             }
-            #expect(try await store.completeJob(job.id, node: "crashed", result: "{}", effect: effect) == false)
-            #expect(try await store.completeJob(job.id, node: "healthy", result: #"{"ok":true}"#, effect: effect))
-            #expect(try await store.completeJob(job.id, node: "healthy", result: "{}", effect: effect) == false)
+            #expect(try await store.jobs.complete(job.id, node: "crashed", result: "{}", effect: effect) == false)
+            #expect(try await store.jobs.complete(job.id, node: "healthy", result: #"{"ok":true}"#, effect: effect))
+            #expect(try await store.jobs.complete(job.id, node: "healthy", result: "{}", effect: effect) == false)
             let effects = try await store.read { try await $0.raw("SELECT job_id FROM effects").all().count }
             #expect(effects == 1)
-            let completed = try #require(try await store.job(job.id))
+            let completed = try #require(try await store.jobs.find(job.id))
             #expect(completed.state == .completed && completed.result == #"{"ok":true}"# && completed.progressDone == 10)
         }
     }
@@ -145,48 +149,48 @@ struct JobQueueTests {
         arguments: Backend.allCases)
     func transitions(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
-            let other = try await store.createTeam(name: "o")
-            let waiting = try await store.enqueue(NewJob(kind: "k", input: "1"), teamID: team.id).job
-            await #expect(throws: StoreError.self) { try await store.cancelJob(waiting.id, teamID: other.id) }
-            #expect(try await store.cancelJob(waiting.id, teamID: team.id).state == .cancelled)
+            let team = try await store.teams.create(name: "t")
+            let other = try await store.teams.create(name: "o")
+            let waiting = try await store.jobs.enqueue(NewJob(kind: "k", input: "1"), teamID: team.id).job
+            await #expect(throws: StoreError.self) { try await store.jobs.cancel(waiting.id, teamID: other.id) }
+            #expect(try await store.jobs.cancel(waiting.id, teamID: team.id).state == .cancelled)
             await #expect(throws: JobQueueError.illegalTransition(action: "cancelled", state: .cancelled)) {
-                try await store.cancelJob(waiting.id, teamID: team.id)
+                try await store.jobs.cancel(waiting.id, teamID: team.id)
             }
-            let retried = try await store.retryJob(waiting.id, teamID: team.id)
+            let retried = try await store.jobs.retry(waiting.id, teamID: team.id)
             #expect(retried.state == .available && retried.finishedAt == nil)
 
-            let running = try #require(try await store.claimJobs(queue: "default", limit: 1, node: "n", lease: 30_000).first)
+            let running = try #require(try await store.jobs.claim(queue: "default", limit: 1, node: "n", lease: 30_000).first)
             await #expect(throws: JobQueueError.illegalTransition(action: "retried", state: .running)) {
-                try await store.retryJob(running.id, teamID: team.id)
+                try await store.jobs.retry(running.id, teamID: team.id)
             }
             // Cancelled, retried and claimed again by the same node: the first attempt's worker can no longer touch it.
-            _ = try await store.cancelJob(running.id, teamID: team.id)
-            _ = try await store.retryJob(running.id, teamID: team.id)
-            let again = try #require(try await store.claimJobs(queue: "default", limit: 1, node: "n", lease: 30_000).first)
+            _ = try await store.jobs.cancel(running.id, teamID: team.id)
+            _ = try await store.jobs.retry(running.id, teamID: team.id)
+            let again = try #require(try await store.jobs.claim(queue: "default", limit: 1, node: "n", lease: 30_000).first)
             #expect(again.id == running.id && again.attempt == 2)
-            #expect(try await store.renewLease(jobID: running.id, node: "n", attempt: 1, lease: 30_000) == false)
-            #expect(try await store.completeJob(running.id, node: "n", attempt: 1, result: "{}") == false)
-            #expect(try await store.failJob(running.id, node: "n", attempt: 1, message: "x", backoff: Self.noWait) == nil)
-            #expect(try await store.renewLease(jobID: running.id, node: "n", attempt: 2, lease: 30_000))
-            #expect(try await store.releaseJobs(node: "n") == 1)
-            let released = try #require(try await store.job(running.id))
+            #expect(try await store.jobs.renewLease(jobID: running.id, node: "n", attempt: 1, lease: 30_000) == false)
+            #expect(try await store.jobs.complete(running.id, node: "n", attempt: 1, result: "{}") == false)
+            #expect(try await store.jobs.fail(running.id, node: "n", attempt: 1, message: "x", backoff: Self.noWait) == nil)
+            #expect(try await store.jobs.renewLease(jobID: running.id, node: "n", attempt: 2, lease: 30_000))
+            #expect(try await store.jobs.release(node: "n") == 1)
+            let released = try #require(try await store.jobs.find(running.id))
             #expect(released.state == .available && released.attempt == 1 && released.lockedBy == nil)
 
-            _ = try await store.claimJobs(queue: "default", limit: 1, node: "n", lease: 30_000)
-            #expect(try await store.completeJob(running.id, node: "n", result: "{}"))
+            _ = try await store.jobs.claim(queue: "default", limit: 1, node: "n", lease: 30_000)
+            #expect(try await store.jobs.complete(running.id, node: "n", result: "{}"))
             await #expect(throws: JobQueueError.illegalTransition(action: "retried", state: .completed)) {
-                try await store.retryJob(running.id, teamID: team.id)
+                try await store.jobs.retry(running.id, teamID: team.id)
             }
             await #expect(throws: JobQueueError.illegalTransition(action: "cancelled", state: .completed)) {
-                try await store.cancelJob(running.id, teamID: team.id)
+                try await store.jobs.cancel(running.id, teamID: team.id)
             }
 
             // Discarded after its only attempt: a retry gives it one more.
-            let once = try await store.enqueue(NewJob(kind: "k", input: "2", maxAttempts: 1), teamID: team.id).job
-            _ = try await store.claimJobs(queue: "default", limit: 1, node: "n", lease: 30_000)
-            #expect(try await store.failJob(once.id, node: "n", message: "x", backoff: Self.noWait) == .discarded)
-            #expect(try await store.retryJob(once.id, teamID: team.id).maxAttempts == 2)
+            let once = try await store.jobs.enqueue(NewJob(kind: "k", input: "2", maxAttempts: 1), teamID: team.id).job
+            _ = try await store.jobs.claim(queue: "default", limit: 1, node: "n", lease: 30_000)
+            #expect(try await store.jobs.fail(once.id, node: "n", message: "x", backoff: Self.noWait) == .discarded)
+            #expect(try await store.jobs.retry(once.id, teamID: team.id).maxAttempts == 2)
         }
     }
 
@@ -194,31 +198,31 @@ struct JobQueueTests {
         "a team's jobs list newest first, page by page, filtered by state and kind; finished jobs are pruned", arguments: Backend.allCases)
     func listingAndPruning(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
-            let team = try await store.createTeam(name: "t")
-            let other = try await store.createTeam(name: "o")
-            let start = Milliseconds.now()
+            let team = try await store.teams.create(name: "t")
+            let other = try await store.teams.create(name: "o")
+            let start = StoreTime.now()
             var ids: [String] = []
             for index in 0..<5 {
                 ids.append(
-                    try await store.enqueue(
+                    try await store.jobs.enqueue(
                         NewJob(kind: index % 2 == 0 ? "even" : "odd", input: "\(index)"), teamID: team.id, now: start + Int64(index)
                     )
                     .job.id)
             }
-            _ = try await store.enqueue(NewJob(kind: "even", input: "x"), teamID: other.id)
-            let first = try await store.jobs(teamID: team.id, limit: 2)
-            let second = try await store.jobs(teamID: team.id, limit: 2, after: first.last?.id)
-            let third = try await store.jobs(teamID: team.id, limit: 2, after: second.last?.id)
+            _ = try await store.jobs.enqueue(NewJob(kind: "even", input: "x"), teamID: other.id)
+            let first = try await store.jobs.list(teamID: team.id, limit: 2)
+            let second = try await store.jobs.list(teamID: team.id, limit: 2, after: first.last?.id)
+            let third = try await store.jobs.list(teamID: team.id, limit: 2, after: second.last?.id)
             #expect((first + second + third).map(\.id) == ids.reversed())
-            #expect(try await store.jobs(teamID: team.id, kind: "even", limit: 10).count == 3)
+            #expect(try await store.jobs.list(teamID: team.id, kind: "even", limit: 10).count == 3)
 
-            _ = try await store.cancelJob(ids[0], teamID: team.id, now: start + 10)
-            _ = try await store.cancelJob(ids[1], teamID: team.id, now: start + 20)
-            #expect(try await store.jobs(teamID: team.id, state: .cancelled, limit: 10).count == 2)
-            try await store.pruneJobs(finishedBefore: start + 15)
-            #expect(try await store.job(ids[0]) == nil)
-            #expect(try await store.job(ids[1]) != nil)
-            let counts = try await store.jobCounts()
+            _ = try await store.jobs.cancel(ids[0], teamID: team.id, now: start + 10)
+            _ = try await store.jobs.cancel(ids[1], teamID: team.id, now: start + 20)
+            #expect(try await store.jobs.list(teamID: team.id, state: .cancelled, limit: 10).count == 2)
+            try await store.jobs.prune(finishedBefore: start + 15)
+            #expect(try await store.jobs.find(ids[0]) == nil)
+            #expect(try await store.jobs.find(ids[1]) != nil)
+            let counts = try await store.jobs.counts()
             #expect(counts.contains { $0.queue == "default" && $0.state == .available && $0.count == 4 })
         }
     }

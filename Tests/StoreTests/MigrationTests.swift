@@ -62,11 +62,48 @@ struct MigrationTests {
         do {
             let previous = Schema.latestVersion - 1
             #expect(try await database.migrate(upTo: previous) == Array(1...previous))
-            let team = try await database.createTeam(name: "before")
-            let issued = try await database.createAPIKey(name: "old", teamID: team.id, scopes: [.embeddings])
+            let team = try await database.teams.create(name: "before")
+            let issued = try await database.keys.create(name: "old", teamID: team.id, scopes: [.embeddings])
             #expect(try await database.migrate() == [Schema.latestVersion])
-            #expect(try await database.apiKey(secret: issued.secret)?.name == "old")
-            #expect(try await database.team("before")?.limits == Limits.none)
+            #expect(try await database.keys.find(secret: issued.secret)?.name == "old")
+            #expect(try await database.teams.find("before")?.limits == Limits.none)
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+
+    @Test(
+        "version 10 turns the seconds of the older tables into milliseconds: keys still expire when they did", arguments: Backend.allCases)
+    func timesInMilliseconds(backend: Backend) async throws {
+        let location = try await TestDatabase.makeLocation(backend)
+        let database = try await Database.open(location, logger: TestDatabase.logger)
+        do {
+            try await database.migrate(upTo: 9)
+            let secret = APIKeySecret.generate()
+            let (created, expires) = (Int64(1_700_000_000), Int64(4_000_000_000))
+            try await database.read { sql in
+                try await sql.raw("INSERT INTO teams (id, name, created_at) VALUES ('t', 'old', \(bind: created))").run()
+                try await sql.raw(
+                    """
+                    INSERT INTO api_keys (id, team_id, name, prefix, secret_hash, scopes, created_at, expires_at)
+                    VALUES ('k', 't', 'old', 'cdt_', \(bind: APIKeySecret.hash(secret)), 'embeddings', \(bind: created), \(bind: expires))
+                    """
+                ).run()
+                try await sql.raw(
+                    "INSERT INTO rate_counters (subject, window_start, requests, tokens) VALUES ('key:k:minute', 1700000040, 3, 0)"
+                ).run()
+            }
+            #expect(try await database.migrate() == [10])
+            let key = try #require(try await database.keys.find(secret: secret))
+            #expect(key.createdAt == created * 1000 && key.expiresAt == expires * 1000)
+            #expect(key.isUsable(at: StoreTime.now()))
+            #expect(try await database.teams.find(id: "t")?.createdAt == created * 1000)
+            // The open window keeps its count.
+            let window = RateWindow(subject: "key:k", period: .minute, requestLimit: 4, tokenLimit: nil)
+            let decision = try await database.rateCounters.admit(tokens: 0, in: [window], now: 1_700_000_059_000)
+            #expect(decision == .admitted([RateStatus(window: window, requests: 4, tokens: 0, resetsAt: 1_700_000_100_000)]))
         } catch {
             await database.close()
             throw error

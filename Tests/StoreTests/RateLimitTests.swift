@@ -16,10 +16,10 @@ struct RateLimitTests {
             let byRequests = RateWindow.windows(for: "key:a", Limits(requestsPerMinute: 10))
             let byTokens = RateWindow.windows(for: "key:b", Limits(tokensPerMinute: 70))
             let byMonth = RateWindow.windows(for: "team:c", Limits(monthlyTokens: 70))
-            let now: Int64 = 1_800_000_000
+            let now: Int64 = 1_800_000_000_000
             for windows in [byRequests, byTokens, byMonth] {
                 let decisions = try await withThrowingTaskGroup(of: RateDecision.self) { group in
-                    for _ in 0..<100 { group.addTask { try await store.admit(tokens: 7, in: windows, now: now) } }
+                    for _ in 0..<100 { group.addTask { try await store.rateCounters.admit(tokens: 7, in: windows, now: now) } }
                     return try await group.reduce(into: []) { $0.append($1) }
                 }
                 #expect(admitted(decisions) == 10, "\(windows)")
@@ -35,11 +35,11 @@ struct RateLimitTests {
         do {
             try await first.migrate()
             let windows = RateWindow.windows(for: "team:shared", Limits(requestsPerMinute: 40, tokensPerMinute: 10_000))
-            let now: Int64 = 1_800_000_000
+            let now: Int64 = 1_800_000_000_000
             let decisions = try await withThrowingTaskGroup(of: RateDecision.self) { group in
                 for index in 0..<120 {
                     let node = index.isMultiple(of: 2) ? first : second
-                    group.addTask { try await node.admit(tokens: 10, in: windows, now: now) }
+                    group.addTask { try await node.rateCounters.admit(tokens: 10, in: windows, now: now) }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
@@ -58,20 +58,20 @@ struct RateLimitTests {
         try await TestDatabase.with(backend) { store in
             let key = RateWindow.windows(for: "key:k", Limits(requestsPerMinute: 100))
             let team = RateWindow.windows(for: "team:t", Limits(requestsPerMinute: 2))
-            let now: Int64 = 1_800_000_010
-            for _ in 0..<2 { #expect(admitted([try await store.admit(tokens: 1, in: key + team, now: now)]) == 1) }
-            guard case .refused(let status) = try await store.admit(tokens: 1, in: key + team, now: now) else {
+            let now: Int64 = 1_800_000_010_000
+            for _ in 0..<2 { #expect(admitted([try await store.rateCounters.admit(tokens: 1, in: key + team, now: now)]) == 1) }
+            guard case .refused(let status) = try await store.rateCounters.admit(tokens: 1, in: key + team, now: now) else {
                 Issue.record("the team's limit should refuse the third request")
                 return
             }
-            #expect(status.window.subject == "team:t" && status.resetsAt == 1_800_000_060)
+            #expect(status.window.subject == "team:t" && status.resetsAt == 1_800_000_060_000)
             // The refused request left no trace in the key's window.
-            guard case .admitted(let statuses) = try await store.admit(tokens: 1, in: key, now: now) else {
+            guard case .admitted(let statuses) = try await store.rateCounters.admit(tokens: 1, in: key, now: now) else {
                 Issue.record("the key alone has room")
                 return
             }
             #expect(statuses.first?.requests == 3)
-            #expect(admitted([try await store.admit(tokens: 1, in: key + team, now: now + 60)]) == 1)
+            #expect(admitted([try await store.rateCounters.admit(tokens: 1, in: key + team, now: now + StoreTime.minute)]) == 1)
         }
     }
 
@@ -79,11 +79,11 @@ struct RateLimitTests {
     func refund(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
             let windows = RateWindow.windows(for: "key:r", Limits(requestsPerMinute: 1, monthlyTokens: 10))
-            let now: Int64 = 1_800_000_000
-            #expect(admitted([try await store.admit(tokens: 10, in: windows, now: now)]) == 1)
-            #expect(admitted([try await store.admit(tokens: 1, in: windows, now: now)]) == 0)
-            try await store.refund(tokens: 10, in: windows, admittedAt: now)
-            #expect(admitted([try await store.admit(tokens: 10, in: windows, now: now + 1)]) == 1)
+            let now: Int64 = 1_800_000_000_000
+            #expect(admitted([try await store.rateCounters.admit(tokens: 10, in: windows, now: now)]) == 1)
+            #expect(admitted([try await store.rateCounters.admit(tokens: 1, in: windows, now: now)]) == 0)
+            try await store.rateCounters.refund(tokens: 10, in: windows, admittedAt: now)
+            #expect(admitted([try await store.rateCounters.admit(tokens: 10, in: windows, now: now + StoreTime.second)]) == 1)
         }
     }
 
@@ -91,9 +91,9 @@ struct RateLimitTests {
     func monthBounds() {
         let window = RateWindow(subject: "t", period: .month, requestLimit: nil, tokenLimit: 1)
         // 2026-12-31T23:59:59Z and 2027-01-01T00:00:00Z
-        #expect(window.bounds(at: 1_798_761_599) == (1_796_083_200, 1_798_761_600))
-        #expect(window.bounds(at: 1_798_761_600).start == 1_798_761_600)
+        #expect(window.bounds(at: 1_798_761_599_999) == (1_796_083_200_000, 1_798_761_600_000))
+        #expect(window.bounds(at: 1_798_761_600_000).start == 1_798_761_600_000)
         let minute = RateWindow(subject: "t", period: .minute, requestLimit: 1, tokenLimit: nil)
-        #expect(minute.bounds(at: 125) == (120, 180))
+        #expect(minute.bounds(at: 125_000) == (120_000, 180_000))
     }
 }

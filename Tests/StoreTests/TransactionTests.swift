@@ -23,9 +23,9 @@ struct TransactionTests {
             try await store.transaction { sql in
                 try await sql.raw("INSERT INTO teams (id, name, created_at) VALUES ('also', 'also', 0)").run()
             }
-            let doomed = try await store.team(id: "doomed")
-            let kept = try await store.team(id: "kept")
-            let also = try await store.team(id: "also")
+            let doomed = try await store.teams.find(id: "doomed")
+            let kept = try await store.teams.find(id: "kept")
+            let also = try await store.teams.find(id: "also")
             #expect(doomed == nil && kept != nil && also != nil)
         }
     }
@@ -40,7 +40,7 @@ struct TransactionTests {
                     throw Abort()
                 }
             }
-            let team = try await store.team(id: "t1")
+            let team = try await store.teams.find(id: "t1")
             #expect(team == nil)
         }
     }

@@ -48,13 +48,13 @@ package struct APIKeyAuthenticator: RouterMiddleware {
                 "no API key: send it as 'Authorization: Bearer KEY'", code: "missing_api_key")
         }
         if AccessTokens.looksLikeToken(secret) { return try await authenticateUser(token: secret, context: context) }
-        guard let (key, teamLimits) = try await store.apiKeyWithTeamLimits(secret: secret) else {
+        guard let (key, teamLimits) = try await store.keys.findWithTeamLimits(secret: secret) else {
             throw Self.unauthorized("incorrect API key", code: "invalid_api_key")
         }
-        let now = Timestamp.now()
+        let now = StoreTime.now()
         if key.revokedAt != nil { throw Self.unauthorized("this API key was revoked", code: "invalid_api_key") }
         guard key.isUsable(at: now) else { throw Self.unauthorized("this API key has expired", code: "invalid_api_key") }
-        try await store.touchAPIKey(key, at: now)
+        try await store.keys.touch(key, at: now)
         var context = context
         context.identity = Identity(key: key, teamLimits: teamLimits)
         context.logger[metadataKey: "team"] = .string(key.teamID)
@@ -74,7 +74,7 @@ package struct APIKeyAuthenticator: RouterMiddleware {
         }
         // The token says who; the store says what they may do now: a deleted user's token stops working,
         // a demoted one's loses its scopes, at once rather than when the token expires.
-        guard let (user, teamLimits) = try await store.userWithTeamLimits(id: claims.sub) else {
+        guard let (user, teamLimits) = try await store.users.findWithTeamLimits(id: claims.sub) else {
             throw Self.unauthorized("invalid access token", code: "invalid_token")
         }
         var context = context

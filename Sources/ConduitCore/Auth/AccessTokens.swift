@@ -44,7 +44,7 @@ public struct AccessTokens: Sendable {
         self.lifetime = lifetime
     }
 
-    public func issue(for user: User, now: Int64 = Timestamp.now()) throws -> String {
+    public func issue(for user: User, now: Int64 = StoreTime.seconds(StoreTime.now())) throws -> String {
         let claims = Claims(
             sub: user.id, team: user.teamID, role: user.role, iss: issuer, aud: audience, iat: now, nbf: now, exp: now + lifetime,
             jti: UUID().uuidString.lowercased())
@@ -62,7 +62,7 @@ public struct AccessTokens: Sendable {
         secret.hasPrefix("eyJ") && secret.split(separator: ".", omittingEmptySubsequences: false).count == 3
     }
 
-    public func verify(_ token: String, now: Int64 = Timestamp.now()) throws(Failure) -> Claims {
+    public func verify(_ token: String, now: Int64 = StoreTime.seconds(StoreTime.now())) throws(Failure) -> Claims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw .malformed }
         // The signature first, under the one algorithm this server uses: nothing an attacker wrote is

@@ -11,16 +11,16 @@ package enum AdminBootstrap {
     /// scope. Without it, creates one the first time only (when the store has never had an admin key)
     /// and returns its secret for the caller to show once; nil otherwise.
     package static func ensureAdminKey(in store: Database, logger: Logger, given: String?) async throws -> String? {
-        let team = try await store.ensureTeam(named: teamName)
+        let team = try await store.teams.ensure(named: teamName)
         if let given {
-            if try await store.apiKey(secret: given) == nil {
-                _ = try await store.createAPIKey(name: keyName, teamID: team.id, scopes: Set(Scope.allCases), secret: given)
+            if try await store.keys.find(secret: given) == nil {
+                _ = try await store.keys.create(name: keyName, teamID: team.id, scopes: Set(Scope.allCases), secret: given)
                 logger.notice("admin API key from the configuration stored (as a hash)")
             }
             return nil
         }
-        guard try await !store.apiKeys(teamID: nil).contains(where: { $0.scopes.contains(.admin) }) else { return nil }
-        let issued = try await store.createAPIKey(name: keyName, teamID: team.id, scopes: Set(Scope.allCases))
+        guard try await !store.keys.list(teamID: nil).contains(where: { $0.scopes.contains(.admin) }) else { return nil }
+        let issued = try await store.keys.create(name: keyName, teamID: team.id, scopes: Set(Scope.allCases))
         logger.notice("first admin API key created", metadata: ["key_id": "\(issued.key.id)", "prefix": "\(issued.key.prefix)"])
         return issued.secret
     }

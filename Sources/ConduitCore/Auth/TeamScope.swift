@@ -13,7 +13,7 @@ package final class TeamScope: Sendable {
     package func teamID(_ context: ConduitRequestContext) async throws -> String {
         if let team = context.identity?.teamID { return team }
         if let id = localTeam.withLock({ $0 }) { return id }
-        let id = try await store.ensureTeam(named: "local").id
+        let id = try await store.teams.ensure(named: "local").id
         localTeam.withLock { $0 = id }
         return id
     }

@@ -10,13 +10,13 @@ package enum RateLimitHeaders {
         if let requests, let limit = requests.window.requestLimit, let remaining = requests.remainingRequests {
             fields[.rateLimitLimitRequests] = String(limit)
             fields[.rateLimitRemainingRequests] = String(remaining)
-            fields[.rateLimitResetRequests] = "\(max(0, requests.resetsAt - now))s"
+            fields[.rateLimitResetRequests] = "\(StoreTime.secondsUntil(requests.resetsAt, from: now))s"
         }
         let tokens = statuses.filter { $0.window.tokenLimit != nil }.min { $0.remainingTokens! < $1.remainingTokens! }
         if let tokens, let limit = tokens.window.tokenLimit, let remaining = tokens.remainingTokens {
             fields[.rateLimitLimitTokens] = String(limit)
             fields[.rateLimitRemainingTokens] = String(remaining)
-            fields[.rateLimitResetTokens] = "\(max(0, tokens.resetsAt - now))s"
+            fields[.rateLimitResetTokens] = "\(StoreTime.secondsUntil(tokens.resetsAt, from: now))s"
         }
         return fields
     }

@@ -37,13 +37,13 @@ package struct RateLimiter: Sendable {
             // Waiting would not help: the request alone is over the budget.
             throw LimitError.requestTooLarge(tokens: tokens, limit: Int(smallest))
         }
-        let now = Timestamp.now()
-        switch try await store.admit(tokens: Int64(tokens), in: windows, now: now) {
+        let now = StoreTime.now()
+        switch try await store.rateCounters.admit(tokens: Int64(tokens), in: windows, now: now) {
         case .admitted(let statuses):
             return Admission(windows: windows, tokens: Int64(tokens), at: now, headers: RateLimitHeaders.fields(statuses, now: now))
         case .refused(let status):
             var headers = RateLimitHeaders.fields([status], now: now)
-            headers[.retryAfter] = String(max(1, status.resetsAt - now))
+            headers[.retryAfter] = String(max(1, StoreTime.secondsUntil(status.resetsAt, from: now)))
             let isTeam = status.window.subject.hasPrefix("team:")
             if status.window.period == .month {
                 refusedQuota.increment()
@@ -51,13 +51,14 @@ package struct RateLimiter: Sendable {
             }
             refusedRate.increment()
             throw LimitError.rateLimited(
-                window: Self.describe(status.window), retryAfter: max(1, status.resetsAt - now), isTeam: isTeam, headers: headers)
+                window: Self.describe(status.window), retryAfter: max(1, StoreTime.secondsUntil(status.resetsAt, from: now)),
+                isTeam: isTeam, headers: headers)
         }
     }
 
     /// Gives back what `admission` counted, for a request the server did not serve.
     package func refund(_ admission: Admission) async {
-        try? await store.refund(tokens: admission.tokens, in: admission.windows, admittedAt: admission.at)
+        try? await store.rateCounters.refund(tokens: admission.tokens, in: admission.windows, admittedAt: admission.at)
     }
 
     private static func describe(_ window: RateWindow) -> String {

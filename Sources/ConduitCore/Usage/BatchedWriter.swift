@@ -71,7 +71,7 @@ package typealias UsageRecorder = BatchedWriter<UsageEvent>
 
 extension BatchedWriter where Record == UsageEvent {
     package convenience init(store: Database, logger: Logger, interval: Duration = .seconds(1)) {
-        self.init("usage events", maximumPending: 100_000, logger: logger, interval: interval) { try await store.record($0) }
+        self.init("usage events", maximumPending: 100_000, logger: logger, interval: interval) { try await store.usage.record($0) }
     }
 }
 
@@ -82,6 +82,8 @@ package typealias RequestRecorder = BatchedWriter<CapturedRequest>
 extension BatchedWriter where Record == CapturedRequest {
     package convenience init(store: Database, logger: Logger, interval: Duration = .seconds(1)) {
         // Few: each may hold two bodies of up to request_log.max_body_bytes while the store cannot be written.
-        self.init("logged requests", maximumPending: 100, logger: logger, interval: interval) { try await store.record($0.map(\.redacted)) }
+        self.init("logged requests", maximumPending: 100, logger: logger, interval: interval) {
+            try await store.requestLog.record($0.map(\.redacted))
+        }
     }
 }
