@@ -69,11 +69,11 @@ struct InsightsAPITests {
     )
     func localPipeline() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let other = try await store.createTeam(name: "o")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights, .jobs, .admin]).secret
-            let stranger = try await store.createAPIKey(name: "s", teamID: other.id, scopes: [.insights]).secret
-            let embeddingsOnly = try await store.createAPIKey(name: "e", teamID: team.id, scopes: [.embeddings]).secret
+            let team = try await store.teams.create(name: "t")
+            let other = try await store.teams.create(name: "o")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.insights, .jobs, .admin]).secret
+            let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.insights]).secret
+            let embeddingsOnly = try await store.keys.create(name: "e", teamID: team.id, scopes: [.embeddings]).secret
             let metrics = ServerMetrics()
             let app = try TestServer.authenticatedApplication(store: store, metrics: metrics) { configuration in
                 var pipeline = PipelineDefinition.builtIn
@@ -163,11 +163,11 @@ struct InsightsAPITests {
                 #expect(try await call(client, .get, "/v1/conversations/\(ids[0])", key: stranger).0.status == .notFound)
                 #expect((try await call(client, .get, "/v1/insights", key: stranger).1["data"] as? [Any])?.isEmpty == true)
 
-                let announced = try await store.events(teamID: team.id, topic: "insight.created")
+                let announced = try await store.events.list(teamID: team.id, topic: "insight.created")
                 #expect(
                     announced.count == 5
                         && Set(announced.compactMap { Self.payloadConversation($0.payload) }) == Set(ids.prefix(3) + againIDs))
-                #expect(try await store.events(teamID: team.id, topic: "conversation.skipped").count == 3)
+                #expect(try await store.events.list(teamID: team.id, topic: "conversation.skipped").count == 3)
 
                 let scraped = String(
                     buffer: try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(key)"]).body)
@@ -193,9 +193,9 @@ struct InsightsAPITests {
     @Test("a submission is checked field by field: 400 naming the field, nothing stored; past the waiting bound, 429 with Retry-After")
     func validation() async throws {
         try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.createTeam(name: "t")
-            let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights, .jobs]).secret
-            let reader = try await store.createAPIKey(name: "r", teamID: team.id, scopes: [.insights]).secret
+            let team = try await store.teams.create(name: "t")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.insights, .jobs]).secret
+            let reader = try await store.keys.create(name: "r", teamID: team.id, scopes: [.insights]).secret
             let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.maxWaitingPerTeam = 2 }
             try await app.test(.router) { client in
                 let long = String(repeating: "{", count: 10)
@@ -297,8 +297,8 @@ struct InsightsAPITests {
         let upstream = Upstream(replies: [(200, "Sure! The customer is upset."), (200, "```json\n\(valid)\n```"), (503, "overloaded")])
         try await upstream.application().test(.live) { upstreamClient in
             try await TestDatabase.with(.sqlite) { store in
-                let team = try await store.createTeam(name: "t")
-                let key = try await store.createAPIKey(name: "k", teamID: team.id, scopes: [.insights, .jobs]).secret
+                let team = try await store.teams.create(name: "t")
+                let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.insights, .jobs]).secret
                 let app = try TestServer.authenticatedApplication(store: store) { configuration in
                     var pipeline = PipelineDefinition.builtIn
                     pipeline.name = "llm"
@@ -352,7 +352,7 @@ struct InsightsAPITests {
                     let conversationID = try #require(conversation["id"] as? String)
                     let failed = try await settled(client, conversationID, key: key)
                     #expect(failed["status"] as? String == "failed" && (failed["reason"] as? String ?? "").contains("invalid"), "\(failed)")
-                    #expect(try await store.events(teamID: team.id, topic: "conversation.failed").count == 1)
+                    #expect(try await store.events.list(teamID: team.id, topic: "conversation.failed").count == 1)
                     #expect(upstream.calls.count == 6, "two, one failed, three invalid")
                 }
             }
@@ -380,7 +380,7 @@ struct InsightsAPITests {
             }
             func call() async -> UpstreamError? {
                 do {
-                    _ = try await client.complete(["model": "m", "messages": [["role": "user", "content": "hi"]]])
+                    _ = try await client.complete(ChatCompletionRequest(model: "m", messages: [.init(role: "user", content: "hi")]))
                     return nil
                 } catch {
                     return error as? UpstreamError

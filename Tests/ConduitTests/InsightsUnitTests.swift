@@ -399,19 +399,17 @@ struct InsightsUnitTests {
 
     @Test("the schema lists the pipeline's labels as enums and its limits")
     func schema() {
-        let schema = LLMAnalyzer.schema(for: .builtIn)
-        let properties = schema["properties"] as? [String: Any]
-        let sentiment = properties?["sentiment"] as? [String: Any]
-        let topics = properties?["topics"] as? [String: Any]
-        let phrases = properties?["key_phrases"] as? [String: Any]
-        #expect(sentiment?["enum"] as? [String] == ["negative", "neutral", "positive"])
+        let schema = LLMAnalyzer.schema(for: .builtIn).objectValue
+        let properties = schema?["properties"]?.objectValue
+        let topics = properties?["topics"]?.objectValue
+        #expect(properties?["sentiment"]?.objectValue?["enum"] == ["negative", "neutral", "positive"])
         #expect(
-            (topics?["items"] as? [String: Any])?["enum"] as? [String]
+            topics?["items"]?.objectValue?["enum"]
                 == ["account_access", "billing", "cancellation", "product_feedback", "shipping", "technical_issue"])
-        #expect(topics?["maxItems"] as? Int == 3)
-        #expect(phrases?["maxItems"] as? Int == 5)
-        #expect(schema["required"] as? [String] == ["sentiment", "topics", "key_phrases", "summary", "confidence"])
-        #expect(schema["additionalProperties"] as? Bool == false)
+        #expect(topics?["maxItems"] == 3)
+        #expect(properties?["key_phrases"]?.objectValue?["maxItems"] == 5)
+        #expect(schema?["required"] == ["sentiment", "topics", "key_phrases", "summary", "confidence"])
+        #expect(schema?["additionalProperties"] == false)
     }
 
     // MARK: - LocalAnalyzer

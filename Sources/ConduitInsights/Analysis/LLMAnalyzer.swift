@@ -15,20 +15,17 @@ package struct LLMAnalyzer: Sendable {
         _ text: ConversationText, pipeline: PipelineDefinition, pricePerMillionTokens: Double?,
         spent: (_ call: Analysis.Usage) -> Void
     ) async throws -> Analysis {
-        var messages: [[String: String]] = [
-            ["role": "system", "content": Self.instructions(for: pipeline)],
-            ["role": "user", "content": text.transcript],
+        var messages = [
+            ChatCompletionRequest.Message(role: "system", content: Self.instructions(for: pipeline)),
+            ChatCompletionRequest.Message(role: "user", content: text.transcript),
         ]
         var usage = Analysis.Usage(promptTokens: 0, completionTokens: 0)
         var problem = ""
         for _ in 0..<pipeline.llm.maxAttempts {
-            let completion = try await client.complete([
-                "model": model, "messages": messages, "temperature": pipeline.llm.temperature, "max_tokens": pipeline.llm.maxTokens,
-                "response_format": [
-                    "type": "json_schema",
-                    "json_schema": ["name": "conversation_insight", "strict": true, "schema": Self.schema(for: pipeline)],
-                ],
-            ])
+            let completion = try await client.complete(
+                ChatCompletionRequest(
+                    model: model, messages: messages, temperature: pipeline.llm.temperature, maxTokens: pipeline.llm.maxTokens,
+                    responseFormat: .init(name: "conversation_insight", schema: Self.schema(for: pipeline))))
             usage.promptTokens += completion.promptTokens
             usage.completionTokens += completion.completionTokens
             spent(.init(promptTokens: completion.promptTokens, completionTokens: completion.completionTokens))
@@ -40,10 +37,9 @@ package struct LLMAnalyzer: Sendable {
                 return analysis
             } catch let error as InvalidAnalysis {
                 problem = error.reason
-                messages.append(["role": "assistant", "content": completion.content])
-                messages.append([
-                    "role": "user", "content": "That answer is not valid: \(problem). Answer again with only the JSON object.",
-                ])
+                messages.append(.init(role: "assistant", content: completion.content))
+                messages.append(
+                    .init(role: "user", content: "That answer is not valid: \(problem). Answer again with only the JSON object."))
             }
         }
         throw InvalidAnalysis(reason: "\(pipeline.llm.maxAttempts) answers of \(model) were invalid, the last because \(problem)")
@@ -68,21 +64,23 @@ package struct LLMAnalyzer: Sendable {
             """
     }
 
-    package static func schema(for pipeline: PipelineDefinition) -> [String: Any] {
+    package static func schema(for pipeline: PipelineDefinition) -> JSONValue {
+        func labels(_ names: [String: String]) -> JSONValue { .array(names.keys.sorted().map(JSONValue.string)) }
         // A strict schema may not hold an empty enum: with no topic labels, the list must stay empty.
-        var topicItem: [String: Any] = ["type": "string"]
-        if !pipeline.topics.isEmpty { topicItem["enum"] = pipeline.topics.keys.sorted() }
-        let topics: [String: Any] = ["type": "array", "items": topicItem, "maxItems": pipeline.topics.isEmpty ? 0 : pipeline.maxTopics]
-        let properties: [String: Any] = [
-            "sentiment": ["type": "string", "enum": pipeline.sentiment.keys.sorted()] as [String: Any],
-            "topics": topics,
-            "key_phrases": ["type": "array", "items": ["type": "string"], "maxItems": pipeline.keyPhrases] as [String: Any],
-            "summary": ["type": "string"],
-            "confidence": ["type": "number", "minimum": 0, "maximum": 1] as [String: Any],
-        ]
+        var topicItem: [String: JSONValue] = ["type": "string"]
+        if !pipeline.topics.isEmpty { topicItem["enum"] = labels(pipeline.topics) }
         return [
             "type": "object", "additionalProperties": false, "required": ["sentiment", "topics", "key_phrases", "summary", "confidence"],
-            "properties": properties,
+            "properties": [
+                "sentiment": ["type": "string", "enum": labels(pipeline.sentiment)],
+                "topics": [
+                    "type": "array", "items": .object(topicItem),
+                    "maxItems": .integer(Int64(pipeline.topics.isEmpty ? 0 : pipeline.maxTopics)),
+                ],
+                "key_phrases": ["type": "array", "items": ["type": "string"], "maxItems": .integer(Int64(pipeline.keyPhrases))],
+                "summary": ["type": "string"],
+                "confidence": ["type": "number", "minimum": 0, "maximum": 1],
+            ],
         ]
     }
 

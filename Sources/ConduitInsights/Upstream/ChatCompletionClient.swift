@@ -26,15 +26,15 @@ public final class ChatCompletionClient: Sendable {
         package var completionTokens: Int
     }
 
-    /// Sends `body` (an OpenAI chat request, as JSON) and returns the first choice's message.
-    package func complete(_ body: [String: Any]) async throws -> Completion {
+    /// Sends `body` and returns the first choice's message.
+    package func complete(_ body: ChatCompletionRequest) async throws -> Completion {
         let upstream = self.upstream.current
         guard let url = upstream.chatCompletionsURL else { throw UpstreamError.notConfigured }
         var request = HTTPClientRequest(url: url.absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         if let key = upstream.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
-        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         try circuit.admit(cooldown: upstream.circuitCooldown)
         do {
             let completion = try await send(request, timeout: upstream.timeout)
@@ -62,18 +62,15 @@ public final class ChatCompletionClient: Sendable {
         guard response.status == .ok else {
             // The body may quote the operator's key (a 401 shows part of it) and the error is shown to the
             // team that owns the job: only the provider's error code goes on.
-            let error = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any])?["error"]
-            let code = ((error as? [String: Any])?["code"] ?? (error as? [String: Any])?["type"]) as? String
+            let error = (try? JSONDecoder().decode(ChatCompletionErrorResponse.self, from: Data(bytes.readableBytesView)))?.error
+            let code = error?.code ?? error?.type
             throw UpstreamError.status(Int(response.status.code), code.map { String($0.prefix(64)) })
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any],
-            let choices = object["choices"] as? [[String: Any]], let message = choices.first?["message"] as? [String: Any],
-            let content = message["content"] as? String
+        guard let answer = try? JSONDecoder().decode(ChatCompletionResponse.self, from: Data(bytes.readableBytesView)),
+            let content = answer.choices.first?.message?.content
         else { throw UpstreamError.malformed("no choices[0].message.content in the answer") }
-        let usage = object["usage"] as? [String: Any]
-        // Counts from elsewhere feed counters that must not go down or overflow.
-        func tokens(_ name: String) -> Int { min(max(usage?[name] as? Int ?? 0, 0), 10_000_000) }
-        return Completion(content: content, promptTokens: tokens("prompt_tokens"), completionTokens: tokens("completion_tokens"))
+        return Completion(
+            content: content, promptTokens: answer.usage?.promptTokens ?? 0, completionTokens: answer.usage?.completionTokens ?? 0)
     }
 }
 
