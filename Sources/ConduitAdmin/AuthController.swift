@@ -29,13 +29,6 @@ package struct AuthController {
         var tokenType = "bearer"
         package var expiresIn: Int64
         package var refreshToken: String
-
-        package enum CodingKeys: String, CodingKey {
-            case accessToken = "access_token"
-            case tokenType = "token_type"
-            case expiresIn = "expires_in"
-            case refreshToken = "refresh_token"
-        }
     }
 
     /// Login attempts per email and minute: enough for a person, too few to guess a password.

@@ -32,12 +32,6 @@ package struct InsightJobWorker: JobWorker {
         package var insightID: String?
         package var source: String?
         package var reason: String?
-
-        package enum CodingKeys: String, CodingKey {
-            case status, source, reason
-            case conversationID = "conversation_id"
-            case insightID = "insight_id"
-        }
     }
 
     package static func input(conversationID: String) -> String {
@@ -212,7 +206,7 @@ package struct InsightJobWorker: JobWorker {
     }
 
     private func outcome(_ result: Result) throws -> JobOutcome {
-        JobOutcome(result: String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+        try JobOutcome(encoding: result)
     }
 
     private static func json(_ object: [String: Any]) throws -> String {

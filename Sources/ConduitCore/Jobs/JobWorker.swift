@@ -37,6 +37,11 @@ public struct JobOutcome: Sendable, Equatable {
         self.result = result
         self.output = output
     }
+
+    /// A result written as the API writes JSON.
+    package init(encoding result: some Encodable, output: Data? = nil) throws {
+        self.init(result: String(decoding: try wireJSON(result), as: UTF8.self), output: output)
+    }
 }
 
 /// How a running job reports how far it got (shown by the API and `conduit jobs watch`); reports are

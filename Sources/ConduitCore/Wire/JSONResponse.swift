@@ -7,9 +7,15 @@ import NIOCore
 /// (`jobID` is `job_id`; a name given in snake_case already stays as it is; a dictionary's keys are the
 /// client's own and are never changed).
 package func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    let data = try wireJSON(value)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// `value` as the API writes JSON (snake_case names, sorted keys): answers, and the results of jobs,
+/// which the API shows as they are.
+package func wireJSON(_ value: some Encodable) throws -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     encoder.keyEncodingStrategy = .convertToSnakeCase
-    let data = try encoder.encode(value)
-    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    return try encoder.encode(value)
 }

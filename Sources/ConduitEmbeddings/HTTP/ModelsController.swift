@@ -18,12 +18,6 @@ package struct ModelsController {
         package var dimensions: Int
         package var maxInputTokens: Int
 
-        package enum CodingKeys: String, CodingKey {
-            case id, object, created, aliases, dimensions
-            case ownedBy = "owned_by"
-            case maxInputTokens = "max_input_tokens"
-        }
-
         package init(_ served: ServedModel) {
             id = served.name
             created = served.created

@@ -26,19 +26,9 @@ package struct TokenizeController {
         package var id: Int32
         package var text: String
         package var special: Bool
-        package var start: Int?
-        package var stop: Int?
-
-        package func encode(to encoder: any Encoder) throws {
-            // Offsets of special tokens are null, as text-embeddings-inference writes them.
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(id, forKey: .id)
-            try container.encode(text, forKey: .text)
-            try container.encode(special, forKey: .special)
-            try container.encode(start, forKey: .start)
-            try container.encode(stop, forKey: .stop)
-        }
-        package enum CodingKeys: String, CodingKey { case id, text, special, start, stop }
+        // Offsets of special tokens are null, as text-embeddings-inference writes them.
+        @Nullable package var start: Int?
+        @Nullable package var stop: Int?
     }
 
     package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {

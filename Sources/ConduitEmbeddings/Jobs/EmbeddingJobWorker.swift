@@ -58,12 +58,6 @@ public struct EmbeddingJobWorker: JobWorker {
         package var promptTokens: Int
         /// How to read the output.
         package var outputFormat = "float32le"
-
-        package enum CodingKeys: String, CodingKey {
-            case model, count, dimensions
-            case promptTokens = "prompt_tokens"
-            case outputFormat = "output_format"
-        }
     }
 
     public func validate(input: Data) throws {
@@ -101,7 +95,7 @@ public struct EmbeddingJobWorker: JobWorker {
             progress.report(done: start + texts.count, total: input.input.count)
         }
         let result = Result(model: served.name, count: input.input.count, dimensions: dimensions, promptTokens: tokens)
-        return JobOutcome(result: String(decoding: try JSONEncoder().encode(result), as: UTF8.self), output: output)
+        return try JobOutcome(encoding: result, output: output)
     }
 
     /// `jsonl`: the output as JSON lines, `{"index": i, "embedding": [...]}`, in input order.
