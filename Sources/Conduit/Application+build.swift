@@ -27,14 +27,14 @@ public func buildApplication(
     let metrics = ServerMetrics()
     // A node without the embeddings feature loads no model.
     let served =
-        configuration.nodeFeatures.contains(.embeddings)
+        configuration.server.nodeFeatures.contains(.embeddings)
         ? try await loadServedModel(configuration.modelSettings, metrics: metrics, logger: logger) : nil
     let store = try await Database.open(configuration.databaseLocation, logger: logger)
     do {
         let applied = try await store.migrate()
         if !applied.isEmpty { logger.notice("database migrated", metadata: ["database": "\(store.location)", "versions": "\(applied)"]) }
-        if configuration.authentication,
-            let secret = try await AdminBootstrap.ensureAdminKey(in: store, logger: logger, given: configuration.adminKey)
+        if configuration.auth.enabled,
+            let secret = try await AdminBootstrap.ensureAdminKey(in: store, logger: logger, given: configuration.auth.adminKey)
         {
             // Standard output, not the log, and unbuffered: the secret is shown to the operator once and kept nowhere.
             FileHandle.standardOutput.write(Data("conduit: the first admin API key (shown once, stored only as a hash):\n\(secret)\n".utf8))
@@ -74,21 +74,21 @@ public func buildApplication(
     try configuration.validate()
     let router = Router(context: ConduitRequestContext.self)
     let routing = RecordingRouter(router, table: table)
-    let connections = ConnectionLimiter.Count(limit: configuration.maxConnections)
+    let connections = ConnectionLimiter.Count(limit: configuration.server.maxConnections)
     // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included;
     // the metrics count answers, errors rendered included.
     router.add(middleware: SecurityHeadersMiddleware())
-    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory, latencyObjectives: live.view(\.latencyObjectives)))
+    router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory, latencyObjectives: live.view(\.server.latencyObjectives)))
     // A span per request (joining the client's trace when it sends a traceparent), with the request id
     // the answer carries, to go from a log line to its trace; errors are answers by the time it sees them.
     router.add(middleware: TracingMiddleware(recordingHeaders: [.requestID]))
     router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: CORSAllowList(origins: live.view(\.corsOrigins)))
-    router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.requestDeadline))
+    router.add(middleware: CORSAllowList(origins: live.view(\.server.corsOrigins)))
+    router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.server.requestDeadline))
     router.add(middleware: BodyLimitMiddleware(limits: live.view(\.limits)))
-    let accessTokens = try configuration.jwtSecret.map { try AccessTokens(secret: $0) }
-    let running = configuration.nodeFeatures
-    if configuration.authentication {
+    let accessTokens = try configuration.auth.jwtSecret.map { try AccessTokens(secret: $0) }
+    let running = configuration.server.nodeFeatures
+    if configuration.auth.enabled {
         guard let store else { throw ConfigurationError("authentication needs a database for its API keys") }
         router.add(middleware: APIKeyAuthenticator(store: store, accessTokens: accessTokens))
         if let accessTokens, running.contains(.admin) { AdminFeature.addLoginRoutes(to: routing, store: store, accessTokens: accessTokens) }
@@ -98,13 +98,13 @@ public func buildApplication(
     if let requestLog {
         router.add(middleware: RequestLogMiddleware(settings: live.view(\.requestLog), limits: live.view(\.limits), recorder: requestLog))
     }
-    let routes = FeatureRoutes(router: routing, authentication: configuration.authentication)
+    let routes = FeatureRoutes(router: routing, authentication: configuration.auth.enabled)
     HealthController(readiness: readiness).addRoutes(to: routing)
     OpenAPIDocument.addRoute(to: routing)
     MetricsController(metrics: metrics).addRoutes(to: routes.requiring(.admin))
 
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }
-    let meter = UsageMeter(recorder: usage, metrics: UsageMetrics(factory: metrics.factory), prices: live.view(\.prices))
+    let meter = UsageMeter(recorder: usage, metrics: UsageMetrics(factory: metrics.factory), prices: live.view(\.usage.prices))
     let rateLimiter = store.map { RateLimiter(store: $0, metricsFactory: metrics.factory) }
     var features: [any ConduitFeature] = []
     if running.contains(.embeddings) {
@@ -136,7 +136,7 @@ public func buildApplication(
                     topics: NodeFeature.eventTopics))
         }
         if running.contains(.admin) {
-            features.append(AdminFeature(store: store, prices: live.view(\.prices)))
+            features.append(AdminFeature(store: store, prices: live.view(\.usage.prices)))
         }
         // One runner for every feature's workers: it claims only the kinds this node runs.
         let workers = features.flatMap(\.jobWorkers)
@@ -164,8 +164,8 @@ public func buildApplication(
         server: .http1(
             configuration: .init(
                 additionalChannelHandlers: [ConnectionLimiter(count: connections), HangUpDetector()],
-                idleTimeout: TimeAmount(configuration.idleTimeout))),
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "conduit"),
+                idleTimeout: TimeAmount(configuration.server.idleTimeout))),
+        configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port), serverName: "conduit"),
         services: services,
         onServerRunning: { _ in readiness.set(true) },
         logger: logger

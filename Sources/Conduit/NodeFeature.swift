@@ -30,8 +30,3 @@ extension NodeFeature {
         return features.flatMap { $0.eventTopics }
     }
 }
-
-extension ServerConfiguration {
-    /// The features this node runs, from `server.features`.
-    public var nodeFeatures: Set<NodeFeature> { Set(features.compactMap(NodeFeature.init(rawValue:))) }
-}

@@ -92,7 +92,7 @@ struct EmbeddingsBench: AsyncParsableCommand {
         try model.apply(to: &configuration, environment: ProcessInfo.processInfo.environment)
         let logger = try LogOptions.parse(["--log-level", "warning"]).makeLogger()
         let folder =
-            try configuration.modelDirectory
+            try configuration.model.directory
             ?? DefaultModel.locate(in: ModelStore(dataDirectory: configuration.dataDirectory), logger: logger)
         var report = Report()
         let texts = try Dictionary(uniqueKeysWithValues: corpora.map { ($0, try loadCorpus($0)) })

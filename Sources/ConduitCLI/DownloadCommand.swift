@@ -20,8 +20,8 @@ struct DownloadCommand: AsyncParsableCommand {
         try model.apply(to: &configuration, environment: ProcessInfo.processInfo.environment)
         let store = ModelStore(dataDirectory: configuration.dataDirectory)
         let folder =
-            if let id = configuration.modelID {
-                try await HubDownloader(endpoint: configuration.hubEndpoint, store: store, logger: logger).download(id)
+            if let id = configuration.model.id {
+                try await HubDownloader(endpoint: configuration.model.hubEndpoint, store: store, logger: logger).download(id)
             } else {
                 try DefaultModel.locate(in: store, logger: logger)
             }

@@ -29,9 +29,9 @@ struct ServeCommand: AsyncParsableCommand {
         let source = try settings.source()
         let loaded = try await settings.load(source)
         let configuration = loaded.configuration
-        let (logger, logLevels) = try bootstrapLogging(level: configuration.logLevel, format: configuration.logFormat)
+        let (logger, logLevels) = try bootstrapLogging(level: configuration.logging.level, format: configuration.logging.format)
         for warning in loaded.warnings { logger.warning("\(warning)") }
-        if configuration.adminKey != nil && !configuration.authentication {
+        if configuration.auth.adminKey != nil && !configuration.auth.enabled {
             logger.warning("an admin key is configured but authentication is off (auth.enabled); the key is not used")
         }
         // Services stop in reverse order: the exporter last, so that the last requests' spans are sent.

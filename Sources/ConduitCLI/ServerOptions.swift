@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conduit
+import ConduitEmbeddings
 import Foundation
 import Logging
 
@@ -31,13 +32,13 @@ struct ModelOptions: ParsableArguments {
 
     func apply(to configuration: inout ServerConfiguration, environment: [String: String]) throws {
         configuration.dataDirectory = data.url(environment: environment)
-        configuration.modelDirectory = (modelDir ?? environment["CONDUIT_MODEL_DIR"]).map { URL(filePath: $0) }
-        configuration.modelID = modelID ?? environment["CONDUIT_MODEL_ID"]
+        configuration.model.directory = (modelDir ?? environment["CONDUIT_MODEL_DIR"]).map { URL(filePath: $0) }
+        configuration.model.id = modelID ?? environment["CONDUIT_MODEL_ID"]
         if let endpoint = hubEndpoint ?? environment["CONDUIT_MODEL_HUB_ENDPOINT"] {
             guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https" else {
                 throw ValidationError("hub endpoint must be an http(s) URL, got \(endpoint)")
             }
-            configuration.hubEndpoint = url
+            configuration.model.hubEndpoint = url
         }
     }
 }

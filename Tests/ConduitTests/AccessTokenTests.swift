@@ -82,7 +82,7 @@ struct AccessTokenTests {
             let team = try await store.teams.create(name: "t")
             _ = try await store.users.create(email: "m@x.io", password: "member-pass", role: .member, teamID: team.id)
             _ = try await store.users.create(email: "v@x.io", password: "viewer-pass", role: .viewer, teamID: team.id)
-            let app = try TestServer.authenticatedApplication(store: store) { $0.jwtSecret = AccessTokenTests.secret }
+            let app = try TestServer.authenticatedApplication(store: store) { $0.auth.jwtSecret = AccessTokenTests.secret }
             try await app.test(.live) { client in
                 #expect(
                     code(try await post(client, "/v1/auth/login", #"{"email":"m@x.io","password":"nope-nope"}"#).1) == "invalid_credentials"

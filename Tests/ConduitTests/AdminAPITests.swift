@@ -96,7 +96,7 @@ struct AdminAPITests {
         try await TestDatabase.with(.sqlite) { store in
             let team = try await store.teams.create(name: "t")
             let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin, .embeddings])
-            let app = try TestServer.authenticatedApplication(store: store) { $0.prices = ["all-MiniLM-L6-v2": 2.0] }
+            let app = try TestServer.authenticatedApplication(store: store) { $0.usage.prices = ["all-MiniLM-L6-v2": 2.0] }
             try await app.test(.router) { client in
                 for body in [#"{"input":"hello world"}"#, #"{"input":["a","b"]}"#, #"{"input":""}"#] {
                     _ = try await call(client, .post, "/v1/embeddings", key: admin.secret, body: body)

@@ -251,7 +251,7 @@ struct LimitConcurrencyTests {
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.chat])
             _ = try await store.users.create(email: "u@x.io", password: "very-secret-pass", role: .member, teamID: team.id)
             let app = try TestServer.authenticatedApplication(store: store, logger: captured.logger) {
-                $0.jwtSecret = String(repeating: "j", count: 32)
+                $0.auth.jwtSecret = String(repeating: "j", count: 32)
             }
             let bodies = try await app.test(.router) { client in
                 var bodies: [String] = []

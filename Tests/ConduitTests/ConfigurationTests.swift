@@ -36,12 +36,12 @@ struct ConfigurationTests {
             "server:\n  port: 9090\n  host: localhost\nscheduler:\n  max_batch_tokens: 2048\nusage:\n  prices: [\"m=0.5\"]\n")
         let environment = ["CONDUIT_SERVER_PORT": "9191", "CONDUIT_LIMITS_MAX_INPUTS": "7", "CONDUIT_MODEL_ALIASES": "a,b"]
         var loaded = try await ConfigurationSource(file: path, environment: environment).load().configuration
-        #expect(loaded.port == 9191 && loaded.host == "localhost" && loaded.scheduler.maxBatchTokens == 2048)
-        #expect(loaded.limits.maxInputs == 7 && loaded.modelAliases == ["a", "b"] && loaded.prices == ["m": 0.5])
+        #expect(loaded.server.port == 9191 && loaded.server.host == "localhost" && loaded.scheduler.maxBatchTokens == 2048)
+        #expect(loaded.limits.maxInputs == 7 && loaded.model.aliases == ["a", "b"] && loaded.usage.prices == ["m": 0.5])
         #expect(loaded.scheduler.maxQueuedRequests == SchedulerConfiguration().maxQueuedRequests)
         loaded = try await ConfigurationSource(file: path, environment: environment, overrides: ["server.port": ["9292"]]).load()
             .configuration
-        #expect(loaded.port == 9292)
+        #expect(loaded.server.port == 9292)
     }
 
     @Test("every problem is listed at once, naming the key, the value and what is allowed; a secret's value is never shown")
@@ -191,7 +191,7 @@ struct ConfigurationTests {
             #expect(live.version == 2)
             #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .ok)
             #expect(scheduler.configuration.maxQueuedRequests == 700)
-            #expect(live.current.port == configuration.port, "the port needs a restart")
+            #expect(live.current.server.port == configuration.server.port, "the port needs a restart")
 
             // An invalid file changes nothing.
             try "limits:\n  max_inputs: none\n".write(toFile: path, atomically: true, encoding: .utf8)
@@ -330,7 +330,7 @@ struct ConfigurationTests {
 
             try "model:\n  dir: /no/such/model\n".write(toFile: path, atomically: true, encoding: .utf8)
             #expect(await reloader.reload(cause: "test") == false)
-            #expect(catalog.models.map(\.name) == ["renamed"] && live.current.modelDirectory == other)
+            #expect(catalog.models.map(\.name) == ["renamed"] && live.current.model.directory == other)
             #expect(try await Self.embed(client, model: "renamed").0 == .ok)
         }
     }

@@ -41,7 +41,7 @@ struct HardeningTests {
 
     @Test("CORS: only listed origins are allowed, preflight included; none by default")
     func cors() async throws {
-        let (app, _) = try TestServer.application { $0.corsOrigins = ["https://app.example.com"] }
+        let (app, _) = try TestServer.application { $0.server.corsOrigins = ["https://app.example.com"] }
         try await app.test(.router) { client in
             let allowed = try await client.execute(uri: "/v1/models", method: .get, headers: [.origin: "https://app.example.com"])
             #expect(allowed.headers[.accessControlAllowOrigin] == "https://app.example.com")
@@ -61,7 +61,7 @@ struct HardeningTests {
         }
         #expect(throws: ConfigurationError.self) {
             var configuration = ServerConfiguration()
-            configuration.corsOrigins = ["app.example.com/"]
+            configuration.server.corsOrigins = ["app.example.com/"]
             try configuration.validate()
         }
     }
@@ -71,7 +71,7 @@ struct HardeningTests {
         let (app, _) = try TestServer.application {
             // The queue's own timeout (503) must not fire first on a busy machine: the deadline is what is tested.
             $0.scheduler.requestTimeout = .milliseconds(29)
-            $0.requestDeadline = .milliseconds(30)
+            $0.server.requestDeadline = .milliseconds(30)
         }
         try await app.test(.router) { client in
             let texts = Array(repeating: "\"" + Array(repeating: "slow", count: 250).joined(separator: " ") + "\"", count: 256)
@@ -84,7 +84,7 @@ struct HardeningTests {
 
     @Test("a client that never finishes its request head is cut off after the idle timeout")
     func slowHead() async throws {
-        let (app, _) = try TestServer.application { $0.idleTimeout = .milliseconds(300) }
+        let (app, _) = try TestServer.application { $0.server.idleTimeout = .milliseconds(300) }
         try await app.test(.live) { client in
             let port = try #require(client.port)
             let started = ContinuousClock.now
@@ -113,7 +113,7 @@ struct HardeningTests {
 
     @Test("past the connection cap a new connection gets 503 too_many_connections and is closed")
     func connectionCap() async throws {
-        let (app, _) = try TestServer.application { $0.maxConnections = 2 }
+        let (app, _) = try TestServer.application { $0.server.maxConnections = 2 }
         try await app.test(.live) { client in
             let port = try #require(client.port)
             // The test client's own keep-alive connection is the first; a silent one is the second.

@@ -306,7 +306,7 @@ struct InsightsAPITests {
                     configuration.insights.pipelines = PipelineLibrary(pipelines: ["default": .builtIn, "llm": pipeline])
                     configuration.upstream.baseURL = URL(string: "http://127.0.0.1:\(upstreamClient.port!)/v1")
                     configuration.upstream.apiKey = "upstream-secret"
-                    configuration.prices = ["test-model": 2]
+                    configuration.usage.prices = ["test-model": 2]
                 }
                 try await app.test(.router) { client in
                     let body = #"{"pipeline":"llm","messages":[{"role":"user","content":"\#(Self.billing[0])"}]}"#

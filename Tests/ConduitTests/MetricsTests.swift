@@ -25,8 +25,8 @@ struct MetricsTests {
             try await store.keys.setLimits(Limits(requestsPerMinute: 1), forKey: caller.key.id)
             let text = "a sentence nobody should find in a metric"
             let app = try TestServer.authenticatedApplication(store: store) {
-                $0.latencyObjectives = ["/v1/embeddings": .seconds(60), "/v1/admin/keys/{id}": .nanoseconds(1)]
-                $0.prices = ["all-MiniLM-L6-v2": 20_000]
+                $0.server.latencyObjectives = ["/v1/embeddings": .seconds(60), "/v1/admin/keys/{id}": .nanoseconds(1)]
+                $0.usage.prices = ["all-MiniLM-L6-v2": 20_000]
             }
             try await app.test(.router) { client in
                 func call(_ uri: String, _ method: HTTPRequest.Method, key: String?, body: String? = nil) async throws -> TestResponse {
@@ -85,11 +85,11 @@ struct MetricsTests {
     func objectiveValidation() throws {
         for objectives: [String: Duration] in [["v1/embeddings": .seconds(1)], ["/v1/embeddings": .zero]] {
             var configuration = ServerConfiguration()
-            configuration.latencyObjectives = objectives
+            configuration.server.latencyObjectives = objectives
             #expect(throws: ConfigurationError.self) { try configuration.validate() }
         }
         var configuration = ServerConfiguration()
-        configuration.latencyObjectives = ["/v1/embeddings": .milliseconds(200)]
+        configuration.server.latencyObjectives = ["/v1/embeddings": .milliseconds(200)]
         try configuration.validate()
     }
 

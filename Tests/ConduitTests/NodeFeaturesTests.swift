@@ -27,9 +27,9 @@ struct NodeFeaturesTests {
         let folder = FileManager.default.temporaryDirectory.appending(path: "features-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         var configuration = ServerConfiguration(port: 0, dataDirectory: folder)
-        configuration.features = ["jobs", "webhooks", "admin"]
+        configuration.server.features = ["jobs", "webhooks", "admin"]
         // A model folder that does not exist: loading it would fail the start.
-        configuration.modelDirectory = folder.appending(path: "no-model-here")
+        configuration.model.directory = folder.appending(path: "no-model-here")
         let app = try await buildApplication(configuration: configuration, logger: TestServer.logger)
         try await app.test(.router) { client in
             let model: [(HTTPRequest.Method, String)] = [
@@ -59,7 +59,7 @@ struct NodeFeaturesTests {
     func embeddingsOnly() async throws {
         try await TestDatabase.with(.sqlite) { store in
             var configuration = ServerConfiguration(port: 0)
-            configuration.features = ["embeddings"]
+            configuration.server.features = ["embeddings"]
             let scheduler = EmbeddingScheduler(
                 backend: try TestServer.model(), configuration: configuration.scheduler, logger: TestServer.logger)
             let catalog = ModelCatalog(models: [
@@ -83,7 +83,7 @@ struct NodeFeaturesTests {
     @Test("insights without embeddings, or a feature that does not exist, is refused at start, naming the setting")
     func refusedCombinations() async throws {
         var configuration = ServerConfiguration(port: 0)
-        configuration.features = ["insights", "jobs"]
+        configuration.server.features = ["insights", "jobs"]
         #expect(throws: ConfigurationError.self) { try configuration.validate() }
         do {
             try configuration.validate()

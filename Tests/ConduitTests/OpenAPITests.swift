@@ -28,7 +28,7 @@ struct OpenAPITests {
         try await TestDatabase.with(.sqlite) { store in
             let table = RouteTable()
             let app = try TestServer.authenticatedApplication(store: store, routes: table) {
-                $0.jwtSecret = String(repeating: "j", count: 40)
+                $0.auth.jwtSecret = String(repeating: "j", count: 40)
             }
             // Run, so that its services (the outbound HTTP client among them) start and shut down.
             try await app.test(.router) { _ in }
@@ -46,7 +46,7 @@ struct OpenAPITests {
             let team = try await store.teams.create(name: "t")
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: Set(Scope.allCases)).secret
             let app = try TestServer.authenticatedApplication(store: store) {
-                $0.jwtSecret = String(repeating: "j", count: 40)
+                $0.auth.jwtSecret = String(repeating: "j", count: 40)
                 $0.webhooks.allowPrivateAddresses = true
             }
             try await app.test(.router) { client in

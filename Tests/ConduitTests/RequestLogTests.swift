@@ -42,7 +42,7 @@ struct RequestLogTests {
             let watched = try await store.keys.create(name: "watched", teamID: team.id, scopes: [.embeddings])
             let app = try TestServer.authenticatedApplication(store: store) {
                 $0.requestLog.routes = ["/v1/embeddings", "/v1/admin/keys/{id}/rotate", "/v1/admin/keys", "/v1/auth/login"]
-                $0.jwtSecret = String(repeating: "j", count: 40)
+                $0.auth.jwtSecret = String(repeating: "j", count: 40)
                 $0.requestLog.keys = [watched.key.id]
                 $0.requestLog.redactedFields = ["user"]
             }

@@ -29,7 +29,7 @@ enum TestServer {
         _ configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws -> ConduitApplication {
         var configuration = ServerConfiguration(port: 0, authentication: true)
-        configuration.host = "0.0.0.0"
+        configuration.server.host = "0.0.0.0"
         configure(&configuration)
         let scheduler = EmbeddingScheduler(
             backend: try model(), configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)

@@ -102,7 +102,8 @@ public struct ConfigurationReloader: Service {
             {
                 // Only its names change: the model stays loaded.
                 let (name, aliases) = servedNames(loaded.configuration.modelSettings, folder: folder)
-                model = ServedModel(name: name, aliases: aliases, model: served.model, scheduler: served.scheduler, created: served.created, folder: folder)
+                model = ServedModel(
+                    name: name, aliases: aliases, model: served.model, scheduler: served.scheduler, created: served.created, folder: folder)
             } else if !changed.isEmpty, catalog != nil {
                 model = try await loadModel(loaded.configuration)
             }
@@ -118,7 +119,7 @@ public struct ConfigurationReloader: Service {
         if let model { catalog?.replace(with: [model]) }
         let scheduler = live.read(\.scheduler)
         for served in catalog?.models ?? [] { served.scheduler.update(scheduler) }
-        if let levels = try? LogLevels(parsing: live.read(\.logLevel)) { logLevels?.set(levels) }
+        if let levels = try? LogLevels(parsing: live.read(\.logging.level)) { logLevels?.set(levels) }
         reloads.success.increment()
         lastSucceeded.record(1)
         logger.notice(

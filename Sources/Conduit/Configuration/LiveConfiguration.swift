@@ -32,7 +32,7 @@ public final class LiveConfiguration: Sendable {
             self.state.withLock { state in
                 // `description` replaces a URL's password: credentials never leave the server.
                 DebugController.Node(
-                    database: state.configuration.databaseLocation.description, authentication: state.configuration.authentication,
+                    database: state.configuration.databaseLocation.description, authentication: state.configuration.auth.enabled,
                     configurationVersion: state.version)
             }
         }

@@ -6,29 +6,13 @@ import NIOPosix
 
 /// Which model a node serves, and how: the `model.*` and `scheduler.*` settings.
 public struct ModelSettings: Sendable, Equatable {
-    /// Serve the model in this folder; when nil, `modelID` is used, else the default model.
-    public var modelDirectory: URL?
-    /// A Hugging Face model id, downloaded into the data folder's model store when not there yet.
-    public var modelID: String?
-    /// Base URL of the Hugging Face hub (or a mirror).
-    public var hubEndpoint: URL
-    /// The id clients use for the model; by default the last part of its id or folder name.
-    public var servedModelName: String?
-    /// Other ids accepted for the model.
-    public var modelAliases: [String]
+    public var model: ModelConfiguration
     /// Holds the model store.
     public var dataDirectory: URL
     public var scheduler: SchedulerConfiguration
 
-    public init(
-        modelDirectory: URL?, modelID: String?, hubEndpoint: URL, servedModelName: String?, modelAliases: [String],
-        dataDirectory: URL, scheduler: SchedulerConfiguration
-    ) {
-        self.modelDirectory = modelDirectory
-        self.modelID = modelID
-        self.hubEndpoint = hubEndpoint
-        self.servedModelName = servedModelName
-        self.modelAliases = modelAliases
+    public init(model: ModelConfiguration, dataDirectory: URL, scheduler: SchedulerConfiguration) {
+        self.model = model
         self.dataDirectory = dataDirectory
         self.scheduler = scheduler
     }
@@ -67,15 +51,15 @@ package func servedNames(_ configuration: ModelSettings, folder: URL) -> (String
     let folderName = folder.lastPathComponent
     let parts = folderName.components(separatedBy: "--")
     let repositoryID = parts.count == 2 ? parts.joined(separator: "/") : nil
-    let name = configuration.servedModelName ?? (repositoryID == nil ? folderName : parts[1])
-    return (name, configuration.modelAliases + [repositoryID].compactMap { $0 })
+    let name = configuration.model.servedName ?? (repositoryID == nil ? folderName : parts[1])
+    return (name, configuration.model.aliases + [repositoryID].compactMap { $0 })
 }
 
 private func resolveModelFolder(_ configuration: ModelSettings, logger: Logger) async throws -> URL {
-    if let folder = configuration.modelDirectory { return folder }
+    if let folder = configuration.model.directory { return folder }
     let store = ModelStore(dataDirectory: configuration.dataDirectory)
-    if let id = configuration.modelID {
-        return try await HubDownloader(endpoint: configuration.hubEndpoint, store: store, logger: logger).download(id)
+    if let id = configuration.model.id {
+        return try await HubDownloader(endpoint: configuration.model.hubEndpoint, store: store, logger: logger).download(id)
     }
     return try DefaultModel.locate(in: store, logger: logger)
 }
