@@ -103,7 +103,8 @@ struct AdminAPITests {
                 }
                 var rows: [[String: Any]] = []
                 let deadline = ContinuousClock.now + .seconds(10)
-                while rows.isEmpty && ContinuousClock.now < deadline {
+                // The recorder writes in batches: wait for the last of the three.
+                while (rows.first?["requests"] as? Int ?? 0) < 3 && ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(200))
                     rows = try await call(client, .get, "/v1/admin/usage", key: admin.secret).1["data"] as? [[String: Any]] ?? []
                 }

@@ -11,125 +11,128 @@ import Testing
 @testable import ConduitCore
 @testable import ConduitEmbeddings
 
-@Suite("Hardened gateway")
-struct HardeningTests {
-    @Test("security headers on every answer, errors included")
-    func securityHeaders() async throws {
-        let (app, _) = try TestServer.application()
-        try await app.test(.router) { client in
-            for uri in ["/health/live", "/no/such/route"] {
-                let response = try await client.execute(uri: uri, method: .get)
-                #expect(response.headers[HTTPField.Name("x-content-type-options")!] == "nosniff", "\(uri)")
-                #expect(response.headers[.cacheControl] == "no-store", "\(uri)")
-                #expect(response.headers[HTTPField.Name("x-frame-options")!] == "DENY", "\(uri)")
+extension EndToEnd {
+    @Suite("Hardened gateway")
+    struct HardeningTests {
+        @Test("security headers on every answer, errors included")
+        func securityHeaders() async throws {
+            let (app, _) = try TestServer.application()
+            try await app.test(.router) { client in
+                for uri in ["/health/live", "/no/such/route"] {
+                    let response = try await client.execute(uri: uri, method: .get)
+                    #expect(response.headers[HTTPField.Name("x-content-type-options")!] == "nosniff", "\(uri)")
+                    #expect(response.headers[.cacheControl] == "no-store", "\(uri)")
+                    #expect(response.headers[HTTPField.Name("x-frame-options")!] == "DENY", "\(uri)")
+                }
             }
         }
-    }
 
-    @Test("deeply nested JSON is refused with 400, not a crash")
-    func jsonDepth() async throws {
-        let (app, _) = try TestServer.application()
-        try await app.test(.router) { client in
-            for depth in [600, 100_000] {
-                let body = #"{"input":"# + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}"
+        @Test("deeply nested JSON is refused with 400, not a crash")
+        func jsonDepth() async throws {
+            let (app, _) = try TestServer.application()
+            try await app.test(.router) { client in
+                for depth in [600, 100_000] {
+                    let body = #"{"input":"# + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "}"
+                    let response = try await client.execute(
+                        uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
+                    #expect(response.status == .badRequest, "depth \(depth)")
+                }
+            }
+        }
+
+        @Test("CORS: only listed origins are allowed, preflight included; none by default")
+        func cors() async throws {
+            let (app, _) = try TestServer.application { $0.server.corsOrigins = ["https://app.example.com"] }
+            try await app.test(.router) { client in
+                let allowed = try await client.execute(uri: "/v1/models", method: .get, headers: [.origin: "https://app.example.com"])
+                #expect(allowed.headers[.accessControlAllowOrigin] == "https://app.example.com")
+                let other = try await client.execute(uri: "/v1/models", method: .get, headers: [.origin: "https://evil.example.com"])
+                #expect(other.headers[.accessControlAllowOrigin] == nil)
+                let preflight = try await client.execute(
+                    uri: "/v1/embeddings", method: .options,
+                    headers: [.origin: "https://app.example.com", .accessControlRequestMethod: "POST"])
+                #expect(preflight.status == .noContent && preflight.headers[.accessControlAllowHeaders]?.contains("authorization") == true)
+                let error = try await client.execute(uri: "/v1/models/nope", method: .get, headers: [.origin: "https://app.example.com"])
+                #expect(error.status == .notFound && error.headers[.accessControlAllowOrigin] == "https://app.example.com")
+            }
+            let (plain, _) = try TestServer.application()
+            try await plain.test(.router) { client in
+                let response = try await client.execute(uri: "/v1/models", method: .get, headers: [.origin: "https://app.example.com"])
+                #expect(response.headers[.accessControlAllowOrigin] == nil)
+            }
+            #expect(throws: ConfigurationError.self) {
+                var configuration = ServerConfiguration()
+                configuration.server.corsOrigins = ["app.example.com/"]
+                try configuration.validate()
+            }
+        }
+
+        @Test("a request past its deadline is cancelled and answered 408")
+        func requestDeadline() async throws {
+            let (app, _) = try TestServer.application {
+                // The queue's own timeout (503) must not fire first on a busy machine: the deadline is what is tested.
+                $0.scheduler.requestTimeout = .milliseconds(29)
+                $0.server.requestDeadline = .milliseconds(30)
+            }
+            try await app.test(.router) { client in
+                let texts = Array(repeating: "\"" + Array(repeating: "slow", count: 250).joined(separator: " ") + "\"", count: 256)
                 let response = try await client.execute(
-                    uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
-                #expect(response.status == .badRequest, "depth \(depth)")
+                    uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"input":[\#(texts.joined(separator: ","))]}"#))
+                #expect(response.status == .requestTimeout)
             }
         }
-    }
 
-    @Test("CORS: only listed origins are allowed, preflight included; none by default")
-    func cors() async throws {
-        let (app, _) = try TestServer.application { $0.server.corsOrigins = ["https://app.example.com"] }
-        try await app.test(.router) { client in
-            let allowed = try await client.execute(uri: "/v1/models", method: .get, headers: [.origin: "https://app.example.com"])
-            #expect(allowed.headers[.accessControlAllowOrigin] == "https://app.example.com")
-            let other = try await client.execute(uri: "/v1/models", method: .get, headers: [.origin: "https://evil.example.com"])
-            #expect(other.headers[.accessControlAllowOrigin] == nil)
-            let preflight = try await client.execute(
-                uri: "/v1/embeddings", method: .options,
-                headers: [.origin: "https://app.example.com", .accessControlRequestMethod: "POST"])
-            #expect(preflight.status == .noContent && preflight.headers[.accessControlAllowHeaders]?.contains("authorization") == true)
-            let error = try await client.execute(uri: "/v1/models/nope", method: .get, headers: [.origin: "https://app.example.com"])
-            #expect(error.status == .notFound && error.headers[.accessControlAllowOrigin] == "https://app.example.com")
+        @Test("a client that never finishes its request head is cut off after the idle timeout")
+        func slowHead() async throws {
+            let (app, _) = try TestServer.application { $0.server.idleTimeout = .milliseconds(300) }
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let started = ContinuousClock.now
+                let (_, closed) = try await RawHTTP.exchange(
+                    port: port, send: "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n", wait: .seconds(5))
+                #expect(closed)
+                #expect(ContinuousClock.now - started < .seconds(3))
+            }
         }
-        let (plain, _) = try TestServer.application()
-        try await plain.test(.router) { client in
-            let response = try await client.execute(uri: "/v1/models", method: .get, headers: [.origin: "https://app.example.com"])
-            #expect(response.headers[.accessControlAllowOrigin] == nil)
-        }
-        #expect(throws: ConfigurationError.self) {
-            var configuration = ServerConfiguration()
-            configuration.server.corsOrigins = ["app.example.com/"]
-            try configuration.validate()
-        }
-    }
 
-    @Test("a request past its deadline is cancelled and answered 408")
-    func requestDeadline() async throws {
-        let (app, _) = try TestServer.application {
-            // The queue's own timeout (503) must not fire first on a busy machine: the deadline is what is tested.
-            $0.scheduler.requestTimeout = .milliseconds(29)
-            $0.server.requestDeadline = .milliseconds(30)
+        @Test(
+            "a chunked body that grows past the size limit is 413 body_too_large, and a malformed chunk is 400, not a 500: there is no Content-Length to judge them by before reading"
+        )
+        func chunkedBodies() async throws {
+            let (app, _) = try TestServer.application { $0.limits.maxBodyBytes = 1000 }
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let chunk = #"{"input":""# + String(repeating: "a", count: 1500) + #""}"#
+                let head = "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                let (large, _) = try await RawHTTP.exchange(
+                    port: port, send: head + String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n", wait: .seconds(5))
+                #expect(large.hasPrefix("HTTP/1.1 413") && large.contains("body_too_large"), "\(large.prefix(300))")
+                let (malformed, _) = try await RawHTTP.exchange(port: port, send: head + "zz\r\n{}\r\n0\r\n\r\n", wait: .seconds(5))
+                #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed.prefix(300))")
+            }
         }
-        try await app.test(.router) { client in
-            let texts = Array(repeating: "\"" + Array(repeating: "slow", count: 250).joined(separator: " ") + "\"", count: 256)
-            let response = try await client.execute(
-                uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"],
-                body: ByteBuffer(string: #"{"input":[\#(texts.joined(separator: ","))]}"#))
-            #expect(response.status == .requestTimeout)
-        }
-    }
 
-    @Test("a client that never finishes its request head is cut off after the idle timeout")
-    func slowHead() async throws {
-        let (app, _) = try TestServer.application { $0.server.idleTimeout = .milliseconds(300) }
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            let started = ContinuousClock.now
-            let (_, closed) = try await RawHTTP.exchange(port: port, send: "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\n", wait: .seconds(5))
-            #expect(closed)
-            #expect(ContinuousClock.now - started < .seconds(3))
-        }
-    }
-
-    @Test(
-        "a chunked body that grows past the size limit is 413 body_too_large, and a malformed chunk is 400, not a 500: there is no Content-Length to judge them by before reading"
-    )
-    func chunkedBodies() async throws {
-        let (app, _) = try TestServer.application { $0.limits.maxBodyBytes = 1000 }
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            let chunk = #"{"input":""# + String(repeating: "a", count: 1500) + #""}"#
-            let head = "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-            let (large, _) = try await RawHTTP.exchange(
-                port: port, send: head + String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n", wait: .seconds(5))
-            #expect(large.hasPrefix("HTTP/1.1 413") && large.contains("body_too_large"), "\(large.prefix(300))")
-            let (malformed, _) = try await RawHTTP.exchange(port: port, send: head + "zz\r\n{}\r\n0\r\n\r\n", wait: .seconds(5))
-            #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed.prefix(300))")
-        }
-    }
-
-    @Test("past the connection cap a new connection gets 503 too_many_connections and is closed")
-    func connectionCap() async throws {
-        let (app, _) = try TestServer.application { $0.server.maxConnections = 2 }
-        try await app.test(.live) { client in
-            let port = try #require(client.port)
-            // The test client's own keep-alive connection is the first; a silent one is the second.
-            #expect(try await client.execute(uri: "/health/live", method: .get).status == .ok)
-            let holder = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
-                .get()
-            try await Task.sleep(for: .milliseconds(100))
-            let (bytes, closed) = try await RawHTTP.exchange(
-                port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", wait: .seconds(5))
-            #expect(bytes.hasPrefix("HTTP/1.1 503") && bytes.contains("too_many_connections") && closed)
-            #expect(bytes.lowercased().contains("x-content-type-options: nosniff"))
-            try await holder.close()
-            try await Task.sleep(for: .milliseconds(200))
-            let (again, _) = try await RawHTTP.exchange(
-                port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait: .seconds(5))
-            #expect(again.hasPrefix("HTTP/1.1 200"))
+        @Test("past the connection cap a new connection gets 503 too_many_connections and is closed")
+        func connectionCap() async throws {
+            let (app, _) = try TestServer.application { $0.server.maxConnections = 2 }
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                // The test client's own keep-alive connection is the first; a silent one is the second.
+                #expect(try await client.execute(uri: "/health/live", method: .get).status == .ok)
+                let holder = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
+                    .get()
+                try await Task.sleep(for: .milliseconds(100))
+                let (bytes, closed) = try await RawHTTP.exchange(
+                    port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", wait: .seconds(5))
+                #expect(bytes.hasPrefix("HTTP/1.1 503") && bytes.contains("too_many_connections") && closed)
+                #expect(bytes.lowercased().contains("x-content-type-options: nosniff"))
+                try await holder.close()
+                try await Task.sleep(for: .milliseconds(200))
+                let (again, _) = try await RawHTTP.exchange(
+                    port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait: .seconds(5))
+                #expect(again.hasPrefix("HTTP/1.1 200"))
+            }
         }
     }
 }

@@ -44,6 +44,15 @@ struct SchedulerTests {
         }
     }
 
+    /// Waits until `requests` requests are admitted and waiting for a batch.
+    static func untilQueued(_ scheduler: EmbeddingScheduler, requests: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while scheduler.queueDepth.requests < requests {
+            guard ContinuousClock.now < deadline else { throw TestSetupError("\(requests) requests were not queued within 30 s") }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     @Test("concurrent requests are merged into a few batches and each gets its own vector")
     func merging() async throws {
         let model = try TestServer.model()
@@ -87,19 +96,21 @@ struct SchedulerTests {
 
     @Test("a request that waits behind a batch reports its queue time apart from its time in the model")
     func timings() async throws {
-        let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
+        let backend = GatedBackend(laneCount: 1)
+        let clock = ManualClock()
+        let scheduler = EmbeddingScheduler(
+            backend: backend, configuration: .init(), logger: TestServer.logger, now: { clock.now })
         try await Self.running(scheduler) {
-            let alone = try await scheduler.embedTimed([model.tokenize("alone").ids])
-            async let heavy = scheduler.embedTimed(Self.heavyRequest(model))
-            try await Self.untilEveryLaneBusy(scheduler, after: 1)
-            let behind = try await scheduler.embedTimed([model.tokenize("behind").ids])
-            let first = try await heavy
-            #expect(alone.queueTime < first.inferenceTime / 4 && alone.inferenceTime > .zero, "nothing to wait for")
-            // It waited for a lane to finish its part of the heavy request (the parts run side by side
-            // and end about together), then ran in a batch of its own.
-            #expect(behind.queueTime >= first.inferenceTime * 3 / 4)
-            #expect(behind.inferenceTime < first.inferenceTime)
+            async let first = scheduler.embedTimed([[101, 7, 102]])
+            try await backend.untilStarted(1)
+            async let behind = scheduler.embedTimed([[101, 8, 102]])
+            try await Self.untilQueued(scheduler, requests: 1)
+            // The first batch is in the model for five seconds of the scheduler's time; the second waits for it.
+            clock.advance(by: .seconds(5))
+            backend.open()
+            let (ahead, waited) = try await (first, behind)
+            #expect(ahead.queueTime == .zero && ahead.inferenceTime == .seconds(5))
+            #expect(waited.queueTime == .seconds(5) && waited.inferenceTime == .zero)
         }
     }
 
@@ -154,15 +165,17 @@ struct SchedulerTests {
     @Test("a request that waited past its deadline is dropped with deadlineExceeded")
     func deadline() async throws {
         let backend = GatedBackend()
+        let clock = ManualClock()
         let scheduler = EmbeddingScheduler(
-            backend: backend, configuration: .init(requestTimeout: .milliseconds(50)), logger: TestServer.logger)
+            backend: backend, configuration: .init(requestTimeout: .seconds(30)), logger: TestServer.logger, now: { clock.now })
         try await Self.running(scheduler) {
             // Background work has no deadline: it reaches the model however slowly a loop wakes.
             async let busy = scheduler.embed([[101, 7, 102]], priority: .background)
             try await backend.untilStarted(1)
             let late = Task { try await scheduler.embed([[101, 8, 102]]) }
-            // Past its 50 ms while the model is busy; the next batch drops it instead of computing it.
-            try await Task.sleep(for: .milliseconds(100))
+            try await Self.untilQueued(scheduler, requests: 1)
+            // Past its 30 s while the model is busy; the next batch drops it instead of computing it.
+            clock.advance(by: .seconds(31))
             backend.open()
             await #expect(throws: SchedulerError.deadlineExceeded) { try await late.value }
             _ = try await busy

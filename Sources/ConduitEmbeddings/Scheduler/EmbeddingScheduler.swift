@@ -65,7 +65,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         var waiters: [UInt64: Waiter] = [:]
         var timings: [UInt64: Timing] = [:]
         var nextID: UInt64 = 0
-        var lastAdmission = ContinuousClock.now
+        var lastAdmission: ContinuousClock.Instant = .now
         var statistics = Statistics()
         /// Compute loops (their lanes) that found nothing to do and sleep until their `wakeUps`
         /// semaphore is signalled, the last to sleep last.
@@ -102,15 +102,20 @@ public final class EmbeddingScheduler: Service, Sendable {
     private let computeThreads: NIOThreadPool
     private let logger: Logger
     private let metrics: SchedulerMetrics
+    /// The time as the scheduler reads it: deadlines, queue and model times, the quiet of a retirement.
+    private let now: @Sendable () -> ContinuousClock.Instant
 
+    /// - Parameter now: the clock; tests pass one they move by hand.
     public init(
         backend: some EmbeddingBackend, configuration: SchedulerConfiguration, logger: Logger,
-        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
+        self.now = now
         self.backend = backend
         self.logger = logger
         self.metrics = SchedulerMetrics(factory: metricsFactory)
         state = Mutex(State(configuration: configuration, queue: BatchQueue(limits: Self.limits(configuration))))
+        state.withLock { $0.lastAdmission = now() }
         computeThreads = NIOThreadPool(numberOfThreads: backend.laneCount)
         wakeUps = (0..<backend.laneCount).map { _ in DispatchSemaphore(value: 0) }
         computeThreads.start()
@@ -154,13 +159,13 @@ public final class EmbeddingScheduler: Service, Sendable {
         _ sequences: [[Int32]], priority: EmbeddingPriority = .interactive, isAbandoned: @escaping @Sendable () -> Bool = { false }
     ) async throws -> Embedded {
         guard !sequences.isEmpty else {
-            return Embedded(vectors: [], queueTime: .zero, inferenceTime: .zero, completed: .now, batchSequences: 0, batchTokens: 0)
+            return Embedded(vectors: [], queueTime: .zero, inferenceTime: .zero, completed: now(), batchSequences: 0, batchTokens: 0)
         }
         let (id, deadline) = state.withLock { state in
             state.nextID += 1
             // Background work waits its turn however long interactive requests keep coming: no deadline.
             let timeout = priority == .background ? Duration.seconds(86_400 * 365) : state.configuration.requestTimeout
-            return (state.nextID, ContinuousClock.now + timeout)
+            return (state.nextID, now() + timeout)
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
@@ -174,8 +179,8 @@ public final class EmbeddingScheduler: Service, Sendable {
                         return (admission, [])
                     }
                     state.waiters[id] = continuation
-                    state.timings[id] = Timing(admitted: .now)
-                    state.lastAdmission = .now
+                    state.timings[id] = Timing(admitted: now())
+                    state.lastAdmission = now()
                     recordQueue(state)
                     return (admission, state.takeWakeUp())
                 }
@@ -240,8 +245,9 @@ public final class EmbeddingScheduler: Service, Sendable {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let quietUntil = state.withLock { $0.lastAdmission } + grace
             let isReserved = reservations.load(ordering: .relaxed) > 0
-            guard isReserved || quietUntil > .now else { break }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(until: isReserved ? .now + .milliseconds(50) : quietUntil) }
+            let quietFor = quietUntil - now()
+            guard isReserved || quietFor > .zero else { break }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: isReserved ? .milliseconds(50) : quietFor) }
         }
         stop(draining: true)
     }
@@ -273,7 +279,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                     state.waitingLoops.append(lane)
                     return (.wait, [], [], [])
                 }
-                let now = ContinuousClock.now
+                let now = self.now()
                 let idleLoops = backend.laneCount - state.busyLoops
                 let share = (state.queue.queuedTokens + idleLoops - 1) / idleLoops
                 let (batch, expiredIDs, abandonedIDs) = state.queue.nextBatch(now: now, tokenBudget: share)
@@ -339,7 +345,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         metrics.batchSequences.record(sequences.count)
         metrics.batchTokens.record(tokenCount)
         do {
-            let start = ContinuousClock.now
+            let start = now()
             let vectors = try backend.embed(sequences, lane: lane)
             metrics.forward.recordInterval(since: start)
             metrics.tokens.increment(by: tokenCount)
@@ -347,7 +353,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                 state.statistics.batches += 1
                 state.statistics.sequences += sequences.count
                 state.statistics.tokens += tokenCount
-                let now = ContinuousClock.now
+                let now = self.now()
                 return state.queue.complete(batch, vectors: vectors).compactMap { result -> (Waiter, Embedded)? in
                     let timing = state.timings.removeValue(forKey: result.id)
                     let started = timing?.started ?? now
