@@ -102,11 +102,10 @@ struct AdminAPITests {
                     _ = try await call(client, .post, "/v1/embeddings", key: admin.secret, body: body)
                 }
                 var rows: [[String: Any]] = []
-                let deadline = ContinuousClock.now + .seconds(10)
                 // The recorder writes in batches: wait for the last of the three.
-                while (rows.first?["requests"] as? Int ?? 0) < 3 && ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(200))
+                try await eventually(within: .seconds(10), every: .milliseconds(200)) {
                     rows = try await call(client, .get, "/v1/admin/usage", key: admin.secret).1["data"] as? [[String: Any]] ?? []
+                    return (rows.first?["requests"] as? Int ?? 0) >= 3
                 }
                 let row = try #require(rows.first)
                 #expect(rows.count == 1)

@@ -183,11 +183,11 @@ extension EndToEnd {
                 let watching = Task { try await reloader.run() }
                 defer { watching.cancel() }
                 // Written again until noticed: the watcher may take its first look only after the first write.
-                let deadline = ContinuousClock.now + .seconds(10)
-                while live.version == 1 && ContinuousClock.now < deadline {
+                try await eventually(within: .seconds(10), every: .milliseconds(500)) {
+                    guard live.version == 1 else { return true }
                     try "limits:\n  max_inputs: 3\nscheduler:\n  max_queued_requests: 700\nserver:\n  port: 1234\n".write(
                         toFile: path, atomically: true, encoding: .utf8)
-                    try await Task.sleep(for: .milliseconds(500))
+                    return false
                 }
                 #expect(live.version == 2)
                 #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .ok)
@@ -251,10 +251,10 @@ extension EndToEnd {
             let watching = Task { try await reloader.run() }
             defer { watching.cancel() }
             // Only a file of the folder changes, not conduit.yaml: the watcher sees it.
-            let deadline = ContinuousClock.now + .seconds(10)
-            while live.version == 1 && ContinuousClock.now < deadline {
+            try await eventually(within: .seconds(10), every: .milliseconds(300)) {
+                guard live.version == 1 else { return true }
                 try (labels + "topics: {billing: \"money\", shipping: \"parcels\"}\n").write(to: support, atomically: true, encoding: .utf8)
-                try await Task.sleep(for: .milliseconds(300))
+                return false
             }
             #expect(live.read(\.insights.pipelines)["support"]?.topics.keys.sorted() == ["billing", "shipping"])
 

@@ -1,4 +1,5 @@
 import Conduit
+import ConduitTestSupport
 import Foundation
 import HummingbirdTesting
 import NIOCore
@@ -33,7 +34,7 @@ struct DisconnectTests {
             try await sendAndHangUp(port: port, body: #"{"input":"nobody will read this"}"#)
             _ = try await heavy
             // Let the loop form its next batch, which finds the abandoned request.
-            for _ in 0..<100 where scheduler.statistics.cancelled == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            try await eventually(within: .seconds(1), every: .milliseconds(10)) { scheduler.statistics.cancelled != 0 }
             #expect(scheduler.statistics.cancelled == 1)
             #expect(scheduler.statistics.sequences == SchedulerTests.heavyCount)
         }

@@ -1,4 +1,5 @@
 import ConduitEmbeddings
+import ConduitTestSupport
 import Foundation
 import Synchronization
 
@@ -26,10 +27,7 @@ final class GatedBackend: EmbeddingBackend {
 
     /// Waits until `count` batches have entered the model.
     func untilStarted(_ count: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while started < count {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("\(count) batches did not start within 30 s") }
-            try await Task.sleep(for: .milliseconds(1))
-        }
+        let entered = try await eventually(within: .seconds(30), every: .milliseconds(1)) { started >= count }
+        guard entered else { throw TestSetupError("\(count) batches did not start within 30 s") }
     }
 }

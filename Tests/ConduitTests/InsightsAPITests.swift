@@ -37,14 +37,12 @@ struct InsightsAPITests {
 
     /// Polls the conversation until its pipeline is done with it.
     private func settled(_ client: some TestClientProtocol, _ id: String, key: String) async throws -> [String: Any] {
-        let deadline = ContinuousClock.now + .seconds(60)
         var shown: [String: Any] = [:]
-        while ContinuousClock.now < deadline {
+        let done = try await eventually(within: .seconds(60), every: .milliseconds(100)) {
             shown = try await call(client, .get, "/v1/conversations/\(id)", key: key).1
-            if shown["status"] as? String != "pending" { return shown }
-            try await Task.sleep(for: .milliseconds(100))
+            return shown["status"] as? String != "pending"
         }
-        Issue.record("conversation \(id) still pending: \(shown)")
+        if !done { Issue.record("conversation \(id) still pending: \(shown)") }
         return shown
     }
 
@@ -335,10 +333,9 @@ struct InsightsAPITests {
                     let conversation = try await call(client, .post, "/v1/conversations", key: key, body: failing).1
                     let jobID = try #require(conversation["job_id"] as? String)
                     var job: [String: Any] = [:]
-                    let deadline = ContinuousClock.now + .seconds(30)
-                    while job["state"] as? String != "retryable" && ContinuousClock.now < deadline {
-                        try await Task.sleep(for: .milliseconds(100))
+                    try await eventually(within: .seconds(30), every: .milliseconds(100)) {
                         job = try await call(client, .get, "/v1/jobs/\(jobID)", key: key).1
+                        return job["state"] as? String == "retryable"
                     }
                     let errors = job["errors"] as? [[String: Any]] ?? []
                     #expect(job["state"] as? String == "retryable" && (errors.first?["message"] as? String ?? "").contains("503"), "\(job)")

@@ -79,9 +79,9 @@ extension EndToEnd {
             // Killed while jobs run: no shutdown, no release, leases left to run out.
             let deadline = ContinuousClock.now + .seconds(60)
             var running: [String] = []
-            while running.isEmpty && ContinuousClock.now < deadline {
+            try await eventually(within: .seconds(60)) {
                 running = try await store.jobs.list(teamID: team.id, state: .running, limit: 10).map(\.id)
-                try await Task.sleep(for: .milliseconds(20))
+                return !running.isEmpty
             }
             try #require(!running.isEmpty, "no job started")
             kill(server.processIdentifier, SIGKILL)
@@ -95,11 +95,12 @@ extension EndToEnd {
             try #require(await LiveServer.isReady(port: port))
             /// The jobs, once all completed or `until` has passed.
             func settled(_ ids: [String], until: ContinuousClock.Instant) async throws -> [Job] {
-                while true {
-                    let jobs = try await ids.asyncMap { try #require(try await store.jobs.find($0)) }
-                    if jobs.allSatisfy({ $0.state == .completed }) || ContinuousClock.now > until { return jobs }
-                    try await Task.sleep(for: .milliseconds(200))
+                var jobs: [Job] = []
+                try await eventually(within: until - ContinuousClock.now, every: .milliseconds(200)) {
+                    jobs = try await ids.asyncMap { try #require(try await store.jobs.find($0)) }
+                    return jobs.allSatisfy { $0.state == .completed }
                 }
+                return jobs
             }
             let jobs = try await settled(accepted, until: deadline + .seconds(60))
             #expect(jobs.count == 6 && jobs.allSatisfy { $0.state == .completed }, "\(jobs.map(\.state))")

@@ -61,11 +61,11 @@ struct JobRunnerTests {
 
     /// Waits until `condition` holds for the job, up to 20 seconds.
     static func until(_ store: Database, _ id: String, _ condition: (Job) -> Bool) async throws -> Job {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if let job = try await store.jobs.find(id), condition(job) { return job }
-            try await Task.sleep(for: .milliseconds(20))
+        let found = try await eventually(within: .seconds(20)) { () async throws -> Job? in
+            guard let job = try await store.jobs.find(id), condition(job) else { return nil }
+            return job
         }
+        if let found { return found }
         return try #require(try await store.jobs.find(id))
     }
 
@@ -116,10 +116,9 @@ struct JobRunnerTests {
                 // The job counts are read every half lease.
                 let expected = #"conduit_jobs{queue="default",state="completed"} 7"#
                 var exposition = ""
-                let deadline = ContinuousClock.now + .seconds(20)
-                while !exposition.contains(expected) && ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(100))
+                try await eventually(within: .seconds(20), every: .milliseconds(100)) {
                     exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+                    return exposition.contains(expected)
                 }
                 for line in [
                     #"conduit_jobs_finished_total{kind="flaky",outcome="retried"} 2"#,
@@ -148,8 +147,7 @@ struct JobRunnerTests {
                 let started = try await Self.until(store, stuck.id) { $0.state == .running && $0.progressDone == 1 }
                 #expect(started.progressTotal == 2, "progress is written with the lease")
                 _ = try await store.jobs.cancel(stuck.id, teamID: team.id)
-                let deadline = ContinuousClock.now + .seconds(10)
-                while endless.cancelled == 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                try await eventually(within: .seconds(10)) { endless.cancelled != 0 }
                 #expect(endless.cancelled == 1)
                 #expect(try await store.jobs.find(stuck.id)?.state == .cancelled)
 

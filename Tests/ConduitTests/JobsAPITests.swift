@@ -46,10 +46,9 @@ struct JobsAPITests {
                 #expect(try await store.jobs.find(id) != nil, "stored before the 202")
 
                 var shown: [String: Any] = [:]
-                let deadline = ContinuousClock.now + .seconds(60)
-                while shown["state"] as? String != "completed" && ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(100))
+                try await eventually(within: .seconds(60), every: .milliseconds(100)) {
                     shown = try await call(client, .get, "/v1/jobs/\(id)", key: key).1
+                    return shown["state"] as? String == "completed"
                 }
                 #expect(shown["state"] as? String == "completed")
                 #expect((shown["progress"] as? [String: Any])?["done"] as? Int == 150)
@@ -76,15 +75,14 @@ struct JobsAPITests {
                 // The job's tokens are in the usage report, as online requests' are (written once a second).
                 let jobTokens = try #require(result["prompt_tokens"] as? Int)
                 var recorded: Int64 = 0
-                let usageDeadline = ContinuousClock.now + .seconds(10)
-                while recorded < Int64(jobTokens) && ContinuousClock.now < usageDeadline {
-                    try await Task.sleep(for: .milliseconds(200))
+                try await eventually(within: .seconds(10), every: .milliseconds(200)) {
                     recorded = try await store.read { sql in
                         try await sql.raw(
                             "SELECT SUM(tokens) AS n FROM usage_events WHERE route = '/v1/jobs' AND team_id = \(bind: team.id)"
                         )
                         .first()?.decode(column: "n", as: Int64?.self) ?? 0
                     }
+                    return recorded >= Int64(jobTokens)
                 }
                 #expect(recorded == Int64(jobTokens))
                 // And in the usage metrics, with the online request's tokens.

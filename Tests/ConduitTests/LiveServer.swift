@@ -33,13 +33,11 @@ enum LiveServer {
 
     /// Whether the server on `port` answers /health/ready with 200 within a minute.
     static func isReady(port: Int) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
+        let ready = try? await eventually(within: .seconds(60), every: .milliseconds(100)) {
             let answer = try? await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/ready"), wait: .seconds(2))
-            if answer?.bytes.hasPrefix("HTTP/1.1 200") == true { return true }
-            try? await Task.sleep(for: .milliseconds(100))
+            return answer?.bytes.hasPrefix("HTTP/1.1 200") == true
         }
-        return false
+        return ready == true
     }
 
     /// `count` distinct ports nothing listens on now (all held at once, so none is handed out twice).

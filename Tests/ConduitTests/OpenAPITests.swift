@@ -95,10 +95,9 @@ struct OpenAPITests {
                 let job = try #require(try await call(.post, "/v1/jobs", body: example("/v1/jobs", "post")) as? [String: Any])
                 let jobID = try #require(job["id"] as? String)
                 try await call(.get, "/v1/jobs?limit=5")
-                for _ in 0..<300 {
+                try await eventually(within: .seconds(15), every: .milliseconds(50)) {
                     let shown = try await call(.get, "/v1/jobs/\(jobID)", template: "/v1/jobs/{id}") as? [String: Any]
-                    if shown?["state"] as? String == "completed" { break }
-                    try await Task.sleep(for: .milliseconds(50))
+                    return shown?["state"] as? String == "completed"
                 }
                 try await call(.get, "/v1/jobs/\(jobID)/output?format=jsonl", template: "/v1/jobs/{id}/output")
                 try await call(.post, "/v1/jobs/\(jobID)/cancel", template: "/v1/jobs/{id}/cancel")

@@ -1,3 +1,4 @@
+import ConduitTestSupport
 import Foundation
 import NIOCore
 import NIOPosix
@@ -17,8 +18,7 @@ enum RawHTTP {
             }
             .connect(host: "127.0.0.1", port: port).get()
         try await channel.writeAndFlush(ByteBuffer(string: send))
-        let deadline = ContinuousClock.now + wait
-        while channel.isActive && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try await eventually(within: wait) { !channel.isActive }
         let closed = !channel.isActive
         if !closed { try? await channel.close() }
         return (collector.text, closed)

@@ -25,12 +25,7 @@ extension EndToEnd {
         /// Waits for the request logged under `id` (the log is written once a second).
         private func logged(_ id: String?, in store: Database) async throws -> LoggedRequest? {
             let id = try #require(id)
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                if let found = try await store.requestLog.find(id) { return found }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            return nil
+            return try await eventually(within: .seconds(10), every: .milliseconds(100)) { try await store.requestLog.find(id) }
         }
 
         @Test(
@@ -150,14 +145,13 @@ extension EndToEnd {
                 let arguments = [
                     "replay", requestID, "--server-url", "http://127.0.0.1:\(port)", "--api-key", key, "--data-dir", folder.path,
                 ]
-                let deadline = ContinuousClock.now + .seconds(10)
-                var result = try cli.run(arguments)
+                var result: (status: Int32, output: String, error: String)?
                 // The log is written once a second: until then the request is not found.
-                while result.status != 0 && ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(200))
+                try await eventually(within: .seconds(10), every: .milliseconds(200)) {
                     result = try cli.run(arguments)
+                    return result?.status == 0
                 }
-                return result
+                return try #require(result)
             }
             let same = try await replay(key: String(key))
             #expect(same.status == 0, "\(same.error)")

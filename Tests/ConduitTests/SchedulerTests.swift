@@ -37,20 +37,16 @@ struct SchedulerTests {
     /// Waits until every lane of the scheduler has taken a batch beside the `earlier` ones (a heavy
     /// request has a part for each), so that a request sent now waits behind them.
     static func untilEveryLaneBusy(_ scheduler: EmbeddingScheduler, after earlier: Int = 0) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while scheduler.statistics.batchesStarted < earlier + scheduler.backend.laneCount {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("not every lane took a batch within 30 s") }
-            try await Task.sleep(for: .milliseconds(1))
+        let busy = try await eventually(within: .seconds(30), every: .milliseconds(1)) {
+            scheduler.statistics.batchesStarted >= earlier + scheduler.backend.laneCount
         }
+        guard busy else { throw TestSetupError("not every lane took a batch within 30 s") }
     }
 
     /// Waits until `requests` requests are admitted and waiting for a batch.
     static func untilQueued(_ scheduler: EmbeddingScheduler, requests: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while scheduler.queueDepth.requests < requests {
-            guard ContinuousClock.now < deadline else { throw TestSetupError("\(requests) requests were not queued within 30 s") }
-            try await Task.sleep(for: .milliseconds(1))
-        }
+        let queued = try await eventually(within: .seconds(30), every: .milliseconds(1)) { scheduler.queueDepth.requests >= requests }
+        guard queued else { throw TestSetupError("\(requests) requests were not queued within 30 s") }
     }
 
     @Test("concurrent requests are merged into a few batches and each gets its own vector")
@@ -223,7 +219,7 @@ struct SchedulerTests {
         let text = [model.tokenize("still served").ids]
         // Admitted before the retirement starts: computed whatever the timing.
         let heavy = Task { try await scheduler.embed(Self.heavyRequest(model)) }
-        while scheduler.queueDepth.requests == 0 && scheduler.statistics.batches == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        try await eventually(every: .milliseconds(5)) { scheduler.queueDepth.requests > 0 || scheduler.statistics.batches > 0 }
         let grace = Duration.seconds(2)
         let retiring = Task {
             await scheduler.retire(after: grace)

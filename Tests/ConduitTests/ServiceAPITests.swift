@@ -1,4 +1,5 @@
 import Conduit
+import ConduitTestSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -34,12 +35,10 @@ struct ServiceAPITests {
         let (app, _) = try TestServer.application(readiness: readiness)
         let group = ServiceGroup(services: [ReadinessOnShutdown(app, readiness: readiness)], logger: TestServer.logger)
         let running = Task { try await group.run() }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !readiness.isReady && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        try await eventually(within: .seconds(10), every: .milliseconds(10)) { readiness.isReady }
         #expect(readiness.isReady)
         await group.triggerGracefulShutdown()
-        let shutdownDeadline = ContinuousClock.now + .seconds(10)
-        while readiness.isReady && ContinuousClock.now < shutdownDeadline { try await Task.sleep(for: .milliseconds(1)) }
+        try await eventually(within: .seconds(10), every: .milliseconds(1)) { !readiness.isReady }
         #expect(!readiness.isReady)
         try await running.value
     }

@@ -148,11 +148,10 @@ extension EndToEnd {
                 let requestID = try #require(RawHTTP.header("x-request-id", in: answer.bytes))
 
                 var spans: [Span] = []
-                let deadline = ContinuousClock.now + .seconds(20)
-                while ContinuousClock.now < deadline {
+                let deadline = ContinuousClock.now + .seconds(20)  // each later trace has 20 s more from here
+                try await eventually(within: .seconds(20), every: .milliseconds(100)) {
                     spans = collector.trace(traceID)
-                    if ["/v1/embeddings", "forward"].allSatisfy({ name in spans.contains { $0.name == name } }) { break }
-                    try await Task.sleep(for: .milliseconds(100))
+                    return ["/v1/embeddings", "forward"].allSatisfy { name in spans.contains { $0.name == name } }
                 }
                 let server = try #require(spans.first { $0.name == "/v1/embeddings" }, "spans received: \(spans.map(\.name))")
                 #expect(server.parentID == callerSpan && server.kind == 2)
@@ -190,10 +189,9 @@ extension EndToEnd {
                         body: #"{"kind":"embeddings","input":{"input":["a job in the trace"]}}"#), wait: .seconds(10))
                 #expect(submitted.bytes.hasPrefix("HTTP/1.1 202"), "\(submitted.bytes.prefix(300))")
                 var jobSpans: [Span] = []
-                while ContinuousClock.now < deadline + .seconds(20) {
+                try await eventually(within: deadline + .seconds(20) - ContinuousClock.now, every: .milliseconds(100)) {
                     jobSpans = collector.trace(jobTrace)
-                    if jobSpans.contains(where: { $0.name == "job embeddings" }) { break }
-                    try await Task.sleep(for: .milliseconds(100))
+                    return jobSpans.contains { $0.name == "job embeddings" }
                 }
                 let submission = try #require(jobSpans.first { $0.name == "/v1/jobs" }, "\(jobSpans.map(\.name))")
                 let attempt = try #require(jobSpans.first { $0.name == "job embeddings" })
@@ -220,10 +218,9 @@ extension EndToEnd {
                     wait: .seconds(10))
                 #expect(conversation.bytes.hasPrefix("HTTP/1.1 202"), "\(conversation.bytes.prefix(300))")
                 var conversationSpans: [Span] = []
-                while ContinuousClock.now < deadline + .seconds(40) {
+                try await eventually(within: deadline + .seconds(40) - ContinuousClock.now, every: .milliseconds(100)) {
                     conversationSpans = collector.trace(conversationTrace)
-                    if conversationSpans.filter({ $0.kind == 3 && $0.name == "POST" }).count == 2 { break }
-                    try await Task.sleep(for: .milliseconds(100))
+                    return conversationSpans.filter { $0.kind == 3 && $0.name == "POST" }.count == 2
                 }
                 let analysis = try #require(conversationSpans.first { $0.name == "job insights" }, "\(conversationSpans.map(\.name))")
                 #expect(analysis.parentID == conversationSpans.first { $0.name == "/v1/conversations" }?.spanID)

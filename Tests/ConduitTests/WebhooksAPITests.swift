@@ -60,14 +60,13 @@ struct WebhooksAPITests {
 
         /// Waits until `count` requests have come to `path`.
         func wait(for count: Int, at path: String) async throws -> [Delivery] {
-            let deadline = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < deadline {
-                let received = deliveries.filter { $0.path == path }
-                if received.count >= count { return received }
-                try await Task.sleep(for: .milliseconds(50))
+            var received: [Delivery] = []
+            let arrived = try await eventually(within: .seconds(30), every: .milliseconds(50)) {
+                received = deliveries.filter { $0.path == path }
+                return received.count >= count
             }
-            Issue.record("\(deliveries.filter { $0.path == path }.count) of \(count) deliveries came to \(path)")
-            return deliveries.filter { $0.path == path }
+            if !arrived { Issue.record("\(received.count) of \(count) deliveries came to \(path)") }
+            return received
         }
     }
 
@@ -133,11 +132,10 @@ struct WebhooksAPITests {
                     #expect(abs((Double(attempts[1].timestamp) ?? 0) - Date().timeIntervalSince1970) < 60)
 
                     var deliveries: [[String: Any]] = []
-                    let deadline = ContinuousClock.now + .seconds(10)
-                    while deliveries.first?["status"] as? String != "succeeded" && ContinuousClock.now < deadline {
-                        try await Task.sleep(for: .milliseconds(50))
+                    try await eventually(within: .seconds(10), every: .milliseconds(50)) {
                         deliveries =
                             try await call(client, .get, "/v1/webhooks/\(id)/deliveries", key: admin).1["data"] as? [[String: Any]] ?? []
+                        return deliveries.first?["status"] as? String == "succeeded"
                     }
                     let delivery = try #require(deliveries.first)
                     #expect(deliveries.count == 1 && delivery["status"] as? String == "succeeded", "\(deliveries)")
@@ -218,12 +216,11 @@ struct WebhooksAPITests {
                 let localID = try #require(local.1["id"] as? String)
                 _ = try await call(client, .post, "/v1/conversations", key: admin, body: #"{"messages":[{"role":"user","content":"ok"}]}"#)
                 var delivery: [String: Any] = [:]
-                let deadline = ContinuousClock.now + .seconds(20)
-                while delivery["status"] as? String != "failed" && ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(50))
+                try await eventually(within: .seconds(20), every: .milliseconds(50)) {
                     delivery =
                         (try await call(client, .get, "/v1/webhooks/\(localID)/deliveries", key: admin).1["data"] as? [[String: Any]])?
                         .first ?? [:]
+                    return delivery["status"] as? String == "failed"
                 }
                 #expect(delivery["status"] as? String == "failed" && delivery["attempts"] as? Int == 1, "\(delivery)")
                 #expect((delivery["last_error"] as? String ?? "").contains("not a public address"), "\(delivery)")
