@@ -130,28 +130,9 @@ package struct AdminController {
         router.post("/v1/admin/keys") { request, context in
             let identity = try Self.caller(context)
             let body = try await request.decodeJSON(as: NewKey.self, limit: 64 * 1024)
-            let name = body.name.trimmingCharacters(in: .whitespaces)
-            guard (1...200).contains(name.count) else {
-                throw InvalidInput("name must be 1 to 200 characters", param: "name", code: "invalid_value")
-            }
-            var scopes = Scope.defaultScopes
-            if let names = body.scopes {
-                scopes = try Set(
-                    names.map { name in
-                        guard let scope = Scope(rawValue: name) else {
-                            throw InvalidInput(
-                                "unknown scope '\(name)'; scopes are \(Scope.allCases.map(\.rawValue).joined(separator: ", "))",
-                                param: "scopes", code: "invalid_value")
-                        }
-                        return scope
-                    })
-            }
-            if let days = body.expiresInDays, !(1...36_500).contains(days) {
-                throw InvalidInput("expires_in_days must be 1 to 36500", param: "expires_in_days", code: "invalid_value")
-            }
             let issued = try await store.keys.create(
-                name: name, teamID: identity.teamID, scopes: scopes,
-                expiresAt: body.expiresInDays.map { StoreTime.now() + Int64($0) * StoreTime.day })
+                name: try APIKeyRules.name(body.name), teamID: identity.teamID, scopes: try APIKeyRules.scopes(body.scopes),
+                expiresAt: try APIKeyRules.expiry(inDays: body.expiresInDays))
             return try json(Key(issued.key, secret: issued.secret), status: .created)
         }
         router.delete("/v1/admin/keys/{id}") { _, context in

@@ -24,10 +24,13 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Days until the key expires (default: never).") var expiresInDays: Int?
 
         func validate() throws {
-            if let unknown = scopes.first(where: { Scope(rawValue: $0) == nil }) {
-                throw ValidationError("unknown scope '\(unknown)'; scopes are \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
+            do {
+                _ = try APIKeyRules.name(name)
+                _ = try APIKeyRules.scopes(scopes)
+                _ = try APIKeyRules.expiry(inDays: expiresInDays)
+            } catch {
+                throw ValidationError(error.description)
             }
-            if let days = expiresInDays, days <= 0 || days > 36_500 { throw ValidationError("--expires-in-days must be 1...36500") }
         }
 
         func run() async throws {
@@ -38,9 +41,9 @@ struct KeysCommand: AsyncParsableCommand {
                 } else {
                     owner = try await store.teams.ensure(named: KeysCommand.defaultTeam)
                 }
-                let expiresAt = expiresInDays.map { StoreTime.now() + Int64($0) * StoreTime.day }
-                let scopes = self.scopes.isEmpty ? Scope.defaultScopes : Set(self.scopes.compactMap(Scope.init(rawValue:)))
-                return try await store.keys.create(name: name, teamID: owner.id, scopes: scopes, expiresAt: expiresAt)
+                return try await store.keys.create(
+                    name: try APIKeyRules.name(name), teamID: owner.id, scopes: try APIKeyRules.scopes(scopes),
+                    expiresAt: try APIKeyRules.expiry(inDays: expiresInDays))
             }
             describe(issued.key)
             print(issued.secret)

@@ -161,11 +161,8 @@ extension EndToEnd {
             }
             try #require(await LiveServer.isReady(port: port), "the server did not become ready on the port its configuration file names")
             kill(process.processIdentifier, SIGHUP)
-            var reloaded = false
-            let deadline = ContinuousClock.now + .seconds(10)
-            while !reloaded && ContinuousClock.now < deadline {
-                reloaded = (try String(contentsOf: log, encoding: .utf8)).contains(#""cause":"SIGHUP""#)
-                if !reloaded { try await Task.sleep(for: .milliseconds(50)) }
+            let reloaded = try await eventually(within: .seconds(10), every: .milliseconds(50)) {
+                (try String(contentsOf: log, encoding: .utf8)).contains(#""cause":"SIGHUP""#)
             }
             #expect(reloaded, "no reload logged after SIGHUP")
             #expect(process.isRunning, "SIGHUP must not stop the server")
@@ -188,6 +185,9 @@ extension EndToEnd {
             let listed = try run(["keys", "list", "--data-dir", folder])
             #expect(listed.status == 0 && listed.output.contains(String(secret.prefix(12))) && !listed.output.contains(secret))
             #expect(try run(["keys", "create", "--name", "x", "--scope", "root", "--data-dir", folder]).status != 0)
+            // The admin API's rules: a name past 200 characters is refused here too.
+            let long = try run(["keys", "create", "--name", String(repeating: "n", count: 201), "--data-dir", folder])
+            #expect(long.status != 0 && long.error.contains("name must be 1 to 200 characters"), "\(long.error)")
             #expect(try run(["keys", "revoke", "no-such-id", "--data-dir", folder]).status != 0)
 
             let user = try run(

@@ -59,4 +59,18 @@ struct APIKeyTests {
             await #expect(throws: StoreError.self) { try await database.keys.create(name: "x", teamID: "no-such-team") }
         }
     }
+
+    @Test("a requested key's name, scopes and expiry follow one set of rules, whoever asks (the admin API, the command line)")
+    func rules() throws {
+        #expect(try APIKeyRules.name("  ci ") == "ci")
+        #expect(throws: APIKeyRules.Violation.self) { try APIKeyRules.name("   ") }
+        #expect(throws: APIKeyRules.Violation.self) { try APIKeyRules.name(String(repeating: "n", count: 201)) }
+        #expect(try APIKeyRules.scopes(nil) == Scope.defaultScopes && APIKeyRules.scopes([]) == Scope.defaultScopes)
+        #expect(try APIKeyRules.scopes(["admin", "jobs"]) == [.admin, .jobs])
+        let unknown = #expect(throws: APIKeyRules.Violation.self) { try APIKeyRules.scopes(["jobs", "root"]) }
+        #expect(unknown?.field == "scopes" && unknown?.description.contains("'root'") == true)
+        #expect(try APIKeyRules.expiry(inDays: nil) == nil)
+        #expect(try APIKeyRules.expiry(inDays: 2, from: 1_000) == 1_000 + 2 * StoreTime.day)
+        for days in [0, 36_501] { #expect(throws: APIKeyRules.Violation.self) { try APIKeyRules.expiry(inDays: days) } }
+    }
 }

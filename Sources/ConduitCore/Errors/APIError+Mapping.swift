@@ -34,6 +34,8 @@ extension APIError {
             self.init(error)
         case let error as JobQueueError:
             self.init(error)
+        case let violation as APIKeyRules.Violation:
+            self = .invalidRequest(violation.description, param: violation.field, code: "invalid_value")
         case let error as DecodingError:
             self.init(error)
         case let error as HTTPError:
