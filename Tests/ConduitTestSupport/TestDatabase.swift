@@ -52,6 +52,18 @@ public enum TestDatabase {
     public static func with<Result>(_ backend: Backend, _ body: (Database) async throws -> Result) async throws -> Result {
         try await Database.withMigrated(try await makeLocation(backend), passwordCost: 4, logger: logger, body)
     }
+
+    /// ``with(_:_:)`` with a team, "t", already made: where most tests start.
+    public static func withTeam<Result>(_ backend: Backend, _ body: (Database, Team) async throws -> Result) async throws -> Result {
+        try await with(backend) { store in try await body(store, try await store.teams.create(name: "t")) }
+    }
+
+    /// ``withTeam(_:_:)`` with a second team, "o": for the tests that one team cannot see another's.
+    public static func withTeams<Result>(_ backend: Backend, _ body: (Database, Team, Team) async throws -> Result) async throws
+        -> Result
+    {
+        try await withTeam(backend) { store, team in try await body(store, team, try await store.teams.create(name: "o")) }
+    }
 }
 
 public struct SetupError: Error, CustomStringConvertible {

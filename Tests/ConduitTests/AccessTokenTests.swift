@@ -78,8 +78,7 @@ struct AccessTokenTests {
 
     @Test("login, calls with the access token, refresh rotation, reuse detection, logout, and roles", arguments: Backend.allCases)
     func loginFlow(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             _ = try await store.users.create(email: "m@x.io", password: "member-pass", role: .member, teamID: team.id)
             _ = try await store.users.create(email: "v@x.io", password: "viewer-pass", role: .viewer, teamID: team.id)
             let app = try TestServer.authenticatedApplication(store: store) { $0.auth.jwtSecret = AccessTokenTests.secret }

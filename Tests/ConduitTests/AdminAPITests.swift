@@ -93,8 +93,7 @@ struct AdminAPITests {
 
     @Test("every inference request is recorded; usage is reported by day, model and key with its cost")
     func usage() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin, .embeddings])
             let app = try TestServer.authenticatedApplication(store: store) { $0.usage.prices = ["all-MiniLM-L6-v2": 2.0] }
             try await app.test(.router) { client in

@@ -33,8 +33,7 @@ struct AuthenticationTests {
         "every kind of bad credential gets its 401 or 403 in the error shape; a good key gets through",
         arguments: Backend.allCases)
     func matrix(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let good = try await store.keys.create(name: "good", teamID: team.id, scopes: [.embeddings])
             let chatOnly = try await store.keys.create(name: "chat", teamID: team.id, scopes: [.chat])
             let revoked = try await store.keys.create(name: "revoked", teamID: team.id, scopes: [.embeddings])
@@ -196,8 +195,7 @@ struct RateLimitHTTPTests {
 struct RefundTests {
     @Test("a request the server did not serve (503) is not charged to the caller's limits")
     func unservedIsRefunded() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
             try await store.keys.setLimits(Limits(requestsPerMinute: 1), forKey: key.key.id)
             // Every request expires in the queue before it is computed.
@@ -219,8 +217,7 @@ struct RefundTests {
 struct LimitConcurrencyTests {
     @Test("100 concurrent requests against a key's budget for 10: exactly 10 answered, 90 refused with 429", arguments: Backend.allCases)
     func hundredAgainstTen(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
             try await store.keys.setLimits(Limits(requestsPerMinute: 10), forKey: key.key.id)
             let app = try TestServer.authenticatedApplication(store: store)
@@ -246,8 +243,7 @@ struct LimitConcurrencyTests {
     @Test("keys, passwords and tokens never reach a log line or an error body")
     func secretsStayOut() async throws {
         let captured = LogCapture()
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.chat])
             _ = try await store.users.create(email: "u@x.io", password: "very-secret-pass", role: .member, teamID: team.id)
             let app = try TestServer.authenticatedApplication(store: store, logger: captured.logger) {

@@ -66,9 +66,7 @@ struct InsightsAPITests {
         "conversations go through prefilter, exact cache, semantic cache and the local analyzer: insights with sentiment, topics, key phrases and a summary, found by label, conversation and page, each announced once; the metrics count skips, cache hits and analyzer calls"
     )
     func localPipeline() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
-            let other = try await store.teams.create(name: "o")
+        try await TestDatabase.withTeams(.sqlite) { store, team, other in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.insights, .jobs, .admin]).secret
             let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.insights]).secret
             let embeddingsOnly = try await store.keys.create(name: "e", teamID: team.id, scopes: [.embeddings]).secret
@@ -190,8 +188,7 @@ struct InsightsAPITests {
 
     @Test("a submission is checked field by field: 400 naming the field, nothing stored; past the waiting bound, 429 with Retry-After")
     func validation() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.insights, .jobs]).secret
             let reader = try await store.keys.create(name: "r", teamID: team.id, scopes: [.insights]).secret
             let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.maxWaitingPerTeam = 2 }
@@ -294,8 +291,7 @@ struct InsightsAPITests {
         let valid = #"{"sentiment":"negative","topics":["billing"],"key_phrases":["double charge"],"summary":"A refund.","confidence":0.9}"#
         let upstream = Upstream(replies: [(200, "Sure! The customer is upset."), (200, "```json\n\(valid)\n```"), (503, "overloaded")])
         try await upstream.application().test(.live) { upstreamClient in
-            try await TestDatabase.with(.sqlite) { store in
-                let team = try await store.teams.create(name: "t")
+            try await TestDatabase.withTeam(.sqlite) { store, team in
                 let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.insights, .jobs]).secret
                 let app = try TestServer.authenticatedApplication(store: store) { configuration in
                     var pipeline = PipelineDefinition.builtIn

@@ -88,8 +88,7 @@ struct JobRunnerTests {
         "jobs run by their kind's worker, no more at once than their queue allows; failed attempts are retried until one succeeds; a kind no worker of this node runs is left for a node that runs it",
         arguments: Backend.allCases)
     func running(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let flaky = TestWorker(kind: "flaky", failures: 2)
             let slow = TestWorker(kind: "slow", duration: .milliseconds(150))
             let metrics = ServerMetrics()
@@ -134,8 +133,7 @@ struct JobRunnerTests {
 
     @Test("a job cancelled while it runs stops its worker; a job whose node died is rescued and run here")
     func cancellationAndRescue() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let endless = TestWorker(kind: "endless", duration: nil)
             let quick = TestWorker(kind: "quick")
             let runner = JobRunner(store: store, workers: [endless, quick], configuration: Self.configuration(), logger: TestServer.logger)
@@ -159,8 +157,7 @@ struct JobRunnerTests {
 
     @Test("on shutdown a job that does not finish within the grace goes back to the queue, its attempt not counted")
     func shutdown() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let endless = TestWorker(kind: "endless", duration: nil)
             let runner = JobRunner(
                 store: store, workers: [endless], configuration: Self.configuration(shutdownGrace: .milliseconds(200)),
@@ -175,8 +172,7 @@ struct JobRunnerTests {
 
     @Test("on PostgreSQL a job enqueued by any node wakes the workers at once (LISTEN/NOTIFY), long before their next poll")
     func notification() async throws {
-        try await TestDatabase.with(.postgres) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.postgres) { store, team in
             var configuration = Self.configuration()
             configuration.pollInterval = .seconds(60)
             let runner = JobRunner(

@@ -31,8 +31,7 @@ struct JobsAPITests {
         "a batch embedding job is acknowledged once stored, runs through the scheduler with its progress shown, and its output holds the vectors /v1/embeddings gives, as JSON lines or float32"
     )
     func batchEmbedding() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings, .jobs]).secret
             let metrics = ServerMetrics()
             let app = try TestServer.authenticatedApplication(store: store, metrics: metrics)
@@ -99,9 +98,7 @@ struct JobsAPITests {
         "submissions are checked (kind, input, priority), deduplicated by Idempotency-Key, listed page by page, kept within the team, and cancel or retry only where the state allows (409 otherwise)"
     )
     func lifecycle() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
-            let other = try await store.teams.create(name: "o")
+        try await TestDatabase.withTeams(.sqlite) { store, team, other in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.jobs]).secret
             let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.jobs]).secret
             let embeddingsOnly = try await store.keys.create(name: "e", teamID: team.id, scopes: [.embeddings]).secret

@@ -17,8 +17,7 @@ struct MetricsTests {
         "/metrics and /v1/admin/debug need the admin scope; metrics count requests, batches and refusals, with no key, user or text in them"
     )
     func exposition() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin])
             let caller = try await store.keys.create(name: "caller", teamID: team.id, scopes: [.embeddings])
             let victim = try await store.keys.create(name: "victim", teamID: team.id, scopes: [.embeddings])

@@ -42,8 +42,7 @@ struct OpenAPITests {
 
     @Test("each route's answer has a status the document lists and a body its schema accepts; the examples are accepted")
     func answersFitTheSchemas() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: Set(Scope.allCases)).secret
             let app = try TestServer.authenticatedApplication(store: store) {
                 $0.auth.jwtSecret = String(repeating: "j", count: 40)

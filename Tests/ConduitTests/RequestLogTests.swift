@@ -32,8 +32,7 @@ extension EndToEnd {
             "requests on a logged route or by a logged key are kept with their answers and the secrets in either redacted; others are not, logins never; past the retention they are deleted",
             arguments: Backend.allCases)
         func keepsWhatIsSelected(_ backend: Backend) async throws {
-            try await TestDatabase.with(backend) { store in
-                let team = try await store.teams.create(name: "t")
+            try await TestDatabase.withTeam(backend) { store, team in
                 let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin, .embeddings])
                 let watched = try await store.keys.create(name: "watched", teamID: team.id, scopes: [.embeddings])
                 let app = try TestServer.authenticatedApplication(store: store) {

@@ -60,8 +60,7 @@ struct StrictJSONTests {
 
     @Test("a body every route refuses the same way: 400 invalid_json, on /v1/jobs, /v1/embeddings, /v1/webhooks and /v1/conversations")
     func routesRefuse() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings, .jobs, .admin]).secret
             let app = try TestServer.authenticatedApplication(store: store)
             let bodies: [(String, [UInt8])] = [

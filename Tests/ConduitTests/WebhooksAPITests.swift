@@ -85,9 +85,7 @@ struct WebhooksAPITests {
     func deliveries() async throws {
         let receiver = Receiver(statuses: [500])
         try await receiver.application().test(.live) { receiverClient in
-            try await TestDatabase.with(.sqlite) { store in
-                let team = try await store.teams.create(name: "t")
-                let other = try await store.teams.create(name: "o")
+            try await TestDatabase.withTeams(.sqlite) { store, team, other in
                 let admin = try await store.keys.create(name: "a", teamID: team.id, scopes: [.admin, .jobs, .insights]).secret
                 let member = try await store.keys.create(name: "m", teamID: team.id, scopes: [.jobs, .insights]).secret
                 let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.admin]).secret
@@ -180,8 +178,7 @@ struct WebhooksAPITests {
         "registration refuses what is not an http(s) URL, credentials in it, private addresses (unless allowed), unknown topics, control characters and a twenty-first webhook; a host name that resolves to loopback fails its delivery at once"
     )
     func validation() async throws {
-        try await TestDatabase.with(.sqlite) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(.sqlite) { store, team in
             let admin = try await store.keys.create(name: "a", teamID: team.id, scopes: [.admin, .jobs]).secret
             let app = try TestServer.authenticatedApplication(store: store) { $0.jobs.pollInterval = .milliseconds(50) }
             try await app.test(.router) { client in

@@ -31,8 +31,7 @@ struct InsightStoreTests {
         "conversations are stored with their jobs in one transaction, in order; past the team's waiting bound none of a batch is stored",
         arguments: Backend.allCases)
     func creation(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let created = try await store.conversations.create(
                 (0..<3).map { Self.conversation("text \($0)") }, teamID: team.id, maxWaiting: 4, job: Self.job(for:)
             ).conversations
@@ -61,8 +60,7 @@ struct InsightStoreTests {
         "a conversation gets one insight and one event however often its job stores it; skipping is likewise once",
         arguments: Backend.allCases)
     func storedOnce(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let created = try await store.conversations.create(
                 [Self.conversation("one"), Self.conversation("two")], teamID: team.id, job: Self.job(for:)
             ).conversations
@@ -103,9 +101,7 @@ struct InsightStoreTests {
         "insights are listed newest first and filtered by conversation, label and time, page by page; the caches find them by hash and recency",
         arguments: Backend.allCases)
     func listing(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
-            let other = try await store.teams.create(name: "o")
+        try await TestDatabase.withTeams(backend) { store, team, other in
             let created = try await store.conversations.create(
                 (0..<5).map { Self.conversation("c\($0)") }, teamID: team.id, job: Self.job(for:)
             ).conversations
@@ -165,8 +161,7 @@ struct InsightStoreTests {
         "an idempotency key answers a resubmission with the conversations first stored, refuses other conversations under it, and holds when submitted at once; a failed conversation is analysed when its job runs again",
         arguments: Backend.allCases)
     func idempotencyAndFailure(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let batch = [Self.conversation("one"), Self.conversation("two")]
             let (first, created) = try await store.conversations.create(batch, teamID: team.id, idempotencyKey: "k", job: Self.job(for:))
             let (again, createdAgain) = try await store.conversations.create(

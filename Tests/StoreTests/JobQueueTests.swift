@@ -13,9 +13,7 @@ struct JobQueueTests {
         "an idempotency key returns the job it created; with another input it is refused; another team has its own",
         arguments: Backend.allCases)
     func idempotency(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
-            let other = try await store.teams.create(name: "o")
+        try await TestDatabase.withTeams(backend) { store, team, other in
             let job = NewJob(kind: "embed", input: #"{"texts":["a"]}"#, idempotencyKey: "k-1")
             let (first, created) = try await store.jobs.enqueue(job, teamID: team.id)
             #expect(created && first.state == .available && first.attempt == 0 && first.errors.isEmpty)
@@ -45,8 +43,7 @@ struct JobQueueTests {
         "workers claim due jobs by priority then time, each job once even when claiming at the same moment; later and expired jobs are not run",
         arguments: Backend.allCases)
     func claiming(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let now = StoreTime.now()
             let low = try await store.jobs.enqueue(NewJob(kind: "k", input: "{}", priority: 5, runAt: now - 2000), teamID: team.id).job
             let high = try await store.jobs.enqueue(NewJob(kind: "k", input: "{}", priority: 0, runAt: now - 1000), teamID: team.id).job
@@ -89,8 +86,7 @@ struct JobQueueTests {
         "a failed attempt is retried after its backoff, with its error kept, until the last attempt discards the job",
         arguments: Backend.allCases)
     func retries(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let job = try await store.jobs.enqueue(NewJob(kind: "k", input: "{}", maxAttempts: 2), teamID: team.id).job
             let backoff = RetryBackoff(baseMilliseconds: 10_000, capMilliseconds: 60_000)
             var now = StoreTime.now()
@@ -148,9 +144,7 @@ struct JobQueueTests {
         "cancel and retry move only from the states they apply to (an illegal move is refused and changes nothing); a release puts a node's jobs back",
         arguments: Backend.allCases)
     func transitions(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
-            let other = try await store.teams.create(name: "o")
+        try await TestDatabase.withTeams(backend) { store, team, other in
             let waiting = try await store.jobs.enqueue(NewJob(kind: "k", input: "1"), teamID: team.id).job
             await #expect(throws: StoreError.self) { try await store.jobs.cancel(waiting.id, teamID: other.id) }
             #expect(try await store.jobs.cancel(waiting.id, teamID: team.id).state == .cancelled)
@@ -197,9 +191,7 @@ struct JobQueueTests {
     @Test(
         "a team's jobs list newest first, page by page, filtered by state and kind; finished jobs are pruned", arguments: Backend.allCases)
     func listingAndPruning(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
-            let other = try await store.teams.create(name: "o")
+        try await TestDatabase.withTeams(backend) { store, team, other in
             let start = StoreTime.now()
             var ids: [String] = []
             for index in 0..<5 {

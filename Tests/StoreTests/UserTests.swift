@@ -9,8 +9,7 @@ import Testing
 struct UserTests {
     @Test("users log in with their password only; emails are unique; short passwords are refused", arguments: Backend.allCases)
     func users(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let user = try await store.users.create(
                 email: "Ada@Example.com", password: "correct horse", role: .member, teamID: team.id)
             #expect(user.email == "ada@example.com")
@@ -32,8 +31,7 @@ struct UserTests {
         "a refresh token is single-use; presenting a spent one revokes its whole family; logout revokes it too",
         arguments: Backend.allCases)
     func refreshFamilies(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let user = try await store.users.create(email: "a@b.c", password: "password1", role: .member, teamID: team.id)
             let first = try await store.refreshTokens.issue(userID: user.id, lifetime: .seconds(3600))
             guard case .rotated(let rotatedUser, let second) = try await store.refreshTokens.refresh(first) else {
@@ -58,8 +56,7 @@ struct UserTests {
     @Test(
         "a login ends at its first token's expiry however often it is refreshed; expired families are pruned", arguments: Backend.allCases)
     func absoluteLifetime(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let user = try await store.users.create(email: "a@b.c", password: "password1", role: .member, teamID: team.id)
             let start = StoreTime.now()
             var token = try await store.refreshTokens.issue(userID: user.id, lifetime: .seconds(100))
@@ -89,8 +86,7 @@ struct UserTests {
 
     @Test("two uses of one refresh token at once: one rotates, the other is a replay", arguments: Backend.allCases)
     func concurrentRefresh(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
+        try await TestDatabase.withTeam(backend) { store, team in
             let user = try await store.users.create(email: "a@b.c", password: "password1", role: .member, teamID: team.id)
             let token = try await store.refreshTokens.issue(userID: user.id, lifetime: .seconds(3600))
             let outcomes = try await withThrowingTaskGroup(of: RefreshOutcome.self) { group in

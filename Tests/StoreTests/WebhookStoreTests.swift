@@ -11,9 +11,7 @@ struct WebhookStoreTests {
         "an event makes, in its own transaction, one delivery and one job for each of the team's webhooks of its topic; attempts are recorded; deliveries page newest first; redelivery makes a new one; a cancelled job's delivery is cancelled; deleting a webhook removes its deliveries",
         arguments: Backend.allCases)
     func fanOut(backend: Backend) async throws {
-        try await TestDatabase.with(backend) { store in
-            let team = try await store.teams.create(name: "t")
-            let other = try await store.teams.create(name: "o")
+        try await TestDatabase.withTeams(backend) { store, team, other in
             let all = try await store.webhooks.create(teamID: team.id, url: "https://a.example/hook", topics: [], description: "").webhook
             let insights = try await store.webhooks.create(
                 teamID: team.id, url: "https://b.example/hook", topics: ["insight.created"], description: ""
