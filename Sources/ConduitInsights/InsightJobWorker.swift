@@ -57,10 +57,11 @@ package struct InsightJobWorker: JobWorker {
             // The job will not run again by itself: the conversation says so, and why.
             if job.attempt >= job.maxAttempts {
                 let reason = "\(error)"
-                let payload = try Self.json(["conversation_id": id, "pipeline": conversation.pipeline, "reason": reason])
                 try? await store.conversations.close(
                     id, as: .failed, reason: reason,
-                    event: Self.event(InsightEvents.conversationFailed, payload))
+                    event: Self.event(
+                        InsightEvents.conversationFailed,
+                        InsightEvents.ConversationClosed(conversationID: id, pipeline: conversation.pipeline, reason: reason)))
             }
             throw error
         }
@@ -150,10 +151,11 @@ package struct InsightJobWorker: JobWorker {
     private func skip(_ conversation: Conversation, pipeline: PipelineDefinition, reason: String, detail: String) async throws -> JobOutcome
     {
         metrics.skipped(pipeline: pipeline.name, reason: reason)
-        let payload = try Self.json(["conversation_id": conversation.id, "pipeline": pipeline.name, "reason": reason, "detail": detail])
         try await store.conversations.close(
             conversation.id, as: .skipped, reason: reason,
-            event: Self.event(InsightEvents.conversationSkipped, payload))
+            event: Self.event(
+                InsightEvents.conversationSkipped,
+                InsightEvents.ConversationClosed(conversationID: conversation.id, pipeline: pipeline.name, reason: reason, detail: detail)))
         return try outcome(Result(conversationID: conversation.id, status: .skipped, reason: reason))
     }
 
@@ -189,11 +191,11 @@ package struct InsightJobWorker: JobWorker {
             source: source, analysis: String(decoding: try JSONEncoder().encode(analysis), as: UTF8.self), embedding: embedding,
             embeddingModel: model, labels: analysis.labels)
         let payload: @Sendable (String) -> NewEvent = { insightID in
-            let payload: [String: Any] = [
-                "insight_id": insightID, "conversation_id": conversation.id, "pipeline": pipeline.name, "source": source,
-                "labels": analysis.labels,
-            ]
-            return Self.event(InsightEvents.insightCreated, (try? Self.json(payload)) ?? "{}")
+            Self.event(
+                InsightEvents.insightCreated,
+                InsightEvents.InsightCreated(
+                    insightID: insightID, conversationID: conversation.id, pipeline: pipeline.name, source: source, labels: analysis.labels)
+            )
         }
         let (insight, created) = try await store.insights.store(new, teamID: job.teamID, event: payload)
         if created { metrics.stored(pipeline: pipeline.name, source: source) }
@@ -201,16 +203,14 @@ package struct InsightJobWorker: JobWorker {
     }
 
     /// An event of this job's: its webhook deliveries continue the job's trace.
-    private static func event(_ topic: String, _ payload: String) -> NewEvent {
-        NewEvent(topic: topic, payload: payload, traceContext: TraceContextCarrier.current())
+    private static func event(_ topic: String, _ payload: some Encodable) -> NewEvent {
+        // The payloads are plain strings and lists: encoding them cannot fail.
+        let json = (try? wireJSON(payload)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return NewEvent(topic: topic, payload: json, traceContext: TraceContextCarrier.current())
     }
 
     private func outcome(_ result: Result) throws -> JobOutcome {
         try JobOutcome(encoding: result)
-    }
-
-    private static func json(_ object: [String: Any]) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 }
 

@@ -210,51 +210,58 @@ struct SchedulerTests {
             try await tasks.waitForAll()
         }
     }
+}
 
-    @Test("a retired scheduler serves what comes until it has been quiet for the grace period, then finishes what it admitted and stops")
-    func retirement() async throws {
-        let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
-        let running = Task { try await scheduler.run() }
-        let text = [model.tokenize("still served").ids]
-        // Admitted before the retirement starts: computed whatever the timing.
-        let heavy = Task { try await scheduler.embed(Self.heavyRequest(model)) }
-        try await eventually(every: .milliseconds(5)) { scheduler.queueDepth.requests > 0 || scheduler.statistics.batches > 0 }
-        let grace = Duration.seconds(2)
-        let retiring = Task {
-            await scheduler.retire(after: grace)
-            return ContinuousClock.now
+extension EndToEnd {
+    /// A retirement waits out a grace period of real time, which a busy machine stretches: these run alone.
+    @Suite("Embedding scheduler: retirement")
+    struct SchedulerRetirementTests {
+        @Test(
+            "a retired scheduler serves what comes until it has been quiet for the grace period, then finishes what it admitted and stops")
+        func retirement() async throws {
+            let model = try TestServer.model()
+            let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
+            let running = Task { try await scheduler.run() }
+            let text = [model.tokenize("still served").ids]
+            // Admitted before the retirement starts: computed whatever the timing.
+            let heavy = Task { try await scheduler.embed(SchedulerTests.heavyRequest(model)) }
+            try await eventually(every: .milliseconds(5)) { scheduler.queueDepth.requests > 0 || scheduler.statistics.batches > 0 }
+            let grace = Duration.seconds(2)
+            let retiring = Task {
+                await scheduler.retire(after: grace)
+                return ContinuousClock.now
+            }
+            // Within the grace period, each admission starts it again (not waiting for the answers, which
+            // queue behind the heavy request).
+            var lastAdmission = ContinuousClock.now
+            var answers: [Task<[[Float]], any Error>] = []
+            for _ in 0..<3 {
+                lastAdmission = .now
+                answers.append(Task { try await scheduler.embed(text) })
+                try await Task.sleep(for: .milliseconds(300))
+            }
+            #expect(await retiring.value >= lastAdmission + grace)
+            #expect(try await heavy.value.count == SchedulerTests.heavyCount)
+            for answer in answers { #expect(try await answer.value.count == 1) }
+            await #expect(throws: SchedulerError.self) { try await scheduler.embed(text) }
+            try await running.value
         }
-        // Within the grace period, each admission starts it again (not waiting for the answers, which
-        // queue behind the heavy request).
-        var lastAdmission = ContinuousClock.now
-        var answers: [Task<[[Float]], any Error>] = []
-        for _ in 0..<3 {
-            lastAdmission = .now
-            answers.append(Task { try await scheduler.embed(text) })
-            try await Task.sleep(for: .milliseconds(300))
-        }
-        #expect(await retiring.value >= lastAdmission + grace)
-        #expect(try await heavy.value.count == Self.heavyCount)
-        for answer in answers { #expect(try await answer.value.count == 1) }
-        await #expect(throws: SchedulerError.self) { try await scheduler.embed(text) }
-        try await running.value
-    }
 
-    @Test("a retirement waits for a request that reserved the scheduler, however long it takes to submit")
-    func retirementWaitsForReservations() async throws {
-        let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
-        let running = Task { try await scheduler.run() }
-        let text = [model.tokenize("chosen before the swap").ids]
-        let retiring = try await scheduler.reserved {
-            let retiring = Task { await scheduler.retire(after: .milliseconds(50)) }
-            try await Task.sleep(for: .milliseconds(400))
-            #expect(try await scheduler.embed(text).count == 1, "reserved: still admitted well past the grace period")
-            return retiring
+        @Test("a retirement waits for a request that reserved the scheduler, however long it takes to submit")
+        func retirementWaitsForReservations() async throws {
+            let model = try TestServer.model()
+            let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
+            let running = Task { try await scheduler.run() }
+            let text = [model.tokenize("chosen before the swap").ids]
+            let retiring = try await scheduler.reserved {
+                let retiring = Task { await scheduler.retire(after: .milliseconds(50)) }
+                try await Task.sleep(for: .milliseconds(400))
+                #expect(try await scheduler.embed(text).count == 1, "reserved: still admitted well past the grace period")
+                return retiring
+            }
+            await retiring.value
+            await #expect(throws: SchedulerError.self) { try await scheduler.embed(text) }
+            try await running.value
         }
-        await retiring.value
-        await #expect(throws: SchedulerError.self) { try await scheduler.embed(text) }
-        try await running.value
     }
 }

@@ -35,7 +35,7 @@ struct ServiceAPITests {
         let (app, _) = try TestServer.application(readiness: readiness)
         let group = ServiceGroup(services: [ReadinessOnShutdown(app, readiness: readiness)], logger: TestServer.logger)
         let running = Task { try await group.run() }
-        try await eventually(within: .seconds(10), every: .milliseconds(10)) { readiness.isReady }
+        try await eventually(every: .milliseconds(10)) { readiness.isReady }
         #expect(readiness.isReady)
         await group.triggerGracefulShutdown()
         try await eventually(within: .seconds(10), every: .milliseconds(1)) { !readiness.isReady }

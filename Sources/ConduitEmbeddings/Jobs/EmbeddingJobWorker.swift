@@ -104,8 +104,13 @@ public struct EmbeddingJobWorker: JobWorker {
         return ("application/jsonl", try Self.jsonLines(output: output, result: result))
     }
 
+    /// The one member of a job's result that reading its output needs.
+    private struct Dimensions: Decodable {
+        var dimensions: Int
+    }
+
     private static func jsonLines(output: Data, result: String) throws -> ByteBuffer {
-        let dimensions = (try JSONSerialization.jsonObject(with: Data(result.utf8)) as? [String: Any])?["dimensions"] as? Int ?? 0
+        let dimensions = try JSONDecoder().decode(Dimensions.self, from: Data(result.utf8)).dimensions
         guard dimensions > 0 else { return ByteBuffer() }
         var buffer = ByteBuffer()
         let values = Float32LE.floats(output)
