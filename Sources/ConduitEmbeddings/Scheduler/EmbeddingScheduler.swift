@@ -118,7 +118,6 @@ public final class EmbeddingScheduler: Service, Sendable {
         state.withLock { $0.lastAdmission = now() }
         computeThreads = NIOThreadPool(numberOfThreads: backend.laneCount)
         wakeUps = (0..<backend.laneCount).map { _ in DispatchSemaphore(value: 0) }
-        computeThreads.start()
     }
 
     private static func limits(_ configuration: SchedulerConfiguration) -> BatchQueue<ContinuousClock.Instant>.Limits {
@@ -213,6 +212,8 @@ public final class EmbeddingScheduler: Service, Sendable {
     }
 
     public func run() async throws {
+        // The lanes' threads live exactly as long as the service runs: a scheduler never run holds none.
+        computeThreads.start()
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withTaskGroup(of: Void.self) { group in
