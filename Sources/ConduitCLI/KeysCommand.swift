@@ -26,7 +26,7 @@ struct KeysCommand: AsyncParsableCommand {
         func validate() throws {
             do {
                 _ = try APIKeyRules.name(name)
-                _ = try APIKeyRules.scopes(scopes)
+                _ = try APIKeyRules.scopes(scopes.isEmpty ? nil : scopes)
                 _ = try APIKeyRules.expiry(inDays: expiresInDays)
             } catch {
                 throw ValidationError(error.description)
@@ -42,7 +42,7 @@ struct KeysCommand: AsyncParsableCommand {
                     owner = try await store.teams.ensure(named: KeysCommand.defaultTeam)
                 }
                 return try await store.keys.create(
-                    name: try APIKeyRules.name(name), teamID: owner.id, scopes: try APIKeyRules.scopes(scopes),
+                    name: try APIKeyRules.name(name), teamID: owner.id, scopes: try APIKeyRules.scopes(scopes.isEmpty ? nil : scopes),
                     expiresAt: try APIKeyRules.expiry(inDays: expiresInDays))
             }
             describe(issued.key)

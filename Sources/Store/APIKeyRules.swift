@@ -21,9 +21,9 @@ public enum APIKeyRules {
         return trimmed
     }
 
-    /// The scopes named; all but `admin` when none are.
+    /// The scopes named (an empty list: a key with none); all but `admin` when nil.
     public static func scopes(_ names: [String]?) throws(Violation) -> Set<Scope> {
-        guard let names, !names.isEmpty else { return Scope.defaultScopes }
+        guard let names else { return Scope.defaultScopes }
         var scopes: Set<Scope> = []
         for name in names {
             guard let scope = Scope(rawValue: name) else {

@@ -287,7 +287,8 @@ enum Schema {
                                           used_at = used_at * 1000, revoked_at = revoked_at * 1000
                 """,
                 "UPDATE request_log SET created_at = created_at * 1000",
-                "UPDATE schema_migrations SET applied_at = applied_at * 1000",
+                // Only the rows of earlier runs: a run that applies 1 to 10 at once wrote milliseconds already.
+                "UPDATE schema_migrations SET applied_at = applied_at * 1000 WHERE applied_at < 100000000000",
             ]),
     ]
 

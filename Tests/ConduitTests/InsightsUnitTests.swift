@@ -397,6 +397,18 @@ struct InsightsUnitTests {
         #expect(error?.reason.contains(field) == true, "\(error?.reason ?? "")")
     }
 
+    @Test("an upstream's answer is read for its first choice; token counts that are missing, odd or absurd count as 0 or are capped")
+    func upstreamAnswer() throws {
+        func read(_ json: String) throws -> ChatCompletionResponse {
+            try JSONDecoder().decode(ChatCompletionResponse.self, from: Data(json.utf8))
+        }
+        let answer = try read(#"{"choices":[{"message":{"content":"ok"}}],"usage":{"prompt_tokens":-3,"completion_tokens":20000000}}"#)
+        #expect(answer.choices.first?.message?.content == "ok")
+        #expect(answer.usage?.promptTokens == 0 && answer.usage?.completionTokens == 10_000_000)
+        #expect(try read(#"{"choices":[{"message":{"content":"ok"}}],"usage":"n/a"}"#).usage == nil)
+        #expect(try read(#"{"choices":[]}"#).choices.isEmpty)
+    }
+
     @Test("the schema lists the pipeline's labels as enums and its limits")
     func schema() {
         let schema = LLMAnalyzer.schema(for: .builtIn).objectValue

@@ -210,58 +210,59 @@ struct SchedulerTests {
             try await tasks.waitForAll()
         }
     }
-}
 
-extension EndToEnd {
-    /// A retirement waits out a grace period of real time, which a busy machine stretches: these run alone.
-    @Suite("Embedding scheduler: retirement")
-    struct SchedulerRetirementTests {
-        @Test(
-            "a retired scheduler serves what comes until it has been quiet for the grace period, then finishes what it admitted and stops")
-        func retirement() async throws {
-            let model = try TestServer.model()
-            let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
-            let running = Task { try await scheduler.run() }
-            let text = [model.tokenize("still served").ids]
-            // Admitted before the retirement starts: computed whatever the timing.
-            let heavy = Task { try await scheduler.embed(SchedulerTests.heavyRequest(model)) }
-            try await eventually(every: .milliseconds(5)) { scheduler.queueDepth.requests > 0 || scheduler.statistics.batches > 0 }
-            let grace = Duration.seconds(2)
-            let retiring = Task {
-                await scheduler.retire(after: grace)
-                return ContinuousClock.now
-            }
-            // Within the grace period, each admission starts it again (not waiting for the answers, which
-            // queue behind the heavy request).
-            var lastAdmission = ContinuousClock.now
-            var answers: [Task<[[Float]], any Error>] = []
-            for _ in 0..<3 {
-                lastAdmission = .now
-                answers.append(Task { try await scheduler.embed(text) })
-                try await Task.sleep(for: .milliseconds(300))
-            }
-            #expect(await retiring.value >= lastAdmission + grace)
-            #expect(try await heavy.value.count == SchedulerTests.heavyCount)
-            for answer in answers { #expect(try await answer.value.count == 1) }
-            await #expect(throws: SchedulerError.self) { try await scheduler.embed(text) }
-            try await running.value
+    @Test("a retired scheduler serves what comes until it has been quiet for the grace period, then finishes what it admitted and stops")
+    func retirement() async throws {
+        // One lane: what comes while the held request is in the model waits in the queue.
+        let backend = GatedBackend(laneCount: 1)
+        let clock = ManualClock()
+        let scheduler = EmbeddingScheduler(backend: backend, configuration: .init(), logger: TestServer.logger, now: { clock.now })
+        let running = Task { try await scheduler.run() }
+        // Admitted before the retirement starts, and held in the model until the end: computed all the same.
+        let held = Task { try await scheduler.embed([[101, 7, 102]]) }
+        try await backend.untilStarted(1)
+        let grace = Duration.seconds(2)
+        let retiring = Task {
+            await scheduler.retire(after: grace)
+            return clock.now
         }
+        // Within the grace period, each admission starts it again.
+        var answers: [Task<[[Float]], any Error>] = []
+        for index in 0..<3 {
+            answers.append(Task { try await scheduler.embed([[101, Int32(index), 102]]) })
+            try await Self.untilQueued(scheduler, requests: index + 1)
+            clock.advance(by: .seconds(1))
+        }
+        // Three seconds after the retirement began, one since the last admission: still serving.
+        let lastAdmission = clock.now
+        answers.append(Task { try await scheduler.embed([[101, 9, 102]]) })
+        try await Self.untilQueued(scheduler, requests: 4)
+        clock.advance(by: grace)
+        #expect(await retiring.value >= lastAdmission + grace)
+        await #expect(throws: SchedulerError.self) { try await scheduler.embed([[101, 102]]) }
+        backend.open()
+        #expect(try await held.value.count == 1)
+        for answer in answers { #expect(try await answer.value.count == 1) }
+        try await running.value
+    }
 
-        @Test("a retirement waits for a request that reserved the scheduler, however long it takes to submit")
-        func retirementWaitsForReservations() async throws {
-            let model = try TestServer.model()
-            let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
-            let running = Task { try await scheduler.run() }
-            let text = [model.tokenize("chosen before the swap").ids]
-            let retiring = try await scheduler.reserved {
-                let retiring = Task { await scheduler.retire(after: .milliseconds(50)) }
-                try await Task.sleep(for: .milliseconds(400))
-                #expect(try await scheduler.embed(text).count == 1, "reserved: still admitted well past the grace period")
-                return retiring
-            }
-            await retiring.value
-            await #expect(throws: SchedulerError.self) { try await scheduler.embed(text) }
-            try await running.value
+    @Test("a retirement waits for a request that reserved the scheduler, however long it takes to submit")
+    func retirementWaitsForReservations() async throws {
+        let backend = GatedBackend()
+        backend.open()
+        let clock = ManualClock()
+        let scheduler = EmbeddingScheduler(backend: backend, configuration: .init(), logger: TestServer.logger, now: { clock.now })
+        let running = Task { try await scheduler.run() }
+        let retiring = try await scheduler.reserved { () async throws -> Task<Void, Never> in
+            let retiring = Task { await scheduler.retire(after: .milliseconds(50)) }
+            clock.advance(by: .seconds(10))
+            #expect(try await scheduler.embed([[101, 7, 102]]).count == 1, "reserved: still admitted well past the grace period")
+            return retiring
         }
+        // The retirement counts its quiet on the scheduler's clock, from the last admission.
+        clock.advance(by: .seconds(1))
+        await retiring.value
+        await #expect(throws: SchedulerError.self) { try await scheduler.embed([[101, 7, 102]]) }
+        try await running.value
     }
 }

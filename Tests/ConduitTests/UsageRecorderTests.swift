@@ -22,7 +22,7 @@ struct UsageRecorderTests {
             }
             service.cancel()
             try await service.value
-            let summary = try await store.usage.summary(teamID: nil, from: 0, to: StoreTime.now() + 86_400)
+            let summary = try await store.usage.summary(teamID: nil, from: 0, to: StoreTime.now() + StoreTime.day)
             #expect(summary.map(\.requests).reduce(0, +) == 2)
             #expect(summary.map(\.errors).reduce(0, +) == 1)
         }

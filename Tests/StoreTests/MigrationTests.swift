@@ -96,6 +96,10 @@ struct MigrationTests {
                 ).run()
             }
             #expect(try await database.migrate() == [10])
+            let applied = try await database.read { sql in
+                try await sql.raw("SELECT MIN(applied_at) AS first FROM schema_migrations").first()?.decode(column: "first", as: Int64.self)
+            }
+            #expect((applied ?? 0) > 1_000_000_000_000, "every step's time in milliseconds, those of this run's steps not multiplied again")
             let key = try #require(try await database.keys.find(secret: secret))
             #expect(key.createdAt == created * 1000 && key.expiresAt == expires * 1000)
             #expect(key.isUsable(at: StoreTime.now()))

@@ -110,7 +110,8 @@ public struct EmbeddingJobWorker: JobWorker {
     }
 
     private static func jsonLines(output: Data, result: String) throws -> ByteBuffer {
-        let dimensions = try JSONDecoder().decode(Dimensions.self, from: Data(result.utf8)).dimensions
+        // A result without its dimensions (none of this worker's) has no vectors to show.
+        let dimensions = (try? JSONDecoder().decode(Dimensions.self, from: Data(result.utf8)))?.dimensions ?? 0
         guard dimensions > 0 else { return ByteBuffer() }
         var buffer = ByteBuffer()
         let values = Float32LE.floats(output)

@@ -348,7 +348,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         do {
             let start = now()
             let vectors = try backend.embed(sequences, lane: lane)
-            metrics.forward.recordInterval(since: start)
+            metrics.forward.recordInterval(since: start, until: now())
             metrics.tokens.increment(by: tokenCount)
             let finished = state.withLock { state in
                 state.statistics.batches += 1

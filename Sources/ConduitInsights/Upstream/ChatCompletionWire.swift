@@ -88,6 +88,15 @@ struct ChatCompletionResponse: Decodable {
 
     var choices: [Choice]
     var usage: Usage?
+
+    /// Usage that is not an object counts as none: the answer itself is still good.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        choices = try container.decode([Choice].self, forKey: .choices)
+        usage = try? container.decode(Usage.self, forKey: .usage)
+    }
+
+    enum CodingKeys: String, CodingKey { case choices, usage }
 }
 
 /// An upstream's error answer: only its code goes on (the message may quote the operator's key).
