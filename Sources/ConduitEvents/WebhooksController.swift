@@ -100,7 +100,6 @@ package struct WebhooksController {
         .notFound("no webhook '\(id)'")
     }
 
-    /// A webhook as the API shows it: never its secrets.
     /// A webhook as the API shows it; its secret only in the answer that made it.
     struct WebhookView: Encodable, Sendable {
         var id: String

@@ -177,7 +177,7 @@ public struct APIKeysRepository: Repository {
 
     public func setLimits(_ limits: Limits, forKey id: String) async throws {
         guard try await find(id: id, teamID: nil) != nil else { throw StoreError.notFound("API key \(id)") }
-        try await setLimits(limits, table: "api_keys", id: id)
+        try await database.setLimits(limits, table: "api_keys", id: id)
     }
 
     /// Revokes the key; revoking twice keeps the first time.

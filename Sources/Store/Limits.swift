@@ -24,7 +24,7 @@ public struct Limits: Sendable, Equatable, Codable {
         """
 }
 
-extension Repository {
+extension Database {
     /// Sets the limits of the row `id` of `table` (a key's or a team's).
     func setLimits(_ limits: Limits, table: String, id: String) async throws {
         try await read { sql in

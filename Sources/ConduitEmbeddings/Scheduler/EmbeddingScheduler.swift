@@ -178,8 +178,9 @@ public final class EmbeddingScheduler: Service, Sendable {
                         return (admission, [])
                     }
                     state.waiters[id] = continuation
-                    state.timings[id] = Timing(admitted: now())
-                    state.lastAdmission = now()
+                    let admitted = now()
+                    state.timings[id] = Timing(admitted: admitted)
+                    state.lastAdmission = admitted
                     recordQueue(state)
                     return (admission, state.takeWakeUp())
                 }
