@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conduit
 import ConduitCore
+import ConduitJobs
 import Foundation
 import Hummingbird
 import Logging
@@ -50,6 +51,12 @@ struct ServeCommand: AsyncParsableCommand {
         let app = try await buildApplication(
             configuration: configuration, reloadingFrom: source, logLevels: logLevels, readiness: readiness, logger: logger)
         services.append(ReadinessOnShutdown(app, readiness: readiness))
-        try await ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        var group = ServiceGroupConfiguration(services: services.map { .init(service: $0) }, logger: logger)
+        group.gracefulShutdownSignals = [.sigterm, .sigint]
+        // Running jobs get their grace, requests a little more to drain; past it whatever still waits (a
+        // database that does not answer) is cancelled, and past that the process exits regardless.
+        group.maximumGracefulShutdownDuration = configuration.jobs.shutdownGrace + .seconds(5)
+        group.maximumCancellationDuration = .seconds(5)
+        try await ServiceGroup(configuration: group).run()
     }
 }

@@ -24,6 +24,10 @@ public struct JobRunnerConfiguration: Sendable, Equatable {
     public var maxWaitingPerTeam = 10_000
     /// On shutdown, how long running jobs may take to finish before they are put back in the queue.
     public var shutdownGrace: Duration = .seconds(20)
+    /// How long one attempt may run: past it the attempt fails (and is retried) and its lease is no
+    /// longer renewed, so a worker stuck on something that never answers cannot hold its job, or its
+    /// queue's slot, for good.
+    public var attemptTimeout: Duration = .seconds(30 * 60)
 
     public init() {}
 }
@@ -165,20 +169,51 @@ public final class JobRunner: Service, JobQueues, Sendable {
     }
 
     private func attempt(_ job: Job, with worker: any JobWorker, progress: JobProgress) async -> Outcome {
-        await withTaskGroup(of: Outcome.self) { group in
+        let stop = AttemptStop()
+        return await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                do { return .finished(.success(try await worker.run(job, progress: progress))) } catch { return .finished(.failure(error)) }
+                let lost = await self.holdLease(of: job, progress: progress)
+                if let lost { stop.request(lost) }
             }
-            group.addTask { await self.holdLease(of: job, progress: progress) }
             group.addTask {
                 try? await gracefulShutdown()
-                try? await Task.sleep(for: self.configuration.shutdownGrace)
-                return .shutdownGraceOver
+                guard (try? await Task.sleep(for: self.configuration.shutdownGrace)) != nil else { return }
+                stop.request(.shutdownGraceOver)
             }
-            let first = await group.next() ?? .lostLease
-            group.cancelAll()
-            return first
+            defer { group.cancelAll() }
+            // The worker is abandoned, not awaited, when the attempt ends without it: its slot frees up even
+            // if it ignores cancellation.
+            let timeout = configuration.attemptTimeout
+            do {
+                return .finished(
+                    .success(
+                        try await withDeadline(
+                            watch: { waited in
+                                if let stopped = stop.requested { return AttemptStopped(outcome: stopped) }
+                                return waited >= timeout ? AttemptTimedOut(timeout: timeout) : nil
+                            }, { try await worker.run(job, progress: progress) })))
+            } catch let stopped as AttemptStopped {
+                return stopped.outcome
+            } catch {
+                return .finished(.failure(error))
+            }
         }
+    }
+
+    /// Why an attempt must end before its worker returns, once something has said so (the first reason wins).
+    private final class AttemptStop: Sendable {
+        private let reason = Mutex<Outcome?>(nil)
+        func request(_ outcome: Outcome) { reason.withLock { $0 = $0 ?? outcome } }
+        var requested: Outcome? { reason.withLock { $0 } }
+    }
+
+    private struct AttemptStopped: Error {
+        let outcome: Outcome
+    }
+
+    private struct AttemptTimedOut: Error, CustomStringConvertible {
+        let timeout: Duration
+        var description: String { "the attempt ran past its timeout of \(timeout)" }
     }
 
     /// Records how the attempt ended.
@@ -231,10 +266,10 @@ public final class JobRunner: Service, JobQueues, Sendable {
         }
     }
 
-    /// Renews the job's lease every third of it, with its progress; returns when the lease is lost:
-    /// refused (the job was cancelled or rescued), or not renewed in time (the database was out of
-    /// reach for a whole lease, so another node may have rescued the job).
-    private func holdLease(of job: Job, progress: JobProgress) async -> Outcome {
+    /// Renews the job's lease every third of it, with its progress, until cancelled (the attempt ended);
+    /// returns early when the lease is lost: refused (the job was cancelled or rescued), or not renewed
+    /// in time (the database was out of reach for a whole lease, so another node may have rescued the job).
+    private func holdLease(of job: Job, progress: JobProgress) async -> Outcome? {
         let lease = milliseconds(configuration.lease)
         var heldUntil = ContinuousClock.now + configuration.lease
         while !Task.isCancelled {
@@ -252,7 +287,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
                 if ContinuousClock.now >= heldUntil { return .lostLease }
             }
         }
-        return .lostLease
+        return nil
     }
 
     /// `body`'s answer, tried up to `times` times a second apart while it throws.

@@ -13,7 +13,12 @@ import Tracing
 ///
 /// SQLite: one connection in WAL mode, its statements and transactions taken in turn (SQLite lets
 /// one writer in at a time anyway; other processes on the same file wait up to the busy timeout).
-/// PostgreSQL: a connection pool (PostgresNIO's `PostgresClient`), run by the database object itself.
+/// PostgreSQL: a connection pool (PostgresNIO's `PostgresClient`) that the database object runs and
+/// watches (``PostgresPool``).
+///
+/// Every call has a deadline (``callTimeout``): past it, or at once while the database is known to be
+/// out of reach, it throws ``StoreError/unavailable(_:)`` and is abandoned, so that no request, worker
+/// or shutdown waits on a server that does not answer.
 public final class Database: Sendable {
     public enum Dialect: Sendable, Equatable {
         case sqlite, postgres
@@ -32,6 +37,8 @@ public final class Database: Sendable {
     /// bcrypt's work factor for the passwords this store hashes, and for the decoy an unknown email is
     /// checked against (so that it takes as long as a known one).
     public let passwordCost: UInt8
+    /// How long one call (a statement, or a whole transaction) may take before it is abandoned.
+    public let callTimeout: Duration
     let backend: Backend
     private let logger: Logger
     /// Set when a ROLLBACK failed on SQLite's one connection: its transaction may still be open, and
@@ -40,21 +47,26 @@ public final class Database: Sendable {
 
     enum Backend: Sendable {
         case sqlite(SQLiteConnection, AsyncLock, NIOThreadPool)
-        case postgres(PostgresClient, Task<Void, Never>)
+        case postgres(PostgresPool)
     }
 
-    private init(dialect: Dialect, location: DatabaseLocation, backend: Backend, passwordCost: UInt8, logger: Logger) {
+    private init(
+        dialect: Dialect, location: DatabaseLocation, backend: Backend, passwordCost: UInt8, callTimeout: Duration, logger: Logger
+    ) {
         self.dialect = dialect
         self.location = location
         self.passwordCost = passwordCost
+        self.callTimeout = callTimeout
         self.backend = backend
         self.logger = logger
     }
 
     /// Opens the database at `location` (creating an SQLite file and its folder when missing).
     /// `passwordCost` is bcrypt's work factor (12: about a quarter of a second a hash on one core of a
-    /// 2020s server; tests use less). Call ``close()`` when done.
-    public static func open(_ location: DatabaseLocation, passwordCost: UInt8 = 12, logger: Logger) async throws -> Database {
+    /// 2020s server; tests use less). `callTimeout` bounds each call (``callTimeout``). Call ``close()`` when done.
+    public static func open(
+        _ location: DatabaseLocation, passwordCost: UInt8 = 12, callTimeout: Duration = .seconds(10), logger: Logger
+    ) async throws -> Database {
         switch location {
         case .sqlite(let path):
             try FileManager.default.createDirectory(
@@ -88,7 +100,7 @@ public final class Database: Sendable {
             }
             return Database(
                 dialect: .sqlite, location: location, backend: .sqlite(connection, AsyncLock(), thread), passwordCost: passwordCost,
-                logger: logger)
+                callTimeout: callTimeout, logger: logger)
         case .postgres(let url):
             let core = try SQLPostgresConfiguration(url: url).coreConfiguration
             // The URL's sslmode decides, as libpq's does: require, prefer (the default: TLS when the server offers it), or disable.
@@ -102,10 +114,10 @@ public final class Database: Sendable {
                 host: core.host ?? "localhost", port: core.port ?? 5432, username: core.username, password: core.password,
                 database: core.database, tls: tls)
             clientConfiguration.options.maximumConnections = 16
-            let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
-            let running = Task { await client.run() }
             let database = Database(
-                dialect: .postgres, location: location, backend: .postgres(client, running), passwordCost: passwordCost, logger: logger)
+                dialect: .postgres, location: location,
+                backend: .postgres(PostgresPool(configuration: clientConfiguration, probeConfiguration: core, logger: logger)),
+                passwordCost: passwordCost, callTimeout: callTimeout, logger: logger)
             do {
                 try await database.read { try await $0.raw("SELECT 1").run() }
             } catch {
@@ -119,9 +131,10 @@ public final class Database: Sendable {
     /// Opens the database at `location`, brings its schema up to date, runs `body`, and closes it,
     /// whether `body` returns or throws.
     public static func withMigrated<Result>(
-        _ location: DatabaseLocation, passwordCost: UInt8 = 12, logger: Logger, _ body: (Database) async throws -> Result
+        _ location: DatabaseLocation, passwordCost: UInt8 = 12, callTimeout: Duration = .seconds(10), logger: Logger,
+        _ body: (Database) async throws -> Result
     ) async throws -> Result {
-        let database = try await open(location, passwordCost: passwordCost, logger: logger)
+        let database = try await open(location, passwordCost: passwordCost, callTimeout: callTimeout, logger: logger)
         do {
             try await database.migrate()
             let result = try await body(database)
@@ -134,28 +147,73 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` outside any explicit transaction (each statement commits on its own).
-    public func read<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        try await traced("db read") { try await readUntraced(body) }
+    public func read<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
+        try await traced("db read") { try await withinDeadline(callTimeout) { try await self.readUntraced(body) } }
+    }
+
+    /// ``read(_:)`` without a deadline: for migrations, which may take as long as the data needs.
+    func readUnbounded<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
+        try await withinDeadline(nil) { try await self.readUntraced(body) }
     }
 
     private func readUntraced<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
         switch backend {
         case .sqlite(let connection, let lock, _):
-            return try await lock.withLock {
-                let sql = connection.sql(queryLogLevel: nil)
-                try await endTransactionLeftOpen(sql)
-                return try await body(sql)
+            return try await mappingBusy {
+                try await lock.withLock {
+                    // The caller may have given up while this call waited for the lock.
+                    try Task.checkCancellation()
+                    let sql = connection.sql(queryLogLevel: nil)
+                    try await endTransactionLeftOpen(sql)
+                    return try await body(sql)
+                }
             }
-        case .postgres(let client, _):
-            return try await client.withConnection { try await body($0.sql(queryLogLevel: nil)) }
+        case .postgres(let pool):
+            let client = pool.client
+            do {
+                return try await client.withConnection { connection in
+                    try Task.checkCancellation()
+                    return try await body(connection.sql(queryLogLevel: nil))
+                }
+            } catch  where pool.isConnectionFailure(error, on: client) {
+                throw StoreError.unavailable("\(error)")
+            }
         }
+    }
+
+    /// `body`, abandoned with ``StoreError/unavailable(_:)`` once `timeout` passes or while the database
+    /// is known to be down; a slow call has the server probed meanwhile.
+    private func withinDeadline<Result: Sendable>(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> Result)
+        async throws -> Result
+    {
+        guard case .postgres(let pool) = backend else {
+            guard let timeout else { return try await body() }
+            return try await withDeadline(watch: { $0 >= timeout ? StoreError.unavailable("no answer within \(timeout)") : nil }, body)
+        }
+        if let outage = pool.outage { throw StoreError.unavailable(outage) }
+        return try await withDeadline(
+            watch: { waited in
+                if let outage = pool.outage { return StoreError.unavailable(outage) }
+                if waited >= PostgresPool.suspectAfter { pool.suspect() }
+                if let timeout, waited >= timeout { return StoreError.unavailable("no answer within \(timeout)") }
+                return nil
+            }, body)
     }
 
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws. On SQLite
     /// the transaction takes the write lock at once (`BEGIN IMMEDIATE`), so two writers never deadlock
     /// upgrading a read lock.
-    public func transaction<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
-        try await traced("db transaction") { try await transactionUntraced(body) }
+    public func transaction<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws
+        -> Result
+    {
+        try await traced("db transaction") { try await withinDeadline(callTimeout) { try await self.transactionUntraced(body) } }
+    }
+
+    /// ``transaction(_:)`` without a deadline: for migrations.
+    func transactionUnbounded<Result: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> Result) async throws
+        -> Result
+    {
+        try await withinDeadline(nil) { try await self.transactionUntraced(body) }
     }
 
     /// A client span for a call made inside a traced operation (a request); the calls of background
@@ -171,32 +229,50 @@ public final class Database: Sendable {
     private func transactionUntraced<Result: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> Result) async throws -> Result {
         switch backend {
         case .sqlite(let connection, let lock, _):
-            return try await lock.withLock {
-                let sql = connection.sql(queryLogLevel: nil)
-                try await endTransactionLeftOpen(sql)
-                try await sql.raw("BEGIN IMMEDIATE").run()
-                do {
-                    let result = try await body(sql)
-                    try await sql.raw("COMMIT").run()
-                    return result
-                } catch {
+            return try await mappingBusy {
+                try await lock.withLock {
+                    try Task.checkCancellation()
+                    let sql = connection.sql(queryLogLevel: nil)
+                    try await endTransactionLeftOpen(sql)
+                    try await sql.raw("BEGIN IMMEDIATE").run()
                     do {
-                        try await sql.raw("ROLLBACK").run()
-                    } catch let rollbackError {
-                        logger.error(
-                            "rollback failed; the next statement ends the transaction first", metadata: ["error": "\(rollbackError)"])
-                        sqliteTransactionMayBeOpen.store(true, ordering: .relaxed)
+                        let result = try await body(sql)
+                        try await sql.raw("COMMIT").run()
+                        return result
+                    } catch {
+                        do {
+                            try await sql.raw("ROLLBACK").run()
+                        } catch let rollbackError {
+                            logger.error(
+                                "rollback failed; the next statement ends the transaction first", metadata: ["error": "\(rollbackError)"])
+                            sqliteTransactionMayBeOpen.store(true, ordering: .relaxed)
+                        }
+                        throw error
                     }
-                    throw error
                 }
             }
-        case .postgres(let client, _):
+        case .postgres(let pool):
+            let client = pool.client
             do {
-                return try await client.withTransaction(logger: logger) { try await body($0.sql(queryLogLevel: nil)) }
-            } catch let error as PostgresTransactionError {
-                // Callers catch their own errors (a conflict, a missing row), not the wrapper around them.
-                throw error.closureError ?? error.beginError ?? error.commitError ?? error
+                do {
+                    return try await client.withTransaction(logger: logger) { try await body($0.sql(queryLogLevel: nil)) }
+                } catch let error as PostgresTransactionError {
+                    // Callers catch their own errors (a conflict, a missing row), not the wrapper around them.
+                    throw error.closureError ?? error.beginError ?? error.commitError ?? error
+                }
+            } catch  where pool.isConnectionFailure(error, on: client) {
+                throw StoreError.unavailable("\(error)")
             }
+        }
+    }
+
+    /// SQLite's lock still held by another process after the busy timeout: the store is unavailable
+    /// for now, not broken.
+    private func mappingBusy<Result>(_ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error as SQLiteError where [.busy, .busyTimeout, .locked].contains(error.reason) {
+            throw StoreError.unavailable("\(error)")
         }
     }
 
@@ -220,9 +296,8 @@ public final class Database: Sendable {
         case .sqlite(let connection, _, let thread):
             try? await connection.close()
             try? await thread.shutdownGracefully()
-        case .postgres(_, let running):
-            running.cancel()
-            await running.value
+        case .postgres(let pool):
+            await pool.close()
         }
     }
 }

@@ -87,8 +87,8 @@ public struct JobsRepository: Repository {
     /// (on a connection of its own from the pool). On SQLite, returns at once: there is one node, and
     /// it wakes its own workers.
     public func listen(_ notified: @escaping @Sendable (String) -> Void) async throws {
-        guard case .postgres(let client, _) = database.backend else { return }
-        try await client.withConnection { connection in
+        guard case .postgres(let pool) = database.backend else { return }
+        try await pool.client.withConnection { connection in
             try await connection.listen(on: Self.jobsChannel) { notifications in
                 for try await notification in notifications { notified(notification.payload) }
             }

@@ -309,7 +309,7 @@ extension Database {
     @discardableResult
     func migrate(upTo target: Int) async throws -> [Int] {
         let dialect = self.dialect
-        return try await transaction { sql in
+        return try await transactionUnbounded { sql in
             if dialect == .postgres {
                 try await sql.raw("SELECT pg_advisory_xact_lock(\(bind: Self.migrationLockKey))").run()
             }

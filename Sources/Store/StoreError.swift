@@ -6,6 +6,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     case notFound(String)
     case conflict(String)
     case invalidValue(String)
+    /// The database did not answer in time, or is known to be out of reach: try again shortly.
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -15,6 +17,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
         case .notFound(let what): "\(what) not found"
         case .conflict(let what): what
         case .invalidValue(let what): what
+        case .unavailable(let why): "the database is unavailable: \(why)"
         }
     }
 }

@@ -33,7 +33,8 @@ public enum TestDatabase {
                     "CONDUIT_TEST_POSTGRES_URL is not set: run the tests with scripts/test, which starts a PostgreSQL server")
             }
             let name = "conduit_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased())"
-            let server = try await Database.open(.postgres(url: url), logger: logger)
+            // CREATE DATABASE copies a template under a lock: with every test making one at once, it waits its turn.
+            let server = try await Database.open(.postgres(url: url), callTimeout: .seconds(300), logger: logger)
             do {
                 // A database name cannot be a bound parameter; this one is made of hex digits only.
                 try await server.read { try await $0.raw("CREATE DATABASE \(unsafeRaw: name)").run() }

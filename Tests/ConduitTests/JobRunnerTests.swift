@@ -170,6 +170,48 @@ struct JobRunnerTests {
         }
     }
 
+    /// A worker that never returns and ignores cancellation, as one stuck on a call that never answers,
+    /// until the test lets it go.
+    final class StuckWorker: JobWorker {
+        let kind = "stuck"
+        private let waiting = Mutex<[CheckedContinuation<Void, Never>]>([])
+
+        func run(_ job: Job, progress: JobProgress) async throws -> JobOutcome {
+            await withCheckedContinuation { continuation in waiting.withLock { $0.append(continuation) } }
+            return JobOutcome(result: "{}")
+        }
+
+        func release() {
+            for continuation in waiting.withLock({ state in
+                defer { state = [] }
+                return state
+            }) { continuation.resume() }
+        }
+    }
+
+    @Test(
+        "an attempt past its timeout fails and is retried, its lease no longer renewed, and its queue's slot frees even though the worker never returns"
+    )
+    func attemptTimeout() async throws {
+        try await TestDatabase.withTeam(.sqlite) { store, team in
+            let stuck = StuckWorker()
+            let quick = TestWorker(kind: "quick")
+            defer { stuck.release() }
+            var configuration = Self.configuration()
+            configuration.queues = ["default": 1]
+            configuration.attemptTimeout = .milliseconds(500)
+            let runner = JobRunner(store: store, workers: [stuck, quick], configuration: configuration, logger: TestServer.logger)
+            try await Self.running(runner) { _ in
+                let hung = try await store.jobs.enqueue(NewJob(kind: "stuck", input: "{}", maxAttempts: 1), teamID: team.id).job
+                _ = try await Self.until(store, hung.id) { $0.state == .running }
+                let next = try await store.jobs.enqueue(NewJob(kind: "quick", input: "{}"), teamID: team.id).job
+                let failed = try await Self.until(store, hung.id) { $0.state == .discarded }
+                #expect(failed.state == .discarded && failed.errors.first?.message.contains("timeout") == true, "\(failed.errors)")
+                #expect(try await Self.until(store, next.id) { $0.state == .completed }.state == .completed, "the one slot came free")
+            }
+        }
+    }
+
     @Test("on PostgreSQL a job enqueued by any node wakes the workers at once (LISTEN/NOTIFY), long before their next poll")
     func notification() async throws {
         try await TestDatabase.withTeam(.postgres) { store, team in

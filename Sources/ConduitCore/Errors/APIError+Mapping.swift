@@ -125,9 +125,14 @@ extension APIError {
         }
     }
 
-    /// What the store refuses is the caller's to fix; an unreachable database is a 503 (not mapped here).
+    /// What the store refuses is the caller's to fix; an unreachable database is a 503 to retry (the
+    /// cause is logged, not shown).
     package init(_ error: StoreError) {
         switch error {
+        case .unavailable:
+            self.init(
+                status: .serviceUnavailable, message: "the database is unavailable; try again shortly", type: "server_error",
+                code: "database_unavailable", headers: [.retryAfter: "1"])
         case .notFound(let what): self.init(status: .notFound, message: "\(what)", code: "not_found")
         case .conflict(let what): self.init(status: .conflict, message: what, code: "conflict")
         case .invalidValue(let what): self = .invalidRequest(what, code: "invalid_value")
