@@ -74,7 +74,9 @@ public func buildApplication(
     try configuration.validate()
     let router = Router(context: ConduitRequestContext.self)
     let routing = RecordingRouter(router, table: table)
-    let connections = ConnectionLimiter.Count(limit: configuration.server.maxConnections)
+    let connections = ConnectionLimiter.Count(
+        limit: configuration.server.maxConnections, perAddress: configuration.server.maxConnectionsPerAddress,
+        trustedProxies: Set(configuration.server.trustedProxies))
     // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included;
     // the metrics count answers, errors rendered included.
     router.add(middleware: SecurityHeadersMiddleware())

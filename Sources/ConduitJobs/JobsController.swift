@@ -66,7 +66,7 @@ package struct JobsController {
         guard let worker = workers[submission.kind] else {
             let kinds =
                 workers.isEmpty ? "this node runs none (server.features)" : "kinds: \(workers.keys.sorted().joined(separator: ", "))"
-            throw InvalidInput("no job kind '\(submission.kind)'; \(kinds)", param: "kind", code: "unknown_job_kind")
+            throw InvalidInput("no job kind '\(submission.kind.bounded())'; \(kinds)", param: "kind", code: "unknown_job_kind")
         }
         guard let input = submission.input else {
             throw InvalidInput("'input' is required: the job's JSON input", param: "input", code: "missing_input")

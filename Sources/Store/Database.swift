@@ -187,7 +187,9 @@ public final class Database: Sendable {
         async throws -> Result
     {
         guard case .postgres(let pool) = backend else {
-            guard let timeout else { return try await body() }
+            // On SQLite the wait includes the queue for its one connection, long under load but always moving:
+            // the deadline is for a file that stays locked by another process.
+            guard let timeout = timeout.map({ max($0, Self.sqliteMinimumTimeout) }) else { return try await body() }
             return try await withDeadline(watch: { $0 >= timeout ? StoreError.unavailable("no answer within \(timeout)") : nil }, body)
         }
         if let outage = pool.outage { throw StoreError.unavailable(outage) }
@@ -275,6 +277,8 @@ public final class Database: Sendable {
             throw StoreError.unavailable("\(error)")
         }
     }
+
+    private static let sqliteMinimumTimeout: Duration = .seconds(60)
 
     /// Ends the transaction a failed ROLLBACK may have left open (called with the SQLite lock held).
     /// "No transaction is active" means it had ended after all; any other failure is thrown, so that

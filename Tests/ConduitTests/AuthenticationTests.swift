@@ -143,6 +143,36 @@ struct RateLimitHTTPTests {
             body: ByteBuffer(string: #"{"input":"hello world"}"#))
     }
 
+    @Test(
+        "requests refused before admission count toward the key's request limit; a 100 kB model name is echoed and stored only bounded"
+    )
+    func refusedRequestsCount() async throws {
+        try await TestDatabase.with(.sqlite) { store in
+            let team = try await store.teams.create(name: "limited")
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
+            try await store.keys.setLimits(Limits(requestsPerMinute: 3, tokensPerMinute: 1_000), forKey: key.key.id)
+            let app = try TestServer.authenticatedApplication(store: store)
+            let model = String(repeating: "m", count: 100_000)
+            try await app.test(.router) { client in
+                for _ in 0..<3 {
+                    let refused = try await client.execute(
+                        uri: "/v1/embeddings", method: .post,
+                        headers: [.contentType: "application/json", .authorization: "Bearer \(key.secret)"],
+                        body: ByteBuffer(string: #"{"model":"\#(model)","input":"hello"}"#))
+                    #expect(refused.status == .notFound)
+                    #expect(refused.body.readableBytes < 2_000, "\(refused.body.readableBytes) bytes")
+                }
+                #expect(try await embed(client, key.secret).status == .tooManyRequests, "the refused requests counted")
+            }
+            let usage = try await eventually(within: .seconds(10)) {
+                let rows = try await store.usage.summary(teamID: team.id, from: 0, to: .max)
+                return rows.isEmpty ? nil : rows
+            }
+            let rows = try #require(usage)
+            #expect(rows.allSatisfy { $0.model.utf8.count <= 256 }, "\(rows.map(\.model.utf8.count))")
+        }
+    }
+
     @Test("past a key's rate limit: 429 rate_limit_exceeded with Retry-After; past the team's monthly budget: insufficient_quota")
     func refusals() async throws {
         try await TestDatabase.with(.sqlite) { store in

@@ -32,6 +32,29 @@ struct BatchQueueTests {
         #expect(wideBatch.items.count == 3)  // sequence budget
     }
 
+    @Test(
+        "between tenants the model is shared fairly: a small request goes ahead of another tenant's large one, even one under way, and a tenant with nothing waiting is admitted when another filled the token bound"
+    )
+    func fairBetweenTenants() {
+        var queue = Queue(limits: limits)
+        // Tenant a fills the token bound with one request of 20 tokens, already started.
+        #expect(queue.enqueue(id: 1, sequences: (0..<5).map { _ in tokens(4) }, deadline: 100, tenant: "a") == .admitted)
+        #expect(queue.nextBatch(now: 0).batch!.items.map(\.request) == [1, 1])
+        #expect(queue.enqueue(id: 2, sequences: [tokens(4), tokens(4)], deadline: 100, tenant: "a") == .admitted)
+        // Full for a: 20 tokens wait.
+        #expect(queue.enqueue(id: 3, sequences: [tokens(4)], deadline: 100, tenant: "a") != .admitted)
+        // b has nothing waiting: admitted, and served next.
+        #expect(queue.enqueue(id: 4, sequences: [tokens(2)], deadline: 100, tenant: "b") == .admitted)
+        #expect(queue.nextBatch(now: 0).batch!.items.map(\.request) == [4, 1, 1])
+        // b's second request waits behind nobody with less waiting than b: ahead of a's second, behind a's first.
+        #expect(queue.enqueue(id: 5, sequences: [tokens(1)], deadline: 100, tenant: "b") == .admitted)
+        #expect(queue.nextBatch(now: 0).batch!.items.map(\.request) == [5, 1, 2])
+        // One tenant alone (authentication off: every request is tenant "") keeps arrival order.
+        var alone = Queue(limits: limits)
+        for id in 1...3 { _ = alone.enqueue(id: UInt64(id), sequences: [tokens(3)], deadline: 100) }
+        #expect(alone.nextBatch(now: 0).batch!.items.map(\.request) == [1, 2, 3])
+    }
+
     @Test("a sequence larger than the budget still runs, alone")
     func oversizedSequence() {
         var queue = Queue(limits: limits)

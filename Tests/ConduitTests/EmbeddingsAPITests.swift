@@ -190,15 +190,21 @@ struct EmbeddingsAPITests {
         }
     }
 
-    @Test("too many inputs, over-long inputs without truncation, and oversized bodies are refused")
+    @Test("too many inputs, too many tokens in one request, over-long inputs without truncation, and oversized bodies are refused")
     func limits() async throws {
         let (app, _) = try TestServer.application {
-            $0.limits = APILimits(maxBodyBytes: 4096, maxInputs: 4, truncate: false)
+            $0.limits = APILimits(maxBodyBytes: 4096, maxInputs: 4, maxRequestTokens: 40, truncate: false)
         }
         try await app.test(.router) { client in
             let many = try await post(client, #"{"input":["a","b","c","d","e"]}"#)
             #expect(many.status == .badRequest)
             #expect(try decode(ErrorBody.self, many).error.code == "too_many_inputs")
+            // 4 inputs of 12 tokens each ([CLS] + 10 words + [SEP]): 48 tokens, over the 40 one request may hold.
+            let sentence = Array(repeating: "word", count: 10).joined(separator: " ")
+            let heavy = try await post(client, #"{"input":["\#(sentence)","\#(sentence)","\#(sentence)","\#(sentence)"]}"#)
+            #expect(heavy.status == .badRequest)
+            #expect(try decode(ErrorBody.self, heavy).error.code == "request_too_large")
+            #expect(try await post(client, #"{"input":["\#(sentence)","\#(sentence)","\#(sentence)"]}"#).status == .ok)
 
             let longText = Array(repeating: "word", count: 300).joined(separator: " ")
             let long = try await post(client, #"{"input":"\#(longText)"}"#)

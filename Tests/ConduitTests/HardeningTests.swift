@@ -113,25 +113,62 @@ extension EndToEnd {
             }
         }
 
-        @Test("past the connection cap a new connection gets 503 too_many_connections and is closed")
+        /// A connection that has sent `send` and holds on.
+        private func hold(_ port: Int, sending send: String = "") async throws -> any Channel {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
+                .get()
+            if !send.isEmpty { try await channel.writeAndFlush(ByteBuffer(string: send)) }
+            return channel
+        }
+
+        private static let busyHead =
+            "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n"
+
+        @Test(
+            "when the server is full a connection with no request in progress is closed to make room; with every connection busy a new one gets 503 too_many_connections and is closed"
+        )
         func connectionCap() async throws {
             let (app, _) = try TestServer.application { $0.server.maxConnections = 2 }
             try await app.test(.live) { client in
                 let port = try #require(client.port)
-                // The test client's own keep-alive connection is the first; a silent one is the second.
-                #expect(try await client.execute(uri: "/health/live", method: .get).status == .ok)
-                let holder = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
-                    .get()
+                let idle = try await hold(port)
+                let busy = try await hold(port, sending: Self.busyHead)
+                try await Task.sleep(for: .milliseconds(100))
+                let (served, _) = try await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/live"), wait: .seconds(5))
+                #expect(served.hasPrefix("HTTP/1.1 200"), "\(served.prefix(200))")
+                #expect(try await eventually(within: .seconds(5)) { !idle.isActive }, "the idle connection made room")
+
+                let busyToo = try await hold(port, sending: Self.busyHead)
                 try await Task.sleep(for: .milliseconds(100))
                 let (bytes, closed) = try await RawHTTP.exchange(
-                    port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", wait: .seconds(5))
-                #expect(bytes.hasPrefix("HTTP/1.1 503") && bytes.contains("too_many_connections") && closed)
+                    port: port, send: RawHTTP.request("GET", "/health/live"), wait: .seconds(5))
+                #expect(bytes.hasPrefix("HTTP/1.1 503") && bytes.contains("too_many_connections") && closed, "\(bytes.prefix(300))")
                 #expect(bytes.lowercased().contains("x-content-type-options: nosniff"))
-                try await holder.close()
-                try await Task.sleep(for: .milliseconds(200))
-                let (again, _) = try await RawHTTP.exchange(
-                    port: port, send: "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", wait: .seconds(5))
-                #expect(again.hasPrefix("HTTP/1.1 200"))
+                #expect(busy.isActive && busyToo.isActive, "connections with a request in progress are not closed")
+                try await busy.close()
+                try await busyToo.close()
+            }
+        }
+
+        @Test("one client address may hold only so many connections (503 beyond); a trusted proxy's address is exempt")
+        func connectionCapPerAddress() async throws {
+            for trusted in [false, true] {
+                let (app, _) = try TestServer.application {
+                    $0.server.maxConnectionsPerAddress = 2
+                    $0.server.trustedProxies = trusted ? ["127.0.0.1"] : []
+                }
+                try await app.test(.live) { client in
+                    let port = try #require(client.port)
+                    let held = [try await hold(port), try await hold(port)]
+                    try await Task.sleep(for: .milliseconds(100))
+                    let (bytes, _) = try await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/live"), wait: .seconds(5))
+                    if trusted {
+                        #expect(bytes.hasPrefix("HTTP/1.1 200"), "\(bytes.prefix(300))")
+                    } else {
+                        #expect(bytes.hasPrefix("HTTP/1.1 503") && bytes.contains("from your address"), "\(bytes.prefix(300))")
+                    }
+                    for channel in held { try await channel.close() }
+                }
             }
         }
     }

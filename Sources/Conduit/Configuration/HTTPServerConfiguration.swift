@@ -1,5 +1,6 @@
 import ConduitCore
 import Foundation
+import NIOCore
 
 /// `server.*`: where the node listens, what it runs, and how it treats connections and requests.
 public struct HTTPServerConfiguration: Sendable, Equatable {
@@ -7,8 +8,13 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
     public var port = 8080
     /// What this node runs (`NodeFeature` names); every feature by default.
     public var features: [String] = NodeFeature.allCases.map(\.rawValue)
-    /// Open connections at most; past it, new connections get 503.
+    /// Open connections at most; past it, an idle one is closed to make room, or new connections get 503.
     public var maxConnections = 1024
+    /// Open connections from one client address at most (503 beyond), so that one client cannot take them all.
+    public var maxConnectionsPerAddress = 128
+    /// Addresses of reverse proxies in front of the server: many clients share their address, so the
+    /// per-address cap does not apply to them.
+    public var trustedProxies: [String] = []
     /// A connection with no request in progress is closed after this long: keep-alive idleness, and a
     /// client that never finishes sending a request head.
     public var idleTimeout: Duration = .seconds(30)
@@ -30,6 +36,9 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ConfigurationError("server.port must be between 0 and 65535, got \(port)") }
         guard maxConnections >= 1 else { throw ConfigurationError("server.max_connections must be at least 1, got \(maxConnections)") }
+        if let proxy = trustedProxies.first(where: { (try? SocketAddress(ipAddress: $0, port: 0)) == nil }) {
+            throw ConfigurationError("server.trusted_proxies takes IP addresses, got '\(proxy)'")
+        }
         guard idleTimeout > .zero, requestDeadline > .zero else {
             throw ConfigurationError("server.idle_timeout_seconds and server.request_deadline_seconds must be positive")
         }
@@ -54,7 +63,15 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
             "server.features", allowed: "a list of \(NodeFeature.allCases.map(\.rawValue).joined(separator: ", "))", \.features,
             help: "what this node runs; insights needs embeddings", isAllowed: { NodeFeature(rawValue: $0) != nil }),
         .integer(
-            "server.max_connections", 1...1_000_000, \.maxConnections, help: "most open connections; past it, new connections get 503"),
+            "server.max_connections", 1...1_000_000, \.maxConnections,
+            help: "most open connections; past it an idle one is closed to make room, or new connections get 503"),
+        .integer(
+            "server.max_connections_per_address", 1...1_000_000, \.maxConnectionsPerAddress,
+            help: "most open connections from one client address (trusted proxies exempt); 503 beyond"),
+        .list(
+            "server.trusted_proxies", allowed: "a list of IP addresses", \.trustedProxies,
+            help: "reverse proxies in front of the server, exempt from the per-address connection cap",
+            isAllowed: { (try? SocketAddress(ipAddress: $0, port: 0)) != nil }),
         .seconds(
             "server.idle_timeout_seconds", \.idleTimeout,
             help: "closes a connection with no request in progress: idle keep-alive connections and slow request heads"),

@@ -49,10 +49,14 @@ public struct APIError: Error, Sendable, Equatable, HTTPResponseError {
         var error: Detail
     }
 
-    /// The answer's body: `{"error":{"message","type","param","code"}}`.
+    /// The answer's body: `{"error":{"message","type","param","code"}}`. Bounded whatever a message quotes
+    /// of the request, so that an error is never an amplifier.
     package func jsonBody() throws -> Data {
-        try JSONEncoder().encode(Body(error: .init(message: message, type: type, param: param, code: code)))
+        try JSONEncoder().encode(
+            Body(error: .init(message: message.bounded(toBytes: Self.messageBytes), type: type, param: param?.bounded(), code: code)))
     }
+
+    static let messageBytes = 1024
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers

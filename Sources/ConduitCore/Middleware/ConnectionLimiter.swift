@@ -3,9 +3,12 @@ import NIOCore
 import NIOHTTPTypes
 import Synchronization
 
-/// Caps the open connections: past the cap, a new connection's first request is answered 503 with
-/// `Connection: close` and the connection is closed, before any work is done for it. Each connection
-/// gets its own handler; they share the count.
+/// Caps the open connections, in all and per client address: past a cap, a new connection's first
+/// request is answered 503 with `Connection: close` and the connection is closed, before any work is
+/// done for it. When the server is full, a connection with no request in progress (idle keep-alive, or
+/// nothing sent yet) is closed to make room first, so that one client's idle connections cannot shut
+/// out the rest. Trusted proxies, which carry many clients, are exempt from the per-address cap. Each
+/// connection gets its own handler; they share the count.
 package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHandler {
     package typealias InboundIn = HTTPRequestPart
     package typealias InboundOut = HTTPRequestPart
@@ -15,13 +18,60 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
     /// Open connections across every handler of one server.
     package final class Count: Sendable {
         package let limit: Int
+        package let perAddress: Int
+        package let trustedProxies: Set<String>
         fileprivate let open = Atomic<Int>(0)
-        package init(limit: Int) { self.limit = limit }
+        fileprivate let byAddress = Mutex<[String: Int]>([:])
+        /// Connections with no request in progress, oldest idle first: the first to go when the server is full.
+        fileprivate let idle = Mutex<[(id: ObjectIdentifier, channel: any Channel)]>([])
+
+        package init(limit: Int, perAddress: Int = .max, trustedProxies: Set<String> = []) {
+            self.limit = limit
+            self.perAddress = perAddress
+            self.trustedProxies = trustedProxies
+        }
+
+        /// Counts a connection from `address`; whether that took its address past its cap.
+        fileprivate func add(from address: String) -> Bool {
+            guard !trustedProxies.contains(address) else { return false }
+            return byAddress.withLock { counts in
+                counts[address, default: 0] += 1
+                return counts[address]! > perAddress
+            }
+        }
+
+        fileprivate func remove(from address: String) {
+            guard !trustedProxies.contains(address) else { return }
+            byAddress.withLock { counts in
+                let left = counts[address, default: 1] - 1
+                counts[address] = left > 0 ? left : nil
+            }
+        }
+
+        fileprivate func markIdle(_ id: ObjectIdentifier, _ channel: any Channel) {
+            idle.withLock { idle in
+                idle.removeAll { $0.id == id }
+                idle.append((id, channel))
+            }
+        }
+
+        fileprivate func markBusy(_ id: ObjectIdentifier) { idle.withLock { $0.removeAll { $0.id == id } } }
+
+        /// Closes the connection idle longest, other than `keeping`; whether there was one.
+        fileprivate func evictIdle(keeping id: ObjectIdentifier) -> Bool {
+            let evicted = idle.withLock { idle -> (any Channel)? in
+                guard let index = idle.firstIndex(where: { $0.id != id }) else { return nil }
+                return idle.remove(at: index).channel
+            }
+            evicted?.close(promise: nil)
+            return evicted != nil
+        }
     }
 
     private let count: Count
     private var isCounted = false
-    private var isOverLimit = false
+    private var address: String?
+    private var refusal: String?
     /// The 503 has been written: everything else the client sends on this connection is dropped.
     private var isRefused = false
 
@@ -32,7 +82,17 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
     package func handlerAdded(context: ChannelHandlerContext) {
         guard !isCounted else { return }
         isCounted = true
-        isOverLimit = count.open.add(1, ordering: .relaxed).newValue > count.limit
+        let id = ObjectIdentifier(self)
+        if let address = context.channel.remoteAddress?.ipAddress {
+            self.address = address
+            if count.add(from: address) { refusal = "too many open connections from your address; close some, or retry shortly" }
+        }
+        if count.open.add(1, ordering: .relaxed).newValue > count.limit, !count.evictIdle(keeping: id) {
+            refusal = refusal ?? "the server has too many open connections; retry shortly"
+        }
+        // Nothing sent yet: idle until the first request head. A refused connection too, so that one that never
+        // asks for its 503 can still be closed to make room.
+        count.markIdle(id, context.channel)
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
@@ -45,14 +105,15 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard isOverLimit || isRefused else {
+        guard let refusal else {
+            if case .head = unwrapInboundIn(data) { count.markBusy(ObjectIdentifier(self)) }
             context.fireChannelRead(data)
             return
         }
         guard !isRefused, case .head = unwrapInboundIn(data) else { return }
         isRefused = true
         let body =
-            #"{"error":{"message":"the server has too many open connections; retry shortly","type":"server_error","param":null,"code":"too_many_connections"}}"#
+            #"{"error":{"message":"\#(refusal)","type":"server_error","param":null,"code":"too_many_connections"}}"#
         var head = HTTPResponse(status: .serviceUnavailable)
         head.headerFields = SecurityHeadersMiddleware.fields
         head.headerFields.append(
@@ -67,9 +128,17 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
         release()
     }
 
+    package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // An answer sent in full: the connection waits for its next request, and may be closed to make room.
+        if refusal == nil, isCounted, case .end = unwrapOutboundIn(data) { count.markIdle(ObjectIdentifier(self), context.channel) }
+        context.write(data, promise: promise)
+    }
+
     private func release() {
         guard isCounted else { return }
         isCounted = false
         count.open.subtract(1, ordering: .relaxed)
+        if let address { count.remove(from: address) }
+        count.markBusy(ObjectIdentifier(self))
     }
 }

@@ -40,7 +40,7 @@ package struct RequestIDMiddleware: RouterMiddleware {
             metadata: context.caller.logMetadata.merging([
                 "method": .string(request.method.rawValue),
                 "route": .string(context.endpointPath ?? "NotFound"),
-                "path": .string(request.uri.path),
+                "path": .string(request.uri.path.bounded(toBytes: 1024)),
                 "status": .stringConvertible(response.status.code),
                 "duration_ms": .stringConvertible(Int((ContinuousClock.now - start) / .milliseconds(1))),
             ]) { $1 })

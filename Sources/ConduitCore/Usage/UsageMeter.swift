@@ -20,13 +20,14 @@ package struct UsageMeter: Sendable {
 
     /// Records `tokens` of `model` spent for `teamID` (and `keyID`, for an API call) on `route`, answered
     /// with `status` after what it took since `started`. Only what was served (a 2xx) counts in the metrics.
+    /// The model is stored as asked for, bounded: a refused request may name anything.
     package func record(
         teamID: String?, keyID: String? = nil, model: String, route: String, tokens: Int, status: Int = 200,
         since started: ContinuousClock.Instant
     ) {
         recorder?.record(
             UsageEvent(
-                teamID: teamID, keyID: keyID, model: model, route: route, tokens: Int64(tokens),
+                teamID: teamID, keyID: keyID, model: model.bounded(), route: route, tokens: Int64(tokens),
                 latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: status))
         if (200..<300).contains(status) { metrics.served(model: model, tokens: tokens, pricePerMillionTokens: price(of: model)) }
     }

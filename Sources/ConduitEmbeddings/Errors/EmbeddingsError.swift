@@ -25,7 +25,7 @@ package enum EmbeddingsError: APIErrorConvertible, Equatable {
         switch self {
         case .modelNotFound(let id):
             APIError(
-                status: .notFound, message: "The model '\(id)' does not exist; see GET /v1/models", param: "model", code: "model_not_found")
+                status: .notFound, message: "The model '\(id.bounded())' does not exist; see GET /v1/models", param: "model", code: "model_not_found")
         case .dimensionsOutOfRange(let dimensions, let dimension):
             .invalidRequest("dimensions must be between 1 and \(dimension), got \(dimensions)", param: "dimensions", code: "invalid_value")
         case .noInputs(let param):

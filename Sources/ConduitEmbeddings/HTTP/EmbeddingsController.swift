@@ -21,7 +21,7 @@ package struct EmbeddingsController {
 
     package func embed(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let start = ContinuousClock.now
-        var metered = (model: "", tokens: 0)
+        var metered = (model: "", tokens: 0, admitted: false)
         func record(status: Int) {
             meter.record(
                 teamID: context.identity?.teamID, keyID: context.identity?.keyID, model: metered.model, route: "/v1/embeddings",
@@ -32,14 +32,25 @@ package struct EmbeddingsController {
             record(status: Int(response.status.code))
             return response
         } catch {
-            record(status: Int(APIError(error).status.code))
+            let refusal = APIError(error)
+            // A request refused before admission counts toward the caller's request limit all the same: bad
+            // requests are not free, and past the limit they get 429 like any other.
+            if !metered.admitted, (400..<500).contains(refusal.status.code), refusal.status != .tooManyRequests, let rateLimiter {
+                do {
+                    _ = try await rateLimiter.admit(context.identity, tokens: 0)
+                } catch let limited as LimitError {
+                    record(status: Int(APIError(limited).status.code))
+                    throw limited
+                } catch {}
+            }
+            record(status: Int(refusal.status.code))
             throw error
         }
     }
 
     private func embed(
         _ request: Request, context: ConduitRequestContext, start: ContinuousClock.Instant,
-        metered: inout (model: String, tokens: Int)
+        metered: inout (model: String, tokens: Int, admitted: Bool)
     ) async throws -> Response {
         let limits = self.limits.current
         let body = try await request.decodeJSON(as: EmbeddingsRequest.self, limit: limits.maxBodyBytes)
@@ -66,6 +77,7 @@ package struct EmbeddingsController {
             // Admission by the caller's limits; the scheduler's own (its queue bounds) is part of "embed".
             var admission: RateLimiter.Admission?
             if let rateLimiter {
+                metered.admitted = true
                 admission = try await withSpan("admission") { _ in try await rateLimiter.admit(context.identity, tokens: promptTokens) }
             }
 
@@ -76,7 +88,8 @@ package struct EmbeddingsController {
             let embedded: EmbeddingScheduler.Embedded
             do {
                 embedded = try await withSpan("embed") { _ in
-                    let embedded = try await served.scheduler.embedTimed(sequences, isAbandoned: { wasConnected && !channel.isActive })
+                    let embedded = try await served.scheduler.embedTimed(
+                        sequences, tenant: context.identity?.keyID ?? "", isAbandoned: { wasConnected && !channel.isActive })
                     embedded.recordSpans()
                     return embedded
                 }
@@ -120,6 +133,8 @@ package struct EmbeddingsController {
                 sequences.append(try limits.sequence(ofTokenIDs: ids, index: index, model: model))
             }
         }
-        return (sequences, sequences.reduce(0) { $0 + $1.count })
+        let tokens = sequences.reduce(0) { $0 + $1.count }
+        guard tokens <= limits.maxRequestTokens else { throw LimitError.requestTooLarge(tokens: tokens, limit: limits.maxRequestTokens) }
+        return (sequences, tokens)
     }
 }

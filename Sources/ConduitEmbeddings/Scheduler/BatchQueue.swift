@@ -3,7 +3,11 @@ import ConduitCore
 /// The batching decisions of the embedding scheduler, with no threads, clocks or I/O.
 ///
 /// Requests wait in arrival order, interactive ones ahead of background ones (batch jobs), which run
-/// in passes of their own, small ones, when no interactive request waits. A batch takes sequences from the head of the queue
+/// in passes of their own, small ones, when no interactive request waits. Between tenants (API keys)
+/// the model is shared fairly: an interactive request goes ahead of the requests of tenants that have
+/// more waiting than its own has, so a small request is not stuck behind another caller's large one,
+/// and a tenant with nothing waiting is admitted even when others have filled the token bound.
+/// A batch takes sequences from the head of the queue
 /// until the next one would overflow the token or sequence budget; a request may be split
 /// across batches. Admission is bounded by the tokens and requests already waiting, so the
 /// queue can never grow without limit. Requests whose deadline has passed are dropped when
@@ -43,6 +47,7 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
     private struct Pending: Sendable {
         var id: UInt64
         var priority: EmbeddingPriority
+        var tenant: String
         var sequences: [[Int32]]
         var deadline: Instant
         /// True once nobody will read the answer (the client disconnected).
@@ -59,6 +64,8 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
     private var partial: [UInt64: [[Float]?]] = [:]
     private var inFlight: [UInt64: Int] = [:]
     package private(set) var queuedTokens = 0
+    /// Tokens waiting per tenant, for fair ordering and admission.
+    private var waitingByTenant: [String: Int] = [:]
     package private(set) var isClosed = false
 
     package init(limits: Limits) { self.limits = limits }
@@ -68,23 +75,41 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
     package var isDrained: Bool { isClosed && queuedRequests == 0 && inFlight.isEmpty }
 
     package mutating func enqueue(
-        id: UInt64, sequences: [[Int32]], deadline: Instant, priority: EmbeddingPriority = .interactive,
+        id: UInt64, sequences: [[Int32]], deadline: Instant, priority: EmbeddingPriority = .interactive, tenant: String = "",
         isAbandoned: @escaping @Sendable () -> Bool = { false }
     ) -> Admission {
         guard !isClosed else { return .rejectedClosed }
         let tokens = sequences.reduce(0) { $0 + $1.count }
-        let empty = queuedRequests == 0
-        guard empty || (queuedRequests < limits.maxQueuedRequests && queuedTokens + tokens <= limits.maxQueuedTokens) else {
+        let waiting = waitingByTenant[tenant, default: 0]
+        let withinBounds = queuedRequests < limits.maxQueuedRequests && queuedTokens + tokens <= limits.maxQueuedTokens
+        // A tenant with nothing waiting gets in while the request count allows: others' large requests
+        // cannot shut it out.
+        let firstOfTenant = waiting == 0 && queuedRequests < limits.maxQueuedRequests
+        guard queuedRequests == 0 || withinBounds || firstOfTenant else {
             return .rejectedQueueFull(queuedTokens: queuedTokens, queuedRequests: queuedRequests)
         }
         let pending = Pending(
-            id: id, priority: priority, sequences: sequences, deadline: deadline, isAbandoned: isAbandoned, remainingTokens: tokens)
-        // Ahead of every background request, even one already partly computed.
-        let position = priority == .interactive ? (queue[head...].firstIndex { $0.priority == .background } ?? queue.count) : queue.count
+            id: id, priority: priority, tenant: tenant, sequences: sequences, deadline: deadline, isAbandoned: isAbandoned,
+            remainingTokens: tokens)
+        // Ahead of every background request, even one already partly computed, and of every request of a
+        // tenant with more waiting than this one's.
+        let position =
+            priority == .interactive
+            ? (queue[head...].firstIndex {
+                $0.priority == .background || ($0.tenant != tenant && waitingByTenant[$0.tenant, default: 0] > waiting)
+            } ?? queue.count) : queue.count
         queue.insert(pending, at: position)
         queuedTokens += tokens
+        waitingByTenant[tenant, default: 0] += tokens
         partial[id] = Array(repeating: nil, count: sequences.count)
         return .admitted
+    }
+
+    /// Counts `tokens` of `tenant` as no longer waiting.
+    private mutating func dequeued(_ tokens: Int, of tenant: String) {
+        queuedTokens -= tokens
+        let left = waitingByTenant[tenant, default: 0] - tokens
+        waitingByTenant[tenant] = left > 0 ? left : nil
     }
 
     /// Stops admitting; what was admitted is still batched until drained.
@@ -94,7 +119,7 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
     package mutating func cancel(id: UInt64) -> Bool {
         guard partial.removeValue(forKey: id) != nil else { return false }
         if let index = queue[head...].firstIndex(where: { $0.id == id }) {
-            queuedTokens -= queue[index].remainingTokens
+            dequeued(queue[index].remainingTokens, of: queue[index].tenant)
             queue.remove(at: index)
         }
         inFlight[id] = nil
@@ -116,7 +141,7 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
             let isExpired = queue[head].next == 0 && queue[head].deadline <= now
             if isExpired || queue[head].isAbandoned() {
                 if isExpired { expired.append(queue[head].id) } else { abandoned.append(queue[head].id) }
-                queuedTokens -= queue[head].remainingTokens
+                dequeued(queue[head].remainingTokens, of: queue[head].tenant)
                 partial[queue[head].id] = nil
                 inFlight[queue[head].id] = nil
                 head += 1
@@ -134,7 +159,7 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
             items.append(.init(request: queue[head].id, index: queue[head].next, tokens: sequence))
             tokens += sequence.count
             inFlight[queue[head].id, default: 0] += 1
-            queuedTokens -= sequence.count
+            dequeued(sequence.count, of: queue[head].tenant)
             queue[head].remainingTokens -= sequence.count
             queue[head].next += 1
             if queue[head].next == queue[head].sequences.count { head += 1 }

@@ -153,9 +153,11 @@ public final class EmbeddingScheduler: Service, Sendable {
         try await embedTimed(sequences, priority: priority, isAbandoned: isAbandoned).vectors
     }
 
-    /// ``embed(_:isAbandoned:)``, with the time the request spent waiting and in the model.
+    /// ``embed(_:isAbandoned:)``, with the time the request spent waiting and in the model. `tenant` (the
+    /// API key) is who the model is shared fairly between while it is contended.
     public func embedTimed(
-        _ sequences: [[Int32]], priority: EmbeddingPriority = .interactive, isAbandoned: @escaping @Sendable () -> Bool = { false }
+        _ sequences: [[Int32]], priority: EmbeddingPriority = .interactive, tenant: String = "",
+        isAbandoned: @escaping @Sendable () -> Bool = { false }
     ) async throws -> Embedded {
         guard !sequences.isEmpty else {
             return Embedded(vectors: [], queueTime: .zero, inferenceTime: .zero, completed: now(), batchSequences: 0, batchTokens: 0)
@@ -172,7 +174,7 @@ public final class EmbeddingScheduler: Service, Sendable {
                     // Checked under the lock: a cancellation that lands after this sees the request queued.
                     if Task.isCancelled { return (nil, []) }
                     let admission = state.queue.enqueue(
-                        id: id, sequences: sequences, deadline: deadline, priority: priority, isAbandoned: isAbandoned)
+                        id: id, sequences: sequences, deadline: deadline, priority: priority, tenant: tenant, isAbandoned: isAbandoned)
                     guard admission == .admitted else {
                         state.statistics.rejected += 1
                         return (admission, [])
