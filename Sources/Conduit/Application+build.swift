@@ -103,7 +103,7 @@ public func buildApplication(
     let routes = FeatureRoutes(router: routing, authentication: configuration.auth.enabled)
     HealthController(readiness: readiness).addRoutes(to: routing)
     OpenAPIDocument.addRoute(to: routing)
-    MetricsController(metrics: metrics).addRoutes(to: routes.requiring(.admin))
+    MetricsController(metrics: metrics).addRoutes(to: routes.requiring(.operator))
 
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }
     let meter = UsageMeter(recorder: usage, metrics: UsageMetrics(factory: metrics.factory), prices: live.view(\.usage.prices))

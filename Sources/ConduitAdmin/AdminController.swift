@@ -130,8 +130,15 @@ package struct AdminController {
         router.post("/v1/admin/keys") { request, context in
             let identity = try Self.caller(context)
             let body = try await request.decodeJSON(as: NewKey.self, limit: 64 * 1024)
+            let scopes = try APIKeyRules.scopes(body.scopes)
+            // A team's admin grants its team's scopes; only an operator makes another operator.
+            if scopes.contains(.operator) && !identity.scopes.contains(.operator) {
+                throw APIError(
+                    status: .forbidden, message: "only credentials with the 'operator' scope can grant it",
+                    type: "permission_error", param: "scopes", code: "insufficient_scope")
+            }
             let issued = try await store.keys.create(
-                name: try APIKeyRules.name(body.name), teamID: identity.teamID, scopes: try APIKeyRules.scopes(body.scopes),
+                name: try APIKeyRules.name(body.name), teamID: identity.teamID, scopes: scopes,
                 expiresAt: try APIKeyRules.expiry(inDays: body.expiresInDays))
             return try json(Key(issued.key, secret: issued.secret), status: .created)
         }

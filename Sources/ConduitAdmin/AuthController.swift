@@ -31,26 +31,40 @@ package struct AuthController {
         package var refreshToken: String
     }
 
-    /// Login attempts per email and minute: enough for a person, too few to guess a password.
+    /// Login attempts per account and client address, in any 60 seconds: enough for a person, too few to
+    /// guess a password. Per account *and* address, so that someone else's guessing cannot lock the account's
+    /// owner out from their own address.
     package static let attemptsPerMinute: Int64 = 10
-    /// Login attempts per client address and minute, whatever the emails: one client trying one
+    /// Login attempts per client address in any 60 seconds, whatever the emails: one client trying one
     /// password on many accounts. Higher, for the people behind one NAT or office proxy.
     package static let attemptsPerAddressPerMinute: Int64 = 30
+    /// Past `attemptsPerMinute` on one account from all addresses together (a guess spread over many
+    /// addresses), each attempt waits this long per attempt over, up to `maximumDelay`, rather than
+    /// being refused: slow for a guesser, a pause for the owner.
+    package static let delayPerExcessAttempt: Duration = .milliseconds(500)
+    package static let maximumDelay: Duration = .seconds(5)
 
     private func throttle(email: String, address: SocketAddress?) async throws {
+        let account = "login:" + email.trimmingCharacters(in: .whitespaces).lowercased()
+        let client = address.flatMap(Self.clientNetwork)
         var windows = [
-            RateWindow(
-                subject: "login:" + email.trimmingCharacters(in: .whitespaces).lowercased(), period: .minute,
-                requestLimit: Self.attemptsPerMinute, tokenLimit: nil)
+            // The account across every address: counted for the delay, never refused by itself.
+            RateWindow(subject: account, period: .minute, requestLimit: client == nil ? Self.attemptsPerMinute : nil, tokenLimit: nil)
         ]
-        if let client = address.flatMap(Self.clientNetwork) {
+        if let client {
+            windows.append(
+                RateWindow(subject: account + "|" + client, period: .minute, requestLimit: Self.attemptsPerMinute, tokenLimit: nil))
             windows.append(
                 RateWindow(subject: "login-ip:" + client, period: .minute, requestLimit: Self.attemptsPerAddressPerMinute, tokenLimit: nil))
         }
         let now = StoreTime.now()
-        if case .refused(let status) = try await store.rateCounters.admit(tokens: 0, in: windows, now: now) {
+        switch try await store.rateCounters.admit(tokens: 0, in: windows, now: now) {
+        case .refused(let status):
             throw LimitError.loginAttempts(
                 fromAddress: status.window.subject.hasPrefix("login-ip:"), retryAfter: StoreTime.secondsUntil(status.resetsAt, from: now))
+        case .admitted(let statuses):
+            let excess = (statuses.first?.requests ?? 0) - Self.attemptsPerMinute
+            if excess > 0 { try await Task.sleep(for: min(Self.delayPerExcessAttempt * Int(excess), Self.maximumDelay)) }
         }
     }
 

@@ -39,7 +39,7 @@ package struct EmbeddingsFeature: ConduitFeature {
         )
         .addRoutes(to: routes.requiring(.embeddings))
         TokenizeController(catalog: catalog, limits: limits).addRoutes(to: routes.requiring(.embeddings))
-        DebugController(catalog: catalog, scheduler: scheduler, node: node, started: .now).addRoutes(to: routes.requiring(.admin))
+        DebugController(catalog: catalog, scheduler: scheduler, node: node, started: .now).addRoutes(to: routes.requiring(.operator))
     }
 
     package var services: [any Service] { [catalog] }

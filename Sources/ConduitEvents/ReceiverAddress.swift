@@ -19,11 +19,17 @@ package enum ReceiverAddress {
             ["http", "https"].contains(scheme), let host = url.host(percentEncoded: false), !host.isEmpty
         else { return "must be an http(s) URL with a host, of at most 2000 characters" }
         guard url.user == nil, url.password == nil else { return "must not hold credentials" }
+        // Decoded, a host may hold what its text hid (%00, %0A): only a name's or an address literal's characters.
+        guard IPAddress(host) != nil || host.unicodeScalars.allSatisfy({ Self.hostNameCharacters.contains($0) }) else {
+            return "has a host with characters no host name has"
+        }
         if !allowPrivate, let address = IPAddress(host), !address.isPublic {
             return "is a private, loopback or link-local address (webhooks.allow_private_addresses is off)"
         }
         return nil
     }
+
+    private static let hostNameCharacters = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
 
     /// Resolves `host` (on a thread of its own: the lookup blocks) and throws unless every address it
     /// has may receive webhooks; returns the address to connect to, so that a second lookup by the
@@ -47,9 +53,10 @@ package enum ReceiverAddress {
             hints.ai_socktype = SOCK_STREAM
         #endif
         var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else {
-            throw DeliveryError.unreachable("\(host) could not be resolved")
-        }
+        let status = getaddrinfo(host, nil, &hints, &list)
+        // No such name is an answer, not an outage: another attempt would get the same.
+        if status == EAI_NONAME { throw DeliveryError.noSuchHost(host) }
+        guard status == 0, let first = list else { throw DeliveryError.unreachable("\(host) could not be resolved") }
         defer { freeaddrinfo(first) }
         var addresses: [IPAddress] = []
         for entry in sequence(first: first, next: { $0.pointee.ai_next }) {
@@ -115,7 +122,8 @@ package enum IPAddress: Equatable, CustomStringConvertible {
             {
                 return IPAddress.v4(Array(b[12...])).isPublic
             }
-            if b.allSatisfy({ $0 == 0 }) { return false }  // ::
+            // The rest of ::/8 is reserved: the unspecified address, IPv4-translated (::ffff:0:a.b.c.d) and others.
+            if b[0] == 0 { return false }
             if b[0] == 0xFF { return false }  // multicast
             if (b[0] & 0xFE) == 0xFC { return false }  // unique local fc00::/7
             if b[0] == 0xFE && (b[1] & 0xC0) == 0x80 { return false }  // link-local fe80::/10

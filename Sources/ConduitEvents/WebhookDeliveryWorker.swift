@@ -37,13 +37,18 @@ package struct WebhookDeliveryWorker: JobWorker {
         } catch let error as DeliveryError where error.isFinal {
             // Trying again cannot help: the delivery fails now, and its job completes.
             try await store.webhooks.recordDeliveryAttempt(id, status: .failed, responseStatus: nil, error: error.description)
-            return JobOutcome(result: #"{"sent":false,"reason":"the receiver's address is not allowed"}"#)
+            return try JobOutcome(encoding: NotSent(reason: error.description))
         } catch let error as DeliveryError {
             let isLast = job.attempt >= job.maxAttempts
             try await store.webhooks.recordDeliveryAttempt(
                 id, status: isLast ? .failed : .pending, responseStatus: error.responseStatus, error: error.description)
             throw error
         }
+    }
+
+    private struct NotSent: Encodable {
+        var sent = false
+        let reason: String
     }
 
     private func send(_ event: Event, to webhook: Webhook, settings: WebhooksConfiguration) async throws -> Int {
@@ -93,13 +98,17 @@ package struct WebhookDeliveryWorker: JobWorker {
 /// Why a delivery attempt failed (shown with the delivery and the job's errors).
 package enum DeliveryError: Error, CustomStringConvertible {
     case addressNotAllowed(String)
+    case noSuchHost(String)
     case unreachable(String)
     case timedOut(Duration)
     case status(Int)
 
     /// Whether another attempt would fail the same way.
     package var isFinal: Bool {
-        if case .addressNotAllowed = self { true } else { false }
+        switch self {
+        case .addressNotAllowed, .noSuchHost: true
+        default: false
+        }
     }
 
     package var responseStatus: Int? {
@@ -109,6 +118,7 @@ package enum DeliveryError: Error, CustomStringConvertible {
     package var description: String {
         switch self {
         case .addressNotAllowed(let why): "the receiver's address is not allowed: \(why)"
+        case .noSuchHost(let host): "the receiver's host \(host) does not exist"
         case .unreachable(let why): "the receiver could not be reached: \(why)"
         case .timedOut(let timeout): "the receiver did not answer within \(timeout)"
         case .status(let status): "the receiver answered \(status)"

@@ -2,6 +2,7 @@ import ConduitCore
 import ConduitEmbeddings
 import Foundation
 import Store
+import Synchronization
 
 /// Runs a conversation through its pipeline: prefilter → exact cache → semantic cache → analyzer →
 /// insight stored with its event. One job per conversation (`POST /v1/conversations` makes them).
@@ -119,20 +120,21 @@ package struct InsightJobWorker: JobWorker {
 
         let analyzer = pipeline.analyzer.description
         let started = ContinuousClock.now
+        let tally = UsageTally()
         let analysis: Analysis
         do {
             switch pipeline.analyzer {
             case .local:
                 analysis = try await local.analyze(text, embedded: embedded, pipeline: pipeline)
-                account(analysis.usage, analyzer: analyzer, model: served.name, job: job, since: started)
+                account(analysis.usage, analyzer: analyzer, model: served.name, job: job, since: started, into: tally)
             case .llm(let model):
                 account(
                     .init(promptTokens: embedded.tokens, completionTokens: 0), analyzer: analyzer, model: served.name, job: job,
-                    since: started)
+                    since: started, into: tally)
                 analysis = try await LLMAnalyzer(client: client, model: model).analyze(
                     text, pipeline: pipeline, pricePerMillionTokens: meter.price(of: model)
                 ) { call in
-                    account(call, analyzer: analyzer, model: model, job: job, since: started)
+                    account(call, analyzer: analyzer, model: model, job: job, since: started, into: tally)
                 }
             }
             metrics.analyzed(analyzer: analyzer, outcome: "success", since: started)
@@ -142,7 +144,7 @@ package struct InsightJobWorker: JobWorker {
         }
         return try await store(
             analysis, source: "analyzer", embedding: Float32LE.bytes(embedded.vector), model: served.name, hash: hash, for: conversation,
-            job: job, pipeline: pipeline)
+            job: job, pipeline: pipeline, usage: tally.events)
     }
 
     /// Above this share of unknown tokens a text is unreadable to the embedding model.
@@ -159,11 +161,21 @@ package struct InsightJobWorker: JobWorker {
         return try outcome(Result(conversationID: conversation.id, status: .skipped, reason: reason))
     }
 
-    /// Records tokens a model spent for the job's team: in the usage report (with the cost at
-    /// `usage.prices`) and the metrics.
-    private func account(_ usage: Analysis.Usage, analyzer: String, model: String, job: Job, since started: ContinuousClock.Instant) {
+    /// Counts tokens a model spent for the job's team in the metrics, and keeps their usage event to bill
+    /// with the insight: an attempt that stores none (it failed, or its node was killed) bills nothing.
+    private func account(
+        _ usage: Analysis.Usage, analyzer: String, model: String, job: Job, since started: ContinuousClock.Instant, into tally: UsageTally
+    ) {
         metrics.used(analyzer: analyzer, usage: usage, costUSD: meter.price(of: model).map { usage.cost(perMillionTokens: $0) })
-        meter.record(teamID: job.teamID, model: model, route: "/v1/conversations", tokens: usage.total, since: started)
+        meter.computed(model: model, tokens: usage.total)
+        tally.add(meter.event(teamID: job.teamID, model: model, route: "/v1/conversations", tokens: usage.total, since: started))
+    }
+
+    /// The usage events of one attempt, gathered from the analyzer's calls.
+    private final class UsageTally: Sendable {
+        private let gathered = Mutex<[UsageEvent]>([])
+        func add(_ event: UsageEvent) { gathered.withLock { $0.append(event) } }
+        var events: [UsageEvent] { gathered.withLock { $0 } }
     }
 
     /// The team's recent analysis by this pipeline version and model closest to the conversation, with its similarity.
@@ -184,7 +196,7 @@ package struct InsightJobWorker: JobWorker {
 
     private func store(
         _ analysis: Analysis, source: String, embedding: Data?, model: String?, hash: String, for conversation: Conversation, job: Job,
-        pipeline: PipelineDefinition
+        pipeline: PipelineDefinition, usage: [UsageEvent] = []
     ) async throws -> JobOutcome {
         let new = NewInsight(
             conversationID: conversation.id, jobID: job.id, pipeline: pipeline.name, pipelineVersion: pipeline.version, contentHash: hash,
@@ -197,7 +209,7 @@ package struct InsightJobWorker: JobWorker {
                     insightID: insightID, conversationID: conversation.id, pipeline: pipeline.name, source: source, labels: analysis.labels)
             )
         }
-        let (insight, created) = try await store.insights.store(new, teamID: job.teamID, event: payload)
+        let (insight, created) = try await store.insights.store(new, teamID: job.teamID, event: payload, usage: usage)
         if created { metrics.stored(pipeline: pipeline.name, source: source) }
         return try outcome(Result(conversationID: conversation.id, status: .analyzed, insightID: insight.id, source: insight.source))
     }

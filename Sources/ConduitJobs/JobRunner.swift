@@ -227,7 +227,7 @@ public final class JobRunner: Service, JobQueues, Sendable {
                 let completed = try await retrying(times: 3) {
                     try await store.jobs.complete(
                         job.id, node: node, attempt: job.attempt, result: outcome.result, output: outcome.output,
-                        progress: (final.done, final.total))
+                        progress: (final.done, final.total), effect: { try await UsageRepository.insert(outcome.usage, on: $0) })
                 }
                 if completed {
                     outcomes(job.kind, "completed")

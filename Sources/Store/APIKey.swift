@@ -2,16 +2,20 @@ import Crypto
 import Foundation
 import SQLKit
 
-/// What an API key may do. Routes name the scope they need; `admin` is needed for the admin API.
+/// What an API key may do. Routes name the scope they need; `admin` is needed for the admin API of
+/// the key's team, `operator` for what spans the whole server (`/metrics`, `/v1/admin/debug`), which
+/// no team's admin may see: only the bootstrap admin key and keys made with the CLI have it.
 public enum Scope: String, Sendable, CaseIterable, Codable, Comparable {
-    case embeddings, chat, jobs, insights, admin
+    case embeddings, chat, jobs, insights, admin, `operator`
 
     public static func < (lhs: Scope, rhs: Scope) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
 
-    /// Scopes a key gets when none are named: everything but administration.
+    /// Scopes a key gets when none are named: everything but administration and operation.
     public static let defaultScopes: Set<Scope> = [.embeddings, .chat, .jobs, .insights]
+    /// Everything a team's own administrator may hold: all but `operator`.
+    public static let teamScopes: Set<Scope> = Set(allCases).subtracting([.operator])
 }
 
 /// An API key as stored: never the secret itself, only its SHA-256 and a short prefix that lets

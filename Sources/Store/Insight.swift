@@ -97,9 +97,10 @@ public struct InsightsRepository: Repository {
     /// Stores a conversation's insight, marks the conversation analyzed (a failed one too, when its job
     /// was retried) and records `event`, in one transaction. A conversation has one insight: when it
     /// already has one (its job ran again after a crash), nothing is written and that insight is
-    /// returned with `created` false.
+    /// returned with `created` false. `usage`, what producing it cost, is billed with it, so once.
     public func store(
-        _ new: NewInsight, teamID: String, event: @Sendable (_ insightID: String) -> NewEvent, now: Int64 = StoreTime.now()
+        _ new: NewInsight, teamID: String, event: @Sendable (_ insightID: String) -> NewEvent, usage: [UsageEvent] = [],
+        now: Int64 = StoreTime.now()
     )
         async throws -> (insight: Insight, created: Bool)
     {
@@ -133,6 +134,7 @@ public struct InsightsRepository: Repository {
                     """
                 ).run()
                 try await database.events.insert(event, teamID: teamID, now: now, in: sql)
+                try await UsageRepository.insert(usage, on: sql)
             }
             guard
                 let row = try await sql.raw("SELECT \(Insight.columns) FROM insights WHERE conversation_id = \(bind: new.conversationID)")

@@ -290,6 +290,12 @@ enum Schema {
                 // Only the rows of earlier runs: a run that applies 1 to 10 at once wrote milliseconds already.
                 "UPDATE schema_migrations SET applied_at = applied_at * 1000 WHERE applied_at < 100000000000",
             ]),
+        Migration(
+            version: 11, name: "the operator scope, for /metrics and /v1/admin/debug",
+            statements: [
+                // The server-wide routes needed `admin` before; the bootstrap admin key keeps them.
+                "UPDATE api_keys SET scopes = scopes || ' operator' WHERE name = 'bootstrap admin' AND scopes LIKE '%admin%'"
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

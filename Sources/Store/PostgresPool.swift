@@ -127,6 +127,7 @@ final class PostgresPool: Sendable {
                 }
                 return
             } catch {
+                if Task.isCancelled { break }  // closing
                 let reason = "the database does not answer (\(String(describing: error).prefix(200)))"
                 let isNew = state.withLock { state in
                     defer { state.outage = reason }

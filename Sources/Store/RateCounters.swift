@@ -112,10 +112,29 @@ public struct RateCountersRepository: Repository {
         }
     }
 
+    /// Counts in the window that holds `now`. A minute window slides: the previous minute's counts weigh
+    /// by how much of it the last 60 seconds still cover, so that a burst across a minute's boundary is not
+    /// allowed twice the limit (20 wrong passwords in 6 s, 10 on each side). Months are calendar months.
     private static func count(
         requests: Int64, tokens: Int64, in window: RateWindow, now: Int64, sql: any SQLDatabase
     ) async throws -> RateStatus {
         let (start, end) = window.bounds(at: now)
+        var previous: (requests: Int64, tokens: Int64) = (0, 0)
+        if window.period == .minute {
+            let row = try await sql.raw(
+                """
+                SELECT requests, tokens FROM rate_counters
+                WHERE subject = \(bind: window.subject + ":" + window.period.rawValue) AND window_start = \(bind: start - StoreTime.minute)
+                """
+            ).first()
+            if let row {
+                let covered = StoreTime.minute - (now - start)
+                previous = (
+                    try row.decode(column: "requests", as: Int64.self) * covered / StoreTime.minute,
+                    try row.decode(column: "tokens", as: Int64.self) * covered / StoreTime.minute
+                )
+            }
+        }
         let row = try await sql.raw(
             """
             INSERT INTO rate_counters (subject, window_start, requests, tokens)
@@ -127,8 +146,8 @@ public struct RateCountersRepository: Repository {
         ).first()
         guard let row else { throw StoreError.conflict("rate counter upsert returned no row") }
         return RateStatus(
-            window: window, requests: try row.decode(column: "requests", as: Int64.self),
-            tokens: try row.decode(column: "tokens", as: Int64.self), resetsAt: end)
+            window: window, requests: try row.decode(column: "requests", as: Int64.self) + previous.requests,
+            tokens: try row.decode(column: "tokens", as: Int64.self) + previous.tokens, resetsAt: end)
     }
 
     /// Deletes the counters of windows that are over: a minute's two minutes later, a month's after 40 days.

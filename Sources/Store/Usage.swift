@@ -50,21 +50,23 @@ public struct UsageRepository: Repository {
     }
 
     private func record(chunk events: ArraySlice<UsageEvent>) async throws {
-        try await transaction { sql in
-            for event in events {
-                try await sql.raw(
-                    """
-                    INSERT INTO usage_events (id, team_id, key_id, model, route, tokens, latency_ms, status, created_at)
-                    VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: event.teamID), \(bind: event.keyID), \(bind: event.model),
-                            \(bind: event.route), \(bind: event.tokens), \(bind: event.latencyMilliseconds), \(bind: event.status),
-                            \(bind: event.createdAt))
-                    """
-                ).run()
-            }
+        try await transaction { sql in try await Self.insert(events, on: sql) }
+    }
+
+    /// Stores `events` on `sql`, inside the caller's transaction (a job's completion).
+    public static func insert(_ events: some Collection<UsageEvent> & Sendable, on sql: any SQLDatabase) async throws {
+        for event in events {
+            try await sql.raw(
+                """
+                INSERT INTO usage_events (id, team_id, key_id, model, route, tokens, latency_ms, status, created_at)
+                VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: event.teamID), \(bind: event.keyID), \(bind: event.model),
+                        \(bind: event.route), \(bind: event.tokens), \(bind: event.latencyMilliseconds), \(bind: event.status),
+                        \(bind: event.createdAt))
+                """
+            ).run()
         }
     }
 
-    /// Usage of `teamID` (every team's when nil) from `start` until `end` (milliseconds since 1970), by day, model and key.
     public func summary(teamID: String?, from start: Int64, to end: Int64) async throws -> [UsageSummary] {
         try await read { sql in
             var teamFilter: SQLQueryString = ""

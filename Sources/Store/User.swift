@@ -11,7 +11,7 @@ public enum Role: String, Sendable, CaseIterable, Codable {
     /// The scopes a user's access token carries.
     public var scopes: Set<Scope> {
         switch self {
-        case .owner, .admin: Set(Scope.allCases)
+        case .owner, .admin: Scope.teamScopes
         case .member: Scope.defaultScopes
         case .viewer: [.insights]
         }

@@ -67,7 +67,7 @@ struct InsightsAPITests {
     )
     func localPipeline() async throws {
         try await TestDatabase.withTeams(.sqlite) { store, team, other in
-            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.insights, .jobs, .admin]).secret
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.insights, .jobs, .operator]).secret
             let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.insights]).secret
             let embeddingsOnly = try await store.keys.create(name: "e", teamID: team.id, scopes: [.embeddings]).secret
             let metrics = ServerMetrics()

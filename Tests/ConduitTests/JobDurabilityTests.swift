@@ -1,5 +1,6 @@
 import ConduitTestSupport
 import Foundation
+import SQLKit
 import Store
 import Testing
 
@@ -117,6 +118,17 @@ extension EndToEnd {
             // A job seen running may still have finished in the moment before the kill; the others were rescued.
             #expect(interrupted.contains { $0.attempt >= 2 && $0.errors.first?.message.contains("lease expired") == true })
             #expect(try await store.jobs.list(teamID: team.id, state: .running, limit: 10).isEmpty)
+            // Billed what was delivered, once: the killed attempts' tokens are not in the usage report.
+            let delivered = jobs.compactMap { job in
+                job.result.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["prompt_tokens"] as? Int
+            }.reduce(0, +)
+            let billedJobs = try await store.read { sql in
+                try await sql.raw(
+                    "SELECT CAST(SUM(tokens) AS BIGINT) AS n FROM usage_events WHERE route = '/v1/jobs' AND team_id = \(bind: team.id)"
+                )
+                .first()?.decode(column: "n", as: Int64?.self) ?? 0
+            }
+            #expect(billedJobs == Int64(delivered), "billed \(billedJobs) tokens for \(delivered) delivered")
         }
     }
 }

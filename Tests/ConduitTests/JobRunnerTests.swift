@@ -212,6 +212,41 @@ struct JobRunnerTests {
         }
     }
 
+    /// Bills 100 tokens with each completed attempt; its first attempt never ends by itself (as one whose
+    /// node is killed).
+    final class BillingWorker: JobWorker {
+        let kind = "billed"
+        private let attempts = Mutex(0)
+
+        func run(_ job: Job, progress: JobProgress) async throws -> JobOutcome {
+            if attempts.withLock({ attempts in
+                attempts += 1
+                return attempts
+            }) == 1 {
+                try await Task.sleep(for: .seconds(3600))
+            }
+            let usage = UsageEvent(
+                teamID: job.teamID, keyID: nil, model: "m", route: "/v1/jobs", tokens: 100, latencyMilliseconds: 1, status: 200)
+            return JobOutcome(result: "{}", usage: [usage])
+        }
+    }
+
+    @Test("a job's usage is stored with its completion, once: an attempt that does not complete bills nothing", arguments: Backend.allCases)
+    func billedOnce(backend: Backend) async throws {
+        try await TestDatabase.withTeam(backend) { store, team in
+            var configuration = Self.configuration()
+            configuration.attemptTimeout = .milliseconds(300)
+            let runner = JobRunner(store: store, workers: [BillingWorker()], configuration: configuration, logger: TestServer.logger)
+            try await Self.running(runner) { _ in
+                let job = try await store.jobs.enqueue(NewJob(kind: "billed", input: "{}"), teamID: team.id).job
+                let done = try await Self.until(store, job.id) { $0.state == .completed }
+                #expect(done.state == .completed && done.attempt == 2)
+            }
+            let billed = try await store.usage.summary(teamID: team.id, from: 0, to: .max)
+            #expect(billed.map(\.tokens) == [100] && billed.map(\.requests) == [1], "\(billed)")
+        }
+    }
+
     @Test("on PostgreSQL a job enqueued by any node wakes the workers at once (LISTEN/NOTIFY), long before their next poll")
     func notification() async throws {
         try await TestDatabase.withTeam(.postgres) { store, team in

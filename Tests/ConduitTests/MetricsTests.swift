@@ -14,11 +14,12 @@ import Testing
 @Suite("Prometheus metrics")
 struct MetricsTests {
     @Test(
-        "/metrics and /v1/admin/debug need the admin scope; metrics count requests, batches and refusals, with no key, user or text in them"
+        "/metrics and /v1/admin/debug need the operator scope, which a team's admin lacks and cannot grant; metrics count requests, batches and refusals, with no key, user or text in them"
     )
     func exposition() async throws {
         try await TestDatabase.withTeam(.sqlite) { store, team in
-            let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin])
+            let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin, .operator])
+            let teamAdmin = try await store.keys.create(name: "team admin", teamID: team.id, scopes: Scope.teamScopes)
             let caller = try await store.keys.create(name: "caller", teamID: team.id, scopes: [.embeddings])
             let victim = try await store.keys.create(name: "victim", teamID: team.id, scopes: [.embeddings])
             try await store.keys.setLimits(Limits(requestsPerMinute: 1), forKey: caller.key.id)
@@ -41,6 +42,11 @@ struct MetricsTests {
 
                 #expect(try await call("/metrics", .get, key: nil).status == .unauthorized)
                 #expect(try await call("/metrics", .get, key: caller.secret).status == .forbidden)
+                #expect(try await call("/metrics", .get, key: teamAdmin.secret).status == .forbidden)
+                #expect(try await call("/v1/admin/debug", .get, key: teamAdmin.secret).status == .forbidden)
+                let escalation = try await call(
+                    "/v1/admin/keys", .post, key: teamAdmin.secret, body: #"{"name":"x","scopes":["operator"]}"#)
+                #expect(escalation.status == .forbidden)
                 let response = try await call("/metrics", .get, key: admin.secret)
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)

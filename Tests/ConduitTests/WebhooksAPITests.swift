@@ -234,7 +234,9 @@ struct WebhooksAPITests {
         }
     }
 
-    @Test("receiver addresses: public ones pass; loopback, private, shared, link-local, unique-local and mapped private ones do not")
+    @Test(
+        "receiver addresses: public ones pass; loopback, private, shared, link-local, unique-local, mapped and translated private ones do not; a host hiding a NUL is refused; a name that does not exist fails at once"
+    )
     func addresses() async throws {
         for text in ["8.8.8.8", "93.184.216.34", "2606:4700::1111", "172.32.0.1", "100.128.0.1", "64:ff9b::808:808", "2002:808:808::1"] {
             #expect(try #require(IPAddress(text)).isPublic, "\(text)")
@@ -242,10 +244,17 @@ struct WebhooksAPITests {
         for text in [
             "127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1",
             "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "[::1]", "64:ff9b::a9fe:a9fe", "2002:a00:1::1",
+            "::ffff:0:127.0.0.1", "[::ffff:0:127.0.0.1]",
         ] {
             #expect(try #require(IPAddress(text)).isPublic == false, "\(text)")
         }
         #expect(IPAddress("example.com") == nil)
+        #expect(ReceiverAddress.problem(withURL: "http://example%00.com/hook", allowPrivate: false) != nil)
+        #expect(ReceiverAddress.problem(withURL: "http://[::ffff:0:127.0.0.1]/hook", allowPrivate: false) != nil)
+        #expect(ReceiverAddress.problem(withURL: "https://hooks.example.com/hook", allowPrivate: false) == nil)
+        await #expect {
+            try await ReceiverAddress.check(host: "no-such-host.invalid", allowPrivate: false)
+        } throws: { ($0 as? DeliveryError)?.isFinal == true }
         await #expect(throws: DeliveryError.self) { try await ReceiverAddress.check(host: "localhost", allowPrivate: false) }
         #expect(try await ReceiverAddress.check(host: "localhost", allowPrivate: true) == nil, "nothing to pin")
         #expect(try await ReceiverAddress.check(host: "8.8.8.8", allowPrivate: false) == IPAddress("8.8.8.8"), "pinned")

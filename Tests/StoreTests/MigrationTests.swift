@@ -55,7 +55,9 @@ struct MigrationTests {
         }
     }
 
-    @Test("a database at the previous version is upgraded with its data intact", arguments: Backend.allCases)
+    @Test(
+        "a database at the previous version is upgraded with its data intact (the bootstrap admin key gains the operator scope)",
+        arguments: Backend.allCases)
     func fromPreviousVersion(backend: Backend) async throws {
         let location = try await TestDatabase.makeLocation(backend)
         let database = try await Database.open(location, logger: TestDatabase.logger)
@@ -64,8 +66,13 @@ struct MigrationTests {
             #expect(try await database.migrate(upTo: previous) == Array(1...previous))
             let team = try await database.teams.create(name: "before")
             let issued = try await database.keys.create(name: "old", teamID: team.id, scopes: [.embeddings])
+            let bootstrap = try await database.keys.create(name: "bootstrap admin", teamID: team.id, scopes: Scope.teamScopes)
+            let teamAdmin = try await database.keys.create(name: "team admin", teamID: team.id, scopes: Scope.teamScopes)
             #expect(try await database.migrate() == [Schema.latestVersion])
             #expect(try await database.keys.find(secret: issued.secret)?.name == "old")
+            // Version 11: the bootstrap admin key keeps the server-wide routes; no team's admin key gets them.
+            #expect(try await database.keys.find(secret: bootstrap.secret)?.scopes == Set(Scope.allCases))
+            #expect(try await database.keys.find(secret: teamAdmin.secret)?.scopes == Scope.teamScopes)
             #expect(try await database.teams.find("before")?.limits == Limits.none)
         } catch {
             await database.close()
@@ -95,7 +102,7 @@ struct MigrationTests {
                     "INSERT INTO rate_counters (subject, window_start, requests, tokens) VALUES ('key:k:minute', 1700000040, 3, 0)"
                 ).run()
             }
-            #expect(try await database.migrate() == [10])
+            #expect(try await database.migrate() == Array(10...Schema.latestVersion))
             let applied = try await database.read { sql in
                 try await sql.raw("SELECT MIN(applied_at) AS first FROM schema_migrations").first()?.decode(column: "first", as: Int64.self)
             }

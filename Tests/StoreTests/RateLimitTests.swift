@@ -53,7 +53,7 @@ struct RateLimitTests {
         await second.close()
     }
 
-    @Test("a request is counted in every window or in none; a new minute starts from zero", arguments: Backend.allCases)
+    @Test("a request is counted in every window or in none", arguments: Backend.allCases)
     func allOrNothing(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
             let key = RateWindow.windows(for: "key:k", Limits(requestsPerMinute: 100))
@@ -72,6 +72,25 @@ struct RateLimitTests {
             }
             #expect(statuses.first?.requests == 3)
             #expect(admitted([try await store.rateCounters.admit(tokens: 1, in: key + team, now: now + StoreTime.minute)]) == 1)
+        }
+    }
+
+    @Test(
+        "a minute window slides: 20 attempts in 6 s across a minute's boundary get 11 through at most, not 20; a minute later all is forgotten",
+        arguments: Backend.allCases)
+    func slidingMinute(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let windows = [RateWindow(subject: "login:someone", period: .minute, requestLimit: 10, tokenLimit: nil)]
+            let boundary: Int64 = 1_800_000_040_000  // a minute's start
+            var through = 0
+            for attempt in 0..<20 {
+                // 3 s before the boundary to 3.3 s after it.
+                let now = boundary - 3_000 + Int64(attempt) * 330
+                if case .admitted = try await store.rateCounters.admit(tokens: 0, in: windows, now: now) { through += 1 }
+            }
+            #expect(through <= 11, "\(through) of 20 got through")
+            let later = boundary + 2 * StoreTime.minute
+            #expect(admitted([try await store.rateCounters.admit(tokens: 0, in: windows, now: later)]) == 1)
         }
     }
 

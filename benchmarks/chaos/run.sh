@@ -26,6 +26,8 @@ trap cleanup EXIT
 
 db=(--database-url "$CONDUIT_TEST_POSTGRES_URL")
 "$conduit" migrate "${db[@]}" >/dev/null
+"$conduit" teams create "${db[@]}" chaos-a >/dev/null
+"$conduit" teams create "${db[@]}" chaos-b >/dev/null
 key_a="$("$conduit" keys create "${db[@]}" --name chaos-a --team chaos-a | tail -1)"
 key_b="$("$conduit" keys create "${db[@]}" --name chaos-b --team chaos-b | tail -1)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -1,8 +1,8 @@
 import Hummingbird
 import NIOCore
 
-/// `GET /metrics`: the Prometheus exposition. Mounted where the admin scope is required (or open
-/// when authentication is off and the server listens on loopback only).
+/// `GET /metrics`: the Prometheus exposition, of the whole server. Mounted where the operator scope is
+/// required (or open when authentication is off and the server listens on loopback only).
 package struct MetricsController {
     package let metrics: ServerMetrics
 

@@ -32,15 +32,19 @@ extension JobWorker {
 public struct JobOutcome: Sendable, Equatable {
     public var result: String
     public var output: Data?
+    /// What the job is billed, stored in the transaction that completes it: an attempt that never
+    /// completes (its node killed, its lease lost) bills nothing, and a job is billed once.
+    public var usage: [UsageEvent]
 
-    public init(result: String, output: Data? = nil) {
+    public init(result: String, output: Data? = nil, usage: [UsageEvent] = []) {
         self.result = result
         self.output = output
+        self.usage = usage
     }
 
     /// A result written as the API writes JSON.
-    package init(encoding result: some Encodable, output: Data? = nil) throws {
-        self.init(result: String(decoding: try wireJSON(result), as: UTF8.self), output: output)
+    package init(encoding result: some Encodable, output: Data? = nil, usage: [UsageEvent] = []) throws {
+        self.init(result: String(decoding: try wireJSON(result), as: UTF8.self), output: output, usage: usage)
     }
 }
 

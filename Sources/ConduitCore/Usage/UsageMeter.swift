@@ -20,15 +20,27 @@ package struct UsageMeter: Sendable {
 
     /// Records `tokens` of `model` spent for `teamID` (and `keyID`, for an API call) on `route`, answered
     /// with `status` after what it took since `started`. Only what was served (a 2xx) counts in the metrics.
-    /// The model is stored as asked for, bounded: a refused request may name anything.
     package func record(
         teamID: String?, keyID: String? = nil, model: String, route: String, tokens: Int, status: Int = 200,
         since started: ContinuousClock.Instant
     ) {
-        recorder?.record(
-            UsageEvent(
-                teamID: teamID, keyID: keyID, model: model.bounded(), route: route, tokens: Int64(tokens),
-                latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: status))
-        if (200..<300).contains(status) { metrics.served(model: model, tokens: tokens, pricePerMillionTokens: price(of: model)) }
+        recorder?.record(event(teamID: teamID, keyID: keyID, model: model, route: route, tokens: tokens, status: status, since: started))
+        if (200..<300).contains(status) { computed(model: model, tokens: tokens) }
+    }
+
+    /// The usage event of such a call, for a job to bill with its completion (`JobOutcome.usage`). The model
+    /// is stored as asked for, bounded: a refused request may name anything.
+    package func event(
+        teamID: String?, keyID: String? = nil, model: String, route: String, tokens: Int, status: Int = 200,
+        since started: ContinuousClock.Instant
+    ) -> UsageEvent {
+        UsageEvent(
+            teamID: teamID, keyID: keyID, model: model.bounded(), route: route, tokens: Int64(tokens),
+            latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: status)
+    }
+
+    /// Counts `tokens` of `model` computed in the metrics alone: work a job does, billed when it completes.
+    package func computed(model: String, tokens: Int) {
+        metrics.served(model: model, tokens: tokens, pricePerMillionTokens: price(of: model))
     }
 }

@@ -4,7 +4,7 @@ import Hummingbird
 import ModelRuntime
 import Store
 
-/// `GET /v1/admin/debug`, for an operator with the `admin` scope: what is loaded, how full each
+/// `GET /v1/admin/debug`, for an operator (the `operator` scope): what is loaded, how full each
 /// model's queue is and what it has done, the process's memory, and how long it has run.
 package struct DebugController {
     package let catalog: ModelCatalog

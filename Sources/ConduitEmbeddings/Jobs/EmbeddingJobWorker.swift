@@ -82,20 +82,22 @@ public struct EmbeddingJobWorker: JobWorker {
         let limits = self.limits.current
         var output = Data(capacity: input.input.count * dimensions * 4)
         var tokens = 0
+        let started = ContinuousClock.now
         progress.report(done: 0, total: input.input.count)
         for start in stride(from: 0, to: input.input.count, by: Self.chunk) {
             let texts = input.input[start..<min(start + Self.chunk, input.input.count)]
             let sequences = try texts.enumerated().map { offset, text in try limits.encode(text, index: start + offset, model: model).ids }
             let chunkTokens = sequences.reduce(0) { $0 + $1.count }
             tokens += chunkTokens
-            let started = ContinuousClock.now
             let vectors = try await served.scheduler.embedInBackground(sequences)
-            meter.record(teamID: job.teamID, model: served.name, route: "/v1/jobs", tokens: chunkTokens, since: started)
+            meter.computed(model: served.name, tokens: chunkTokens)
             for vector in model.shortened(vectors, to: dimensions) { output.append(Float32LE.bytes(vector)) }
             progress.report(done: start + texts.count, total: input.input.count)
         }
         let result = Result(model: served.name, count: input.input.count, dimensions: dimensions, promptTokens: tokens)
-        return try JobOutcome(encoding: result, output: output)
+        return try JobOutcome(
+            encoding: result, output: output,
+            usage: [meter.event(teamID: job.teamID, model: served.name, route: "/v1/jobs", tokens: tokens, since: started)])
     }
 
     /// `jsonl`: the output as JSON lines, `{"index": i, "embedding": [...]}`, in input order.
