@@ -7,7 +7,7 @@ import Store
 /// The admin API, for keys with the `admin` scope, always within the caller's own team: another
 /// team's objects do not exist for it (404, never 403, so ids cannot be probed).
 ///
-/// `GET /v1/admin/teams` (the caller's team), `GET|POST /v1/admin/users`, `GET|POST /v1/admin/keys`,
+/// `GET /v1/admin/teams` (the caller's team), `GET|POST /v1/admin/users`, `PATCH|DELETE /v1/admin/users/{id}`, `GET|POST /v1/admin/keys`,
 /// `DELETE /v1/admin/keys/{id}` (revoke), `POST /v1/admin/keys/{id}/rotate`,
 /// `GET /v1/admin/usage?from=YYYY-MM-DD&to=YYYY-MM-DD`.
 package struct AdminController {
@@ -99,6 +99,27 @@ package struct AdminController {
         package var role: String?
     }
 
+    package struct RoleChange: Decodable {
+        package var role: String
+    }
+
+    /// Owners are made and managed from the command line: an admin key must not mint, demote or delete an
+    /// account above admin.
+    private static func assignableRole(_ name: String) throws -> Role {
+        guard let role = Role(rawValue: name), role != .owner else {
+            throw InvalidInput("role must be admin, member or viewer, got '\(name.bounded())'", param: "role", code: "invalid_value")
+        }
+        return role
+    }
+
+    private static func requireNotOwner(_ id: String, teamID: String, store: Database) async throws {
+        if let user = try await store.users.find(id: id), user.teamID == teamID, user.role == .owner {
+            throw APIError(
+                status: .forbidden, message: "owners are managed from the command line (conduit users)", type: "permission_error",
+                code: "owner_protected")
+        }
+    }
+
     package struct UsageRow: Encodable {
         package var date: String
         package var model: String
@@ -158,17 +179,23 @@ package struct AdminController {
         router.post("/v1/admin/users") { request, context in
             let identity = try Self.caller(context)
             let body = try await request.decodeJSON(as: NewUser.self, limit: 16 * 1024)
-            let role =
-                try body.role.map { name in
-                    // Owners are made from the command line: an admin key must not mint an account above admin.
-                    guard let role = Role(rawValue: name), role != .owner else {
-                        throw InvalidInput(
-                            "role must be admin, member or viewer, got '\(name)'", param: "role", code: "invalid_value")
-                    }
-                    return role
-                } ?? .member
+            let role = try body.role.map(Self.assignableRole) ?? .member
             let user = try await store.users.create(email: body.email, password: body.password, role: role, teamID: identity.teamID)
             return try json(UserView(user), status: .created)
+        }
+        router.patch("/v1/admin/users/{id}") { request, context in
+            let identity = try Self.caller(context)
+            let body = try await request.decodeJSON(as: RoleChange.self, limit: 16 * 1024)
+            let id = try context.parameters.require("id")
+            try await Self.requireNotOwner(id, teamID: identity.teamID, store: store)
+            let role = try Self.assignableRole(body.role)
+            return try json(UserView(try await store.users.setRole(role, ofUser: id, teamID: identity.teamID)))
+        }
+        router.delete("/v1/admin/users/{id}") { _, context in
+            let identity = try Self.caller(context)
+            let id = try context.parameters.require("id")
+            try await Self.requireNotOwner(id, teamID: identity.teamID, store: store)
+            return try json(UserView(try await store.users.delete(id: id, teamID: identity.teamID)))
         }
         router.get("/v1/admin/usage") { request, context in
             let identity = try Self.caller(context)

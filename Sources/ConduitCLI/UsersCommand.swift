@@ -5,7 +5,8 @@ import Store
 
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "users", abstract: "Create and list users (who log in at /v1/auth/login).", subcommands: [Create.self, List.self])
+        commandName: "users", abstract: "Create, list, change and delete users (who log in at /v1/auth/login).",
+        subcommands: [Create.self, List.self, SetRole.self, Delete.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -48,5 +49,50 @@ struct UsersCommand: AsyncParsableCommand {
                 ["ID", "EMAIL", "ROLE", "TEAM", "CREATED"],
                 users.map { [$0.id, $0.email, $0.role.rawValue, $0.teamID, formatTime($0.createdAt)] })
         }
+    }
+
+    struct SetRole: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-role", abstract: "Change a user's role; it applies to the user's next request.")
+        @OptionGroup var database: StoreOptions
+        @Option(help: "The user's email.") var email: String
+        @Option(help: "owner, admin, member or viewer.") var role: String
+
+        func validate() throws {
+            guard Role(rawValue: role) != nil else {
+                throw ValidationError("role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), got '\(role)'")
+            }
+        }
+
+        func run() async throws {
+            let user = try await database.withDatabase(logger: quietLogger()) { store in
+                let user = try await store.users.require(email: email)
+                return try await store.users.setRole(Role(rawValue: role)!, ofUser: user.id, teamID: user.teamID)
+            }
+            print("\(user.email) is now \(user.role.rawValue)")
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a user: its tokens stop working at once, and it can no longer log in.")
+        @OptionGroup var database: StoreOptions
+        @Option(help: "The user's email.") var email: String
+
+        func run() async throws {
+            let user = try await database.withDatabase(logger: quietLogger()) { store in
+                let user = try await store.users.require(email: email)
+                return try await store.users.delete(id: user.id, teamID: user.teamID)
+            }
+            print("deleted \(user.email)")
+        }
+    }
+}
+
+extension UsersRepository {
+    /// The user with this email, or a usage error naming it.
+    fileprivate func require(email: String) async throws -> User {
+        guard let user = try await find(email: email) else { throw ValidationError("no user with the email '\(email)'") }
+        return user
     }
 }

@@ -67,6 +67,7 @@ public struct UsageRepository: Repository {
         }
     }
 
+    /// Usage of `teamID` (every team's when nil) from `start` until `end` (milliseconds since 1970), by day, model and key.
     public func summary(teamID: String?, from start: Int64, to end: Int64) async throws -> [UsageSummary] {
         try await read { sql in
             var teamFilter: SQLQueryString = ""

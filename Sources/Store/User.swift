@@ -102,6 +102,38 @@ public struct UsersRepository: Repository {
         }
     }
 
+    /// Changes the role of the user `id` of `teamID`; takes effect with the user's next request (a
+    /// request reads the role as stored).
+    public func setRole(_ role: Role, ofUser id: String, teamID: String) async throws -> User {
+        try await read { sql in
+            guard
+                let row = try await sql.raw(
+                    "UPDATE users SET role = \(bind: role.rawValue) WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING *"
+                ).first()
+            else { throw StoreError.notFound("user \(id)") }
+            return try row.decode(User.self)
+        }
+    }
+
+    /// Deletes the user `id` of `teamID` with its refresh tokens: its access tokens stop working at once
+    /// (a request finds no user), and it cannot log in or refresh. Returns the user as it was.
+    public func delete(id: String, teamID: String) async throws -> User {
+        try await read { sql in
+            guard
+                let row = try await sql.raw("DELETE FROM users WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING *").first()
+            else { throw StoreError.notFound("user \(id)") }
+            return try row.decode(User.self)
+        }
+    }
+
+    /// The user with this email, in any team.
+    public func find(email: String) async throws -> User? {
+        try await read { sql in
+            try await sql.raw("SELECT * FROM users WHERE email = \(bind: email.trimmingCharacters(in: .whitespaces).lowercased())")
+                .first().map { try $0.decode(User.self) }
+        }
+    }
+
     /// bcrypt runs here, a thread of its own, one hash at a time: a quarter second of CPU each, it would
     /// otherwise stall the cooperative pool that serves every request, and a flood of logins queues
     /// behind itself instead of behind everyone.

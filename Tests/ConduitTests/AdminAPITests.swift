@@ -64,7 +64,9 @@ struct AdminAPITests {
         }
     }
 
-    @Test("users are listed and created within the caller's team; no owner from the API; no password in any answer")
+    @Test(
+        "users are listed, created, given another role and deleted within the caller's team; no owner made, changed or deleted from the API; no password in any answer"
+    )
     func users() async throws {
         try await TestDatabase.with(.sqlite) { store in
             let mine = try await store.teams.create(name: "mine")
@@ -87,6 +89,24 @@ struct AdminAPITests {
                 #expect(duplicate.0 == .conflict)
                 let list = try await call(client, .get, "/v1/admin/users", key: admin.secret).1["data"] as? [[String: Any]] ?? []
                 #expect(list.map { $0["email"] as? String } == ["new@x.io"])
+
+                // Promoted, demoted and deleted within the team; another team's users and owners are out of reach.
+                let id = try #require(user["id"] as? String)
+                let promoted = try await call(client, .patch, "/v1/admin/users/\(id)", key: admin.secret, body: #"{"role":"member"}"#)
+                #expect(promoted.0 == .ok && promoted.1["role"] as? String == "member")
+                #expect(try await store.users.find(id: id)?.role == .member)
+                let toOwner = try await call(client, .patch, "/v1/admin/users/\(id)", key: admin.secret, body: #"{"role":"owner"}"#)
+                #expect(toOwner.0 == .badRequest)
+                let foreign = try #require(try await store.users.list(teamID: theirs.id).first)
+                #expect(try await call(client, .delete, "/v1/admin/users/\(foreign.id)", key: admin.secret).0 == .notFound)
+                #expect(
+                    try await call(client, .patch, "/v1/admin/users/\(foreign.id)", key: admin.secret, body: #"{"role":"viewer"}"#).0
+                        == .notFound)
+                let boss = try await store.users.create(email: "boss@x.io", password: "boss-password", role: .owner, teamID: mine.id)
+                #expect(try await call(client, .delete, "/v1/admin/users/\(boss.id)", key: admin.secret).0 == .forbidden)
+                #expect(try await call(client, .delete, "/v1/admin/users/\(id)", key: admin.secret).0 == .ok)
+                #expect(try await store.users.find(id: id) == nil)
+                #expect(try await store.users.authenticate(email: "new@x.io", password: "new-password") == nil)
             }
         }
     }

@@ -126,8 +126,13 @@ struct OpenAPITests {
                 let successor = try #require(
                     try await call(.post, "/v1/admin/keys/\(madeID)/rotate", template: "/v1/admin/keys/{id}/rotate") as? [String: Any])
                 try await call(.delete, "/v1/admin/keys/\(try #require(successor["id"] as? String))", template: "/v1/admin/keys/{id}")
-                try await call(.post, "/v1/admin/users", body: example("/v1/admin/users", "post"))
+                let added = try #require(
+                    try await call(.post, "/v1/admin/users", body: example("/v1/admin/users", "post")) as? [String: Any])
+                let userID = try #require(added["id"] as? String)
                 try await call(.get, "/v1/admin/users")
+                try await call(
+                    .patch, "/v1/admin/users/\(userID)", template: "/v1/admin/users/{id}", body: example("/v1/admin/users/{id}", "patch"))
+                try await call(.delete, "/v1/admin/users/\(userID)", template: "/v1/admin/users/{id}")
                 try await call(.get, "/v1/admin/usage?from=2026-01-01&to=2030-01-01")
 
                 let tokens = try #require(
