@@ -99,6 +99,19 @@ package struct AdminController {
         package var role: String?
     }
 
+    /// A team's admin grants, rotates and revokes its team's scopes; only an operator handles an operator key
+    /// (rotating one would hand its powers to whoever rotates it).
+    private static func requireOperator(for scopes: Set<Scope>, caller: Identity) throws {
+        guard scopes.contains(.operator), !caller.scopes.contains(.operator) else { return }
+        throw APIError(
+            status: .forbidden, message: "only credentials with the 'operator' scope can grant or handle it", type: "permission_error",
+            param: "scopes", code: "insufficient_scope")
+    }
+
+    private func requireOperator(forKey id: String, caller: Identity) async throws {
+        if let key = try await store.keys.find(id: id, teamID: caller.teamID) { try Self.requireOperator(for: key.scopes, caller: caller) }
+    }
+
     package struct RoleChange: Decodable {
         package var role: String
     }
@@ -152,12 +165,7 @@ package struct AdminController {
             let identity = try Self.caller(context)
             let body = try await request.decodeJSON(as: NewKey.self, limit: 64 * 1024)
             let scopes = try APIKeyRules.scopes(body.scopes)
-            // A team's admin grants its team's scopes; only an operator makes another operator.
-            if scopes.contains(.operator) && !identity.scopes.contains(.operator) {
-                throw APIError(
-                    status: .forbidden, message: "only credentials with the 'operator' scope can grant it",
-                    type: "permission_error", param: "scopes", code: "insufficient_scope")
-            }
+            try Self.requireOperator(for: scopes, caller: identity)
             let issued = try await store.keys.create(
                 name: try APIKeyRules.name(body.name), teamID: identity.teamID, scopes: scopes,
                 expiresAt: try APIKeyRules.expiry(inDays: body.expiresInDays))
@@ -165,11 +173,15 @@ package struct AdminController {
         }
         router.delete("/v1/admin/keys/{id}") { _, context in
             let identity = try Self.caller(context)
-            return try json(Key(try await store.keys.revoke(id: try context.parameters.require("id"), teamID: identity.teamID)))
+            let id = try context.parameters.require("id")
+            try await requireOperator(forKey: id, caller: identity)
+            return try json(Key(try await store.keys.revoke(id: id, teamID: identity.teamID)))
         }
         router.post("/v1/admin/keys/{id}/rotate") { _, context in
             let identity = try Self.caller(context)
-            let issued = try await store.keys.rotate(id: try context.parameters.require("id"), teamID: identity.teamID)
+            let id = try context.parameters.require("id")
+            try await requireOperator(forKey: id, caller: identity)
+            let issued = try await store.keys.rotate(id: id, teamID: identity.teamID)
             return try json(Key(issued.key, secret: issued.secret), status: .created)
         }
         router.get("/v1/admin/users") { _, context in

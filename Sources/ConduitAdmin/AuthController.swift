@@ -43,13 +43,18 @@ package struct AuthController {
     /// being refused: slow for a guesser, a pause for the owner.
     package static let delayPerExcessAttempt: Duration = .milliseconds(500)
     package static let maximumDelay: Duration = .seconds(5)
+    /// Login attempts per account from all addresses together in any 60 seconds: past it, refused. The
+    /// delay alone would not bound guesses made in parallel from many addresses.
+    package static let attemptsPerAccountPerMinute: Int64 = 60
 
     private func throttle(email: String, address: SocketAddress?) async throws {
         let account = "login:" + email.trimmingCharacters(in: .whitespaces).lowercased()
         let client = address.flatMap(Self.clientNetwork)
         var windows = [
-            // The account across every address: counted for the delay, never refused by itself.
-            RateWindow(subject: account, period: .minute, requestLimit: client == nil ? Self.attemptsPerMinute : nil, tokenLimit: nil)
+            // The account across every address: counted for the delay, refused only far past it.
+            RateWindow(
+                subject: account, period: .minute, requestLimit: client == nil ? Self.attemptsPerMinute : Self.attemptsPerAccountPerMinute,
+                tokenLimit: nil)
         ]
         if let client {
             windows.append(

@@ -37,7 +37,9 @@ public final class Database: Sendable {
     /// bcrypt's work factor for the passwords this store hashes, and for the decoy an unknown email is
     /// checked against (so that it takes as long as a known one).
     public let passwordCost: UInt8
-    /// How long one call (a statement, or a whole transaction) may take before it is abandoned.
+    /// How long one call (a statement, or a whole transaction) may take before it is abandoned (on SQLite at
+    /// least 60 s: the wait includes the queue for its one connection). An abandoned call's outcome is
+    /// unknown to its caller, as with any network timeout: it may still commit.
     public let callTimeout: Duration
     let backend: Backend
     private let logger: Logger
@@ -197,7 +199,10 @@ public final class Database: Sendable {
             watch: { waited in
                 if let outage = pool.outage { return StoreError.unavailable(outage) }
                 if waited >= PostgresPool.suspectAfter { pool.suspect() }
-                if let timeout, waited >= timeout { return StoreError.unavailable("no answer within \(timeout)") }
+                if let timeout, waited >= timeout {
+                    pool.suspect(callTimedOut: true)
+                    return StoreError.unavailable("no answer within \(timeout)")
+                }
                 return nil
             }, body)
     }

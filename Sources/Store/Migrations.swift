@@ -294,7 +294,13 @@ enum Schema {
             version: 11, name: "the operator scope, for /metrics and /v1/admin/debug",
             statements: [
                 // The server-wide routes needed `admin` before; the bootstrap admin key keeps them.
-                "UPDATE api_keys SET scopes = scopes || ' operator' WHERE name = 'bootstrap admin' AND scopes LIKE '%admin%'"
+                // Only the first one of the team `default`: any team's admin could have named a key so.
+                """
+                UPDATE api_keys SET scopes = scopes || ' operator'
+                WHERE id = (SELECT k.id FROM api_keys k JOIN teams t ON t.id = k.team_id
+                            WHERE t.name = 'default' AND k.name = 'bootstrap admin' AND k.scopes LIKE '%admin%'
+                            ORDER BY k.created_at LIMIT 1)
+                """
             ]),
     ]
 

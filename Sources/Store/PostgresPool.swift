@@ -31,6 +31,9 @@ final class PostgresPool: Sendable {
         var outage: String?
         var probe: Task<Void, Never>?
         var lastAnswered: ContinuousClock.Instant?
+        /// A call ran out its whole deadline: the pool's connections may be dead (half-open after a failover)
+        /// even though the server answers; the next answered probe replaces them.
+        var callsTimedOut = false
         var closed = false
     }
 
@@ -61,11 +64,13 @@ final class PostgresPool: Sendable {
     /// Why the database is out of reach, while it is.
     var outage: String? { state.withLock { $0.outage } }
 
-    /// Has the server probed unless a probe is under way or one was answered a moment ago.
-    func suspect() {
+    /// Has the server probed unless a probe is under way or one was answered a moment ago; `callTimedOut`:
+    /// a call waited its whole deadline.
+    func suspect(callTimedOut: Bool = false) {
         state.withLock { state in
+            if callTimedOut { state.callsTimedOut = true }
             guard !state.closed, state.probe == nil else { return }
-            if let answered = state.lastAnswered, .now - answered < Self.suspectAfter { return }
+            if !callTimedOut, let answered = state.lastAnswered, .now - answered < Self.suspectAfter { return }
             state.probe = Task { await self.probeUntilAnswered() }
         }
     }
@@ -109,14 +114,15 @@ final class PostgresPool: Sendable {
                     }
                     try? await connection.close()
                 }
-                // The old pool may be deep in its reconnection backoff: calls go to a new one.
+                // The old pool may be deep in its reconnection backoff, or hold dead connections: calls go to a new one.
                 let retired = state.withLock { state -> Running? in
                     defer {
                         state.outage = nil
+                        state.callsTimedOut = false
                         state.lastAnswered = .now
                         state.probe = nil
                     }
-                    guard state.outage != nil, !state.closed else { return nil }
+                    guard state.outage != nil || state.callsTimedOut, !state.closed else { return nil }
                     let old = state.current
                     state.current = Self.start(configuration, logger: logger)
                     return old
@@ -128,6 +134,15 @@ final class PostgresPool: Sendable {
                 return
             } catch {
                 if Task.isCancelled { break }  // closing
+                // An answer that refuses (too many connections, a password) is not an outage: the pool may be fine.
+                guard error is StoreError || Self.isConnectionFailure(error) else {
+                    logger.warning("the database refused a probe", metadata: ["error": "\(error)"])
+                    state.withLock { state in
+                        state.lastAnswered = .now
+                        state.probe = nil
+                    }
+                    return
+                }
                 let reason = "the database does not answer (\(String(describing: error).prefix(200)))"
                 let isNew = state.withLock { state in
                     defer { state.outage = reason }

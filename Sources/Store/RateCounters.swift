@@ -120,6 +120,7 @@ public struct RateCountersRepository: Repository {
     ) async throws -> RateStatus {
         let (start, end) = window.bounds(at: now)
         var previous: (requests: Int64, tokens: Int64) = (0, 0)
+        var previousRaw: (requests: Int64, tokens: Int64) = (0, 0)
         if window.period == .minute {
             let row = try await sql.raw(
                 """
@@ -129,10 +130,8 @@ public struct RateCountersRepository: Repository {
             ).first()
             if let row {
                 let covered = StoreTime.minute - (now - start)
-                previous = (
-                    try row.decode(column: "requests", as: Int64.self) * covered / StoreTime.minute,
-                    try row.decode(column: "tokens", as: Int64.self) * covered / StoreTime.minute
-                )
+                previousRaw = (try row.decode(column: "requests", as: Int64.self), try row.decode(column: "tokens", as: Int64.self))
+                previous = (previousRaw.requests * covered / StoreTime.minute, previousRaw.tokens * covered / StoreTime.minute)
             }
         }
         let row = try await sql.raw(
@@ -145,9 +144,39 @@ public struct RateCountersRepository: Repository {
             """
         ).first()
         guard let row else { throw StoreError.conflict("rate counter upsert returned no row") }
+        let current = (
+            requests: try row.decode(column: "requests", as: Int64.self), tokens: try row.decode(column: "tokens", as: Int64.self)
+        )
+        var resetsAt = end
+        if window.period == .minute {
+            // Refused: when this request fits (it is not stored); admitted: when the next one like it does.
+            let refused =
+                window.requestLimit.map { current.requests + previous.requests > $0 } == true
+                || window.tokenLimit.map { current.tokens + previous.tokens > $0 } == true
+            let stored = refused ? (current.requests - requests, current.tokens - tokens) : current
+            let byRequests = window.requestLimit.map {
+                roomAgain(previous: previousRaw.requests, before: stored.0, needed: requests, limit: $0, end: end)
+            }
+            let byTokens = window.tokenLimit.map {
+                roomAgain(previous: previousRaw.tokens, before: stored.1, needed: tokens, limit: $0, end: end)
+            }
+            resetsAt = max(byRequests ?? now, byTokens ?? now, now)
+        }
         return RateStatus(
-            window: window, requests: try row.decode(column: "requests", as: Int64.self) + previous.requests,
-            tokens: try row.decode(column: "tokens", as: Int64.self) + previous.tokens, resetsAt: end)
+            window: window, requests: current.requests + previous.requests, tokens: current.tokens + previous.tokens, resetsAt: resetsAt)
+    }
+
+    /// When a request of `needed` fits a sliding minute whose calendar minute ends at `end`, left alone: the
+    /// previous minute's `previous` fades out over this one, and this one's `before` (what it holds without
+    /// that request) over the next. As the admission counts it: the faded share rounded down.
+    private static func roomAgain(previous: Int64, before: Int64, needed: Int64, limit: Int64, end: Int64) -> Int64 {
+        // floor(fading × left / minute) ≤ k  ⟺  fading × left < (k + 1) × minute
+        if before + needed <= limit {
+            guard previous > 0 else { return 0 }
+            return end - (limit - before - needed + 1) * StoreTime.minute / previous + 1
+        }
+        guard before > 0, needed <= limit else { return end + StoreTime.minute }
+        return end + StoreTime.minute - (limit - needed + 1) * StoreTime.minute / before + 1
     }
 
     /// Deletes the counters of windows that are over: a minute's two minutes later, a month's after 40 days.

@@ -75,6 +75,9 @@ struct MetricsTests {
                 }
 
                 #expect(try await call("/v1/admin/debug", .get, key: caller.secret).status == .forbidden)
+                // A team's admin cannot take an operator key over by rotating it, or revoke it.
+                #expect(try await call("/v1/admin/keys/\(admin.key.id)/rotate", .post, key: teamAdmin.secret).status == .forbidden)
+                #expect(try await call("/v1/admin/keys/\(admin.key.id)", .delete, key: teamAdmin.secret).status == .forbidden)
                 let debug = try await call("/v1/admin/debug", .get, key: admin.secret)
                 let snapshot = try #require(try JSONSerialization.jsonObject(with: Data(debug.body.readableBytesView)) as? [String: Any])
                 let model = try #require((snapshot["models"] as? [[String: Any]])?.first)

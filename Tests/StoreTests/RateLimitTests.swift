@@ -64,7 +64,8 @@ struct RateLimitTests {
                 Issue.record("the team's limit should refuse the third request")
                 return
             }
-            #expect(status.window.subject == "team:t" && status.resetsAt == 1_800_000_060_000)
+            // The window slides: the next request fits as soon as this minute's two begin to fade.
+            #expect(status.window.subject == "team:t" && status.resetsAt == 1_800_000_060_001)
             // The refused request left no trace in the key's window.
             guard case .admitted(let statuses) = try await store.rateCounters.admit(tokens: 1, in: key, now: now) else {
                 Issue.record("the key alone has room")
@@ -76,19 +77,26 @@ struct RateLimitTests {
     }
 
     @Test(
-        "a minute window slides: 20 attempts in 6 s across a minute's boundary get 11 through at most, not 20; a minute later all is forgotten",
+        "a minute window slides: 20 attempts in 6 s across a minute's boundary get 11 through at most, not 20; the refusal's reset time lets the next in; later all is forgotten",
         arguments: Backend.allCases)
     func slidingMinute(backend: Backend) async throws {
         try await TestDatabase.with(backend) { store in
             let windows = [RateWindow(subject: "login:someone", period: .minute, requestLimit: 10, tokenLimit: nil)]
             let boundary: Int64 = 1_800_000_040_000  // a minute's start
             var through = 0
+            var retryAt: Int64 = 0
             for attempt in 0..<20 {
                 // 3 s before the boundary to 3.3 s after it.
                 let now = boundary - 3_000 + Int64(attempt) * 330
-                if case .admitted = try await store.rateCounters.admit(tokens: 0, in: windows, now: now) { through += 1 }
+                switch try await store.rateCounters.admit(tokens: 0, in: windows, now: now) {
+                case .admitted: through += 1
+                case .refused(let status): retryAt = status.resetsAt
+                }
             }
             #expect(through <= 11, "\(through) of 20 got through")
+            // A client that waits as Retry-After says is let in then, not refused again.
+            #expect(retryAt > boundary)
+            #expect(admitted([try await store.rateCounters.admit(tokens: 0, in: windows, now: retryAt)]) == 1)
             let later = boundary + 2 * StoreTime.minute
             #expect(admitted([try await store.rateCounters.admit(tokens: 0, in: windows, now: later)]) == 1)
         }

@@ -22,8 +22,9 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
         package let trustedProxies: Set<String>
         fileprivate let open = Atomic<Int>(0)
         fileprivate let byAddress = Mutex<[String: Int]>([:])
-        /// Connections with no request in progress, oldest idle first: the first to go when the server is full.
-        fileprivate let idle = Mutex<[(id: ObjectIdentifier, channel: any Channel)]>([])
+        /// Connections with no request in progress, oldest idle first, each with how to close it: the first to
+        /// go when the server is full.
+        fileprivate let idle = Mutex<[(id: ObjectIdentifier, close: @Sendable () -> Void)]>([])
 
         package init(limit: Int, perAddress: Int = .max, trustedProxies: Set<String> = []) {
             self.limit = limit
@@ -48,10 +49,10 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
             }
         }
 
-        fileprivate func markIdle(_ id: ObjectIdentifier, _ channel: any Channel) {
+        fileprivate func markIdle(_ id: ObjectIdentifier, close: @escaping @Sendable () -> Void) {
             idle.withLock { idle in
                 idle.removeAll { $0.id == id }
-                idle.append((id, channel))
+                idle.append((id, close))
             }
         }
 
@@ -59,11 +60,11 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
 
         /// Closes the connection idle longest, other than `keeping`; whether there was one.
         fileprivate func evictIdle(keeping id: ObjectIdentifier) -> Bool {
-            let evicted = idle.withLock { idle -> (any Channel)? in
+            let evicted = idle.withLock { idle -> (@Sendable () -> Void)? in
                 guard let index = idle.firstIndex(where: { $0.id != id }) else { return nil }
-                return idle.remove(at: index).channel
+                return idle.remove(at: index).close
             }
-            evicted?.close(promise: nil)
+            evicted?()
             return evicted != nil
         }
     }
@@ -74,6 +75,9 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
     private var refusal: String?
     /// The 503 has been written: everything else the client sends on this connection is dropped.
     private var isRefused = false
+    /// No request in progress, and how many are (read and written on the connection's event loop).
+    private var isIdle = false
+    private var requestsInProgress = 0
 
     package init(count: Count) {
         self.count = count
@@ -87,12 +91,25 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
             self.address = address
             if count.add(from: address) { refusal = "too many open connections from your address; close some, or retry shortly" }
         }
-        if count.open.add(1, ordering: .relaxed).newValue > count.limit, !count.evictIdle(keeping: id) {
+        // A connection refused already (its address is at its cap) must not close another client's to make room.
+        if count.open.add(1, ordering: .relaxed).newValue > count.limit, refusal != nil || !count.evictIdle(keeping: id) {
             refusal = refusal ?? "the server has too many open connections; retry shortly"
         }
         // Nothing sent yet: idle until the first request head. A refused connection too, so that one that never
         // asks for its 503 can still be closed to make room.
-        count.markIdle(id, context.channel)
+        becomeIdle(context: context)
+    }
+
+    /// Marks the connection as one that may be closed to make room. The close runs on its own event loop, and
+    /// only if it is still idle there: a request that has just arrived is not cut off.
+    private func becomeIdle(context: ChannelHandlerContext) {
+        isIdle = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let connection = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        count.markIdle(ObjectIdentifier(self)) {
+            loop.execute { if handler.value.isIdle { connection.value.close(promise: nil) } }
+        }
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
@@ -106,7 +123,11 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let refusal else {
-            if case .head = unwrapInboundIn(data) { count.markBusy(ObjectIdentifier(self)) }
+            if case .head = unwrapInboundIn(data) {
+                isIdle = false
+                requestsInProgress += 1
+                count.markBusy(ObjectIdentifier(self))
+            }
             context.fireChannelRead(data)
             return
         }
@@ -129,9 +150,19 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
     }
 
     package func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        // An answer sent in full: the connection waits for its next request, and may be closed to make room.
-        if refusal == nil, isCounted, case .end = unwrapOutboundIn(data) { count.markIdle(ObjectIdentifier(self), context.channel) }
-        context.write(data, promise: promise)
+        // An answer written out in full: the connection waits for its next request, and may be closed to make room.
+        guard refusal == nil, isCounted, case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        requestsInProgress = max(0, requestsInProgress - 1)
+        let written = promise ?? context.eventLoop.makePromise(of: Void.self)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let connection = NIOLoopBound(context, eventLoop: context.eventLoop)
+        written.futureResult.whenSuccess {
+            if handler.value.isCounted && handler.value.requestsInProgress == 0 { handler.value.becomeIdle(context: connection.value) }
+        }
+        context.write(data, promise: written)
     }
 
     private func release() {

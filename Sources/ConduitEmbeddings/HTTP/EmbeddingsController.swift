@@ -89,7 +89,8 @@ package struct EmbeddingsController {
             do {
                 embedded = try await withSpan("embed") { _ in
                     let embedded = try await served.scheduler.embedTimed(
-                        sequences, tenant: context.identity?.keyID ?? "", isAbandoned: { wasConnected && !channel.isActive })
+                        sequences, tenant: context.identity.map { $0.keyID ?? "team:" + $0.teamID } ?? "",
+                        isAbandoned: { wasConnected && !channel.isActive })
                     embedded.recordSpans()
                     return embedded
                 }

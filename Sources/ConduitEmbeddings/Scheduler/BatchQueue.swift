@@ -80,11 +80,11 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
     ) -> Admission {
         guard !isClosed else { return .rejectedClosed }
         let tokens = sequences.reduce(0) { $0 + $1.count }
-        let waiting = waitingByTenant[tenant, default: 0]
+        let waiting = priority == .interactive ? waitingByTenant[tenant, default: 0] : 0
         let withinBounds = queuedRequests < limits.maxQueuedRequests && queuedTokens + tokens <= limits.maxQueuedTokens
         // A tenant with nothing waiting gets in while the request count allows: others' large requests
         // cannot shut it out.
-        let firstOfTenant = waiting == 0 && queuedRequests < limits.maxQueuedRequests
+        let firstOfTenant = priority == .interactive && waiting == 0 && queuedRequests < limits.maxQueuedRequests
         guard queuedRequests == 0 || withinBounds || firstOfTenant else {
             return .rejectedQueueFull(queuedTokens: queuedTokens, queuedRequests: queuedRequests)
         }
@@ -100,16 +100,18 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
             } ?? queue.count) : queue.count
         queue.insert(pending, at: position)
         queuedTokens += tokens
-        waitingByTenant[tenant, default: 0] += tokens
+        if priority == .interactive { waitingByTenant[tenant, default: 0] += tokens }
         partial[id] = Array(repeating: nil, count: sequences.count)
         return .admitted
     }
 
-    /// Counts `tokens` of `tenant` as no longer waiting.
-    private mutating func dequeued(_ tokens: Int, of tenant: String) {
+    /// Counts `tokens` of `request` as no longer waiting.
+    private mutating func dequeued(_ tokens: Int, of request: Pending) {
         queuedTokens -= tokens
-        let left = waitingByTenant[tenant, default: 0] - tokens
-        waitingByTenant[tenant] = left > 0 ? left : nil
+        // Background work has its own place behind every interactive request; it does not weigh on its tenant's turn.
+        guard request.priority == .interactive else { return }
+        let left = waitingByTenant[request.tenant, default: 0] - tokens
+        waitingByTenant[request.tenant] = left > 0 ? left : nil
     }
 
     /// Stops admitting; what was admitted is still batched until drained.
@@ -119,7 +121,7 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
     package mutating func cancel(id: UInt64) -> Bool {
         guard partial.removeValue(forKey: id) != nil else { return false }
         if let index = queue[head...].firstIndex(where: { $0.id == id }) {
-            dequeued(queue[index].remainingTokens, of: queue[index].tenant)
+            dequeued(queue[index].remainingTokens, of: queue[index])
             queue.remove(at: index)
         }
         inFlight[id] = nil
@@ -141,7 +143,7 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
             let isExpired = queue[head].next == 0 && queue[head].deadline <= now
             if isExpired || queue[head].isAbandoned() {
                 if isExpired { expired.append(queue[head].id) } else { abandoned.append(queue[head].id) }
-                dequeued(queue[head].remainingTokens, of: queue[head].tenant)
+                dequeued(queue[head].remainingTokens, of: queue[head])
                 partial[queue[head].id] = nil
                 inFlight[queue[head].id] = nil
                 head += 1
@@ -159,7 +161,7 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
             items.append(.init(request: queue[head].id, index: queue[head].next, tokens: sequence))
             tokens += sequence.count
             inFlight[queue[head].id, default: 0] += 1
-            dequeued(sequence.count, of: queue[head].tenant)
+            dequeued(sequence.count, of: queue[head])
             queue[head].remainingTokens -= sequence.count
             queue[head].next += 1
             if queue[head].next == queue[head].sequences.count { head += 1 }
