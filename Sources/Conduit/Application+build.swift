@@ -165,7 +165,7 @@ public func buildApplication(
         router: router,
         server: .http1(
             configuration: .init(
-                additionalChannelHandlers: [ConnectionLimiter(count: connections), HangUpDetector()],
+                additionalChannelHandlers: [ConnectionLimiter(count: connections), HangUpDetector(), HTTP10ConnectionClose()],
                 idleTimeout: TimeAmount(configuration.server.idleTimeout))),
         configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port), serverName: "conduit"),
         services: services,

@@ -113,6 +113,20 @@ extension EndToEnd {
             }
         }
 
+        @Test("an HTTP/1.0 request without keep-alive gets its answer and its connection closes at once, not after the idle timeout")
+        func http10() async throws {
+            let (app, _) = try TestServer.application()
+            try await app.test(.live) { client in
+                let port = try #require(client.port)
+                let started = ContinuousClock.now
+                let (bytes, closed) = try await RawHTTP.exchange(port: port, send: "GET /health/live HTTP/1.0\r\n\r\n", wait: .seconds(10))
+                #expect(bytes.contains(" 200 ") && closed && ContinuousClock.now - started < .seconds(3), "\(bytes.prefix(100))")
+                let (kept, keptClosed) = try await RawHTTP.exchange(
+                    port: port, send: "GET /health/live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", wait: .seconds(1))
+                #expect(kept.contains(" 200 ") && !keptClosed, "keep-alive asked for is kept")
+            }
+        }
+
         /// A connection that has sent `send` and holds on.
         private func hold(_ port: Int, sending send: String = "") async throws -> any Channel {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
