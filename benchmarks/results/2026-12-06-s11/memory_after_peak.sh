@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Resident memory of two conduit builds after the same large requests (issue 17, point 6): a 2,048-text
-# embeddings request and a 1,000-text tokenization, then 12 s idle. Prints RSS (MiB) after start, at the
-# peak, and after the idle wait, for each build in turn.
+# embeddings request and a 1,000-text tokenization, then 12 s idle, then one short request. Prints RSS
+# (MiB) after start, at the peak, after the idle wait and after the short request, for each build in turn.
 #
 #   benchmarks/results/2026-12-06-s11/memory_after_peak.sh OLD_BINARY NEW_BINARY
 set -euo pipefail
@@ -33,6 +33,9 @@ for index, binary in enumerate(binaries):
     peak = rss(server.pid)
     time.sleep(12)
     idle = rss(server.pid)
-    print(f"{binary}: started {started:.0f} MiB, after the requests {peak:.0f} MiB, 12 s later {idle:.0f} MiB", flush=True)
+    post(port, "/v1/embeddings", {"input": ["one short request, as most are"]})
+    after_small = rss(server.pid)
+    print(f"{binary}: started {started:.0f} MiB, after the requests {peak:.0f} MiB, 12 s later {idle:.0f} MiB, "
+          f"after one short request {after_small:.0f} MiB", flush=True)
     server.terminate(); server.wait()
 PY
