@@ -37,9 +37,9 @@ public final class Database: Sendable {
     /// bcrypt's work factor for the passwords this store hashes, and for the decoy an unknown email is
     /// checked against (so that it takes as long as a known one).
     public let passwordCost: UInt8
-    /// How long one call (a statement, or a whole transaction) may take before it is abandoned (on SQLite at
-    /// least 60 s: the wait includes the queue for its one connection). An abandoned call's outcome is
-    /// unknown to its caller, as with any network timeout: it may still commit.
+    /// How long one call (a statement, or a whole transaction) to PostgreSQL may take before it is abandoned;
+    /// an abandoned call's outcome is unknown to its caller, as with any network timeout: it may still commit.
+    /// (On SQLite the busy timeout bounds the one wait that could last: a lock held by another process.)
     public let callTimeout: Duration
     let backend: Backend
     private let logger: Logger
@@ -183,17 +183,14 @@ public final class Database: Sendable {
         }
     }
 
-    /// `body`, abandoned with ``StoreError/unavailable(_:)`` once `timeout` passes or while the database
-    /// is known to be down; a slow call has the server probed meanwhile.
+    /// On PostgreSQL, `body` abandoned with ``StoreError/unavailable(_:)`` once `timeout` passes or while the
+    /// database is known to be down; a slow call has the server probed meanwhile.
     private func withinDeadline<Result: Sendable>(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> Result)
         async throws -> Result
     {
-        guard case .postgres(let pool) = backend else {
-            // On SQLite the wait includes the queue for its one connection, long under load but always moving:
-            // the deadline is for a file that stays locked by another process.
-            guard let timeout = timeout.map({ max($0, Self.sqliteMinimumTimeout) }) else { return try await body() }
-            return try await withDeadline(watch: { $0 >= timeout ? StoreError.unavailable("no answer within \(timeout)") : nil }, body)
-        }
+        // SQLite has no server to wait on: its one connection's queue always moves, and a lock held by another
+        // process is bounded by the busy timeout (then `unavailable`), so its calls run as they are, in the caller's task.
+        guard case .postgres(let pool) = backend else { return try await body() }
         if let outage = pool.outage { throw StoreError.unavailable(outage) }
         return try await withDeadline(
             watch: { waited in
@@ -282,8 +279,6 @@ public final class Database: Sendable {
             throw StoreError.unavailable("\(error)")
         }
     }
-
-    private static let sqliteMinimumTimeout: Duration = .seconds(60)
 
     /// Ends the transaction a failed ROLLBACK may have left open (called with the SQLite lock held).
     /// "No transaction is active" means it had ended after all; any other failure is thrown, so that

@@ -120,7 +120,6 @@ public struct RateCountersRepository: Repository {
     ) async throws -> RateStatus {
         let (start, end) = window.bounds(at: now)
         var previous: (requests: Int64, tokens: Int64) = (0, 0)
-        var previousRaw: (requests: Int64, tokens: Int64) = (0, 0)
         if window.period == .minute {
             let row = try await sql.raw(
                 """
@@ -128,11 +127,7 @@ public struct RateCountersRepository: Repository {
                 WHERE subject = \(bind: window.subject + ":" + window.period.rawValue) AND window_start = \(bind: start - StoreTime.minute)
                 """
             ).first()
-            if let row {
-                let covered = StoreTime.minute - (now - start)
-                previousRaw = (try row.decode(column: "requests", as: Int64.self), try row.decode(column: "tokens", as: Int64.self))
-                previous = (previousRaw.requests * covered / StoreTime.minute, previousRaw.tokens * covered / StoreTime.minute)
-            }
+            if let row { previous = (try row.decode(column: "requests", as: Int64.self), try row.decode(column: "tokens", as: Int64.self)) }
         }
         let row = try await sql.raw(
             """
@@ -147,23 +142,27 @@ public struct RateCountersRepository: Repository {
         let current = (
             requests: try row.decode(column: "requests", as: Int64.self), tokens: try row.decode(column: "tokens", as: Int64.self)
         )
+        // What the previous minute still weighs: the share of it the last 60 seconds cover, rounded down.
+        let covered = StoreTime.minute - (now - start)
+        let counted = (
+            requests: current.requests + previous.requests * covered / StoreTime.minute,
+            tokens: current.tokens + previous.tokens * covered / StoreTime.minute
+        )
         var resetsAt = end
         if window.period == .minute {
             // Refused: when this request fits (it is not stored); admitted: when the next one like it does.
             let refused =
-                window.requestLimit.map { current.requests + previous.requests > $0 } == true
-                || window.tokenLimit.map { current.tokens + previous.tokens > $0 } == true
+                window.requestLimit.map { counted.requests > $0 } == true || window.tokenLimit.map { counted.tokens > $0 } == true
             let stored = refused ? (current.requests - requests, current.tokens - tokens) : current
             let byRequests = window.requestLimit.map {
-                roomAgain(previous: previousRaw.requests, before: stored.0, needed: requests, limit: $0, end: end)
+                roomAgain(previous: previous.requests, before: stored.0, needed: requests, limit: $0, end: end)
             }
             let byTokens = window.tokenLimit.map {
-                roomAgain(previous: previousRaw.tokens, before: stored.1, needed: tokens, limit: $0, end: end)
+                roomAgain(previous: previous.tokens, before: stored.1, needed: tokens, limit: $0, end: end)
             }
             resetsAt = max(byRequests ?? now, byTokens ?? now, now)
         }
-        return RateStatus(
-            window: window, requests: current.requests + previous.requests, tokens: current.tokens + previous.tokens, resetsAt: resetsAt)
+        return RateStatus(window: window, requests: counted.requests, tokens: counted.tokens, resetsAt: resetsAt)
     }
 
     /// When a request of `needed` fits a sliding minute whose calendar minute ends at `end`, left alone: the
