@@ -17,6 +17,8 @@ package struct AuthController {
     package struct Login: Decodable {
         package var email: String
         package var password: String
+        /// The team (id or name), needed only where the email and password are those of users of several teams.
+        package var team: String?
     }
 
     package struct Refresh: Decodable {
@@ -96,7 +98,7 @@ package struct AuthController {
         router.post("/v1/auth/login") { request, context in
             let body = try await request.decodeJSON(as: Login.self, limit: 16 * 1024)
             try await throttle(email: body.email, address: context.channel.remoteAddress)
-            guard let user = try await store.users.authenticate(email: body.email, password: body.password) else {
+            guard let user = try await store.users.authenticate(email: body.email, password: body.password, team: body.team) else {
                 throw APIKeyAuthenticator.unauthorized("incorrect email or password", code: "invalid_credentials")
             }
             let refresh = try await store.refreshTokens.issue(userID: user.id, lifetime: refreshLifetime)

@@ -12,7 +12,7 @@ struct UsersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a user. The password is read from standard input (first line), never from the command line.")
         @OptionGroup var database: StoreOptions
-        @Option(help: "The user's email, unique.") var email: String
+        @Option(help: "The user's email, unique within the team.") var email: String
         @Option(help: "Team id or name.") var team: String
         @Option(help: "owner, admin, member or viewer (default member).") var role: String = Role.member.rawValue
 
@@ -56,6 +56,7 @@ struct UsersCommand: AsyncParsableCommand {
             commandName: "set-role", abstract: "Change a user's role; it applies to the user's next request.")
         @OptionGroup var database: StoreOptions
         @Option(help: "The user's email.") var email: String
+        @Option(help: "The user's team (id or name), where the email has users in several teams.") var team: String?
         @Option(help: "owner, admin, member or viewer.") var role: String
 
         func validate() throws {
@@ -66,7 +67,7 @@ struct UsersCommand: AsyncParsableCommand {
 
         func run() async throws {
             let user = try await database.withDatabase(logger: quietLogger()) { store in
-                let user = try await store.users.require(email: email)
+                let user = try await store.users.require(email: email, team: team)
                 return try await store.users.setRole(Role(rawValue: role)!, ofUser: user.id, teamID: user.teamID)
             }
             print("\(user.email) is now \(user.role.rawValue)")
@@ -78,10 +79,11 @@ struct UsersCommand: AsyncParsableCommand {
             abstract: "Delete a user: its tokens stop working at once, and it can no longer log in.")
         @OptionGroup var database: StoreOptions
         @Option(help: "The user's email.") var email: String
+        @Option(help: "The user's team (id or name), where the email has users in several teams.") var team: String?
 
         func run() async throws {
             let user = try await database.withDatabase(logger: quietLogger()) { store in
-                let user = try await store.users.require(email: email)
+                let user = try await store.users.require(email: email, team: team)
                 return try await store.users.delete(id: user.id, teamID: user.teamID)
             }
             print("deleted \(user.email)")
@@ -90,9 +92,11 @@ struct UsersCommand: AsyncParsableCommand {
 }
 
 extension UsersRepository {
-    /// The user with this email, or a usage error naming it.
-    fileprivate func require(email: String) async throws -> User {
-        guard let user = try await find(email: email) else { throw ValidationError("no user with the email '\(email)'") }
+    /// The one user with this email (in `team` when given), or a usage error naming what is missing.
+    fileprivate func require(email: String, team: String?) async throws -> User {
+        let users = try await find(email: email, team: team)
+        guard let user = users.first else { throw ValidationError("no user with the email '\(email)'") }
+        guard users.count == 1 else { throw ValidationError("the email '\(email)' has users in several teams: name one with --team") }
         return user
     }
 }

@@ -88,6 +88,14 @@ public final class EmbeddingModel: Sendable {
     /// How many batches can run at once, each on one core of its own.
     public var laneCount: Int { lanes.count }
 
+    /// Hands back the scratch memory that passes of more than ``Workspace/retainedTokens`` tokens left
+    /// resident on `lane` (the shared encoder when nil): for when the lane goes idle, so that one large
+    /// request does not keep its memory for the life of the process.
+    public func releaseScratch(lane: Int?) { (lane.map { lanes[$0] } ?? encoder).releaseScratch() }
+
+    /// Bytes of scratch memory in RAM, the shared encoder's and every lane's together.
+    public var scratchResidentBytes: Int { lanes.reduce(encoder.scratchResidentBytes) { $0 + $1.scratchResidentBytes } }
+
     /// One vector per sequence of token ids, pooled and (when the model says so) L2-normalized.
     ///
     /// Without a lane the pass shares each of its steps among every core; with one (below

@@ -2,11 +2,17 @@ import Foundation
 import SQLKit
 
 /// The schema, as an ordered list of versioned steps. A step is never edited once released: a
-/// change is a new step. Each statement is written to run on both SQLite and PostgreSQL.
+/// change is a new step. Each statement is written to run on both SQLite and PostgreSQL, except where
+/// SQLite cannot alter a table in place and a step gives it statements of its own.
 struct Migration: Sendable {
     let version: Int
     let name: String
     let statements: [String]
+    var sqliteStatements: [String]? = nil
+
+    func statements(for dialect: Database.Dialect) -> [String] {
+        dialect == .sqlite ? sqliteStatements ?? statements : statements
+    }
 }
 
 enum Schema {
@@ -302,6 +308,38 @@ enum Schema {
                             ORDER BY k.created_at LIMIT 1)
                 """
             ]),
+        Migration(
+            version: 12, name: "emails unique within a team, not across the server",
+            statements: [
+                // Unique across the server, a 409 told one team's admin that an email had an account in
+                // another team. An email may now have an account in several teams; logging in names the team
+                // when the password matches more than one.
+                "ALTER TABLE users DROP CONSTRAINT users_email_key",
+                "CREATE UNIQUE INDEX users_team_email ON users (team_id, email)",
+                "CREATE INDEX users_email ON users (email)",
+            ],
+            sqliteStatements: [
+                // SQLite cannot drop a column's UNIQUE: the table is rebuilt. Dropping it would delete the
+                // refresh tokens through their cascade, so they are kept aside and put back.
+                """
+                CREATE TABLE users_v12 (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    email TEXT NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                "INSERT INTO users_v12 (id, team_id, email, password_hash, role, created_at) SELECT id, team_id, email, password_hash, role, created_at FROM users",
+                "CREATE TEMP TABLE refresh_tokens_v12 AS SELECT * FROM refresh_tokens",
+                "DROP TABLE users",
+                "ALTER TABLE users_v12 RENAME TO users",
+                "INSERT INTO refresh_tokens SELECT * FROM refresh_tokens_v12",
+                "DROP TABLE refresh_tokens_v12",
+                "CREATE UNIQUE INDEX users_team_email ON users (team_id, email)",
+                "CREATE INDEX users_email ON users (email)",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
@@ -341,7 +379,7 @@ extension Database {
             }
             var done: [Int] = []
             for migration in Schema.migrations where !applied.contains(migration.version) && migration.version <= target {
-                for statement in migration.statements { try await sql.raw(SQLQueryString(statement)).run() }
+                for statement in migration.statements(for: dialect) { try await sql.raw(SQLQueryString(statement)).run() }
                 try await sql.raw(
                     """
                     INSERT INTO schema_migrations (version, name, applied_at)

@@ -56,26 +56,61 @@ public struct UsersRepository: Repository {
                 """
                 INSERT INTO users (id, team_id, email, password_hash, role, created_at)
                 VALUES (\(bind: user.id), \(bind: user.teamID), \(bind: user.email), \(bind: hash), \(bind: user.role.rawValue), \(bind: user.createdAt))
-                ON CONFLICT (email) DO NOTHING RETURNING id
+                ON CONFLICT (team_id, email) DO NOTHING RETURNING id
                 """
             ).first()
         }
-        guard inserted != nil else { throw StoreError.conflict("a user with the email '\(email)' already exists") }
+        // Only this team's users conflict: whether the email has an account elsewhere is not told.
+        guard inserted != nil else { throw StoreError.conflict("this team already has a user with the email '\(email)'") }
         return user
     }
 
-    /// The user with this email and password, or nil. Takes as long for an unknown email as for a
-    /// wrong password, so that the timing does not tell which emails exist.
-    public func authenticate(email: String, password: String) async throws -> User? {
-        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+    /// The user with this email and password, or nil; `team` (id or name) picks among the teams an email
+    /// has accounts in. Takes as long for an unknown email as for a wrong password, so that the timing
+    /// does not tell which emails exist.
+    public func authenticate(email: String, password: String, team: String? = nil) async throws -> User? {
         // bcrypt would compare only the first 72 bytes: a longer password is not the one that was set.
         guard password.utf8.count <= 72 else { return nil }
-        let row = try await read { sql in try await sql.raw("SELECT * FROM users WHERE email = \(bind: email)").first() }
-        let hash = try row?.decode(column: "password_hash", as: String.self) ?? Self.decoyHash(cost: database.passwordCost)
-        let matches = try await Self.passwordHashing.runIfActive { Bcrypt.verify(password, hash: hash) }
-        guard let row, matches else { return nil }
-        return try row.decode(User.self)
+        let rows = try await accounts(email: email, team: team)
+        var matching: [User] = []
+        for row in rows {
+            let hash = try row.decode(column: "password_hash", as: String.self)
+            if try await Self.passwordHashing.runIfActive({ Bcrypt.verify(password, hash: hash) }) {
+                matching.append(try row.decode(User.self))
+            }
+        }
+        if rows.isEmpty {
+            _ = try await Self.passwordHashing.runIfActive { Bcrypt.verify(password, hash: Self.decoyHash(cost: database.passwordCost)) }
+        }
+        // Told only to whoever knows the password of more than one of the accounts.
+        guard matching.count <= 1 else {
+            throw StoreError.invalidValue("this email and password belong to users of several teams: name the team in `team`")
+        }
+        return matching.first
     }
+
+    /// The users with this email, of the team `team` (id or name) when given, oldest first. At most
+    /// `maximumTeamsPerEmail`, so that a login checks a bounded number of passwords.
+    private func accounts(email: String, team: String?) async throws -> [any SQLRow] {
+        let email = email.trimmingCharacters(in: .whitespaces).lowercased()
+        return try await read { sql in
+            if let team {
+                try await sql.raw(
+                    """
+                    SELECT u.* FROM users u JOIN teams t ON t.id = u.team_id
+                    WHERE u.email = \(bind: email) AND (t.id = \(bind: team) OR t.name = \(bind: team))
+                    """
+                ).all()
+            } else {
+                try await sql.raw(
+                    "SELECT * FROM users WHERE email = \(bind: email) ORDER BY created_at LIMIT \(literal: Self.maximumTeamsPerEmail)"
+                ).all()
+            }
+        }
+    }
+
+    /// The teams one email can log in to without naming the team; past it, a login names it.
+    static let maximumTeamsPerEmail = 8
 
     public func find(id: String) async throws -> User? {
         try await findWithTeamLimits(id: id)?.user
@@ -126,12 +161,9 @@ public struct UsersRepository: Repository {
         }
     }
 
-    /// The user with this email, in any team.
-    public func find(email: String) async throws -> User? {
-        try await read { sql in
-            try await sql.raw("SELECT * FROM users WHERE email = \(bind: email.trimmingCharacters(in: .whitespaces).lowercased())")
-                .first().map { try $0.decode(User.self) }
-        }
+    /// The users with this email, of the team `team` (id or name) when given, oldest first.
+    public func find(email: String, team: String? = nil) async throws -> [User] {
+        try await accounts(email: email, team: team).map { try $0.decode(User.self) }
     }
 
     /// bcrypt runs here, a thread of its own, one hash at a time: a quarter second of CPU each, it would

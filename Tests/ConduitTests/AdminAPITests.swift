@@ -87,8 +87,12 @@ struct AdminAPITests {
                 let duplicate = try await call(
                     client, .post, "/v1/admin/users", key: admin.secret, body: #"{"email":"new@x.io","password":"new-password"}"#)
                 #expect(duplicate.0 == .conflict)
+                // An email with a user in another team is no conflict here: the answer tells nothing of other teams.
+                let elsewhere = try await call(
+                    client, .post, "/v1/admin/users", key: admin.secret, body: #"{"email":"other@x.io","password":"password-2"}"#)
+                #expect(elsewhere.0 == .created && elsewhere.1["team_id"] as? String == mine.id)
                 let list = try await call(client, .get, "/v1/admin/users", key: admin.secret).1["data"] as? [[String: Any]] ?? []
-                #expect(list.map { $0["email"] as? String } == ["new@x.io"])
+                #expect(Set(list.map { $0["email"] as? String }) == ["new@x.io", "other@x.io"])
 
                 // Promoted, demoted and deleted within the team; another team's users and owners are out of reach.
                 let id = try #require(user["id"] as? String)

@@ -193,6 +193,17 @@ extension EndToEnd {
             let user = try run(
                 ["users", "create", "--email", "a@b.io", "--team", "default", "--data-dir", folder], input: "a-good-password\n")
             #expect(user.status == 0, "\(user.error)")
+            // The same email in a second team: set-role and delete then need the team.
+            #expect(try run(["teams", "create", "second", "--data-dir", folder]).status == 0)
+            let twin = try run(
+                ["users", "create", "--email", "a@b.io", "--team", "second", "--data-dir", folder], input: "a-good-password\n")
+            #expect(twin.status == 0, "\(twin.error)")
+            let unnamed = try run(["users", "set-role", "--email", "a@b.io", "--role", "admin", "--data-dir", folder])
+            #expect(unnamed.status != 0 && unnamed.error.contains("name one with --team"), "\(unnamed.error)")
+            let named = try run(["users", "set-role", "--email", "a@b.io", "--team", "second", "--role", "admin", "--data-dir", folder])
+            #expect(named.status == 0 && named.output.contains("is now admin"), "\(named.error)")
+            #expect(try run(["users", "delete", "--email", "a@b.io", "--team", "default", "--data-dir", folder]).status == 0)
+            #expect(try run(["users", "delete", "--email", "a@b.io", "--data-dir", folder]).output.contains("deleted a@b.io"))
             #expect(try run(["migrate", "--data-dir", folder]).output.contains("schema already at version"))
         }
 

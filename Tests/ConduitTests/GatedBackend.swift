@@ -8,12 +8,17 @@ import Synchronization
 /// its first token id and its length.
 final class GatedBackend: EmbeddingBackend {
     let laneCount: Int
-    private let state = Mutex((open: false, started: 0))
+    private let state = Mutex((open: false, started: 0, released: [Int?]()))
 
     init(laneCount: Int = 2) { self.laneCount = laneCount }
 
     /// Batches that have entered the model so far.
     var started: Int { state.withLock { $0.started } }
+
+    /// The lanes whose scratch memory the scheduler handed back, in order (nil: the shared pass's).
+    var released: [Int?] { state.withLock { $0.released } }
+
+    func releaseScratch(lane: Int?) { state.withLock { $0.released.append(lane) } }
 
     /// Lets every waiting batch, and every later one, through.
     func open() { state.withLock { $0.open = true } }

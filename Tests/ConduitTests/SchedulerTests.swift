@@ -110,6 +110,28 @@ struct SchedulerTests {
         }
     }
 
+    @Test("a lane hands its scratch memory back when it runs out of work, and the shared pass's too")
+    func scratchReleasedWhenIdle() async throws {
+        let backend = GatedBackend()
+        backend.open()
+        let scheduler = EmbeddingScheduler(backend: backend, configuration: .init(), logger: TestServer.logger)
+        try await Self.running(scheduler) {
+            // One text alone: a shared pass, released once a loop waits again.
+            _ = try await scheduler.embed([[101, 7, 102]])
+            let shared = try await eventually(within: .seconds(30), every: .milliseconds(1)) { backend.released.contains(nil) }
+            #expect(shared, "released: \(backend.released)")
+            // Many texts: shared out among the lanes, each released when its loop waits.
+            let texts = (0..<64).map { [101, Int32($0), 102] as [Int32] }
+            async let first = scheduler.embed(texts)
+            async let second = scheduler.embed(texts)
+            _ = try await (first, second)
+            let lanes = try await eventually(within: .seconds(30), every: .milliseconds(1)) {
+                backend.released.contains(0) || backend.released.contains(1)
+            }
+            #expect(lanes, "released: \(backend.released)")
+        }
+    }
+
     @Test("past the queue bound, requests are refused at once, and admitted ones complete")
     func overload() async throws {
         let backend = GatedBackend()

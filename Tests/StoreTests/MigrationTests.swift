@@ -56,7 +56,7 @@ struct MigrationTests {
     }
 
     @Test(
-        "a database at the previous version is upgraded with its data intact (the bootstrap admin key gains the operator scope)",
+        "a database at the previous version is upgraded with its data intact (users and their refresh tokens survive the rebuilt users table)",
         arguments: Backend.allCases)
     func fromPreviousVersion(backend: Backend) async throws {
         let location = try await TestDatabase.makeLocation(backend)
@@ -66,17 +66,62 @@ struct MigrationTests {
             #expect(try await database.migrate(upTo: previous) == Array(1...previous))
             let team = try await database.teams.create(name: "before")
             let issued = try await database.keys.create(name: "old", teamID: team.id, scopes: [.embeddings])
+            // As the previous version's code wrote it (today's insert names the newer unique index).
+            let user = User(id: "u1", teamID: team.id, email: "a@b.c", role: .member, createdAt: StoreTime.now())
+            try await database.read { sql in
+                try await sql.raw(
+                    """
+                    INSERT INTO users (id, team_id, email, password_hash, role, created_at)
+                    VALUES ('u1', \(bind: team.id), 'a@b.c', '$2b$04$kept', 'member', \(bind: user.createdAt))
+                    """
+                ).run()
+            }
+            let refresh = try await database.refreshTokens.issue(userID: user.id, lifetime: .seconds(3600))
+            #expect(try await database.migrate() == [Schema.latestVersion])
+            #expect(try await database.keys.find(secret: issued.secret)?.name == "old")
+            #expect(try await database.teams.find("before")?.limits == Limits.none)
+            // Version 12: the users table is rebuilt on SQLite; its rows and the refresh tokens that point at them stay.
+            #expect(try await database.users.find(id: "u1") == user)
+            let hash = try await database.read {
+                try await $0.raw("SELECT password_hash FROM users").first()?.decode(column: "password_hash", as: String.self)
+            }
+            #expect(hash == "$2b$04$kept")
+            if case .rotated(let rotated, _) = try await database.refreshTokens.refresh(refresh) {
+                #expect(rotated == user)
+            } else {
+                Issue.record("the refresh token survives the migration")
+            }
+            // A team's own emails stay unique; another team may use the same one.
+            await #expect(throws: StoreError.self) {
+                try await database.users.create(email: "a@b.c", password: "password2", role: .member, teamID: team.id)
+            }
+            let other = try await database.teams.create(name: "other")
+            _ = try await database.users.create(email: "a@b.c", password: "password2", role: .member, teamID: other.id)
+            // The cascades still hold: deleting the team deletes its users and, through them, their refresh tokens.
+            try await database.read { try await $0.raw("DELETE FROM teams WHERE id = \(bind: team.id)").run() }
+            #expect(try await database.read { try await $0.raw("SELECT user_id FROM refresh_tokens").all() }.isEmpty)
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+
+    @Test("version 11: the bootstrap admin key gains the operator scope, and no team's admin key does", arguments: Backend.allCases)
+    func operatorScope(backend: Backend) async throws {
+        let location = try await TestDatabase.makeLocation(backend)
+        let database = try await Database.open(location, logger: TestDatabase.logger)
+        do {
+            try await database.migrate(upTo: 10)
+            let team = try await database.teams.create(name: "before")
             let defaultTeam = try await database.teams.create(name: "default")
             let bootstrap = try await database.keys.create(name: "bootstrap admin", teamID: defaultTeam.id, scopes: Scope.teamScopes)
             let impostor = try await database.keys.create(name: "bootstrap admin", teamID: team.id, scopes: Scope.teamScopes)
             let teamAdmin = try await database.keys.create(name: "team admin", teamID: team.id, scopes: Scope.teamScopes)
-            #expect(try await database.migrate() == [Schema.latestVersion])
-            #expect(try await database.keys.find(secret: issued.secret)?.name == "old")
-            // Version 11: the bootstrap admin key keeps the server-wide routes; no team's admin key gets them.
+            #expect(try await database.migrate() == Array(11...Schema.latestVersion))
             #expect(try await database.keys.find(secret: bootstrap.secret)?.scopes == Set(Scope.allCases))
             #expect(try await database.keys.find(secret: teamAdmin.secret)?.scopes == Scope.teamScopes)
             #expect(try await database.keys.find(secret: impostor.secret)?.scopes == Scope.teamScopes, "only the default team's")
-            #expect(try await database.teams.find("before")?.limits == Limits.none)
         } catch {
             await database.close()
             throw error

@@ -7,7 +7,8 @@ import Testing
 
 @Suite("Store: users and refresh tokens")
 struct UserTests {
-    @Test("users log in with their password only; emails are unique; short passwords are refused", arguments: Backend.allCases)
+    @Test(
+        "users log in with their password only; emails are unique within a team; short passwords are refused", arguments: Backend.allCases)
     func users(backend: Backend) async throws {
         try await TestDatabase.withTeam(backend) { store, team in
             let user = try await store.users.create(
@@ -24,6 +25,29 @@ struct UserTests {
             }
             let stored = try await store.read { try await $0.raw("SELECT password_hash FROM users").all() }
             #expect(try stored.allSatisfy { try $0.decode(column: "password_hash", as: String.self).hasPrefix("$2") })
+        }
+    }
+
+    @Test(
+        "one email may have users in several teams: a login finds the one whose password matches, and names the team only when several match",
+        arguments: Backend.allCases)
+    func emailInSeveralTeams(backend: Backend) async throws {
+        try await TestDatabase.withTeam(backend) { store, team in
+            let other = try await store.teams.create(name: "other")
+            let here = try await store.users.create(email: "ada@example.com", password: "first password", role: .member, teamID: team.id)
+            let there = try await store.users.create(email: "Ada@example.com", password: "second password", role: .admin, teamID: other.id)
+            #expect(try await store.users.authenticate(email: "ada@example.com", password: "first password") == here)
+            #expect(try await store.users.authenticate(email: "ada@example.com", password: "second password") == there)
+            #expect(try await store.users.authenticate(email: "ada@example.com", password: "second password", team: team.name) == nil)
+            #expect(try await store.users.find(email: "ada@example.com").count == 2)
+
+            let third = try await store.teams.create(name: "third")
+            let same = try await store.users.create(email: "ada@example.com", password: "first password", role: .viewer, teamID: third.id)
+            await #expect(throws: StoreError.self) {
+                try await store.users.authenticate(email: "ada@example.com", password: "first password")
+            }
+            #expect(try await store.users.authenticate(email: "ada@example.com", password: "first password", team: "third") == same)
+            #expect(try await store.users.authenticate(email: "ada@example.com", password: "first password", team: third.id) == same)
         }
     }
 

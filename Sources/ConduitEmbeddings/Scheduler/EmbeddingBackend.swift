@@ -8,6 +8,9 @@ public protocol EmbeddingBackend: Sendable {
     /// The vectors of `sequences`, computed on `lane`, or shared among every lane when nil. Called on
     /// the scheduler's own threads, which it may block.
     func embed(_ sequences: [[Int32]], lane: Int?) throws -> [[Float]]
+    /// Called when `lane` (the shared pass when nil) has no more work for now: memory kept for the
+    /// next pass may be handed back.
+    func releaseScratch(lane: Int?)
 }
 
 extension EmbeddingModel: EmbeddingBackend {}

@@ -276,6 +276,9 @@ public final class EmbeddingScheduler: Service, Sendable {
 
     /// Runs on a compute thread of its own for the life of the service.
     private func computeLoop(lane: Int) {
+        // The passes this loop ran since it last waited: their scratch memory is handed back when it waits.
+        var ranOnLane = false
+        var ranShared = false
         while true {
             let (step, expired, abandoned, lanesToWake) = state.withLock { state -> (Step, [Waiter], [Waiter], [Int]) in
                 if state.isStopped { return (.finish, [], [], state.takeAllWakeUps()) }
@@ -326,13 +329,18 @@ public final class EmbeddingScheduler: Service, Sendable {
             for waiter in expired { waiter.resume(throwing: SchedulerError.deadlineExceeded) }
             for waiter in abandoned { waiter.resume(throwing: CancellationError()) }
             switch step {
-            case .compute(let batch, let lane):
-                compute(batch, lane: lane)
+            case .compute(let batch, let passLane):
+                compute(batch, lane: passLane)
+                if passLane == nil { ranShared = true } else { ranOnLane = true }
                 state.withLock { state in
                     state.busyLoops -= 1
-                    if lane == nil { state.sharedPassRunning = false }
+                    if passLane == nil { state.sharedPassRunning = false }
                 }
-            case .wait: wakeUps[lane].wait()
+            case .wait:
+                if ranOnLane { backend.releaseScratch(lane: lane) }
+                if ranShared { backend.releaseScratch(lane: nil) }
+                (ranOnLane, ranShared) = (false, false)
+                wakeUps[lane].wait()
             case .finish: return
             }
         }

@@ -62,6 +62,13 @@ public final class BertEncoder: Sendable {
         }
     }
 
+    /// Hands back the scratch memory a large pass left resident (see ``Workspace/release()``); waits for
+    /// a pass in progress.
+    func releaseScratch() { lock.withLock { _ in workspace.release() } }
+
+    /// Bytes of scratch memory now in RAM.
+    var scratchResidentBytes: Int { lock.withLock { _ in workspace.residentBytes } }
+
     private func embed(_ sequences: [[Int32]], into hidden: UnsafeMutablePointer<Float>) {
         let h = configuration.hiddenSize
         var row = 0
@@ -188,50 +195,54 @@ public final class BertEncoder: Sendable {
     }
 }
 
-/// Scratch buffers for one forward pass, grown to the largest batch seen and then reused.
+/// Scratch buffers for one forward pass, grown to the largest batch seen and then reused; what a
+/// pass past `retainedTokens` touched is handed back when the encoder goes idle (`release`).
 final class Workspace {
-    private(set) var hidden = UnsafeMutablePointer<Float>.allocate(capacity: 0)
-    private(set) var qkv = UnsafeMutablePointer<Float>.allocate(capacity: 0)
-    private(set) var context = UnsafeMutablePointer<Float>.allocate(capacity: 0)
-    private(set) var projected = UnsafeMutablePointer<Float>.allocate(capacity: 0)
-    private(set) var intermediate = UnsafeMutablePointer<Float>.allocate(capacity: 0)
-    private var attentionScratch = UnsafeMutablePointer<Float>.allocate(capacity: 0)
+    /// Tokens whose scratch memory stays resident between passes (about 15 kB a token for MiniLM): a
+    /// short request never waits for pages, and a 4,096-token pass gives back all but this.
+    static let retainedTokens = 512
+
+    /// hidden, qkv, context, projected and intermediate, each `tokenCapacity` rows.
+    private var tokenBuffers = (0..<5).map { _ in ScratchMemory(floats: 0) }
+    private var attentionMemory = ScratchMemory(floats: 0)
+    var hidden: UnsafeMutablePointer<Float> { tokenBuffers[0].pointer }
+    var qkv: UnsafeMutablePointer<Float> { tokenBuffers[1].pointer }
+    var context: UnsafeMutablePointer<Float> { tokenBuffers[2].pointer }
+    var projected: UnsafeMutablePointer<Float> { tokenBuffers[3].pointer }
+    var intermediate: UnsafeMutablePointer<Float> { tokenBuffers[4].pointer }
     private var tokenCapacity = 0
+    /// The most tokens a pass touched since the last `release`.
+    private var touchedTokens = 0
     private var scratchCapacity = 0
     private let threads: Int
 
     init(threads: Int) { self.threads = threads }
 
     /// The attention scratch memory of one thread, 64-byte aligned.
-    func attentionScratch(for thread: Int) -> UnsafeMutablePointer<Float> { attentionScratch + thread * scratchCapacity }
+    func attentionScratch(for thread: Int) -> UnsafeMutablePointer<Float> { attentionMemory.pointer + thread * scratchCapacity }
 
     func reserve(tokens: Int, attentionScratch floats: Int, configuration: BertConfiguration) {
+        touchedTokens = max(touchedTokens, tokens)
         if tokens > tokenCapacity {
-            free()
             let h = configuration.hiddenSize
-            hidden = .allocate(capacity: tokens * h)
-            qkv = .allocate(capacity: tokens * 3 * h)
-            context = .allocate(capacity: tokens * h)
-            projected = .allocate(capacity: tokens * h)
-            intermediate = .allocate(capacity: tokens * configuration.intermediateSize)
+            tokenBuffers = [h, 3 * h, h, h, configuration.intermediateSize].map { ScratchMemory(floats: tokens * $0) }
             tokenCapacity = tokens
         }
         if floats > scratchCapacity {
-            UnsafeMutableRawPointer(attentionScratch).deallocate()
             // Whole cache lines per thread, so that every thread's part starts aligned and no two share a line.
             scratchCapacity = (floats + 15) / 16 * 16
-            attentionScratch = UnsafeMutableRawPointer.allocate(
-                byteCount: scratchCapacity * threads * MemoryLayout<Float>.stride, alignment: 64
-            ).bindMemory(to: Float.self, capacity: scratchCapacity * threads)
+            attentionMemory = ScratchMemory(floats: scratchCapacity * threads)
         }
     }
 
-    private func free() {
-        for buffer in [hidden, qkv, context, projected, intermediate] { buffer.deallocate() }
+    /// Hands back the memory past `retainedTokens` tokens; the capacity stays, and its pages return
+    /// when a pass touches them again.
+    func release() {
+        defer { touchedTokens = min(touchedTokens, Self.retainedTokens) }
+        guard touchedTokens > Self.retainedTokens else { return }
+        for buffer in tokenBuffers { buffer.release(keepingFloats: buffer.floats / tokenCapacity * Self.retainedTokens) }
     }
 
-    deinit {
-        free()
-        UnsafeMutableRawPointer(attentionScratch).deallocate()
-    }
+    /// Bytes of scratch memory now in RAM.
+    var residentBytes: Int { tokenBuffers.reduce(attentionMemory.residentBytes) { $0 + $1.residentBytes } }
 }
