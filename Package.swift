@@ -111,14 +111,16 @@ let package = Package(
 
         // What every feature builds on: request context, the one error mapping, middleware, auth, limits,
         // usage, telemetry, wire helpers and the Feature seam.
-        serverTarget("ConduitCore", ["Store", asyncHTTPClient, coreMetrics, crypto, otel, prometheus]),
+        serverTarget("ConduitCore", ["Store", asyncHTTPClient, coreMetrics, crypto, otel, prometheus, yams]),
         // The durable job queue as infrastructure: the runner every node with workers runs, and /v1/jobs.
         serverTarget("ConduitJobs", ["ConduitCore", "Store"]),
         // Local embedding models: catalog, scheduler, /v1/embeddings, /v1/tokenize, /v1/models, batch embedding jobs.
         // The only part of the server that imports ModelRuntime.
         serverTarget("ConduitEmbeddings", ["ConduitCore", "ModelRuntime", "Store", asyncHTTPClient, coreMetrics, crypto, nioPosix]),
         // Conversations analysed into insights by declared pipelines.
-        serverTarget("ConduitInsights", ["ConduitCore", "ConduitEmbeddings", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
+        serverTarget("ConduitInsights", ["ConduitChat", "ConduitCore", "ConduitEmbeddings", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
+        // The gateway to model providers: /v1/chat/completions, deployments, routing, retries, fallbacks, breakers.
+        serverTarget("ConduitChat", ["ConduitCore", "Store", asyncHTTPClient, coreMetrics, yams]),
         // The outbox delivered to the teams' webhooks.
         serverTarget("ConduitEvents", ["ConduitCore", "Store", asyncHTTPClient, crypto, nioPosix]),
         // Teams, users, keys and usage reports; logins.
@@ -128,8 +130,8 @@ let package = Package(
         serverTarget(
             "Conduit",
             [
-                "ConduitAdmin", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights", "ConduitJobs", "Store",
-                .product(name: "Configuration", package: "swift-configuration"), coreMetrics,
+                "ConduitAdmin", "ConduitChat", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights", "ConduitJobs",
+                "Store", .product(name: "Configuration", package: "swift-configuration"), coreMetrics,
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"), yams,
             ],
@@ -173,8 +175,8 @@ let package = Package(
         .testTarget(
             name: "ConduitTests",
             dependencies: [
-                "Conduit", "ConduitAdmin", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights", "ConduitJobs",
-                "ConduitTestSupport", "Store", crypto, nioPosix,
+                "Conduit", "ConduitAdmin", "ConduitChat", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights",
+                "ConduitJobs", "ConduitTestSupport", "Store", asyncHTTPClient, crypto, nioPosix,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],

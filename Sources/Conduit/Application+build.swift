@@ -1,4 +1,5 @@
 import ConduitAdmin
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import ConduitEvents
@@ -118,11 +119,16 @@ public func buildApplication(
     }
     // Shared by the features that call out: closes its connections once the jobs that call it have stopped.
     var outbound: OutboundHTTPClient?
+    if store != nil || running.contains(.chat) { outbound = OutboundHTTPClient() }
+    if running.contains(.chat), let outbound {
+        features.append(
+            ChatFeature(
+                configuration: live.view(\.chat), limits: live.view(\.limits), outbound: outbound, rateLimiter: rateLimiter, meter: meter,
+                metricsFactory: metrics.factory))
+    }
     var runner: JobRunner?
-    if let store {
+    if let store, let http = outbound {
         let teams = TeamScope(store: store)
-        let http = OutboundHTTPClient()
-        outbound = http
         if running.contains(.insights), let catalog {
             features.append(
                 InsightsFeature(
@@ -151,6 +157,9 @@ public func buildApplication(
     }
     let queues: any JobQueues = runner.map { $0 as any JobQueues } ?? NoJobQueues()
     for feature in features { feature.addRoutes(to: routes, queues: queues) }
+    // Any valid key may list the models, those of every feature the node runs.
+    let listing = features
+    ModelsController { listing.flatMap(\.models) }.addRoutes(to: routes.requiring(nil))
 
     // Services stop in reverse order: jobs stop first, then the outbound client they call, the schedulers
     // drain, and the last usage events and logged requests are written.

@@ -1,4 +1,5 @@
 import ConduitAdmin
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import ConduitEvents
@@ -8,8 +9,10 @@ import ConduitJobs
 /// The features a node can run (`server.features`); every one by default. Several nodes on one
 /// PostgreSQL may each run a part: a gateway without the local model, a node that only works on jobs.
 public enum NodeFeature: String, CaseIterable, Sendable {
-    /// The local model: `/v1/embeddings`, `/v1/tokenize`, `/v1/models`, `/v1/admin/debug`, batch embedding jobs.
+    /// The local model: `/v1/embeddings`, `/v1/tokenize`, `/v1/admin/debug`, batch embedding jobs.
     case embeddings
+    /// `/v1/chat/completions`, to the providers of `chat.models_file`.
+    case chat
     /// `/v1/jobs`.
     case jobs
     /// `/v1/conversations`, `/v1/insights` and their analysis jobs; needs `embeddings`.
@@ -25,7 +28,7 @@ extension NodeFeature {
     /// this node runs (a node delivering webhooks may run none of the features that record events).
     static var eventTopics: [String] {
         let features: [any ConduitFeature.Type] = [
-            EmbeddingsFeature.self, JobsFeature.self, InsightsFeature.self, EventsFeature.self, AdminFeature.self,
+            EmbeddingsFeature.self, ChatFeature.self, JobsFeature.self, InsightsFeature.self, EventsFeature.self, AdminFeature.self,
         ]
         return features.flatMap { $0.eventTopics }
     }

@@ -28,12 +28,15 @@ package protocol ConduitFeature: Sendable {
     /// What runs as long as the node does. Services start in order and stop in reverse, after the
     /// HTTP server has stopped taking requests.
     var services: [any Service] { get }
+    /// The models the feature serves now, for `GET /v1/models` (read at each request: a reload may change them).
+    var models: [ListedModel] { get }
 }
 
 extension ConduitFeature {
     package var jobWorkers: [any JobWorker] { [] }
     package static var eventTopics: [String] { [] }
     package var services: [any Service] { [] }
+    package var models: [ListedModel] { [] }
 }
 
 /// The router a feature adds its routes to, with groups that require an API key's scope.

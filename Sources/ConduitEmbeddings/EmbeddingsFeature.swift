@@ -1,8 +1,9 @@
 import ConduitCore
+import ModelRuntime
 import ServiceLifecycle
 import Store
 
-/// Local embedding models: `/v1/models`, `/v1/embeddings`, `/v1/tokenize`, `/v1/admin/debug`, and
+/// Local embedding models: `/v1/embeddings`, `/v1/tokenize`, `/v1/admin/debug`, and
 /// batch embedding jobs (with a store). The catalog's schedulers run as long as the node does.
 package struct EmbeddingsFeature: ConduitFeature {
     let catalog: ModelCatalog
@@ -32,8 +33,6 @@ package struct EmbeddingsFeature: ConduitFeature {
     }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
-        // Any valid key may list models.
-        ModelsController(catalog: catalog).addRoutes(to: routes.requiring(nil))
         EmbeddingsController(
             catalog: catalog, limits: limits, rateLimiter: rateLimiter, meter: meter
         )
@@ -43,4 +42,12 @@ package struct EmbeddingsFeature: ConduitFeature {
     }
 
     package var services: [any Service] { [catalog] }
+
+    package var models: [ListedModel] {
+        catalog.models.map { served in
+            ListedModel(
+                id: served.name, created: served.created, kind: .embedding, aliases: served.aliases, dimensions: served.model.dimension,
+                maxInputTokens: served.model.maxSequenceLength)
+        }
+    }
 }

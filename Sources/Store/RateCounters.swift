@@ -93,16 +93,17 @@ public struct RateCountersRepository: Repository {
         }
     }
 
-    /// Takes back a request of `tokens` tokens that was admitted at `admittedAt` but never served (the
-    /// server was overloaded, or the client left): the caller's budget should not pay for it.
-    public func refund(tokens: Int64, in windows: [RateWindow], admittedAt: Int64) async throws {
+    /// Takes back `requests` requests and `tokens` tokens admitted at `admittedAt`: a request never served
+    /// (the server was overloaded, or the client left), which the caller's budget should not pay for, or
+    /// the unused part of a reservation (requests 0; negative tokens add what a call used past it).
+    public func refund(requests: Int64 = 1, tokens: Int64, in windows: [RateWindow], admittedAt: Int64) async throws {
         guard !windows.isEmpty else { return }
         try await transaction { sql in
             for window in windows {
                 try await sql.raw(
                     """
                     UPDATE rate_counters
-                    SET requests = CASE WHEN requests > 0 THEN requests - 1 ELSE 0 END,
+                    SET requests = CASE WHEN requests > \(bind: requests) THEN requests - \(bind: requests) ELSE 0 END,
                         tokens = CASE WHEN tokens > \(bind: tokens) THEN tokens - \(bind: tokens) ELSE 0 END
                     WHERE subject = \(bind: window.subject + ":" + window.period.rawValue)
                       AND window_start = \(bind: window.bounds(at: admittedAt).start)

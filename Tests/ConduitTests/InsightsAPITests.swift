@@ -1,3 +1,4 @@
+import ConduitChat
 import ConduitTestSupport
 import Foundation
 import HTTPTypes

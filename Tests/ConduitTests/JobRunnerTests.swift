@@ -240,7 +240,8 @@ struct JobRunnerTests {
             try await Self.running(runner) { _ in
                 let job = try await store.jobs.enqueue(NewJob(kind: "billed", input: "{}"), teamID: team.id).job
                 let done = try await Self.until(store, job.id) { $0.state == .completed }
-                #expect(done.state == .completed && done.attempt == 2)
+                // At least the second: on a loaded machine the second may time out too before it is even scheduled.
+                #expect(done.state == .completed && done.attempt >= 2)
             }
             let billed = try await store.usage.summary(teamID: team.id, from: 0, to: .max)
             #expect(billed.map(\.tokens) == [100] && billed.map(\.requests) == [1], "\(billed)")

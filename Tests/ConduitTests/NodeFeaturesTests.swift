@@ -33,12 +33,15 @@ struct NodeFeaturesTests {
         let app = try await buildApplication(configuration: configuration, logger: TestServer.logger)
         try await app.test(.router) { client in
             let model: [(HTTPRequest.Method, String)] = [
-                (.post, "/v1/embeddings"), (.get, "/v1/models"), (.post, "/v1/tokenize"), (.get, "/v1/admin/debug"),
+                (.post, "/v1/embeddings"), (.post, "/v1/tokenize"), (.get, "/v1/admin/debug"), (.post, "/v1/chat/completions"),
             ]
             for (method, uri) in model {
                 let answer = try await status(client, method, uri, body: "{}")
                 #expect(answer == .notFound, "\(method) \(uri)")
             }
+            // Every node lists what it serves: here, nothing.
+            let models = try await client.execute(uri: "/v1/models", method: .get)
+            #expect(models.status == .ok && String(buffer: models.body) == #"{"data":[],"object":"list"}"#)
             let conversations = try await status(client, .post, "/v1/conversations", body: #"{"messages": []}"#)
             #expect(conversations == .notFound)
             let webhooks = try await status(client, .get, "/v1/webhooks")
@@ -90,7 +93,7 @@ struct NodeFeaturesTests {
         } catch {
             #expect("\(error)".contains("server.features"))
         }
-        let source = ConfigurationSource(file: nil, environment: ["CONDUIT_SERVER_FEATURES": "embeddings,chat"])
+        let source = ConfigurationSource(file: nil, environment: ["CONDUIT_SERVER_FEATURES": "embeddings,telepathy"])
         await #expect(throws: ConfigurationProblems.self) { try await source.load() }
     }
 }

@@ -89,6 +89,8 @@ struct OpenAPITests {
                 try await call(.post, "/v1/embeddings", body: ["input": "a", "encoding_format": "base64", "dimensions": 8])
                 try await call(.post, "/v1/embeddings", body: ["input": []])
                 try await call(.post, "/v1/tokenize", body: example("/v1/tokenize", "post"))
+                // No chat model is configured here: the example's model is not served (the gateway's own tests serve some).
+                try await call(.post, "/v1/chat/completions", body: example("/v1/chat/completions", "post"))
                 try await call(.get, "/v1/admin/debug")
 
                 let job = try #require(try await call(.post, "/v1/jobs", body: example("/v1/jobs", "post")) as? [String: Any])

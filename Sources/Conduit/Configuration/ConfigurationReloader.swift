@@ -1,3 +1,4 @@
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import ConduitInsights
@@ -57,14 +58,16 @@ public struct ConfigurationReloader: Service {
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) { trigger.yield("SIGHUP") }
             }
-            // The configuration file and the pipeline files of the folder in effect (set by the file or the environment).
-            if source.file != nil || live.read(\.insights.pipelinesDirectory) != nil {
+            // The configuration file, the pipeline files of the folder in effect and the chat models file (set by the
+            // file or the environment).
+            if source.file != nil || live.read(\.insights.pipelinesDirectory) != nil || live.read(\.chat.modelsFile) != nil {
                 group.addTask {
                     func stamps() -> [FileStamp] {
                         let folder = live.read(\.insights.pipelinesDirectory)
                         let pipelines = folder.flatMap { try? FileManager.default.contentsOfDirectory(atPath: $0.path) } ?? []
                         let files =
                             (source.file.map { [$0] } ?? []) + pipelines.sorted().compactMap { name in folder?.appending(path: name).path }
+                            + (live.read(\.chat.modelsFile).map { [$0.path] } ?? [])
                         return files.map(FileStamp.init)
                     }
                     var stamp = stamps()

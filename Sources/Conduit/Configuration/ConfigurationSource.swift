@@ -1,3 +1,4 @@
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import ConduitInsights
@@ -97,6 +98,7 @@ public struct ConfigurationSource: Sendable {
         if problems.isEmpty {
             do {
                 try configuration.insights.loadPipelines()
+                try configuration.chat.loadModels(environment: environment)
                 try configuration.validate()
             } catch let error as ConfigurationError {
                 problems.append(error.description)

@@ -1,3 +1,4 @@
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import ConduitEvents
@@ -30,6 +31,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var tracing = TracingConfiguration()
     /// The conversation-insights pipelines.
     public var insights = InsightsConfiguration()
+    /// The chat gateway: its models (and their providers) and how it calls them; no models by default.
+    public var chat = ChatConfiguration()
     /// The OpenAI-compatible provider of `llm:` analyzers; none by default.
     public var upstream = UpstreamConfiguration()
     /// How events are delivered to the teams' webhooks.

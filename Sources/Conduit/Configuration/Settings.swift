@@ -1,3 +1,4 @@
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import ConduitEvents
@@ -18,7 +19,8 @@ extension Setting where Root == ServerConfiguration {
         + ModelConfiguration.settings.map { $0.scoped(\.model) } + APILimits.settings.map { $0.scoped(\.limits) }
         + SchedulerConfiguration.settings.map { $0.scoped(\.scheduler) } + UsageConfiguration.settings.map { $0.scoped(\.usage) }
         + JobRunnerConfiguration.settings.map { $0.scoped(\.jobs) } + RequestLogConfiguration.settings.map { $0.scoped(\.requestLog) }
-        + InsightsConfiguration.settings.map { $0.scoped(\.insights) } + UpstreamConfiguration.settings.map { $0.scoped(\.upstream) }
+        + ChatConfiguration.settings.map { $0.scoped(\.chat) } + InsightsConfiguration.settings.map { $0.scoped(\.insights) }
+        + UpstreamConfiguration.settings.map { $0.scoped(\.upstream) }
         + WebhooksConfiguration.settings.map { $0.scoped(\.webhooks) } + LoggingConfiguration.settings.map { $0.scoped(\.logging) }
         + TracingConfiguration.settings.map { $0.scoped(\.tracing) }
 

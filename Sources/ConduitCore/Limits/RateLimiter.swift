@@ -56,9 +56,28 @@ package struct RateLimiter: Sendable {
         }
     }
 
+    /// Counts a request refused before it was admitted (a 4xx other than 429) toward the caller's request
+    /// limit: bad requests are not free, and past the limit they get 429 like any other. Throws that 429.
+    package func countRefused(_ refusal: APIError, identity: Identity?) async throws(LimitError) {
+        guard (400..<500).contains(refusal.status.code), refusal.status != .tooManyRequests else { return }
+        do {
+            _ = try await admit(identity, tokens: 0)
+        } catch let limited as LimitError {
+            throw limited
+        } catch {}
+    }
+
     /// Gives back what `admission` counted, for a request the server did not serve.
     package func refund(_ admission: Admission) async {
         try? await store.rateCounters.refund(tokens: admission.tokens, in: admission.windows, admittedAt: admission.at)
+    }
+
+    /// Settles a reservation: `admission` counted what the request was expected to use, and it used
+    /// `used`; the difference is given back (or, past the reservation, added), the request still counted.
+    package func settle(_ admission: Admission, used: Int) async {
+        let unused = admission.tokens - Int64(max(0, used))
+        guard unused != 0, !admission.windows.isEmpty else { return }
+        try? await store.rateCounters.refund(requests: 0, tokens: unused, in: admission.windows, admittedAt: admission.at)
     }
 
     private static func describe(_ window: RateWindow) -> String {

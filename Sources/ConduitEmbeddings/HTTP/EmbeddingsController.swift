@@ -33,15 +33,13 @@ package struct EmbeddingsController {
             return response
         } catch {
             let refusal = APIError(error)
-            // A request refused before admission counts toward the caller's request limit all the same: bad
-            // requests are not free, and past the limit they get 429 like any other.
-            if !metered.admitted, (400..<500).contains(refusal.status.code), refusal.status != .tooManyRequests, let rateLimiter {
+            if !metered.admitted, let rateLimiter {
                 do {
-                    _ = try await rateLimiter.admit(context.identity, tokens: 0)
-                } catch let limited as LimitError {
-                    record(status: Int(APIError(limited).status.code))
-                    throw limited
-                } catch {}
+                    try await rateLimiter.countRefused(refusal, identity: context.identity)
+                } catch {
+                    record(status: Int(APIError(error).status.code))
+                    throw error
+                }
             }
             record(status: Int(refusal.status.code))
             throw error

@@ -46,13 +46,8 @@ public struct PipelineLibrary: Sendable, Equatable {
 
     /// One pipeline from its YAML; errors name `file` and the key.
     package static func parse(_ yaml: String, name: String, file: String) throws -> PipelineDefinition {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch {
-            throw ConfigurationError("\(file) is not valid YAML: \(error)")
-        }
-        let reader = Reader(file: file)
+        let root = try YAMLReader.root(of: yaml, file: file)
+        let reader = YAMLReader(file: file, subject: "a pipeline")
         guard let mapping = root?.mapping else { throw ConfigurationError("\(file) must be a mapping of pipeline keys to values") }
         var pipeline = PipelineDefinition(name: name, sentiment: [:], topics: [:])
         try reader.each(mapping, section: "") { key, node in
@@ -122,68 +117,19 @@ public struct PipelineLibrary: Sendable, Equatable {
         }
         return pipeline
     }
+}
 
-    /// Reads values out of YAML nodes, naming the file and key in every error.
-    private struct Reader {
-        let file: String
-
-        func problem(_ key: String, _ what: String) -> ConfigurationError { ConfigurationError("\(file): \(key) \(what)") }
-
-        /// Calls `body` with each entry's dotted key; `body` returns false for a key it does not know.
-        func each(_ mapping: Node.Mapping, section: String, _ body: (String, Node) throws -> Bool) throws {
-            for (name, node) in mapping {
-                let key = section.isEmpty ? (name.string ?? "\(name)") : "\(section).\(name.string ?? "\(name)")"
-                guard try body(key, node) else { throw ConfigurationError("\(file): '\(key)' is not a key of a pipeline") }
+extension YAMLReader {
+    /// Label names (a metric- and URL-safe word) with their descriptions.
+    func labels(_ node: Node, _ key: String) throws -> [String: String] {
+        guard let mapping = node.mapping else { throw problem(key, "takes labels, each with its description (label: description)") }
+        var labels: [String: String] = [:]
+        for (name, description) in mapping {
+            guard let label = name.string, PipelineDefinition.isValidName(label) else {
+                throw problem(key, "label '\(name.string ?? "?")' must be 1 to 64 lowercase letters, digits, '_' or '-'")
             }
+            labels[label] = try text(description, "\(key).\(label)")
         }
-
-        func section(_ node: Node, _ key: String) throws -> Node.Mapping {
-            guard let mapping = node.mapping else { throw problem(key, "is a section: it takes keys") }
-            return mapping
-        }
-
-        func text(_ node: Node, _ key: String) throws -> String {
-            guard let text = node.scalar?.string, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                throw problem(key, "takes a non-empty text")
-            }
-            return text
-        }
-
-        func integer(_ node: Node, _ key: String, _ range: ClosedRange<Int>) throws -> Int {
-            guard let value = node.scalar.flatMap({ Int($0.string) }), range.contains(value) else {
-                throw problem(key, "takes an integer from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return value
-        }
-
-        func number(_ node: Node, _ key: String, _ range: ClosedRange<Double>) throws -> Double {
-            guard let value = node.scalar.flatMap({ Double($0.string) }), value.isFinite, range.contains(value) else {
-                throw problem(key, "takes a number from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return value
-        }
-
-        func flag(_ node: Node, _ key: String) throws -> Bool {
-            guard let value = node.bool else { throw problem(key, "takes true or false") }
-            return value
-        }
-
-        func list(_ node: Node, _ key: String) throws -> [String] {
-            guard let sequence = node.sequence else { throw problem(key, "takes a list") }
-            return try sequence.map { try text($0, key) }
-        }
-
-        /// Label names (a metric- and URL-safe word) with their descriptions.
-        func labels(_ node: Node, _ key: String) throws -> [String: String] {
-            guard let mapping = node.mapping else { throw problem(key, "takes labels, each with its description (label: description)") }
-            var labels: [String: String] = [:]
-            for (name, description) in mapping {
-                guard let label = name.string, PipelineDefinition.isValidName(label) else {
-                    throw problem(key, "label '\(name.string ?? "?")' must be 1 to 64 lowercase letters, digits, '_' or '-'")
-                }
-                labels[label] = try text(description, "\(key).\(label)")
-            }
-            return labels
-        }
+        return labels
     }
 }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ConduitChat
 import ConduitCore
 import CoreMetrics
 import Foundation
@@ -15,7 +16,7 @@ public final class ChatCompletionClient: Sendable {
 
     public init(http: OutboundHTTPClient, upstream: Live<UpstreamConfiguration>, metricsFactory: any MetricsFactory = MetricsSystem.factory)
     {
-        circuit = CircuitBreaker(metricsFactory: metricsFactory)
+        circuit = CircuitBreaker(gauge: Gauge(label: "conduit_upstream_circuit_state", factory: metricsFactory))
         self.http = http.http
         self.upstream = upstream
     }
@@ -35,7 +36,7 @@ public final class ChatCompletionClient: Sendable {
         request.headers.add(name: "Content-Type", value: "application/json")
         if let key = upstream.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
-        try circuit.admit(cooldown: upstream.circuitCooldown)
+        if let retryAfter = circuit.admit(cooldown: upstream.circuitCooldown) { throw UpstreamError.circuitOpen(retryAfter: retryAfter) }
         do {
             let completion = try await send(request, timeout: upstream.timeout)
             circuit.record(failed: false, failures: upstream.circuitFailures)

@@ -1,0 +1,139 @@
+import ConduitCore
+import Foundation
+
+/// Sends a chat call to a deployment of its model, and on failure to others and to the model's
+/// fallbacks: retries with backoff for connect errors, timeouts, 408, 429 and 5xx, within the retry
+/// budget and the call's total time; deployments whose circuit is open, that asked to wait, that are full
+/// or whose context window is too small are skipped.
+package final class ChatGateway: Sendable {
+    package let configuration: Live<ChatConfiguration>
+    package let states: DeploymentStates
+    package let budget: RetryBudget
+    /// The jitter's dice, 0..<upper (tests pass a fixed one).
+    private let random: @Sendable (Double) -> Double
+
+    package init(
+        configuration: Live<ChatConfiguration>, states: DeploymentStates, budget: RetryBudget = RetryBudget(),
+        random: @escaping @Sendable (Double) -> Double = { Double.random(in: 0..<$0) }
+    ) {
+        self.configuration = configuration
+        self.states = states
+        self.budget = budget
+        self.random = random
+    }
+
+    /// Where a call was served.
+    struct Route: Sendable {
+        var deployment: ChatDeployment
+        /// The model that served it: the one asked for, or one of its fallbacks.
+        var model: ChatModel
+        var attempts: Int
+        var isFallback: Bool
+        /// Counts the call in flight at the deployment until `leave` (a streamed answer's length).
+        var state: DeploymentState
+    }
+
+    /// The model called or aliased `name`.
+    func chatModel(_ name: String, in configuration: ChatConfiguration) throws -> ChatModel {
+        guard let model = configuration.models[name] else { throw ChatError.unknownModel(name) }
+        return model
+    }
+
+    /// Runs `attempt` at one deployment after another until it returns. `attempt` throws an
+    /// `AttemptFailure` for what the provider did; anything else (the client left) ends the call at once.
+    /// With `holdsDeployment`, the deployment counts the call in flight until the caller's `route.state.leave()`.
+    func call<Result: Sendable>(
+        _ request: ChatCompletionRequest, deadline: ContinuousClock.Instant, holdsDeployment: Bool = false,
+        _ attempt: (ProviderCall) async throws -> Result
+    ) async throws -> (Route, Result) {
+        let configuration = self.configuration.current
+        let asked = try chatModel(request.model, in: configuration)
+        let chain = [asked] + asked.fallbacks.compactMap { configuration.models[$0] }
+        budget.start()
+        defer { budget.finish() }
+        var attempts = 0
+        var last: (deployment: String, failure: AttemptFailure)?
+        var soonest: Duration?
+        var fits = false
+        nextModel: for (position, model) in chain.enumerated() {
+            var failed: Set<String> = []
+            var excluded: Set<String> = []
+            var tries = 0
+            while tries <= configuration.maxRetries {
+                let isRetry = attempts > 0
+                if isRetry {
+                    guard budget.startRetry(percent: configuration.retryBudgetPercent, minimum: configuration.minimumRetriesInFlight) else {
+                        throw ChatError.failed(deployment: last!.deployment, failure: last!.failure, attempts: attempts, budgetSpent: true)
+                    }
+                }
+                defer { if isRetry { budget.endRetry() } }
+                if isRetry {
+                    let wait = backoff(
+                        retry: attempts, base: configuration.backoff, maximum: configuration.maximumBackoff, retryAfter: nil, random: random
+                    )
+                    guard ContinuousClock.now + wait < deadline else { break nextModel }
+                    try await Task.sleep(for: wait)
+                }
+                var outcome = picker(configuration).pick(model, tokens: request.tokensNeeded, failed: failed, excluded: excluded)
+                // One that may be called again soon (a short Retry-After, a circuit about to half-open) is
+                // waited for rather than skipped.
+                if case .noneAvailable(let wait?) = outcome, wait <= configuration.maximumBackoff, ContinuousClock.now + wait < deadline {
+                    try await Task.sleep(for: wait)
+                    outcome = picker(configuration).pick(model, tokens: request.tokensNeeded, failed: failed, excluded: excluded)
+                }
+                let deployment: ChatDeployment
+                let state: DeploymentState
+                switch outcome {
+                case .tooLong:
+                    continue nextModel
+                case .noneAvailable(let wait):
+                    fits = true
+                    if let wait { soonest = min(soonest ?? wait, wait) }
+                    continue nextModel
+                case .deployment(let picked, let pickedState):
+                    (deployment, state) = (picked, pickedState)
+                    fits = true
+                }
+                attempts += 1
+                tries += 1
+                let call = ProviderCall(deployment: deployment, client: states.client(of: deployment), deadline: deadline)
+                let started = ContinuousClock.now
+                do {
+                    let result = try await attempt(call)
+                    state.breaker.record(failed: false, failures: configuration.circuitFailures)
+                    state.observe(latency: (ContinuousClock.now - started) / .seconds(1))
+                    if !holdsDeployment { state.leave() }
+                    return (Route(deployment: deployment, model: model, attempts: attempts, isFallback: position > 0, state: state), result)
+                } catch let failure as AttemptFailure {
+                    state.breaker.record(failed: failure.isProviderFault, failures: configuration.circuitFailures)
+                    state.leave()
+                    if let retryAfter = failure.retryAfter { state.rest(for: retryAfter, from: .now) }
+                    last = (deployment.id, failure)
+                    failed.insert(deployment.id)
+                    if failure.exceedsContextWindow { continue nextModel }
+                    guard failure.triesAnotherDeployment else {
+                        if case .status(let status, let code, _) = failure, !failure.isProviderFault {
+                            throw ChatError.rejected(deployment: deployment.id, status: status, code: code)
+                        }
+                        throw ChatError.failed(deployment: deployment.id, failure: failure, attempts: attempts, budgetSpent: false)
+                    }
+                    if !failure.isRetryable { excluded.insert(deployment.id) }
+                } catch {
+                    // The client left, or the task was cancelled: no verdict on the provider.
+                    state.breaker.release()
+                    state.leave()
+                    throw error
+                }
+            }
+        }
+        if let last {
+            throw ChatError.failed(deployment: last.deployment, failure: last.failure, attempts: attempts, budgetSpent: false)
+        }
+        guard fits else { throw ChatError.contextTooLong(tokens: request.tokensNeeded) }
+        throw ChatError.unavailable(model: asked.name, retryAfter: soonest)
+    }
+
+    private func picker(_ configuration: ChatConfiguration) -> DeploymentPicker {
+        DeploymentPicker(states: states, cooldown: configuration.circuitCooldown, now: .now)
+    }
+}

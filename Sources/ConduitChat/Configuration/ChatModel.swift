@@ -1,0 +1,88 @@
+import Foundation
+
+/// A chat model the gateway serves under its own name: where its calls go (one or more deployments), how
+/// one is picked, and which models take over when none of them can answer.
+public struct ChatModel: Sendable, Equatable {
+    /// How a call picks among the model's deployments whose circuit is not open and that have room.
+    public enum Routing: String, Sendable, CaseIterable {
+        /// At random, in proportion to the deployments' weights.
+        case weighted
+        /// The one with the fewest calls in flight from this node (ties by weight).
+        case leastOutstanding = "least_outstanding"
+        /// The one with the lowest moving average of latency; one not yet measured first.
+        case lowestLatency = "lowest_latency"
+    }
+
+    /// The name clients send as `model`.
+    public var name: String
+    /// Other names for it.
+    public var aliases: [String]
+    public var routing: Routing
+    /// Models to try, in order, when every deployment of this one failed, is open or cannot take the prompt.
+    public var fallbacks: [String]
+    public var deployments: [ChatDeployment]
+
+    public init(
+        name: String, aliases: [String] = [], routing: Routing = .weighted, fallbacks: [String] = [],
+        deployments: [ChatDeployment]
+    ) {
+        self.name = name
+        self.aliases = aliases
+        self.routing = routing
+        self.fallbacks = fallbacks
+        self.deployments = deployments
+    }
+}
+
+/// One place a model's calls can go: a provider's endpoint and the model it knows there.
+public struct ChatDeployment: Sendable, Equatable {
+    public enum Provider: String, Sendable, CaseIterable {
+        /// Any OpenAI-compatible API that takes its key as a bearer token: OpenAI, xAI, Groq, vLLM, Ollama,
+        /// llama.cpp's server.
+        case openai
+    }
+
+    /// Names the deployment in headers, metrics and errors: the file's `name`, or MODEL/N.
+    public var id: String
+    public var provider: Provider
+    /// The API's base, `https://api.openai.com/v1`: calls go to `{base_url}/chat/completions`.
+    public var baseURL: URL
+    /// Sent as `Authorization: Bearer`; read from an environment variable or a file, never shown or logged.
+    public var apiKey: String?
+    /// The model's name at the provider.
+    public var model: String
+    /// Its share of the calls under weighted routing.
+    public var weight: Int
+    /// Most calls in flight from this node; a full deployment is skipped.
+    public var maxConcurrent: Int?
+    /// Longest one attempt may wait for the answer (streaming: for the first byte, then between chunks).
+    public var timeout: Duration
+    /// US dollars per million prompt and completion tokens.
+    public var inputPricePerMillion: Double
+    public var outputPricePerMillion: Double
+    /// Most tokens of prompt and completion together; a longer request goes to the next deployment or model.
+    public var contextWindow: Int?
+
+    public init(
+        id: String, provider: Provider = .openai, baseURL: URL, apiKey: String? = nil, model: String, weight: Int = 1,
+        maxConcurrent: Int? = nil, timeout: Duration = .seconds(120), inputPricePerMillion: Double = 0,
+        outputPricePerMillion: Double = 0, contextWindow: Int? = nil
+    ) {
+        self.id = id
+        self.provider = provider
+        self.baseURL = baseURL
+        self.apiKey = apiKey
+        self.model = model
+        self.weight = weight
+        self.maxConcurrent = maxConcurrent
+        self.timeout = timeout
+        self.inputPricePerMillion = inputPricePerMillion
+        self.outputPricePerMillion = outputPricePerMillion
+        self.contextWindow = contextWindow
+    }
+
+    /// The cost in US dollars of a call's tokens.
+    public func cost(promptTokens: Int, completionTokens: Int) -> Double {
+        (Double(promptTokens) * inputPricePerMillion + Double(completionTokens) * outputPricePerMillion) / 1_000_000
+    }
+}

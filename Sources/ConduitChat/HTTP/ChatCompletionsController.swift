@@ -1,0 +1,197 @@
+import AsyncHTTPClient
+import ConduitCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTP1
+
+/// `POST /v1/chat/completions`, OpenAI's API in front of the configured providers: the answer passes
+/// through as the provider gave it (a stream event by event, as it arrives), with headers saying what
+/// served it: `x-conduit-deployment`, `x-conduit-attempts`, and `x-conduit-fallback` (the model) when a
+/// fallback did.
+package struct ChatCompletionsController: Sendable {
+    package let gateway: ChatGateway
+    package let limits: Live<APILimits>
+    package let rateLimiter: RateLimiter?
+    package let meter: UsageMeter
+
+    package static let route = "/v1/chat/completions"
+
+    package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
+        router.post(RouterPath(Self.route)) { request, context in try await complete(request, context: context) }
+    }
+
+    /// What a call is billed: the tokens it used of the model asked for.
+    private struct Metering: Sendable {
+        var meter: UsageMeter
+        var rateLimiter: RateLimiter?
+        var admission: RateLimiter.Admission?
+        var identity: Identity?
+        var model: String
+        var started: ContinuousClock.Instant
+
+        func record(_ usage: TokenUsage?, status: Int) async {
+            if let admission, let rateLimiter { await rateLimiter.settle(admission, used: usage?.total ?? 0) }
+            meter.record(
+                teamID: identity?.teamID, keyID: identity?.keyID, model: model, route: ChatCompletionsController.route,
+                tokens: usage?.total ?? 0, status: status, since: started)
+        }
+    }
+
+    private func complete(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        var model = ""
+        let body: ChatCompletionRequest
+        let admission: RateLimiter.Admission?
+        do {
+            let fields = try await request.decodeJSON(as: [String: JSONValue].self, limit: limits.current.maxBodyBytes)
+            model = fields["model"]?.stringValue ?? ""
+            body = try ChatCompletionRequest(fields)
+            _ = try gateway.chatModel(body.model, in: gateway.configuration.current)
+            // The most the call can count against the caller's limits, held before it is made so that no
+            // replica or stream can go past them; settled at what it used.
+            admission = try await rateLimiter?.admit(
+                context.identity, tokens: body.promptTokens + (body.maxTokens ?? Self.unboundedCompletionReservation))
+        } catch {
+            throw await refused(error, context: context, model: model, started: started)
+        }
+        let metering = Metering(
+            meter: meter, rateLimiter: rateLimiter, admission: admission, identity: context.identity, model: body.model, started: started)
+        let deadline = started + gateway.configuration.current.totalTimeout
+        do {
+            var response =
+                body.stream
+                ? try await stream(body, deadline: deadline, metering: metering)
+                : try await answer(body, deadline: deadline, metering: metering)
+            for field in admission?.headers ?? [:] { response.headers.append(field) }
+            return response
+        } catch {
+            await metering.record(nil, status: Int(APIError(error).status.code))
+            throw error
+        }
+    }
+
+    /// A request refused before it was admitted: counted toward the caller's request limit all the same
+    /// (bad requests are not free; past the limit, the answer is the 429), and recorded. Returns what to throw.
+    private func refused(_ error: any Error, context: ConduitRequestContext, model: String, started: ContinuousClock.Instant) async
+        -> any Error
+    {
+        var thrown = error
+        do {
+            try await rateLimiter?.countRefused(APIError(error), identity: context.identity)
+        } catch {
+            thrown = error
+        }
+        meter.record(
+            teamID: context.identity?.teamID, keyID: context.identity?.keyID, model: model, route: Self.route, tokens: 0,
+            status: Int(APIError(thrown).status.code), since: started)
+        return thrown
+    }
+
+    private func answer(_ body: ChatCompletionRequest, deadline: ContinuousClock.Instant, metering: Metering) async throws -> Response {
+        let limit = gateway.configuration.current.maxResponseBytes
+        let (route, (bytes, usage)) = try await gateway.call(body, deadline: deadline) { call in
+            let response = try await call.send(try body.upstreamBody(model: call.deployment.model))
+            let bytes = try await call.read(response.body, limit: limit)
+            guard let completion = try? JSONDecoder().decode(Completion.self, from: Data(bytes.readableBytesView)) else {
+                throw AttemptFailure.malformed("not a chat completion")
+            }
+            return (bytes, completion.usage)
+        }
+        await metering.record(usage, status: 200)
+        return Response(status: .ok, headers: headers(route, contentType: "application/json"), body: .init(byteBuffer: bytes))
+    }
+
+    private func stream(_ body: ChatCompletionRequest, deadline: ContinuousClock.Instant, metering: Metering) async throws -> Response {
+        let (route, upstream) = try await gateway.call(body, deadline: deadline, holdsDeployment: true) { call in
+            let response = try await call.send(try body.upstreamBody(model: call.deployment.model))
+            guard response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true else {
+                throw AttemptFailure.malformed(
+                    "asked for a stream, it answered \(response.headers.first(name: "content-type") ?? "no content type")")
+            }
+            return response
+        }
+        let failures = gateway.configuration.current.circuitFailures
+        var headers = headers(route, contentType: "text/event-stream")
+        headers[.cacheControl] = "no-cache"
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                defer { route.state.leave() }
+                var relay = StreamRelay(forwardsUsage: body.includeUsage)
+                var interruption: String?
+                var clientLeft = false
+                var chunks = upstream.body.makeAsyncIterator()
+                while true {
+                    let chunk: ByteBuffer?
+                    do {
+                        chunk = try await chunks.next()
+                    } catch {
+                        switch ProviderCall.failure(error) {
+                        case let failure as AttemptFailure: interruption = "the deployment's stream broke off (\(failure))"
+                        default: clientLeft = true  // cancelled: the client hung up
+                        }
+                        break
+                    }
+                    guard let chunk else {
+                        if !relay.finished { interruption = "the deployment ended the stream before [DONE]" }
+                        break
+                    }
+                    let events = relay.feed(chunk)
+                    if events.readableBytes > 0 {
+                        do {
+                            try await writer.write(events)
+                        } catch {
+                            clientLeft = true
+                            break
+                        }
+                    }
+                    if ContinuousClock.now >= deadline {
+                        interruption = "the stream ran past chat.total_timeout_seconds"
+                        break
+                    }
+                }
+                let usage = relay.usage ?? TokenUsage(promptTokens: body.promptTokens, completionTokens: relay.contentBytes / 4)
+                if clientLeft {
+                    // Leaving the loop drops the provider's stream, which cancels its call; what it produced is billed.
+                    await metering.record(usage, status: 499)
+                    return
+                }
+                if let interruption {
+                    route.state.breaker.record(failed: true, failures: failures)
+                    let error = APIError(
+                        status: .badGateway, message: "\(interruption), deployment '\(route.deployment.id)'", type: "upstream_error",
+                        code: "upstream_stream_interrupted")
+                    var event = ByteBuffer(string: "data: ")
+                    event.writeBytes(try error.jsonBody())
+                    event.writeString("\n\n")
+                    try? await writer.write(event)
+                }
+                await metering.record(usage, status: interruption == nil ? 200 : 502)
+                try await writer.finish(nil)
+            })
+    }
+
+    private func headers(_ route: ChatGateway.Route, contentType: String) -> HTTPFields {
+        var headers: HTTPFields = [.contentType: contentType]
+        headers[Self.deploymentHeader] = route.deployment.id
+        headers[Self.attemptsHeader] = String(route.attempts)
+        if route.isFallback { headers[Self.fallbackHeader] = route.model.name }
+        return headers
+    }
+
+    package static let deploymentHeader = HTTPField.Name("x-conduit-deployment")!
+    package static let attemptsHeader = HTTPField.Name("x-conduit-attempts")!
+    package static let fallbackHeader = HTTPField.Name("x-conduit-fallback")!
+
+    /// Tokens held for the completion of a call that sets no `max_tokens`, until it is settled.
+    static let unboundedCompletionReservation = 1024
+
+    /// What is read of a completion: that it is one, and its usage.
+    private struct Completion: Decodable {
+        struct Choice: Decodable {}
+        var choices: [Choice]
+        var usage: TokenUsage?
+    }
+}

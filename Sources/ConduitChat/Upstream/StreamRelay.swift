@@ -1,0 +1,134 @@
+import Foundation
+import NIOCore
+
+/// Passes a provider's server-sent events on as they arrive, whole events at a time, and reads what
+/// the gateway needs from them: the usage, the end (`data: [DONE]`). The events are not re-encoded.
+struct StreamRelay {
+    /// Whether the client asked for the usage chunk; if not, the gateway asked for it and keeps it back.
+    let forwardsUsage: Bool
+    private(set) var usage: TokenUsage?
+    private(set) var finished = false
+    /// Bytes of completion text seen, for a provider that sends no usage.
+    private(set) var contentBytes = 0
+    private var pending = ByteBuffer()
+
+    init(forwardsUsage: Bool) { self.forwardsUsage = forwardsUsage }
+
+    /// Takes the next piece of the provider's body; returns the events it completed, to send on.
+    mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer {
+        var chunk = chunk
+        pending.writeBuffer(&chunk)
+        var out = ByteBuffer()
+        while let end = Self.eventEnd(in: pending.readableBytesView) {
+            let event = pending.readSlice(length: end)!
+            if keep(event) { out.writeImmutableBuffer(event) }
+        }
+        pending.discardReadBytes()
+        return out
+    }
+
+    /// Whether `event` goes on to the client, noting its usage and the end of the stream.
+    private mutating func keep(_ event: ByteBuffer) -> Bool {
+        let bytes = event.readableBytesView
+        guard let data = Self.data(of: bytes) else { return true }  // a comment or keep-alive
+        if data.elementsEqual("[DONE]".utf8) {
+            finished = true
+            return true
+        }
+        contentBytes += Self.contentBytes(in: data)
+        guard data.firstRange(of: Self.usageKey) != nil,
+            let chunk = try? JSONDecoder().decode(UsageChunk.self, from: Data(data)), let usage = chunk.usage
+        else { return true }
+        self.usage = usage
+        // The usage-only chunk (no choices) the gateway asked for on its own: a client that did not ask does not expect it.
+        return forwardsUsage || !(chunk.choices?.isEmpty ?? true)
+    }
+
+    /// The length of the first event in `bytes`, its blank line (`\n\n` or `\r\n\r\n`) included; nil until one is whole.
+    private static func eventEnd(in bytes: ByteBufferView) -> Int? {
+        let newline = UInt8(ascii: "\n")
+        let carriageReturn = UInt8(ascii: "\r")
+        let start = bytes.startIndex
+        var index = start + 1
+        while index < bytes.endIndex {
+            if bytes[index] == newline {
+                if bytes[index - 1] == newline { return index - start + 1 }
+                if index - start >= 3, bytes[index - 1] == carriageReturn, bytes[index - 2] == newline, bytes[index - 3] == carriageReturn {
+                    return index - start + 1
+                }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The event's `data:` payload (its first data line), without the field name and its one space.
+    private static func data(of event: ByteBufferView) -> ByteBufferView? {
+        guard let start = event.firstRange(of: "data:".utf8) else { return nil }
+        var from = start.upperBound
+        if from < event.endIndex, event[from] == UInt8(ascii: " ") { from += 1 }
+        var to = event[from...].firstIndex { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") } ?? event.endIndex
+        if to < from { to = from }
+        return event[from..<to]
+    }
+
+    /// Bytes of the `"content":"…"` strings in a chunk, found by scanning rather than parsing.
+    private static func contentBytes(in data: ByteBufferView) -> Int {
+        var total = 0
+        var rest = data[...]
+        while let key = rest.firstRange(of: contentKey) {
+            var index = key.upperBound
+            var escaped = false
+            while index < rest.endIndex {
+                let byte = rest[index]
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    break
+                }
+                index += 1
+            }
+            total += index - key.upperBound
+            rest = rest[min(index, rest.endIndex)...]
+        }
+        return total
+    }
+
+    private static let usageKey = Array("\"usage\"".utf8)
+    private static let contentKey = Array("\"content\":\"".utf8)
+
+    private struct UsageChunk: Decodable {
+        var choices: [Discarded]?
+        var usage: TokenUsage?
+    }
+
+    private struct Discarded: Decodable {}
+}
+
+/// A provider's token counts.
+struct TokenUsage: Decodable, Sendable, Equatable {
+    var promptTokens: Int
+    var completionTokens: Int
+
+    init(promptTokens: Int, completionTokens: Int) {
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+    }
+
+    /// A count that is missing, negative or absurd reads as 0 or capped: it feeds limits and bills.
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func count(_ key: CodingKeys) -> Int { min(max((try? container.decode(Int.self, forKey: key)) ?? 0, 0), 100_000_000) }
+        promptTokens = count(.promptTokens)
+        completionTokens = count(.completionTokens)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case promptTokens = "prompt_tokens"
+        case completionTokens = "completion_tokens"
+    }
+
+    var total: Int { promptTokens + completionTokens }
+}

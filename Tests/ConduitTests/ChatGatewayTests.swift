@@ -1,0 +1,589 @@
+import AsyncHTTPClient
+import Conduit
+import ConduitTestSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOHTTP1
+import SQLKit
+import Store
+import Testing
+
+@testable import ConduitChat
+@testable import ConduitCore
+
+/// The chat gateway in front of fake providers that misbehave on command: what the client sees, what
+/// each provider was sent, and what was counted.
+@Suite("Chat gateway")
+struct ChatGatewayTests {
+    static func deployment(
+        _ name: String, port: Int, weight: Int = 1, timeout: Duration = .seconds(5), contextWindow: Int? = nil, maxConcurrent: Int? = nil
+    ) -> ChatDeployment {
+        ChatDeployment(
+            id: name, baseURL: URL(string: "http://127.0.0.1:\(port)/\(name)/v1")!, apiKey: "key-of-\(name)", model: "upstream-\(name)",
+            weight: weight, maxConcurrent: maxConcurrent, timeout: timeout, contextWindow: contextWindow)
+    }
+
+    /// Runs `body` with Conduit (authentication off) in front of a fake provider, serving the models
+    /// `models` makes from the provider's port.
+    static func withGateway(
+        _ models: @escaping @Sendable (Int) -> [ChatModel], configure: @escaping @Sendable (inout ChatConfiguration) -> Void = { _ in },
+        _ body: @escaping @Sendable (FakeProvider, any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let provider = FakeProvider()
+        try await provider.application().test(.live) { providerClient in
+            let (app, _) = try TestServer.application { configuration in
+                configuration.chat.models = try! ChatModelTable(models(providerClient.port!))
+                configuration.chat.backoff = .milliseconds(10)
+                configuration.chat.maximumBackoff = .milliseconds(300)
+                configure(&configuration.chat)
+            }
+            try await app.test(.live) { client in try await body(provider, client) }
+        }
+    }
+
+    static func post(_ client: some TestClientProtocol, _ body: String) async throws -> (TestResponse, [String: Any]) {
+        let response = try await client.execute(
+            uri: "/v1/chat/completions", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body))
+        return (response, (try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any] ?? [:])
+    }
+
+    static func code(_ json: [String: Any]) -> String? { (json["error"] as? [String: Any])?["code"] as? String }
+    static func message(_ json: [String: Any]) -> String { (json["error"] as? [String: Any])?["message"] as? String ?? "" }
+
+    static let deploymentHeader = HTTPField.Name("x-conduit-deployment")!
+    static let attemptsHeader = HTTPField.Name("x-conduit-attempts")!
+    static let fallbackHeader = HTTPField.Name("x-conduit-fallback")!
+
+    @Test(
+        "a completion passes through untouched but for the model's name at the provider, with the deployment's key and headers saying what served it"
+    )
+    func passThrough() async throws {
+        try await Self.withGateway({ [ChatModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: $0)])] }) {
+            provider, client in
+            let request = #"""
+                {"model":"clever","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],
+                 "temperature":0.5,"seed":7,"n":2,"logprobs":true,"top_logprobs":2,
+                 "tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}],
+                 "response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object","additionalProperties":false}}},
+                 "vendor_extension":{"keep":[1,2.5,"three"]}}
+                """#
+            let (response, json) = try await Self.post(client, request)
+            #expect(response.status == .ok)
+            #expect(response.headers[Self.deploymentHeader] == "a" && response.headers[Self.attemptsHeader] == "1")
+            #expect(response.headers[Self.fallbackHeader] == nil)
+            #expect(json["model"] as? String == "upstream-a")
+            #expect(((json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String == "hello there")
+
+            let sent = try #require(provider.calls.first)
+            #expect(sent.authorization == "Bearer key-of-a")
+            let original = try JSONDecoder().decode([String: JSONValue].self, from: Data(request.utf8))
+            var expected = original
+            expected["model"] = "upstream-a"
+            #expect(sent.body == expected, "everything but the model passes on as it came")
+        }
+    }
+
+    @Test("bad requests get a 4xx in the error shape, and no provider is called")
+    func badRequests() async throws {
+        try await Self.withGateway({ [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
+            let cases: [(String, HTTPResponse.Status, String)] = [
+                (#"{"model":"nope","messages":[{"role":"user","content":"hi"}]}"#, .notFound, "model_not_found"),
+                (#"{"messages":[{"role":"user","content":"hi"}]}"#, .badRequest, "invalid_value"),
+                (#"{"model":"smart","messages":[]}"#, .badRequest, "invalid_value"),
+                (#"{"model":"smart","messages":[{"role":"wizard","content":"hi"}]}"#, .badRequest, "invalid_value"),
+                (#"{"model":"smart","messages":[{"role":"user","content":"hi"}],"stream":"yes"}"#, .badRequest, "invalid_value"),
+                (
+                    #"{"model":"smart","messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}"#, .badRequest,
+                    "invalid_value"
+                ),
+                (#"{"model":"smart","messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#, .badRequest, "invalid_value"),
+                (#"{"model":"smart","messages":[{"role":"user","content":"hi"}],"n":1000}"#, .badRequest, "invalid_value"),
+                (#"{"model":"smart","messages":[{"role":"user","content":"hi"}]"#, .badRequest, "invalid_json"),
+            ]
+            for (body, status, code) in cases {
+                let (response, json) = try await Self.post(client, body)
+                #expect(response.status == status && Self.code(json) == code, "\(body): \(response.status) \(json)")
+            }
+            let large = String(repeating: "x", count: 9 << 20)
+            let (tooLarge, _) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"\#(large)"}]}"#)
+            #expect(tooLarge.status == .contentTooLarge)
+            #expect(provider.calls.isEmpty)
+        }
+    }
+
+    @Test("a 500 is retried on another deployment; an error body is never shown, only the deployment, its status and code")
+    func retriesAndErrors() async throws {
+        try await Self.withGateway({
+            [
+                ChatModel(
+                    name: "smart", routing: .leastOutstanding,
+                    deployments: [Self.deployment("a", port: $0, weight: 2), Self.deployment("b", port: $0)]),
+                // Port 9 (discard) has no listener on loopback: the connection is refused.
+                ChatModel(
+                    name: "dead-first", routing: .leastOutstanding,
+                    deployments: [Self.deployment("dead", port: 9, weight: 2), Self.deployment("b2", port: $0)]),
+            ]
+        }) { provider, client in
+            provider.script("a", [.status(500)])
+            let (response, _) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(
+                response.status == .ok && response.headers[Self.deploymentHeader] == "b" && response.headers[Self.attemptsHeader] == "2")
+
+            // A deployment nothing listens at: the call moves on at once, not after a connect timeout.
+            let started = ContinuousClock.now
+            let (skipped, _) = try await Self.post(client, #"{"model":"dead-first","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(skipped.status == .ok && skipped.headers[Self.deploymentHeader] == "b2" && skipped.headers[Self.attemptsHeader] == "2")
+            #expect(ContinuousClock.now - started < .seconds(3))
+
+            // Both fail every time: the last failure is told, not the provider's body (which quotes a key).
+            let leak =
+                #"{"error":{"message":"Incorrect API key provided: sk-live-123456","type":"invalid_request_error","code":"invalid_api_key"}}"#
+            provider.script("a", Array(repeating: .status(503, body: leak), count: 5))
+            provider.script("b", Array(repeating: .status(503, body: leak), count: 5))
+            let (failed, json) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(failed.status == .badGateway && Self.code(json) == "upstream_error")
+            #expect(Self.message(json).contains("answered 503 (invalid_api_key)") && Self.message(json).contains("3 attempts"), "\(json)")
+            #expect(!String(buffer: failed.body).contains("sk-live"))
+
+            // The provider refuses the request itself: not retried, shown as a 400 naming the deployment.
+            provider.script("a", [.status(400, body: #"{"error":{"message":"bad","code":"invalid_value"}}"#)])
+            provider.script("b", [.status(400, body: #"{"error":{"message":"bad","code":"invalid_value"}}"#)])
+            let before = provider.calls.count
+            let (rejected, refusal) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(rejected.status == .badRequest && Self.code(refusal) == "upstream_rejected_request")
+            #expect(provider.calls.count == before + 1)
+        }
+    }
+
+    @Test("a 429's Retry-After is honoured: the deployment is not called again before it")
+    func retryAfter() async throws {
+        try await Self.withGateway({ [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
+            provider.script("a", [.status(429, headers: ["retry-after-ms": "250"])])
+            let started = ContinuousClock.now
+            let (response, _) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(response.status == .ok && response.headers[Self.attemptsHeader] == "2")
+            #expect(ContinuousClock.now - started >= .milliseconds(250))
+
+            // Longer than the longest backoff: the call does not wait, and the client is told when to come back.
+            provider.script("a", [.status(429, headers: ["retry-after": "30"])])
+            let (limited, json) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(limited.status == .tooManyRequests && Self.code(json) == "upstream_rate_limited")
+            #expect(limited.headers[.retryAfter] == "30")
+        }
+    }
+
+    @Test("fallbacks: a model's failures and a prompt longer than its context window go to the next model, the second without calling it")
+    func fallbacks() async throws {
+        try await Self.withGateway({
+            [
+                ChatModel(name: "small", fallbacks: ["big"], deployments: [Self.deployment("s", port: $0, contextWindow: 100)]),
+                ChatModel(name: "big", deployments: [Self.deployment("b", port: $0, contextWindow: 100_000)]),
+            ]
+        }) { provider, client in
+            let long = String(repeating: "word ", count: 200)
+            let (response, _) = try await Self.post(client, #"{"model":"small","messages":[{"role":"user","content":"\#(long)"}]}"#)
+            #expect(
+                response.status == .ok && response.headers[Self.fallbackHeader] == "big" && response.headers[Self.deploymentHeader] == "b")
+            #expect(provider.calls(to: "s").isEmpty, "too long for its window: never called")
+
+            provider.script("s", Array(repeating: .status(502), count: 3))
+            let (failedOver, _) = try await Self.post(client, #"{"model":"small","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(failedOver.status == .ok && failedOver.headers[Self.fallbackHeader] == "big")
+            #expect(failedOver.headers[Self.attemptsHeader] == "4", "three at small (one try and two retries), then big")
+
+            let huge = String(repeating: "word ", count: 100_000)
+            let (tooLong, json) = try await Self.post(client, #"{"model":"small","messages":[{"role":"user","content":"\#(huge)"}]}"#)
+            #expect(tooLong.status == .badRequest && Self.code(json) == "context_length_exceeded")
+        }
+    }
+
+    @Test("a deployment that keeps failing is skipped while its circuit is open: calls get 503 with Retry-After and reach no provider")
+    func circuitBreaker() async throws {
+        try await Self.withGateway(
+            { [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] },
+            configure: {
+                $0.maxRetries = 0
+                $0.circuitFailures = 2
+                $0.circuitCooldown = .seconds(30)
+                $0.maximumBackoff = .milliseconds(10)
+            }
+        ) { provider, client in
+            provider.script("a", [.status(500), .status(500)])
+            for _ in 0..<2 {
+                #expect(
+                    try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#).0.status == .badGateway)
+            }
+            let (open, json) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(open.status == .serviceUnavailable && Self.code(json) == "upstream_unavailable")
+            #expect(Int(open.headers[.retryAfter] ?? "") ?? 0 > 20, "about the cooldown's 30 s")
+            #expect(provider.calls.count == 2, "an open circuit calls nobody")
+        }
+    }
+
+    @Test(
+        "the circuit, on a clock moved by hand: opens at the threshold, lets one trial through after the cooldown, closes on its success, reopens on its failure"
+    )
+    func circuitStates() {
+        let clock = ManualClock()
+        let breaker = CircuitBreaker(now: { clock.now })
+        let cooldown = Duration.seconds(30)
+        for _ in 0..<2 {
+            #expect(breaker.admit(cooldown: cooldown) == nil)
+            breaker.record(failed: true, failures: 3)
+        }
+        #expect(breaker.state == .closed, "two failures of three")
+        #expect(breaker.admit(cooldown: cooldown) == nil)
+        breaker.record(failed: true, failures: 3)
+        #expect(breaker.state == .open && breaker.admit(cooldown: cooldown) == .seconds(30))
+        clock.advance(by: .seconds(10))
+        #expect(breaker.timeUntilTrial(cooldown: cooldown) == .seconds(20) && breaker.admit(cooldown: cooldown) == .seconds(20))
+        clock.advance(by: .seconds(20))
+        #expect(breaker.timeUntilTrial(cooldown: cooldown) == nil)
+        #expect(breaker.admit(cooldown: cooldown) == nil && breaker.state == .halfOpen, "the trial")
+        #expect(breaker.admit(cooldown: cooldown) != nil, "one trial at a time")
+        breaker.record(failed: true, failures: 3)
+        #expect(breaker.state == .open, "a failed trial reopens at once")
+        clock.advance(by: .seconds(30))
+        #expect(breaker.admit(cooldown: cooldown) == nil)
+        breaker.release()
+        #expect(breaker.admit(cooldown: cooldown) == nil, "a trial released without a verdict goes to the next call")
+        breaker.record(failed: false, failures: 3)
+        #expect(breaker.state == .closed && breaker.admit(cooldown: cooldown) == nil)
+    }
+
+    @Test("the retry budget bounds retries: with none left, a failure is not retried")
+    func retryBudget() async throws {
+        try await Self.withGateway(
+            { [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] },
+            configure: {
+                $0.retryBudgetPercent = 0
+                $0.minimumRetriesInFlight = 0
+            }
+        ) { provider, client in
+            provider.script("a", [.status(500)])
+            let (response, json) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(response.status == .badGateway && Self.message(json).contains("retry budget"), "\(json)")
+            #expect(provider.calls.count == 1)
+        }
+    }
+
+    @Test("timeouts, invalid JSON and an answer over the limit fail the attempt, and the client gets 504 or 502")
+    func misbehaviour() async throws {
+        try await Self.withGateway(
+            {
+                [
+                    ChatModel(name: "slow", deployments: [Self.deployment("s", port: $0, timeout: .milliseconds(300))]),
+                    ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0, timeout: .seconds(20))]),
+                ]
+            },
+            configure: {
+                $0.maxRetries = 1
+                $0.maxResponseBytes = 64 * 1024
+            }
+        ) { provider, client in
+            provider.script("s", [.delayed(.seconds(3), "late"), .delayed(.seconds(3), "late")])
+            let (slow, slowJSON) = try await Self.post(client, #"{"model":"slow","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(slow.status == .gatewayTimeout && Self.code(slowJSON) == "upstream_timeout")
+
+            provider.script("a", [.invalidJSON])
+            let (recovered, _) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(recovered.status == .ok && recovered.headers[Self.attemptsHeader] == "2", "malformed, then retried")
+
+            provider.script("a", [.invalidJSON, .invalidJSON])
+            let (malformed, malformedJSON) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(malformed.status == .badGateway && Self.code(malformedJSON) == "upstream_malformed")
+
+            provider.script("a", [.huge(bytes: 200_000)])
+            let (huge, hugeJSON) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(huge.status == .badGateway && Self.code(hugeJSON) == "upstream_response_too_large", "\(huge.status) \(hugeJSON)")
+        }
+    }
+
+    @Test("least outstanding sends concurrent calls to the idle deployment; lowest latency prefers the faster one once measured")
+    func loadBalancing() async throws {
+        try await Self.withGateway({
+            [
+                ChatModel(
+                    name: "busy", routing: .leastOutstanding, deployments: [Self.deployment("a", port: $0), Self.deployment("b", port: $0)]),
+                ChatModel(
+                    name: "quick", routing: .lowestLatency,
+                    deployments: [Self.deployment("slow", port: $0), Self.deployment("fast", port: $0)]),
+                ChatModel(
+                    name: "shared", deployments: [Self.deployment("heavy", port: $0, weight: 3), Self.deployment("light", port: $0)]),
+            ]
+        }) { provider, client in
+            provider.script("a", [.delayed(.milliseconds(800), "slow")])
+            provider.script("b", [.delayed(.milliseconds(800), "slow")])
+            // On connections of their own: the test client sends one request at a time.
+            func served() async throws -> String? {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(client.port!)/v1/chat/completions")
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: #"{"model":"busy","messages":[{"role":"user","content":"one"}]}"#))
+                return try await HTTPClient.shared.execute(request, timeout: .seconds(10)).headers.first(name: "x-conduit-deployment")
+            }
+            async let first = served()
+            // The second once the first is at its provider, whatever the machine's load.
+            let arrived = try await eventually(within: .seconds(10), every: .milliseconds(5)) { provider.calls.count >= 1 }
+            async let second = served()
+            let served = try await [first, second]
+            #expect(arrived)
+            #expect(Set(served.compactMap { $0 }) == ["a", "b"], "\(served)")
+
+            provider.script("slow", Array(repeating: .delayed(.milliseconds(400), "slow"), count: 20))
+            for _ in 0..<2 { _ = try await Self.post(client, #"{"model":"quick","messages":[{"role":"user","content":"hi"}]}"#) }
+            for _ in 0..<5 {
+                let (response, _) = try await Self.post(client, #"{"model":"quick","messages":[{"role":"user","content":"hi"}]}"#)
+                #expect(response.headers[Self.deploymentHeader] == "fast")
+            }
+
+            for _ in 0..<80 { _ = try await Self.post(client, #"{"model":"shared","messages":[{"role":"user","content":"hi"}]}"#) }
+            let heavy = provider.calls(to: "heavy").count
+            #expect((40...75).contains(heavy), "weights 3:1 over 80 calls: \(heavy) to the heavier")
+        }
+    }
+
+    /// Sends a streaming call on a connection of its own and returns each piece of the answer's body with
+    /// when it arrived, and the answer's head.
+    static func streamed(
+        port: Int, _ body: String, until stop: @Sendable (String) -> Bool = { _ in false }
+    ) async throws -> (HTTPClientResponse, [(ContinuousClock.Instant, String)]) {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        var pieces: [(ContinuousClock.Instant, String)] = []
+        for try await chunk in response.body {
+            pieces.append((.now, String(buffer: chunk)))
+            if stop(pieces.map(\.1).joined()) { break }
+        }
+        return (response, pieces)
+    }
+
+    /// The JSON of each `data:` event of a stream (`[DONE]` as the string).
+    static func events(_ text: String) -> [Any] {
+        text.components(separatedBy: "\n\n").compactMap { event -> Any? in
+            guard event.hasPrefix("data: ") else { return nil }
+            let payload = String(event.dropFirst(6))
+            return payload == "[DONE]" ? payload : try? JSONSerialization.jsonObject(with: Data(payload.utf8))
+        }
+    }
+
+    @Test("a stream passes through event by event as the provider sends it, ends with [DONE], and carries usage only when the client asked")
+    func streaming() async throws {
+        try await Self.withGateway({ [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
+            provider.script("a", [.paced(.milliseconds(600), "one two three")])
+            let (response, pieces) = try await Self.streamed(
+                port: client.port!, #"{"model":"smart","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(response.status == .ok && response.headers.first(name: "content-type") == "text/event-stream")
+            #expect(response.headers.first(name: "x-conduit-deployment") == "a")
+            // The first event reaches the client while the provider pauses, not with the rest: the gap between
+            // them is the provider's pause, however loaded the machine.
+            let (first, last) = (try #require(pieces.first), try #require(pieces.last))
+            #expect(first.1.contains("one ") && !first.1.contains("two "))
+            #expect(last.0 - first.0 >= .milliseconds(450), "the first event arrives before the provider's pause ends")
+            let events = Self.events(pieces.map(\.1).joined())
+            #expect(events.last as? String == "[DONE]")
+            let chunks = events.compactMap { $0 as? [String: Any] }
+            #expect(chunks.count == 3 && chunks.allSatisfy { $0["usage"] == nil }, "the usage chunk the gateway asked for is kept back")
+            let sent = try #require(provider.calls.first)
+            #expect(sent.body["stream_options"]?.objectValue?["include_usage"] == .bool(true), "asked of the provider to count tokens")
+
+            let (_, withUsage) = try await Self.streamed(
+                port: client.port!,
+                #"{"model":"smart","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#)
+            let usage = Self.events(withUsage.map(\.1).joined()).compactMap { ($0 as? [String: Any])?["usage"] as? [String: Any] }
+            #expect(usage.first?["total_tokens"] as? Int == 102)
+        }
+    }
+
+    @Test(
+        "a stream that breaks off, or runs past the total time, ends with an error event; a client that hangs up cancels the provider's stream"
+    )
+    func brokenStreams() async throws {
+        try await Self.withGateway(
+            { [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }, configure: { $0.totalTimeout = .seconds(2) }
+        ) { provider, client in
+            let body = #"{"model":"smart","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+            provider.script("a", [.resetMidStream])
+            let (_, broken) = try await Self.streamed(port: client.port!, body)
+            let brokenEvents = Self.events(broken.map(\.1).joined())
+            #expect((brokenEvents.first as? [String: Any]).map { "\($0)".contains("partial") } == true)
+            #expect(
+                ((brokenEvents.last as? [String: Any])?["error"] as? [String: Any])?["code"] as? String == "upstream_stream_interrupted")
+
+            provider.script("a", [.endless])
+            let started = ContinuousClock.now
+            let (_, endless) = try await Self.streamed(port: client.port!, body)
+            #expect(ContinuousClock.now - started < .seconds(4))
+            let last = Self.events(endless.map(\.1).joined()).last as? [String: Any]
+            #expect(Self.message(last ?? [:]).contains("chat.total_timeout_seconds"), "\(String(describing: last))")
+            let ended = try await eventually(within: .seconds(5), every: .milliseconds(20)) { provider.abandonedStreams >= 1 }
+            #expect(ended, "the provider's stream is closed when the gateway stops reading it")
+
+            // The client reads one event and hangs up: the provider's stream is closed within moments.
+            provider.script("a", [.endless])
+            _ = try await Self.streamed(port: client.port!, body, until: { $0.contains("more") })
+            // Within a second: well before the call's total time (2 s) would have ended it.
+            let cancelled = try await eventually(within: .seconds(1), every: .milliseconds(20)) { provider.abandonedStreams >= 2 }
+            #expect(cancelled, "a client that hangs up cancels the provider's call")
+        }
+    }
+
+    @Test(
+        "the models file: models, aliases, routing, fallbacks and deployments, keys from the environment or a file; mistakes name the file and key"
+    )
+    func modelsFile() throws {
+        let keyFile = FileManager.default.temporaryDirectory.appending(path: "chat-key-\(UUID().uuidString)")
+        try "sk-from-file\n".write(to: keyFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: keyFile) }
+        let yaml = """
+            models:
+              - name: gpt-4o
+                aliases: [gpt4]
+                routing: least_outstanding
+                fallbacks: [mini]
+                deployments:
+                  - name: east
+                    base_url: https://api.openai.com/v1
+                    api_key_env: TEST_OPENAI_KEY
+                    model: gpt-4o-2024-08-06
+                    weight: 2
+                    max_concurrent: 8
+                    timeout_seconds: 30
+                    input_price_per_million: 2.5
+                    output_price_per_million: 10
+                    context_window: 128000
+              - name: mini
+                deployments:
+                  - base_url: http://localhost:11434/v1
+                    api_key_file: \(keyFile.path)
+                    model: llama3
+            """
+        let table = try ChatModelTable.parse(yaml, file: "models.yaml", environment: ["TEST_OPENAI_KEY": "sk-from-env"])
+        let model = try #require(table["gpt4"])
+        #expect(model.name == "gpt-4o" && model.routing == .leastOutstanding && model.fallbacks == ["mini"])
+        #expect(
+            model.deployments == [
+                ChatDeployment(
+                    id: "east", baseURL: URL(string: "https://api.openai.com/v1")!, apiKey: "sk-from-env", model: "gpt-4o-2024-08-06",
+                    weight: 2,
+                    maxConcurrent: 8, timeout: .seconds(30), inputPricePerMillion: 2.5, outputPricePerMillion: 10, contextWindow: 128_000)
+            ])
+        #expect(table["mini"]?.deployments.first?.id == "mini/1" && table["mini"]?.deployments.first?.apiKey == "sk-from-file")
+
+        let mistakes: [(String, String)] = [
+            ("models:\n  - name: a\n    deployments: []", "models[0].deployments takes a list of deployments"),
+            ("models:\n  - name: a\n    deployments:\n      - model: m", "models[0].deployments[0] needs a base_url"),
+            (
+                "models:\n  - name: a\n    deployments:\n      - base_url: http://x/v1\n        model: m\n        api_key: sk-1",
+                "use api_key_env or api_key_file"
+            ),
+            (
+                "models:\n  - name: a\n    deployments:\n      - base_url: http://x/v1\n        model: m\n        api_key_env: NOT_SET_HERE",
+                "NOT_SET_HERE, which is not set"
+            ),
+            (
+                "models:\n  - name: a\n    routing: fastest\n    deployments:\n      - base_url: http://x/v1\n        model: m",
+                "takes one of weighted"
+            ),
+            (
+                "models:\n  - name: a\n    fallbacks: [b]\n    deployments:\n      - base_url: http://x/v1\n        model: m",
+                "'b', which is not declared"
+            ),
+            ("models:\n  - name: a\n    deployments:\n      - base_url: ftp://x\n        model: m", "takes an http(s) URL"),
+            (
+                "models:\n  - name: a\n    colour: red\n    deployments:\n      - base_url: http://x/v1\n        model: m",
+                "'models[0].colour' is not a key of a model"
+            ),
+            (
+                "models:\n  - name: a\n    deployments:\n      - base_url: http://x/v1\n        model: m\n  - name: a\n    deployments:\n      - base_url: http://x/v1\n        model: m",
+                "declared twice"
+            ),
+        ]
+        for (yaml, expected) in mistakes {
+            #expect(throws: ConfigurationError.self) { try ChatModelTable.parse(yaml, file: "models.yaml", environment: [:]) }
+            do {
+                _ = try ChatModelTable.parse(yaml, file: "models.yaml", environment: [:])
+            } catch {
+                #expect("\(error)".contains(expected), "\(error)")
+                #expect(!"\(error)".contains("sk-1"), "a key is never echoed")
+            }
+        }
+    }
+
+    @Test("GET /v1/models lists the chat models beside the local embedding model, each with its kind")
+    func listedModels() async throws {
+        try await Self.withGateway({
+            [ChatModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: $0, contextWindow: 8192)])]
+        }) {
+            _, client in
+            let response = try await client.execute(uri: "/v1/models", method: .get)
+            let data =
+                ((try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView))) as? [String: Any])?["data"]
+                as? [[String: Any]]
+            let byID = Dictionary(uniqueKeysWithValues: (data ?? []).map { ($0["id"] as? String ?? "", $0) })
+            #expect(byID["all-MiniLM-L6-v2"]?["kind"] as? String == "embedding")
+            #expect(byID["smart"]?["kind"] as? String == "chat" && byID["smart"]?["aliases"] as? [String] == ["clever"])
+            #expect(byID["smart"]?["context_window"] as? Int == 8192)
+            #expect(try await client.execute(uri: "/v1/models/clever", method: .get).status == .ok)
+        }
+    }
+
+    @Test(
+        "chat needs the chat scope; a call reserves its largest size against the key's limits and settles at what it used, which is billed")
+    func limitsAndUsage() async throws {
+        let provider = FakeProvider()
+        try await provider.application().test(.live) { providerClient in
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                let key = try await store.keys.create(name: "chatty", teamID: team.id, scopes: [.chat])
+                try await store.keys.setLimits(Limits(tokensPerMinute: 5000), forKey: key.key.id)
+                let embedder = try await store.keys.create(name: "embedder", teamID: team.id, scopes: [.embeddings]).secret
+                let app = try TestServer.authenticatedApplication(store: store) { configuration in
+                    configuration.chat.models = try! ChatModelTable([
+                        ChatModel(name: "smart", deployments: [Self.deployment("a", port: providerClient.port!)])
+                    ])
+                }
+                try await app.test(.router) { client in
+                    func post(_ secret: String, _ body: String) async throws -> TestResponse {
+                        try await client.execute(
+                            uri: "/v1/chat/completions", method: .post,
+                            headers: [.authorization: "Bearer \(secret)", .contentType: "application/json"], body: ByteBuffer(string: body))
+                    }
+                    #expect(
+                        try await post(embedder, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#).status == .forbidden)
+                    let tooLarge = try await post(
+                        key.secret, #"{"model":"smart","max_tokens":6000,"messages":[{"role":"user","content":"hi"}]}"#)
+                    #expect(tooLarge.status == .badRequest && String(buffer: tooLarge.body).contains("request_too_large"))
+                    #expect(provider.calls.isEmpty, "refused before any provider is called")
+
+                    let served = try await post(
+                        key.secret, #"{"model":"smart","max_tokens":3000,"messages":[{"role":"user","content":"hi"}]}"#)
+                    #expect(served.status == .ok && served.headers[HTTPField.Name("x-ratelimit-limit-tokens")!] != nil)
+                    // Reserved 3,000 and more; settled at the 110 the provider counted.
+                    let counted = try await store.read { sql in
+                        try await sql.raw("SELECT tokens FROM rate_counters WHERE subject = \(bind: "key:" + key.key.id + ":minute")")
+                            .first()?
+                            .decode(column: "tokens", as: Int.self)
+                    }
+                    #expect(counted == 110)
+                    let billed = try await eventually(within: .seconds(10), every: .milliseconds(50)) {
+                        let row = try await store.read { sql in
+                            try await sql.raw(
+                                "SELECT tokens, model, route FROM usage_events WHERE key_id = \(bind: key.key.id) AND status = 200"
+                            ).first()
+                        }
+                        return try row?.decode(column: "tokens", as: Int.self) == 110
+                            && row?.decode(column: "model", as: String.self) == "smart"
+                            && row?.decode(column: "route", as: String.self) == "/v1/chat/completions"
+                    }
+                    #expect(billed)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+import ConduitCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// Plays OpenAI-compatible providers for the chat gateway's tests, one per path prefix (a deployment's
+/// base URL is `http://127.0.0.1:PORT/NAME/v1`), each misbehaving as its script says, then answering.
+final class FakeProvider: Sendable {
+    enum Behaviour: Sendable {
+        /// 200 with a completion of `content` (a stream of it, word by word, when asked for one).
+        case answer(String)
+        /// `status` with `body` and `headers`.
+        case status(
+            Int, body: String = #"{"error":{"message":"failed","type":"server_error","code":"boom"}}"#, headers: [String: String] = [:])
+        /// `answer`, after `delay`.
+        case delayed(Duration, String)
+        /// 200 with a body that is not JSON.
+        case invalidJSON
+        /// A stream whose first chunk comes at once and the rest after `pause`.
+        case paced(Duration, String)
+        /// A stream that breaks off after its first chunk, its connection closed.
+        case resetMidStream
+        /// A stream that sends a chunk every 50 ms and never ends.
+        case endless
+        /// 200 with `bytes` bytes of JSON.
+        case huge(bytes: Int)
+    }
+
+    struct Call: Sendable {
+        var deployment: String
+        var body: [String: JSONValue]
+        var authorization: String?
+    }
+
+    private let state = Mutex<(scripts: [String: [Behaviour]], calls: [Call], endedStreams: Int)>(([:], [], 0))
+
+    /// What `deployment` does to its next calls, one behaviour a call; then it answers "hello there".
+    func script(_ deployment: String, _ behaviours: [Behaviour]) { state.withLock { $0.scripts[deployment] = behaviours } }
+
+    var calls: [Call] { state.withLock { $0.calls } }
+    func calls(to deployment: String) -> [Call] { calls.filter { $0.deployment == deployment } }
+    /// Streams that stopped because the gateway went away.
+    var abandonedStreams: Int { state.withLock { $0.endedStreams } }
+
+    func application() -> some ApplicationProtocol {
+        let router = Router()
+        router.post("/{deployment}/v1/chat/completions") { request, context -> Response in
+            let deployment = try context.parameters.require("deployment")
+            let data = Data(try await request.body.collect(upTo: 1 << 22).readableBytesView)
+            let body = try JSONDecoder().decode([String: JSONValue].self, from: data)
+            let behaviour = self.state.withLock { state -> Behaviour in
+                state.calls.append(Call(deployment: deployment, body: body, authorization: request.headers[.authorization]))
+                return state.scripts[deployment]?.isEmpty == false ? state.scripts[deployment]!.removeFirst() : .answer("hello there")
+            }
+            let stream = body["stream"] == .bool(true)
+            let includeUsage = body["stream_options"]?.objectValue?["include_usage"] == .bool(true)
+            let model = body["model"]?.stringValue ?? ""
+            switch behaviour {
+            case .answer(let content):
+                return stream ? self.stream(content, model: model, usage: includeUsage) : Self.completion(content, model: model)
+            case .status(let status, let text, let headers):
+                var fields: HTTPFields = [.contentType: "application/json"]
+                for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
+                return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
+            case .delayed(let delay, let content):
+                try await Task.sleep(for: delay)
+                return stream ? self.stream(content, model: model, usage: includeUsage) : Self.completion(content, model: model)
+            case .invalidJSON:
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "<html>oops")))
+            case .paced(let pause, let content):
+                return self.stream(content, model: model, usage: includeUsage, pauseAfterFirst: pause)
+            case .resetMidStream:
+                return Response(
+                    status: .ok, headers: [.contentType: "text/event-stream"],
+                    body: ResponseBody { writer in
+                        try await writer.write(Self.event(Self.chunk(model: model, content: "partial")))
+                        throw CancellationError()
+                    })
+            case .endless:
+                return Response(
+                    status: .ok, headers: [.contentType: "text/event-stream"],
+                    body: ResponseBody { writer in
+                        do {
+                            while true {
+                                try await writer.write(Self.event(Self.chunk(model: model, content: "more ")))
+                                try await Task.sleep(for: .milliseconds(50))
+                            }
+                        } catch {
+                            self.state.withLock { $0.endedStreams += 1 }
+                            throw error
+                        }
+                    })
+            case .huge(let bytes):
+                let content = String(repeating: "x", count: bytes)
+                return Self.completion(content, model: model)
+            }
+        }
+        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    }
+
+    static func completion(_ content: String, model: String) -> Response {
+        let answer: JSONValue = [
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": .string(model),
+            "choices": [["index": 0, "message": ["role": "assistant", "content": .string(content)], "finish_reason": "stop"]],
+            "usage": ["prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110],
+        ]
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try! JSONEncoder().encode(answer))))
+    }
+
+    private func stream(_ content: String, model: String, usage: Bool, pauseAfterFirst: Duration = .zero) -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "text/event-stream"],
+            body: ResponseBody { writer in
+                let words = content.split(separator: " ").map { String($0) + " " }
+                for (index, word) in words.enumerated() {
+                    try await writer.write(Self.event(Self.chunk(model: model, content: word)))
+                    if index == 0 && pauseAfterFirst > .zero { try await Task.sleep(for: pauseAfterFirst) }
+                }
+                if usage {
+                    let chunk: JSONValue = [
+                        "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": .string(model), "choices": [],
+                        "usage": [
+                            "prompt_tokens": 100, "completion_tokens": .integer(Int64(words.count)),
+                            "total_tokens": .integer(Int64(100 + words.count)),
+                        ],
+                    ]
+                    try await writer.write(Self.event(chunk))
+                }
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+                try await writer.finish(nil)
+            })
+    }
+
+    static func chunk(model: String, content: String) -> JSONValue {
+        [
+            "id": "chatcmpl-1", "object": "chat.completion.chunk", "model": .string(model),
+            "choices": [["index": 0, "delta": ["content": .string(content)]]],
+        ]
+    }
+
+    static func event(_ value: JSONValue) -> ByteBuffer {
+        var buffer = ByteBuffer(string: "data: ")
+        buffer.writeBytes(try! JSONEncoder().encode(value))
+        buffer.writeString("\n\n")
+        return buffer
+    }
+}
