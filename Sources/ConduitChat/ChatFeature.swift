@@ -20,7 +20,9 @@ package struct ChatFeature: ConduitFeature {
         self.configuration = configuration
         states = DeploymentStates(outbound: outbound, metricsFactory: metricsFactory)
         controller = ChatCompletionsController(
-            gateway: ChatGateway(configuration: configuration, states: states), limits: limits, rateLimiter: rateLimiter, meter: meter)
+            gateway: ChatGateway(configuration: configuration, states: states, metrics: ChatMetrics(factory: metricsFactory)),
+            limits: limits,
+            rateLimiter: rateLimiter, meter: meter)
     }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {

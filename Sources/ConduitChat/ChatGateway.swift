@@ -9,15 +9,17 @@ package final class ChatGateway: Sendable {
     package let configuration: Live<ChatConfiguration>
     package let states: DeploymentStates
     package let budget: RetryBudget
+    let metrics: ChatMetrics
     /// The jitter's dice, 0..<upper (tests pass a fixed one).
     private let random: @Sendable (Double) -> Double
 
     package init(
-        configuration: Live<ChatConfiguration>, states: DeploymentStates, budget: RetryBudget = RetryBudget(),
+        configuration: Live<ChatConfiguration>, states: DeploymentStates, metrics: ChatMetrics, budget: RetryBudget = RetryBudget(),
         random: @escaping @Sendable (Double) -> Double = { Double.random(in: 0..<$0) }
     ) {
         self.configuration = configuration
         self.states = states
+        self.metrics = metrics
         self.budget = budget
         self.random = random
     }
@@ -94,17 +96,21 @@ package final class ChatGateway: Sendable {
                     (deployment, state) = (picked, pickedState)
                     fits = true
                 }
+                if isRetry { metrics.retried(model: asked.name) }
+                if position > 0 && tries == 0 { metrics.fellBack(from: asked.name, to: model.name) }
                 attempts += 1
                 tries += 1
                 let call = ProviderCall(deployment: deployment, client: states.client(of: deployment), deadline: deadline)
                 let started = ContinuousClock.now
                 do {
                     let result = try await attempt(call)
+                    metrics.attempted(deployment: deployment.id, outcome: "success", since: started)
                     state.breaker.record(failed: false, failures: configuration.circuitFailures)
                     state.observe(latency: (ContinuousClock.now - started) / .seconds(1))
                     if !holdsDeployment { state.leave() }
                     return (Route(deployment: deployment, model: model, attempts: attempts, isFallback: position > 0, state: state), result)
                 } catch let failure as AttemptFailure {
+                    metrics.attempted(deployment: deployment.id, outcome: failure.outcome, since: started)
                     state.breaker.record(failed: failure.isProviderFault, failures: configuration.circuitFailures)
                     state.leave()
                     if let retryAfter = failure.retryAfter { state.rest(for: retryAfter, from: .now) }

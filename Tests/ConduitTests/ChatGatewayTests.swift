@@ -132,6 +132,16 @@ struct ChatGatewayTests {
             #expect(
                 response.status == .ok && response.headers[Self.deploymentHeader] == "b" && response.headers[Self.attemptsHeader] == "2")
 
+            // Counted per deployment: the failed attempt, the retry, the tokens of the one that served.
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            for line in [
+                #"conduit_chat_attempts_total{deployment="a",outcome="server_error"} 1"#,
+                #"conduit_chat_attempts_total{deployment="b",outcome="success"} 1"#, #"conduit_chat_retries_total{model="smart"} 1"#,
+                #"conduit_chat_tokens_total{deployment="b",type="prompt"} 100"#,
+            ] {
+                #expect(metrics.contains(line), "\(line)")
+            }
+
             // A deployment nothing listens at: the call moves on at once, not after a connect timeout.
             let started = ContinuousClock.now
             let (skipped, _) = try await Self.post(client, #"{"model":"dead-first","messages":[{"role":"user","content":"hi"}]}"#)
@@ -584,6 +594,41 @@ struct ChatGatewayTests {
                     #expect(billed)
                 }
             }
+        }
+    }
+
+    @Test("the official openai SDK (sync, async, streaming) and curl -N work unchanged against the gateway")
+    func officialClients() async throws {
+        try await Self.withGateway({ [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { _, client in
+            let script = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(
+                path: "Fixtures/openai_sdk_check.py")
+            // Output to a file, not a pipe: a full pipe would stall the child, and reading one can hang.
+            let output = FileManager.default.temporaryDirectory.appending(path: "openai-sdk-\(UUID().uuidString).json")
+            FileManager.default.createFile(atPath: output.path, contents: nil)
+            defer { try? FileManager.default.removeItem(at: output) }
+            let process = Process()
+            process.executableURL = URL(filePath: "/usr/bin/env")
+            process.arguments = ["python3", script.path, "http://127.0.0.1:\(client.port!)/v1", "smart"]
+            process.standardOutput = try FileHandle(forWritingTo: output)
+            process.standardError = try FileHandle(forWritingTo: output)
+            try process.run()
+            let finished = try await eventually(within: .seconds(60), every: .milliseconds(50)) { !process.isRunning }
+            if !finished { process.terminate() }
+            let text = try String(contentsOf: output, encoding: .utf8)
+            #expect(finished && process.terminationStatus == 0, "\(text)")
+            let results = try #require(
+                (try? JSONSerialization.jsonObject(with: Data((text.split(separator: "\n").last ?? "").utf8))) as? [String: Any], "\(text)")
+            let sync = results["sync"] as? [String: Any]
+            #expect(sync?["content"] as? String == "hello there" && sync?["total_tokens"] as? Int == 110)
+            #expect((results["headers"] as? [String: Any])?["deployment"] as? String == "a")
+            let stream = results["sync_stream"] as? [String: Any]
+            #expect(stream?["content"] as? String == "hello there " && stream?["total_tokens"] as? Int == 102)
+            let error = results["error"] as? [String: Any]
+            #expect(error?["status"] as? Int == 404 && error?["code"] as? String == "model_not_found")
+            let asynchronous = results["async"] as? [String: Any]
+            #expect(asynchronous?["content"] as? String == "hello there" && asynchronous?["stream"] as? String == "hello there ")
+            let curl = results["curl"] as? [String: Any]
+            #expect(curl?["events"] as? Int == 3 && curl?["last"] as? String == "[DONE]", "two words and [DONE]")
         }
     }
 }

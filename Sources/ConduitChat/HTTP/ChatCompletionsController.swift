@@ -99,6 +99,7 @@ package struct ChatCompletionsController: Sendable {
             }
             return (bytes, completion.usage)
         }
+        if let usage { gateway.metrics.used(usage, at: route.deployment) }
         await metering.record(usage, status: 200)
         return Response(status: .ok, headers: headers(route, contentType: "application/json"), body: .init(byteBuffer: bytes))
     }
@@ -113,6 +114,7 @@ package struct ChatCompletionsController: Sendable {
             return response
         }
         let failures = gateway.configuration.current.circuitFailures
+        let metrics = gateway.metrics
         var headers = headers(route, contentType: "text/event-stream")
         headers[.cacheControl] = "no-cache"
         return Response(
@@ -122,6 +124,7 @@ package struct ChatCompletionsController: Sendable {
                 var relay = StreamRelay(forwardsUsage: body.includeUsage)
                 var interruption: String?
                 var clientLeft = false
+                var firstSent = false
                 var chunks = upstream.body.makeAsyncIterator()
                 while true {
                     let chunk: ByteBuffer?
@@ -146,6 +149,10 @@ package struct ChatCompletionsController: Sendable {
                             clientLeft = true
                             break
                         }
+                        if !firstSent {
+                            firstSent = true
+                            metrics.firstToken(deployment: route.deployment.id, since: metering.started)
+                        }
                     }
                     if ContinuousClock.now >= deadline {
                         interruption = "the stream ran past chat.total_timeout_seconds"
@@ -153,6 +160,7 @@ package struct ChatCompletionsController: Sendable {
                     }
                 }
                 let usage = relay.usage ?? TokenUsage(promptTokens: body.promptTokens, completionTokens: relay.contentBytes / 4)
+                metrics.used(usage, at: route.deployment)
                 if clientLeft {
                     // Leaving the loop drops the provider's stream, which cancels its call; what it produced is billed.
                     await metering.record(usage, status: 499)
