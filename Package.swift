@@ -120,7 +120,7 @@ let package = Package(
         // Conversations analysed into insights by declared pipelines.
         serverTarget("ConduitInsights", ["ConduitChat", "ConduitCore", "ConduitEmbeddings", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
         // The gateway to model providers: /v1/chat/completions, deployments, routing, retries, fallbacks, breakers.
-        serverTarget("ConduitChat", ["ConduitCore", "Store", asyncHTTPClient, coreMetrics, yams]),
+        serverTarget("ConduitChat", ["ConduitCore", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
         // The outbox delivered to the teams' webhooks.
         serverTarget("ConduitEvents", ["ConduitCore", "Store", asyncHTTPClient, crypto, nioPosix]),
         // Teams, users, keys and usage reports; logins.

@@ -123,8 +123,8 @@ public func buildApplication(
     if running.contains(.chat), let outbound {
         features.append(
             ChatFeature(
-                configuration: live.view(\.chat), limits: live.view(\.limits), outbound: outbound, rateLimiter: rateLimiter, meter: meter,
-                metricsFactory: metrics.factory))
+                configuration: live.view(\.chat), limits: live.view(\.limits), outbound: outbound, store: store, rateLimiter: rateLimiter,
+                meter: meter, metricsFactory: metrics.factory))
     }
     var runner: JobRunner?
     if let store, let http = outbound {

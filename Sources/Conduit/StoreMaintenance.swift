@@ -6,8 +6,8 @@ import ServiceLifecycle
 import Store
 
 /// Keeps the store's housekeeping tables small while the server runs: once a minute, rate counters
-/// of windows that are over, refresh tokens expired for a day and logged requests past their
-/// retention are deleted (each node does it; the deletes are idempotent).
+/// of windows that are over, refresh tokens expired for a day, logged requests past their retention
+/// and expired cached chat answers are deleted (each node does it; the deletes are idempotent).
 struct StoreMaintenance: Service {
     let store: Database
     let configuration: LiveConfiguration
@@ -22,6 +22,7 @@ struct StoreMaintenance: Service {
                 try await store.refreshTokens.prune(expiredBefore: StoreTime.now() - StoreTime.day)
                 try await store.requestLog.prune(
                     before: StoreTime.now() - Int64(configuration.read(\.requestLog.retentionDays)) * StoreTime.day)
+                try await store.chatCache.prune()
                 // Events are kept as long as the finished jobs that made them.
                 try await store.events.prune(before: StoreTime.now() - Int64(configuration.read(\.jobs.retentionDays)) * StoreTime.day)
             } catch {

@@ -14,15 +14,15 @@ package struct ChatFeature: ConduitFeature {
     let started = Int(Date().timeIntervalSince1970)
 
     package init(
-        configuration: Live<ChatConfiguration>, limits: Live<APILimits>, outbound: OutboundHTTPClient, rateLimiter: RateLimiter?,
-        meter: UsageMeter, metricsFactory: any MetricsFactory
+        configuration: Live<ChatConfiguration>, limits: Live<APILimits>, outbound: OutboundHTTPClient, store: Database?,
+        rateLimiter: RateLimiter?, meter: UsageMeter, metricsFactory: any MetricsFactory
     ) {
         self.configuration = configuration
         states = DeploymentStates(outbound: outbound, metricsFactory: metricsFactory)
         controller = ChatCompletionsController(
             gateway: ChatGateway(configuration: configuration, states: states, metrics: ChatMetrics(factory: metricsFactory)),
             limits: limits,
-            rateLimiter: rateLimiter, meter: meter)
+            rateLimiter: rateLimiter, meter: meter, cache: store.map(ExactCache.init))
     }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {

@@ -27,6 +27,10 @@ package struct ChatMetrics: Sendable {
         Counter(label: "conduit_chat_fallbacks_total", dimensions: [("model", model), ("fallback", fallback)], factory: factory).increment()
     }
 
+    func cacheHit(model: String) {
+        Counter(label: "conduit_chat_cache_hits_total", dimensions: [("model", model)], factory: factory).increment()
+    }
+
     /// A stream's first event reached the client, `since` the call began.
     func firstToken(deployment: String, since start: ContinuousClock.Instant) {
         Timer(label: "conduit_chat_time_to_first_token_seconds", dimensions: [("deployment", deployment)], factory: factory)

@@ -340,6 +340,22 @@ enum Schema {
                 "CREATE UNIQUE INDEX users_team_email ON users (team_id, email)",
                 "CREATE INDEX users_email ON users (email)",
             ]),
+        Migration(
+            version: 13, name: "the chat gateway's exact cache",
+            statements: [
+                """
+                CREATE TABLE chat_cache (
+                    team_id TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    deployment TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    PRIMARY KEY (team_id, key)
+                )
+                """,
+                "CREATE INDEX chat_cache_expiry ON chat_cache (expires_at)",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -486,6 +486,14 @@ struct ChatGatewayTests {
             ])
         #expect(table["mini"]?.deployments.first?.id == "mini/1" && table["mini"]?.deployments.first?.apiKey == "sk-from-file")
 
+        // The example the documentation points to reads.
+        let example = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appending(path: "deploy/chat/models.yaml")
+        let examples = try ChatModelTable.load(
+            from: example, environment: ["OPENAI_API_KEY": "sk-1", "OPENAI_SECOND_API_KEY": "sk-2", "ANTHROPIC_API_KEY": "sk-3"])
+        #expect(examples.models.map(\.name) == ["gpt-4o-mini", "claude", "local-llama"])
+        #expect(examples["claude"]?.deployments.first?.provider == .anthropic)
+
         let mistakes: [(String, String)] = [
             ("models:\n  - name: a\n    deployments: []", "models[0].deployments takes a list of deployments"),
             ("models:\n  - name: a\n    deployments:\n      - model: m", "models[0].deployments[0] needs a base_url"),
@@ -629,6 +637,127 @@ struct ChatGatewayTests {
             #expect(asynchronous?["content"] as? String == "hello there" && asynchronous?["stream"] as? String == "hello there ")
             let curl = results["curl"] as? [String: Any]
             #expect(curl?["events"] as? Int == 3 && curl?["last"] as? String == "[DONE]", "two words and [DONE]")
+        }
+    }
+
+    @Test(
+        "the exact cache reuses a deterministic request's answer per team (x-cache: hit), whatever its spelling; no-cache bypasses it; sampled requests are not kept"
+    )
+    func exactCache() async throws {
+        let provider = FakeProvider()
+        try await provider.application().test(.live) { providerClient in
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                let other = try await store.teams.create(name: "other")
+                let mine = try await store.keys.create(name: "mine", teamID: team.id, scopes: [.chat]).secret
+                let theirs = try await store.keys.create(name: "theirs", teamID: other.id, scopes: [.chat]).secret
+                let app = try TestServer.authenticatedApplication(store: store) { configuration in
+                    configuration.chat.models = try! ChatModelTable([
+                        ChatModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: providerClient.port!)])
+                    ])
+                    configuration.chat.cacheTTL = .seconds(60)
+                }
+                try await app.test(.router) { client in
+                    func post(_ secret: String, _ body: String, cacheControl: String? = nil) async throws -> TestResponse {
+                        var headers: HTTPFields = [.authorization: "Bearer \(secret)", .contentType: "application/json"]
+                        if let cacheControl { headers[.cacheControl] = cacheControl }
+                        return try await client.execute(
+                            uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body))
+                    }
+                    let cache = HTTPField.Name("x-cache")!
+                    let first = try await post(mine, #"{"model":"smart","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#)
+                    #expect(first.status == .ok && first.headers[cache] == "miss" && provider.calls.count == 1)
+                    // The same request spelt otherwise, by its alias: the kept answer.
+                    let again = try await post(
+                        mine, #"{ "messages": [{"content":"hi", "role":"user"}], "temperature": 0.0, "model": "clever" }"#)
+                    #expect(again.status == .ok && again.headers[cache] == "hit" && again.headers[Self.attemptsHeader] == "0")
+                    #expect(again.body == first.body && provider.calls.count == 1)
+
+                    let elsewhere = try await post(
+                        theirs, #"{"model":"smart","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#)
+                    #expect(elsewhere.headers[cache] == "miss" && provider.calls.count == 2, "another team's answers are its own")
+                    let fresh = try await post(
+                        mine, #"{"model":"smart","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#, cacheControl: "no-cache")
+                    #expect(fresh.headers[cache] == "miss" && provider.calls.count == 3)
+                    let sampled = try await post(mine, #"{"model":"smart","temperature":0.7,"messages":[{"role":"user","content":"hi"}]}"#)
+                    #expect(sampled.headers[cache] == nil && provider.calls.count == 4)
+                    for expected in ["miss", "hit"] {
+                        let seeded = try await post(mine, #"{"model":"smart","seed":5,"messages":[{"role":"user","content":"hi"}]}"#)
+                        #expect(seeded.headers[cache] == expected)
+                    }
+                    #expect(provider.calls.count == 5)
+                }
+            }
+        }
+    }
+
+    @Test(
+        "an Anthropic deployment: the request is translated to the Messages API, its answer and its stream back to OpenAI's chat completion"
+    )
+    func anthropic() async throws {
+        try await Self.withGateway({ port in
+            var deployment = Self.deployment("claude", port: port)
+            deployment.provider = .anthropic
+            return [ChatModel(name: "claude", deployments: [deployment])]
+        }) { provider, client in
+            let request = #"""
+                {"model":"claude","stop":"END","tool_choice":"required","user":"u-1",
+                 "messages":[{"role":"system","content":"be brief"},{"role":"user","content":"find tea"},
+                             {"role":"assistant","content":null,"tool_calls":[{"id":"toolu_0","type":"function","function":{"name":"lookup","arguments":"{\"q\":\"coffee\"}"}}]},
+                             {"role":"tool","tool_call_id":"toolu_0","content":"none"},{"role":"user","content":[{"type":"text","text":"and tea?"}]}],
+                 "tools":[{"type":"function","function":{"name":"lookup","description":"Search","parameters":{"type":"object","properties":{"q":{"type":"string"}}}}}]}
+                """#
+            let (response, json) = try await Self.post(client, request)
+            #expect(response.status == .ok, "\(json)")
+            let choice = try #require((json["choices"] as? [[String: Any]])?.first)
+            let message = try #require(choice["message"] as? [String: Any])
+            #expect(message["content"] as? String == "Let me look." && choice["finish_reason"] as? String == "tool_calls")
+            let call = try #require((message["tool_calls"] as? [[String: Any]])?.first)
+            #expect(call["id"] as? String == "toolu_1" && (call["function"] as? [String: Any])?["arguments"] as? String == #"{"q":"tea"}"#)
+            let usage = json["usage"] as? [String: Any]
+            #expect(
+                usage?["prompt_tokens"] as? Int == 12 && usage?["completion_tokens"] as? Int == 7 && usage?["total_tokens"] as? Int == 19)
+
+            let sent = try #require(provider.calls.first)
+            #expect(sent.authorization == "key-of-claude" && sent.version == "2023-06-01")
+            let expected: JSONValue = [
+                "model": "upstream-claude", "max_tokens": 4096, "system": "be brief", "stop_sequences": ["END"],
+                "tool_choice": ["type": "any"], "metadata": ["user_id": "u-1"],
+                "tools": [
+                    [
+                        "name": "lookup", "description": "Search",
+                        "input_schema": ["type": "object", "properties": ["q": ["type": "string"]]],
+                    ]
+                ],
+                "messages": [
+                    ["role": "user", "content": [["type": "text", "text": "find tea"]]],
+                    ["role": "assistant", "content": [["type": "tool_use", "id": "toolu_0", "name": "lookup", "input": ["q": "coffee"]]]],
+                    [
+                        "role": "user",
+                        "content": [
+                            ["type": "tool_result", "tool_use_id": "toolu_0", "content": "none"], ["type": "text", "text": "and tea?"],
+                        ],
+                    ],
+                ],
+            ]
+            #expect(JSONValue.object(sent.body) == expected)
+
+            let (streamed, pieces) = try await Self.streamed(
+                port: client.port!,
+                #"{"model":"claude","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(streamed.status == .ok)
+            let events = Self.events(pieces.map(\.1).joined())
+            #expect(events.last as? String == "[DONE]")
+            let chunks = events.compactMap { $0 as? [String: Any] }
+            let deltas = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any]) }
+            #expect(deltas.first?["role"] as? String == "assistant")
+            #expect(deltas.compactMap { $0["content"] as? String }.joined() == "Hello")
+            let arguments = deltas.compactMap {
+                (($0["tool_calls"] as? [[String: Any]])?.first?["function"] as? [String: Any])?["arguments"] as? String
+            }
+            #expect(arguments.joined() == #"{"q":"tea"}"#)
+            let finish = chunks.compactMap { ($0["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String }
+            #expect(finish == ["tool_calls"])
+            #expect((chunks.last?["usage"] as? [String: Any])?["total_tokens"] as? Int == 19)
         }
     }
 }

@@ -31,7 +31,10 @@ final class FakeProvider: Sendable {
     struct Call: Sendable {
         var deployment: String
         var body: [String: JSONValue]
+        /// `Authorization`, or Anthropic's `x-api-key`.
         var authorization: String?
+        /// Anthropic's `anthropic-version`.
+        var version: String? = nil
     }
 
     private let state = Mutex<(scripts: [String: [Behaviour]], calls: [Call], endedStreams: Int)>(([:], [], 0))
@@ -97,6 +100,74 @@ final class FakeProvider: Sendable {
                 let content = String(repeating: "x", count: bytes)
                 return Self.completion(content, model: model)
             }
+        }
+        // Anthropic's Messages API: one answer, a text and a tool use, whole or as its stream of events.
+        router.post("/{deployment}/v1/messages") { request, context -> Response in
+            let deployment = try context.parameters.require("deployment")
+            let data = Data(try await request.body.collect(upTo: 1 << 22).readableBytesView)
+            let body = try JSONDecoder().decode([String: JSONValue].self, from: data)
+            self.state.withLock {
+                $0.calls.append(
+                    Call(
+                        deployment: deployment, body: body, authorization: request.headers[HTTPField.Name("x-api-key")!],
+                        version: request.headers[HTTPField.Name("anthropic-version")!]))
+            }
+            guard body["stream"] == .bool(true) else {
+                let message: JSONValue = [
+                    "id": "msg_1", "type": "message", "role": "assistant", "model": body["model"] ?? "",
+                    "content": [
+                        ["type": "text", "text": "Let me look."],
+                        ["type": "tool_use", "id": "toolu_1", "name": "lookup", "input": ["q": "tea"]],
+                    ],
+                    "stop_reason": "tool_use", "usage": ["input_tokens": 12, "output_tokens": 7],
+                ]
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(message))))
+            }
+            let events: [(String, JSONValue)] = [
+                (
+                    "message_start",
+                    [
+                        "type": "message_start",
+                        "message": ["id": "msg_1", "model": body["model"] ?? "", "usage": ["input_tokens": 12, "output_tokens": 1]],
+                    ]
+                ),
+                ("content_block_start", ["type": "content_block_start", "index": 0, "content_block": ["type": "text", "text": ""]]),
+                ("ping", ["type": "ping"]),
+                ("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": "Hel"]]),
+                ("content_block_delta", ["type": "content_block_delta", "index": 0, "delta": ["type": "text_delta", "text": "lo"]]),
+                ("content_block_stop", ["type": "content_block_stop", "index": 0]),
+                (
+                    "content_block_start",
+                    [
+                        "type": "content_block_start", "index": 1,
+                        "content_block": ["type": "tool_use", "id": "toolu_1", "name": "lookup", "input": [:]],
+                    ]
+                ),
+                (
+                    "content_block_delta",
+                    ["type": "content_block_delta", "index": 1, "delta": ["type": "input_json_delta", "partial_json": "{\"q\":"]]
+                ),
+                (
+                    "content_block_delta",
+                    ["type": "content_block_delta", "index": 1, "delta": ["type": "input_json_delta", "partial_json": "\"tea\"}"]]
+                ),
+                ("content_block_stop", ["type": "content_block_stop", "index": 1]),
+                ("message_delta", ["type": "message_delta", "delta": ["stop_reason": "tool_use"], "usage": ["output_tokens": 7]]),
+                ("message_stop", ["type": "message_stop"]),
+            ]
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream"],
+                body: ResponseBody { writer in
+                    for (name, data) in events {
+                        var buffer = ByteBuffer(string: "event: \(name)\ndata: ")
+                        buffer.writeBytes(try JSONEncoder().encode(data))
+                        buffer.writeString("\n\n")
+                        try await writer.write(buffer)
+                    }
+                    try await writer.finish(nil)
+                })
         }
         return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
     }

@@ -44,7 +44,10 @@ models:
 YAML
 KEY="$("$CONDUIT" keys create --name bench --scope chat --data-dir "$DATA" | tail -n 1)"
 ADMIN_KEY="$(head -c 48 /dev/urandom | base64 | tr -d '/+=' | head -c 40)"
+# Every client of the load generator comes from 127.0.0.1: the per-address connection cap (128 by default,
+# against one client taking every connection) is raised past the 512 clients of the largest run.
 GATEWAY_CMD="env CONDUIT_SERVER_FEATURES=chat CONDUIT_CHAT_MODELS_FILE=$DATA/models.yaml CONDUIT_AUTH_ADMIN_KEY=$ADMIN_KEY \
+  CONDUIT_SERVER_MAX_CONNECTIONS_PER_ADDRESS=2048 CONDUIT_SERVER_MAX_CONNECTIONS=4096 \
   $CONDUIT serve --auth --port 8080 --data-dir $DATA --log-level error"
 
 if [ "$LITELLM" = 1 ]; then

@@ -37,6 +37,17 @@ extension ChatConfiguration {
         .seconds(
             "chat.circuit_cooldown_seconds", reloadable: true, \.circuitCooldown,
             help: "how long an open deployment is skipped before one trial call decides"),
+        Setting(
+            key: "chat.cache_ttl_seconds", isList: false, allowed: "a whole number of seconds from 0 to 31536000",
+            help:
+                "how long an answer to a deterministic request (temperature 0, or a seed; not a stream) is reused, per team; 0 reuses none",
+            isReloadable: true,
+            apply: { values, chat in
+                guard let seconds = Int(values[0]), (0...31_536_000).contains(seconds) else { return false }
+                chat.cacheTTL = .seconds(seconds)
+                return true
+            },
+            current: { "\($0.cacheTTL.components.seconds)" }, copy: { $1.cacheTTL = $0.cacheTTL }),
         .integer(
             "chat.max_response_bytes", 1024...1_073_741_824, reloadable: true, \.maxResponseBytes,
             help: "largest answer read from a provider when not streaming; 502 beyond"),

@@ -24,6 +24,8 @@ public struct ChatConfiguration: Sendable, Equatable {
     public var circuitCooldown: Duration = .seconds(30)
     /// Largest answer read from a provider that does not stream.
     public var maxResponseBytes = 16 << 20
+    /// How long an answer to a deterministic request (temperature 0, or a seed) is kept and reused; 0 keeps none.
+    public var cacheTTL: Duration = .zero
 
     public init() {}
 

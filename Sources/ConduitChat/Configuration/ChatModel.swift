@@ -40,6 +40,8 @@ public struct ChatDeployment: Sendable, Equatable {
         /// Any OpenAI-compatible API that takes its key as a bearer token: OpenAI, xAI, Groq, vLLM, Ollama,
         /// llama.cpp's server.
         case openai
+        /// Anthropic's Messages API (`{base_url}/messages`, `x-api-key`), translated both ways.
+        case anthropic
     }
 
     /// Names the deployment in headers, metrics and errors: the file's `name`, or MODEL/N.

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import NIOHTTP1
+import Store
 
 /// `POST /v1/chat/completions`, OpenAI's API in front of the configured providers: the answer passes
 /// through as the provider gave it (a stream event by event, as it arrives), with headers saying what
@@ -15,6 +16,8 @@ package struct ChatCompletionsController: Sendable {
     package let limits: Live<APILimits>
     package let rateLimiter: RateLimiter?
     package let meter: UsageMeter
+    /// Nil where there is no store.
+    let cache: ExactCache?
 
     package static let route = "/v1/chat/completions"
 
@@ -63,7 +66,7 @@ package struct ChatCompletionsController: Sendable {
             var response =
                 body.stream
                 ? try await stream(body, deadline: deadline, metering: metering)
-                : try await answer(body, deadline: deadline, metering: metering)
+                : try await answer(body, cacheControl: request.headers[.cacheControl] ?? "", deadline: deadline, metering: metering)
             for field in admission?.headers ?? [:] { response.headers.append(field) }
             return response
         } catch {
@@ -89,24 +92,47 @@ package struct ChatCompletionsController: Sendable {
         return thrown
     }
 
-    private func answer(_ body: ChatCompletionRequest, deadline: ContinuousClock.Instant, metering: Metering) async throws -> Response {
-        let limit = gateway.configuration.current.maxResponseBytes
+    private func answer(
+        _ body: ChatCompletionRequest, cacheControl: String, deadline: ContinuousClock.Instant, metering: Metering
+    ) async throws -> Response {
+        let configuration = gateway.configuration.current
+        var cached: (cache: ExactCache, team: String, key: String)?
+        if let cache, configuration.cacheTTL > .zero, ExactCache.isCacheable(body) {
+            let key = try ExactCache.key(body, model: try gateway.chatModel(body.model, in: configuration))
+            cached = (cache, metering.identity?.teamID ?? "", key)
+        }
+        // `Cache-Control: no-cache` asks for a fresh answer (kept for the next); `no-store`, that it be kept nowhere.
+        if let cached, !cacheControl.contains("no-cache"), let hit = await cached.cache.answer(team: cached.team, key: cached.key) {
+            gateway.metrics.cacheHit(model: body.model)
+            // No provider was called: the request counts, its tokens do not.
+            await metering.record(TokenUsage(promptTokens: 0, completionTokens: 0), status: 200)
+            var headers: HTTPFields = [.contentType: "application/json", Self.cacheHeader: "hit"]
+            headers[Self.deploymentHeader] = hit.deployment
+            headers[Self.attemptsHeader] = "0"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: hit.body)))
+        }
+        let limit = configuration.maxResponseBytes
         let (route, (bytes, usage)) = try await gateway.call(body, deadline: deadline) { call in
-            let response = try await call.send(try body.upstreamBody(model: call.deployment.model))
-            let bytes = try await call.read(response.body, limit: limit)
-            guard let completion = try? JSONDecoder().decode(Completion.self, from: Data(bytes.readableBytesView)) else {
-                throw AttemptFailure.malformed("not a chat completion")
-            }
-            return (bytes, completion.usage)
+            let provider = call.deployment.provider
+            let response = try await call.send(try provider.body(of: body, model: call.deployment.model))
+            return try provider.completion(from: try await call.read(response.body, limit: limit))
         }
         if let usage { gateway.metrics.used(usage, at: route.deployment) }
         await metering.record(usage, status: 200)
-        return Response(status: .ok, headers: headers(route, contentType: "application/json"), body: .init(byteBuffer: bytes))
+        var headers = headers(route, contentType: "application/json")
+        if let cached {
+            headers[Self.cacheHeader] = "miss"
+            if !cacheControl.contains("no-store") {
+                await cached.cache.keep(
+                    bytes, team: cached.team, key: cached.key, deployment: route.deployment.id, for: configuration.cacheTTL)
+            }
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
     }
 
     private func stream(_ body: ChatCompletionRequest, deadline: ContinuousClock.Instant, metering: Metering) async throws -> Response {
         let (route, upstream) = try await gateway.call(body, deadline: deadline, holdsDeployment: true) { call in
-            let response = try await call.send(try body.upstreamBody(model: call.deployment.model))
+            let response = try await call.send(try call.deployment.provider.body(of: body, model: call.deployment.model))
             guard response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true else {
                 throw AttemptFailure.malformed(
                     "asked for a stream, it answered \(response.headers.first(name: "content-type") ?? "no content type")")
@@ -121,7 +147,7 @@ package struct ChatCompletionsController: Sendable {
             status: .ok, headers: headers,
             body: ResponseBody { writer in
                 defer { route.state.leave() }
-                var relay = StreamRelay(forwardsUsage: body.includeUsage)
+                var relay = route.deployment.provider.relay(forwardsUsage: body.includeUsage)
                 var interruption: String?
                 var clientLeft = false
                 var firstSent = false
@@ -192,14 +218,10 @@ package struct ChatCompletionsController: Sendable {
     package static let deploymentHeader = HTTPField.Name("x-conduit-deployment")!
     package static let attemptsHeader = HTTPField.Name("x-conduit-attempts")!
     package static let fallbackHeader = HTTPField.Name("x-conduit-fallback")!
+    /// `hit` or `miss`, on answers the exact cache may keep.
+    package static let cacheHeader = HTTPField.Name("x-cache")!
 
     /// Tokens held for the completion of a call that sets no `max_tokens`, until it is settled.
     static let unboundedCompletionReservation = 1024
 
-    /// What is read of a completion: that it is one, and its usage.
-    private struct Completion: Decodable {
-        struct Choice: Decodable {}
-        var choices: [Choice]
-        var usage: TokenUsage?
-    }
 }

@@ -3,7 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// One attempt at a deployment's OpenAI-compatible `/chat/completions`.
+/// One attempt at a deployment: its `/chat/completions` (or Anthropic's `/messages`).
 struct ProviderCall {
     let deployment: ChatDeployment
     let client: HTTPClient
@@ -12,10 +12,11 @@ struct ProviderCall {
 
     /// The request, with the deployment's key.
     func request(body: ByteBuffer) -> HTTPClientRequest {
-        var request = HTTPClientRequest(url: deployment.baseURL.appending(path: "chat/completions").absoluteString)
+        var request = HTTPClientRequest(url: deployment.baseURL.appending(path: deployment.provider.path).absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        if let key = deployment.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
+        deployment.provider.prepare(&request)
+        if let key = deployment.apiKey { deployment.provider.authorize(&request, key: key) }
         request.body = .bytes(body)
         return request
     }

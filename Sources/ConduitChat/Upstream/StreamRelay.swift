@@ -1,47 +1,29 @@
 import Foundation
 import NIOCore
 
-/// Passes a provider's server-sent events on as they arrive, whole events at a time, and reads what
-/// the gateway needs from them: the usage, the end (`data: [DONE]`). The events are not re-encoded.
-struct StreamRelay {
-    /// Whether the client asked for the usage chunk; if not, the gateway asked for it and keeps it back.
-    let forwardsUsage: Bool
-    private(set) var usage: TokenUsage?
-    private(set) var finished = false
-    /// Bytes of completion text seen, for a provider that sends no usage.
-    private(set) var contentBytes = 0
+/// Turns a provider's stream into OpenAI's chat completion chunks as its pieces arrive, and reads what
+/// the gateway needs from it: the usage, and whether it ended (`data: [DONE]`).
+protocol StreamRelay {
+    var usage: TokenUsage? { get }
+    var finished: Bool { get }
+    /// Bytes of completion text seen, for a stream that gives no usage.
+    var contentBytes: Int { get }
+    /// Takes the next piece of the provider's body; returns the events to send on.
+    mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer
+}
+
+/// Splits a body of server-sent events into whole events as its pieces arrive.
+struct EventSplitter {
     private var pending = ByteBuffer()
 
-    init(forwardsUsage: Bool) { self.forwardsUsage = forwardsUsage }
-
-    /// Takes the next piece of the provider's body; returns the events it completed, to send on.
-    mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer {
+    /// The events `chunk` completed, each with its blank line.
+    mutating func events(after chunk: ByteBuffer) -> [ByteBuffer] {
         var chunk = chunk
         pending.writeBuffer(&chunk)
-        var out = ByteBuffer()
-        while let end = Self.eventEnd(in: pending.readableBytesView) {
-            let event = pending.readSlice(length: end)!
-            if keep(event) { out.writeImmutableBuffer(event) }
-        }
+        var events: [ByteBuffer] = []
+        while let end = Self.eventEnd(in: pending.readableBytesView) { events.append(pending.readSlice(length: end)!) }
         pending.discardReadBytes()
-        return out
-    }
-
-    /// Whether `event` goes on to the client, noting its usage and the end of the stream.
-    private mutating func keep(_ event: ByteBuffer) -> Bool {
-        let bytes = event.readableBytesView
-        guard let data = Self.data(of: bytes) else { return true }  // a comment or keep-alive
-        if data.elementsEqual("[DONE]".utf8) {
-            finished = true
-            return true
-        }
-        contentBytes += Self.contentBytes(in: data)
-        guard data.firstRange(of: Self.usageKey) != nil,
-            let chunk = try? JSONDecoder().decode(UsageChunk.self, from: Data(data)), let usage = chunk.usage
-        else { return true }
-        self.usage = usage
-        // The usage-only chunk (no choices) the gateway asked for on its own: a client that did not ask does not expect it.
-        return forwardsUsage || !(chunk.choices?.isEmpty ?? true)
+        return events
     }
 
     /// The length of the first event in `bytes`, its blank line (`\n\n` or `\r\n\r\n`) included; nil until one is whole.
@@ -63,13 +45,50 @@ struct StreamRelay {
     }
 
     /// The event's `data:` payload (its first data line), without the field name and its one space.
-    private static func data(of event: ByteBufferView) -> ByteBufferView? {
+    static func data(of event: ByteBufferView) -> ByteBufferView? {
         guard let start = event.firstRange(of: "data:".utf8) else { return nil }
         var from = start.upperBound
         if from < event.endIndex, event[from] == UInt8(ascii: " ") { from += 1 }
         var to = event[from...].firstIndex { $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") } ?? event.endIndex
         if to < from { to = from }
         return event[from..<to]
+    }
+
+}
+
+/// A stream of an OpenAI-compatible provider, passed on event by event, not re-encoded; the usage
+/// chunk the gateway asked for on its own is kept back from a client that did not ask for it.
+struct OpenAIStreamRelay: StreamRelay {
+    /// Whether the client asked for the usage chunk.
+    let forwardsUsage: Bool
+    private(set) var usage: TokenUsage?
+    private(set) var finished = false
+    private(set) var contentBytes = 0
+    private var splitter = EventSplitter()
+
+    init(forwardsUsage: Bool) { self.forwardsUsage = forwardsUsage }
+
+    mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer {
+        var out = ByteBuffer()
+        for event in splitter.events(after: chunk) where keep(event) { out.writeImmutableBuffer(event) }
+        return out
+    }
+
+    /// Whether `event` goes on to the client, noting its usage and the end of the stream.
+    private mutating func keep(_ event: ByteBuffer) -> Bool {
+        let bytes = event.readableBytesView
+        guard let data = EventSplitter.data(of: bytes) else { return true }  // a comment or keep-alive
+        if data.elementsEqual("[DONE]".utf8) {
+            finished = true
+            return true
+        }
+        contentBytes += Self.contentBytes(in: data)
+        guard data.firstRange(of: Self.usageKey) != nil,
+            let chunk = try? JSONDecoder().decode(UsageChunk.self, from: Data(data)), let usage = chunk.usage
+        else { return true }
+        self.usage = usage
+        // The usage-only chunk (no choices) the gateway asked for on its own: a client that did not ask does not expect it.
+        return forwardsUsage || !(chunk.choices?.isEmpty ?? true)
     }
 
     /// Bytes of the `"content":"…"` strings in a chunk, found by scanning rather than parsing.

@@ -1,0 +1,65 @@
+import AsyncHTTPClient
+import ConduitCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// How each kind of provider is spoken to: where a call goes, how its key is sent, and how its answer
+/// and its stream become OpenAI's chat completion.
+extension ChatDeployment.Provider {
+    var path: String {
+        switch self {
+        case .openai: "chat/completions"
+        case .anthropic: "messages"
+        }
+    }
+
+    func authorize(_ request: inout HTTPClientRequest, key: String) {
+        switch self {
+        case .openai:
+            request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        case .anthropic:
+            request.headers.add(name: "x-api-key", value: key)
+        }
+    }
+
+    func prepare(_ request: inout HTTPClientRequest) {
+        if self == .anthropic { request.headers.add(name: "anthropic-version", value: AnthropicMessages.version) }
+    }
+
+    /// The body of a request for `model` at this provider.
+    func body(of request: ChatCompletionRequest, model: String) throws -> ByteBuffer {
+        switch self {
+        case .openai: try request.upstreamBody(model: model)
+        case .anthropic: try AnthropicMessages.request(request.fields, model: model)
+        }
+    }
+
+    /// The provider's whole answer as an OpenAI chat completion, with its usage when it gave one.
+    func completion(from body: ByteBuffer) throws -> (ByteBuffer, TokenUsage?) {
+        switch self {
+        case .openai:
+            guard let completion = try? JSONDecoder().decode(OpenAICompletion.self, from: Data(body.readableBytesView)) else {
+                throw AttemptFailure.malformed("not a chat completion")
+            }
+            return (body, completion.usage)
+        case .anthropic:
+            let (translated, usage) = try AnthropicMessages.completion(from: body)
+            return (translated, usage)
+        }
+    }
+
+    func relay(forwardsUsage: Bool) -> any StreamRelay {
+        switch self {
+        case .openai: OpenAIStreamRelay(forwardsUsage: forwardsUsage)
+        case .anthropic: AnthropicStreamRelay(forwardsUsage: forwardsUsage)
+        }
+    }
+}
+
+/// What is read of an OpenAI-compatible completion: that it is one, and its usage.
+private struct OpenAICompletion: Decodable {
+    struct Choice: Decodable {}
+    var choices: [Choice]
+    var usage: TokenUsage?
+}
