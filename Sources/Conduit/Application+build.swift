@@ -87,7 +87,14 @@ public func buildApplication(
     router.add(middleware: TracingMiddleware(recordingHeaders: [.requestID]))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: CORSAllowList(origins: live.view(\.server.corsOrigins)))
-    router.add(middleware: RequestDeadlineMiddleware(timeout: configuration.server.requestDeadline))
+    let deadline = configuration.server.requestDeadline
+    let chatTimeout = live.view(\.chat.totalTimeout)
+    router.add(
+        middleware: RequestDeadlineMiddleware { path in
+            // A chat call bounds itself (chat.total_timeout_seconds, then 504), and may rightly take longer than
+            // other requests: its deadline is that bound, with time to answer.
+            path == ChatCompletionsController.route ? max(deadline, chatTimeout.current + .seconds(5)) : deadline
+        })
     router.add(middleware: BodyLimitMiddleware(limits: live.view(\.limits)))
     let accessTokens = try configuration.auth.jwtSecret.map { try AccessTokens(secret: $0) }
     let running = configuration.server.nodeFeatures

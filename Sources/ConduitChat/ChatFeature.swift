@@ -25,6 +25,8 @@ package struct ChatFeature: ConduitFeature {
             rateLimiter: rateLimiter, meter: meter, cache: store.map(ExactCache.init))
     }
 
+    package static var eventTopics: [String] { [BudgetEvents.thresholdCrossed] }
+
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         controller.addRoutes(to: routes.requiring(.chat))
     }

@@ -129,10 +129,11 @@ public struct APIKeysRepository: Repository {
         try await sql.raw(
             """
             INSERT INTO api_keys (id, team_id, name, prefix, secret_hash, scopes, created_at, expires_at,
-                                  requests_per_minute, tokens_per_minute, monthly_tokens)
+                                  requests_per_minute, tokens_per_minute, monthly_tokens, monthly_budget_usd)
             VALUES (\(bind: key.id), \(bind: key.teamID), \(bind: key.name), \(bind: key.prefix), \(bind: secretHash),
                     \(bind: scopes), \(bind: key.createdAt), \(bind: key.expiresAt),
-                    \(bind: key.limits.requestsPerMinute), \(bind: key.limits.tokensPerMinute), \(bind: key.limits.monthlyTokens))
+                    \(bind: key.limits.requestsPerMinute), \(bind: key.limits.tokensPerMinute), \(bind: key.limits.monthlyTokens),
+                    \(bind: key.limits.monthlyBudgetUSD))
             """
         ).run()
     }

@@ -356,6 +356,22 @@ enum Schema {
                 """,
                 "CREATE INDEX chat_cache_expiry ON chat_cache (expires_at)",
             ]),
+        Migration(
+            version: 14, name: "monthly budgets in US dollars, and the thresholds each period crossed",
+            statements: [
+                "ALTER TABLE teams ADD COLUMN monthly_budget_usd DOUBLE PRECISION",
+                "ALTER TABLE api_keys ADD COLUMN monthly_budget_usd DOUBLE PRECISION",
+                // One row per budget, period and threshold: the event that announces a crossing is recorded once.
+                """
+                CREATE TABLE budget_alerts (
+                    subject TEXT NOT NULL,
+                    window_start BIGINT NOT NULL,
+                    percent INTEGER NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (subject, window_start, percent)
+                )
+                """,
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

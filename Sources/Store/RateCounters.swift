@@ -32,6 +32,13 @@ public struct RateWindow: Sendable, Equatable {
         return windows
     }
 
+    /// The budget window `limits` sets for `subject`: US dollars this calendar month, counted in
+    /// millionths of a dollar in the window's token count (none when it sets no budget).
+    public static func budgetWindows(for subject: String, _ limits: Limits) -> [RateWindow] {
+        guard let budget = limits.monthlyBudgetUSD else { return [] }
+        return [RateWindow(subject: subject + ":usd", period: .month, requestLimit: nil, tokenLimit: Int64(budget * 1_000_000))]
+    }
+
     /// The start of the window that holds `now`, and the start of the next one (UTC).
     public func bounds(at now: Int64) -> (start: Int64, end: Int64) {
         switch period {
@@ -90,6 +97,18 @@ public struct RateCountersRepository: Repository {
             return .admitted(statuses)
         } catch let refusal as Refusal {
             return .refused(refusal.status)
+        }
+    }
+
+    /// The tokens (or, in a budget window, millionths of a dollar) counted in `window`'s period that holds `now`.
+    public func counted(in window: RateWindow, now: Int64 = StoreTime.now()) async throws -> Int64 {
+        try await read { sql in
+            try await sql.raw(
+                """
+                SELECT tokens FROM rate_counters
+                WHERE subject = \(bind: window.subject + ":" + window.period.rawValue) AND window_start = \(bind: window.bounds(at: now).start)
+                """
+            ).first()?.decode(column: "tokens", as: Int64.self) ?? 0
         }
     }
 

@@ -37,13 +37,16 @@ final class FakeProvider: Sendable {
         var version: String? = nil
     }
 
-    private let state = Mutex<(scripts: [String: [Behaviour]], calls: [Call], endedStreams: Int)>(([:], [], 0))
+    private let state = Mutex<(scripts: [String: [Behaviour]], calls: [Call], endedStreams: Int, resumed: ContinuousClock.Instant?)>(
+        ([:], [], 0, nil))
 
     /// What `deployment` does to its next calls, one behaviour a call; then it answers "hello there".
     func script(_ deployment: String, _ behaviours: [Behaviour]) { state.withLock { $0.scripts[deployment] = behaviours } }
 
     var calls: [Call] { state.withLock { $0.calls } }
     func calls(to deployment: String) -> [Call] { calls.filter { $0.deployment == deployment } }
+    /// When the last paced stream resumed after its pause, to write its second event.
+    var resumedAt: ContinuousClock.Instant? { state.withLock { $0.resumed } }
     /// Streams that stopped because the gateway went away.
     var abandonedStreams: Int { state.withLock { $0.endedStreams } }
 
@@ -190,7 +193,10 @@ final class FakeProvider: Sendable {
                 let words = content.split(separator: " ").map { String($0) + " " }
                 for (index, word) in words.enumerated() {
                     try await writer.write(Self.event(Self.chunk(model: model, content: word)))
-                    if index == 0 && pauseAfterFirst > .zero { try await Task.sleep(for: pauseAfterFirst) }
+                    if index == 0 && pauseAfterFirst > .zero {
+                        try await Task.sleep(for: pauseAfterFirst)
+                        self.state.withLock { $0.resumed = .now }
+                    }
                 }
                 if usage {
                     let chunk: JSONValue = [

@@ -7,6 +7,22 @@ import Testing
 
 @Suite("Store: migrations")
 struct MigrationTests {
+    /// A key as the code of an older schema stored it (today's insert names later columns); its secret.
+    static func oldKey(in database: Database, name: String, teamID: String, scopes: Set<Scope>) async throws -> String {
+        let secret = APIKeySecret.generate()
+        let scopes = scopes.sorted().map(\.rawValue).joined(separator: " ")
+        try await database.read { sql in
+            try await sql.raw(
+                """
+                INSERT INTO api_keys (id, team_id, name, prefix, secret_hash, scopes, created_at)
+                VALUES (\(bind: UUID().uuidString), \(bind: teamID), \(bind: name), 'cdt_', \(bind: APIKeySecret.hash(secret)),
+                        \(bind: scopes), \(bind: StoreTime.now()))
+                """
+            ).run()
+        }
+        return secret
+    }
+
     @Test(
         "migrating creates every table once; running it again, or from several processes at once, does nothing more",
         arguments: Backend.allCases)
@@ -64,7 +80,7 @@ struct MigrationTests {
         do {
             #expect(try await database.migrate(upTo: 11) == Array(1...11))
             let team = try await database.teams.create(name: "before")
-            let issued = try await database.keys.create(name: "old", teamID: team.id, scopes: [.embeddings])
+            let issued = try await Self.oldKey(in: database, name: "old", teamID: team.id, scopes: [.embeddings])
             // As the previous version's code wrote it (today's insert names the newer unique index).
             let user = User(id: "u1", teamID: team.id, email: "a@b.c", role: .member, createdAt: StoreTime.now())
             try await database.read { sql in
@@ -77,7 +93,7 @@ struct MigrationTests {
             }
             let refresh = try await database.refreshTokens.issue(userID: user.id, lifetime: .seconds(3600))
             #expect(try await database.migrate() == Array(12...Schema.latestVersion))
-            #expect(try await database.keys.find(secret: issued.secret)?.name == "old")
+            #expect(try await database.keys.find(secret: issued)?.name == "old")
             #expect(try await database.teams.find("before")?.limits == Limits.none)
             // Version 12: the users table is rebuilt on SQLite; its rows and the refresh tokens that point at them stay.
             #expect(try await database.users.find(id: "u1") == user)
@@ -114,13 +130,13 @@ struct MigrationTests {
             try await database.migrate(upTo: 10)
             let team = try await database.teams.create(name: "before")
             let defaultTeam = try await database.teams.create(name: "default")
-            let bootstrap = try await database.keys.create(name: "bootstrap admin", teamID: defaultTeam.id, scopes: Scope.teamScopes)
-            let impostor = try await database.keys.create(name: "bootstrap admin", teamID: team.id, scopes: Scope.teamScopes)
-            let teamAdmin = try await database.keys.create(name: "team admin", teamID: team.id, scopes: Scope.teamScopes)
+            let bootstrap = try await Self.oldKey(in: database, name: "bootstrap admin", teamID: defaultTeam.id, scopes: Scope.teamScopes)
+            let impostor = try await Self.oldKey(in: database, name: "bootstrap admin", teamID: team.id, scopes: Scope.teamScopes)
+            let teamAdmin = try await Self.oldKey(in: database, name: "team admin", teamID: team.id, scopes: Scope.teamScopes)
             #expect(try await database.migrate() == Array(11...Schema.latestVersion))
-            #expect(try await database.keys.find(secret: bootstrap.secret)?.scopes == Set(Scope.allCases))
-            #expect(try await database.keys.find(secret: teamAdmin.secret)?.scopes == Scope.teamScopes)
-            #expect(try await database.keys.find(secret: impostor.secret)?.scopes == Scope.teamScopes, "only the default team's")
+            #expect(try await database.keys.find(secret: bootstrap)?.scopes == Set(Scope.allCases))
+            #expect(try await database.keys.find(secret: teamAdmin)?.scopes == Scope.teamScopes)
+            #expect(try await database.keys.find(secret: impostor)?.scopes == Scope.teamScopes, "only the default team's")
         } catch {
             await database.close()
             throw error

@@ -19,7 +19,9 @@ extension ChatConfiguration {
             copy: { $1 = $0 }, differs: { $0 != $1 }),
         .integer(
             "chat.max_retries", 0...10, reloadable: true, \.maxRetries,
-            help: "retries of a call after its first attempt (connect errors, 408, 429, 5xx), across deployments and fallbacks"),
+            help:
+                "retries of a call at each model (its own, then each fallback's) after its first attempt there (connect errors, 408, 429, 5xx)"
+        ),
         .integer(
             "chat.retry_budget_percent", 0...100, reloadable: true, \.retryBudgetPercent,
             help: "retries in flight may be at most this share of the calls in flight"),
@@ -48,6 +50,19 @@ extension ChatConfiguration {
                 return true
             },
             current: { "\($0.cacheTTL.components.seconds)" }, copy: { $1.cacheTTL = $0.cacheTTL }),
+        Setting(
+            key: "chat.budget_alert_percents", isList: true, allowed: "a list of whole percentages from 1 to 100",
+            help:
+                "shares of a key's or team's monthly budget (limits monthly_budget_usd) whose crossing is announced once a month as the event budget.threshold_crossed",
+            isReloadable: true,
+            apply: { values, chat in
+                let percents = values.compactMap { Int($0) }
+                guard percents.count == values.count, percents.allSatisfy({ (1...100).contains($0) }) else { return false }
+                chat.budgetAlertPercents = percents.sorted()
+                return true
+            },
+            current: { $0.budgetAlertPercents.map(String.init).joined(separator: ",") },
+            copy: { $1.budgetAlertPercents = $0.budgetAlertPercents }),
         .integer(
             "chat.max_response_bytes", 1024...1_073_741_824, reloadable: true, \.maxResponseBytes,
             help: "largest answer read from a provider when not streaming; 502 beyond"),

@@ -6,7 +6,8 @@ public struct ChatConfiguration: Sendable, Equatable {
     public var modelsFile: URL?
     /// What was read from it; loaded with the configuration, and again on reload.
     public var models = try! ChatModelTable()
-    /// Retries of one call after its first attempt, across the deployments of a model and its fallbacks.
+    /// Retries of one call at each model after its first attempt there, across that model's deployments;
+    /// each fallback gets as many (the retry budget bounds them all together).
     public var maxRetries = 2
     /// Retries (and fallbacks) in flight may be at most this share of the calls in flight, as Envoy's
     /// retry budget: in an outage, retries cannot multiply the load on the providers.
@@ -26,6 +27,8 @@ public struct ChatConfiguration: Sendable, Equatable {
     public var maxResponseBytes = 16 << 20
     /// How long an answer to a deterministic request (temperature 0, or a seed) is kept and reused; 0 keeps none.
     public var cacheTTL: Duration = .zero
+    /// Percentages of a key's or team's monthly budget whose crossing is announced (`budget.threshold_crossed`), once a month each.
+    public var budgetAlertPercents = [50, 80, 100]
 
     public init() {}
 

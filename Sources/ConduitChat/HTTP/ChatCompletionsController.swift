@@ -6,6 +6,7 @@ import Hummingbird
 import NIOCore
 import NIOHTTP1
 import Store
+import Synchronization
 
 /// `POST /v1/chat/completions`, OpenAI's API in front of the configured providers: the answer passes
 /// through as the provider gave it (a stream event by event, as it arrives), with headers saying what
@@ -25,28 +26,12 @@ package struct ChatCompletionsController: Sendable {
         router.post(RouterPath(Self.route)) { request, context in try await complete(request, context: context) }
     }
 
-    /// What a call is billed: the tokens it used of the model asked for.
-    private struct Metering: Sendable {
-        var meter: UsageMeter
-        var rateLimiter: RateLimiter?
-        var admission: RateLimiter.Admission?
-        var identity: Identity?
-        var model: String
-        var started: ContinuousClock.Instant
-
-        func record(_ usage: TokenUsage?, status: Int) async {
-            if let admission, let rateLimiter { await rateLimiter.settle(admission, used: usage?.total ?? 0) }
-            meter.record(
-                teamID: identity?.teamID, keyID: identity?.keyID, model: model, route: ChatCompletionsController.route,
-                tokens: usage?.total ?? 0, status: status, since: started)
-        }
-    }
-
     private func complete(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let started = ContinuousClock.now
         var model = ""
         let body: ChatCompletionRequest
         let admission: RateLimiter.Admission?
+        let spend: RateLimiter.Admission?
         do {
             let fields = try await request.decodeJSON(as: [String: JSONValue].self, limit: limits.current.maxBodyBytes)
             model = fields["model"]?.stringValue ?? ""
@@ -56,11 +41,20 @@ package struct ChatCompletionsController: Sendable {
             // replica or stream can go past them; settled at what it used.
             admission = try await rateLimiter?.admit(
                 context.identity, tokens: body.promptTokens + (body.maxTokens ?? Self.unboundedCompletionReservation))
+            do {
+                spend = try await rateLimiter?.reserveSpend(
+                    context.identity, microUSD: largestCost(of: body, in: gateway.configuration.current))
+            } catch {
+                if let admission { await rateLimiter?.refund(admission) }
+                throw error
+            }
         } catch {
             throw await refused(error, context: context, model: model, started: started)
         }
         let metering = Metering(
-            meter: meter, rateLimiter: rateLimiter, admission: admission, identity: context.identity, model: body.model, started: started)
+            meter: meter, rateLimiter: rateLimiter, admission: admission, spend: spend,
+            alertPercents: gateway.configuration.current.budgetAlertPercents, identity: context.identity, model: body.model,
+            started: started)
         let deadline = started + gateway.configuration.current.totalTimeout
         do {
             var response =
@@ -73,6 +67,18 @@ package struct ChatCompletionsController: Sendable {
             await metering.record(nil, status: Int(APIError(error).status.code))
             throw error
         }
+    }
+
+    /// The most `request` can cost in millionths of a dollar: its prompt and its completion's bound at the
+    /// highest prices among the deployments of its model and fallbacks (a price per million tokens is a
+    /// millionth of a dollar per token).
+    private func largestCost(of request: ChatCompletionRequest, in configuration: ChatConfiguration) -> Int64 {
+        guard let model = configuration.models[request.model] else { return 0 }
+        let deployments = ([model] + model.fallbacks.compactMap { configuration.models[$0] }).flatMap(\.deployments)
+        let input = deployments.map(\.inputPricePerMillion).max() ?? 0
+        let output = deployments.map(\.outputPricePerMillion).max() ?? 0
+        let completion = request.maxTokens ?? Self.unboundedCompletionReservation
+        return Int64((Double(request.promptTokens) * input + Double(completion) * output).rounded(.up))
     }
 
     /// A request refused before it was admitted: counted toward the caller's request limit all the same
@@ -118,7 +124,7 @@ package struct ChatCompletionsController: Sendable {
             return try provider.completion(from: try await call.read(response.body, limit: limit))
         }
         if let usage { gateway.metrics.used(usage, at: route.deployment) }
-        await metering.record(usage, status: 200)
+        await metering.record(usage, status: 200, at: route.deployment)
         var headers = headers(route, contentType: "application/json")
         if let cached {
             headers[Self.cacheHeader] = "miss"
@@ -141,12 +147,12 @@ package struct ChatCompletionsController: Sendable {
         }
         let failures = gateway.configuration.current.circuitFailures
         let metrics = gateway.metrics
+        let lease = StreamLease(state: route.state, metering: metering, deployment: route.deployment)
         var headers = headers(route, contentType: "text/event-stream")
         headers[.cacheControl] = "no-cache"
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
-                defer { route.state.leave() }
                 var relay = route.deployment.provider.relay(forwardsUsage: body.includeUsage)
                 var interruption: String?
                 var clientLeft = false
@@ -164,7 +170,11 @@ package struct ChatCompletionsController: Sendable {
                         break
                     }
                     guard let chunk else {
-                        if !relay.finished { interruption = "the deployment ended the stream before [DONE]" }
+                        if !relay.finished {
+                            interruption =
+                                relay.providerError.map { "the deployment reported an error in its stream (\($0))" }
+                                ?? "the deployment ended the stream before [DONE]"
+                        }
                         break
                     }
                     let events = relay.feed(chunk)
@@ -189,7 +199,7 @@ package struct ChatCompletionsController: Sendable {
                 metrics.used(usage, at: route.deployment)
                 if clientLeft {
                     // Leaving the loop drops the provider's stream, which cancels its call; what it produced is billed.
-                    await metering.record(usage, status: 499)
+                    await lease.end(usage, status: 499)
                     return
                 }
                 if let interruption {
@@ -202,7 +212,7 @@ package struct ChatCompletionsController: Sendable {
                     event.writeString("\n\n")
                     try? await writer.write(event)
                 }
-                await metering.record(usage, status: interruption == nil ? 200 : 502)
+                await lease.end(usage, status: interruption == nil ? 200 : 502)
                 try await writer.finish(nil)
             })
     }
@@ -224,4 +234,69 @@ package struct ChatCompletionsController: Sendable {
     /// Tokens held for the completion of a call that sets no `max_tokens`, until it is settled.
     static let unboundedCompletionReservation = 1024
 
+}
+/// What a call is billed: the tokens it used of the model asked for, and their cost at the prices of
+/// the deployment that served it, against the reservations made before it.
+struct Metering: Sendable {
+    var meter: UsageMeter
+    var rateLimiter: RateLimiter?
+    var admission: RateLimiter.Admission?
+    var spend: RateLimiter.Admission?
+    var alertPercents: [Int]
+    var identity: Identity?
+    var model: String
+    var started: ContinuousClock.Instant
+
+    func record(_ usage: TokenUsage?, status: Int, at deployment: ChatDeployment? = nil) async {
+        if let rateLimiter {
+            if let admission { await rateLimiter.settle(admission, used: usage?.total ?? 0) }
+            if let spend {
+                let cost =
+                    usage.flatMap { usage in deployment?.cost(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens) }
+                    ?? 0
+                await rateLimiter.settleSpend(
+                    spend, usedMicroUSD: Int64((cost * 1_000_000).rounded(.up)), identity: identity, thresholds: alertPercents)
+            }
+        }
+        meter.record(
+            teamID: identity?.teamID, keyID: identity?.keyID, model: model, route: ChatCompletionsController.route,
+            tokens: usage?.total ?? 0, status: status, since: started)
+    }
+}
+
+/// A streamed call's hold on its deployment (a call in flight there) and on the caller's reservations,
+/// given back exactly once: when the stream ends, or, when its body is never written (the client left
+/// before the head went out, or the request's deadline dropped the answer), when the answer is dropped.
+final class StreamLease: Sendable {
+    private let state: DeploymentState
+    private let metering: Metering
+    private let deployment: ChatDeployment
+    private let ended = Mutex(false)
+
+    init(state: DeploymentState, metering: Metering, deployment: ChatDeployment) {
+        self.state = state
+        self.metering = metering
+        self.deployment = deployment
+    }
+
+    /// Ends the call with what it used and how it ended.
+    func end(_ usage: TokenUsage?, status: Int) async {
+        guard claim() else { return }
+        state.leave()
+        await metering.record(usage, status: status, at: deployment)
+    }
+
+    private func claim() -> Bool {
+        ended.withLock { ended in
+            defer { ended = true }
+            return !ended
+        }
+    }
+
+    deinit {
+        guard claim() else { return }
+        state.leave()
+        let (metering, deployment) = (metering, deployment)
+        Task { await metering.record(nil, status: 499, at: deployment) }
+    }
 }

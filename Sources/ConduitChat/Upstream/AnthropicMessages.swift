@@ -51,13 +51,17 @@ enum AnthropicMessages {
         var body: [String: JSONValue] = [
             "model": .string(model),
             "messages": .array(messages.map { ["role": .string($0.role), "content": .array($0.blocks)] }),
-            "max_tokens": fields["max_completion_tokens"] ?? fields["max_tokens"] ?? .integer(Int64(defaultMaxTokens)),
+            // The first of the two the client set (an explicit null is not setting one).
+            "max_tokens": [fields["max_completion_tokens"], fields["max_tokens"]].compactMap { $0 }.first { $0 != .null }
+                ?? .integer(Int64(defaultMaxTokens)),
         ]
-        if body["max_tokens"] == .null { body["max_tokens"] = .integer(Int64(defaultMaxTokens)) }
         if !system.isEmpty { body["system"] = .string(system.joined(separator: "\n\n")) }
-        for (from, to) in [("temperature", "temperature"), ("top_p", "top_p"), ("stream", "stream")]
-        where fields[from] != nil && fields[from] != .null {
-            body[to] = fields[from]
+        for name in ["top_p", "stream"] where fields[name] != nil && fields[name] != .null { body[name] = fields[name] }
+        // OpenAI's temperature runs to 2, Anthropic's to 1.
+        switch fields["temperature"] {
+        case .integer(let value)?: body["temperature"] = .number(min(Double(value), 1))
+        case .number(let value)?: body["temperature"] = .number(min(value, 1))
+        default: break
         }
         switch fields["stop"] {
         case .string(let stop)?: body["stop_sequences"] = [.string(stop)]

@@ -9,6 +9,7 @@ struct AnthropicStreamRelay: StreamRelay {
     let forwardsUsage: Bool
     private(set) var finished = false
     private(set) var contentBytes = 0
+    private(set) var providerError: String?
     private var splitter = EventSplitter()
     private var id = ""
     private var model = ""
@@ -81,9 +82,12 @@ struct AnthropicStreamRelay: StreamRelay {
             }
             events.append(ByteBuffer(string: "data: [DONE]\n\n"))
             return events
-        default:
-            // ping; an error event leaves the stream unfinished, and the gateway says it broke off.
+        case "error":
+            // Not passed on: the gateway says the stream broke off, with the error's type only.
+            providerError = event["error"]?.objectValue?["type"]?.stringValue ?? "error"
             return []
+        default:
+            return []  // ping, content_block_stop
         }
     }
 

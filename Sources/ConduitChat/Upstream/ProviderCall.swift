@@ -81,18 +81,24 @@ struct ProviderCall {
     }
 }
 
-/// A provider's error answer, OpenAI's shape or Anthropic's: only its code (or type) is read.
+/// A provider's error answer, OpenAI's shape or Anthropic's: only its code (or type) goes on. The message
+/// is read only to recognise a prompt too long for the model, which Anthropic says in words alone.
 struct ProviderErrorBody: Decodable {
     struct Detail: Decodable {
         var code: String?
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
+            let message = (try? container.decode(String.self, forKey: .message)) ?? ""
+            if message.hasPrefix("prompt is too long") || message.contains("maximum context length") {
+                code = "context_length_exceeded"
+                return
+            }
             // A code may be a number at some providers; the type is the fallback.
             code = (try? container.decode(String.self, forKey: .code)) ?? (try? container.decode(String.self, forKey: .type))
         }
 
-        enum CodingKeys: String, CodingKey { case code, type }
+        enum CodingKeys: String, CodingKey { case code, type, message }
     }
 
     var error: Detail?

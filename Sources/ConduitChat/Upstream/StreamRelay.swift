@@ -8,6 +8,9 @@ protocol StreamRelay {
     var finished: Bool { get }
     /// Bytes of completion text seen, for a stream that gives no usage.
     var contentBytes: Int { get }
+    /// The error code (or type) of an error event the provider sent in its stream; the event itself is
+    /// not passed on (its message may quote a key).
+    var providerError: String? { get }
     /// Takes the next piece of the provider's body; returns the events to send on.
     mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer
 }
@@ -64,6 +67,7 @@ struct OpenAIStreamRelay: StreamRelay {
     private(set) var usage: TokenUsage?
     private(set) var finished = false
     private(set) var contentBytes = 0
+    private(set) var providerError: String?
     private var splitter = EventSplitter()
 
     init(forwardsUsage: Bool) { self.forwardsUsage = forwardsUsage }
@@ -81,6 +85,12 @@ struct OpenAIStreamRelay: StreamRelay {
         if data.elementsEqual("[DONE]".utf8) {
             finished = true
             return true
+        }
+        if data.firstRange(of: Self.errorKey) != nil,
+            let failure = try? JSONDecoder().decode(ProviderErrorBody.self, from: Data(data)), let detail = failure.error
+        {
+            providerError = detail.code ?? "error"
+            return false
         }
         contentBytes += Self.contentBytes(in: data)
         guard data.firstRange(of: Self.usageKey) != nil,
@@ -116,6 +126,7 @@ struct OpenAIStreamRelay: StreamRelay {
     }
 
     private static let usageKey = Array("\"usage\"".utf8)
+    private static let errorKey = Array("\"error\"".utf8)
     private static let contentKey = Array("\"content\":\"".utf8)
 
     private struct UsageChunk: Decodable {

@@ -28,4 +28,10 @@ public struct Identity: Sendable, Equatable {
     public var rateWindows: [RateWindow] {
         (keyID.map { RateWindow.windows(for: "key:" + $0, keyLimits) } ?? []) + RateWindow.windows(for: "team:" + teamID, teamLimits)
     }
+
+    /// The monthly budgets in US dollars of the key and of its team.
+    public var budgetWindows: [RateWindow] {
+        (keyID.map { RateWindow.budgetWindows(for: "key:" + $0, keyLimits) } ?? [])
+            + RateWindow.budgetWindows(for: "team:" + teamID, teamLimits)
+    }
 }

@@ -8,6 +8,8 @@ package enum LimitError: APIErrorConvertible, Equatable {
     case rateLimited(window: String, retryAfter: Int64, isTeam: Bool, headers: HTTPFields)
     /// A monthly token budget is spent.
     case quotaSpent(tokens: Int, isTeam: Bool, headers: HTTPFields)
+    /// A monthly budget in US dollars would be passed by this call (its largest possible cost).
+    case budgetExceeded(budget: Double, isTeam: Bool)
     /// Too many login attempts for an account, or from one address.
     case loginAttempts(fromAddress: Bool, retryAfter: Int64)
 
@@ -28,6 +30,12 @@ package enum LimitError: APIErrorConvertible, Equatable {
                 message:
                     "\(isTeam ? "your team's" : "this API key's") monthly token budget of \(tokens) is spent; it renews at the start of next month (UTC)",
                 type: "insufficient_quota", code: "insufficient_quota", headers: headers)
+        case .budgetExceeded(let budget, let isTeam):
+            APIError(
+                status: .tooManyRequests,
+                message:
+                    "\(isTeam ? "your team's" : "this API key's") monthly budget of \(budget) USD would be passed by this call; it renews at the start of next month (UTC)",
+                type: "insufficient_quota", code: "budget_exceeded")
         case .loginAttempts(let fromAddress, let retryAfter):
             APIError(
                 status: .tooManyRequests,

@@ -56,6 +56,43 @@ package struct RateLimiter: Sendable {
         }
     }
 
+    /// Holds `microUSD` (millionths of a dollar: the most a call can cost) against the caller's monthly
+    /// budgets, atomically in the store like the token windows, or throws 429 `budget_exceeded`.
+    package func reserveSpend(_ identity: Identity?, microUSD: Int64) async throws -> Admission {
+        guard let identity, !identity.budgetWindows.isEmpty else { return Admission(windows: [], tokens: 0, at: 0, headers: [:]) }
+        let now = StoreTime.now()
+        switch try await store.rateCounters.admit(tokens: microUSD, in: identity.budgetWindows, now: now) {
+        case .admitted:
+            return Admission(windows: identity.budgetWindows, tokens: microUSD, at: now, headers: [:])
+        case .refused(let status):
+            refusedQuota.increment()
+            throw LimitError.budgetExceeded(
+                budget: Double(status.window.tokenLimit ?? 0) / 1_000_000, isTeam: status.window.subject.hasPrefix("team:"))
+        }
+    }
+
+    /// Settles a budget reservation at what the call cost, then records, once per budget and month, each
+    /// of `thresholds` (percentages) the spending has reached, as a `budget.threshold_crossed` event.
+    package func settleSpend(_ admission: Admission, usedMicroUSD: Int64, identity: Identity?, thresholds: [Int]) async {
+        guard let identity, !admission.windows.isEmpty else { return }
+        await settle(admission, used: Int(usedMicroUSD))
+        for window in admission.windows {
+            guard let budget = window.tokenLimit, budget > 0, let spent = try? await store.rateCounters.counted(in: window) else {
+                continue
+            }
+            let isTeam = window.subject.hasPrefix("team:")
+            for percent in thresholds where spent * 100 >= budget * Int64(percent) {
+                let crossing = BudgetEvents.ThresholdCrossed(
+                    scope: isTeam ? "team" : "key", keyID: isTeam ? nil : identity.keyID, teamID: identity.teamID, percent: percent,
+                    budgetUSD: Double(budget) / 1_000_000, spentUSD: Double(spent) / 1_000_000)
+                guard let payload = try? wireJSON(crossing) else { continue }
+                _ = try? await store.budgetAlerts.record(
+                    percent: percent, of: window, teamID: identity.teamID,
+                    event: NewEvent(topic: BudgetEvents.thresholdCrossed, payload: String(decoding: payload, as: UTF8.self)))
+            }
+        }
+    }
+
     /// Counts a request refused before it was admitted (a 4xx other than 429) toward the caller's request
     /// limit: bad requests are not free, and past the limit they get 429 like any other. Throws that 429.
     package func countRefused(_ refusal: APIError, identity: Identity?) async throws(LimitError) {

@@ -6,14 +6,20 @@ import Hummingbird
 package struct RequestDeadlineMiddleware: RouterMiddleware {
     package typealias Context = ConduitRequestContext
 
-    package let timeout: Duration
+    /// The deadline of a request to `path` (a route that bounds its own work may have a longer one).
+    package let timeout: @Sendable (_ path: String) -> Duration
 
     package init(timeout: Duration) {
+        self.timeout = { _ in timeout }
+    }
+
+    package init(timeout: @escaping @Sendable (_ path: String) -> Duration) {
         self.timeout = timeout
     }
 
     package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        try await withoutActuallyEscaping(next) { next in
+        let timeout = timeout(request.uri.path)
+        return try await withoutActuallyEscaping(next) { next in
             let handler = Handler(next: next)
             return try await withThrowingTaskGroup(of: Response.self) { group in
                 group.addTask { try await handler.next(request, context) }
