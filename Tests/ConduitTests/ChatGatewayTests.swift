@@ -331,8 +331,9 @@ struct ChatGatewayTests {
                     name: "shared", deployments: [Self.deployment("heavy", port: $0, weight: 3), Self.deployment("light", port: $0)]),
             ]
         }) { provider, client in
-            provider.script("a", [.delayed(.milliseconds(800), "slow")])
-            provider.script("b", [.delayed(.milliseconds(800), "slow")])
+            // Both held by the provider until the test lets them go: the first is in flight when the second is routed.
+            provider.script("a", [.held("slow")])
+            provider.script("b", [.held("slow")])
             // On connections of their own: the test client sends one request at a time.
             func served() async throws -> String? {
                 var request = HTTPClientRequest(url: "http://127.0.0.1:\(client.port!)/v1/chat/completions")
@@ -345,11 +346,13 @@ struct ChatGatewayTests {
             // The second once the first is at its provider, whatever the machine's load.
             let arrived = try await eventually(within: .seconds(10), every: .milliseconds(5)) { provider.calls.count >= 1 }
             async let second = served()
+            let bothArrived = try await eventually(within: .seconds(20), every: .milliseconds(5)) { provider.calls.count >= 2 }
+            provider.release()
             let served = try await [first, second]
-            #expect(arrived)
+            #expect(arrived && bothArrived)
             #expect(Set(served.compactMap { $0 }) == ["a", "b"], "\(served)")
 
-            provider.script("slow", Array(repeating: .delayed(.milliseconds(400), "slow"), count: 20))
+            provider.script("slow", Array(repeating: .delayed(.seconds(2), "slow"), count: 20))
             for _ in 0..<2 { _ = try await Self.post(client, #"{"model":"quick","messages":[{"role":"user","content":"hi"}]}"#) }
             for _ in 0..<5 {
                 let (response, _) = try await Self.post(client, #"{"model":"quick","messages":[{"role":"user","content":"hi"}]}"#)
@@ -365,7 +368,7 @@ struct ChatGatewayTests {
     /// Sends a streaming call on a connection of its own and returns each piece of the answer's body with
     /// when it arrived, and the answer's head.
     static func streamed(
-        port: Int, _ body: String, until stop: @Sendable (String) -> Bool = { _ in false }
+        port: Int, _ body: String, until stop: @Sendable (String) -> Bool = { _ in false }, onFirst: @Sendable () -> Void = {}
     ) async throws -> (HTTPClientResponse, [(ContinuousClock.Instant, String)]) {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/chat/completions")
         request.method = .POST
@@ -374,6 +377,7 @@ struct ChatGatewayTests {
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         var pieces: [(ContinuousClock.Instant, String)] = []
         for try await chunk in response.body {
+            if pieces.isEmpty { onFirst() }
             pieces.append((.now, String(buffer: chunk)))
             if stop(pieces.map(\.1).joined()) { break }
         }
@@ -392,17 +396,16 @@ struct ChatGatewayTests {
     @Test("a stream passes through event by event as the provider sends it, ends with [DONE], and carries usage only when the client asked")
     func streaming() async throws {
         try await Self.withGateway({ [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
-            provider.script("a", [.paced(.milliseconds(1500), "one two three")])
+            // The provider holds the rest of its stream until the client has the first event: a gateway that
+            // held events back would never pass it on, and the provider would give up waiting.
+            provider.script("a", [.heldAfterFirst("one two three")])
             let (response, pieces) = try await Self.streamed(
-                port: client.port!, #"{"model":"smart","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+                port: client.port!, #"{"model":"smart","stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+                onFirst: { provider.release() })
             #expect(response.status == .ok && response.headers.first(name: "content-type") == "text/event-stream")
             #expect(response.headers.first(name: "x-conduit-deployment") == "a")
-            // The first event reached the client before the provider had even written its second: nothing was
-            // held back for the rest, however loaded the machine.
-            let first = try #require(pieces.first)
-            let resumed = try #require(provider.resumedAt)
-            #expect(first.1.contains("one ") && !first.1.contains("two "))
-            #expect(first.0 < resumed, "the first event arrives before the provider's pause ends")
+            #expect(!provider.heldTooLong, "the first event reached the client while the provider held the rest")
+            #expect(pieces.first?.1.contains("one ") == true)
             let events = Self.events(pieces.map(\.1).joined())
             #expect(events.last as? String == "[DONE]")
             let chunks = events.compactMap { $0 as? [String: Any] }

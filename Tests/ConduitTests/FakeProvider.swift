@@ -18,8 +18,10 @@ final class FakeProvider: Sendable {
         case delayed(Duration, String)
         /// 200 with a body that is not JSON.
         case invalidJSON
-        /// A stream whose first chunk comes at once and the rest after `pause`.
-        case paced(Duration, String)
+        /// A stream whose first chunk comes at once and the rest once the test calls `release()`.
+        case heldAfterFirst(String)
+        /// `answer`, once the test calls `release()`.
+        case held(String)
         /// A stream that breaks off after its first chunk, its connection closed.
         case resetMidStream
         /// A stream that sends a chunk every 50 ms and never ends.
@@ -37,16 +39,31 @@ final class FakeProvider: Sendable {
         var version: String? = nil
     }
 
-    private let state = Mutex<(scripts: [String: [Behaviour]], calls: [Call], endedStreams: Int, resumed: ContinuousClock.Instant?)>(
-        ([:], [], 0, nil))
+    private let state = Mutex<(scripts: [String: [Behaviour]], calls: [Call], endedStreams: Int, released: Bool, heldTooLong: Bool)>(
+        ([:], [], 0, false, false))
 
     /// What `deployment` does to its next calls, one behaviour a call; then it answers "hello there".
     func script(_ deployment: String, _ behaviours: [Behaviour]) { state.withLock { $0.scripts[deployment] = behaviours } }
 
     var calls: [Call] { state.withLock { $0.calls } }
     func calls(to deployment: String) -> [Call] { calls.filter { $0.deployment == deployment } }
-    /// When the last paced stream resumed after its pause, to write its second event.
-    var resumedAt: ContinuousClock.Instant? { state.withLock { $0.resumed } }
+    /// Lets held answers go on.
+    func release() { state.withLock { $0.released = true } }
+
+    /// Whether a held answer gave up waiting for `release()` (after 30 s, so that a test never hangs).
+    var heldTooLong: Bool { state.withLock { $0.heldTooLong } }
+
+    /// Waits for `release()`, whatever the machine's load: what is held is held by the test, not by time.
+    private func waitForRelease() async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !state.withLock({ $0.released }) {
+            guard ContinuousClock.now < deadline else {
+                state.withLock { $0.heldTooLong = true }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
     /// Streams that stopped because the gateway went away.
     var abandonedStreams: Int { state.withLock { $0.endedStreams } }
 
@@ -76,8 +93,11 @@ final class FakeProvider: Sendable {
             case .invalidJSON:
                 return Response(
                     status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "<html>oops")))
-            case .paced(let pause, let content):
-                return self.stream(content, model: model, usage: includeUsage, pauseAfterFirst: pause)
+            case .heldAfterFirst(let content):
+                return self.stream(content, model: model, usage: includeUsage, holdingAfterFirst: true)
+            case .held(let content):
+                try await self.waitForRelease()
+                return stream ? self.stream(content, model: model, usage: includeUsage) : Self.completion(content, model: model)
             case .resetMidStream:
                 return Response(
                     status: .ok, headers: [.contentType: "text/event-stream"],
@@ -186,17 +206,14 @@ final class FakeProvider: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: try! JSONEncoder().encode(answer))))
     }
 
-    private func stream(_ content: String, model: String, usage: Bool, pauseAfterFirst: Duration = .zero) -> Response {
+    private func stream(_ content: String, model: String, usage: Bool, holdingAfterFirst: Bool = false) -> Response {
         Response(
             status: .ok, headers: [.contentType: "text/event-stream"],
             body: ResponseBody { writer in
                 let words = content.split(separator: " ").map { String($0) + " " }
                 for (index, word) in words.enumerated() {
                     try await writer.write(Self.event(Self.chunk(model: model, content: word)))
-                    if index == 0 && pauseAfterFirst > .zero {
-                        try await Task.sleep(for: pauseAfterFirst)
-                        self.state.withLock { $0.resumed = .now }
-                    }
+                    if index == 0 && holdingAfterFirst { try await self.waitForRelease() }
                 }
                 if usage {
                     let chunk: JSONValue = [
