@@ -222,7 +222,8 @@ package struct AdminController {
                     date: Date(timeIntervalSince1970: TimeInterval(summary.day * 86_400)).formatted(Self.dateFormat),
                     model: summary.model, keyID: summary.keyID, requests: summary.requests, errors: summary.errors,
                     tokens: summary.tokens, averageLatencyMilliseconds: (summary.averageLatencyMilliseconds * 10).rounded() / 10,
-                    costUSD: prices[summary.model].map { Double(summary.tokens) / 1_000_000 * $0 })
+                    // Priced when served (a chat call, at its deployment's prices), or else by the model's price now.
+                    costUSD: summary.spentUSD ?? prices[summary.model].map { Double(summary.tokens) / 1_000_000 * $0 })
             }
             return try json(List(data: rows))
         }

@@ -372,6 +372,9 @@ enum Schema {
                 )
                 """,
             ]),
+        Migration(
+            version: 15, name: "a request's cost where it was priced when served",
+            statements: ["ALTER TABLE usage_events ADD COLUMN cost_usd DOUBLE PRECISION"]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

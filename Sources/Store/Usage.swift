@@ -10,11 +10,14 @@ public struct UsageEvent: Sendable, Equatable {
     public var tokens: Int64
     public var latencyMilliseconds: Int64
     public var status: Int
+    /// What the request cost in US dollars, where it was priced when it was served (a chat call, at its
+    /// deployment's prices); nil: the report prices it by model (`usage.prices`).
+    public var costUSD: Double?
     public var createdAt: Int64
 
     public init(
         teamID: String?, keyID: String?, model: String, route: String, tokens: Int64, latencyMilliseconds: Int64, status: Int,
-        createdAt: Int64 = StoreTime.now()
+        costUSD: Double? = nil, createdAt: Int64 = StoreTime.now()
     ) {
         self.teamID = teamID
         self.keyID = keyID
@@ -23,6 +26,7 @@ public struct UsageEvent: Sendable, Equatable {
         self.tokens = tokens
         self.latencyMilliseconds = latencyMilliseconds
         self.status = status
+        self.costUSD = costUSD
         self.createdAt = createdAt
     }
 }
@@ -37,6 +41,8 @@ public struct UsageSummary: Sendable, Equatable, Decodable {
     public var errors: Int64
     public var tokens: Int64
     public var averageLatencyMilliseconds: Double
+    /// The sum of the events' own costs, nil when none was priced when served.
+    public var spentUSD: Double?
 }
 
 public struct UsageRepository: Repository {
@@ -58,10 +64,10 @@ public struct UsageRepository: Repository {
         for event in events {
             try await sql.raw(
                 """
-                INSERT INTO usage_events (id, team_id, key_id, model, route, tokens, latency_ms, status, created_at)
+                INSERT INTO usage_events (id, team_id, key_id, model, route, tokens, latency_ms, status, cost_usd, created_at)
                 VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: event.teamID), \(bind: event.keyID), \(bind: event.model),
                         \(bind: event.route), \(bind: event.tokens), \(bind: event.latencyMilliseconds), \(bind: event.status),
-                        \(bind: event.createdAt))
+                        \(bind: event.costUSD), \(bind: event.createdAt))
                 """
             ).run()
         }
@@ -77,7 +83,8 @@ public struct UsageRepository: Repository {
                 SELECT created_at / \(unsafeRaw: String(StoreTime.day)) AS day, model, key_id, COUNT(*) AS requests,
                        CAST(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors,
                        CAST(SUM(CASE WHEN status < 400 THEN tokens ELSE 0 END) AS BIGINT) AS tokens,
-                       CAST(AVG(latency_ms) AS DOUBLE PRECISION) AS average_latency_milliseconds
+                       CAST(AVG(latency_ms) AS DOUBLE PRECISION) AS average_latency_milliseconds,
+                       CAST(SUM(cost_usd) AS DOUBLE PRECISION) AS spent_usd
                 FROM usage_events
                 WHERE created_at >= \(bind: start) AND created_at < \(bind: end) \(teamFilter)
                 GROUP BY created_at / \(unsafeRaw: String(StoreTime.day)), model, key_id

@@ -780,6 +780,7 @@ struct ChatGatewayTests {
             try await TestDatabase.withTeam(.sqlite) { store, team in
                 let key = try await store.keys.create(name: "spender", teamID: team.id, scopes: [.chat])
                 try await store.keys.setLimits(Limits(monthlyBudgetUSD: 0.01), forKey: key.key.id)
+                let admin = try await store.keys.create(name: "admin", teamID: team.id, scopes: [.admin]).secret
                 let app = try TestServer.authenticatedApplication(store: store) { configuration in
                     var deployment = Self.deployment("a", port: providerClient.port!)
                     (deployment.inputPricePerMillion, deployment.outputPricePerMillion) = (10, 10)
@@ -815,6 +816,18 @@ struct ChatGatewayTests {
                     #expect(
                         first["scope"] as? String == "key" && first["key_id"] as? String == key.key.id
                             && first["budget_usd"] as? Double == 0.01)
+
+                    // The usage report shows what the calls cost at the deployment's prices.
+                    let reported = try await eventually(within: .seconds(10), every: .milliseconds(50)) {
+                        let report = try await client.execute(
+                            uri: "/v1/admin/usage", method: .get, headers: [.authorization: "Bearer \(admin)"])
+                        let rows =
+                            (try? JSONSerialization.jsonObject(with: Data(report.body.readableBytesView)) as? [String: Any])?["data"]
+                            as? [[String: Any]]
+                        let row = rows?.first { $0["model"] as? String == "smart" && $0["key_id"] as? String == key.key.id }
+                        return row.map { abs(($0["cost_usd"] as? Double ?? 0) - 0.0099) < 1e-9 && $0["tokens"] as? Int == 990 } ?? false
+                    }
+                    #expect(reported, "9 calls of 110 tokens at $10 a million: $0.0099")
                 }
             }
         }

@@ -248,19 +248,17 @@ struct Metering: Sendable {
     var started: ContinuousClock.Instant
 
     func record(_ usage: TokenUsage?, status: Int, at deployment: ChatDeployment? = nil) async {
+        let cost = usage.flatMap { usage in deployment?.cost(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens) }
         if let rateLimiter {
             if let admission { await rateLimiter.settle(admission, used: usage?.total ?? 0) }
             if let spend {
-                let cost =
-                    usage.flatMap { usage in deployment?.cost(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens) }
-                    ?? 0
                 await rateLimiter.settleSpend(
-                    spend, usedMicroUSD: Int64((cost * 1_000_000).rounded(.up)), identity: identity, thresholds: alertPercents)
+                    spend, usedMicroUSD: Int64(((cost ?? 0) * 1_000_000).rounded(.up)), identity: identity, thresholds: alertPercents)
             }
         }
         meter.record(
             teamID: identity?.teamID, keyID: identity?.keyID, model: model, route: ChatCompletionsController.route,
-            tokens: usage?.total ?? 0, status: status, since: started)
+            tokens: usage?.total ?? 0, status: status, costUSD: cost ?? 0, since: started)
     }
 }
 

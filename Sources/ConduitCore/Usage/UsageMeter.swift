@@ -19,12 +19,15 @@ package struct UsageMeter: Sendable {
     package func price(of model: String) -> Double? { prices.read { $0[model] } }
 
     /// Records `tokens` of `model` spent for `teamID` (and `keyID`, for an API call) on `route`, answered
-    /// with `status` after what it took since `started`. Only what was served (a 2xx) counts in the metrics.
+    /// with `status` after what it took since `started`, at `costUSD` when it was priced as it was served.
+    /// Only what was served (a 2xx) counts in the metrics.
     package func record(
-        teamID: String?, keyID: String? = nil, model: String, route: String, tokens: Int, status: Int = 200,
+        teamID: String?, keyID: String? = nil, model: String, route: String, tokens: Int, status: Int = 200, costUSD: Double? = nil,
         since started: ContinuousClock.Instant
     ) {
-        recorder?.record(event(teamID: teamID, keyID: keyID, model: model, route: route, tokens: tokens, status: status, since: started))
+        var event = event(teamID: teamID, keyID: keyID, model: model, route: route, tokens: tokens, status: status, since: started)
+        event.costUSD = costUSD
+        recorder?.record(event)
         if (200..<300).contains(status) { computed(model: model, tokens: tokens) }
     }
 
