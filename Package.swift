@@ -178,6 +178,7 @@ let package = Package(
                 "Conduit", "ConduitAdmin", "ConduitChat", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights",
                 "ConduitJobs", "ConduitTestSupport", "Store", asyncHTTPClient, crypto, nioPosix,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,6 @@
 import ConduitCore
 import Foundation
+import Tracing
 
 /// Sends a chat call to a deployment of its model, and on failure to others and to the model's
 /// fallbacks: retries with backoff for connect errors, timeouts, 408, 429 and 5xx, within the retry
@@ -10,13 +11,17 @@ package final class ChatGateway: Sendable {
     package let states: DeploymentStates
     package let budget: RetryBudget
     let metrics: ChatMetrics
+    /// Where each attempt's span goes (the process's tracer; tests pass one that keeps them).
+    private let tracer: any LegacyTracer
     /// The jitter's dice, 0..<upper (tests pass a fixed one).
     private let random: @Sendable (Double) -> Double
 
     package init(
         configuration: Live<ChatConfiguration>, states: DeploymentStates, metrics: ChatMetrics, budget: RetryBudget = RetryBudget(),
+        tracer: any LegacyTracer = InstrumentationSystem.legacyTracer,
         random: @escaping @Sendable (Double) -> Double = { Double.random(in: 0..<$0) }
     ) {
+        self.tracer = tracer
         self.configuration = configuration
         self.states = states
         self.metrics = metrics
@@ -100,10 +105,27 @@ package final class ChatGateway: Sendable {
                 if position > 0 && tries == 0 { metrics.fellBack(from: asked.name, to: model.name) }
                 attempts += 1
                 tries += 1
-                let call = ProviderCall(deployment: deployment, client: states.client(of: deployment), deadline: deadline)
                 let started = ContinuousClock.now
+                let attemptNumber = attempts
                 do {
-                    let result = try await attempt(call)
+                    // A client span per attempt, named and described as OpenTelemetry's GenAI conventions say.
+                    let result = try await tracer.withAnySpan("chat \(deployment.model)", ofKind: .client) { span in
+                        span.attributes["gen_ai.operation.name"] = "chat"
+                        span.attributes["gen_ai.provider.name"] = deployment.provider.rawValue
+                        span.attributes["gen_ai.request.model"] = deployment.model
+                        if let maxTokens = request.maxTokens { span.attributes["gen_ai.request.max_tokens"] = maxTokens }
+                        span.attributes["server.address"] = deployment.baseURL.host ?? ""
+                        if let port = deployment.baseURL.port { span.attributes["server.port"] = port }
+                        span.attributes["conduit.deployment"] = deployment.id
+                        span.attributes["conduit.attempt"] = attemptNumber
+                        do {
+                            return try await attempt(
+                                ProviderCall(deployment: deployment, client: states.client(of: deployment), deadline: deadline, span: span))
+                        } catch let failure as AttemptFailure {
+                            span.attributes["error.type"] = failure.outcome
+                            throw failure
+                        }
+                    }
                     metrics.attempted(deployment: deployment.id, outcome: "success", since: started)
                     state.breaker.record(failed: false, failures: configuration.circuitFailures)
                     state.observe(latency: (ContinuousClock.now - started) / .seconds(1))

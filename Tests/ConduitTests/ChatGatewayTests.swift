@@ -2,15 +2,18 @@ import AsyncHTTPClient
 import Conduit
 import ConduitEmbeddings
 import ConduitTestSupport
+import CoreMetrics
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import InMemoryTracing
 import NIOCore
 import NIOHTTP1
 import SQLKit
 import Store
 import Testing
+import Tracing
 
 @testable import ConduitChat
 @testable import ConduitCore
@@ -863,6 +866,55 @@ struct ChatGatewayTests {
                 (try? await Self.streamed(port: port, body).0.status) == .ok
             }
             #expect(freed, "the deployment's one slot is given back")
+        }
+    }
+
+    @Test("each attempt is a client span with OpenTelemetry's GenAI attributes: provider, model, bound, tokens; a failed one says why")
+    func genAISpans() async throws {
+        let provider = FakeProvider()
+        try await provider.application().test(.live) { providerClient in
+            var configuration = ChatConfiguration()
+            configuration.backoff = .milliseconds(1)
+            configuration.models = try ChatModelTable([
+                ChatModel(
+                    name: "smart", routing: .leastOutstanding,
+                    deployments: [
+                        Self.deployment("a", port: providerClient.port!, weight: 2), Self.deployment("b", port: providerClient.port!),
+                    ])
+            ])
+            let tracer = InMemoryTracer()
+            let outbound = OutboundHTTPClient()
+            let states = DeploymentStates(outbound: outbound, metricsFactory: NOOPMetricsHandler.instance)
+            let gateway = ChatGateway(
+                configuration: .constant(configuration), states: states, metrics: ChatMetrics(factory: NOOPMetricsHandler.instance),
+                tracer: tracer)
+            provider.script("a", [.status(500)])
+            let request = try ChatCompletionRequest([
+                "model": "smart", "max_tokens": 50, "messages": [["role": "user", "content": "hi"]],
+            ])
+            let (route, _) = try await gateway.call(request, deadline: .now + .seconds(30)) { call in
+                let response = try await call.send(try call.deployment.provider.body(of: request, model: call.deployment.model))
+                let (bytes, usage) = try call.deployment.provider.completion(from: try await call.read(response.body, limit: 1 << 20))
+                call.note(usage)
+                return bytes
+            }
+            await states.shutdown()
+            try await outbound.shutdown()
+            #expect(route.deployment.id == "b")
+            let spans = tracer.finishedSpans.filter { $0.operationName.hasPrefix("chat ") }
+            #expect(spans.map(\.operationName) == ["chat upstream-a", "chat upstream-b"])
+            let (failed, served) = (try #require(spans.first).attributes, try #require(spans.last).attributes)
+            #expect(failed["gen_ai.operation.name"]?.toSpanAttribute() == .string("chat"))
+            #expect(failed["gen_ai.provider.name"]?.toSpanAttribute() == .string("openai"))
+            #expect(failed["gen_ai.request.model"]?.toSpanAttribute() == .string("upstream-a"))
+            #expect(failed["gen_ai.request.max_tokens"]?.toSpanAttribute() == .int64(50))
+            #expect(failed["error.type"]?.toSpanAttribute() == .string("server_error"))
+            #expect(served["gen_ai.usage.input_tokens"]?.toSpanAttribute() == .int64(100))
+            #expect(served["gen_ai.usage.output_tokens"]?.toSpanAttribute() == .int64(10))
+            #expect(
+                served["conduit.deployment"]?.toSpanAttribute() == .string("b") && served["conduit.attempt"]?.toSpanAttribute() == .int64(2)
+            )
+            #expect(try #require(spans.last).kind == .client)
         }
     }
 }

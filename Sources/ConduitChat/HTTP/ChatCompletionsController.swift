@@ -121,7 +121,9 @@ package struct ChatCompletionsController: Sendable {
         let (route, (bytes, usage)) = try await gateway.call(body, deadline: deadline) { call in
             let provider = call.deployment.provider
             let response = try await call.send(try provider.body(of: body, model: call.deployment.model))
-            return try provider.completion(from: try await call.read(response.body, limit: limit))
+            let (bytes, usage) = try provider.completion(from: try await call.read(response.body, limit: limit))
+            call.note(usage)
+            return (bytes, usage)
         }
         if let usage { gateway.metrics.used(usage, at: route.deployment) }
         await metering.record(usage, status: 200, at: route.deployment)

@@ -103,6 +103,11 @@ package final class DeploymentStates: Service, Sendable {
 
     package func run() async throws {
         try? await gracefulShutdown()
+        await shutdown()
+    }
+
+    /// Closes every client's connections.
+    package func shutdown() async {
         for client in clients.withLock({ Array($0.values) }) { try? await client.shutdown() }
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// One attempt at a deployment: its `/chat/completions` (or Anthropic's `/messages`).
 struct ProviderCall {
@@ -9,6 +10,15 @@ struct ProviderCall {
     let client: HTTPClient
     /// When the whole call (every attempt, the streamed answer) must be over.
     let deadline: ContinuousClock.Instant
+    /// The attempt's span, for what is learnt of the answer.
+    var span: (any Span)? = nil
+
+    /// Notes the answer's token counts on the attempt's span.
+    func note(_ usage: TokenUsage?) {
+        guard let usage, let span else { return }
+        span.attributes["gen_ai.usage.input_tokens"] = usage.promptTokens
+        span.attributes["gen_ai.usage.output_tokens"] = usage.completionTokens
+    }
 
     /// The request, with the deployment's key.
     func request(body: ByteBuffer) -> HTTPClientRequest {
