@@ -90,6 +90,7 @@ package final class ChatGateway: Sendable {
                 }
                 let deployment: ChatDeployment
                 let state: DeploymentState
+                let isTrial: Bool
                 switch outcome {
                 case .tooLong:
                     continue nextModel
@@ -97,8 +98,8 @@ package final class ChatGateway: Sendable {
                     fits = true
                     if let wait { soonest = min(soonest ?? wait, wait) }
                     continue nextModel
-                case .deployment(let picked, let pickedState):
-                    (deployment, state) = (picked, pickedState)
+                case .deployment(let picked, let pickedState, let trial):
+                    (deployment, state, isTrial) = (picked, pickedState, trial)
                     fits = true
                 }
                 if isRetry { metrics.retried(model: asked.name) }
@@ -127,13 +128,13 @@ package final class ChatGateway: Sendable {
                         }
                     }
                     metrics.attempted(deployment: deployment.id, outcome: "success", since: started)
-                    state.breaker.record(failed: false, failures: configuration.circuitFailures)
+                    state.breaker.record(failed: false, failures: configuration.circuitFailures, isTrial: isTrial)
                     state.observe(latency: (ContinuousClock.now - started) / .seconds(1))
                     if !holdsDeployment { state.leave() }
                     return (Route(deployment: deployment, model: model, attempts: attempts, isFallback: position > 0, state: state), result)
                 } catch let failure as AttemptFailure {
                     metrics.attempted(deployment: deployment.id, outcome: failure.outcome, since: started)
-                    state.breaker.record(failed: failure.isProviderFault, failures: configuration.circuitFailures)
+                    state.breaker.record(failed: failure.isProviderFault, failures: configuration.circuitFailures, isTrial: isTrial)
                     state.leave()
                     if let retryAfter = failure.retryAfter { state.rest(for: retryAfter, from: .now) }
                     last = (deployment.id, failure)
@@ -148,7 +149,7 @@ package final class ChatGateway: Sendable {
                     if !failure.isRetryable { excluded.insert(deployment.id) }
                 } catch {
                     // The client left, or the task was cancelled: no verdict on the provider.
-                    state.breaker.release()
+                    state.breaker.release(isTrial: isTrial)
                     state.leave()
                     throw error
                 }

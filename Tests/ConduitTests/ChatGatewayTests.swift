@@ -243,34 +243,41 @@ struct ChatGatewayTests {
     }
 
     @Test(
-        "the circuit, on a clock moved by hand: opens at the threshold, lets one trial through after the cooldown, closes on its success, reopens on its failure"
+        "the circuit, on a clock moved by hand: opens at the threshold, lets one trial through after the cooldown (an older call ending meanwhile lets no second one through), closes on its success, reopens on its failure"
     )
     func circuitStates() {
         let clock = ManualClock()
         let breaker = CircuitBreaker(now: { clock.now })
         let cooldown = Duration.seconds(30)
+        let call = CircuitBreaker.Admission.admitted(isTrial: false)
+        let trial = CircuitBreaker.Admission.admitted(isTrial: true)
         for _ in 0..<2 {
-            #expect(breaker.admit(cooldown: cooldown) == nil)
-            breaker.record(failed: true, failures: 3)
+            #expect(breaker.admit(cooldown: cooldown) == call)
+            breaker.record(failed: true, failures: 3, isTrial: false)
         }
         #expect(breaker.state == .closed, "two failures of three")
-        #expect(breaker.admit(cooldown: cooldown) == nil)
-        breaker.record(failed: true, failures: 3)
-        #expect(breaker.state == .open && breaker.admit(cooldown: cooldown) == .seconds(30))
+        // A call admitted now ends later, while the circuit is half-open.
+        #expect(breaker.admit(cooldown: cooldown) == call)
+        #expect(breaker.admit(cooldown: cooldown) == call)
+        breaker.record(failed: true, failures: 3, isTrial: false)
+        #expect(breaker.state == .open && breaker.admit(cooldown: cooldown) == .refused(retryAfter: .seconds(30)))
         clock.advance(by: .seconds(10))
-        #expect(breaker.timeUntilTrial(cooldown: cooldown) == .seconds(20) && breaker.admit(cooldown: cooldown) == .seconds(20))
+        #expect(breaker.timeUntilTrial(cooldown: cooldown) == .seconds(20))
+        #expect(breaker.admit(cooldown: cooldown) == .refused(retryAfter: .seconds(20)))
         clock.advance(by: .seconds(20))
         #expect(breaker.timeUntilTrial(cooldown: cooldown) == nil)
-        #expect(breaker.admit(cooldown: cooldown) == nil && breaker.state == .halfOpen, "the trial")
-        #expect(breaker.admit(cooldown: cooldown) != nil, "one trial at a time")
-        breaker.record(failed: true, failures: 3)
+        #expect(breaker.admit(cooldown: cooldown) == trial && breaker.state == .halfOpen, "the trial")
+        #expect(breaker.admit(cooldown: cooldown) == .refused(retryAfter: cooldown), "one trial at a time")
+        breaker.release(isTrial: false)
+        #expect(breaker.admit(cooldown: cooldown) != trial, "the older call's ending lets no second trial through")
+        breaker.record(failed: true, failures: 3, isTrial: true)
         #expect(breaker.state == .open, "a failed trial reopens at once")
         clock.advance(by: .seconds(30))
-        #expect(breaker.admit(cooldown: cooldown) == nil)
-        breaker.release()
-        #expect(breaker.admit(cooldown: cooldown) == nil, "a trial released without a verdict goes to the next call")
-        breaker.record(failed: false, failures: 3)
-        #expect(breaker.state == .closed && breaker.admit(cooldown: cooldown) == nil)
+        #expect(breaker.admit(cooldown: cooldown) == trial)
+        breaker.release(isTrial: true)
+        #expect(breaker.admit(cooldown: cooldown) == trial, "a trial released without a verdict goes to the next call")
+        breaker.record(failed: false, failures: 3, isTrial: true)
+        #expect(breaker.state == .closed && breaker.admit(cooldown: cooldown) == call)
     }
 
     @Test("the retry budget bounds retries: with none left, a failure is not retried")

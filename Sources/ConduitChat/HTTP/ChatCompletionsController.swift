@@ -205,7 +205,7 @@ package struct ChatCompletionsController: Sendable {
                     return
                 }
                 if let interruption {
-                    route.state.breaker.record(failed: true, failures: failures)
+                    route.state.breaker.record(failed: true, failures: failures, isTrial: false)
                     let error = APIError(
                         status: .badGateway, message: "\(interruption), deployment '\(route.deployment.id)'", type: "upstream_error",
                         code: "upstream_stream_interrupted")

@@ -35,25 +35,33 @@ package final class CircuitBreaker: Sendable {
 
     package var state: State { status.withLock { $0.state } }
 
-    /// Lets a call through (nil), or says how long until the next trial. An admitted call must be
-    /// recorded, or released if it was never made.
-    package func admit(cooldown: Duration) -> Duration? {
+    /// Whether a call may go.
+    package enum Admission: Equatable, Sendable {
+        /// It may; `isTrial`: it is the half-open trial, the one call whose ending frees the way for the next.
+        case admitted(isTrial: Bool)
+        /// Not before `retryAfter`.
+        case refused(retryAfter: Duration)
+    }
+
+    /// Lets a call through, or says how long until the next trial. An admitted call must be recorded, or
+    /// released if it was never made, saying whether it was the trial.
+    package func admit(cooldown: Duration) -> Admission {
         let now = now()
-        return status.withLock { status -> Duration? in
+        return status.withLock { status -> Admission in
             switch status.state {
             case .closed:
-                return nil
+                return .admitted(isTrial: false)
             case .open:
                 let reopens = (status.openedAt ?? now) + cooldown
-                guard now >= reopens else { return reopens - now }
+                guard now >= reopens else { return .refused(retryAfter: reopens - now) }
                 status.state = .halfOpen
                 status.trialInFlight = true
                 gauge?.record(State.halfOpen.rawValue)
-                return nil
+                return .admitted(isTrial: true)
             case .halfOpen:
-                guard !status.trialInFlight else { return cooldown }
+                guard !status.trialInFlight else { return .refused(retryAfter: cooldown) }
                 status.trialInFlight = true
-                return nil
+                return .admitted(isTrial: true)
             }
         }
     }
@@ -73,11 +81,12 @@ package final class CircuitBreaker: Sendable {
         }
     }
 
-    /// Records how an admitted call ended.
-    package func record(failed: Bool, failures: Int) {
+    /// Records how an admitted call ended. Only the trial's ending frees the way for another trial: a call
+    /// admitted before the circuit opened that ends during the trial does not.
+    package func record(failed: Bool, failures: Int, isTrial: Bool) {
         let now = now()
         status.withLock { status in
-            status.trialInFlight = false
+            if isTrial { status.trialInFlight = false }
             if !failed {
                 status.consecutiveFailures = 0
                 status.state = .closed
@@ -93,9 +102,9 @@ package final class CircuitBreaker: Sendable {
         }
     }
 
-    /// An admitted call that ended with no verdict on the provider (the client went away): a trial it held
-    /// is given to the next call.
-    package func release() {
-        status.withLock { $0.trialInFlight = false }
+    /// An admitted call that ended with no verdict on the provider (the client went away): the trial, if it
+    /// was the trial, goes to the next call.
+    package func release(isTrial: Bool) {
+        if isTrial { status.withLock { $0.trialInFlight = false } }
     }
 }

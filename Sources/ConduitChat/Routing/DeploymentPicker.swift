@@ -7,7 +7,8 @@ struct DeploymentPicker {
     var random: (Int) -> Int = { Int.random(in: 0..<$0) }
 
     enum Outcome {
-        case deployment(ChatDeployment, DeploymentState)
+        /// `isTrial`: the attempt is its circuit's half-open trial.
+        case deployment(ChatDeployment, DeploymentState, isTrial: Bool)
         /// None can be called now: every one whose window fits is open, resting after a `Retry-After`, full,
         /// or refused this call. `retryAfter` is the soonest an open or resting one may be called again.
         case noneAvailable(retryAfter: Duration?)
@@ -30,11 +31,11 @@ struct DeploymentPicker {
             let (deployment, state) = candidates.remove(at: index)
             // Another call may have taken the half-open trial or the last free slot since the filter.
             guard state.enter(limit: deployment.maxConcurrent) else { continue }
-            guard state.breaker.admit(cooldown: cooldown) == nil else {
+            guard case .admitted(let isTrial) = state.breaker.admit(cooldown: cooldown) else {
                 state.leave()
                 continue
             }
-            return .deployment(deployment, state)
+            return .deployment(deployment, state, isTrial: isTrial)
         }
         let waits = usable.compactMap { _, state in
             [state.breaker.timeUntilTrial(cooldown: cooldown), state.rest(at: now)].compactMap { $0 }.max()

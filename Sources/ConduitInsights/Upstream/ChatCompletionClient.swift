@@ -36,13 +36,20 @@ public final class ChatCompletionClient: Sendable {
         request.headers.add(name: "Content-Type", value: "application/json")
         if let key = upstream.apiKey { request.headers.add(name: "Authorization", value: "Bearer \(key)") }
         request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
-        if let retryAfter = circuit.admit(cooldown: upstream.circuitCooldown) { throw UpstreamError.circuitOpen(retryAfter: retryAfter) }
+        let isTrial: Bool
+        switch circuit.admit(cooldown: upstream.circuitCooldown) {
+        case .refused(let retryAfter): throw UpstreamError.circuitOpen(retryAfter: retryAfter)
+        case .admitted(let trial): isTrial = trial
+        }
         do {
             let completion = try await send(request, timeout: upstream.timeout)
-            circuit.record(failed: false, failures: upstream.circuitFailures)
+            circuit.record(failed: false, failures: upstream.circuitFailures, isTrial: isTrial)
             return completion
         } catch let error as UpstreamError {
-            circuit.record(failed: error.isUpstreamFailure, failures: upstream.circuitFailures)
+            circuit.record(failed: error.isUpstreamFailure, failures: upstream.circuitFailures, isTrial: isTrial)
+            throw error
+        } catch {
+            circuit.release(isTrial: isTrial)
             throw error
         }
     }
