@@ -14,13 +14,7 @@ struct UsersCommand: AsyncParsableCommand {
         @OptionGroup var database: StoreOptions
         @Option(help: "The user's email, unique within the team.") var email: String
         @Option(help: "Team id or name.") var team: String
-        @Option(help: "owner, admin, member or viewer (default member).") var role: String = Role.member.rawValue
-
-        func validate() throws {
-            guard Role(rawValue: role) != nil else {
-                throw ValidationError("role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), got '\(role)'")
-            }
-        }
+        @Option(help: "The user's role.") var role: Role = .member
 
         func run() async throws {
             guard let password = readLine(strippingNewline: true), !password.isEmpty else {
@@ -28,7 +22,7 @@ struct UsersCommand: AsyncParsableCommand {
             }
             let user = try await database.withDatabase(logger: quietLogger()) { store in
                 try await store.users.create(
-                    email: email, password: password, role: Role(rawValue: role)!, teamID: try await store.teams.require(team).id)
+                    email: email, password: password, role: role, teamID: try await store.teams.require(team).id)
             }
             print(user.id)
         }
@@ -55,22 +49,15 @@ struct UsersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "set-role", abstract: "Change a user's role; it applies to the user's next request.")
         @OptionGroup var database: StoreOptions
-        @Option(help: "The user's email.") var email: String
-        @Option(help: "The user's team (id or name), where the email has users in several teams.") var team: String?
-        @Option(help: "owner, admin, member or viewer.") var role: String
-
-        func validate() throws {
-            guard Role(rawValue: role) != nil else {
-                throw ValidationError("role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), got '\(role)'")
-            }
-        }
+        @OptionGroup var user: UserSelection
+        @Option(help: "The user's new role.") var role: Role
 
         func run() async throws {
-            let user = try await database.withDatabase(logger: quietLogger()) { store in
-                let user = try await store.users.require(email: email, team: team)
-                return try await store.users.setRole(Role(rawValue: role)!, ofUser: user.id, teamID: user.teamID)
+            let changed = try await database.withDatabase(logger: quietLogger()) { store in
+                let found = try await user.find(in: store)
+                return try await store.users.setRole(role, ofUser: found.id, teamID: found.teamID)
             }
-            print("\(user.email) is now \(user.role.rawValue)")
+            print("\(changed.email) is now \(changed.role.rawValue)")
         }
     }
 
@@ -78,25 +65,30 @@ struct UsersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete a user: its tokens stop working at once, and it can no longer log in.")
         @OptionGroup var database: StoreOptions
-        @Option(help: "The user's email.") var email: String
-        @Option(help: "The user's team (id or name), where the email has users in several teams.") var team: String?
+        @OptionGroup var user: UserSelection
 
         func run() async throws {
-            let user = try await database.withDatabase(logger: quietLogger()) { store in
-                let user = try await store.users.require(email: email, team: team)
-                return try await store.users.delete(id: user.id, teamID: user.teamID)
+            let deleted = try await database.withDatabase(logger: quietLogger()) { store in
+                let found = try await user.find(in: store)
+                return try await store.users.delete(id: found.id, teamID: found.teamID)
             }
-            print("deleted \(user.email)")
+            print("deleted \(deleted.email)")
         }
     }
 }
 
-extension UsersRepository {
-    /// The one user with this email (in `team` when given), or a usage error naming what is missing.
-    fileprivate func require(email: String, team: String?) async throws -> User {
-        let users = try await find(email: email, team: team)
+/// Which user a command acts on: an email, and its team where the email has users in several.
+struct UserSelection: ParsableArguments {
+    @Option(help: "The user's email.") var email: String
+    @Option(help: "The user's team (id or name), where the email has users in several teams.") var team: String?
+
+    /// The one user selected, or a usage error naming what is missing.
+    func find(in store: Database) async throws -> User {
+        let users = try await store.users.find(email: email, team: team)
         guard let user = users.first else { throw ValidationError("no user with the email '\(email)'") }
         guard users.count == 1 else { throw ValidationError("the email '\(email)' has users in several teams: name one with --team") }
         return user
     }
 }
+
+extension Role: ExpressibleByArgument {}

@@ -46,15 +46,15 @@ package final class ChatGateway: Sendable {
         return model
     }
 
-    /// Runs `attempt` at one deployment after another until it returns. `attempt` throws an
-    /// `AttemptFailure` for what the provider did; anything else (the client left) ends the call at once.
-    /// With `holdsDeployment`, the deployment counts the call in flight until the caller's `route.state.leave()`.
+    /// Runs `attempt` at one deployment of `asked` (the request's model, resolved in `configuration`, the
+    /// one the request reads throughout) after another, then of its fallbacks, until it returns. `attempt`
+    /// throws an `AttemptFailure` for what the provider did; anything else (the client left) ends the call
+    /// at once. With `holdsDeployment`, the deployment counts the call in flight until the caller's
+    /// `route.state.leave()`.
     func call<Result: Sendable>(
-        _ request: ChatCompletionRequest, deadline: ContinuousClock.Instant, holdsDeployment: Bool = false,
-        _ attempt: (ProviderCall) async throws -> Result
+        _ request: ChatCompletionRequest, model asked: ChatModel, configuration: ChatConfiguration, deadline: ContinuousClock.Instant,
+        holdsDeployment: Bool = false, _ attempt: (ProviderCall) async throws -> Result
     ) async throws -> (Route, Result) {
-        let configuration = self.configuration.current
-        let asked = try chatModel(request.model, in: configuration)
         let chain = [asked] + asked.fallbacks.compactMap { configuration.models[$0] }
         budget.start()
         defer { budget.finish() }

@@ -1,7 +1,7 @@
 import SQLKit
 
 /// A chat answer kept for deterministic requests, per team, until it expires.
-public struct CachedAnswer: Sendable, Equatable {
+public struct CachedAnswer: Sendable, Equatable, Decodable {
     public var teamID: String
     /// SHA-256 of the normalised request (the gateway's).
     public var key: String
@@ -31,17 +31,9 @@ public struct ChatCacheRepository: Repository {
         try await read { sql in
             try await sql.raw(
                 """
-                SELECT team_id, key, body, deployment, created_at, expires_at FROM chat_cache
-                WHERE team_id = \(bind: teamID) AND key = \(bind: key) AND expires_at > \(bind: now)
+                SELECT * FROM chat_cache WHERE team_id = \(bind: teamID) AND key = \(bind: key) AND expires_at > \(bind: now)
                 """
-            ).first().map { row in
-                CachedAnswer(
-                    teamID: try row.decode(column: "team_id", as: String.self), key: try row.decode(column: "key", as: String.self),
-                    body: try row.decode(column: "body", as: String.self),
-                    deployment: try row.decode(column: "deployment", as: String.self),
-                    createdAt: try row.decode(column: "created_at", as: Int64.self),
-                    expiresAt: try row.decode(column: "expires_at", as: Int64.self))
-            }
+            ).first().map { try $0.decode(CachedAnswer.self) }
         }
     }
 

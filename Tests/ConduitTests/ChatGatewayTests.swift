@@ -899,7 +899,9 @@ struct ChatGatewayTests {
             let request = try ChatCompletionRequest([
                 "model": "smart", "max_tokens": 50, "messages": [["role": "user", "content": "hi"]],
             ])
-            let (route, _) = try await gateway.call(request, deadline: .now + .seconds(30)) { call in
+            let (route, _) = try await gateway.call(
+                request, model: try #require(configuration.models["smart"]), configuration: configuration, deadline: .now + .seconds(30)
+            ) { call in
                 let response = try await call.send(try call.deployment.provider.body(of: request, model: call.deployment.model))
                 let (bytes, usage) = try call.deployment.provider.completion(from: try await call.read(response.body, limit: 1 << 20))
                 call.note(usage)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Conduit
+@testable import ConduitChat
 @testable import ConduitCore
 @testable import ConduitInsights
 
@@ -399,8 +400,8 @@ struct InsightsUnitTests {
 
     @Test("an upstream's answer is read for its first choice; token counts that are missing, odd or absurd count as 0 or are capped")
     func upstreamAnswer() throws {
-        func read(_ json: String) throws -> ChatCompletionResponse {
-            try JSONDecoder().decode(ChatCompletionResponse.self, from: Data(json.utf8))
+        func read(_ json: String) throws -> ChatCompletionAnswer {
+            try JSONDecoder().decode(ChatCompletionAnswer.self, from: Data(json.utf8))
         }
         let answer = try read(#"{"choices":[{"message":{"content":"ok"}}],"usage":{"prompt_tokens":-3,"completion_tokens":20000000}}"#)
         #expect(answer.choices.first?.message?.content == "ok")

@@ -26,41 +26,52 @@ package struct ChatCompletionsController: Sendable {
         router.post(RouterPath(Self.route)) { request, context in try await complete(request, context: context) }
     }
 
+    /// One call as it is served: the request, its model, and the configuration it reads throughout (a
+    /// reload while it runs does not change what it does).
+    private struct Call: Sendable {
+        var body: ChatCompletionRequest
+        var model: ChatModel
+        var configuration: ChatConfiguration
+        var deadline: ContinuousClock.Instant
+        var metering: Metering
+    }
+
     private func complete(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let started = ContinuousClock.now
-        var model = ""
+        let configuration = gateway.configuration.current
+        var named = ""
         let body: ChatCompletionRequest
+        let model: ChatModel
         let admission: RateLimiter.Admission?
         let spend: RateLimiter.Admission?
         do {
             let fields = try await request.decodeJSON(as: [String: JSONValue].self, limit: limits.current.maxBodyBytes)
-            model = fields["model"]?.stringValue ?? ""
+            named = fields["model"]?.stringValue ?? ""
             body = try ChatCompletionRequest(fields)
-            _ = try gateway.chatModel(body.model, in: gateway.configuration.current)
+            model = try gateway.chatModel(body.model, in: configuration)
             // The most the call can count against the caller's limits, held before it is made so that no
             // replica or stream can go past them; settled at what it used.
             admission = try await rateLimiter?.admit(
                 context.identity, tokens: body.promptTokens + (body.maxTokens ?? Self.unboundedCompletionReservation))
             do {
                 spend = try await rateLimiter?.reserveSpend(
-                    context.identity, microUSD: largestCost(of: body, in: gateway.configuration.current))
+                    context.identity, microUSD: largestCost(of: body, model: model, in: configuration))
             } catch {
                 if let admission { await rateLimiter?.refund(admission) }
                 throw error
             }
         } catch {
-            throw await refused(error, context: context, model: model, started: started)
+            throw await refused(error, context: context, model: named, started: started)
         }
         let metering = Metering(
-            meter: meter, rateLimiter: rateLimiter, admission: admission, spend: spend,
-            alertPercents: gateway.configuration.current.budgetAlertPercents, identity: context.identity, model: body.model,
-            started: started)
-        let deadline = started + gateway.configuration.current.totalTimeout
+            meter: meter, metrics: gateway.metrics, rateLimiter: rateLimiter, admission: admission, spend: spend,
+            alertPercents: configuration.budgetAlertPercents, identity: context.identity, model: body.model, started: started)
+        let call = Call(
+            body: body, model: model, configuration: configuration, deadline: started + configuration.totalTimeout, metering: metering)
         do {
             var response =
                 body.stream
-                ? try await stream(body, deadline: deadline, metering: metering)
-                : try await answer(body, cacheControl: request.headers[.cacheControl] ?? "", deadline: deadline, metering: metering)
+                ? try await stream(call) : try await answer(call, cacheControl: request.headers[.cacheControl] ?? "")
             for field in admission?.headers ?? [:] { response.headers.append(field) }
             return response
         } catch {
@@ -70,10 +81,9 @@ package struct ChatCompletionsController: Sendable {
     }
 
     /// The most `request` can cost in millionths of a dollar: its prompt and its completion's bound at the
-    /// highest prices among the deployments of its model and fallbacks (a price per million tokens is a
+    /// highest prices among the deployments of `model` and its fallbacks (a price per million tokens is a
     /// millionth of a dollar per token).
-    private func largestCost(of request: ChatCompletionRequest, in configuration: ChatConfiguration) -> Int64 {
-        guard let model = configuration.models[request.model] else { return 0 }
+    private func largestCost(of request: ChatCompletionRequest, model: ChatModel, in configuration: ChatConfiguration) -> Int64 {
         let deployments = ([model] + model.fallbacks.compactMap { configuration.models[$0] }).flatMap(\.deployments)
         let input = deployments.map(\.inputPricePerMillion).max() ?? 0
         let output = deployments.map(\.outputPricePerMillion).max() ?? 0
@@ -98,14 +108,11 @@ package struct ChatCompletionsController: Sendable {
         return thrown
     }
 
-    private func answer(
-        _ body: ChatCompletionRequest, cacheControl: String, deadline: ContinuousClock.Instant, metering: Metering
-    ) async throws -> Response {
-        let configuration = gateway.configuration.current
+    private func answer(_ call: Call, cacheControl: String) async throws -> Response {
+        let (body, configuration, metering) = (call.body, call.configuration, call.metering)
         var cached: (cache: ExactCache, team: String, key: String)?
         if let cache, configuration.cacheTTL > .zero, ExactCache.isCacheable(body) {
-            let key = try ExactCache.key(body, model: try gateway.chatModel(body.model, in: configuration))
-            cached = (cache, metering.identity?.teamID ?? "", key)
+            cached = (cache, metering.identity?.teamID ?? "", try ExactCache.key(body, model: call.model))
         }
         // `Cache-Control: no-cache` asks for a fresh answer (kept for the next); `no-store`, that it be kept nowhere.
         if let cached, !cacheControl.contains("no-cache"), let hit = await cached.cache.answer(team: cached.team, key: cached.key) {
@@ -118,14 +125,15 @@ package struct ChatCompletionsController: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: hit.body)))
         }
         let limit = configuration.maxResponseBytes
-        let (route, (bytes, usage)) = try await gateway.call(body, deadline: deadline) { call in
-            let provider = call.deployment.provider
-            let response = try await call.send(try provider.body(of: body, model: call.deployment.model))
-            let (bytes, usage) = try provider.completion(from: try await call.read(response.body, limit: limit))
-            call.note(usage)
+        let (route, (bytes, usage)) = try await gateway.call(body, model: call.model, configuration: configuration, deadline: call.deadline)
+        {
+            attempt in
+            let provider = attempt.deployment.provider
+            let response = try await attempt.send(try provider.body(of: body, model: attempt.deployment.model))
+            let (bytes, usage) = try provider.completion(from: try await attempt.read(response.body, limit: limit))
+            attempt.note(usage)
             return (bytes, usage)
         }
-        if let usage { gateway.metrics.used(usage, at: route.deployment) }
         await metering.record(usage, status: 200, at: route.deployment)
         var headers = headers(route, contentType: "application/json")
         if let cached {
@@ -138,16 +146,19 @@ package struct ChatCompletionsController: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
     }
 
-    private func stream(_ body: ChatCompletionRequest, deadline: ContinuousClock.Instant, metering: Metering) async throws -> Response {
-        let (route, upstream) = try await gateway.call(body, deadline: deadline, holdsDeployment: true) { call in
-            let response = try await call.send(try call.deployment.provider.body(of: body, model: call.deployment.model))
+    private func stream(_ call: Call) async throws -> Response {
+        let (body, deadline, metering) = (call.body, call.deadline, call.metering)
+        let (route, upstream) = try await gateway.call(
+            body, model: call.model, configuration: call.configuration, deadline: deadline, holdsDeployment: true
+        ) { attempt in
+            let response = try await attempt.send(try attempt.deployment.provider.body(of: body, model: attempt.deployment.model))
             guard response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true else {
                 throw AttemptFailure.malformed(
                     "asked for a stream, it answered \(response.headers.first(name: "content-type") ?? "no content type")")
             }
             return response
         }
-        let failures = gateway.configuration.current.circuitFailures
+        let failures = call.configuration.circuitFailures
         let metrics = gateway.metrics
         let lease = StreamLease(state: route.state, metering: metering, deployment: route.deployment)
         var headers = headers(route, contentType: "text/event-stream")
@@ -198,7 +209,6 @@ package struct ChatCompletionsController: Sendable {
                     }
                 }
                 let usage = relay.usage ?? TokenUsage(promptTokens: body.promptTokens, completionTokens: relay.contentBytes / 4)
-                metrics.used(usage, at: route.deployment)
                 if clientLeft {
                     // Leaving the loop drops the provider's stream, which cancels its call; what it produced is billed.
                     await lease.end(usage, status: 499)
@@ -209,10 +219,7 @@ package struct ChatCompletionsController: Sendable {
                     let error = APIError(
                         status: .badGateway, message: "\(interruption), deployment '\(route.deployment.id)'", type: "upstream_error",
                         code: "upstream_stream_interrupted")
-                    var event = ByteBuffer(string: "data: ")
-                    event.writeBytes(try error.jsonBody())
-                    event.writeString("\n\n")
-                    try? await writer.write(event)
+                    try? await writer.write(EventSplitter.event(try error.jsonBody()))
                 }
                 await lease.end(usage, status: interruption == nil ? 200 : 502)
                 try await writer.finish(nil)
@@ -237,10 +244,11 @@ package struct ChatCompletionsController: Sendable {
     static let unboundedCompletionReservation = 1024
 
 }
-/// What a call is billed: the tokens it used of the model asked for, and their cost at the prices of
-/// the deployment that served it, against the reservations made before it.
+/// What a call is billed and counted: the tokens it used of the model asked for, and their cost at the
+/// prices of the deployment that served it, against the reservations made before it.
 struct Metering: Sendable {
     var meter: UsageMeter
+    var metrics: ChatMetrics
     var rateLimiter: RateLimiter?
     var admission: RateLimiter.Admission?
     var spend: RateLimiter.Admission?
@@ -250,6 +258,7 @@ struct Metering: Sendable {
     var started: ContinuousClock.Instant
 
     func record(_ usage: TokenUsage?, status: Int, at deployment: ChatDeployment? = nil) async {
+        if let usage, let deployment { metrics.used(usage, at: deployment) }
         let cost = usage.flatMap { usage in deployment?.cost(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens) }
         if let rateLimiter {
             if let admission { await rateLimiter.settle(admission, used: usage?.total ?? 0) }

@@ -80,7 +80,7 @@ struct AnthropicStreamRelay: StreamRelay {
                         "choices": [], "usage": AnthropicMessages.usageJSON(usage),
                     ]))
             }
-            events.append(ByteBuffer(string: "data: [DONE]\n\n"))
+            events.append(EventSplitter.event("[DONE]".utf8))
             return events
         case "error":
             // Not passed on: the gateway says the stream broke off, with the error's type only.
@@ -99,14 +99,11 @@ struct AnthropicStreamRelay: StreamRelay {
     }
 
     private static func event(_ value: JSONValue) -> ByteBuffer {
-        var buffer = ByteBuffer(string: "data: ")
-        buffer.writeBytes((try? JSONEncoder().encode(value)) ?? Data("{}".utf8))
-        buffer.writeString("\n\n")
-        return buffer
+        EventSplitter.event((try? JSONEncoder().encode(value)) ?? Data("{}".utf8))
     }
 
     private static func count(_ value: JSONValue?) -> Int {
-        if case .integer(let count)? = value { return Int(min(max(count, 0), 100_000_000)) }
+        if case .integer(let count)? = value { return min(max(Int(count), 0), TokenUsage.largestCount) }
         return 0
     }
 }

@@ -93,11 +93,11 @@ struct ProviderCall {
 
 /// A provider's error answer, OpenAI's shape or Anthropic's: only its code (or type) goes on. The message
 /// is read only to recognise a prompt too long for the model, which Anthropic says in words alone.
-struct ProviderErrorBody: Decodable {
-    struct Detail: Decodable {
-        var code: String?
+package struct ProviderErrorBody: Decodable {
+    package struct Detail: Decodable {
+        package var code: String?
 
-        init(from decoder: any Decoder) throws {
+        package init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             let message = (try? container.decode(String.self, forKey: .message)) ?? ""
             if message.hasPrefix("prompt is too long") || message.contains("maximum context length") {
@@ -111,5 +111,5 @@ struct ProviderErrorBody: Decodable {
         enum CodingKeys: String, CodingKey { case code, type, message }
     }
 
-    var error: Detail?
+    package var error: Detail?
 }

@@ -39,7 +39,7 @@ extension ChatDeployment.Provider {
     func completion(from body: ByteBuffer) throws -> (ByteBuffer, TokenUsage?) {
         switch self {
         case .openai:
-            guard let completion = try? JSONDecoder().decode(OpenAICompletion.self, from: Data(body.readableBytesView)) else {
+            guard let completion = try? JSONDecoder().decode(ChatCompletionAnswer.self, from: Data(body.readableBytesView)) else {
                 throw AttemptFailure.malformed("not a chat completion")
             }
             return (body, completion.usage)
@@ -57,9 +57,25 @@ extension ChatDeployment.Provider {
     }
 }
 
-/// What is read of an OpenAI-compatible completion: that it is one, and its usage.
-private struct OpenAICompletion: Decodable {
-    struct Choice: Decodable {}
-    var choices: [Choice]
-    var usage: TokenUsage?
+/// What is read of an OpenAI-compatible chat completion: that it is one, its choices' text and its usage.
+package struct ChatCompletionAnswer: Decodable {
+    package struct Choice: Decodable {
+        package struct Message: Decodable {
+            package var content: String?
+        }
+
+        package var message: Message?
+    }
+
+    package var choices: [Choice]
+    package var usage: TokenUsage?
+
+    /// Usage that is not an object counts as none: the answer itself is still good.
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        choices = try container.decode([Choice].self, forKey: .choices)
+        usage = try? container.decode(TokenUsage.self, forKey: .usage)
+    }
+
+    enum CodingKeys: String, CodingKey { case choices, usage }
 }

@@ -15,8 +15,17 @@ protocol StreamRelay {
     mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer
 }
 
-/// Splits a body of server-sent events into whole events as its pieces arrive.
+/// Splits a body of server-sent events into whole events as its pieces arrive, and writes the events
+/// the gateway makes itself.
 struct EventSplitter {
+    /// A `data:` event of `payload`, with its blank line.
+    static func event(_ payload: some Sequence<UInt8>) -> ByteBuffer {
+        var buffer = ByteBuffer(string: "data: ")
+        buffer.writeBytes(payload)
+        buffer.writeString("\n\n")
+        return buffer
+    }
+
     private var pending = ByteBuffer()
 
     /// The events `chunk` completed, each with its blank line.
@@ -138,19 +147,20 @@ struct OpenAIStreamRelay: StreamRelay {
 }
 
 /// A provider's token counts.
-struct TokenUsage: Decodable, Sendable, Equatable {
-    var promptTokens: Int
-    var completionTokens: Int
+package struct TokenUsage: Decodable, Sendable, Equatable {
+    package var promptTokens: Int
+    package var completionTokens: Int
 
-    init(promptTokens: Int, completionTokens: Int) {
+    package init(promptTokens: Int, completionTokens: Int) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
     }
 
-    /// A count that is missing, negative or absurd reads as 0 or capped: it feeds limits and bills.
-    init(from decoder: any Decoder) throws {
+    /// Counts from elsewhere feed limits, bills and counters that must not go down or overflow: a count
+    /// that is missing, not a whole number, negative or absurd reads as 0 or capped.
+    package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        func count(_ key: CodingKeys) -> Int { min(max((try? container.decode(Int.self, forKey: key)) ?? 0, 0), 100_000_000) }
+        func count(_ key: CodingKeys) -> Int { min(max((try? container.decode(Int.self, forKey: key)) ?? 0, 0), Self.largestCount) }
         promptTokens = count(.promptTokens)
         completionTokens = count(.completionTokens)
     }
@@ -160,5 +170,8 @@ struct TokenUsage: Decodable, Sendable, Equatable {
         case completionTokens = "completion_tokens"
     }
 
-    var total: Int { promptTokens + completionTokens }
+    package var total: Int { promptTokens + completionTokens }
+
+    /// More tokens than any call uses: a count past it is capped.
+    static let largestCount = 10_000_000
 }

@@ -70,11 +70,10 @@ public final class ChatCompletionClient: Sendable {
         guard response.status == .ok else {
             // The body may quote the operator's key (a 401 shows part of it) and the error is shown to the
             // team that owns the job: only the provider's error code goes on.
-            let error = (try? JSONDecoder().decode(ChatCompletionErrorResponse.self, from: Data(bytes.readableBytesView)))?.error
-            let code = error?.code ?? error?.type
+            let code = (try? JSONDecoder().decode(ProviderErrorBody.self, from: Data(bytes.readableBytesView)))?.error?.code
             throw UpstreamError.status(Int(response.status.code), code.map { String($0.prefix(64)) })
         }
-        guard let answer = try? JSONDecoder().decode(ChatCompletionResponse.self, from: Data(bytes.readableBytesView)),
+        guard let answer = try? JSONDecoder().decode(ChatCompletionAnswer.self, from: Data(bytes.readableBytesView)),
             let content = answer.choices.first?.message?.content
         else { throw UpstreamError.malformed("no choices[0].message.content in the answer") }
         return Completion(
