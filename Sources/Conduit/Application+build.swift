@@ -127,21 +127,23 @@ public func buildApplication(
     // Shared by the features that call out: closes its connections once the jobs that call it have stopped.
     var outbound: OutboundHTTPClient?
     if store != nil || running.contains(.chat) { outbound = OutboundHTTPClient() }
-    if running.contains(.chat), let outbound {
-        features.append(
-            ChatFeature(
-                configuration: live.view(\.chat), limits: live.view(\.limits), outbound: outbound, store: store, rateLimiter: rateLimiter,
-                meter: meter, metricsFactory: metrics.factory))
+    // The node's way to the model providers: the chat API's, and the llm: pipelines' of insights.
+    var gateway: ChatGateway?
+    if let outbound, running.contains(.chat) || running.contains(.insights) {
+        gateway = ChatGateway(configuration: live.view(\.chat), outbound: outbound, metricsFactory: metrics.factory)
+    }
+    if running.contains(.chat), let gateway {
+        features.append(ChatFeature(gateway: gateway, limits: live.view(\.limits), store: store, rateLimiter: rateLimiter, meter: meter))
     }
     var runner: JobRunner?
     if let store, let http = outbound {
         let teams = TeamScope(store: store)
-        if running.contains(.insights), let catalog {
+        if running.contains(.insights), let catalog, let gateway {
             features.append(
                 InsightsFeature(
                     teams: teams, limits: live.view(\.limits), pipelines: live.view(\.insights.pipelines), rateLimiter: rateLimiter,
                     embedder: TextEmbedder(catalog: catalog),
-                    client: ChatCompletionClient(http: http, upstream: live.view(\.upstream), metricsFactory: metrics.factory),
+                    gateway: gateway,
                     meter: meter, metrics: InsightMetrics(factory: metrics.factory)))
         }
         if running.contains(.webhooks) {
@@ -174,6 +176,7 @@ public func buildApplication(
     if let usage { services.append(usage) }
     if let requestLog { services.append(requestLog) }
     services += features.flatMap(\.services)
+    if let gateway { services.append(gateway.states) }
     if let outbound { services.append(outbound) }
     // Stops first: its jobs use the models and the outbound client.
     if let runner { services.append(runner) }

@@ -3,7 +3,7 @@ import HTTPTypes
 
 /// Why a chat call was not served, as the client sees it. A provider's error body is never shown (it can
 /// quote a key): the answer names the deployment, the provider's status and its error code.
-enum ChatError: Error, APIErrorConvertible {
+enum ChatError: Error, APIErrorConvertible, CustomStringConvertible {
     case unknownModel(String)
     /// Longer than the context window of every deployment of the model and its fallbacks.
     case contextTooLong(tokens: Int)
@@ -65,6 +65,9 @@ enum ChatError: Error, APIErrorConvertible {
             return error
         }
     }
+
+    /// What a job that made the call says of its failure.
+    var description: String { apiError.message }
 
     private func upstream(_ status: HTTPResponse.Status, _ message: String, _ code: String) -> APIError {
         APIError(status: status, message: message, type: "upstream_error", code: code)

@@ -1,7 +1,5 @@
 import ConduitCore
-import CoreMetrics
 import Foundation
-import ServiceLifecycle
 import Store
 
 /// The gateway to model providers: `POST /v1/chat/completions` for the models of `chat.models_file`,
@@ -9,20 +7,15 @@ import Store
 package struct ChatFeature: ConduitFeature {
     let configuration: Live<ChatConfiguration>
     let controller: ChatCompletionsController
-    let states: DeploymentStates
     /// When the node started: what `/v1/models` says the chat models were created.
     let started = Int(Date().timeIntervalSince1970)
 
-    package init(
-        configuration: Live<ChatConfiguration>, limits: Live<APILimits>, outbound: OutboundHTTPClient, store: Database?,
-        rateLimiter: RateLimiter?, meter: UsageMeter, metricsFactory: any MetricsFactory
-    ) {
-        self.configuration = configuration
-        states = DeploymentStates(outbound: outbound, metricsFactory: metricsFactory)
+    /// `gateway` is the node's, shared with the features that call models themselves; its owner runs its
+    /// deployments' service.
+    package init(gateway: ChatGateway, limits: Live<APILimits>, store: Database?, rateLimiter: RateLimiter?, meter: UsageMeter) {
+        configuration = gateway.configuration
         controller = ChatCompletionsController(
-            gateway: ChatGateway(configuration: configuration, states: states, metrics: ChatMetrics(factory: metricsFactory)),
-            limits: limits,
-            rateLimiter: rateLimiter, meter: meter, cache: store.map(ExactCache.init))
+            gateway: gateway, limits: limits, rateLimiter: rateLimiter, meter: meter, cache: store.map(ExactCache.init))
     }
 
     package static var eventTopics: [String] { [BudgetEvents.thresholdCrossed] }
@@ -30,8 +23,6 @@ package struct ChatFeature: ConduitFeature {
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         controller.addRoutes(to: routes.requiring(.chat))
     }
-
-    package var services: [any Service] { [states] }
 
     package var models: [ListedModel] {
         configuration.current.models.models.map { model in

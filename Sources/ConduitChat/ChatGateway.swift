@@ -1,4 +1,5 @@
 import ConduitCore
+import CoreMetrics
 import Foundation
 import Tracing
 
@@ -27,6 +28,14 @@ package final class ChatGateway: Sendable {
         self.metrics = metrics
         self.budget = budget
         self.random = random
+    }
+
+    /// The gateway of a node: its deployments' connections made from `outbound`'s settings, its metrics
+    /// reported to `metricsFactory`. `states` is a service the node runs (it closes the connections).
+    package convenience init(configuration: Live<ChatConfiguration>, outbound: OutboundHTTPClient, metricsFactory: any MetricsFactory) {
+        self.init(
+            configuration: configuration, states: DeploymentStates(outbound: outbound, metricsFactory: metricsFactory),
+            metrics: ChatMetrics(factory: metricsFactory))
     }
 
     /// Where a call was served.

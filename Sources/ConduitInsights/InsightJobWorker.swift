@@ -1,3 +1,4 @@
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import Foundation
@@ -18,7 +19,8 @@ package struct InsightJobWorker: JobWorker {
     package let store: Database
     package let pipelines: Live<PipelineLibrary>
     package let embedder: TextEmbedder
-    package let client: ChatCompletionClient
+    /// Where `llm:` pipelines' models are called: the node's chat gateway.
+    package let gateway: ChatGateway
     package let meter: UsageMeter
     package let metrics: InsightMetrics
 
@@ -126,15 +128,16 @@ package struct InsightJobWorker: JobWorker {
             switch pipeline.analyzer {
             case .local:
                 analysis = try await local.analyze(text, embedded: embedded, pipeline: pipeline)
-                account(analysis.usage, analyzer: analyzer, model: served.name, job: job, since: started, into: tally)
-            case .llm(let model):
                 account(
-                    .init(promptTokens: embedded.tokens, completionTokens: 0), analyzer: analyzer, model: served.name, job: job,
+                    analysis.usage, costUSD: priced(analysis.usage, of: served.name), analyzer: analyzer, model: served.name, job: job,
                     since: started, into: tally)
-                analysis = try await LLMAnalyzer(client: client, model: model).analyze(
-                    text, pipeline: pipeline, pricePerMillionTokens: meter.price(of: model)
-                ) { call in
-                    account(call, analyzer: analyzer, model: model, job: job, since: started, into: tally)
+            case .llm(let model):
+                let embedding = Analysis.Usage(promptTokens: embedded.tokens, completionTokens: 0)
+                account(
+                    embedding, costUSD: priced(embedding, of: served.name), analyzer: analyzer,
+                    model: served.name, job: job, since: started, into: tally)
+                analysis = try await LLMAnalyzer(gateway: gateway, model: model).analyze(text, pipeline: pipeline) { call, cost in
+                    account(call, costUSD: cost, analyzer: analyzer, model: model, job: job, since: started, into: tally)
                 }
             }
             metrics.analyzed(analyzer: analyzer, outcome: "success", since: started)
@@ -161,14 +164,22 @@ package struct InsightJobWorker: JobWorker {
         return try outcome(Result(conversationID: conversation.id, status: .skipped, reason: reason))
     }
 
-    /// Counts tokens a model spent for the job's team in the metrics, and keeps their usage event to bill
-    /// with the insight: an attempt that stores none (it failed, or its node was killed) bills nothing.
+    /// Counts tokens a model spent for the job's team, at `costUSD`, in the metrics, and keeps their usage
+    /// event to bill with the insight: an attempt that stores none (it failed, or its node was killed) bills nothing.
     private func account(
-        _ usage: Analysis.Usage, analyzer: String, model: String, job: Job, since started: ContinuousClock.Instant, into tally: UsageTally
+        _ usage: Analysis.Usage, costUSD: Double?, analyzer: String, model: String, job: Job, since started: ContinuousClock.Instant,
+        into tally: UsageTally
     ) {
-        metrics.used(analyzer: analyzer, usage: usage, costUSD: meter.price(of: model).map { usage.cost(perMillionTokens: $0) })
+        metrics.used(analyzer: analyzer, usage: usage, costUSD: costUSD)
         meter.computed(model: model, tokens: usage.total)
-        tally.add(meter.event(teamID: job.teamID, model: model, route: "/v1/conversations", tokens: usage.total, since: started))
+        tally.add(
+            meter.event(teamID: job.teamID, model: model, route: "/v1/conversations", tokens: usage.total, costUSD: costUSD, since: started)
+        )
+    }
+
+    /// The cost of tokens of the local model at `usage.prices`, when it is priced there.
+    private func priced(_ usage: Analysis.Usage, of model: String) -> Double? {
+        meter.price(of: model).map { usage.cost(perMillionTokens: $0) }
     }
 
     /// The usage events of one attempt, gathered from the analyzer's calls.

@@ -1,3 +1,4 @@
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import Store
@@ -13,14 +14,14 @@ package struct InsightsFeature: ConduitFeature {
 
     package init(
         teams: TeamScope, limits: Live<APILimits>, pipelines: Live<PipelineLibrary>, rateLimiter: RateLimiter?,
-        embedder: TextEmbedder, client: ChatCompletionClient, meter: UsageMeter, metrics: InsightMetrics
+        embedder: TextEmbedder, gateway: ChatGateway, meter: UsageMeter, metrics: InsightMetrics
     ) {
         self.teams = teams
         self.limits = limits
         self.pipelines = pipelines
         self.rateLimiter = rateLimiter
         worker = InsightJobWorker(
-            store: teams.store, pipelines: pipelines, embedder: embedder, client: client, meter: meter, metrics: metrics)
+            store: teams.store, pipelines: pipelines, embedder: embedder, gateway: gateway, meter: meter, metrics: metrics)
     }
 
     package var jobWorkers: [any JobWorker] { [worker] }

@@ -223,7 +223,7 @@ extension EndToEnd {
         }
 
         @Test(
-            "pipelines are read from insights.pipelines_dir at load and again when one of its files changes; a bad file or an llm: pipeline without an upstream is refused, naming the file, the key or the setting"
+            "pipelines are read from insights.pipelines_dir at load and again when one of its files changes; a bad file or an llm: pipeline whose model the gateway does not serve is refused, naming the file, the key or the setting"
         )
         func pipelines() async throws {
             let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-pipelines-\(UUID().uuidString)")
@@ -266,9 +266,12 @@ extension EndToEnd {
             #expect(refused.contains { $0.contains("broken.yaml") && $0.contains("sentiment") }, "\(refused)")
 
             try (labels + "analyzer: llm:gpt-4o-mini\n").write(to: folder.appending(path: "broken.yaml"), atomically: true, encoding: .utf8)
-            #expect(await problems(source).contains { $0.contains("upstream.base_url") && $0.contains("broken") })
-            let withUpstream = ConfigurationSource(file: path, environment: ["CONDUIT_UPSTREAM_BASE_URL": "http://127.0.0.1:9/v1"])
-            #expect(try await withUpstream.load().configuration.insights.pipelines["broken"]?.analyzer == .llm(model: "gpt-4o-mini"))
+            #expect(await problems(source).contains { $0.contains("chat.models_file") && $0.contains("broken") })
+            let models = folder.deletingLastPathComponent().appending(path: "models-\(UUID().uuidString).yaml")
+            try "models:\n  - name: gpt-4o-mini\n    deployments:\n      - base_url: http://127.0.0.1:9/v1\n        model: m\n".write(
+                to: models, atomically: true, encoding: .utf8)
+            let withModel = ConfigurationSource(file: path, environment: ["CONDUIT_CHAT_MODELS_FILE": models.path])
+            #expect(try await withModel.load().configuration.insights.pipelines["broken"]?.analyzer == .llm(model: "gpt-4o-mini"))
 
             // The sample pipeline shipped in deploy/ reads.
             let shipped = URL(filePath: #filePath).deletingLastPathComponent().appending(path: "../../deploy/pipelines")

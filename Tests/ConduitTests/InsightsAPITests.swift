@@ -286,7 +286,7 @@ struct InsightsAPITests {
     }
 
     @Test(
-        "the llm: analyzer asks the upstream for JSON of the pipeline's schema with the key, sends an invalid answer back with what was wrong, stores the valid one with its tokens and cost; an upstream error fails the attempt, to be retried"
+        "the llm: analyzer asks a model of the chat gateway for JSON of the pipeline's schema, with the deployment's key; sends an invalid answer back with what was wrong, stores the valid one with its tokens and its cost at the deployment's prices; a provider's error fails the attempt, to be retried"
     )
     func llmAnalyzer() async throws {
         let valid = #"{"sentiment":"negative","topics":["billing"],"key_phrases":["double charge"],"summary":"A refund.","confidence":0.9}"#
@@ -299,9 +299,8 @@ struct InsightsAPITests {
                     pipeline.name = "llm"
                     pipeline.analyzer = .llm(model: "test-model")
                     configuration.insights.pipelines = PipelineLibrary(pipelines: ["default": .builtIn, "llm": pipeline])
-                    configuration.upstream.baseURL = URL(string: "http://127.0.0.1:\(upstreamClient.port!)/v1")
-                    configuration.upstream.apiKey = "upstream-secret"
-                    configuration.usage.prices = ["test-model": 2]
+                    configuration.chat.models = try! ChatModelTable([Self.model("test-model", port: upstreamClient.port!)])
+                    configuration.chat.maxRetries = 0
                 }
                 try await app.test(.router) { client in
                     let body = #"{"pipeline":"llm","messages":[{"role":"user","content":"\#(Self.billing[0])"}]}"#
@@ -337,7 +336,8 @@ struct InsightsAPITests {
                     let errors = job["errors"] as? [[String: Any]] ?? []
                     #expect(job["state"] as? String == "retryable" && (errors.first?["message"] as? String ?? "").contains("503"), "\(job)")
                     let message = errors.first?["message"] as? String
-                    #expect(message == "the upstream answered 503", "the upstream's body is not shown to the team")
+                    #expect(
+                        message == "the deployment 'test-model/1' answered 503 (1 attempt)", "the provider's body is not shown to the team")
 
                     // Its last attempt gets only invalid answers: the conversation is failed, with why, and announced.
                     try await store.transaction { sql in
@@ -353,45 +353,44 @@ struct InsightsAPITests {
         }
     }
 
+    /// A chat model of one deployment at the fake provider on `port`, at $2 per million tokens.
+    static func model(_ name: String, port: Int, id: String? = nil) -> ChatModel {
+        ChatModel(
+            name: name,
+            deployments: [
+                ChatDeployment(
+                    id: id ?? "\(name)/1", baseURL: URL(string: "http://127.0.0.1:\(port)/v1")!, apiKey: "upstream-secret", model: name,
+                    inputPricePerMillion: 2, outputPricePerMillion: 2)
+            ])
+    }
+
     @Test(
-        "the upstream's circuit opens after failures in a row (calls then fail at once, without reaching it), lets one trial through after the cooldown, and closes when it succeeds; a request the upstream refuses as invalid does not count"
+        "what llm: pipelines ask of the gateway is routed as a client's call: a failing deployment is retried at another and the cost is the one that served; a model not served is refused by name"
     )
-    func circuitBreaker() async throws {
-        let ok = #"{"sentiment":"neutral","topics":[],"key_phrases":[],"summary":"s","confidence":0.5}"#
-        let upstream = Upstream(replies: [(400, "bad request"), (503, "down"), (500, "down"), (200, ok), (200, ok)])
+    func llmThroughGateway() async throws {
+        let upstream = Upstream(replies: [(503, "down"), (200, "answer")])
         try await upstream.application().test(.live) { upstreamClient in
-            var configuration = ServerConfiguration()
-            configuration.upstream.baseURL = URL(string: "http://127.0.0.1:\(upstreamClient.port!)/v1")
-            configuration.upstream.circuitFailures = 2
-            configuration.upstream.circuitCooldown = .milliseconds(300)
-            let metrics = ServerMetrics()
+            var model = Self.model("m", port: upstreamClient.port!, id: "first")
+            var second = model.deployments[0]
+            second.id = "second"
+            second.inputPricePerMillion = 10
+            model.deployments.append(second)
+            model.routing = .leastOutstanding
+            var chat = ChatConfiguration()
+            chat.models = try ChatModelTable([model])
+            chat.backoff = .milliseconds(1)
             let outbound = OutboundHTTPClient()
-            let client = ChatCompletionClient(
-                http: outbound, upstream: .constant(configuration.upstream), metricsFactory: metrics.factory)
-            func state() -> Double? {
-                String(decoding: metrics.exposition(), as: UTF8.self).split(separator: "\n")
-                    .first { $0.hasPrefix("conduit_upstream_circuit_state ") }?.split(separator: " ").last.flatMap { Double($0) }
+            let gateway = ChatGateway(configuration: .constant(chat), outbound: outbound, metricsFactory: ServerMetrics().factory)
+            let completion = try await gateway.complete(["model": "m", "messages": [["role": "user", "content": "hi"]]])
+            #expect(completion.content == "answer" && upstream.calls.count == 2)
+            #expect(completion.usage.promptTokens == 100 && completion.usage.completionTokens == 10)
+            let price = completion.deployment == "second" ? 100 * 10 + 10 * 2 : 110 * 2
+            #expect(abs(completion.costUSD - Double(price) / 1e6) < 1e-12, "\(completion)")
+            let refusal = await #expect(throws: (any Error).self) {
+                try await gateway.complete(["model": "gone", "messages": [["role": "user", "content": "hi"]]])
             }
-            func call() async -> UpstreamError? {
-                do {
-                    _ = try await client.complete(ChatCompletionRequest(model: "m", messages: [.init(role: "user", content: "hi")]))
-                    return nil
-                } catch {
-                    return error as? UpstreamError
-                }
-            }
-            #expect(await call().map(\.isUpstreamFailure) == false)
-            #expect(client.circuit.state == .closed, "a 400 is the request's fault, not the upstream's")
-            for _ in 0..<2 { #expect(await call().map(\.isUpstreamFailure) == true) }
-            #expect(client.circuit.state == .open && state() == 1)
-            guard case .circuitOpen = await call() else {
-                Issue.record("an open circuit refuses at once")
-                return
-            }
-            #expect(upstream.calls.count == 3, "the refused call never reached the upstream")
-            try await Task.sleep(for: .milliseconds(350))
-            #expect(await call() == nil, "the trial after the cooldown goes through")
-            #expect(client.circuit.state == .closed && state() == 0 && upstream.calls.count == 4)
+            #expect("\(refusal.map { "\($0)" } ?? "")".contains("'gone' is not served"))
+            await gateway.states.shutdown()
             try await outbound.shutdown()
         }
     }

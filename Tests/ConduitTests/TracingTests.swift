@@ -108,13 +108,22 @@ extension EndToEnd {
                 sentiment: {positive: "happy", negative: "unhappy", neutral: "plain"}
                 cache: {exact: false, semantic_threshold: }
                 """.write(to: pipelines.appending(path: "traced.yaml"), atomically: true, encoding: .utf8)
+                let models = folder.appending(path: "models.yaml")
+                try """
+                models:
+                  - name: traced-model
+                    deployments:
+                      - name: traced
+                        base_url: http://127.0.0.1:\(client.port!)/v1
+                        model: traced-model
+                """.write(to: models, atomically: true, encoding: .utf8)
                 try """
                 tracing:
                   otlp_endpoint: http://127.0.0.1:\(client.port!)
                   otlp_protocol: http/json
                   service_name: conduit-under-test
-                upstream:
-                  base_url: http://127.0.0.1:\(client.port!)/v1
+                chat:
+                  models_file: \(models.path)
                 insights:
                   pipelines_dir: \(pipelines.path)
                 webhooks:
@@ -197,7 +206,8 @@ extension EndToEnd {
                 let attempt = try #require(jobSpans.first { $0.name == "job embeddings" })
                 #expect(attempt.parentID == submission.spanID && attempt.kind == 5 && attempt.attributes["conduit.job.attempt"] == "1")
 
-                // A conversation's analysis calls the upstream inside its job's span, and passes the trace on, as
+                // A conversation's analysis calls the gateway's model inside its job's span (a GenAI client span
+                // for the attempt, the HTTP call under it), and passes the trace on, as
                 // the delivery of the insight's event to a webhook does.
                 let registered = try await RawHTTP.exchange(
                     port: port,
@@ -226,9 +236,9 @@ extension EndToEnd {
                 #expect(analysis.parentID == conversationSpans.first { $0.name == "/v1/conversations" }?.spanID)
                 let upstreamCall = try #require(
                     conversationSpans.first { $0.kind == 3 && $0.name == "POST" && $0.attributes["url.path"] == "/v1/chat/completions" })
-                #expect(
-                    upstreamCall.parentID == analysis.spanID && upstreamCall.attributes["url.path"] == "/v1/chat/completions",
-                    "\(upstreamCall.attributes)")
+                let call = try #require(conversationSpans.first { $0.name == "chat traced-model" }, "\(conversationSpans.map(\.name))")
+                #expect(call.parentID == analysis.spanID && call.kind == 3 && call.attributes["conduit.deployment"] == "traced")
+                #expect(upstreamCall.parentID == call.spanID, "\(upstreamCall.attributes)")
                 #expect(
                     upstreamTraceparents.withLock { $0 } == ["00-\(conversationTrace)-\(upstreamCall.spanID)-01"],
                     "the upstream is called with the trace and the client span as parent")

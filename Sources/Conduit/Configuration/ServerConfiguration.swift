@@ -33,8 +33,6 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var insights = InsightsConfiguration()
     /// The chat gateway: its models (and their providers) and how it calls them; no models by default.
     public var chat = ChatConfiguration()
-    /// The OpenAI-compatible provider of `llm:` analyzers; none by default.
-    public var upstream = UpstreamConfiguration()
     /// How events are delivered to the teams' webhooks.
     public var webhooks = WebhooksConfiguration()
 
@@ -67,7 +65,7 @@ public struct ServerConfiguration: Sendable, Equatable {
                 "server.request_deadline_seconds must be longer than scheduler.request_timeout_seconds, or queued requests would never get their 503"
             )
         }
-        try insights.validate(upstream: upstream)
+        try insights.validate(chat: chat)
     }
 
     /// What the embeddings feature needs to load the model.

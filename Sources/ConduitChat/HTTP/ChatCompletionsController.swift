@@ -124,16 +124,8 @@ package struct ChatCompletionsController: Sendable {
             headers[Self.attemptsHeader] = "0"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: hit.body)))
         }
-        let limit = configuration.maxResponseBytes
-        let (route, (bytes, usage)) = try await gateway.call(body, model: call.model, configuration: configuration, deadline: call.deadline)
-        {
-            attempt in
-            let provider = attempt.deployment.provider
-            let response = try await attempt.send(try provider.body(of: body, model: attempt.deployment.model))
-            let (bytes, usage) = try provider.completion(from: try await attempt.read(response.body, limit: limit))
-            attempt.note(usage)
-            return (bytes, usage)
-        }
+        let (route, (bytes, usage)) = try await gateway.completion(
+            body, model: call.model, configuration: configuration, deadline: call.deadline)
         await metering.record(usage, status: 200, at: route.deployment)
         var headers = headers(route, contentType: "application/json")
         if let cached {

@@ -25,21 +25,21 @@ package struct UsageMeter: Sendable {
         teamID: String?, keyID: String? = nil, model: String, route: String, tokens: Int, status: Int = 200, costUSD: Double? = nil,
         since started: ContinuousClock.Instant
     ) {
-        var event = event(teamID: teamID, keyID: keyID, model: model, route: route, tokens: tokens, status: status, since: started)
-        event.costUSD = costUSD
-        recorder?.record(event)
+        recorder?.record(
+            event(
+                teamID: teamID, keyID: keyID, model: model, route: route, tokens: tokens, status: status, costUSD: costUSD, since: started))
         if (200..<300).contains(status) { computed(model: model, tokens: tokens) }
     }
 
     /// The usage event of such a call, for a job to bill with its completion (`JobOutcome.usage`). The model
     /// is stored as asked for, bounded: a refused request may name anything.
     package func event(
-        teamID: String?, keyID: String? = nil, model: String, route: String, tokens: Int, status: Int = 200,
+        teamID: String?, keyID: String? = nil, model: String, route: String, tokens: Int, status: Int = 200, costUSD: Double? = nil,
         since started: ContinuousClock.Instant
     ) -> UsageEvent {
         UsageEvent(
             teamID: teamID, keyID: keyID, model: model.bounded(), route: route, tokens: Int64(tokens),
-            latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: status)
+            latencyMilliseconds: Int64((ContinuousClock.now - started) / .milliseconds(1)), status: status, costUSD: costUSD)
     }
 
     /// Counts `tokens` of `model` computed in the metrics alone: work a job does, billed when it completes.

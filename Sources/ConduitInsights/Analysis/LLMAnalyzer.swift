@@ -1,45 +1,52 @@
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import Foundation
 
-/// Analyses a conversation with an OpenAI-compatible chat model, asked for JSON that matches the
-/// pipeline's schema (its labels as enums). The answer is validated; an invalid one is sent back with
-/// what was wrong, up to `llm.max_attempts` times.
+/// Analyses a conversation with a chat model served by the gateway (`chat.models_file`), asked for JSON
+/// that matches the pipeline's schema (its labels as enums). The answer is validated; an invalid one is
+/// sent back with what was wrong, up to `llm.max_attempts` times.
 package struct LLMAnalyzer: Sendable {
-    package let client: ChatCompletionClient
+    package let gateway: ChatGateway
     package let model: String
 
-    /// `spent` is told the tokens of each call as it returns, invalid answers' included, so that they are
-    /// accounted for even when the analysis fails.
+    /// `spent` is told the tokens of each call and their cost as it returns, invalid answers' included, so
+    /// that they are accounted for even when the analysis fails.
     package func analyze(
-        _ text: ConversationText, pipeline: PipelineDefinition, pricePerMillionTokens: Double?,
-        spent: (_ call: Analysis.Usage) -> Void
+        _ text: ConversationText, pipeline: PipelineDefinition, spent: (_ call: Analysis.Usage, _ costUSD: Double) -> Void
     ) async throws -> Analysis {
-        var messages = [
-            ChatCompletionRequest.Message(role: "system", content: Self.instructions(for: pipeline)),
-            ChatCompletionRequest.Message(role: "user", content: text.transcript),
+        var messages: [JSONValue] = [
+            ["role": "system", "content": .string(Self.instructions(for: pipeline))],
+            ["role": "user", "content": .string(text.transcript)],
         ]
         var usage = Analysis.Usage(promptTokens: 0, completionTokens: 0)
+        var cost = 0.0
         var problem = ""
         for _ in 0..<pipeline.llm.maxAttempts {
-            let completion = try await client.complete(
-                ChatCompletionRequest(
-                    model: model, messages: messages, temperature: pipeline.llm.temperature, maxTokens: pipeline.llm.maxTokens,
-                    responseFormat: .init(name: "conversation_insight", schema: Self.schema(for: pipeline))))
-            usage.promptTokens += completion.promptTokens
-            usage.completionTokens += completion.completionTokens
-            spent(.init(promptTokens: completion.promptTokens, completionTokens: completion.completionTokens))
+            let completion = try await gateway.complete([
+                "model": .string(model), "messages": .array(messages), "temperature": .number(pipeline.llm.temperature),
+                "max_tokens": .integer(Int64(pipeline.llm.maxTokens)),
+                "response_format": [
+                    "type": "json_schema",
+                    "json_schema": ["name": "conversation_insight", "strict": true, "schema": Self.schema(for: pipeline)],
+                ],
+            ])
+            let call = Analysis.Usage(promptTokens: completion.usage.promptTokens, completionTokens: completion.usage.completionTokens)
+            usage.promptTokens += call.promptTokens
+            usage.completionTokens += call.completionTokens
+            cost += completion.costUSD
+            spent(call, completion.costUSD)
             do {
                 var analysis = try Self.validated(completion.content, pipeline: pipeline)
                 analysis.analyzer = "llm:\(model)"
                 analysis.usage = usage
-                analysis.costUSD = pricePerMillionTokens.map { usage.cost(perMillionTokens: $0) }
+                analysis.costUSD = cost
                 return analysis
             } catch let error as InvalidAnalysis {
                 problem = error.reason
-                messages.append(.init(role: "assistant", content: completion.content))
+                messages.append(["role": "assistant", "content": .string(completion.content)])
                 messages.append(
-                    .init(role: "user", content: "That answer is not valid: \(problem). Answer again with only the JSON object."))
+                    ["role": "user", "content": .string("That answer is not valid: \(problem). Answer again with only the JSON object.")])
             }
         }
         throw InvalidAnalysis(reason: "\(pipeline.llm.maxAttempts) answers of \(model) were invalid, the last because \(problem)")

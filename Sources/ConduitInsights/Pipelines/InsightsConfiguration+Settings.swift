@@ -1,3 +1,4 @@
+import ConduitChat
 import ConduitCore
 import Foundation
 
@@ -20,12 +21,13 @@ extension InsightsConfiguration {
 }
 
 extension InsightsConfiguration {
-    /// Refuses pipelines whose analyzer has no provider to call.
-    package func validate(upstream: UpstreamConfiguration) throws {
-        if upstream.baseURL == nil,
-            let pipeline = pipelines.pipelines.values.sorted(by: { $0.name < $1.name }).first(where: { $0.analyzer != .local })
-        {
-            throw ConfigurationError("the pipeline '\(pipeline.name)' uses \(pipeline.analyzer), which needs upstream.base_url")
+    /// Refuses pipelines whose analyzer names no model the gateway serves.
+    package func validate(chat: ChatConfiguration) throws {
+        for pipeline in pipelines.pipelines.values.sorted(by: { $0.name < $1.name }) {
+            if case .llm(let model) = pipeline.analyzer, chat.models[model] == nil {
+                throw ConfigurationError(
+                    "the pipeline '\(pipeline.name)' uses \(pipeline.analyzer), but '\(model)' is not a chat model of chat.models_file")
+            }
         }
     }
 }

@@ -37,7 +37,7 @@ public struct PipelineDefinition: Sendable, Equatable {
     public enum Analyzer: Sendable, Equatable, CustomStringConvertible {
         /// Offline, on the embedding model: zero-shot by similarity to the labels' descriptions.
         case local
-        /// An OpenAI-compatible chat model of the upstream (`upstream.base_url`).
+        /// A chat model the gateway serves (`chat.models_file`).
         case llm(model: String)
 
         package init?(_ text: String) {

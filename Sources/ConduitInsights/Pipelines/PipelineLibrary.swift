@@ -55,7 +55,7 @@ public struct PipelineLibrary: Sendable, Equatable {
             case "version": pipeline.version = try reader.integer(node, key, 1...1_000_000)
             case "analyzer":
                 guard let analyzer = PipelineDefinition.Analyzer(try reader.text(node, key)) else {
-                    throw reader.problem(key, "takes local or llm:MODEL (a chat model of the upstream)")
+                    throw reader.problem(key, "takes local or llm:MODEL (a chat model of chat.models_file)")
                 }
                 pipeline.analyzer = analyzer
             case "roles": pipeline.roles = try reader.list(node, key)
