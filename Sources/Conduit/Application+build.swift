@@ -117,24 +117,32 @@ public func buildApplication(
     let meter = UsageMeter(recorder: usage, metrics: UsageMetrics(factory: metrics.factory), prices: live.view(\.usage.prices))
     let rateLimiter = store.map { RateLimiter(store: $0, metricsFactory: metrics.factory) }
     var features: [any ConduitFeature] = []
+    var embeddings: EmbeddingsFeature?
     if running.contains(.embeddings) {
         guard let catalog else { throw ConfigurationError("server.features: embeddings needs a model to serve") }
-        features.append(
-            EmbeddingsFeature(
-                catalog: catalog, limits: live.view(\.limits), scheduler: live.view(\.scheduler), node: live.node,
-                rateLimiter: rateLimiter, meter: meter, runsJobs: store != nil))
+        embeddings = EmbeddingsFeature(
+            catalog: catalog, limits: live.view(\.limits), scheduler: live.view(\.scheduler), node: live.node, rateLimiter: rateLimiter,
+            meter: meter, runsJobs: store != nil)
     }
     // Shared by the features that call out: closes its connections once the jobs that call it have stopped.
     var outbound: OutboundHTTPClient?
     if store != nil || running.contains(.chat) { outbound = OutboundHTTPClient() }
-    // The node's way to the model providers: the chat API's, and the llm: pipelines' of insights.
+    // The node's way to the model providers (its own embedding models among them): the chat and embeddings
+    // APIs', and the llm: pipelines' of insights.
     var gateway: ChatGateway?
     if let outbound, running.contains(.chat) || running.contains(.insights) {
-        gateway = ChatGateway(configuration: live.view(\.chat), outbound: outbound, metricsFactory: metrics.factory)
+        gateway = ChatGateway(
+            configuration: live.view(\.chat), outbound: outbound, local: embeddings?.local, metricsFactory: metrics.factory)
     }
     if running.contains(.chat), let gateway {
-        features.append(ChatFeature(gateway: gateway, limits: live.view(\.limits), store: store, rateLimiter: rateLimiter, meter: meter))
+        let remote = GatewayEmbeddings(gateway: gateway, rateLimiter: rateLimiter, meter: meter)
+        embeddings?.remote = remote
+        features.append(
+            ChatFeature(
+                gateway: gateway, limits: live.view(\.limits), store: store, rateLimiter: rateLimiter, meter: meter,
+                ownsEmbeddingsRoute: embeddings == nil ? remote : nil))
     }
+    if let embeddings { features.insert(embeddings, at: 0) }
     var runner: JobRunner?
     if let store, let http = outbound {
         let teams = TeamScope(store: store)

@@ -5,6 +5,8 @@ import HTTPTypes
 /// quote a key): the answer names the deployment, the provider's status and its error code.
 enum ChatError: Error, APIErrorConvertible, CustomStringConvertible {
     case unknownModel(String)
+    /// A model of the other kind: an embedding model asked for a chat completion, or the reverse.
+    case wrongKind(String, GatewayModel.Kind)
     /// Longer than the context window of every deployment of the model and its fallbacks.
     case contextTooLong(tokens: Int)
     /// A provider refused the request itself (400, 413, 422): it would fail anywhere.
@@ -20,6 +22,10 @@ enum ChatError: Error, APIErrorConvertible, CustomStringConvertible {
             return APIError(
                 status: .notFound, message: "the model '\(model.bounded())' is not served here (GET /v1/models lists them)",
                 param: "model", code: "model_not_found")
+        case .wrongKind(let model, let kind):
+            return .invalidRequest(
+                "the model '\(model)' is \(kind == .chat ? "a chat model (POST /v1/chat/completions)" : "an embedding model (POST /v1/embeddings)")",
+                param: "model", code: "wrong_model_kind")
         case .contextTooLong(let tokens):
             return .invalidRequest(
                 "the request needs about \(tokens) tokens, more than the context window of the model and its fallbacks",

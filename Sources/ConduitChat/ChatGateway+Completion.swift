@@ -20,7 +20,7 @@ extension ChatGateway {
     package func complete(_ body: [String: JSONValue]) async throws -> GatewayCompletion {
         let configuration = self.configuration.current
         let request = try ChatCompletionRequest(body)
-        let model = try chatModel(request.model, in: configuration)
+        let model = try model(request.model, kind: .chat, in: configuration)
         let (route, (bytes, usage)) = try await completion(
             request, model: model, configuration: configuration, deadline: .now + configuration.totalTimeout)
         let answer = try? JSONDecoder().decode(ChatCompletionAnswer.self, from: Data(bytes.readableBytesView))
@@ -35,12 +35,12 @@ extension ChatGateway {
     /// The whole answer of a call that does not stream, as OpenAI's chat completion, with its usage when
     /// the provider gave it.
     func completion(
-        _ request: ChatCompletionRequest, model: ChatModel, configuration: ChatConfiguration, deadline: ContinuousClock.Instant
+        _ request: ChatCompletionRequest, model: GatewayModel, configuration: ChatConfiguration, deadline: ContinuousClock.Instant
     ) async throws -> (Route, (ByteBuffer, TokenUsage?)) {
         let limit = configuration.maxResponseBytes
         return try await call(request, model: model, configuration: configuration, deadline: deadline) { attempt in
             let provider = attempt.deployment.provider
-            let response = try await attempt.send(try provider.body(of: request, model: attempt.deployment.model))
+            let response = try await attempt.send(try provider.body(of: request, model: attempt.deployment.model), to: provider.chatPath)
             let (bytes, usage) = try provider.completion(from: try await attempt.read(response.body, limit: limit))
             attempt.note(usage)
             return (bytes, usage)

@@ -12,13 +12,16 @@ package final class ChatGateway: Sendable {
     package let states: DeploymentStates
     package let budget: RetryBudget
     let metrics: ChatMetrics
+    /// The node's own embedding models, for `local` deployments; nil where it serves none.
+    let local: (any LocalEmbeddings)?
     /// Where each attempt's span goes (the process's tracer; tests pass one that keeps them).
     private let tracer: any LegacyTracer
     /// The jitter's dice, 0..<upper (tests pass a fixed one).
     private let random: @Sendable (Double) -> Double
 
     package init(
-        configuration: Live<ChatConfiguration>, states: DeploymentStates, metrics: ChatMetrics, budget: RetryBudget = RetryBudget(),
+        configuration: Live<ChatConfiguration>, states: DeploymentStates, metrics: ChatMetrics, local: (any LocalEmbeddings)? = nil,
+        budget: RetryBudget = RetryBudget(),
         tracer: any LegacyTracer = InstrumentationSystem.legacyTracer,
         random: @escaping @Sendable (Double) -> Double = { Double.random(in: 0..<$0) }
     ) {
@@ -27,31 +30,36 @@ package final class ChatGateway: Sendable {
         self.states = states
         self.metrics = metrics
         self.budget = budget
+        self.local = local
         self.random = random
     }
 
     /// The gateway of a node: its deployments' connections made from `outbound`'s settings, its metrics
     /// reported to `metricsFactory`. `states` is a service the node runs (it closes the connections).
-    package convenience init(configuration: Live<ChatConfiguration>, outbound: OutboundHTTPClient, metricsFactory: any MetricsFactory) {
+    package convenience init(
+        configuration: Live<ChatConfiguration>, outbound: OutboundHTTPClient, local: (any LocalEmbeddings)? = nil,
+        metricsFactory: any MetricsFactory
+    ) {
         self.init(
             configuration: configuration, states: DeploymentStates(outbound: outbound, metricsFactory: metricsFactory),
-            metrics: ChatMetrics(factory: metricsFactory))
+            metrics: ChatMetrics(factory: metricsFactory), local: local)
     }
 
     /// Where a call was served.
     struct Route: Sendable {
-        var deployment: ChatDeployment
+        var deployment: GatewayDeployment
         /// The model that served it: the one asked for, or one of its fallbacks.
-        var model: ChatModel
+        var model: GatewayModel
         var attempts: Int
         var isFallback: Bool
         /// Counts the call in flight at the deployment until `leave` (a streamed answer's length).
         var state: DeploymentState
     }
 
-    /// The model called or aliased `name`.
-    func chatModel(_ name: String, in configuration: ChatConfiguration) throws -> ChatModel {
+    /// The model of `kind` called or aliased `name`.
+    func model(_ name: String, kind: GatewayModel.Kind, in configuration: ChatConfiguration) throws -> GatewayModel {
         guard let model = configuration.models[name] else { throw ChatError.unknownModel(name) }
+        guard model.kind == kind else { throw ChatError.wrongKind(name, model.kind) }
         return model
     }
 
@@ -61,7 +69,7 @@ package final class ChatGateway: Sendable {
     /// at once. With `holdsDeployment`, the deployment counts the call in flight until the caller's
     /// `route.state.leave()`.
     func call<Result: Sendable>(
-        _ request: ChatCompletionRequest, model asked: ChatModel, configuration: ChatConfiguration, deadline: ContinuousClock.Instant,
+        _ request: some RoutedRequest, model asked: GatewayModel, configuration: ChatConfiguration, deadline: ContinuousClock.Instant,
         holdsDeployment: Bool = false, _ attempt: (ProviderCall) async throws -> Result
     ) async throws -> (Route, Result) {
         let chain = [asked] + asked.fallbacks.compactMap { configuration.models[$0] }
@@ -97,7 +105,7 @@ package final class ChatGateway: Sendable {
                     try await Task.sleep(for: wait)
                     outcome = picker(configuration).pick(model, tokens: request.tokensNeeded, failed: failed, excluded: excluded)
                 }
-                let deployment: ChatDeployment
+                let deployment: GatewayDeployment
                 let state: DeploymentState
                 let isTrial: Bool
                 switch outcome {
@@ -119,8 +127,9 @@ package final class ChatGateway: Sendable {
                 let attemptNumber = attempts
                 do {
                     // A client span per attempt, named and described as OpenTelemetry's GenAI conventions say.
-                    let result = try await tracer.withAnySpan("chat \(deployment.model)", ofKind: .client) { span in
-                        span.attributes["gen_ai.operation.name"] = "chat"
+                    let operation = type(of: request).operation
+                    let result = try await tracer.withAnySpan("\(operation) \(deployment.model)", ofKind: .client) { span in
+                        span.attributes["gen_ai.operation.name"] = operation
                         span.attributes["gen_ai.provider.name"] = deployment.provider.rawValue
                         span.attributes["gen_ai.request.model"] = deployment.model
                         if let maxTokens = request.maxTokens { span.attributes["gen_ai.request.max_tokens"] = maxTokens }

@@ -38,7 +38,7 @@ package struct ChatMetrics: Sendable {
     }
 
     /// Tokens a call used at `deployment`, and their cost at its prices.
-    func used(_ usage: TokenUsage, at deployment: ChatDeployment) {
+    func used(_ usage: TokenUsage, at deployment: GatewayDeployment) {
         let dimensions = [("deployment", deployment.id)]
         Counter(label: "conduit_chat_tokens_total", dimensions: dimensions + [("type", "prompt")], factory: factory)
             .increment(by: usage.promptTokens)

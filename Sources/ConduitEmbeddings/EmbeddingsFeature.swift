@@ -14,6 +14,8 @@ package struct EmbeddingsFeature: ConduitFeature {
     let meter: UsageMeter
     /// Batch embedding runs only where jobs are stored.
     let runsJobs: Bool
+    /// The gateway's embedding models, which `/v1/embeddings` hands requests for; nil where the node runs none.
+    package var remote: (any RemoteEmbeddings)?
 
     package init(
         catalog: ModelCatalog, limits: Live<APILimits>, scheduler: Live<SchedulerConfiguration>, node: Live<DebugController.Node>,
@@ -33,12 +35,15 @@ package struct EmbeddingsFeature: ConduitFeature {
     }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
-        EmbeddingsController(
-            catalog: catalog, limits: limits, rateLimiter: rateLimiter, meter: meter
-        )
-        .addRoutes(to: routes.requiring(.embeddings))
+        EmbeddingsController(catalog: catalog, limits: limits, rateLimiter: rateLimiter, meter: meter, remote: remote)
+            .addRoutes(to: routes.requiring(.embeddings))
         TokenizeController(catalog: catalog, limits: limits).addRoutes(to: routes.requiring(.embeddings))
         DebugController(catalog: catalog, scheduler: scheduler, node: node, started: .now).addRoutes(to: routes.requiring(.operator))
+    }
+
+    /// The local models, for the gateway's `local` deployments.
+    package var local: any LocalEmbeddings {
+        EmbeddingsController(catalog: catalog, limits: limits, rateLimiter: rateLimiter, meter: meter)
     }
 
     package var services: [any Service] { [catalog] }

@@ -24,8 +24,8 @@ import Tracing
 struct ChatGatewayTests {
     static func deployment(
         _ name: String, port: Int, weight: Int = 1, timeout: Duration = .seconds(5), contextWindow: Int? = nil, maxConcurrent: Int? = nil
-    ) -> ChatDeployment {
-        ChatDeployment(
+    ) -> GatewayDeployment {
+        GatewayDeployment(
             id: name, baseURL: URL(string: "http://127.0.0.1:\(port)/\(name)/v1")!, apiKey: "key-of-\(name)", model: "upstream-\(name)",
             weight: weight, maxConcurrent: maxConcurrent, timeout: timeout, contextWindow: contextWindow)
     }
@@ -33,13 +33,13 @@ struct ChatGatewayTests {
     /// Runs `body` with Conduit (authentication off) in front of a fake provider, serving the models
     /// `models` makes from the provider's port.
     static func withGateway(
-        _ models: @escaping @Sendable (Int) -> [ChatModel], configure: @escaping @Sendable (inout ChatConfiguration) -> Void = { _ in },
+        _ models: @escaping @Sendable (Int) -> [GatewayModel], configure: @escaping @Sendable (inout ChatConfiguration) -> Void = { _ in },
         requestDeadline: Duration? = nil, _ body: @escaping @Sendable (FakeProvider, any TestClientProtocol) async throws -> Void
     ) async throws {
         let provider = FakeProvider()
         try await provider.application().test(.live) { providerClient in
             let (app, _) = try TestServer.application { configuration in
-                configuration.chat.models = try! ChatModelTable(models(providerClient.port!))
+                configuration.chat.models = try! GatewayModelTable(models(providerClient.port!))
                 configuration.chat.backoff = .milliseconds(10)
                 configuration.chat.maximumBackoff = .milliseconds(300)
                 configure(&configuration.chat)
@@ -69,7 +69,7 @@ struct ChatGatewayTests {
         "a completion passes through untouched but for the model's name at the provider, with the deployment's key and headers saying what served it"
     )
     func passThrough() async throws {
-        try await Self.withGateway({ [ChatModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: $0)])] }) {
+        try await Self.withGateway({ [GatewayModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: $0)])] }) {
             provider, client in
             let request = #"""
                 {"model":"clever","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"}],
@@ -96,7 +96,7 @@ struct ChatGatewayTests {
 
     @Test("bad requests get a 4xx in the error shape, and no provider is called")
     func badRequests() async throws {
-        try await Self.withGateway({ [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
+        try await Self.withGateway({ [GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
             let cases: [(String, HTTPResponse.Status, String)] = [
                 (#"{"model":"nope","messages":[{"role":"user","content":"hi"}]}"#, .notFound, "model_not_found"),
                 (#"{"messages":[{"role":"user","content":"hi"}]}"#, .badRequest, "invalid_value"),
@@ -126,11 +126,11 @@ struct ChatGatewayTests {
     func retriesAndErrors() async throws {
         try await Self.withGateway({
             [
-                ChatModel(
+                GatewayModel(
                     name: "smart", routing: .leastOutstanding,
                     deployments: [Self.deployment("a", port: $0, weight: 2), Self.deployment("b", port: $0)]),
                 // Port 9 (discard) has no listener on loopback: the connection is refused.
-                ChatModel(
+                GatewayModel(
                     name: "dead-first", routing: .leastOutstanding,
                     deployments: [Self.deployment("dead", port: 9, weight: 2), Self.deployment("b2", port: $0)]),
             ]
@@ -179,7 +179,7 @@ struct ChatGatewayTests {
 
     @Test("a 429's Retry-After is honoured: the deployment is not called again before it")
     func retryAfter() async throws {
-        try await Self.withGateway({ [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
+        try await Self.withGateway({ [GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
             provider.script("a", [.status(429, headers: ["retry-after-ms": "250"])])
             let started = ContinuousClock.now
             let (response, _) = try await Self.post(client, #"{"model":"smart","messages":[{"role":"user","content":"hi"}]}"#)
@@ -198,8 +198,8 @@ struct ChatGatewayTests {
     func fallbacks() async throws {
         try await Self.withGateway({
             [
-                ChatModel(name: "small", fallbacks: ["big"], deployments: [Self.deployment("s", port: $0, contextWindow: 100)]),
-                ChatModel(name: "big", deployments: [Self.deployment("b", port: $0, contextWindow: 100_000)]),
+                GatewayModel(name: "small", fallbacks: ["big"], deployments: [Self.deployment("s", port: $0, contextWindow: 100)]),
+                GatewayModel(name: "big", deployments: [Self.deployment("b", port: $0, contextWindow: 100_000)]),
             ]
         }) { provider, client in
             let long = String(repeating: "word ", count: 200)
@@ -222,7 +222,7 @@ struct ChatGatewayTests {
     @Test("a deployment that keeps failing is skipped while its circuit is open: calls get 503 with Retry-After and reach no provider")
     func circuitBreaker() async throws {
         try await Self.withGateway(
-            { [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] },
+            { [GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] },
             configure: {
                 $0.maxRetries = 0
                 $0.circuitFailures = 2
@@ -283,7 +283,7 @@ struct ChatGatewayTests {
     @Test("the retry budget bounds retries: with none left, a failure is not retried")
     func retryBudget() async throws {
         try await Self.withGateway(
-            { [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] },
+            { [GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] },
             configure: {
                 $0.retryBudgetPercent = 0
                 $0.minimumRetriesInFlight = 0
@@ -301,8 +301,8 @@ struct ChatGatewayTests {
         try await Self.withGateway(
             {
                 [
-                    ChatModel(name: "slow", deployments: [Self.deployment("s", port: $0, timeout: .milliseconds(300))]),
-                    ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0, timeout: .seconds(20))]),
+                    GatewayModel(name: "slow", deployments: [Self.deployment("s", port: $0, timeout: .milliseconds(300))]),
+                    GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0, timeout: .seconds(20))]),
                 ]
             },
             configure: {
@@ -332,12 +332,12 @@ struct ChatGatewayTests {
     func loadBalancing() async throws {
         try await Self.withGateway({
             [
-                ChatModel(
+                GatewayModel(
                     name: "busy", routing: .leastOutstanding, deployments: [Self.deployment("a", port: $0), Self.deployment("b", port: $0)]),
-                ChatModel(
+                GatewayModel(
                     name: "quick", routing: .lowestLatency,
                     deployments: [Self.deployment("slow", port: $0), Self.deployment("fast", port: $0)]),
-                ChatModel(
+                GatewayModel(
                     name: "shared", deployments: [Self.deployment("heavy", port: $0, weight: 3), Self.deployment("light", port: $0)]),
             ]
         }) { provider, client in
@@ -405,7 +405,7 @@ struct ChatGatewayTests {
 
     @Test("a stream passes through event by event as the provider sends it, ends with [DONE], and carries usage only when the client asked")
     func streaming() async throws {
-        try await Self.withGateway({ [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
+        try await Self.withGateway({ [GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { provider, client in
             // The provider holds the rest of its stream until the client has the first event: a gateway that
             // held events back would never pass it on, and the provider would give up waiting.
             provider.script("a", [.heldAfterFirst("one two three")])
@@ -436,7 +436,7 @@ struct ChatGatewayTests {
     )
     func brokenStreams() async throws {
         try await Self.withGateway(
-            { [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }, configure: { $0.totalTimeout = .seconds(6) }
+            { [GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }, configure: { $0.totalTimeout = .seconds(6) }
         ) { provider, client in
             let body = #"{"model":"smart","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
             provider.script("a", [.resetMidStream])
@@ -494,12 +494,12 @@ struct ChatGatewayTests {
                     api_key_file: \(keyFile.path)
                     model: llama3
             """
-        let table = try ChatModelTable.parse(yaml, file: "models.yaml", environment: ["TEST_OPENAI_KEY": "sk-from-env"])
+        let table = try GatewayModelTable.parse(yaml, file: "models.yaml", environment: ["TEST_OPENAI_KEY": "sk-from-env"])
         let model = try #require(table["gpt4"])
         #expect(model.name == "gpt-4o" && model.routing == .leastOutstanding && model.fallbacks == ["mini"])
         #expect(
             model.deployments == [
-                ChatDeployment(
+                GatewayDeployment(
                     id: "east", baseURL: URL(string: "https://api.openai.com/v1")!, apiKey: "sk-from-env", model: "gpt-4o-2024-08-06",
                     weight: 2,
                     maxConcurrent: 8, timeout: .seconds(30), inputPricePerMillion: 2.5, outputPricePerMillion: 10, contextWindow: 128_000)
@@ -509,10 +509,12 @@ struct ChatGatewayTests {
         // The example the documentation points to reads.
         let example = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appending(path: "deploy/chat/models.yaml")
-        let examples = try ChatModelTable.load(
+        let examples = try GatewayModelTable.load(
             from: example, environment: ["OPENAI_API_KEY": "sk-1", "OPENAI_SECOND_API_KEY": "sk-2", "ANTHROPIC_API_KEY": "sk-3"])
-        #expect(examples.models.map(\.name) == ["gpt-4o-mini", "claude", "local-llama"])
+        #expect(examples.models.map(\.name) == ["gpt-4o-mini", "claude", "local-llama", "embed", "openai-embed"])
         #expect(examples["claude"]?.deployments.first?.provider == .anthropic)
+        #expect(examples["embed"]?.kind == .embedding && examples["embed"]?.deployments.first?.provider == .local)
+        #expect(examples["embed"]?.deployments.first?.baseURL == GatewayDeployment.inProcess)
 
         let mistakes: [(String, String)] = [
             ("models:\n  - name: a\n    deployments: []", "models[0].deployments takes a list of deployments"),
@@ -535,6 +537,22 @@ struct ChatGatewayTests {
             ),
             ("models:\n  - name: a\n    deployments:\n      - base_url: ftp://x\n        model: m", "takes an http(s) URL"),
             (
+                "models:\n  - name: a\n    deployments:\n      - provider: local\n        model: m",
+                "the deployment 'a/1' of the chat model 'a' cannot be local"
+            ),
+            (
+                "models:\n  - name: a\n    kind: embedding\n    deployments:\n      - provider: anthropic\n        base_url: http://x/v1\n        model: m",
+                "cannot be anthropic"
+            ),
+            (
+                "models:\n  - name: a\n    kind: embedding\n    deployments:\n      - provider: local\n        base_url: http://x/v1\n        model: m",
+                "is local: it takes no base_url and no key"
+            ),
+            (
+                "models:\n  - name: a\n    fallbacks: [e]\n    deployments:\n      - base_url: http://x/v1\n        model: m\n  - name: e\n    kind: embedding\n    deployments:\n      - provider: local\n        model: m",
+                "the chat model 'a' cannot fall back to 'e', an embedding model"
+            ),
+            (
                 "models:\n  - name: a\n    colour: red\n    deployments:\n      - base_url: http://x/v1\n        model: m",
                 "'models[0].colour' is not a key of a model"
             ),
@@ -544,9 +562,9 @@ struct ChatGatewayTests {
             ),
         ]
         for (yaml, expected) in mistakes {
-            #expect(throws: ConfigurationError.self) { try ChatModelTable.parse(yaml, file: "models.yaml", environment: [:]) }
+            #expect(throws: ConfigurationError.self) { try GatewayModelTable.parse(yaml, file: "models.yaml", environment: [:]) }
             do {
-                _ = try ChatModelTable.parse(yaml, file: "models.yaml", environment: [:])
+                _ = try GatewayModelTable.parse(yaml, file: "models.yaml", environment: [:])
             } catch {
                 #expect("\(error)".contains(expected), "\(error)")
                 #expect(!"\(error)".contains("sk-1"), "a key is never echoed")
@@ -557,7 +575,7 @@ struct ChatGatewayTests {
     @Test("GET /v1/models lists the chat models beside the local embedding model, each with its kind")
     func listedModels() async throws {
         try await Self.withGateway({
-            [ChatModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: $0, contextWindow: 8192)])]
+            [GatewayModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: $0, contextWindow: 8192)])]
         }) {
             _, client in
             let response = try await client.execute(uri: "/v1/models", method: .get)
@@ -582,8 +600,8 @@ struct ChatGatewayTests {
                 try await store.keys.setLimits(Limits(tokensPerMinute: 5000), forKey: key.key.id)
                 let embedder = try await store.keys.create(name: "embedder", teamID: team.id, scopes: [.embeddings]).secret
                 let app = try TestServer.authenticatedApplication(store: store) { configuration in
-                    configuration.chat.models = try! ChatModelTable([
-                        ChatModel(name: "smart", deployments: [Self.deployment("a", port: providerClient.port!)])
+                    configuration.chat.models = try! GatewayModelTable([
+                        GatewayModel(name: "smart", deployments: [Self.deployment("a", port: providerClient.port!)])
                     ])
                 }
                 try await app.test(.router) { client in
@@ -627,7 +645,7 @@ struct ChatGatewayTests {
 
     @Test("the official openai SDK (sync, async, streaming) and curl -N work unchanged against the gateway")
     func officialClients() async throws {
-        try await Self.withGateway({ [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { _, client in
+        try await Self.withGateway({ [GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }) { _, client in
             let script = URL(filePath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appending(
                 path: "Fixtures/openai_sdk_check.py")
             // Output to a file, not a pipe: a full pipe would stall the child, and reading one can hang.
@@ -671,8 +689,8 @@ struct ChatGatewayTests {
                 let mine = try await store.keys.create(name: "mine", teamID: team.id, scopes: [.chat]).secret
                 let theirs = try await store.keys.create(name: "theirs", teamID: other.id, scopes: [.chat]).secret
                 let app = try TestServer.authenticatedApplication(store: store) { configuration in
-                    configuration.chat.models = try! ChatModelTable([
-                        ChatModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: providerClient.port!)])
+                    configuration.chat.models = try! GatewayModelTable([
+                        GatewayModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: providerClient.port!)])
                     ])
                     configuration.chat.cacheTTL = .seconds(60)
                 }
@@ -717,7 +735,7 @@ struct ChatGatewayTests {
         try await Self.withGateway({ port in
             var deployment = Self.deployment("claude", port: port)
             deployment.provider = .anthropic
-            return [ChatModel(name: "claude", deployments: [deployment])]
+            return [GatewayModel(name: "claude", deployments: [deployment])]
         }) { provider, client in
             let request = #"""
                 {"model":"claude","stop":"END","tool_choice":"required","user":"u-1",
@@ -794,7 +812,7 @@ struct ChatGatewayTests {
                 let app = try TestServer.authenticatedApplication(store: store) { configuration in
                     var deployment = Self.deployment("a", port: providerClient.port!)
                     (deployment.inputPricePerMillion, deployment.outputPricePerMillion) = (10, 10)
-                    configuration.chat.models = try! ChatModelTable([ChatModel(name: "smart", deployments: [deployment])])
+                    configuration.chat.models = try! GatewayModelTable([GatewayModel(name: "smart", deployments: [deployment])])
                 }
                 try await app.test(.router) { client in
                     // Each call: 100 + 10 tokens at $10 a million, $0.0011; reserved first: 4 prompt and 100 completion tokens, $0.00104.
@@ -846,7 +864,7 @@ struct ChatGatewayTests {
     @Test("a chat call may take longer than other requests' deadline: it is bounded by chat.total_timeout_seconds instead")
     func longCall() async throws {
         try await Self.withGateway(
-            { [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }, configure: { $0.totalTimeout = .seconds(20) },
+            { [GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0)])] }, configure: { $0.totalTimeout = .seconds(20) },
             requestDeadline: .seconds(1)
         ) { provider, client in
             provider.script("a", [.delayed(.milliseconds(1500), "slow but sure")])
@@ -858,7 +876,7 @@ struct ChatGatewayTests {
     @Test("a streamed call whose client left before the answer's head gives its deployment's slot back")
     func abandonedBeforeHead() async throws {
         try await Self.withGateway(
-            { [ChatModel(name: "smart", deployments: [Self.deployment("a", port: $0, maxConcurrent: 1)])] },
+            { [GatewayModel(name: "smart", deployments: [Self.deployment("a", port: $0, maxConcurrent: 1)])] },
             configure: { $0.maxRetries = 0 }
         ) { provider, client in
             let body = #"{"model":"smart","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
@@ -882,8 +900,8 @@ struct ChatGatewayTests {
         try await provider.application().test(.live) { providerClient in
             var configuration = ChatConfiguration()
             configuration.backoff = .milliseconds(1)
-            configuration.models = try ChatModelTable([
-                ChatModel(
+            configuration.models = try GatewayModelTable([
+                GatewayModel(
                     name: "smart", routing: .leastOutstanding,
                     deployments: [
                         Self.deployment("a", port: providerClient.port!, weight: 2), Self.deployment("b", port: providerClient.port!),
@@ -899,14 +917,8 @@ struct ChatGatewayTests {
             let request = try ChatCompletionRequest([
                 "model": "smart", "max_tokens": 50, "messages": [["role": "user", "content": "hi"]],
             ])
-            let (route, _) = try await gateway.call(
-                request, model: try #require(configuration.models["smart"]), configuration: configuration, deadline: .now + .seconds(30)
-            ) { call in
-                let response = try await call.send(try call.deployment.provider.body(of: request, model: call.deployment.model))
-                let (bytes, usage) = try call.deployment.provider.completion(from: try await call.read(response.body, limit: 1 << 20))
-                call.note(usage)
-                return bytes
-            }
+            let (route, _) = try await gateway.completion(
+                request, model: try #require(configuration.models["smart"]), configuration: configuration, deadline: .now + .seconds(30))
             await states.shutdown()
             try await outbound.shutdown()
             #expect(route.deployment.id == "b")

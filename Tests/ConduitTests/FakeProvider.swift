@@ -124,6 +124,36 @@ final class FakeProvider: Sendable {
                 return Self.completion(content, model: model)
             }
         }
+        // OpenAI's embeddings: a vector [index, 0.5, deployment's name length] per input, 7 tokens each.
+        router.post("/{deployment}/v1/embeddings") { request, context -> Response in
+            let deployment = try context.parameters.require("deployment")
+            let data = Data(try await request.body.collect(upTo: 1 << 22).readableBytesView)
+            let body = try JSONDecoder().decode([String: JSONValue].self, from: data)
+            let behaviour = self.state.withLock { state -> Behaviour in
+                state.calls.append(Call(deployment: deployment, body: body, authorization: request.headers[.authorization]))
+                return state.scripts[deployment]?.isEmpty == false ? state.scripts[deployment]!.removeFirst() : .answer("")
+            }
+            if case .status(let status, let text, let headers) = behaviour {
+                var fields: HTTPFields = [.contentType: "application/json"]
+                for (name, value) in headers { fields[HTTPField.Name(name)!] = value }
+                return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
+            }
+            let inputs = if case .array(let items)? = body["input"] { items.count } else { 1 }
+            let answer: JSONValue = [
+                "object": "list", "model": body["model"] ?? .null,
+                "data": .array(
+                    (0..<inputs).map { index in
+                        [
+                            "object": "embedding", "index": .integer(Int64(index)),
+                            "embedding": [.integer(Int64(index)), 0.5, .integer(Int64(deployment.count))],
+                        ]
+                    }),
+                "usage": ["prompt_tokens": .integer(Int64(7 * inputs)), "total_tokens": .integer(Int64(7 * inputs))],
+            ]
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(answer))))
+        }
         // Anthropic's Messages API: one answer, a text and a tool use, whole or as its stream of events.
         router.post("/{deployment}/v1/messages") { request, context -> Response in
             let deployment = try context.parameters.require("deployment")

@@ -299,7 +299,7 @@ struct InsightsAPITests {
                     pipeline.name = "llm"
                     pipeline.analyzer = .llm(model: "test-model")
                     configuration.insights.pipelines = PipelineLibrary(pipelines: ["default": .builtIn, "llm": pipeline])
-                    configuration.chat.models = try! ChatModelTable([Self.model("test-model", port: upstreamClient.port!)])
+                    configuration.chat.models = try! GatewayModelTable([Self.model("test-model", port: upstreamClient.port!)])
                     configuration.chat.maxRetries = 0
                 }
                 try await app.test(.router) { client in
@@ -354,11 +354,11 @@ struct InsightsAPITests {
     }
 
     /// A chat model of one deployment at the fake provider on `port`, at $2 per million tokens.
-    static func model(_ name: String, port: Int, id: String? = nil) -> ChatModel {
-        ChatModel(
+    static func model(_ name: String, port: Int, id: String? = nil) -> GatewayModel {
+        GatewayModel(
             name: name,
             deployments: [
-                ChatDeployment(
+                GatewayDeployment(
                     id: id ?? "\(name)/1", baseURL: URL(string: "http://127.0.0.1:\(port)/v1")!, apiKey: "upstream-secret", model: name,
                     inputPricePerMillion: 2, outputPricePerMillion: 2)
             ])
@@ -377,7 +377,7 @@ struct InsightsAPITests {
             model.deployments.append(second)
             model.routing = .leastOutstanding
             var chat = ChatConfiguration()
-            chat.models = try ChatModelTable([model])
+            chat.models = try GatewayModelTable([model])
             chat.backoff = .milliseconds(1)
             let outbound = OutboundHTTPClient()
             let gateway = ChatGateway(configuration: .constant(chat), outbound: outbound, metricsFactory: ServerMetrics().factory)

@@ -23,7 +23,7 @@ struct ExactCache: Sendable {
     }
 
     /// The request's key: SHA-256 of its normalised JSON, with `model` the served model's own name.
-    static func key(_ request: ChatCompletionRequest, model: ChatModel) throws -> String {
+    static func key(_ request: ChatCompletionRequest, model: GatewayModel) throws -> String {
         var fields = request.fields
         fields["model"] = .string(model.name)
         return SHA256.hash(data: try JSONValue.object(fields).canonicalJSON()).map { String(format: "%02x", $0) }.joined()

@@ -5,7 +5,7 @@ public struct ChatConfiguration: Sendable, Equatable {
     /// The models file; no chat models when nil.
     public var modelsFile: URL?
     /// What was read from it; loaded with the configuration, and again on reload.
-    public var models = try! ChatModelTable()
+    public var models = try! GatewayModelTable()
     /// Retries of one call at each model after its first attempt there, across that model's deployments;
     /// each fallback gets as many (the retry budget bounds them all together).
     public var maxRetries = 2
@@ -34,6 +34,6 @@ public struct ChatConfiguration: Sendable, Equatable {
 
     /// Reads the models file; errors name the file and key.
     public mutating func loadModels(environment: [String: String]) throws {
-        models = try modelsFile.map { try ChatModelTable.load(from: $0, environment: environment) } ?? ChatModelTable()
+        models = try modelsFile.map { try GatewayModelTable.load(from: $0, environment: environment) } ?? GatewayModelTable()
     }
 }

@@ -21,11 +21,7 @@ struct ChatCompletionRequest: Sendable {
 
     init(_ fields: [String: JSONValue]) throws {
         self.fields = fields
-        guard case .string(let model)? = fields["model"], !model.isEmpty else {
-            throw APIError.invalidRequest(
-                "model is required: the name of a served model (GET /v1/models)", param: "model", code: "invalid_value")
-        }
-        self.model = model
+        model = try Self.requiredModel(in: fields)
         guard case .array(let messages)? = fields["messages"], !messages.isEmpty else {
             throw APIError.invalidRequest("messages must be a non-empty list of messages", param: "messages", code: "invalid_value")
         }

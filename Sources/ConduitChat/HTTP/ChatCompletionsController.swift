@@ -30,7 +30,7 @@ package struct ChatCompletionsController: Sendable {
     /// reload while it runs does not change what it does).
     private struct Call: Sendable {
         var body: ChatCompletionRequest
-        var model: ChatModel
+        var model: GatewayModel
         var configuration: ChatConfiguration
         var deadline: ContinuousClock.Instant
         var metering: Metering
@@ -39,73 +39,22 @@ package struct ChatCompletionsController: Sendable {
     private func complete(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let started = ContinuousClock.now
         let configuration = gateway.configuration.current
-        var named = ""
-        let body: ChatCompletionRequest
-        let model: ChatModel
-        let admission: RateLimiter.Admission?
-        let spend: RateLimiter.Admission?
-        do {
-            let fields = try await request.decodeJSON(as: [String: JSONValue].self, limit: limits.current.maxBodyBytes)
-            named = fields["model"]?.stringValue ?? ""
-            body = try ChatCompletionRequest(fields)
-            model = try gateway.chatModel(body.model, in: configuration)
-            // The most the call can count against the caller's limits, held before it is made so that no
-            // replica or stream can go past them; settled at what it used.
-            admission = try await rateLimiter?.admit(
-                context.identity, tokens: body.promptTokens + (body.maxTokens ?? Self.unboundedCompletionReservation))
-            do {
-                spend = try await rateLimiter?.reserveSpend(
-                    context.identity, microUSD: largestCost(of: body, model: model, in: configuration))
-            } catch {
-                if let admission { await rateLimiter?.refund(admission) }
-                throw error
-            }
-        } catch {
-            throw await refused(error, context: context, model: named, started: started)
-        }
-        let metering = Metering(
-            meter: meter, metrics: gateway.metrics, rateLimiter: rateLimiter, admission: admission, spend: spend,
-            alertPercents: configuration.budgetAlertPercents, identity: context.identity, model: body.model, started: started)
+        let admitted = try await CallAdmission(gateway: gateway, rateLimiter: rateLimiter, meter: meter).admit(
+            ChatCompletionRequest.self, route: Self.route, context: context, configuration: configuration, started: started
+        ) { try await request.decodeJSON(as: [String: JSONValue].self, limit: limits.current.maxBodyBytes) }
+        let (body, model, metering) = (admitted.body, admitted.model, admitted.metering)
         let call = Call(
             body: body, model: model, configuration: configuration, deadline: started + configuration.totalTimeout, metering: metering)
         do {
             var response =
                 body.stream
                 ? try await stream(call) : try await answer(call, cacheControl: request.headers[.cacheControl] ?? "")
-            for field in admission?.headers ?? [:] { response.headers.append(field) }
+            for field in metering.reservation.admission?.headers ?? [:] { response.headers.append(field) }
             return response
         } catch {
             await metering.record(nil, status: Int(APIError(error).status.code))
             throw error
         }
-    }
-
-    /// The most `request` can cost in millionths of a dollar: its prompt and its completion's bound at the
-    /// highest prices among the deployments of `model` and its fallbacks (a price per million tokens is a
-    /// millionth of a dollar per token).
-    private func largestCost(of request: ChatCompletionRequest, model: ChatModel, in configuration: ChatConfiguration) -> Int64 {
-        let deployments = ([model] + model.fallbacks.compactMap { configuration.models[$0] }).flatMap(\.deployments)
-        let input = deployments.map(\.inputPricePerMillion).max() ?? 0
-        let output = deployments.map(\.outputPricePerMillion).max() ?? 0
-        let completion = request.maxTokens ?? Self.unboundedCompletionReservation
-        return Int64((Double(request.promptTokens) * input + Double(completion) * output).rounded(.up))
-    }
-
-    /// A request refused before it was admitted: counted toward the caller's request limit all the same
-    /// (bad requests are not free; past the limit, the answer is the 429), and recorded. Returns what to throw.
-    private func refused(_ error: any Error, context: ConduitRequestContext, model: String, started: ContinuousClock.Instant) async
-        -> any Error
-    {
-        var thrown = error
-        do {
-            try await rateLimiter?.countRefused(APIError(error), identity: context.identity)
-        } catch {
-            thrown = error
-        }
-        meter.record(
-            teamID: context.identity?.teamID, keyID: context.identity?.keyID, model: model, route: Self.route, tokens: 0,
-            status: Int(APIError(thrown).status.code), since: started)
-        return thrown
     }
 
     private func answer(_ call: Call, cacheControl: String) async throws -> Response {
@@ -127,7 +76,7 @@ package struct ChatCompletionsController: Sendable {
         let (route, (bytes, usage)) = try await gateway.completion(
             body, model: call.model, configuration: configuration, deadline: call.deadline)
         await metering.record(usage, status: 200, at: route.deployment)
-        var headers = headers(route, contentType: "application/json")
+        var headers = route.headers(contentType: "application/json")
         if let cached {
             headers[Self.cacheHeader] = "miss"
             if !cacheControl.contains("no-store") {
@@ -143,7 +92,8 @@ package struct ChatCompletionsController: Sendable {
         let (route, upstream) = try await gateway.call(
             body, model: call.model, configuration: call.configuration, deadline: deadline, holdsDeployment: true
         ) { attempt in
-            let response = try await attempt.send(try attempt.deployment.provider.body(of: body, model: attempt.deployment.model))
+            let provider = attempt.deployment.provider
+            let response = try await attempt.send(try provider.body(of: body, model: attempt.deployment.model), to: provider.chatPath)
             guard response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true else {
                 throw AttemptFailure.malformed(
                     "asked for a stream, it answered \(response.headers.first(name: "content-type") ?? "no content type")")
@@ -153,7 +103,7 @@ package struct ChatCompletionsController: Sendable {
         let failures = call.configuration.circuitFailures
         let metrics = gateway.metrics
         let lease = StreamLease(state: route.state, metering: metering, deployment: route.deployment)
-        var headers = headers(route, contentType: "text/event-stream")
+        var headers = route.headers(contentType: "text/event-stream")
         headers[.cacheControl] = "no-cache"
         return Response(
             status: .ok, headers: headers,
@@ -218,14 +168,6 @@ package struct ChatCompletionsController: Sendable {
             })
     }
 
-    private func headers(_ route: ChatGateway.Route, contentType: String) -> HTTPFields {
-        var headers: HTTPFields = [.contentType: contentType]
-        headers[Self.deploymentHeader] = route.deployment.id
-        headers[Self.attemptsHeader] = String(route.attempts)
-        if route.isFallback { headers[Self.fallbackHeader] = route.model.name }
-        return headers
-    }
-
     package static let deploymentHeader = HTTPField.Name("x-conduit-deployment")!
     package static let attemptsHeader = HTTPField.Name("x-conduit-attempts")!
     package static let fallbackHeader = HTTPField.Name("x-conduit-fallback")!
@@ -236,45 +178,16 @@ package struct ChatCompletionsController: Sendable {
     static let unboundedCompletionReservation = 1024
 
 }
-/// What a call is billed and counted: the tokens it used of the model asked for, and their cost at the
-/// prices of the deployment that served it, against the reservations made before it.
-struct Metering: Sendable {
-    var meter: UsageMeter
-    var metrics: ChatMetrics
-    var rateLimiter: RateLimiter?
-    var admission: RateLimiter.Admission?
-    var spend: RateLimiter.Admission?
-    var alertPercents: [Int]
-    var identity: Identity?
-    var model: String
-    var started: ContinuousClock.Instant
-
-    func record(_ usage: TokenUsage?, status: Int, at deployment: ChatDeployment? = nil) async {
-        if let usage, let deployment { metrics.used(usage, at: deployment) }
-        let cost = usage.flatMap { usage in deployment?.cost(promptTokens: usage.promptTokens, completionTokens: usage.completionTokens) }
-        if let rateLimiter {
-            if let admission { await rateLimiter.settle(admission, used: usage?.total ?? 0) }
-            if let spend {
-                await rateLimiter.settleSpend(
-                    spend, usedMicroUSD: Int64(((cost ?? 0) * 1_000_000).rounded(.up)), identity: identity, thresholds: alertPercents)
-            }
-        }
-        meter.record(
-            teamID: identity?.teamID, keyID: identity?.keyID, model: model, route: ChatCompletionsController.route,
-            tokens: usage?.total ?? 0, status: status, costUSD: cost ?? 0, since: started)
-    }
-}
-
 /// A streamed call's hold on its deployment (a call in flight there) and on the caller's reservations,
 /// given back exactly once: when the stream ends, or, when its body is never written (the client left
 /// before the head went out, or the request's deadline dropped the answer), when the answer is dropped.
 final class StreamLease: Sendable {
     private let state: DeploymentState
     private let metering: Metering
-    private let deployment: ChatDeployment
+    private let deployment: GatewayDeployment
     private let ended = Mutex(false)
 
-    init(state: DeploymentState, metering: Metering, deployment: ChatDeployment) {
+    init(state: DeploymentState, metering: Metering, deployment: GatewayDeployment) {
         self.state = state
         self.metering = metering
         self.deployment = deployment

@@ -8,7 +8,7 @@ struct DeploymentPicker {
 
     enum Outcome {
         /// `isTrial`: the attempt is its circuit's half-open trial.
-        case deployment(ChatDeployment, DeploymentState, isTrial: Bool)
+        case deployment(GatewayDeployment, DeploymentState, isTrial: Bool)
         /// None can be called now: every one whose window fits is open, resting after a `Retry-After`, full,
         /// or refused this call. `retryAfter` is the soonest an open or resting one may be called again.
         case noneAvailable(retryAfter: Duration?)
@@ -19,7 +19,7 @@ struct DeploymentPicker {
     /// A deployment of `model` with room for `tokens` tokens, none of `excluded`, preferring those not in
     /// `failed` (the ones this call already tried); its circuit has admitted the attempt, and it counts
     /// the call in flight until `leave`.
-    func pick(_ model: ChatModel, tokens: Int, failed: Set<String>, excluded: Set<String>) -> Outcome {
+    func pick(_ model: GatewayModel, tokens: Int, failed: Set<String>, excluded: Set<String>) -> Outcome {
         let fitting = model.deployments.filter { ($0.contextWindow ?? .max) >= tokens }
         guard !fitting.isEmpty else { return .tooLong }
         let usable = fitting.filter { !excluded.contains($0.id) }.map { ($0, states.state(of: $0)) }
@@ -43,7 +43,7 @@ struct DeploymentPicker {
         return .noneAvailable(retryAfter: waits.min())
     }
 
-    private func choose(among candidates: [(ChatDeployment, DeploymentState)], routing: ChatModel.Routing) -> Int {
+    private func choose(among candidates: [(GatewayDeployment, DeploymentState)], routing: GatewayModel.Routing) -> Int {
         switch routing {
         case .weighted:
             var roll = random(candidates.reduce(0) { $0 + $1.0.weight })

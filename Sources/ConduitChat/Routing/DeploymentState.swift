@@ -75,7 +75,7 @@ package final class DeploymentStates: Service, Sendable {
         self.now = now
     }
 
-    package func state(of deployment: ChatDeployment) -> DeploymentState {
+    package func state(of deployment: GatewayDeployment) -> DeploymentState {
         states.withLock { states in
             if let state = states[deployment.id] { return state }
             let gauge = Gauge(
@@ -87,7 +87,7 @@ package final class DeploymentStates: Service, Sendable {
     }
 
     /// The client of `deployment`'s calls: a call fails when nothing arrives for the deployment's timeout.
-    package func client(of deployment: ChatDeployment) -> HTTPClient {
+    package func client(of deployment: GatewayDeployment) -> HTTPClient {
         clients.withLock { clients in
             let key = ClientKey(deployment: deployment.id, timeout: deployment.timeout)
             if let client = clients[key] { return client }

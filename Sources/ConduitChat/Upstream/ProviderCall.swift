@@ -6,7 +6,7 @@ import Tracing
 
 /// One attempt at a deployment: its `/chat/completions` (or Anthropic's `/messages`).
 struct ProviderCall {
-    let deployment: ChatDeployment
+    let deployment: GatewayDeployment
     let client: HTTPClient
     /// When the whole call (every attempt, the streamed answer) must be over.
     let deadline: ContinuousClock.Instant
@@ -20,9 +20,9 @@ struct ProviderCall {
         span.attributes["gen_ai.usage.output_tokens"] = usage.completionTokens
     }
 
-    /// The request, with the deployment's key.
-    func request(body: ByteBuffer) -> HTTPClientRequest {
-        var request = HTTPClientRequest(url: deployment.baseURL.appending(path: deployment.provider.path).absoluteString)
+    /// The request to `path` under the deployment's base URL, with its key.
+    func request(body: ByteBuffer, path: String) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: deployment.baseURL.appending(path: path).absoluteString)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         deployment.provider.prepare(&request)
@@ -31,14 +31,14 @@ struct ProviderCall {
         return request
     }
 
-    /// Sends `body` and returns the answer once its head says 200; any other status is a failure, with the
-    /// provider's error code (its message is never read on: it may quote the key).
-    func send(_ body: ByteBuffer) async throws -> HTTPClientResponse {
+    /// Sends `body` to `path` and returns the answer once its head says 200; any other status is a failure,
+    /// with the provider's error code (its message is never read on: it may quote the key).
+    func send(_ body: ByteBuffer, to path: String) async throws -> HTTPClientResponse {
         let response: HTTPClientResponse
         do {
             let remaining = deadline - .now
             guard remaining > .zero else { throw AttemptFailure.timedOut }
-            response = try await client.execute(request(body: body), timeout: TimeAmount(remaining))
+            response = try await client.execute(request(body: body, path: path), timeout: TimeAmount(remaining))
         } catch {
             throw Self.failure(error)
         }

@@ -5,18 +5,20 @@ import NIOCore
 import NIOHTTP1
 
 /// How each kind of provider is spoken to: where a call goes, how its key is sent, and how its answer
-/// and its stream become OpenAI's chat completion.
-extension ChatDeployment.Provider {
-    var path: String {
+/// and its stream become OpenAI's chat completion. (A `local` deployment serves embeddings alone, in
+/// process: the models table refuses it for a chat model, and it is spoken to as OpenAI's API would be.)
+extension GatewayDeployment.Provider {
+    /// Where chat completions go under the base URL.
+    var chatPath: String {
         switch self {
-        case .openai: "chat/completions"
+        case .openai, .local: "chat/completions"
         case .anthropic: "messages"
         }
     }
 
     func authorize(_ request: inout HTTPClientRequest, key: String) {
         switch self {
-        case .openai:
+        case .openai, .local:
             request.headers.add(name: "Authorization", value: "Bearer \(key)")
         case .anthropic:
             request.headers.add(name: "x-api-key", value: key)
@@ -30,7 +32,7 @@ extension ChatDeployment.Provider {
     /// The body of a request for `model` at this provider.
     func body(of request: ChatCompletionRequest, model: String) throws -> ByteBuffer {
         switch self {
-        case .openai: try request.upstreamBody(model: model)
+        case .openai, .local: try request.upstreamBody(model: model)
         case .anthropic: try AnthropicMessages.request(request.fields, model: model)
         }
     }
@@ -38,7 +40,7 @@ extension ChatDeployment.Provider {
     /// The provider's whole answer as an OpenAI chat completion, with its usage when it gave one.
     func completion(from body: ByteBuffer) throws -> (ByteBuffer, TokenUsage?) {
         switch self {
-        case .openai:
+        case .openai, .local:
             guard let completion = try? JSONDecoder().decode(ChatCompletionAnswer.self, from: Data(body.readableBytesView)) else {
                 throw AttemptFailure.malformed("not a chat completion")
             }
@@ -51,7 +53,7 @@ extension ChatDeployment.Provider {
 
     func relay(forwardsUsage: Bool) -> any StreamRelay {
         switch self {
-        case .openai: OpenAIStreamRelay(forwardsUsage: forwardsUsage)
+        case .openai, .local: OpenAIStreamRelay(forwardsUsage: forwardsUsage)
         case .anthropic: AnthropicStreamRelay(forwardsUsage: forwardsUsage)
         }
     }

@@ -34,4 +34,7 @@ public struct Identity: Sendable, Equatable {
         (keyID.map { RateWindow.budgetWindows(for: "key:" + $0, keyLimits) } ?? [])
             + RateWindow.budgetWindows(for: "team:" + teamID, teamLimits)
     }
+
+    /// Whose work a request is, for fair queueing: the key, or the team of a user.
+    package var tenant: String { keyID ?? "team:" + teamID }
 }

@@ -7,22 +7,35 @@ import NIOCore
 import Store
 import Tracing
 
-/// `POST /v1/embeddings`, compatible with the OpenAI API.
+/// `POST /v1/embeddings`, compatible with the OpenAI API: the node's own models, and the gateway's
+/// remote ones (`remote`) for a request that names one of those.
 package struct EmbeddingsController {
     package let catalog: ModelCatalog
     package let limits: Live<APILimits>
     /// Nil when there is no store (tests that run without one, with authentication off).
     package let rateLimiter: RateLimiter?
     package let meter: UsageMeter
+    /// Nil where the node runs no gateway.
+    package var remote: (any RemoteEmbeddings)? = nil
 
     package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/embeddings") { request, context in try await embed(request, context: context) }
     }
 
+    /// What a request has used so far, for its usage event.
+    private struct Metered {
+        var model = ""
+        var tokens = 0
+        var admitted = false
+        /// Handed to the gateway, which bills it.
+        var forwarded = false
+    }
+
     package func embed(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let start = ContinuousClock.now
-        var metered = (model: "", tokens: 0, admitted: false)
+        var metered = Metered()
         func record(status: Int) {
+            guard !metered.forwarded else { return }
             meter.record(
                 teamID: context.identity?.teamID, keyID: context.identity?.keyID, model: metered.model, route: "/v1/embeddings",
                 tokens: metered.tokens, status: status, since: start)
@@ -33,7 +46,7 @@ package struct EmbeddingsController {
             return response
         } catch {
             let refusal = APIError(error)
-            if !metered.admitted, let rateLimiter {
+            if !metered.admitted, !metered.forwarded, let rateLimiter {
                 do {
                     try await rateLimiter.countRefused(refusal, identity: context.identity)
                 } catch {
@@ -47,68 +60,92 @@ package struct EmbeddingsController {
     }
 
     private func embed(
-        _ request: Request, context: ConduitRequestContext, start: ContinuousClock.Instant,
-        metered: inout (model: String, tokens: Int, admitted: Bool)
+        _ request: Request, context: ConduitRequestContext, start: ContinuousClock.Instant, metered: inout Metered
     ) async throws -> Response {
         let limits = self.limits.current
-        let body = try await request.decodeJSON(as: EmbeddingsRequest.self, limit: limits.maxBodyBytes)
+        let bytes = try await request.body.collect(upTo: limits.maxBodyBytes)
+        let body = try decodeStrictJSON(EmbeddingsRequest.self, from: bytes)
         metered.model = body.model ?? ""
+        // A model of the node's own goes first: a gateway model of the same name is never reached.
+        if let remote, let model = body.model, (try? catalog.resolve(model)) == nil, remote.serves(model) {
+            metered.forwarded = true
+            return try await remote.embed(bytes, context: context)
+        }
         let served = try catalog.resolve(body.model)
+        // Abandoned means connected when the request came and gone since (an in-memory test channel is never
+        // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
+        let channel = context.channel
+        let wasConnected = channel.isActive
         // Held until the scheduler has answered: a reload that replaces this model retires it only after.
         return try await served.scheduler.reserved {
             metered.model = served.name
-            let model = served.model
-            if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
-                throw EmbeddingsError.dimensionsOutOfRange(dimensions, dimension: model.dimension)
-            }
-            let tokenizing = ContinuousClock.now
-            let (sequences, promptTokens) = try withSpan("tokenize") { span in
-                let (sequences, tokens) = try tokenize(body.input, model: model, limits: limits)
-                span.updateAttributes { attributes in
-                    attributes["conduit.inputs"] = sequences.count
-                    attributes["conduit.tokens"] = tokens
-                }
-                return (sequences, tokens)
-            }
-            let tokenizationTime = ContinuousClock.now - tokenizing
-            metered.tokens = promptTokens
-            // Admission by the caller's limits; the scheduler's own (its queue bounds) is part of "embed".
-            var admission: RateLimiter.Admission?
-            if let rateLimiter {
+            let computed = try await compute(
+                body, with: served, limits: limits, tenant: context.identity?.tenant ?? "",
+                isAbandoned: { wasConnected && !channel.isActive }
+            ) { tokens in
+                metered.tokens = tokens
+                guard let rateLimiter else { return nil }
                 metered.admitted = true
-                admission = try await withSpan("admission") { _ in try await rateLimiter.admit(context.identity, tokens: promptTokens) }
+                // Admission by the caller's limits; the scheduler's own (its queue bounds) is part of "embed".
+                return try await withSpan("admission") { _ in try await rateLimiter.admit(context.identity, tokens: tokens) }
             }
-
-            // Abandoned means connected when the request came and gone since (an in-memory test channel is never
-            // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
-            let channel = context.channel
-            let wasConnected = channel.isActive
-            let embedded: EmbeddingScheduler.Embedded
-            do {
-                embedded = try await withSpan("embed") { _ in
-                    let embedded = try await served.scheduler.embedTimed(
-                        sequences, tenant: context.identity.map { $0.keyID ?? "team:" + $0.teamID } ?? "",
-                        isAbandoned: { wasConnected && !channel.isActive })
-                    embedded.recordSpans()
-                    return embedded
-                }
-            } catch {
-                // Not served (overloaded, timed out, shutting down, or the client left): not charged either.
-                if let admission, let rateLimiter { await rateLimiter.refund(admission) }
-                throw error
-            }
-            let vectors = model.shortened(embedded.vectors, to: body.dimensions)
-            let buffer = EmbeddingsResponse.write(
-                vectors: vectors, format: body.encodingFormat ?? .float,
-                model: served.name, promptTokens: promptTokens)
             var headers: HTTPFields = [.contentType: "application/json"]
-            headers.append(contentsOf: admission?.headers ?? [:])
+            headers.append(contentsOf: computed.admission?.headers ?? [:])
             headers.append(
                 contentsOf: TimingHeaders.fields(
-                    tokenization: tokenizationTime, queue: embedded.queueTime, inference: embedded.inferenceTime,
+                    tokenization: computed.tokenization, queue: computed.embedded.queueTime, inference: computed.embedded.inferenceTime,
                     total: ContinuousClock.now - start))
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: computed.body))
         }
+    }
+
+    /// An answer computed by a local model.
+    private struct Computed {
+        var body: ByteBuffer
+        var promptTokens: Int
+        var admission: RateLimiter.Admission?
+        var tokenization: Duration
+        var embedded: EmbeddingScheduler.Embedded
+    }
+
+    /// Tokenizes `body`'s input for `served`, has `admit` admit its tokens (an admission it returns is
+    /// refunded if the embedding fails), embeds it and writes OpenAI's answer. Runs inside
+    /// `served.scheduler.reserved`.
+    private func compute(
+        _ body: EmbeddingsRequest, with served: ServedModel, limits: APILimits, tenant: String, isAbandoned: @escaping @Sendable () -> Bool,
+        admit: (Int) async throws -> RateLimiter.Admission?
+    ) async throws -> Computed {
+        let model = served.model
+        if let dimensions = body.dimensions, !(1...model.dimension).contains(dimensions) {
+            throw EmbeddingsError.dimensionsOutOfRange(dimensions, dimension: model.dimension)
+        }
+        let tokenizing = ContinuousClock.now
+        let (sequences, promptTokens) = try withSpan("tokenize") { span in
+            let (sequences, tokens) = try tokenize(body.input, model: model, limits: limits)
+            span.updateAttributes { attributes in
+                attributes["conduit.inputs"] = sequences.count
+                attributes["conduit.tokens"] = tokens
+            }
+            return (sequences, tokens)
+        }
+        let tokenization = ContinuousClock.now - tokenizing
+        let admission = try await admit(promptTokens)
+        let embedded: EmbeddingScheduler.Embedded
+        do {
+            embedded = try await withSpan("embed") { _ in
+                let embedded = try await served.scheduler.embedTimed(sequences, tenant: tenant, isAbandoned: isAbandoned)
+                embedded.recordSpans()
+                return embedded
+            }
+        } catch {
+            // Not served (overloaded, timed out, shutting down, or the client left): not charged either.
+            if let admission, let rateLimiter { await rateLimiter.refund(admission) }
+            throw error
+        }
+        let vectors = model.shortened(embedded.vectors, to: body.dimensions)
+        let buffer = EmbeddingsResponse.write(
+            vectors: vectors, format: body.encodingFormat ?? .float, model: served.name, promptTokens: promptTokens)
+        return Computed(body: buffer, promptTokens: promptTokens, admission: admission, tokenization: tokenization, embedded: embedded)
     }
 
     /// Token ids for each input, validated against the model's limits; also the total token count.
@@ -135,5 +172,21 @@ package struct EmbeddingsController {
         let tokens = sequences.reduce(0) { $0 + $1.count }
         guard tokens <= limits.maxRequestTokens else { throw LimitError.requestTooLarge(tokens: tokens, limit: limits.maxRequestTokens) }
         return (sequences, tokens)
+    }
+}
+
+/// The local models as a deployment of the gateway: the caller (the gateway) holds the caller's limits.
+extension EmbeddingsController: LocalEmbeddings {
+    package func embed(_ request: [String: JSONValue], model: String, tenant: String) async throws -> (body: ByteBuffer, promptTokens: Int)
+    {
+        var fields = request
+        fields["model"] = .string(model)
+        let body = try decodeStrictJSON(EmbeddingsRequest.self, from: ByteBuffer(bytes: try JSONEncoder().encode(fields)))
+        let served = try catalog.resolve(model)
+        let limits = self.limits.current
+        return try await served.scheduler.reserved {
+            let computed = try await compute(body, with: served, limits: limits, tenant: tenant, isAbandoned: { false }) { _ in nil }
+            return (computed.body, computed.promptTokens)
+        }
     }
 }

@@ -2,12 +2,12 @@ import ConduitCore
 import Foundation
 
 /// The chat models the gateway serves, by name and alias, checked whole: names unique, fallbacks known.
-public struct ChatModelTable: Sendable, Equatable {
+public struct GatewayModelTable: Sendable, Equatable {
     /// In the order they were declared.
-    public let models: [ChatModel]
+    public let models: [GatewayModel]
     private let indexByName: [String: Int]
 
-    public init(_ models: [ChatModel] = []) throws {
+    public init(_ models: [GatewayModel] = []) throws {
         var indexByName: [String: Int] = [:]
         var deploymentIDs: Set<String> = []
         for (index, model) in models.enumerated() {
@@ -18,6 +18,11 @@ public struct ChatModelTable: Sendable, Equatable {
             }
             guard !model.deployments.isEmpty else { throw ConfigurationError("the model '\(model.name)' has no deployments") }
             for deployment in model.deployments {
+                guard model.kind.providers.contains(deployment.provider) else {
+                    throw ConfigurationError(
+                        "the deployment '\(deployment.id)' of the \(model.kind.rawValue) model '\(model.name)' cannot be \(deployment.provider.rawValue): a \(model.kind.rawValue) model's deployments are \(model.kind.providers.map(\.rawValue).joined(separator: " or "))"
+                    )
+                }
                 guard deploymentIDs.insert(deployment.id).inserted else {
                     throw ConfigurationError("the deployment name '\(deployment.id)' is declared twice")
                 }
@@ -29,6 +34,11 @@ public struct ChatModelTable: Sendable, Equatable {
                     throw ConfigurationError("the model '\(model.name)' falls back to '\(fallback)', which is not declared")
                 }
                 guard models[index].name != model.name else { throw ConfigurationError("the model '\(model.name)' falls back to itself") }
+                guard models[index].kind == model.kind else {
+                    throw ConfigurationError(
+                        "the \(model.kind.rawValue) model '\(model.name)' cannot fall back to '\(fallback)', \(models[index].kind.described)"
+                    )
+                }
             }
         }
         self.models = models
@@ -36,7 +46,10 @@ public struct ChatModelTable: Sendable, Equatable {
     }
 
     /// The model called `name` or aliased so.
-    public subscript(name: String) -> ChatModel? { indexByName[name].map { models[$0] } }
+    public subscript(name: String) -> GatewayModel? { indexByName[name].map { models[$0] } }
 
-    public static func == (lhs: ChatModelTable, rhs: ChatModelTable) -> Bool { lhs.models == rhs.models }
+    /// The models of `kind`, in the order they were declared.
+    public func models(_ kind: GatewayModel.Kind) -> [GatewayModel] { models.filter { $0.kind == kind } }
+
+    public static func == (lhs: GatewayModelTable, rhs: GatewayModelTable) -> Bool { lhs.models == rhs.models }
 }

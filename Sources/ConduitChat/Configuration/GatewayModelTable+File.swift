@@ -2,7 +2,7 @@ import ConduitCore
 import Foundation
 import Yams
 
-extension ChatModelTable {
+extension GatewayModelTable {
     /// Reads `chat.models_file`:
     ///
     /// ```yaml
@@ -22,23 +22,29 @@ extension ChatModelTable {
     ///         input_price_per_million: 2.5
     ///         output_price_per_million: 10
     ///         context_window: 128000
+    ///   - name: embed
+    ///     kind: embedding                   # chat (default) or embedding
+    ///     fallbacks: [openai-embed]
+    ///     deployments:
+    ///       - provider: local               # a model this node serves itself
+    ///         model: all-MiniLM-L6-v2
     /// ```
     ///
     /// Keys come from the environment (`environment`) or a file, never from the models file itself, which
     /// is often kept in version control.
-    public static func load(from file: URL, environment: [String: String]) throws -> ChatModelTable {
+    public static func load(from file: URL, environment: [String: String]) throws -> GatewayModelTable {
         guard let data = FileManager.default.contents(atPath: file.path) else {
             throw ConfigurationError("chat.models_file: cannot read \(file.path)")
         }
         return try parse(String(decoding: data, as: UTF8.self), file: file.path, environment: environment)
     }
 
-    package static func parse(_ yaml: String, file: String, environment: [String: String]) throws -> ChatModelTable {
+    package static func parse(_ yaml: String, file: String, environment: [String: String]) throws -> GatewayModelTable {
         let reader = YAMLReader(file: file, subject: "the models file")
         guard let root = try YAMLReader.root(of: yaml, file: file)?.mapping else {
             throw ConfigurationError("\(file) must be a mapping with the key models")
         }
-        var models: [ChatModel] = []
+        var models: [GatewayModel] = []
         try reader.each(root, section: "") { key, node in
             guard key == "models" else { return false }
             guard let sequence = node.sequence else { throw reader.problem(key, "takes a list of models") }
@@ -47,15 +53,16 @@ extension ChatModelTable {
             }
             return true
         }
-        return try ChatModelTable(models)
+        return try GatewayModelTable(models)
     }
 
-    private static func model(_ node: Node, key: String, reader: YAMLReader, environment: [String: String]) throws -> ChatModel {
-        var model = ChatModel(name: "", deployments: [])
+    private static func model(_ node: Node, key: String, reader: YAMLReader, environment: [String: String]) throws -> GatewayModel {
+        var model = GatewayModel(name: "", deployments: [])
         var deployments: [Node] = []
         try reader.each(try reader.section(node, key), section: key) { key, node in
             switch key.split(separator: ".").last ?? "" {
             case "name": model.name = try reader.text(node, key)
+            case "kind": model.kind = try reader.choice(node, key)
             case "aliases": model.aliases = try reader.list(node, key)
             case "routing": model.routing = try reader.choice(node, key)
             case "fallbacks": model.fallbacks = try reader.list(node, key)
@@ -78,13 +85,13 @@ extension ChatModelTable {
 
     private static func deployment(
         _ node: Node, key: String, defaultID: String, reader: YAMLReader, environment: [String: String]
-    ) throws -> ChatDeployment {
+    ) throws -> GatewayDeployment {
         var id = defaultID
-        var provider = ChatDeployment.Provider.openai
+        var provider = GatewayDeployment.Provider.openai
         var baseURL: URL?
         var apiKey: String?
         var model: String?
-        var deployment = ChatDeployment(id: "", baseURL: URL(filePath: "/"), model: "")
+        var deployment = GatewayDeployment(id: "", baseURL: URL(filePath: "/"), model: "")
         try reader.each(try reader.section(node, key), section: key) { key, node in
             switch key.split(separator: ".").last ?? "" {
             case "name": id = try reader.text(node, key)
@@ -117,6 +124,10 @@ extension ChatModelTable {
             default: return false
             }
             return true
+        }
+        if provider == .local {
+            guard baseURL == nil, apiKey == nil else { throw reader.problem(key, "is local: it takes no base_url and no key") }
+            baseURL = GatewayDeployment.inProcess
         }
         guard let baseURL else { throw reader.problem(key, "needs a base_url") }
         guard let model else { throw reader.problem(key, "needs the model's name at the provider (model)") }

@@ -1,8 +1,31 @@
 import Foundation
 
-/// A chat model the gateway serves under its own name: where its calls go (one or more deployments), how
-/// one is picked, and which models take over when none of them can answer.
-public struct ChatModel: Sendable, Equatable {
+/// A model the gateway serves under its own name, for chat completions or embeddings: where its calls go
+/// (one or more deployments), how one is picked, and which models take over when none of them can answer.
+public struct GatewayModel: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// `POST /v1/chat/completions`.
+        case chat
+        /// `POST /v1/embeddings`.
+        case embedding
+
+        /// "a chat model", "an embedding model".
+        var described: String {
+            switch self {
+            case .chat: "a chat model"
+            case .embedding: "an embedding model"
+            }
+        }
+
+        /// The providers that serve models of this kind.
+        var providers: [GatewayDeployment.Provider] {
+            switch self {
+            case .chat: [.openai, .anthropic]
+            case .embedding: [.openai, .local]
+            }
+        }
+    }
+
     /// How a call picks among the model's deployments whose circuit is not open and that have room.
     public enum Routing: String, Sendable, CaseIterable {
         /// At random, in proportion to the deployments' weights.
@@ -17,16 +40,18 @@ public struct ChatModel: Sendable, Equatable {
     public var name: String
     /// Other names for it.
     public var aliases: [String]
+    public var kind: Kind
     public var routing: Routing
     /// Models to try, in order, when every deployment of this one failed, is open or cannot take the prompt.
     public var fallbacks: [String]
-    public var deployments: [ChatDeployment]
+    public var deployments: [GatewayDeployment]
 
     public init(
-        name: String, aliases: [String] = [], routing: Routing = .weighted, fallbacks: [String] = [],
-        deployments: [ChatDeployment]
+        name: String, kind: Kind = .chat, aliases: [String] = [], routing: Routing = .weighted, fallbacks: [String] = [],
+        deployments: [GatewayDeployment]
     ) {
         self.name = name
+        self.kind = kind
         self.aliases = aliases
         self.routing = routing
         self.fallbacks = fallbacks
@@ -35,13 +60,16 @@ public struct ChatModel: Sendable, Equatable {
 }
 
 /// One place a model's calls can go: a provider's endpoint and the model it knows there.
-public struct ChatDeployment: Sendable, Equatable {
+public struct GatewayDeployment: Sendable, Equatable {
     public enum Provider: String, Sendable, CaseIterable {
         /// Any OpenAI-compatible API that takes its key as a bearer token: OpenAI, xAI, Groq, vLLM, Ollama,
         /// llama.cpp's server.
         case openai
         /// Anthropic's Messages API (`{base_url}/messages`, `x-api-key`), translated both ways.
         case anthropic
+        /// An embedding model this node serves itself (`model` names it), called in process: an embedding
+        /// model of the gateway may put it beside remote deployments, or fall back from it to them.
+        case local
     }
 
     /// Names the deployment in headers, metrics and errors: the file's `name`, or MODEL/N.
@@ -82,6 +110,9 @@ public struct ChatDeployment: Sendable, Equatable {
         self.outputPricePerMillion = outputPricePerMillion
         self.contextWindow = contextWindow
     }
+
+    /// The `baseURL` of a `local` deployment, which is called in process.
+    public static let inProcess = URL(string: "conduit-local:/")!
 
     /// The cost in US dollars of a call's tokens.
     public func cost(promptTokens: Int, completionTokens: Int) -> Double {

@@ -1,0 +1,47 @@
+import ConduitCore
+import Hummingbird
+import NIOCore
+
+/// `POST /v1/embeddings` for the embedding models of `chat.models_file`: routed to their deployments
+/// (remote OpenAI-compatible APIs such as OpenAI, TEI, Infinity, vLLM or Ollama, or the node's own
+/// models) as chat calls are, held against the caller's limits and billed at the deployment's prices.
+package struct GatewayEmbeddings: RemoteEmbeddings {
+    let gateway: ChatGateway
+    let rateLimiter: RateLimiter?
+    let meter: UsageMeter
+
+    package static let route = "/v1/embeddings"
+
+    package init(gateway: ChatGateway, rateLimiter: RateLimiter?, meter: UsageMeter) {
+        self.gateway = gateway
+        self.rateLimiter = rateLimiter
+        self.meter = meter
+    }
+
+    /// Any model of the gateway: a chat model is refused with what it is (`wrong_model_kind`), not as unknown.
+    package func serves(_ model: String) -> Bool { gateway.configuration.current.models[model] != nil }
+
+    package func embed(_ bytes: ByteBuffer, context: ConduitRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        let configuration = gateway.configuration.current
+        let admitted = try await CallAdmission(gateway: gateway, rateLimiter: rateLimiter, meter: meter).admit(
+            GatewayEmbeddingsRequest.self, route: Self.route, context: context, configuration: configuration, started: started
+        ) { try decodeStrictJSON([String: JSONValue].self, from: bytes) }
+        let (body, metering) = (admitted.body, admitted.metering)
+        let tenant = context.identity?.tenant ?? ""
+        do {
+            let (route, (answer, usage)) = try await gateway.call(
+                body, model: admitted.model, configuration: configuration, deadline: started + configuration.totalTimeout
+            ) { attempt in
+                try await gateway.embeddings(body, at: attempt, tenant: tenant, limit: configuration.maxResponseBytes)
+            }
+            await metering.record(usage, status: 200, at: route.deployment)
+            var headers = route.headers(contentType: "application/json")
+            headers.append(contentsOf: metering.reservation.admission?.headers ?? [:])
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: answer))
+        } catch {
+            await metering.record(nil, status: Int(APIError(error).status.code))
+            throw error
+        }
+    }
+}

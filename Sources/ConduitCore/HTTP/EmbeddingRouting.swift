@@ -1,0 +1,18 @@
+import Hummingbird
+import NIOCore
+
+/// Embedding models served elsewhere (the gateway's remote deployments), to which `/v1/embeddings` hands
+/// the requests that name them: the embeddings feature owns the route, the gateway the providers.
+package protocol RemoteEmbeddings: Sendable {
+    /// Whether `model` names one of them.
+    func serves(_ model: String) -> Bool
+    /// Answers the request, whose body is `body`, as `/v1/embeddings` does: limits, billing and errors included.
+    func embed(_ body: ByteBuffer, context: ConduitRequestContext) async throws -> Response
+}
+
+/// The node's own embedding models, for the gateway to call as a deployment (`provider: local`).
+package protocol LocalEmbeddings: Sendable {
+    /// OpenAI's embeddings answer to `request` computed by the local model `model`, and its prompt tokens,
+    /// queued fairly as `tenant`'s work. Throws what `/v1/embeddings` would answer (an `APIErrorConvertible`).
+    func embed(_ request: [String: JSONValue], model: String, tenant: String) async throws -> (body: ByteBuffer, promptTokens: Int)
+}
