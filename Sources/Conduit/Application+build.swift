@@ -169,7 +169,8 @@ public func buildApplication(
             store: store, workers: workers, configuration: configuration.jobs, metricsFactory: metrics.factory, logger: logger)
         runner = jobRunner
         if running.contains(.jobs) {
-            features.append(JobsFeature(teams: teams, runner: jobRunner, workers: workers, limits: live.view(\.limits)))
+            features.append(
+                JobsFeature(teams: teams, runner: jobRunner, workers: workers, limits: live.view(\.limits), rateLimiter: rateLimiter))
         }
     }
     let queues: any JobQueues = runner.map { $0 as any JobQueues } ?? NoJobQueues()

@@ -31,7 +31,7 @@ package struct EmbeddingsFeature: ConduitFeature {
     }
 
     package var jobWorkers: [any JobWorker] {
-        runsJobs ? [EmbeddingJobWorker(catalog: catalog, limits: limits, meter: meter)] : []
+        runsJobs ? [EmbeddingJobWorker(catalog: catalog, limits: limits, meter: meter, rateLimiter: rateLimiter)] : []
     }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {

@@ -15,10 +15,15 @@ package struct JobsController {
     package let workers: [String: any JobWorker]
     package let limits: Live<APILimits>
     package let teams: TeamScope
+    /// Nil where nothing is limited.
+    package let rateLimiter: RateLimiter?
 
     /// Serves the kinds among `workers` that clients submit.
-    package init(store: Database, teams: TeamScope, runner: JobRunner, workers: [any JobWorker], limits: Live<APILimits>) {
+    package init(
+        store: Database, teams: TeamScope, runner: JobRunner, workers: [any JobWorker], limits: Live<APILimits>, rateLimiter: RateLimiter?
+    ) {
         self.store = store
+        self.rateLimiter = rateLimiter
         self.teams = teams
         self.runner = runner
         self.workers = Dictionary(workers.filter(\.isSubmittable).map { ($0.kind, $0) }) { first, _ in first }
@@ -96,11 +101,14 @@ package struct JobsController {
         guard runner.serves(queue) else {
             throw InvalidInput("no queue '\(queue)' on this server (jobs.queues)", param: "queue", code: "unknown_queue")
         }
+        // The submission is a request of its key; the work's tokens count as the worker does it.
+        _ = try await rateLimiter?.admit(context.identity, tokens: 0)
         let (job, created) = try await store.jobs.enqueue(
             NewJob(
                 kind: submission.kind, queue: queue, input: String(decoding: inputJSON, as: UTF8.self), priority: priority,
                 maxAttempts: maxAttempts, runAt: submission.runAt.map { Int64($0 * 1000) },
-                expiresAt: submission.expiresAt.map { Int64($0 * 1000) }, idempotencyKey: key, traceContext: TraceContextCarrier.current()),
+                expiresAt: submission.expiresAt.map { Int64($0 * 1000) }, idempotencyKey: key, traceContext: TraceContextCarrier.current(),
+                keyID: context.identity?.keyID),
             teamID: try await team(context), maxWaiting: runner.maxWaitingPerTeam)
         runner.wake(job.queue)
         var response = try view(job, status: created ? .accepted : .ok)

@@ -7,16 +7,18 @@ package struct JobsFeature: ConduitFeature {
     let runner: JobRunner
     let workers: [any JobWorker]
     let limits: Live<APILimits>
+    let rateLimiter: RateLimiter?
 
-    package init(teams: TeamScope, runner: JobRunner, workers: [any JobWorker], limits: Live<APILimits>) {
+    package init(teams: TeamScope, runner: JobRunner, workers: [any JobWorker], limits: Live<APILimits>, rateLimiter: RateLimiter?) {
         self.teams = teams
+        self.rateLimiter = rateLimiter
         self.runner = runner
         self.workers = workers
         self.limits = limits
     }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
-        JobsController(store: teams.store, teams: teams, runner: runner, workers: workers, limits: limits)
+        JobsController(store: teams.store, teams: teams, runner: runner, workers: workers, limits: limits, rateLimiter: rateLimiter)
             .addRoutes(to: routes.requiring(.jobs))
     }
 }

@@ -30,6 +30,9 @@ public struct JobAttemptError: Sendable, Codable, Equatable {
 public struct Job: Sendable, Equatable {
     public var id: String
     public var teamID: String
+    /// The API key that submitted it, whose limits (and its team's) its work counts against; nil when a
+    /// user submitted it, or Conduit itself.
+    public var keyID: String?
     /// What runs it: the worker registered for this kind.
     public var kind: String
     public var queue: String
@@ -60,13 +63,14 @@ public struct Job: Sendable, Equatable {
     public var progressTotal: Int?
 
     static let columns: SQLQueryString = """
-        id, team_id, kind, queue, state, priority, input, result, errors, attempt, max_attempts, run_at, expires_at, created_at,
+        id, team_id, key_id, kind, queue, state, priority, input, result, errors, attempt, max_attempts, run_at, expires_at, created_at,
         attempted_at, finished_at, locked_by, lease_expires_at, idempotency_key, trace_context, progress_done, progress_total
         """
 
     init(row: any SQLRow) throws {
         id = try row.decode(column: "id", as: String.self)
         teamID = try row.decode(column: "team_id", as: String.self)
+        keyID = try row.decode(column: "key_id", as: String?.self)
         kind = try row.decode(column: "kind", as: String.self)
         queue = try row.decode(column: "queue", as: String.self)
         let stateName = try row.decode(column: "state", as: String.self)
@@ -107,12 +111,15 @@ public struct NewJob: Sendable, Equatable {
     /// The same key within a team returns the job it first created instead of a new one.
     public var idempotencyKey: String?
     public var traceContext: String?
+    /// The API key submitting it: its work counts against that key's limits.
+    public var keyID: String?
 
     public init(
         kind: String, queue: String = "default", input: String, priority: Int = 0, maxAttempts: Int = 5, runAt: Int64? = nil,
-        expiresAt: Int64? = nil, idempotencyKey: String? = nil, traceContext: String? = nil
+        expiresAt: Int64? = nil, idempotencyKey: String? = nil, traceContext: String? = nil, keyID: String? = nil
     ) {
         self.traceContext = traceContext
+        self.keyID = keyID
         self.kind = kind
         self.queue = queue
         self.input = input

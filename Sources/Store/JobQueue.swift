@@ -45,9 +45,9 @@ public struct JobsRepository: Repository {
         let state: JobState = runAt > now ? .scheduled : .available
         try await sql.raw(
             """
-            INSERT INTO jobs (id, team_id, kind, queue, state, priority, input, errors, attempt, max_attempts, run_at, expires_at,
-                              created_at, idempotency_key, trace_context, progress_done)
-            VALUES (\(bind: id), \(bind: teamID), \(bind: new.kind), \(bind: new.queue), \(bind: state.rawValue), \(bind: new.priority),
+            INSERT INTO jobs (id, team_id, key_id, kind, queue, state, priority, input, errors, attempt, max_attempts, run_at,
+                              expires_at, created_at, idempotency_key, trace_context, progress_done)
+            VALUES (\(bind: id), \(bind: teamID), \(bind: new.keyID), \(bind: new.kind), \(bind: new.queue), \(bind: state.rawValue), \(bind: new.priority),
                     \(bind: new.input), '[]', 0, \(bind: new.maxAttempts), \(bind: runAt), \(bind: new.expiresAt), \(bind: now),
                     \(bind: new.idempotencyKey), \(bind: new.traceContext), 0)
             ON CONFLICT (team_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING

@@ -375,6 +375,9 @@ enum Schema {
         Migration(
             version: 15, name: "a request's cost where it was priced when served",
             statements: ["ALTER TABLE usage_events ADD COLUMN cost_usd DOUBLE PRECISION"]),
+        Migration(
+            version: 16, name: "the key that submitted a job, whose limits its work counts against",
+            statements: ["ALTER TABLE jobs ADD COLUMN key_id TEXT"]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

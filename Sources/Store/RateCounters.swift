@@ -76,17 +76,19 @@ public enum RateDecision: Sendable, Equatable {
 
 public struct RateCountersRepository: Repository {
     let database: Database
-    /// Counts one request of `tokens` tokens in every window, all or nothing: when any window would go
-    /// past a limit, the request is refused and counted nowhere. Each count is one atomic upsert on its
-    /// row, inside one transaction, so concurrent requests, from one process or several sharing
-    /// PostgreSQL, can never overspend between them.
-    public func admit(tokens: Int64, in windows: [RateWindow], now: Int64 = StoreTime.now()) async throws -> RateDecision {
+    /// Counts `requests` requests (one, or none for more of a job's work) of `tokens` tokens in every window,
+    /// all or nothing: when any window would go past a limit, the request is refused and counted nowhere.
+    /// Each count is one atomic upsert on its row, inside one transaction, so concurrent requests, from one
+    /// process or several sharing PostgreSQL, can never overspend between them.
+    public func admit(requests: Int64 = 1, tokens: Int64, in windows: [RateWindow], now: Int64 = StoreTime.now()) async throws
+        -> RateDecision
+    {
         guard !windows.isEmpty else { return .admitted([]) }
         do {
             let statuses = try await transaction { sql in
                 var statuses: [RateStatus] = []
                 for window in windows {
-                    let status = try await Self.count(requests: 1, tokens: tokens, in: window, now: now, sql: sql)
+                    let status = try await Self.count(requests: requests, tokens: tokens, in: window, now: now, sql: sql)
                     let overRequests = window.requestLimit.map { status.requests > $0 } ?? false
                     let overTokens = window.tokenLimit.map { status.tokens > $0 } ?? false
                     if overRequests || overTokens { throw Refusal(status: status) }

@@ -95,6 +95,73 @@ struct JobsAPITests {
     }
 
     @Test(
+        "a batch embedding job counts against the limits of the key that submitted it: the submission as a request, each chunk's tokens as they are computed; a spent monthly quota fails the attempt, a per-minute limit is waited out"
+    )
+    func batchEmbeddingLimits() async throws {
+        try await TestDatabase.withTeam(.sqlite) { store, team in
+            let created = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings, .jobs])
+            try await store.keys.setLimits(Limits(requestsPerMinute: 1_000, monthlyTokens: 1_000_000), forKey: created.key.id)
+            let identity = Identity(
+                teamID: team.id, keyID: created.key.id, keyLimits: Limits(requestsPerMinute: 1_000, monthlyTokens: 1_000_000),
+                teamLimits: .none)
+            let month = try #require(identity.rateWindows.first { $0.period == .month })
+            let minute = try #require(identity.rateWindows.first { $0.period == .minute })
+            let app = try TestServer.authenticatedApplication(store: store)
+            let texts = (0..<100).map { "batch text number \($0) about rivers and engines" }
+            let input = String(decoding: try JSONSerialization.data(withJSONObject: ["input": texts]), as: UTF8.self)
+            try await app.test(.router) { client in
+                let (_, job) = try await call(
+                    client, .post, "/v1/jobs", key: created.secret, body: #"{"kind":"embeddings","input":\#(input)}"#)
+                let id = try #require(job["id"] as? String)
+                #expect(try await store.jobs.find(id)?.keyID == created.key.id)
+                var shown: [String: Any] = [:]
+                try await eventually(within: .seconds(60), every: .milliseconds(100)) {
+                    shown = try await call(client, .get, "/v1/jobs/\(id)", key: created.secret).1
+                    return shown["state"] as? String == "completed"
+                }
+                let jobTokens = try #require((shown["result"] as? [String: Any])?["prompt_tokens"] as? Int)
+                #expect(try await store.rateCounters.counted(in: month) == Int64(jobTokens), "the job's tokens, counted as the key's")
+                #expect(try await store.rateCounters.counted(in: minute) == Int64(jobTokens))
+
+                // Past the key's monthly quota the attempt fails, to be retried; what it computed before stays counted
+                // (its first chunk of 64 texts of 100 fits in the quota left, not the second).
+                let quotaLeft = Int64(jobTokens) * 8 / 10
+                try await store.keys.setLimits(Limits(monthlyTokens: Int64(jobTokens) + quotaLeft), forKey: created.key.id)
+                let (_, second) = try await call(
+                    client, .post, "/v1/jobs", key: created.secret, body: #"{"kind":"embeddings","input":\#(input)}"#)
+                let secondID = try #require(second["id"] as? String)
+                try await eventually(within: .seconds(60), every: .milliseconds(100)) {
+                    shown = try await call(client, .get, "/v1/jobs/\(secondID)", key: created.secret).1
+                    return shown["state"] as? String == "retryable"
+                }
+                let message = ((shown["errors"] as? [[String: Any]])?.first?["message"] as? String) ?? ""
+                #expect(message.contains("quota"), "\(shown)")
+                let counted = try await store.rateCounters.counted(in: month)
+                #expect(counted > Int64(jobTokens) && counted <= Int64(jobTokens) + quotaLeft, "\(counted) of \(jobTokens)")
+            }
+
+            // A per-minute limit is waited out, slice by slice, rather than failing the work; work that is
+            // then not done gives back what it counted.
+            let limiter = RateLimiter(store: store)
+            let slow = Identity(teamID: team.id, keyID: nil, keyLimits: .none, teamLimits: Limits(tokensPerMinute: 10))
+            let teamMinute = try #require(slow.rateWindows.first)
+            let waiting = Task { try await limiter.admitWork(slow, tokens: 25) }
+            try await eventually(within: .seconds(10), every: .milliseconds(20)) {
+                try await store.rateCounters.counted(in: teamMinute) > 0
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            if try await store.rateCounters.counted(in: teamMinute) == 10 {
+                waiting.cancel()
+                await #expect(throws: CancellationError.self) { try await waiting.value }
+                #expect(try await store.rateCounters.counted(in: teamMinute) == 0, "refunded")
+            } else {
+                // The minute turned while it waited: it went on in the next one.
+                _ = try await waiting.value
+            }
+        }
+    }
+
+    @Test(
         "submissions are checked (kind, input, priority), deduplicated by Idempotency-Key, listed page by page, kept within the team, and cancel or retry only where the state allows (409 otherwise)"
     )
     func lifecycle() async throws {

@@ -24,6 +24,15 @@ public struct Identity: Sendable, Equatable {
         self.teamLimits = teamLimits
     }
 
+    /// Whose limits work done for a key or a team counts against, outside any request (a job's).
+    package init(teamID: String, keyID: String?, keyLimits: Limits, teamLimits: Limits) {
+        self.teamID = teamID
+        self.keyID = keyID
+        scopes = []
+        self.keyLimits = keyLimits
+        self.teamLimits = teamLimits
+    }
+
     /// Every window the key's and the team's limits set.
     public var rateWindows: [RateWindow] {
         (keyID.map { RateWindow.windows(for: "key:" + $0, keyLimits) } ?? []) + RateWindow.windows(for: "team:" + teamID, teamLimits)

@@ -25,12 +25,14 @@ package struct RateLimiter: Sendable {
         package let tokens: Int64
         package let at: Int64
         package let headers: HTTPFields
+        /// Requests it counted: 1, or 0 for more of a job's work.
+        package var requests: Int64 = 1
     }
 
     /// Admits a request of `tokens` tokens for `identity` (nil: authentication is off, nothing to
     /// count) and returns what it counted, with the rate-limit headers for the response; throws a 429
-    /// when a limit is reached.
-    package func admit(_ identity: Identity?, tokens: Int) async throws -> Admission {
+    /// when a limit is reached. `requests` 0 counts more tokens of work already counted as a request.
+    package func admit(_ identity: Identity?, tokens: Int, requests: Int64 = 1) async throws -> Admission {
         guard let identity else { return Admission(windows: [], tokens: 0, at: 0, headers: [:]) }
         let windows = identity.rateWindows
         if let smallest = windows.compactMap(\.tokenLimit).min(), tokens > smallest {
@@ -38,9 +40,10 @@ package struct RateLimiter: Sendable {
             throw LimitError.requestTooLarge(tokens: tokens, limit: Int(smallest))
         }
         let now = StoreTime.now()
-        switch try await store.rateCounters.admit(tokens: Int64(tokens), in: windows, now: now) {
+        switch try await store.rateCounters.admit(requests: requests, tokens: Int64(tokens), in: windows, now: now) {
         case .admitted(let statuses):
-            return Admission(windows: windows, tokens: Int64(tokens), at: now, headers: RateLimitHeaders.fields(statuses, now: now))
+            return Admission(
+                windows: windows, tokens: Int64(tokens), at: now, headers: RateLimitHeaders.fields(statuses, now: now), requests: requests)
         case .refused(let status):
             var headers = RateLimitHeaders.fields([status], now: now)
             headers[.retryAfter] = String(max(1, StoreTime.secondsUntil(status.resetsAt, from: now)))
@@ -104,9 +107,15 @@ package struct RateLimiter: Sendable {
         } catch {}
     }
 
-    /// Gives back what `admission` counted, for a request the server did not serve.
+    /// Gives back what `admission` counted, for a request the server did not serve. Done even when the
+    /// caller was cancelled (a job cancelled, a client gone), which is often why it was not served: the
+    /// store's calls would refuse to run in a cancelled task.
     package func refund(_ admission: Admission) async {
-        try? await store.rateCounters.refund(tokens: admission.tokens, in: admission.windows, admittedAt: admission.at)
+        let store = self.store
+        await Task {
+            try? await store.rateCounters.refund(
+                requests: admission.requests, tokens: admission.tokens, in: admission.windows, admittedAt: admission.at)
+        }.value
     }
 
     /// Settles a reservation: `admission` counted what the request was expected to use, and it used

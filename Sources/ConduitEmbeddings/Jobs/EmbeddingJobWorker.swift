@@ -8,7 +8,9 @@ import Store
 /// dimensions optional, as in `/v1/embeddings`). The texts go through the same scheduler as online
 /// requests, a chunk at a time at background priority, so that interactive requests overtake them.
 /// The vectors are the job's output, little-endian float32, one after another in input order; the
-/// result says how to read them.
+/// result says how to read them. Each chunk's tokens count against the limits of the key that submitted
+/// the job and of its team, as its requests' do: a job slows to a per-minute limit, and its attempt fails
+/// when a monthly quota is spent.
 public struct EmbeddingJobWorker: JobWorker {
     public static let kind = "embeddings"
     public var kind: String { Self.kind }
@@ -25,11 +27,14 @@ public struct EmbeddingJobWorker: JobWorker {
     /// Where the tokens each chunk used are recorded, as online requests' are: the usage report and
     /// its costs count batch jobs too.
     package let meter: UsageMeter
+    /// Nil where nothing is limited (no store).
+    package let rateLimiter: RateLimiter?
 
-    package init(catalog: ModelCatalog, limits: Live<APILimits>, meter: UsageMeter) {
+    package init(catalog: ModelCatalog, limits: Live<APILimits>, meter: UsageMeter, rateLimiter: RateLimiter?) {
         self.catalog = catalog
         self.limits = limits
         self.meter = meter
+        self.rateLimiter = rateLimiter
     }
 
     package struct Input: Decodable {
@@ -83,13 +88,22 @@ public struct EmbeddingJobWorker: JobWorker {
         var output = Data(capacity: input.input.count * dimensions * 4)
         var tokens = 0
         let started = ContinuousClock.now
+        let identity = try await rateLimiter?.identity(ofJob: job)
         progress.report(done: 0, total: input.input.count)
         for start in stride(from: 0, to: input.input.count, by: Self.chunk) {
             let texts = input.input[start..<min(start + Self.chunk, input.input.count)]
             let sequences = try texts.enumerated().map { offset, text in try limits.encode(text, index: start + offset, model: model).ids }
             let chunkTokens = sequences.reduce(0) { $0 + $1.count }
             tokens += chunkTokens
-            let vectors = try await served.scheduler.embedInBackground(sequences)
+            var admitted: [RateLimiter.Admission] = []
+            if let rateLimiter, let identity { admitted = try await rateLimiter.admitWork(identity, tokens: chunkTokens) }
+            let vectors: [[Float]]
+            do {
+                vectors = try await served.scheduler.embedInBackground(sequences)
+            } catch {
+                for admission in admitted { await rateLimiter?.refund(admission) }
+                throw error
+            }
             meter.computed(model: served.name, tokens: chunkTokens)
             for vector in model.shortened(vectors, to: dimensions) { output.append(Float32LE.bytes(vector)) }
             progress.report(done: start + texts.count, total: input.input.count)
