@@ -26,7 +26,8 @@ package struct ChatFeature: ConduitFeature {
         self.limits = limits
         self.ownsEmbeddingsRoute = ownsEmbeddingsRoute
         controller = ChatCompletionsController(
-            gateway: gateway, limits: limits, rateLimiter: rateLimiter, meter: meter, cache: store.map(ExactCache.init))
+            gateway: gateway, limits: limits, rateLimiter: rateLimiter, meter: meter, cache: store.map(ExactCache.init),
+            semanticCache: store.flatMap { store in gateway.local.map { SemanticCache(store: store, local: $0) } })
     }
 
     package static var eventTopics: [String] { [BudgetEvents.thresholdCrossed] }

@@ -27,8 +27,9 @@ package struct ChatMetrics: Sendable {
         Counter(label: "conduit_chat_fallbacks_total", dimensions: [("model", model), ("fallback", fallback)], factory: factory).increment()
     }
 
-    func cacheHit(model: String) {
-        Counter(label: "conduit_chat_cache_hits_total", dimensions: [("model", model)], factory: factory).increment()
+    /// An answer given again from the `exact` or the `semantic` cache.
+    func cacheHit(model: String, kind: String) {
+        Counter(label: "conduit_chat_cache_hits_total", dimensions: [("model", model), ("kind", kind)], factory: factory).increment()
     }
 
     /// A stream's first event reached the client, `since` the call began.

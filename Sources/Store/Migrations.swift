@@ -378,6 +378,26 @@ enum Schema {
         Migration(
             version: 16, name: "the key that submitted a job, whose limits its work counts against",
             statements: ["ALTER TABLE jobs ADD COLUMN key_id TEXT"]),
+        Migration(
+            version: 17, name: "the chat gateway's semantic cache",
+            statements: [
+                """
+                CREATE TABLE chat_semantic_cache (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL,
+                    context TEXT NOT NULL,
+                    embedding_model TEXT NOT NULL,
+                    embedding TEXT NOT NULL,
+                    prompt TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    deployment TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX chat_semantic_cache_lookup ON chat_semantic_cache (team_id, context, embedding_model, created_at)",
+                "CREATE INDEX chat_semantic_cache_expiry ON chat_semantic_cache (expires_at)",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

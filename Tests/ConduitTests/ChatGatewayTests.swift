@@ -729,6 +729,67 @@ struct ChatGatewayTests {
     }
 
     @Test(
+        "the semantic cache (opt-in per model) gives a single-turn prompt the answer kept for a similar one in the same context and team, saying how similar; other contexts, conversations and teams are called"
+    )
+    func semanticCache() async throws {
+        let provider = FakeProvider()
+        try await provider.application().test(.live) { providerClient in
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                let other = try await store.teams.create(name: "other")
+                let mine = try await store.keys.create(name: "mine", teamID: team.id, scopes: [.chat]).secret
+                let theirs = try await store.keys.create(name: "theirs", teamID: other.id, scopes: [.chat]).secret
+                let metrics = ServerMetrics()
+                let app = try TestServer.authenticatedApplication(store: store, metrics: metrics) { configuration in
+                    let port = providerClient.port!
+                    configuration.chat.models = try! GatewayModelTable([
+                        GatewayModel(name: "smart", deployments: [Self.deployment("a", port: port)], semanticCacheThreshold: 0.85),
+                        GatewayModel(name: "plain", deployments: [Self.deployment("b", port: port)]),
+                    ])
+                    configuration.chat.cacheTTL = .seconds(60)
+                }
+                try await app.test(.router) { client in
+                    func ask(_ secret: String, _ messages: String, model: String = "smart") async throws -> TestResponse {
+                        try await client.execute(
+                            uri: "/v1/chat/completions", method: .post,
+                            headers: [.authorization: "Bearer \(secret)", .contentType: "application/json"],
+                            body: ByteBuffer(string: #"{"model":"\#(model)","temperature":0.7,"messages":\#(messages)}"#))
+                    }
+                    func user(_ text: String) -> String { #"[{"role":"user","content":"\#(text)"}]"# }
+                    let cache = HTTPField.Name("x-cache")!
+                    provider.script(
+                        "a", [.answer("It ships on Monday."), .answer("Use the reset link."), .answer("x"), .answer("y"), .answer("z")])
+                    let first = try await ask(mine, user("Where is my parcel? It has not arrived."))
+                    #expect(first.status == .ok && first.headers[cache] == "miss" && provider.calls.count == 1)
+                    let similar = try await ask(mine, user("where is my parcel, it hasn't arrived yet"))
+                    #expect(similar.status == .ok && similar.headers[cache] == "hit" && similar.body == first.body)
+                    let similarity = try #require(similar.headers[ChatCompletionsController.similarityHeader].flatMap(Double.init))
+                    #expect(similarity >= 0.85 && similarity < 1, "\(similarity)")
+                    #expect(provider.calls.count == 1)
+
+                    let unrelated = try await ask(mine, user("How do I reset my password?"))
+                    #expect(unrelated.headers[cache] == "miss" && provider.calls.count == 2)
+                    let otherContext = try await ask(
+                        mine,
+                        #"[{"role":"system","content":"Answer in French."},{"role":"user","content":"Where is my parcel? It has not arrived."}]"#
+                    )
+                    #expect(otherContext.headers[cache] == "miss" && provider.calls.count == 3, "another system prompt is another context")
+                    let conversation = try await ask(
+                        mine,
+                        #"[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"Where is my parcel? It has not arrived."}]"#
+                    )
+                    #expect(conversation.headers[cache] == nil && provider.calls.count == 4, "multi-turn requests are not cached")
+                    let elsewhere = try await ask(theirs, user("Where is my parcel? It has not arrived."))
+                    #expect(elsewhere.headers[cache] == "miss" && provider.calls.count == 5, "another team's answers are its own")
+                    let notOptedIn = try await ask(mine, user("Where is my parcel? It has not arrived."), model: "plain")
+                    #expect(notOptedIn.headers[cache] == nil && provider.calls.count == 6)
+                    let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+                    #expect(exposition.contains(#"conduit_chat_cache_hits_total{model="smart",kind="semantic"} 1"#), "\(exposition)")
+                }
+            }
+        }
+    }
+
+    @Test(
         "an Anthropic deployment: the request is translated to the Messages API, its answer and its stream back to OpenAI's chat completion"
     )
     func anthropic() async throws {

@@ -45,11 +45,15 @@ public struct GatewayModel: Sendable, Equatable {
     /// Models to try, in order, when every deployment of this one failed, is open or cannot take the prompt.
     public var fallbacks: [String]
     public var deployments: [GatewayDeployment]
+    /// Opt-in: a single-turn request whose user message is at least this similar (cosine, by the node's
+    /// local embedding model) to one answered in the same context gets that answer. Nil: none.
+    public var semanticCacheThreshold: Double?
 
     public init(
         name: String, kind: Kind = .chat, aliases: [String] = [], routing: Routing = .weighted, fallbacks: [String] = [],
-        deployments: [GatewayDeployment]
+        deployments: [GatewayDeployment], semanticCacheThreshold: Double? = nil
     ) {
+        self.semanticCacheThreshold = semanticCacheThreshold
         self.name = name
         self.kind = kind
         self.aliases = aliases

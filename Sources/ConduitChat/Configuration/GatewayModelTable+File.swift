@@ -11,6 +11,7 @@ extension GatewayModelTable {
     ///     aliases: [gpt4]
     ///     routing: least_outstanding        # weighted (default), least_outstanding, lowest_latency
     ///     fallbacks: [gpt-4o-mini]
+    ///     semantic_cache_threshold: 0.95     # opt-in; needs chat.cache_ttl_seconds and a local model
     ///     deployments:
     ///       - name: openai-east             # default gpt-4o/1
     ///         base_url: https://api.openai.com/v1
@@ -66,6 +67,7 @@ extension GatewayModelTable {
             case "aliases": model.aliases = try reader.list(node, key)
             case "routing": model.routing = try reader.choice(node, key)
             case "fallbacks": model.fallbacks = try reader.list(node, key)
+            case "semantic_cache_threshold": model.semanticCacheThreshold = try reader.number(node, key, 0.5...1)
             case "deployments":
                 guard let sequence = node.sequence, !sequence.isEmpty else { throw reader.problem(key, "takes a list of deployments") }
                 deployments = Array(sequence)
@@ -75,6 +77,9 @@ extension GatewayModelTable {
         }
         guard !model.name.isEmpty else { throw reader.problem(key, "needs a name") }
         guard !deployments.isEmpty else { throw reader.problem(key, "needs deployments") }
+        if model.kind == .embedding, model.semanticCacheThreshold != nil {
+            throw reader.problem("\(key).semantic_cache_threshold", "is for chat models: embeddings are not cached")
+        }
         model.deployments = try deployments.enumerated().map { index, node in
             try deployment(
                 node, key: "\(key).deployments[\(index)]", defaultID: "\(model.name)/\(index + 1)",

@@ -19,6 +19,8 @@ package struct ChatCompletionsController: Sendable {
     package let meter: UsageMeter
     /// Nil where there is no store.
     let cache: ExactCache?
+    /// Nil where there is no store or no local embedding model.
+    let semanticCache: SemanticCache?
 
     package static let route = "/v1/chat/completions"
 
@@ -59,32 +61,50 @@ package struct ChatCompletionsController: Sendable {
 
     private func answer(_ call: Call, cacheControl: String) async throws -> Response {
         let (body, configuration, metering) = (call.body, call.configuration, call.metering)
-        var cached: (cache: ExactCache, team: String, key: String)?
-        if let cache, configuration.cacheTTL > .zero, ExactCache.isCacheable(body) {
-            cached = (cache, metering.identity?.teamID ?? "", try ExactCache.key(body, model: call.model))
-        }
+        let team = metering.identity?.teamID ?? ""
         // `Cache-Control: no-cache` asks for a fresh answer (kept for the next); `no-store`, that it be kept nowhere.
-        if let cached, !cacheControl.contains("no-cache"), let hit = await cached.cache.answer(team: cached.team, key: cached.key) {
-            gateway.metrics.cacheHit(model: body.model)
-            // No provider was called: the request counts, its tokens do not.
-            await metering.record(TokenUsage(promptTokens: 0, completionTokens: 0), status: 200)
-            var headers: HTTPFields = [.contentType: "application/json", Self.cacheHeader: "hit"]
-            headers[Self.deploymentHeader] = hit.deployment
-            headers[Self.attemptsHeader] = "0"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: hit.body)))
+        let reads = !cacheControl.contains("no-cache")
+        var exact: (cache: ExactCache, key: String)?
+        if let cache, configuration.cacheTTL > .zero, ExactCache.isCacheable(body) {
+            exact = (cache, try ExactCache.key(body, model: call.model))
+        }
+        if reads, let exact, let hit = await exact.cache.answer(team: team, key: exact.key) {
+            return await cached(hit.body, deployment: hit.deployment, kind: "exact", call: call)
+        }
+        var similar: (cache: SemanticCache, prompt: SemanticCache.Prompt, threshold: Double)?
+        if let semanticCache, configuration.cacheTTL > .zero, let threshold = call.model.semanticCacheThreshold,
+            let (context, text) = try SemanticCache.prompt(of: body, model: call.model),
+            // A prompt the local model cannot embed now (it is saturated) leaves the call uncached.
+            let prompt = try? await semanticCache.embed(text, context: context, tenant: metering.identity?.tenant ?? "")
+        {
+            similar = (semanticCache, prompt, threshold)
+        }
+        if reads, let similar, let hit = await similar.cache.answer(to: similar.prompt, team: team, threshold: similar.threshold) {
+            var response = await cached(hit.body, deployment: hit.deployment, kind: "semantic", call: call)
+            response.headers[Self.similarityHeader] = String(format: "%.4f", hit.similarity)
+            return response
         }
         let (route, (bytes, usage)) = try await gateway.completion(
             body, model: call.model, configuration: configuration, deadline: call.deadline)
         await metering.record(usage, status: 200, at: route.deployment)
         var headers = route.headers(contentType: "application/json")
-        if let cached {
-            headers[Self.cacheHeader] = "miss"
-            if !cacheControl.contains("no-store") {
-                await cached.cache.keep(
-                    bytes, team: cached.team, key: cached.key, deployment: route.deployment.id, for: configuration.cacheTTL)
-            }
+        if exact != nil || similar != nil { headers[Self.cacheHeader] = "miss" }
+        if !cacheControl.contains("no-store") {
+            let (deployment, ttl) = (route.deployment.id, configuration.cacheTTL)
+            if let exact { await exact.cache.keep(bytes, team: team, key: exact.key, deployment: deployment, for: ttl) }
+            if let similar { await similar.cache.keep(bytes, for: similar.prompt, team: team, deployment: deployment, ttl: ttl) }
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: bytes))
+    }
+
+    /// A kept answer, given again: no provider was called, so the request counts and its tokens do not.
+    private func cached(_ body: String, deployment: String, kind: String, call: Call) async -> Response {
+        gateway.metrics.cacheHit(model: call.body.model, kind: kind)
+        await call.metering.record(TokenUsage(promptTokens: 0, completionTokens: 0), status: 200)
+        var headers: HTTPFields = [.contentType: "application/json", Self.cacheHeader: "hit"]
+        headers[Self.deploymentHeader] = deployment
+        headers[Self.attemptsHeader] = "0"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
     private func stream(_ call: Call) async throws -> Response {
@@ -173,6 +193,8 @@ package struct ChatCompletionsController: Sendable {
     package static let fallbackHeader = HTTPField.Name("x-conduit-fallback")!
     /// `hit` or `miss`, on answers the exact cache may keep.
     package static let cacheHeader = HTTPField.Name("x-cache")!
+    /// On an answer the semantic cache gave: how similar the prompt it answered was.
+    package static let similarityHeader = HTTPField.Name("x-cache-similarity")!
 
     /// Tokens held for the completion of a call that sets no `max_tokens`, until it is settled.
     static let unboundedCompletionReservation = 1024

@@ -189,4 +189,13 @@ extension EmbeddingsController: LocalEmbeddings {
             return (computed.body, computed.promptTokens)
         }
     }
+
+    package func vector(of text: String, tenant: String) async throws -> (model: String, vector: [Float]) {
+        let served = try catalog.resolve(nil)
+        let ids = served.model.tokenize(text).ids
+        return try await served.scheduler.reserved {
+            let embedded = try await served.scheduler.embedTimed([ids], tenant: tenant)
+            return (served.name, TextEmbedder.unit(embedded.vectors[0]))
+        }
+    }
 }
