@@ -118,7 +118,8 @@ let package = Package(
         // The only part of the server that imports ModelRuntime.
         serverTarget("ConduitEmbeddings", ["ConduitCore", "ModelRuntime", "Store", asyncHTTPClient, coreMetrics, crypto, nioPosix]),
         // Conversations analysed into insights by declared pipelines.
-        serverTarget("ConduitInsights", ["ConduitChat", "ConduitCore", "ConduitEmbeddings", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
+        serverTarget(
+            "ConduitInsights", ["ConduitChat", "ConduitCore", "ConduitEmbeddings", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
         // The gateway to model providers: /v1/chat/completions, deployments, routing, retries, fallbacks, breakers.
         serverTarget("ConduitChat", ["ConduitCore", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
         // The outbox delivered to the teams' webhooks.
@@ -141,7 +142,7 @@ let package = Package(
             dependencies: [
                 "Conduit", "ConduitCore", "ConduitEmbeddings", "ConduitJobs", "Store", asyncHTTPClient,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"), nioPosix,
             ] + server,
             swiftSettings: swiftSettings
         ),

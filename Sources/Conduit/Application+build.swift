@@ -100,6 +100,7 @@ public func buildApplication(
     let running = configuration.server.nodeFeatures
     if configuration.auth.enabled {
         guard let store else { throw ConfigurationError("authentication needs a database for its API keys") }
+        store.authenticatedKeys.lifetime = configuration.auth.keyCacheLifetime
         router.add(middleware: APIKeyAuthenticator(store: store, accessTokens: accessTokens))
         if let accessTokens, running.contains(.admin) { AdminFeature.addLoginRoutes(to: routing, store: store, accessTokens: accessTokens) }
     }

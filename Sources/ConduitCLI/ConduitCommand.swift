@@ -1,6 +1,5 @@
 import ArgumentParser
 
-@main
 struct ConduitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conduit",

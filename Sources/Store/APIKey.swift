@@ -96,7 +96,7 @@ public enum APIKeySecret {
     /// SHA-256 in hex. A key carries 256 random bits, so a fast hash is as safe as a slow one here, and
     /// lets every request look its key up by hash.
     static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(secret.utf8)).hexadecimal
     }
 }
 
@@ -147,17 +147,22 @@ public struct APIKeysRepository: Repository {
     public func findWithTeamLimits(secret: String) async throws -> (key: APIKey, teamLimits: Limits)? {
         guard APIKeySecret.isWellFormed(secret) else { return nil }
         let hash = APIKeySecret.hash(secret)
-        return try await read { sql in
+        let now = StoreTime.now()
+        if let found = database.authenticatedKeys.find(secretHash: hash, now: now) { return found }
+        let found = try await read { sql in
             try await sql.raw(
                 "SELECT k.*, \(Limits.teamColumns) FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.secret_hash = \(bind: hash)"
-            ).first().map { (try APIKey(row: $0), try $0.decode(Limits.self, prefix: "team_")) }
+            ).first().map { (key: try APIKey(row: $0), teamLimits: try $0.decode(Limits.self, prefix: "team_")) }
         }
+        if let found { database.authenticatedKeys.keep(found.key, teamLimits: found.teamLimits, secretHash: hash, now: now) }
+        return found
     }
 
     /// Records that the key was used now (at most once a minute per key, to keep writes off the hot path).
     public func touch(_ key: APIKey, at now: Int64 = StoreTime.now()) async throws {
         guard (key.lastUsedAt ?? 0) < now - StoreTime.minute else { return }
         try await read { sql in try await sql.raw("UPDATE api_keys SET last_used_at = \(bind: now) WHERE id = \(bind: key.id)").run() }
+        database.authenticatedKeys.used(key.id, at: now)
     }
 
     /// The team's keys, or every key when `teamID` is nil.
@@ -183,6 +188,7 @@ public struct APIKeysRepository: Repository {
     public func setLimits(_ limits: Limits, forKey id: String) async throws {
         guard try await find(id: id, teamID: nil) != nil else { throw StoreError.notFound("API key \(id)") }
         try await database.setLimits(limits, table: "api_keys", id: id)
+        database.authenticatedKeys.forget(keyID: id)
     }
 
     /// Revokes the key; revoking twice keeps the first time.
@@ -192,6 +198,7 @@ public struct APIKeysRepository: Repository {
         try await read { sql in
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id) AND revoked_at IS NULL").run()
         }
+        database.authenticatedKeys.forget(keyID: id)
         guard let key = try await find(id: id, teamID: teamID) else { throw StoreError.notFound("API key \(id)") }
         return key
     }
@@ -213,6 +220,7 @@ public struct APIKeysRepository: Repository {
             try await Self.insert(key, secretHash: APIKeySecret.hash(secret), into: sql)
             return key
         }
+        database.authenticatedKeys.forget(keyID: id)
         return IssuedAPIKey(key: key, secret: secret)
     }
 }

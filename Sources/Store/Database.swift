@@ -41,6 +41,8 @@ public final class Database: Sendable {
     /// an abandoned call's outcome is unknown to its caller, as with any network timeout: it may still commit.
     /// (On SQLite the busy timeout bounds the one wait that could last: a lock held by another process.)
     public let callTimeout: Duration
+    /// Keys recently authenticated through this store (`auth.key_cache_seconds`).
+    public let authenticatedKeys = AuthenticatedKeys()
     let backend: Backend
     private let logger: Logger
     /// Set when a ROLLBACK failed on SQLite's one connection: its transaction may still be open, and

@@ -67,6 +67,7 @@ public struct TeamsRepository: Repository {
     public func setLimits(_ limits: Limits, forTeam id: String) async throws {
         guard try await find(id) != nil else { throw StoreError.notFound("team \(id)") }
         try await database.setLimits(limits, table: "teams", id: id)
+        database.authenticatedKeys.forgetAll()
     }
 
     /// The team named `name`, created when missing.

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import SQLKit
 import Store
 import Testing
 
@@ -69,6 +70,52 @@ struct AuthenticationTests {
                         == .ok)
             }
             #expect(try await store.keys.find(secret: good.secret)?.lastUsedAt != nil)
+        }
+    }
+
+    @Test(
+        "a key found is trusted for auth.key_cache_seconds without reading the store: a change behind the node's back applies once that passes, one made through this node at once; its use is written once a minute"
+    )
+    func keyCache() async throws {
+        try await TestDatabase.withTeam(.sqlite) { store, team in
+            store.authenticatedKeys.lifetime = .milliseconds(400)
+            let created = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
+            func found() async throws -> (key: APIKey, teamLimits: Limits)? {
+                try await store.keys.findWithTeamLimits(secret: created.secret)
+            }
+            #expect(try await found()?.key.revokedAt == nil)
+
+            // Another node revokes it: this one trusts what it found until the lifetime has passed.
+            try await store.transaction { sql in
+                try await sql.raw("UPDATE api_keys SET revoked_at = 1 WHERE id = \(bind: created.key.id)").run()
+            }
+            #expect(try await found()?.key.revokedAt == nil)
+            try await Task.sleep(for: .milliseconds(450))
+            #expect(try await found()?.key.revokedAt == 1)
+
+            // What this node changes applies at once: a key's limits, its revocation, its team's limits.
+            let other = try await store.keys.create(name: "other", teamID: team.id, scopes: [.embeddings])
+            func foundOther() async throws -> (key: APIKey, teamLimits: Limits)? {
+                try await store.keys.findWithTeamLimits(secret: other.secret)
+            }
+            _ = try await foundOther()
+            try await store.keys.setLimits(Limits(requestsPerMinute: 5), forKey: other.key.id)
+            #expect(try await foundOther()?.key.limits.requestsPerMinute == 5)
+            try await store.teams.setLimits(Limits(tokensPerMinute: 7), forTeam: team.id)
+            #expect(try await foundOther()?.teamLimits.tokensPerMinute == 7)
+            try await store.keys.touch(try #require(try await foundOther()?.key))
+            #expect(try await foundOther()?.key.lastUsedAt != nil, "the kept key knows it was used: no write on every request")
+            _ = try await store.keys.revoke(id: other.key.id, teamID: team.id)
+            #expect(try await foundOther()?.key.revokedAt != nil)
+
+            // Zero keeps none.
+            store.authenticatedKeys.lifetime = .zero
+            let third = try await store.keys.create(name: "third", teamID: team.id, scopes: [.embeddings])
+            _ = try await store.keys.findWithTeamLimits(secret: third.secret)
+            try await store.transaction { sql in
+                try await sql.raw("UPDATE api_keys SET revoked_at = 2 WHERE id = \(bind: third.key.id)").run()
+            }
+            #expect(try await store.keys.findWithTeamLimits(secret: third.secret)?.key.revokedAt == 2)
         }
     }
 

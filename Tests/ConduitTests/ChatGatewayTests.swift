@@ -678,60 +678,12 @@ struct ChatGatewayTests {
         }
     }
 
-    @Test(
-        "the exact cache reuses a deterministic request's answer per team (x-cache: hit), whatever its spelling; no-cache bypasses it; sampled requests are not kept"
-    )
-    func exactCache() async throws {
-        let provider = FakeProvider()
-        try await provider.application().test(.live) { providerClient in
-            try await TestDatabase.withTeam(.sqlite) { store, team in
-                let other = try await store.teams.create(name: "other")
-                let mine = try await store.keys.create(name: "mine", teamID: team.id, scopes: [.chat]).secret
-                let theirs = try await store.keys.create(name: "theirs", teamID: other.id, scopes: [.chat]).secret
-                let app = try TestServer.authenticatedApplication(store: store) { configuration in
-                    configuration.chat.models = try! GatewayModelTable([
-                        GatewayModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: providerClient.port!)])
-                    ])
-                    configuration.chat.cacheTTL = .seconds(60)
-                }
-                try await app.test(.router) { client in
-                    func post(_ secret: String, _ body: String, cacheControl: String? = nil) async throws -> TestResponse {
-                        var headers: HTTPFields = [.authorization: "Bearer \(secret)", .contentType: "application/json"]
-                        if let cacheControl { headers[.cacheControl] = cacheControl }
-                        return try await client.execute(
-                            uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body))
-                    }
-                    let cache = HTTPField.Name("x-cache")!
-                    let first = try await post(mine, #"{"model":"smart","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#)
-                    #expect(first.status == .ok && first.headers[cache] == "miss" && provider.calls.count == 1)
-                    // The same request spelt otherwise, by its alias: the kept answer.
-                    let again = try await post(
-                        mine, #"{ "messages": [{"content":"hi", "role":"user"}], "temperature": 0.0, "model": "clever" }"#)
-                    #expect(again.status == .ok && again.headers[cache] == "hit" && again.headers[Self.attemptsHeader] == "0")
-                    #expect(again.body == first.body && provider.calls.count == 1)
-
-                    let elsewhere = try await post(
-                        theirs, #"{"model":"smart","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#)
-                    #expect(elsewhere.headers[cache] == "miss" && provider.calls.count == 2, "another team's answers are its own")
-                    let fresh = try await post(
-                        mine, #"{"model":"smart","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#, cacheControl: "no-cache")
-                    #expect(fresh.headers[cache] == "miss" && provider.calls.count == 3)
-                    let sampled = try await post(mine, #"{"model":"smart","temperature":0.7,"messages":[{"role":"user","content":"hi"}]}"#)
-                    #expect(sampled.headers[cache] == nil && provider.calls.count == 4)
-                    for expected in ["miss", "hit"] {
-                        let seeded = try await post(mine, #"{"model":"smart","seed":5,"messages":[{"role":"user","content":"hi"}]}"#)
-                        #expect(seeded.headers[cache] == expected)
-                    }
-                    #expect(provider.calls.count == 5)
-                }
-            }
-        }
-    }
-
-    @Test(
-        "the semantic cache (opt-in per model) gives a single-turn prompt the answer kept for a similar one in the same context and team, saying how similar; other contexts, conversations and teams are called"
-    )
-    func semanticCache() async throws {
+    /// Runs `body` with an authenticated server (SQLite) in front of a fake provider, serving the models
+    /// `models` makes from its port with answers kept for a minute, and keys of two teams: mine and theirs.
+    static func withCache(
+        _ models: @escaping @Sendable (Int) -> [GatewayModel],
+        _ body: @escaping @Sendable (FakeProvider, any TestClientProtocol, String, String, ServerMetrics) async throws -> Void
+    ) async throws {
         let provider = FakeProvider()
         try await provider.application().test(.live) { providerClient in
             try await TestDatabase.withTeam(.sqlite) { store, team in
@@ -740,52 +692,97 @@ struct ChatGatewayTests {
                 let theirs = try await store.keys.create(name: "theirs", teamID: other.id, scopes: [.chat]).secret
                 let metrics = ServerMetrics()
                 let app = try TestServer.authenticatedApplication(store: store, metrics: metrics) { configuration in
-                    let port = providerClient.port!
-                    configuration.chat.models = try! GatewayModelTable([
-                        GatewayModel(name: "smart", deployments: [Self.deployment("a", port: port)], semanticCacheThreshold: 0.85),
-                        GatewayModel(name: "plain", deployments: [Self.deployment("b", port: port)]),
-                    ])
+                    configuration.chat.models = try! GatewayModelTable(models(providerClient.port!))
                     configuration.chat.cacheTTL = .seconds(60)
                 }
-                try await app.test(.router) { client in
-                    func ask(_ secret: String, _ messages: String, model: String = "smart") async throws -> TestResponse {
-                        try await client.execute(
-                            uri: "/v1/chat/completions", method: .post,
-                            headers: [.authorization: "Bearer \(secret)", .contentType: "application/json"],
-                            body: ByteBuffer(string: #"{"model":"\#(model)","temperature":0.7,"messages":\#(messages)}"#))
-                    }
-                    func user(_ text: String) -> String { #"[{"role":"user","content":"\#(text)"}]"# }
-                    let cache = HTTPField.Name("x-cache")!
-                    provider.script(
-                        "a", [.answer("It ships on Monday."), .answer("Use the reset link."), .answer("x"), .answer("y"), .answer("z")])
-                    let first = try await ask(mine, user("Where is my parcel? It has not arrived."))
-                    #expect(first.status == .ok && first.headers[cache] == "miss" && provider.calls.count == 1)
-                    let similar = try await ask(mine, user("where is my parcel, it hasn't arrived yet"))
-                    #expect(similar.status == .ok && similar.headers[cache] == "hit" && similar.body == first.body)
-                    let similarity = try #require(similar.headers[ChatCompletionsController.similarityHeader].flatMap(Double.init))
-                    #expect(similarity >= 0.85 && similarity < 1, "\(similarity)")
-                    #expect(provider.calls.count == 1)
-
-                    let unrelated = try await ask(mine, user("How do I reset my password?"))
-                    #expect(unrelated.headers[cache] == "miss" && provider.calls.count == 2)
-                    let otherContext = try await ask(
-                        mine,
-                        #"[{"role":"system","content":"Answer in French."},{"role":"user","content":"Where is my parcel? It has not arrived."}]"#
-                    )
-                    #expect(otherContext.headers[cache] == "miss" && provider.calls.count == 3, "another system prompt is another context")
-                    let conversation = try await ask(
-                        mine,
-                        #"[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"Where is my parcel? It has not arrived."}]"#
-                    )
-                    #expect(conversation.headers[cache] == nil && provider.calls.count == 4, "multi-turn requests are not cached")
-                    let elsewhere = try await ask(theirs, user("Where is my parcel? It has not arrived."))
-                    #expect(elsewhere.headers[cache] == "miss" && provider.calls.count == 5, "another team's answers are its own")
-                    let notOptedIn = try await ask(mine, user("Where is my parcel? It has not arrived."), model: "plain")
-                    #expect(notOptedIn.headers[cache] == nil && provider.calls.count == 6)
-                    let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
-                    #expect(exposition.contains(#"conduit_chat_cache_hits_total{model="smart",kind="semantic"} 1"#), "\(exposition)")
-                }
+                try await app.test(.router) { client in try await body(provider, client, mine, theirs, metrics) }
             }
+        }
+    }
+
+    @Test(
+        "the exact cache reuses a deterministic request's answer per team (x-cache: hit), whatever its spelling; no-cache bypasses it; sampled requests are not kept"
+    )
+    func exactCache() async throws {
+        try await Self.withCache({ [GatewayModel(name: "smart", aliases: ["clever"], deployments: [Self.deployment("a", port: $0)])] }) {
+            provider, client, mine, theirs, _ in
+            func post(_ secret: String, _ body: String, cacheControl: String? = nil) async throws -> TestResponse {
+                var headers: HTTPFields = [.authorization: "Bearer \(secret)", .contentType: "application/json"]
+                if let cacheControl { headers[.cacheControl] = cacheControl }
+                return try await client.execute(
+                    uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body))
+            }
+            let cache = HTTPField.Name("x-cache")!
+            let first = try await post(mine, #"{"model":"smart","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(first.status == .ok && first.headers[cache] == "miss" && provider.calls.count == 1)
+            // The same request spelt otherwise, by its alias: the kept answer.
+            let again = try await post(
+                mine, #"{ "messages": [{"content":"hi", "role":"user"}], "temperature": 0.0, "model": "clever" }"#)
+            #expect(again.status == .ok && again.headers[cache] == "hit" && again.headers[Self.attemptsHeader] == "0")
+            #expect(again.body == first.body && provider.calls.count == 1)
+
+            let elsewhere = try await post(
+                theirs, #"{"model":"smart","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(elsewhere.headers[cache] == "miss" && provider.calls.count == 2, "another team's answers are its own")
+            let fresh = try await post(
+                mine, #"{"model":"smart","temperature":0,"messages":[{"role":"user","content":"hi"}]}"#, cacheControl: "no-cache")
+            #expect(fresh.headers[cache] == "miss" && provider.calls.count == 3)
+            let sampled = try await post(mine, #"{"model":"smart","temperature":0.7,"messages":[{"role":"user","content":"hi"}]}"#)
+            #expect(sampled.headers[cache] == nil && provider.calls.count == 4)
+            for expected in ["miss", "hit"] {
+                let seeded = try await post(mine, #"{"model":"smart","seed":5,"messages":[{"role":"user","content":"hi"}]}"#)
+                #expect(seeded.headers[cache] == expected)
+            }
+            #expect(provider.calls.count == 5)
+        }
+    }
+
+    @Test(
+        "the semantic cache (opt-in per model) gives a single-turn prompt the answer kept for a similar one in the same context and team, saying how similar; other contexts, conversations and teams are called"
+    )
+    func semanticCache() async throws {
+        try await Self.withCache({ port in
+            [
+                GatewayModel(name: "smart", deployments: [Self.deployment("a", port: port)], semanticCacheThreshold: 0.85),
+                GatewayModel(name: "plain", deployments: [Self.deployment("b", port: port)]),
+            ]
+        }) { provider, client, mine, theirs, metrics in
+            func ask(_ secret: String, _ messages: String, model: String = "smart") async throws -> TestResponse {
+                try await client.execute(
+                    uri: "/v1/chat/completions", method: .post,
+                    headers: [.authorization: "Bearer \(secret)", .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"model":"\#(model)","temperature":0.7,"messages":\#(messages)}"#))
+            }
+            func user(_ text: String) -> String { #"[{"role":"user","content":"\#(text)"}]"# }
+            let cache = HTTPField.Name("x-cache")!
+            provider.script(
+                "a", [.answer("It ships on Monday."), .answer("Use the reset link."), .answer("x"), .answer("y"), .answer("z")])
+            let first = try await ask(mine, user("Where is my parcel? It has not arrived."))
+            #expect(first.status == .ok && first.headers[cache] == "miss" && provider.calls.count == 1)
+            let similar = try await ask(mine, user("where is my parcel, it hasn't arrived yet"))
+            #expect(similar.status == .ok && similar.headers[cache] == "hit" && similar.body == first.body)
+            let similarity = try #require(similar.headers[ChatCompletionsController.similarityHeader].flatMap(Double.init))
+            #expect(similarity >= 0.85 && similarity < 1, "\(similarity)")
+            #expect(provider.calls.count == 1)
+
+            let unrelated = try await ask(mine, user("How do I reset my password?"))
+            #expect(unrelated.headers[cache] == "miss" && provider.calls.count == 2)
+            let otherContext = try await ask(
+                mine,
+                #"[{"role":"system","content":"Answer in French."},{"role":"user","content":"Where is my parcel? It has not arrived."}]"#
+            )
+            #expect(otherContext.headers[cache] == "miss" && provider.calls.count == 3, "another system prompt is another context")
+            let conversation = try await ask(
+                mine,
+                #"[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"Where is my parcel? It has not arrived."}]"#
+            )
+            #expect(conversation.headers[cache] == nil && provider.calls.count == 4, "multi-turn requests are not cached")
+            let elsewhere = try await ask(theirs, user("Where is my parcel? It has not arrived."))
+            #expect(elsewhere.headers[cache] == "miss" && provider.calls.count == 5, "another team's answers are its own")
+            let notOptedIn = try await ask(mine, user("Where is my parcel? It has not arrived."), model: "plain")
+            #expect(notOptedIn.headers[cache] == nil && provider.calls.count == 6)
+            let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+            #expect(exposition.contains(#"conduit_chat_cache_hits_total{model="smart",kind="semantic"} 1"#), "\(exposition)")
         }
     }
 

@@ -26,7 +26,7 @@ struct ExactCache: Sendable {
     static func key(_ request: ChatCompletionRequest, model: GatewayModel) throws -> String {
         var fields = request.fields
         fields["model"] = .string(model.name)
-        return SHA256.hash(data: try JSONValue.object(fields).canonicalJSON()).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: try JSONValue.object(fields).canonicalJSON()).hexadecimal
     }
 
     func answer(team: String, key: String) async -> CachedAnswer? {

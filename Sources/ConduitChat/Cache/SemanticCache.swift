@@ -44,7 +44,7 @@ struct SemanticCache: Sendable {
         var withoutPrompt = messages
         withoutPrompt[messages.count - 1] = ["role": "user"]
         fields["messages"] = .array(withoutPrompt)
-        let context = SHA256.hash(data: try JSONValue.object(fields).canonicalJSON()).map { String(format: "%02x", $0) }.joined()
+        let context = SHA256.hash(data: try JSONValue.object(fields).canonicalJSON()).hexadecimal
         return (context, text)
     }
 

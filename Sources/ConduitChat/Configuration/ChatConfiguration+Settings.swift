@@ -39,17 +39,10 @@ extension ChatConfiguration {
         .seconds(
             "chat.circuit_cooldown_seconds", reloadable: true, \.circuitCooldown,
             help: "how long an open deployment is skipped before one trial call decides"),
-        Setting(
-            key: "chat.cache_ttl_seconds", isList: false, allowed: "a whole number of seconds from 0 to 31536000",
+        .wholeSeconds(
+            "chat.cache_ttl_seconds", 0...31_536_000, reloadable: true, \.cacheTTL,
             help:
-                "how long an answer to a deterministic request (temperature 0, or a seed; not a stream) is reused, per team; 0 reuses none",
-            isReloadable: true,
-            apply: { values, chat in
-                guard let seconds = Int(values[0]), (0...31_536_000).contains(seconds) else { return false }
-                chat.cacheTTL = .seconds(seconds)
-                return true
-            },
-            current: { "\($0.cacheTTL.components.seconds)" }, copy: { $1.cacheTTL = $0.cacheTTL }),
+                "how long an answer to a deterministic request (temperature 0, or a seed; not a stream) is reused, per team; 0 reuses none"),
         Setting(
             key: "chat.budget_alert_percents", isList: true, allowed: "a list of whole percentages from 1 to 100",
             help:

@@ -12,6 +12,9 @@ public struct AuthConfiguration: Sendable, Equatable {
     /// The key that signs users' access tokens (HS256, at least 32 bytes). Without one, users cannot
     /// log in, and only API keys work.
     public var jwtSecret: String?
+    /// How long a key found stays trusted without reading the store again: what another node (or the
+    /// command line) changes of a key takes this long to apply here; what this node changes applies at once.
+    public var keyCacheLifetime: Duration = .seconds(2)
 
     public init() {}
 
@@ -38,5 +41,10 @@ public struct AuthConfiguration: Sendable, Equatable {
         .text(
             "auth.jwt_secret_file", allowed: "a readable file holding the JWT signing key", \.jwtSecret,
             help: "a file holding the JWT signing key; wins over jwt_secret", parse: SettingValues.secretFile, show: { _ in nil }),
+        .wholeSeconds(
+            "auth.key_cache_seconds", 0...60, \.keyCacheLifetime,
+            help:
+                "how long a key found is trusted without reading the store: a revocation or a limit set on another node applies here within it (at once on this one); 0 reads the store every request"
+        ),
     ]
 }

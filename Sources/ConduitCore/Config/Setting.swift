@@ -89,6 +89,23 @@ extension Setting {
     }
 
     /// A duration given in seconds, fractions allowed.
+    /// A whole number of seconds in `range`, 0 included where the range holds it (0 usually turns a thing off).
+    package static func wholeSeconds(
+        _ key: String, _ range: ClosedRange<Int>, reloadable: Bool = false, _ path: any WritableKeyPath<Root, Duration> & Sendable,
+        help: String
+    ) -> Setting {
+        Setting(
+            key: key, isList: false, allowed: "a whole number of seconds from \(range.lowerBound) to \(range.upperBound)", help: help,
+            isReloadable: reloadable,
+            apply: { values, configuration in
+                guard let seconds = Int(values[0]), range.contains(seconds) else { return false }
+                configuration[keyPath: path] = .seconds(seconds)
+                return true
+            },
+            current: { "\($0[keyPath: path].components.seconds)" },
+            copy: { $1[keyPath: path] = $0[keyPath: path] })
+    }
+
     package static func seconds(
         _ key: String, reloadable: Bool = false, _ path: any WritableKeyPath<Root, Duration> & Sendable, help: String
     ) -> Setting {

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Store
 
 /// Downloads a model from the Hugging Face hub (or a mirror) into the model store.
 ///
@@ -153,12 +154,12 @@ public struct HubDownloader: Sendable {
         if let lfs = file.lfs {
             var hash = SHA256()
             while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(data: chunk) }
-            return hash.finalize().hexString == lfs.oid.lowercased()
+            return hash.finalize().hexadecimal == lfs.oid.lowercased()
         }
         var hash = Insecure.SHA1()
         hash.update(data: Data("blob \(size)\0".utf8))
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hash.update(data: chunk) }
-        return hash.finalize().hexString == file.oid.lowercased()
+        return hash.finalize().hexadecimal == file.oid.lowercased()
     }
 
     private func request(_ url: String) -> HTTPClientRequest {
@@ -167,8 +168,4 @@ public struct HubDownloader: Sendable {
         if let token, !token.isEmpty { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         return request
     }
-}
-
-extension Digest {
-    package var hexString: String { map { String(format: "%02x", $0) }.joined() }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Store
 
 /// The text of a conversation as a pipeline sees it: the messages of the roles it analyses, and the
 /// pieces the analyzers work on (sentences, candidate key phrases).
@@ -31,7 +32,7 @@ package struct ConversationText: Sendable, Equatable {
     /// The exact cache's key: SHA-256 of the pipeline, its version and the normalised text, in hex.
     package func contentHash(pipeline: String, version: Int) -> String {
         let digest = SHA256.hash(data: Data("\(pipeline)\n\(version)\n\(normalized)".utf8))
-        return digest.map { String(format: "%02x", $0) }.joined()
+        return digest.hexadecimal
     }
 
     /// Sentences of every message, in order, at most `limit` (a summary picks among them).
