@@ -80,6 +80,7 @@ public func buildApplication(
         trustedProxies: Set(configuration.server.trustedProxies))
     // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included;
     // the metrics count answers, errors rendered included.
+    router.add(middleware: EventLoopAffinity())
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory, latencyObjectives: live.view(\.server.latencyObjectives)))
     // A span per request (joining the client's trace when it sends a traceparent), with the request id

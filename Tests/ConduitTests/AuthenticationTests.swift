@@ -78,7 +78,7 @@ struct AuthenticationTests {
     )
     func keyCache() async throws {
         try await TestDatabase.withTeam(.sqlite) { store, team in
-            store.authenticatedKeys.lifetime = .milliseconds(400)
+            store.authenticatedKeys.lifetime = .seconds(60)
             let created = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
             func found() async throws -> (key: APIKey, teamLimits: Limits)? {
                 try await store.keys.findWithTeamLimits(secret: created.secret)
@@ -90,8 +90,10 @@ struct AuthenticationTests {
                 try await sql.raw("UPDATE api_keys SET revoked_at = 1 WHERE id = \(bind: created.key.id)").run()
             }
             #expect(try await found()?.key.revokedAt == nil)
-            try await Task.sleep(for: .milliseconds(450))
+            store.authenticatedKeys.lifetime = .milliseconds(5)
+            try await Task.sleep(for: .milliseconds(10))
             #expect(try await found()?.key.revokedAt == 1)
+            store.authenticatedKeys.lifetime = .seconds(60)
 
             // What this node changes applies at once: a key's limits, its revocation, its team's limits.
             let other = try await store.keys.create(name: "other", teamID: team.id, scopes: [.embeddings])

@@ -121,7 +121,8 @@ struct JobsAPITests {
                 }
                 let jobTokens = try #require((shown["result"] as? [String: Any])?["prompt_tokens"] as? Int)
                 #expect(try await store.rateCounters.counted(in: month) == Int64(jobTokens), "the job's tokens, counted as the key's")
-                #expect(try await store.rateCounters.counted(in: minute) == Int64(jobTokens))
+                // (Its minute may have turned while it ran: the current one holds the rest.)
+                #expect(try await store.rateCounters.counted(in: minute) <= Int64(jobTokens))
 
                 // Past the key's monthly quota the attempt fails, to be retried; what it computed before stays counted
                 // (its first chunk of 64 texts of 100 fits in the quota left, not the second).
