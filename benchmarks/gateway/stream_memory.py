@@ -106,7 +106,11 @@ async def measure(name, url, key, pid, counts, settle_s):
 
 
 def slope(rows):
-    """Least-squares KiB per open stream over the counts."""
+    """Least-squares KiB per open stream over the counts whose streams all opened (a gateway that could
+    not open them all is measured up to the last count it could)."""
+    rows = [r for r in rows if r[0] == r[1]]
+    if len(rows) < 2:
+        return float("nan")
     xs, ys = [r[1] for r in rows], [r[2] for r in rows]
     n, mx, my = len(xs), sum(xs) / len(xs), sum(ys) / len(ys)
     sxx = sum((x - mx) ** 2 for x in xs)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Added latency of one client at a time (c=1), for several conduit binaries in turn, each between two
+# direct runs against the same no-op upstream (the kit's), so that a change's effect shows beside the
+# machine's noise. Chat by default; STREAM=1 for streams of 20 events.
+#
+#   BINS="/tmp/old/conduit .build-release/release/conduit" ROUNDS=2 DUR=8 bash benchmarks/gateway/compare_c1.sh
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+KIT="${KIT:-$ROOT/../shared/bench/gateway}"
+PY="${GATEWAY_VENV:-$HOME/gateway-peers-venv}/bin/python"
+BINS="${BINS:-$ROOT/.build-release/release/conduit}" ROUNDS="${ROUNDS:-2}" DUR="${DUR:-8}"
+WORK="$(mktemp -d)"
+cat > "$WORK/models.yaml" <<'YAML'
+models:
+  - name: noop
+    deployments:
+      - base_url: http://127.0.0.1:9100/v1
+        model: noop
+YAML
+"$PY" "$KIT/noop_upstream.py" --port 9100 > "$WORK/upstream.log" 2>&1 &
+UPSTREAM=$!
+trap 'kill $UPSTREAM 2>/dev/null; rm -rf "$WORK"' EXIT
+load() {  # url key target [pid]
+  "$PY" "$KIT/gateway_load.py" --url "$1" --model noop ${2:+--api-key "$2"} ${STREAM:+--stream} --concurrency 1 --duration "$DUR" \
+    --target "$3" ${4:+--pid gateway=$4} --out "$WORK/r.jsonl" > /dev/null 2>&1
+}
+for round in $(seq "$ROUNDS"); do
+  for bin in $BINS; do
+    rm -rf "$WORK/data"; mkdir -p "$WORK/data"
+    key="$("$bin" keys create --name bench --scope chat --data-dir "$WORK/data" 2>/dev/null | tail -n 1)"
+    env CONDUIT_SERVER_FEATURES=chat CONDUIT_CHAT_MODELS_FILE="$WORK/models.yaml" \
+      CONDUIT_AUTH_ADMIN_KEY="$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" \
+      "$bin" serve --auth --port 8080 --data-dir "$WORK/data" --log-level error > "$WORK/conduit.log" 2>&1 &
+    server=$!
+    until curl -fs -o /dev/null -H "Authorization: Bearer $key" http://127.0.0.1:8080/v1/models; do sleep 0.2; done
+    load http://127.0.0.1:9100 "" direct
+    load http://127.0.0.1:8080 "$key" "$bin" "$server"
+    load http://127.0.0.1:9100 "" direct
+    kill "$server"; wait "$server" 2>/dev/null || true
+    python3 - "$WORK/r.jsonl" "$round" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])][-3:]
+direct = sorted(r["latency_ms"]["p50"] for r in (rows[0], rows[2]))
+gateway = rows[1]
+print(f"round {sys.argv[2]} | {gateway['target']}: p50 {gateway['latency_ms']['p50']:.3f} ms (direct {direct[0]:.3f}-{direct[1]:.3f}), "
+      f"added p50 {gateway['latency_ms']['p50'] - sum(direct) / 2:.3f} ms, p99 {gateway['latency_ms']['p99']:.3f} ms, "
+      f"{gateway['rps']:.0f} req/s, gateway CPU {gateway['procs']['gateway']['cpu_ms_per_req']:.3f} ms/req")
+PY
+  done
+done
