@@ -92,9 +92,11 @@ public func buildApplication(
     let chatTimeout = live.view(\.chat.totalTimeout)
     router.add(
         middleware: RequestDeadlineMiddleware { path in
-            // A chat call bounds itself (chat.total_timeout_seconds, then 504), and may rightly take longer than
-            // other requests: its deadline is that bound, with time to answer.
-            path == ChatCompletionsController.route ? max(deadline, chatTimeout.current + .seconds(5)) : deadline
+            // A call through the gateway bounds itself (chat.total_timeout_seconds, then 504), and may rightly take
+            // longer than other requests: its deadline is that bound, with time to answer. (The local model's
+            // embeddings are bounded sooner, by scheduler.request_timeout_seconds.)
+            [ChatCompletionsController.route, GatewayEmbeddings.route].contains(path)
+                ? max(deadline, chatTimeout.current + .seconds(5)) : deadline
         })
     router.add(middleware: BodyLimitMiddleware(limits: live.view(\.limits)))
     let accessTokens = try configuration.auth.jwtSecret.map { try AccessTokens(secret: $0) }

@@ -149,12 +149,15 @@ public struct APIKeysRepository: Repository {
         let hash = APIKeySecret.hash(secret)
         let now = StoreTime.now()
         if let found = database.authenticatedKeys.find(secretHash: hash, now: now) { return found }
+        let generation = database.authenticatedKeys.generation()
         let found = try await read { sql in
             try await sql.raw(
                 "SELECT k.*, \(Limits.teamColumns) FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.secret_hash = \(bind: hash)"
             ).first().map { (key: try APIKey(row: $0), teamLimits: try $0.decode(Limits.self, prefix: "team_")) }
         }
-        if let found { database.authenticatedKeys.keep(found.key, teamLimits: found.teamLimits, secretHash: hash, now: now) }
+        if let found {
+            database.authenticatedKeys.keep(found.key, teamLimits: found.teamLimits, secretHash: hash, now: now, readAt: generation)
+        }
         return found
     }
 

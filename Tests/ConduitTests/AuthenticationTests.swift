@@ -5,13 +5,13 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SQLKit
-import Store
 import Testing
 
 @testable import Conduit
 @testable import ConduitAdmin
 @testable import ConduitCore
 @testable import ConduitEmbeddings
+@testable import Store
 
 @Suite("Authentication and scopes")
 struct AuthenticationTests {
@@ -109,6 +109,12 @@ struct AuthenticationTests {
             #expect(try await foundOther()?.key.lastUsedAt != nil, "the kept key knows it was used: no write on every request")
             _ = try await store.keys.revoke(id: other.key.id, teamID: team.id)
             #expect(try await foundOther()?.key.revokedAt != nil)
+
+            // A read begun before this node forgot a key is not kept after it: it may hold the row from before.
+            let stale = store.authenticatedKeys.generation()
+            store.authenticatedKeys.forget(keyID: "another")
+            store.authenticatedKeys.keep(other.key, teamLimits: .none, secretHash: "read-before", now: StoreTime.now(), readAt: stale)
+            #expect(store.authenticatedKeys.find(secretHash: "read-before", now: StoreTime.now()) == nil)
 
             // Zero keeps none.
             store.authenticatedKeys.lifetime = .zero

@@ -781,6 +781,12 @@ struct ChatGatewayTests {
             #expect(elsewhere.headers[cache] == "miss" && provider.calls.count == 5, "another team's answers are its own")
             let notOptedIn = try await ask(mine, user("Where is my parcel? It has not arrived."), model: "plain")
             #expect(notOptedIn.headers[cache] == nil && provider.calls.count == 6)
+            let named = try await ask(mine, #"[{"role":"user","name":"bob","content":"Where is my parcel? It has not arrived."}]"#)
+            #expect(named.headers[cache] == "miss" && provider.calls.count == 7, "the message's other fields are its context")
+            // Longer than the model reads: two such prompts that begin alike would look the same; not cached.
+            let long = "Summarize this contract. " + String(repeating: "The party of the first part agrees. ", count: 80)
+            for _ in 0..<2 { #expect(try await ask(mine, user(long)).headers[cache] == nil) }
+            #expect(provider.calls.count == 9)
             let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
             #expect(exposition.contains(#"conduit_chat_cache_hits_total{model="smart",kind="semantic"} 1"#), "\(exposition)")
         }

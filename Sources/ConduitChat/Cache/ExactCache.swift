@@ -22,9 +22,15 @@ struct ExactCache: Sendable {
         }
     }
 
-    /// The request's key: SHA-256 of its normalised JSON, with `model` the served model's own name.
+    /// The request's key.
     static func key(_ request: ChatCompletionRequest, model: GatewayModel) throws -> String {
-        var fields = request.fields
+        try fingerprint(request.fields, model: model)
+    }
+
+    /// SHA-256 of a body's normalised JSON, with `model` the served model's own name: what the caches key
+    /// answers by.
+    static func fingerprint(_ fields: [String: JSONValue], model: GatewayModel) throws -> String {
+        var fields = fields
         fields["model"] = .string(model.name)
         return SHA256.hash(data: try JSONValue.object(fields).canonicalJSON()).hexadecimal
     }

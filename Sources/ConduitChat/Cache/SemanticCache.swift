@@ -1,5 +1,4 @@
 import ConduitCore
-import Crypto
 import Foundation
 import NIOCore
 import Store
@@ -40,17 +39,18 @@ struct SemanticCache: Sendable {
             messages.dropLast().allSatisfy({ ["system", "developer"].contains($0.objectValue?["role"]?.stringValue ?? "") })
         else { return nil }
         var fields = request.fields
-        fields["model"] = .string(model.name)
         var withoutPrompt = messages
-        withoutPrompt[messages.count - 1] = ["role": "user"]
+        var prompt = last
+        prompt["content"] = nil
+        withoutPrompt[messages.count - 1] = .object(prompt)
         fields["messages"] = .array(withoutPrompt)
-        let context = SHA256.hash(data: try JSONValue.object(fields).canonicalJSON()).hexadecimal
-        return (context, text)
+        return (try ExactCache.fingerprint(fields, model: model), text)
     }
 
-    /// Embeds `text` for lookups and keeping.
-    func embed(_ text: String, context: String, tenant: String) async throws -> Prompt {
-        let (model, vector) = try await local.vector(of: text, tenant: tenant)
+    /// Embeds `text` for lookups and keeping; nil when it is longer than the model reads (two long prompts
+    /// that begin alike would look the same).
+    func embed(_ text: String, context: String, tenant: String) async throws -> Prompt? {
+        guard let (model, vector) = try await local.vector(of: text, tenant: tenant) else { return nil }
         return Prompt(context: context, text: text, embeddingModel: model, vector: vector)
     }
 

@@ -72,9 +72,10 @@ package struct ChatCompletionsController: Sendable {
             return await cached(hit.body, deployment: hit.deployment, kind: "exact", call: call)
         }
         var similar: (cache: SemanticCache, prompt: SemanticCache.Prompt, threshold: Double)?
-        if let semanticCache, configuration.cacheTTL > .zero, let threshold = call.model.semanticCacheThreshold,
+        let keeps = !cacheControl.contains("no-store")
+        if let semanticCache, reads || keeps, configuration.cacheTTL > .zero, let threshold = call.model.semanticCacheThreshold,
             let (context, text) = try SemanticCache.prompt(of: body, model: call.model),
-            // A prompt the local model cannot embed now (it is saturated) leaves the call uncached.
+            // A prompt the local model cannot embed now (it is saturated), or not whole, leaves the call uncached.
             let prompt = try? await semanticCache.embed(text, context: context, tenant: metering.identity?.tenant ?? "")
         {
             similar = (semanticCache, prompt, threshold)
@@ -89,7 +90,7 @@ package struct ChatCompletionsController: Sendable {
         await metering.record(usage, status: 200, at: route.deployment)
         var headers = route.headers(contentType: "application/json")
         if exact != nil || similar != nil { headers[Self.cacheHeader] = "miss" }
-        if !cacheControl.contains("no-store") {
+        if keeps {
             let (deployment, ttl) = (route.deployment.id, configuration.cacheTTL)
             if let exact { await exact.cache.keep(bytes, team: team, key: exact.key, deployment: deployment, for: ttl) }
             if let similar { await similar.cache.keep(bytes, for: similar.prompt, team: team, deployment: deployment, ttl: ttl) }

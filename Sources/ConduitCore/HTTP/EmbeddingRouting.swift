@@ -15,7 +15,8 @@ package protocol LocalEmbeddings: Sendable {
     /// OpenAI's embeddings answer to `request` computed by the local model `model`, and its prompt tokens,
     /// queued fairly as `tenant`'s work. Throws what `/v1/embeddings` would answer (an `APIErrorConvertible`).
     func embed(_ request: [String: JSONValue], model: String, tenant: String) async throws -> (body: ByteBuffer, promptTokens: Int)
-    /// The unit vector of `text` (cut to what the model takes) by the node's default model, and that model's
-    /// name, computed as promptly as an API request's.
-    func vector(of text: String, tenant: String) async throws -> (model: String, vector: [Float])
+    /// The unit vector of `text` by the node's default model, and that model's name, computed as promptly
+    /// as an API request's; nil when the text is longer than the model reads (its vector would stand for
+    /// its beginning alone).
+    func vector(of text: String, tenant: String) async throws -> (model: String, vector: [Float])?
 }

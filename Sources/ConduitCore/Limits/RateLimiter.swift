@@ -79,6 +79,13 @@ package struct RateLimiter: Sendable {
     package func settleSpend(_ admission: Admission, usedMicroUSD: Int64, identity: Identity?, thresholds: [Int]) async {
         guard let identity, !admission.windows.isEmpty else { return }
         await settle(admission, used: Int(usedMicroUSD))
+        let store = self.store
+        await Self.uncancelled {
+            await Self.announceCrossings(of: admission, identity: identity, thresholds: thresholds, in: store)
+        }
+    }
+
+    private static func announceCrossings(of admission: Admission, identity: Identity, thresholds: [Int], in store: Database) async {
         for window in admission.windows {
             guard let budget = window.tokenLimit, budget > 0, let spent = try? await store.rateCounters.counted(in: window) else {
                 continue
@@ -107,15 +114,20 @@ package struct RateLimiter: Sendable {
         } catch {}
     }
 
-    /// Gives back what `admission` counted, for a request the server did not serve. Done even when the
-    /// caller was cancelled (a job cancelled, a client gone), which is often why it was not served: the
-    /// store's calls would refuse to run in a cancelled task.
+    /// Gives back what `admission` counted, for a request the server did not serve.
     package func refund(_ admission: Admission) async {
         let store = self.store
-        await Task {
+        await Self.uncancelled {
             try? await store.rateCounters.refund(
                 requests: admission.requests, tokens: admission.tokens, in: admission.windows, admittedAt: admission.at)
-        }.value
+        }
+    }
+
+    /// Runs `work` to its end even when the caller was cancelled (a job cancelled, a client gone, a
+    /// request's deadline passed), which is often why a reservation is given back or settled: the store's
+    /// calls would refuse to run in a cancelled task, and the reservation would stay counted.
+    private static func uncancelled(_ work: @escaping @Sendable () async -> Void) async {
+        await Task { await work() }.value
     }
 
     /// Settles a reservation: `admission` counted what the request was expected to use, and it used
@@ -123,7 +135,10 @@ package struct RateLimiter: Sendable {
     package func settle(_ admission: Admission, used: Int) async {
         let unused = admission.tokens - Int64(max(0, used))
         guard unused != 0, !admission.windows.isEmpty else { return }
-        try? await store.rateCounters.refund(requests: 0, tokens: unused, in: admission.windows, admittedAt: admission.at)
+        let store = self.store
+        await Self.uncancelled {
+            try? await store.rateCounters.refund(requests: 0, tokens: unused, in: admission.windows, admittedAt: admission.at)
+        }
     }
 
     private static func describe(_ window: RateWindow) -> String {

@@ -190,11 +190,12 @@ extension EmbeddingsController: LocalEmbeddings {
         }
     }
 
-    package func vector(of text: String, tenant: String) async throws -> (model: String, vector: [Float]) {
+    package func vector(of text: String, tenant: String) async throws -> (model: String, vector: [Float])? {
         let served = try catalog.resolve(nil)
-        let ids = served.model.tokenize(text).ids
+        let encoding = served.model.tokenize(text)
+        guard !encoding.wasTruncated else { return nil }
         return try await served.scheduler.reserved {
-            let embedded = try await served.scheduler.embedTimed([ids], tenant: tenant)
+            let embedded = try await served.scheduler.embedTimed([encoding.ids], tenant: tenant)
             return (served.name, TextEmbedder.unit(embedded.vectors[0]))
         }
     }

@@ -10,7 +10,7 @@ import Store
 /// The vectors are the job's output, little-endian float32, one after another in input order; the
 /// result says how to read them. Each chunk's tokens count against the limits of the key that submitted
 /// the job and of its team, as its requests' do: a job slows to a per-minute limit, and its attempt fails
-/// when a monthly quota is spent.
+/// when a monthly quota is spent (an attempt that fails counts nothing).
 public struct EmbeddingJobWorker: JobWorker {
     public static let kind = "embeddings"
     public var kind: String { Self.kind }
@@ -90,23 +90,25 @@ public struct EmbeddingJobWorker: JobWorker {
         let started = ContinuousClock.now
         let identity = try await rateLimiter?.identity(ofJob: job)
         progress.report(done: 0, total: input.input.count)
-        for start in stride(from: 0, to: input.input.count, by: Self.chunk) {
-            let texts = input.input[start..<min(start + Self.chunk, input.input.count)]
-            let sequences = try texts.enumerated().map { offset, text in try limits.encode(text, index: start + offset, model: model).ids }
-            let chunkTokens = sequences.reduce(0) { $0 + $1.count }
-            tokens += chunkTokens
-            var admitted: [RateLimiter.Admission] = []
-            if let rateLimiter, let identity { admitted = try await rateLimiter.admitWork(identity, tokens: chunkTokens) }
-            let vectors: [[Float]]
-            do {
-                vectors = try await served.scheduler.embedInBackground(sequences)
-            } catch {
-                for admission in admitted { await rateLimiter?.refund(admission) }
-                throw error
+        // What this attempt counted: given back if it fails, since its retry computes (and counts) it all again.
+        var admitted: [RateLimiter.Admission] = []
+        do {
+            for start in stride(from: 0, to: input.input.count, by: Self.chunk) {
+                let texts = input.input[start..<min(start + Self.chunk, input.input.count)]
+                let sequences = try texts.enumerated().map { offset, text in
+                    try limits.encode(text, index: start + offset, model: model).ids
+                }
+                let chunkTokens = sequences.reduce(0) { $0 + $1.count }
+                tokens += chunkTokens
+                if let rateLimiter, let identity { admitted += try await rateLimiter.admitWork(identity, tokens: chunkTokens) }
+                let vectors = try await served.scheduler.embedInBackground(sequences)
+                meter.computed(model: served.name, tokens: chunkTokens)
+                for vector in model.shortened(vectors, to: dimensions) { output.append(Float32LE.bytes(vector)) }
+                progress.report(done: start + texts.count, total: input.input.count)
             }
-            meter.computed(model: served.name, tokens: chunkTokens)
-            for vector in model.shortened(vectors, to: dimensions) { output.append(Float32LE.bytes(vector)) }
-            progress.report(done: start + texts.count, total: input.input.count)
+        } catch {
+            for admission in admitted { await rateLimiter?.refund(admission) }
+            throw error
         }
         let result = Result(model: served.name, count: input.input.count, dimensions: dimensions, promptTokens: tokens)
         return try JobOutcome(
