@@ -92,11 +92,9 @@ public func buildApplication(
     let chatTimeout = live.view(\.chat.totalTimeout)
     router.add(
         middleware: RequestDeadlineMiddleware { path in
-            // A call through the gateway bounds itself (chat.total_timeout_seconds, then 504), and may rightly take
-            // longer than other requests: its deadline is that bound, with time to answer. (The local model's
-            // embeddings are bounded sooner, by scheduler.request_timeout_seconds.)
-            [ChatCompletionsController.route, GatewayEmbeddings.route].contains(path)
-                ? max(deadline, chatTimeout.current + .seconds(5)) : deadline
+            // A chat call bounds itself (chat.total_timeout_seconds, then 504), and may rightly take longer than
+            // other requests: its deadline is that bound, with time to answer.
+            path == ChatCompletionsController.route ? max(deadline, chatTimeout.current + .seconds(5)) : deadline
         })
     router.add(middleware: BodyLimitMiddleware(limits: live.view(\.limits)))
     let accessTokens = try configuration.auth.jwtSecret.map { try AccessTokens(secret: $0) }
@@ -139,7 +137,8 @@ public func buildApplication(
             configuration: live.view(\.chat), outbound: outbound, local: embeddings?.local, metricsFactory: metrics.factory)
     }
     if running.contains(.chat), let gateway {
-        let remote = GatewayEmbeddings(gateway: gateway, rateLimiter: rateLimiter, meter: meter)
+        let remote = GatewayEmbeddings(
+            gateway: gateway, rateLimiter: rateLimiter, meter: meter, requestDeadline: live.view(\.server.requestDeadline))
         embeddings?.remote = remote
         features.append(
             ChatFeature(

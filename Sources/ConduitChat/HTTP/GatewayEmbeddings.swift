@@ -9,10 +9,14 @@ package struct GatewayEmbeddings: RemoteEmbeddings {
     let gateway: ChatGateway
     let rateLimiter: RateLimiter?
     let meter: UsageMeter
+    /// The route's deadline (`server.request_deadline_seconds`, shared with the local model's requests): a
+    /// call ends by it, or by `chat.total_timeout_seconds` if that is sooner.
+    let requestDeadline: Live<Duration>
 
     package static let route = "/v1/embeddings"
 
-    package init(gateway: ChatGateway, rateLimiter: RateLimiter?, meter: UsageMeter) {
+    package init(gateway: ChatGateway, rateLimiter: RateLimiter?, meter: UsageMeter, requestDeadline: Live<Duration>) {
+        self.requestDeadline = requestDeadline
         self.gateway = gateway
         self.rateLimiter = rateLimiter
         self.meter = meter
@@ -31,7 +35,8 @@ package struct GatewayEmbeddings: RemoteEmbeddings {
         let tenant = context.identity?.tenant ?? ""
         do {
             let (route, (answer, usage)) = try await gateway.call(
-                body, model: admitted.model, configuration: configuration, deadline: started + configuration.totalTimeout
+                body, model: admitted.model, configuration: configuration,
+                deadline: started + min(configuration.totalTimeout, requestDeadline.current)
             ) { attempt in
                 try await gateway.embeddings(body, at: attempt, tenant: tenant, limit: configuration.maxResponseBytes)
             }
