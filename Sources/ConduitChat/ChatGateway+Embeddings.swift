@@ -4,23 +4,13 @@ import Foundation
 import HTTPTypes
 import NIOCore
 
-extension ChatGateway.Route {
-    /// The answer's head: its type, and what served it.
-    func headers(contentType: String) -> HTTPFields {
-        var headers: HTTPFields = [.contentType: contentType]
-        headers[ChatCompletionsController.deploymentHeader] = deployment.id
-        headers[ChatCompletionsController.attemptsHeader] = String(attempts)
-        if isFallback { headers[ChatCompletionsController.fallbackHeader] = model.name }
-        return headers
-    }
-}
-
 extension ChatGateway {
-    /// One attempt at embeddings: a remote deployment's `/embeddings`, or the node's own model in process.
-    /// Returns OpenAI's answer and its usage (the input's estimate when the provider gave none).
-    func embeddings(_ request: GatewayEmbeddingsRequest, at attempt: ProviderCall, tenant: String, limit: Int) async throws -> (
-        ByteBuffer, TokenUsage
-    ) {
+    /// One attempt at embeddings: a remote deployment's `/embeddings`, or the node's own model in process
+    /// (given the client's `body` as it came, which `request` was read from). Returns OpenAI's answer and its
+    /// usage (the input's estimate when the provider gave none).
+    func embeddings(
+        _ request: GatewayEmbeddingsRequest, body: ByteBuffer, at attempt: ProviderCall, tenant: String, limit: Int
+    ) async throws -> (ByteBuffer, TokenUsage) {
         let deployment = attempt.deployment
         guard deployment.provider == .local else {
             let response = try await attempt.send(try request.upstreamBody(model: deployment.model), to: "embeddings")
@@ -33,10 +23,10 @@ extension ChatGateway {
         }
         guard let local else { throw AttemptFailure.unreachable("this node serves no embedding model of its own") }
         do {
-            let (body, tokens) = try await local.embed(request.fields, model: deployment.model, tenant: tenant)
+            let (answer, tokens) = try await local.embed(body, model: deployment.model, tenant: tenant)
             let usage = TokenUsage(promptTokens: tokens, completionTokens: 0)
             attempt.note(usage)
-            return (body, usage)
+            return (answer, usage)
         } catch is CancellationError {
             throw CancellationError()
         } catch {

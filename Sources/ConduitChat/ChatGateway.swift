@@ -1,6 +1,7 @@
 import ConduitCore
 import CoreMetrics
 import Foundation
+import HTTPTypes
 import Tracing
 
 /// Sends a chat call to a deployment of its model, and on failure to others and to the model's
@@ -54,6 +55,15 @@ package final class ChatGateway: Sendable {
         var isFallback: Bool
         /// Counts the call in flight at the deployment until `leave` (a streamed answer's length).
         var state: DeploymentState
+
+        /// The answer's head: its type, and what served it.
+        func headers(contentType: String) -> HTTPFields {
+            var headers: HTTPFields = [.contentType: contentType]
+            headers[ChatCompletionsController.deploymentHeader] = deployment.id
+            headers[ChatCompletionsController.attemptsHeader] = String(attempts)
+            if isFallback { headers[ChatCompletionsController.fallbackHeader] = model.name }
+            return headers
+        }
     }
 
     /// The model of `kind` called or aliased `name`.

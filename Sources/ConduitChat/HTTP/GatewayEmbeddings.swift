@@ -38,7 +38,7 @@ package struct GatewayEmbeddings: RemoteEmbeddings {
                 body, model: admitted.model, configuration: configuration,
                 deadline: started + min(configuration.totalTimeout, requestDeadline.current)
             ) { attempt in
-                try await gateway.embeddings(body, at: attempt, tenant: tenant, limit: configuration.maxResponseBytes)
+                try await gateway.embeddings(body, body: bytes, at: attempt, tenant: tenant, limit: configuration.maxResponseBytes)
             }
             await metering.record(usage, status: 200, at: route.deployment)
             var headers = route.headers(contentType: "application/json")

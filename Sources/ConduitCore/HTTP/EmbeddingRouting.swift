@@ -12,9 +12,10 @@ package protocol RemoteEmbeddings: Sendable {
 
 /// The node's own embedding models, for the gateway to call as a deployment (`provider: local`).
 package protocol LocalEmbeddings: Sendable {
-    /// OpenAI's embeddings answer to `request` computed by the local model `model`, and its prompt tokens,
-    /// queued fairly as `tenant`'s work. Throws what `/v1/embeddings` would answer (an `APIErrorConvertible`).
-    func embed(_ request: [String: JSONValue], model: String, tenant: String) async throws -> (body: ByteBuffer, promptTokens: Int)
+    /// OpenAI's embeddings answer to `body` (a client's request, already checked as JSON; its own `model` is
+    /// not read) computed by the local model `model`, and its prompt tokens, queued fairly as `tenant`'s
+    /// work. Throws what `/v1/embeddings` would answer (an `APIErrorConvertible`).
+    func embed(_ body: ByteBuffer, model: String, tenant: String) async throws -> (body: ByteBuffer, promptTokens: Int)
     /// The unit vector of `text` by the node's default model, and that model's name, computed as promptly
     /// as an API request's; nil when the text is longer than the model reads (its vector would stand for
     /// its beginning alone).

@@ -177,11 +177,8 @@ package struct EmbeddingsController {
 
 /// The local models as a deployment of the gateway: the caller (the gateway) holds the caller's limits.
 extension EmbeddingsController: LocalEmbeddings {
-    package func embed(_ request: [String: JSONValue], model: String, tenant: String) async throws -> (body: ByteBuffer, promptTokens: Int)
-    {
-        var fields = request
-        fields["model"] = .string(model)
-        let body = try decodeStrictJSON(EmbeddingsRequest.self, from: ByteBuffer(bytes: try JSONEncoder().encode(fields)))
+    package func embed(_ request: ByteBuffer, model: String, tenant: String) async throws -> (body: ByteBuffer, promptTokens: Int) {
+        let body = try JSONDecoder().decode(EmbeddingsRequest.self, from: Data(request.readableBytesView))
         let served = try catalog.resolve(model)
         let limits = self.limits.current
         return try await served.scheduler.reserved {
