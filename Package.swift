@@ -111,7 +111,7 @@ let package = Package(
 
         // What every feature builds on: request context, the one error mapping, middleware, auth, limits,
         // usage, telemetry, wire helpers and the Feature seam.
-        serverTarget("ConduitCore", ["Store", asyncHTTPClient, coreMetrics, crypto, otel, prometheus, yams]),
+        serverTarget("ConduitCore", ["Store", asyncHTTPClient, coreMetrics, crypto, nioPosix, otel, prometheus, yams]),
         // The durable job queue as infrastructure: the runner every node with workers runs, and /v1/jobs.
         serverTarget("ConduitJobs", ["ConduitCore", "Store"]),
         // Local embedding models: catalog, scheduler, /v1/embeddings, /v1/tokenize, /v1/models, batch embedding jobs.
@@ -121,7 +121,7 @@ let package = Package(
         serverTarget(
             "ConduitInsights", ["ConduitChat", "ConduitCore", "ConduitEmbeddings", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
         // The gateway to model providers: /v1/chat/completions, deployments, routing, retries, fallbacks, breakers.
-        serverTarget("ConduitChat", ["ConduitCore", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
+        serverTarget("ConduitChat", ["ConduitCore", "Store", asyncHTTPClient, coreMetrics, crypto, nioPosix, yams]),
         // The outbox delivered to the teams' webhooks.
         serverTarget("ConduitEvents", ["ConduitCore", "Store", asyncHTTPClient, crypto, nioPosix]),
         // Teams, users, keys and usage reports; logins.

@@ -11,6 +11,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Store
+import Tracing
 
 /// The HTTP application type `conduit serve` runs.
 public typealias ConduitApplication = Application<RouterResponder<ConduitRequestContext>>
@@ -85,7 +86,8 @@ public func buildApplication(
     router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory, latencyObjectives: live.view(\.server.latencyObjectives)))
     // A span per request (joining the client's trace when it sends a traceparent), with the request id
     // the answer carries, to go from a log line to its trace; errors are answers by the time it sees them.
-    router.add(middleware: TracingMiddleware(recordingHeaders: [.requestID]))
+    // Only where traces go somewhere: with no tracer it would still make every request's span attributes, to drop them.
+    if !(InstrumentationSystem.tracer is NoOpTracer) { router.add(middleware: TracingMiddleware(recordingHeaders: [.requestID])) }
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: CORSAllowList(origins: live.view(\.server.corsOrigins)))
     let deadline = configuration.server.requestDeadline

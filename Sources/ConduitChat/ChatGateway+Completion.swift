@@ -23,11 +23,11 @@ extension ChatGateway {
         let model = try model(request.model, kind: .chat, in: configuration)
         let (route, (bytes, usage)) = try await completion(
             request, model: model, configuration: configuration, deadline: .now + configuration.totalTimeout)
-        let answer = try? JSONDecoder().decode(ChatCompletionAnswer.self, from: Data(bytes.readableBytesView))
+        let answer = ChatCompletionAnswer(reading: bytes)
         let used = usage ?? TokenUsage(promptTokens: request.promptTokens, completionTokens: bytes.readableBytes / 4)
         metrics.used(used, at: route.deployment)
         return GatewayCompletion(
-            content: answer?.choices.first?.message?.content ?? "", usage: used,
+            content: answer?.content ?? "", usage: used,
             costUSD: route.deployment.cost(promptTokens: used.promptTokens, completionTokens: used.completionTokens),
             deployment: route.deployment.id)
     }

@@ -13,7 +13,7 @@ extension ChatGateway {
     ) async throws -> (ByteBuffer, TokenUsage) {
         let deployment = attempt.deployment
         guard deployment.provider == .local else {
-            let response = try await attempt.send(try request.upstreamBody(model: deployment.model), to: "embeddings")
+            let response = try await attempt.send(request.upstreamBody(model: deployment.model), to: "embeddings")
             let body = try await attempt.read(response.body, limit: limit)
             guard let answer = try? JSONDecoder().decode(EmbeddingsAnswer.self, from: Data(body.readableBytesView)) else {
                 throw AttemptFailure.malformed("not a list of embeddings")

@@ -113,7 +113,7 @@ public struct APIKeysRepository: Repository {
         }
         let secret = given ?? APIKeySecret.generate()
         let key = APIKey(
-            id: UUID().uuidString.lowercased(), teamID: teamID, name: name, prefix: APIKeySecret.visiblePrefix(of: secret),
+            id: randomIdentifier(), teamID: teamID, name: name, prefix: APIKeySecret.visiblePrefix(of: secret),
             scopes: scopes, createdAt: StoreTime.now(), expiresAt: expiresAt)
         try await transaction { sql in
             guard try await sql.raw("SELECT id FROM teams WHERE id = \(bind: teamID)").first() != nil else {
@@ -216,7 +216,7 @@ public struct APIKeysRepository: Repository {
             else { throw StoreError.notFound("API key \(id)") }
             guard old.isUsable(at: now) else { throw StoreError.conflict("API key \(id) has expired; create a new one") }
             var key = APIKey(
-                id: UUID().uuidString.lowercased(), teamID: old.teamID, name: old.name,
+                id: randomIdentifier(), teamID: old.teamID, name: old.name,
                 prefix: APIKeySecret.visiblePrefix(of: secret), scopes: old.scopes, createdAt: now, expiresAt: old.expiresAt)
             key.limits = old.limits
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id)").run()

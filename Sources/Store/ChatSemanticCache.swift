@@ -71,7 +71,7 @@ public struct ChatSemanticCacheRepository: Repository {
                 """
                 INSERT INTO chat_semantic_cache (id, team_id, context, embedding_model, embedding, prompt, body, deployment, created_at,
                                                  expires_at)
-                VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: entry.teamID), \(bind: entry.context), \(bind: entry.embeddingModel),
+                VALUES (\(bind: randomIdentifier()), \(bind: entry.teamID), \(bind: entry.context), \(bind: entry.embeddingModel),
                         \(bind: entry.embedding.base64EncodedString()), \(bind: entry.prompt), \(bind: entry.body), \(bind: entry.deployment),
                         \(bind: entry.createdAt), \(bind: entry.expiresAt))
                 """

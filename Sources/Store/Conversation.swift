@@ -78,7 +78,7 @@ public struct ConversationsRepository: Repository {
         _ conversations: [NewConversation], teamID: String, jobKeys: [String]?, maxWaiting: Int?, now: Int64,
         job: @escaping @Sendable (_ conversationID: String) -> NewJob
     ) async throws -> (conversations: [Conversation], created: Bool) {
-        let ids = conversations.map { _ in (conversation: UUID().uuidString.lowercased(), job: UUID().uuidString.lowercased()) }
+        let ids = conversations.map { _ in (conversation: randomIdentifier(), job: randomIdentifier()) }
         let jobs = zip(ids, conversations.indices).map { id, index in
             var new = job(id.conversation)
             new.idempotencyKey = jobKeys?[index]

@@ -35,7 +35,7 @@ package func withDeadline<Value: Sendable>(
 }
 
 /// The first of several racing results, handed to the one task that waits for it.
-private final class FirstOutcome<Value: Sendable>: Sendable {
+package final class FirstOutcome<Value: Sendable>: Sendable {
     private enum State {
         case pending
         case waiting(CheckedContinuation<Value, any Error>)
@@ -45,9 +45,11 @@ private final class FirstOutcome<Value: Sendable>: Sendable {
 
     private let state = Mutex<State>(.pending)
 
+    package init() {}
+
     /// Settles the race with `result` unless it is settled already; true when this call settled it.
     @discardableResult
-    func settle(_ result: Result<Value, any Error>) -> Bool {
+    package func settle(_ result: Result<Value, any Error>) -> Bool {
         let (won, waiter): (Bool, CheckedContinuation<Value, any Error>?) = state.withLock { state in
             switch state {
             case .pending:
@@ -65,7 +67,7 @@ private final class FirstOutcome<Value: Sendable>: Sendable {
     }
 
     /// Waits for the race to be settled (called once).
-    func value() async throws -> Value {
+    package func value() async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
             let settled: Result<Value, any Error>? = state.withLock { state in
                 switch state {

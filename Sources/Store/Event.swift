@@ -32,7 +32,7 @@ public struct EventsRepository: Repository {
     /// each of the team's webhooks that asked for its topic: the event and its deliveries exist exactly
     /// when the change they announce does.
     func insert(_ event: NewEvent, teamID: String, now: Int64, in sql: any SQLDatabase) async throws {
-        let id = UUID().uuidString.lowercased()
+        let id = randomIdentifier()
         try await sql.raw(
             """
             INSERT INTO events (id, team_id, topic, payload, created_at)

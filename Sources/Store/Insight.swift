@@ -104,7 +104,7 @@ public struct InsightsRepository: Repository {
     )
         async throws -> (insight: Insight, created: Bool)
     {
-        let id = UUID().uuidString.lowercased()
+        let id = randomIdentifier()
         let event = event(id)
         return try await transaction { sql in
             let inserted =

@@ -18,7 +18,7 @@ public struct JobsRepository: Repository {
     public func enqueue(_ new: NewJob, teamID: String, maxWaiting: Int? = nil, now: Int64 = StoreTime.now()) async throws -> (
         job: Job, created: Bool
     ) {
-        let id = UUID().uuidString.lowercased()
+        let id = randomIdentifier()
         let byKey: SQLQueryString? = new.idempotencyKey.map { "team_id = \(bind: teamID) AND idempotency_key = \(bind: $0)" }
         return try await transaction { sql in
             // A resubmission is answered with the job it made, and never refused by the bound.

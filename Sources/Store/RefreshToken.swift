@@ -27,7 +27,7 @@ public struct RefreshTokensRepository: Repository {
         try await read { sql in
             let now = StoreTime.now()
             try await Self.insertRefreshToken(
-                secret, userID: userID, family: family ?? UUID().uuidString.lowercased(), now: now,
+                secret, userID: userID, family: family ?? randomIdentifier(), now: now,
                 expiresAt: now + StoreTime.span(lifetime), sql: sql)
         }
         return secret
@@ -97,7 +97,7 @@ public struct RefreshTokensRepository: Repository {
         try await sql.raw(
             """
             INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_at, expires_at)
-            VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: family), \(bind: userID), \(bind: APIKeySecret.hash(secret)),
+            VALUES (\(bind: randomIdentifier()), \(bind: family), \(bind: userID), \(bind: APIKeySecret.hash(secret)),
                     \(bind: now), \(bind: expiresAt))
             """
         ).run()

@@ -46,7 +46,7 @@ public struct RequestLogRepository: Repository {
                         """
                         INSERT INTO request_log
                             (id, request_id, team_id, key_id, method, path, status, duration_ms, request_body, response_body, created_at)
-                        VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: request.requestID), \(bind: request.teamID),
+                        VALUES (\(bind: randomIdentifier()), \(bind: request.requestID), \(bind: request.teamID),
                                 \(bind: request.keyID), \(bind: request.method), \(bind: request.path), \(bind: request.status),
                                 \(bind: request.durationMilliseconds), \(bind: request.requestBody), \(bind: request.responseBody),
                                 \(bind: request.createdAt))

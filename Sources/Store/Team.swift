@@ -32,7 +32,7 @@ public struct Team: Sendable, Equatable {
 public struct TeamsRepository: Repository {
     let database: Database
     public func create(name: String) async throws -> Team {
-        let team = Team(id: UUID().uuidString.lowercased(), name: name, createdAt: StoreTime.now())
+        let team = Team(id: randomIdentifier(), name: name, createdAt: StoreTime.now())
         // One statement, so two processes creating the same team cannot both pass a check and one then
         // fail on the unique index: the loser gets no row back.
         let inserted = try await read { sql in

@@ -65,7 +65,7 @@ public struct UsageRepository: Repository {
             try await sql.raw(
                 """
                 INSERT INTO usage_events (id, team_id, key_id, model, route, tokens, latency_ms, status, cost_usd, created_at)
-                VALUES (\(bind: UUID().uuidString.lowercased()), \(bind: event.teamID), \(bind: event.keyID), \(bind: event.model),
+                VALUES (\(bind: randomIdentifier()), \(bind: event.teamID), \(bind: event.keyID), \(bind: event.model),
                         \(bind: event.route), \(bind: event.tokens), \(bind: event.latencyMilliseconds), \(bind: event.status),
                         \(bind: event.costUSD), \(bind: event.createdAt))
                 """

@@ -49,7 +49,7 @@ public struct UsersRepository: Repository {
         // bcrypt reads at most 72 bytes; a longer password would be silently cut.
         guard (8...72).contains(password.utf8.count) else { throw StoreError.invalidValue("a password must be 8 to 72 bytes") }
         guard try await database.teams.find(teamID) != nil else { throw StoreError.notFound("team \(teamID)") }
-        let user = User(id: UUID().uuidString.lowercased(), teamID: teamID, email: email, role: role, createdAt: StoreTime.now())
+        let user = User(id: randomIdentifier(), teamID: teamID, email: email, role: role, createdAt: StoreTime.now())
         let hash = try await Self.passwordHashing.runIfActive { Bcrypt.hash(password, cost: cost) }
         let inserted = try await read { sql in
             try await sql.raw(

@@ -112,7 +112,7 @@ public struct WebhooksRepository: Repository {
     public func create(teamID: String, url: String, topics: [String], description: String, now: Int64 = StoreTime.now())
         async throws -> (webhook: Webhook, secret: String)
     {
-        let id = UUID().uuidString.lowercased()
+        let id = randomIdentifier()
         let secret = Webhook.newSecret()
         let topicsJSON = String(decoding: try JSONEncoder().encode(topics), as: UTF8.self)
         let webhook = try await transaction { sql in
@@ -185,8 +185,8 @@ public struct WebhooksRepository: Repository {
     func insertDelivery(
         webhookID: String, eventID: String, topic: String, teamID: String, traceContext: String?, now: Int64, in sql: any SQLDatabase
     ) async throws -> String {
-        let id = UUID().uuidString.lowercased()
-        let jobID = UUID().uuidString.lowercased()
+        let id = randomIdentifier()
+        let jobID = randomIdentifier()
         let input = String(decoding: try JSONSerialization.data(withJSONObject: ["delivery_id": id]), as: UTF8.self)
         try await JobsRepository.insertJob(
             NewJob(

@@ -15,6 +15,17 @@ import Testing
 
 @Suite("Authentication and scopes")
 struct AuthenticationTests {
+    @Test(
+        "a bearer token is read whatever the scheme's case and the blanks around it; any other header is no token",
+        arguments: [
+            ("Bearer ck_abc", "ck_abc"), ("bearer ck_abc", "ck_abc"), ("BEARER \t ck_abc \t", "ck_abc"), ("Bearer ck é", "ck é"),
+            ("Bearer ", nil), ("Bearer  \t", nil), ("Bearerck_abc", nil), ("Basic ck_abc", nil), ("Bearer\u{0}ck_abc", nil), ("", nil),
+            ("Béarer ck_abc", nil),
+        ] as [(String, String?)])
+    func bearerToken(header: String, token: String?) {
+        #expect(APIKeyAuthenticator.bearerToken(header) == token)
+    }
+
     private struct ErrorBody: Decodable {
         struct Detail: Decodable {
             var code: String?

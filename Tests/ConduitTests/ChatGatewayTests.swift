@@ -10,6 +10,7 @@ import HummingbirdTesting
 import InMemoryTracing
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import SQLKit
 import Store
 import Testing
@@ -110,6 +111,9 @@ struct ChatGatewayTests {
                 (#"{"model":"smart","messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#, .badRequest, "invalid_value"),
                 (#"{"model":"smart","messages":[{"role":"user","content":"hi"}],"n":1000}"#, .badRequest, "invalid_value"),
                 (#"{"model":"smart","messages":[{"role":"user","content":"hi"}]"#, .badRequest, "invalid_json"),
+                (#"{"model":"smart","model":"x","messages":[{"role":"user","content":"hi"}]}"#, .badRequest, "invalid_json"),
+                (#"[{"model":"smart","messages":[{"role":"user","content":"hi"}]}]"#, .badRequest, "invalid_type"),
+                ("", .badRequest, "invalid_json"),
             ]
             for (body, status, code) in cases {
                 let (response, json) = try await Self.post(client, body)
@@ -1001,5 +1005,24 @@ struct ChatGatewayTests {
             )
             #expect(try #require(spans.last).kind == .client)
         }
+    }
+
+    @Test("a deployment's calls go through a client whose connections live on the caller's event loop, one client per loop")
+    func clientPerEventLoop() async throws {
+        let outbound = OutboundHTTPClient()
+        let states = DeploymentStates(outbound: outbound, metricsFactory: NOOPMetricsHandler.instance)
+        let deployment = Self.deployment("a", port: 9)
+        var clients: [ObjectIdentifier] = []
+        for eventLoop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+            let (first, second) = await withTaskExecutorPreference(EventLoopExecutor.of(eventLoop)) {
+                (states.client(of: deployment), states.client(of: deployment))
+            }
+            #expect(first === second)
+            #expect(first.eventLoopGroup === eventLoop)
+            clients.append(ObjectIdentifier(first))
+        }
+        #expect(Set(clients).count == clients.count)
+        await states.shutdown()
+        try await outbound.shutdown()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Testing
 
 @testable import Conduit
@@ -401,13 +402,19 @@ struct InsightsUnitTests {
     @Test("an upstream's answer is read for its first choice; token counts that are missing, odd or absurd count as 0 or are capped")
     func upstreamAnswer() throws {
         func read(_ json: String) throws -> ChatCompletionAnswer {
-            try JSONDecoder().decode(ChatCompletionAnswer.self, from: Data(json.utf8))
+            try #require(ChatCompletionAnswer(reading: ByteBuffer(string: json)))
         }
         let answer = try read(#"{"choices":[{"message":{"content":"ok"}}],"usage":{"prompt_tokens":-3,"completion_tokens":20000000}}"#)
-        #expect(answer.choices.first?.message?.content == "ok")
+        #expect(answer.content == "ok")
         #expect(answer.usage?.promptTokens == 0 && answer.usage?.completionTokens == 10_000_000)
+        #expect(
+            try read(#"{"choices":[{"message":{"content":"ok"}}],"usage":{"prompt_tokens":1.5,"completion_tokens":"7"}}"#).usage?.total == 0
+        )
         #expect(try read(#"{"choices":[{"message":{"content":"ok"}}],"usage":"n/a"}"#).usage == nil)
-        #expect(try read(#"{"choices":[]}"#).choices.isEmpty)
+        #expect(try read(#"{"choices":[]}"#).content == nil)
+        for notACompletion in [#"{"choices":{}}"#, #"{"object":"error"}"#, #"[{"choices":[]}]"#, #"{"choices":[],}"#] {
+            #expect(ChatCompletionAnswer(reading: ByteBuffer(string: notACompletion)) == nil, "\(notACompletion)")
+        }
     }
 
     @Test("the schema lists the pipeline's labels as enums and its limits")

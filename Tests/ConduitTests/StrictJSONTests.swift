@@ -36,6 +36,61 @@ struct StrictJSONTests {
         } throws: { error in
             "\(error)".contains(reason)
         }
+        #expect {
+            try StrictJSON.parse(Array(text.utf8))
+        } throws: { error in
+            "\(error)".contains(reason)
+        }
+    }
+
+    static let documents = [
+        #"{}"#, #"[]"#, #" {"a": [1, -2.5e3, 0, true, false, null, "x"]} "#, #""\u00e9\ud83d\ude00\n\/\"\\\t\b\f\r\u0001""#,
+        #"[12345678901234567890, 9007199254740993, -9223372036854775808, 9223372036854775807, 9223372036854775808]"#,
+        #"[1.0, 1e2, -0, -0.0, 0.1, 1e-7, 1E+20, 2.5e-324, 1.7976931348623157e308, -1.5]"#,
+        "{\"caf\u{e9}\": \"\u{1F600}\", \"nested\": {\"a\": [[], {}, [{\"b\": null}]]}}",
+    ]
+
+    @Test(
+        "parsing reads a document as Foundation's decoder reads JSONValue: integers exactly, whole numbers as integers",
+        arguments: documents)
+    func parsedAsFoundationReads(text: String) throws {
+        let foundation = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        #expect(try StrictJSON.parse(Array(text.utf8)) == foundation)
+    }
+
+    @Test("a value written as JSON text reads back the same, by this parser and by Foundation's")
+    func writtenReadsBack() throws {
+        var generator = SeededGenerator(seed: 7)
+        for _ in 0..<300 {
+            let value = Self.randomValue(depth: 0, using: &generator)
+            let text = Array(value.jsonText.readableBytesView)
+            #expect(try StrictJSON.parse(text) == value, "\(String(decoding: text, as: UTF8.self))")
+            #expect(try JSONDecoder().decode(JSONValue.self, from: Data(text)) == value)
+        }
+        #expect(String(buffer: JSONValue.string("a\"b\\c\n\u{1}é/").jsonText) == #""a\"b\\c\n\u0001é/""#)
+    }
+
+    private static func randomValue(depth: Int, using generator: inout SeededGenerator) -> JSONValue {
+        let characters: [Character] = ["a", "Z", " ", "\"", "\\", "/", "\n", "\t", "\u{0}", "\u{1F}", "é", "\u{1F600}", "\u{2028}"]
+        switch Int.random(in: 0..<(depth < 4 ? 8 : 6), using: &generator) {
+        case 0: return .null
+        case 1: return .bool(Bool.random(using: &generator))
+        case 2: return .integer(Int64.random(in: .min ... .max, using: &generator))
+        case 3:
+            let double = Double(bitPattern: UInt64.random(in: 0 ... .max, using: &generator))
+            guard double.isFinite, double != double.rounded() else { return .number(0.5) }
+            return .number(double)
+        case 4, 5:
+            return .string(
+                String((0..<Int.random(in: 0..<12, using: &generator)).map { _ in characters.randomElement(using: &generator)! }))
+        case 6: return .array((0..<Int.random(in: 0..<4, using: &generator)).map { _ in randomValue(depth: depth + 1, using: &generator) })
+        default:
+            var members: [String: JSONValue] = [:]
+            for index in 0..<Int.random(in: 0..<4, using: &generator) {
+                members["k\(index)\(characters.randomElement(using: &generator)!)"] = randomValue(depth: depth + 1, using: &generator)
+            }
+            return .object(members)
+        }
     }
 
     @Test("bytes that are not UTF-8 are refused: a stray continuation, an overlong form, a surrogate, UTF-16")
@@ -95,5 +150,20 @@ struct StrictJSONTests {
         let second = try JSONDecoder().decode(JSONValue.self, from: Data(#"{"a":{"y":true,"z":null},"b":[1,2.5,"x/y"]}"#.utf8))
         #expect(try first.canonicalJSON() == second.canonicalJSON())
         #expect(String(decoding: try first.canonicalJSON(), as: UTF8.self) == #"{"a":{"y":true,"z":null},"b":[1,2.5,"x/y"]}"#)
+    }
+}
+
+/// SplitMix64: the same values on every run, so that a failure can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
     }
 }

@@ -73,7 +73,7 @@ struct ChatCompletionRequest: Sendable {
 
     /// The body for `deployment`: its model's name there, and, for a stream, the usage chunk asked for
     /// (the gateway counts it, and passes it on only to a client that asked).
-    func upstreamBody(model upstreamModel: String) throws -> ByteBuffer {
+    func upstreamBody(model upstreamModel: String) -> ByteBuffer {
         var fields = self.fields
         fields["model"] = .string(upstreamModel)
         if stream && !includeUsage {
@@ -81,7 +81,7 @@ struct ChatCompletionRequest: Sendable {
             options["include_usage"] = .bool(true)
             fields["stream_options"] = .object(options)
         }
-        return ByteBuffer(bytes: try JSONEncoder().encode(fields))
+        return JSONValue.object(fields).jsonText
     }
 
     /// The UTF-8 bytes of a message's text: its content, or its parts' `text` (an image's URL, often a

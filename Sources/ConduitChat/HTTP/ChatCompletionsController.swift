@@ -43,7 +43,7 @@ package struct ChatCompletionsController: Sendable {
         let configuration = gateway.configuration.current
         let admitted = try await CallAdmission(gateway: gateway, rateLimiter: rateLimiter, meter: meter).admit(
             ChatCompletionRequest.self, route: Self.route, context: context, configuration: configuration, started: started
-        ) { try await request.decodeJSON(as: [String: JSONValue].self, limit: limits.current.maxBodyBytes) }
+        ) { try await request.parseJSONObject(limit: limits.current.maxBodyBytes) }
         let (body, model, metering) = (admitted.body, admitted.model, admitted.metering)
         let call = Call(
             body: body, model: model, configuration: configuration, deadline: started + configuration.totalTimeout, metering: metering)

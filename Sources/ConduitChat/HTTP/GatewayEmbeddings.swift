@@ -30,7 +30,7 @@ package struct GatewayEmbeddings: RemoteEmbeddings {
         let configuration = gateway.configuration.current
         let admitted = try await CallAdmission(gateway: gateway, rateLimiter: rateLimiter, meter: meter).admit(
             GatewayEmbeddingsRequest.self, route: Self.route, context: context, configuration: configuration, started: started
-        ) { try decodeStrictJSON([String: JSONValue].self, from: bytes) }
+        ) { try parseStrictJSONObject(bytes) }
         let (body, metering) = (admitted.body, admitted.metering)
         let tenant = context.identity?.tenant ?? ""
         do {

@@ -39,10 +39,10 @@ struct GatewayEmbeddingsRequest: RoutedRequest {
     }
 
     /// The body for a deployment: its model's name there.
-    func upstreamBody(model upstreamModel: String) throws -> ByteBuffer {
+    func upstreamBody(model upstreamModel: String) -> ByteBuffer {
         var fields = self.fields
         fields["model"] = .string(upstreamModel)
-        return ByteBuffer(bytes: try JSONEncoder().encode(fields))
+        return JSONValue.object(fields).jsonText
     }
 
     private static func tokens(in text: String) -> Int { max(1, text.utf8.count / 4) }

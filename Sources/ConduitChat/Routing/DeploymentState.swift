@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import ConduitCore
 import CoreMetrics
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -52,8 +54,8 @@ package final class DeploymentState: Sendable {
 }
 
 /// Every deployment's state, by id, kept across configuration reloads (a reload that keeps a
-/// deployment's name keeps its circuit and averages), with one HTTP client per deployment and timeout.
-/// A service: the clients' connections close when the node stops.
+/// deployment's name keeps its circuit and averages), with one HTTP client per deployment, timeout and
+/// event loop. A service: the clients' connections close when the node stops.
 package final class DeploymentStates: Service, Sendable {
     private let states = Mutex<[String: DeploymentState]>([:])
     private let clients = Mutex<[ClientKey: HTTPClient]>([:])
@@ -64,6 +66,7 @@ package final class DeploymentStates: Service, Sendable {
     private struct ClientKey: Hashable {
         var deployment: String
         var timeout: Duration
+        var eventLoop: ObjectIdentifier
     }
 
     package init(
@@ -86,13 +89,18 @@ package final class DeploymentStates: Service, Sendable {
         }
     }
 
-    /// The client of `deployment`'s calls: a call fails when nothing arrives for the deployment's timeout.
+    /// The client of `deployment`'s calls made from this event loop (the one a request is handled on):
+    /// its connections live on the same loop, so a call's reads and writes upstream run on the thread
+    /// that serves its client, with no hop between threads (a client shared by the loops hands a call an
+    /// idle connection of any loop). A call fails when nothing arrives for the deployment's timeout.
+    /// `max_concurrent` is held by `enter(limit:)` on the node's count, so each loop's pool may grow to it.
     package func client(of deployment: GatewayDeployment) -> HTTPClient {
-        clients.withLock { clients in
-            let key = ClientKey(deployment: deployment.id, timeout: deployment.timeout)
+        let eventLoop = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+        return clients.withLock { clients in
+            let key = ClientKey(deployment: deployment.id, timeout: deployment.timeout, eventLoop: ObjectIdentifier(eventLoop))
             if let client = clients[key] { return client }
             let client = outbound.makeClient(
-                readTimeout: deployment.timeout, connections: deployment.maxConcurrent ?? Self.connectionsWithoutLimit)
+                readTimeout: deployment.timeout, connections: deployment.maxConcurrent ?? Self.connectionsWithoutLimit, on: eventLoop)
             clients[key] = client
             return client
         }

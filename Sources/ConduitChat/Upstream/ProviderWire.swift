@@ -32,7 +32,7 @@ extension GatewayDeployment.Provider {
     /// The body of a request for `model` at this provider.
     func body(of request: ChatCompletionRequest, model: String) throws -> ByteBuffer {
         switch self {
-        case .openai, .local: try request.upstreamBody(model: model)
+        case .openai, .local: request.upstreamBody(model: model)
         case .anthropic: try AnthropicMessages.request(request.fields, model: model)
         }
     }
@@ -41,7 +41,7 @@ extension GatewayDeployment.Provider {
     func completion(from body: ByteBuffer) throws -> (ByteBuffer, TokenUsage?) {
         switch self {
         case .openai, .local:
-            guard let completion = try? JSONDecoder().decode(ChatCompletionAnswer.self, from: Data(body.readableBytesView)) else {
+            guard let completion = ChatCompletionAnswer(reading: body) else {
                 throw AttemptFailure.malformed("not a chat completion")
             }
             return (body, completion.usage)
@@ -59,25 +59,18 @@ extension GatewayDeployment.Provider {
     }
 }
 
-/// What is read of an OpenAI-compatible chat completion: that it is one, its choices' text and its usage.
-package struct ChatCompletionAnswer: Decodable {
-    package struct Choice: Decodable {
-        package struct Message: Decodable {
-            package var content: String?
-        }
-
-        package var message: Message?
-    }
-
-    package var choices: [Choice]
+/// What is read of an OpenAI-compatible chat completion: that it is one (its `choices` a list), its
+/// first choice's text, and its usage.
+package struct ChatCompletionAnswer {
+    package var content: String?
     package var usage: TokenUsage?
 
-    /// Usage that is not an object counts as none: the answer itself is still good.
-    package init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        choices = try container.decode([Choice].self, forKey: .choices)
-        usage = try? container.decode(TokenUsage.self, forKey: .usage)
+    /// Reads `body` in one strict pass (`StrictJSON`), the answer being passed on as it is; nil when it is
+    /// not a chat completion. Usage that is not an object counts as none: the answer itself is still good.
+    package init?(reading body: ByteBuffer) {
+        guard case .object(let answer)? = try? StrictJSON.parse(body.readableBytesView), case .array(let choices)? = answer["choices"]
+        else { return nil }
+        content = choices.first?.objectValue?["message"]?.objectValue?["content"]?.stringValue
+        usage = answer["usage"]?.objectValue.map(TokenUsage.init)
     }
-
-    enum CodingKeys: String, CodingKey { case choices, usage }
 }

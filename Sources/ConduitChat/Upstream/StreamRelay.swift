@@ -1,3 +1,4 @@
+import ConduitCore
 import Foundation
 import NIOCore
 
@@ -160,10 +161,20 @@ package struct TokenUsage: Decodable, Sendable, Equatable {
     /// that is missing, not a whole number, negative or absurd reads as 0 or capped.
     package init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        func count(_ key: CodingKeys) -> Int { min(max((try? container.decode(Int.self, forKey: key)) ?? 0, 0), Self.largestCount) }
+        promptTokens = Self.count(try? container.decode(Int.self, forKey: .promptTokens))
+        completionTokens = Self.count(try? container.decode(Int.self, forKey: .completionTokens))
+    }
+
+    /// The counts of a usage object read as JSON.
+    package init(_ usage: [String: JSONValue]) {
+        func count(_ key: CodingKeys) -> Int {
+            if case .integer(let value)? = usage[key.rawValue] { Self.count(Int(clamping: value)) } else { 0 }
+        }
         promptTokens = count(.promptTokens)
         completionTokens = count(.completionTokens)
     }
+
+    private static func count(_ value: Int?) -> Int { min(max(value ?? 0, 0), largestCount) }
 
     enum CodingKeys: String, CodingKey {
         case promptTokens = "prompt_tokens"

@@ -47,7 +47,7 @@ public struct AccessTokens: Sendable {
     public func issue(for user: User, now: Int64 = StoreTime.seconds(StoreTime.now())) throws -> String {
         let claims = Claims(
             sub: user.id, team: user.teamID, role: user.role, iss: issuer, aud: audience, iat: now, nbf: now, exp: now + lifetime,
-            jti: UUID().uuidString.lowercased())
+            jti: randomIdentifier())
         let header = Base64URL.encode(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         let payload = Base64URL.encode(try JSONEncoder().encode(claims))
         let signingInput = header + "." + payload

@@ -1,4 +1,7 @@
 import Hummingbird
+import NIOCore
+import NIOPosix
+import Store
 
 /// Gives every request a deadline from its head to its answer, so that a client trickling its body
 /// (or a handler stuck on a dependency) cannot hold a connection and a task forever; past it the
@@ -21,23 +24,38 @@ package struct RequestDeadlineMiddleware: RouterMiddleware {
         let timeout = timeout(request.uri.path)
         return try await withoutActuallyEscaping(next) { next in
             let handler = Handler(next: next)
-            return try await withThrowingTaskGroup(of: Response.self) { group in
-                group.addTask { try await handler.next(request, context) }
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                let outcome = FirstOutcome<Response>()
                 group.addTask {
-                    try await Task.sleep(for: timeout)
-                    // Connection: close, since the body may be half read and the connection cannot carry another request.
-                    throw APIError(
-                        status: .requestTimeout, message: "the request did not complete within \(timeout)", code: "request_timeout",
-                        headers: [.connection: "close"])
+                    do { outcome.settle(.success(try await handler.next(request, context))) } catch { outcome.settle(.failure(error)) }
                 }
-                defer { group.cancelAll() }
-                return try await group.next()!
+                // An event loop keeps the time, the one this runs on (its connection's, `EventLoopAffinity`): a timer
+                // there costs no thread of its own, where `Task.sleep` arms one on Dispatch's manager thread and wakes
+                // it, twice a request.
+                let timekeeper = MultiThreadedEventLoopGroup.currentEventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+                let expiry = timekeeper.scheduleTask(in: TimeAmount(timeout)) {
+                    // Connection: close, since the body may be half read and the connection cannot carry another request.
+                    outcome.settle(
+                        .failure(
+                            APIError(
+                                status: .requestTimeout, message: "the request did not complete within \(timeout)", code: "request_timeout",
+                                headers: [.connection: "close"])))
+                }
+                defer {
+                    expiry.cancel()
+                    group.cancelAll()
+                }
+                return try await withTaskCancellationHandler {
+                    try await outcome.value()
+                } onCancel: {
+                    outcome.settle(.failure(CancellationError()))
+                }
             }
         }
     }
 
-    /// Safe to share: the task group returns only after both of its tasks have ended, so `next` never
-    /// outlives this call, and only one task calls it.
+    /// Safe to share: the task group returns only after its task has ended, so `next` never outlives
+    /// this call, and only that task calls it.
     private struct Handler: @unchecked Sendable {
         let next: (Request, Context) async throws -> Response
     }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Store
 import Tracing
 
 /// Outermost middleware: gives every request an id, renders every error in the one error
@@ -14,7 +15,7 @@ package struct RequestIDMiddleware: RouterMiddleware {
 
     package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let id = request.headers[.requestID].flatMap { $0.count <= 128 && !$0.isEmpty ? $0 : nil } ?? UUID().uuidString.lowercased()
+        let id = request.headers[.requestID].flatMap { $0.count <= 128 && !$0.isEmpty ? $0 : nil } ?? randomIdentifier()
         context.requestID = id
         context.logger[metadataKey: "request_id"] = .string(id)
         let start = ContinuousClock.now

@@ -42,8 +42,9 @@ public final class OutboundHTTPClient: Service, Sendable {
 
     /// A client of the same configuration that fails a call when nothing arrives for `readTimeout` (the
     /// answer's head, or the next chunk of its body), with up to `connections` connections to a host: a
-    /// provider's deployment gets one of its own. Its owner shuts it down.
-    package func makeClient(readTimeout: Duration, connections: Int) -> HTTPClient {
+    /// provider's deployment gets one of its own per event loop, whose connections live on `eventLoop`.
+    /// Its owner shuts it down.
+    package func makeClient(readTimeout: Duration, connections: Int, on eventLoop: any EventLoop) -> HTTPClient {
         var configuration = configuration
         configuration.timeout = .init(connect: .seconds(10), read: TimeAmount(readTimeout))
         // The default, 8, would queue a busy deployment's calls behind each other inside the client.
@@ -51,7 +52,7 @@ public final class OutboundHTTPClient: Service, Sendable {
         // A connection that cannot be made fails the call at once, for the caller to try another deployment,
         // rather than being retried here until the connect timeout.
         configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        return HTTPClient(eventLoopGroupProvider: .shared(eventLoop), configuration: configuration)
     }
 
     public func run() async throws {

@@ -18,26 +18,40 @@ package struct StrictJSON {
 
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
+    /// Whether the pass makes the value it reads (`parse`), or only checks it (`validate`).
+    private let builds: Bool
 
-    private init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
-
-    package static func validate(_ data: some Collection<UInt8>) throws(SyntaxError) {
-        // A body's bytes are contiguous already (a ByteBuffer's view, an array): read them in place.
-        let result = data.withContiguousStorageIfAvailable(check) ?? Array(data).withUnsafeBufferPointer(check)
-        try result.get()
+    private init(_ bytes: UnsafeBufferPointer<UInt8>, builds: Bool) {
+        self.bytes = bytes
+        self.builds = builds
     }
 
-    private static func check(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<Void, SyntaxError> {
-        var parser = StrictJSON(buffer)
-        do throws(SyntaxError) {
-            parser.skipWhitespace()
-            try parser.value(depth: 0)
-            parser.skipWhitespace()
-            guard parser.index == buffer.count else { throw parser.failure("unexpected data after the JSON value") }
-            return .success(())
-        } catch {
-            return .failure(error)
+    /// Checks the bytes, for a decoder to read them next.
+    package static func validate(_ data: some Collection<UInt8>) throws(SyntaxError) {
+        _ = try read(data, builds: false)
+    }
+
+    /// Checks the bytes and reads them as a `JSONValue` in the same pass: a body the gateway passes on
+    /// is read once, where Foundation's decoder would read it a second time, and far more slowly.
+    package static func parse(_ data: some Collection<UInt8>) throws(SyntaxError) -> JSONValue {
+        try read(data, builds: true) ?? .null
+    }
+
+    private static func read(_ data: some Collection<UInt8>, builds: Bool) throws(SyntaxError) -> JSONValue? {
+        // A body's bytes are contiguous already (a ByteBuffer's view, an array): read them in place.
+        let check = { (buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue?, SyntaxError> in
+            var parser = StrictJSON(buffer, builds: builds)
+            do throws(SyntaxError) {
+                parser.skipWhitespace()
+                let value = try parser.value(depth: 0)
+                parser.skipWhitespace()
+                guard parser.index == buffer.count else { throw parser.failure("unexpected data after the JSON value") }
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
         }
+        return try (data.withContiguousStorageIfAvailable(check) ?? Array(data).withUnsafeBufferPointer(check)).get()
     }
 
     private func failure(_ reason: String) -> SyntaxError { SyntaxError(offset: index, reason: reason) }
@@ -59,22 +73,35 @@ package struct StrictJSON {
         }
     }
 
-    private mutating func value(depth: Int) throws(SyntaxError) {
+    /// The value at `index`, stepped over; nil unless the pass builds.
+    private mutating func value(depth: Int) throws(SyntaxError) -> JSONValue? {
         guard let byte = current else { throw failure("unexpected end of the JSON text") }
         switch byte {
-        case UInt8(ascii: "{"): try object(depth: depth + 1)
-        case UInt8(ascii: "["): try array(depth: depth + 1)
-        case UInt8(ascii: "\""): try skipString()
-        case UInt8(ascii: "t"): try expect("true")
-        case UInt8(ascii: "f"): try expect("false")
-        case UInt8(ascii: "n"): try expect("null")
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): try number()
+        case UInt8(ascii: "{"): return try object(depth: depth + 1)
+        case UInt8(ascii: "["): return try array(depth: depth + 1)
+        case UInt8(ascii: "\""):
+            guard builds else {
+                try skipString()
+                return nil
+            }
+            return .string(try string())
+        case UInt8(ascii: "t"):
+            try expect("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expect("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expect("null")
+            return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         default: throw failure("unexpected character")
         }
     }
 
-    private mutating func object(depth: Int) throws(SyntaxError) {
-        guard try opens(closing: UInt8(ascii: "}"), depth: depth) else { return }
+    private mutating func object(depth: Int) throws(SyntaxError) -> JSONValue? {
+        guard try opens(closing: UInt8(ascii: "}"), depth: depth) else { return builds ? .object([:]) : nil }
+        var members: [String: JSONValue] = [:]
         var keys = Set<String>()
         repeat {
             guard current == UInt8(ascii: "\"") else { throw failure("expected a key in double quotes") }
@@ -88,15 +115,20 @@ package struct StrictJSON {
             guard current == UInt8(ascii: ":") else { throw failure("expected ':' after a key") }
             index += 1
             skipWhitespace()
-            try value(depth: depth)
+            let member = try value(depth: depth)
+            if builds { members[key] = member }
         } while try continues(closing: UInt8(ascii: "}"), in: "an object")
+        return builds ? .object(members) : nil
     }
 
-    private mutating func array(depth: Int) throws(SyntaxError) {
-        guard try opens(closing: UInt8(ascii: "]"), depth: depth) else { return }
+    private mutating func array(depth: Int) throws(SyntaxError) -> JSONValue? {
+        guard try opens(closing: UInt8(ascii: "]"), depth: depth) else { return builds ? .array([]) : nil }
+        var elements: [JSONValue] = []
         repeat {
-            try value(depth: depth)
+            let element = try value(depth: depth)
+            if let element { elements.append(element) }
         } while try continues(closing: UInt8(ascii: "]"), in: "an array")
+        return builds ? .array(elements) : nil
     }
 
     /// Steps over an object's or an array's opening; false when it is empty (and closed already).
@@ -250,8 +282,11 @@ package struct StrictJSON {
         return scalar
     }
 
-    private mutating func number() throws(SyntaxError) {
+    /// A number: a whole one that fits 64 bits is an integer, however it is written (`1.0`, `1e2`, `-0`),
+    /// as Foundation's decoder reads `JSONValue`.
+    private mutating func number() throws(SyntaxError) -> JSONValue? {
         let start = index
+        var isWhole = true
         if current == UInt8(ascii: "-") { index += 1 }
         switch current {
         case UInt8(ascii: "0"):
@@ -262,21 +297,28 @@ package struct StrictJSON {
             throw failure("invalid number")
         }
         if current == UInt8(ascii: ".") {
+            isWhole = false
             index += 1
             guard isDigit(current) else { throw failure("invalid number: digits must follow '.'") }
             skipDigits()
         }
         if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            isWhole = false
             index += 1
             if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
             guard isDigit(current) else { throw failure("invalid number: digits must follow the exponent") }
             skipDigits()
         }
         let literal = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard Double(literal)?.isFinite == true else {
+        guard let value = Double(literal), value.isFinite else {
             index = start
             throw failure("number out of range")
         }
+        guard builds else { return nil }
+        // Digits alone are read exactly (past 2^53 a double would round them); otherwise the double, whole or not.
+        if isWhole, let integer = Int64(literal) { return .integer(integer) }
+        if value == value.rounded(), let integer = Int64(exactly: value) { return .integer(integer) }
+        return .number(value)
     }
 
     private mutating func skipDigits() {
