@@ -89,6 +89,7 @@ public func buildApplication(
     // Only where traces go somewhere: with no tracer it would still make every request's span attributes, to drop them.
     if !(InstrumentationSystem.tracer is NoOpTracer) { router.add(middleware: TracingMiddleware(recordingHeaders: [.requestID])) }
     router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: MethodNotAllowedMiddleware(routes: table))
     router.add(middleware: CORSAllowList(origins: live.view(\.server.corsOrigins)))
     let deadline = configuration.server.requestDeadline
     let chatTimeout = live.view(\.chat.totalTimeout)
@@ -162,8 +163,8 @@ public func buildApplication(
         if running.contains(.webhooks) {
             features.append(
                 EventsFeature(
-                    teams: teams, settings: live.view(\.webhooks), limits: live.view(\.limits), http: http,
-                    topics: NodeFeature.eventTopics))
+                    teams: teams, settings: live.view(\.webhooks), events: live.view(\.events), limits: live.view(\.limits), http: http,
+                    catalogue: NodeFeature.eventTypes, logger: logger))
         }
         if running.contains(.admin) {
             features.append(AdminFeature(store: store, prices: live.view(\.usage.prices)))

@@ -5,6 +5,7 @@ import ConduitEmbeddings
 import ConduitEvents
 import ConduitInsights
 import ConduitJobs
+import Store
 
 /// The features a node can run (`server.features`); every one by default. Several nodes on one
 /// PostgreSQL may each run a part: a gateway without the local model, a node that only works on jobs.
@@ -17,19 +18,19 @@ public enum NodeFeature: String, CaseIterable, Sendable {
     case jobs
     /// `/v1/conversations`, `/v1/insights` and their analysis jobs; needs `embeddings`.
     case insights
-    /// `/v1/webhooks` and deliveries.
+    /// The event log: `/v1/events` (history and live streams), `/v1/webhooks` and deliveries.
     case webhooks
     /// `/v1/admin/*` (teams, users, keys, usage) and `/v1/auth/*`.
     case admin
 }
 
 extension NodeFeature {
-    /// What webhooks may subscribe to: the events of every feature a deployment can run, whichever
-    /// this node runs (a node delivering webhooks may run none of the features that record events).
-    static var eventTopics: [String] {
+    /// The event catalogue: the events of every feature a deployment can run, whichever this node runs
+    /// (a node delivering events may run none of the features that record them).
+    package static var eventTypes: [any EventPayload.Type] {
         let features: [any ConduitFeature.Type] = [
             EmbeddingsFeature.self, ChatFeature.self, JobsFeature.self, InsightsFeature.self, EventsFeature.self, AdminFeature.self,
         ]
-        return features.flatMap { $0.eventTopics }
+        return features.flatMap { $0.eventTypes }
     }
 }

@@ -24,8 +24,7 @@ struct StoreMaintenance: Service {
                     before: StoreTime.now() - Int64(configuration.read(\.requestLog.retentionDays)) * StoreTime.day)
                 try await store.chatCache.prune()
                 try await store.chatSemanticCache.prune()
-                // Events are kept as long as the finished jobs that made them.
-                try await store.events.prune(before: StoreTime.now() - Int64(configuration.read(\.jobs.retentionDays)) * StoreTime.day)
+                try await store.events.prune(before: StoreTime.now() - Int64(configuration.read(\.events.retentionDays)) * StoreTime.day)
             } catch {
                 logger.warning("store housekeeping failed", metadata: ["error": "\(error)"])
             }

@@ -30,7 +30,7 @@ package struct ChatFeature: ConduitFeature {
             semanticCache: store.flatMap { store in gateway.local.map { SemanticCache(store: store, local: $0) } })
     }
 
-    package static var eventTopics: [String] { [BudgetEvents.thresholdCrossed] }
+    package static var eventTypes: [any EventPayload.Type] { [BudgetEvents.ThresholdCrossed.self] }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         controller.addRoutes(to: routes.requiring(.chat))

@@ -19,10 +19,10 @@ import Store
 package protocol ConduitFeature: Sendable {
     /// The kinds of job this feature runs; the node's job runner serves them.
     var jobWorkers: [any JobWorker] { get }
-    /// The topics of the events the feature records, which webhooks may subscribe to. A type's, not a
-    /// running feature's: a node that delivers webhooks takes subscriptions to events that other
-    /// nodes, running other features, record.
-    static var eventTopics: [String] { get }
+    /// The types of the events the feature records (the catalogue), which webhooks and streams may ask
+    /// for. A type's, not a running feature's: a node that delivers events takes subscriptions to events
+    /// that other nodes, running other features, record.
+    static var eventTypes: [any EventPayload.Type] { get }
     /// Adds the feature's routes, once the node's job queues exist.
     func addRoutes(to routes: FeatureRoutes, queues: any JobQueues)
     /// What runs as long as the node does. Services start in order and stop in reverse, after the
@@ -34,7 +34,7 @@ package protocol ConduitFeature: Sendable {
 
 extension ConduitFeature {
     package var jobWorkers: [any JobWorker] { [] }
-    package static var eventTopics: [String] { [] }
+    package static var eventTypes: [any EventPayload.Type] { [] }
     package var services: [any Service] { [] }
     package var models: [ListedModel] { [] }
 }

@@ -1,29 +1,39 @@
 import ConduitCore
+import Logging
+import ServiceLifecycle
 import Store
 
-/// The outbox delivered to the teams' webhooks: `/v1/webhooks` and the delivery jobs.
+/// The event log: its history and live streams (`/v1/events`, any key, each seeing the types its scopes
+/// may read), and its delivery to the teams' webhooks (`/v1/webhooks` and the delivery jobs).
 package struct EventsFeature: ConduitFeature {
     let teams: TeamScope
     let settings: Live<WebhooksConfiguration>
     let limits: Live<APILimits>
     let http: OutboundHTTPClient
-    /// What webhooks may subscribe to: every topic of the node's features.
-    let topics: [String]
+    /// Every event type of the features a deployment can run: what webhooks may subscribe to and
+    /// streams may ask for.
+    let catalogue: [any EventPayload.Type]
+    let hub: EventHub
 
     package init(
-        teams: TeamScope, settings: Live<WebhooksConfiguration>, limits: Live<APILimits>, http: OutboundHTTPClient, topics: [String]
+        teams: TeamScope, settings: Live<WebhooksConfiguration>, events: Live<EventsConfiguration>, limits: Live<APILimits>,
+        http: OutboundHTTPClient, catalogue: [any EventPayload.Type], logger: Logger
     ) {
-        self.topics = topics
+        self.catalogue = catalogue
         self.teams = teams
         self.settings = settings
         self.limits = limits
         self.http = http
+        hub = EventHub(store: teams.store, settings: events, logger: logger)
     }
 
     package var jobWorkers: [any JobWorker] { [WebhookDeliveryWorker(store: teams.store, http: http, settings: settings)] }
 
+    package var services: [any Service] { [hub] }
+
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
-        WebhooksController(teams: teams, queues: queues, settings: settings, limits: limits, topics: topics).addRoutes(
-            to: routes.requiring(.admin))
+        WebhooksController(teams: teams, queues: queues, settings: settings, limits: limits, topics: catalogue.map { $0.type })
+            .addRoutes(to: routes.requiring(.admin))
+        EventsController(teams: teams, hub: hub, catalogue: catalogue).addRoutes(to: routes.requiring(nil))
     }
 }

@@ -63,8 +63,7 @@ package struct InsightJobWorker: JobWorker {
                 try? await store.conversations.close(
                     id, as: .failed, reason: reason,
                     event: Self.event(
-                        InsightEvents.conversationFailed,
-                        InsightEvents.ConversationClosed(conversationID: id, pipeline: conversation.pipeline, reason: reason)))
+                        InsightEvents.ConversationFailed(conversationID: id, pipeline: conversation.pipeline, reason: reason)))
             }
             throw error
         }
@@ -159,8 +158,8 @@ package struct InsightJobWorker: JobWorker {
         try await store.conversations.close(
             conversation.id, as: .skipped, reason: reason,
             event: Self.event(
-                InsightEvents.conversationSkipped,
-                InsightEvents.ConversationClosed(conversationID: conversation.id, pipeline: pipeline.name, reason: reason, detail: detail)))
+                InsightEvents.ConversationSkipped(conversationID: conversation.id, pipeline: pipeline.name, reason: reason, detail: detail))
+        )
         return try outcome(Result(conversationID: conversation.id, status: .skipped, reason: reason))
     }
 
@@ -215,7 +214,6 @@ package struct InsightJobWorker: JobWorker {
             embeddingModel: model, labels: analysis.labels)
         let payload: @Sendable (String) -> NewEvent = { insightID in
             Self.event(
-                InsightEvents.insightCreated,
                 InsightEvents.InsightCreated(
                     insightID: insightID, conversationID: conversation.id, pipeline: pipeline.name, source: source, labels: analysis.labels)
             )
@@ -226,10 +224,8 @@ package struct InsightJobWorker: JobWorker {
     }
 
     /// An event of this job's: its webhook deliveries continue the job's trace.
-    private static func event(_ topic: String, _ payload: some Encodable) -> NewEvent {
-        // The payloads are plain strings and lists: encoding them cannot fail.
-        let json = (try? wireJSON(payload)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return NewEvent(topic: topic, payload: json, traceContext: TraceContextCarrier.current())
+    private static func event(_ payload: some EventPayload) -> NewEvent {
+        NewEvent(payload, traceContext: TraceContextCarrier.current())
     }
 
     private func outcome(_ result: Result) throws -> JobOutcome {

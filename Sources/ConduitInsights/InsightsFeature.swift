@@ -25,7 +25,7 @@ package struct InsightsFeature: ConduitFeature {
     }
 
     package var jobWorkers: [any JobWorker] { [worker] }
-    package static var eventTopics: [String] { InsightEvents.all }
+    package static var eventTypes: [any EventPayload.Type] { InsightEvents.all }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         ConversationsController(teams: teams, queues: queues, limits: limits, pipelines: pipelines, rateLimiter: rateLimiter)

@@ -17,6 +17,8 @@ package struct JobsFeature: ConduitFeature {
         self.limits = limits
     }
 
+    package static var eventTypes: [any EventPayload.Type] { JobEvents.all }
+
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         JobsController(store: teams.store, teams: teams, runner: runner, workers: workers, limits: limits, rateLimiter: rateLimiter)
             .addRoutes(to: routes.requiring(.jobs))

@@ -120,6 +120,9 @@ public struct APIKeysRepository: Repository {
                 throw StoreError.notFound("team \(teamID)")
             }
             try await Self.insert(key, secretHash: APIKeySecret.hash(secret), into: sql)
+            try await database.events.insert(
+                NewEvent(KeyEvents.Created(keyID: key.id, name: key.name, prefix: key.prefix, scopes: key.scopes.sorted().map(\.rawValue))),
+                teamID: teamID, now: key.createdAt, in: sql)
         }
         return IssuedAPIKey(key: key, secret: secret)
     }
@@ -196,10 +199,16 @@ public struct APIKeysRepository: Repository {
 
     /// Revokes the key; revoking twice keeps the first time.
     public func revoke(id: String, teamID: String?) async throws -> APIKey {
-        guard try await find(id: id, teamID: teamID) != nil else { throw StoreError.notFound("API key \(id)") }
+        guard let found = try await find(id: id, teamID: teamID) else { throw StoreError.notFound("API key \(id)") }
         let now = StoreTime.now()
-        try await read { sql in
-            try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id) AND revoked_at IS NULL").run()
+        try await transaction { sql in
+            let revoked = try await sql.raw(
+                "UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id) AND revoked_at IS NULL RETURNING id"
+            ).first()
+            if revoked != nil {
+                try await database.events.insert(
+                    NewEvent(KeyEvents.Revoked(keyID: id, name: found.name)), teamID: found.teamID, now: now, in: sql)
+            }
         }
         database.authenticatedKeys.forget(keyID: id)
         guard let key = try await find(id: id, teamID: teamID) else { throw StoreError.notFound("API key \(id)") }
@@ -221,6 +230,8 @@ public struct APIKeysRepository: Repository {
             key.limits = old.limits
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id)").run()
             try await Self.insert(key, secretHash: APIKeySecret.hash(secret), into: sql)
+            try await database.events.insert(
+                NewEvent(KeyEvents.Rotated(keyID: id, replacementID: key.id, prefix: key.prefix)), teamID: key.teamID, now: now, in: sql)
             return key
         }
         database.authenticatedKeys.forget(keyID: id)

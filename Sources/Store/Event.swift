@@ -1,44 +1,110 @@
 import Foundation
 import SQLKit
 
-/// Something that happened to a team's objects (`insight.created`, `conversation.skipped`), kept in the
-/// outbox for streams and webhooks to deliver. Times are milliseconds since 1970.
+/// Something that happened to a team's objects (`insight.created`, `job.completed`), kept in the outbox
+/// for the event history, live streams and webhooks to deliver. Times are milliseconds since 1970.
 public struct Event: Sendable, Equatable, Decodable {
     public var id: String
     public var teamID: String
+    /// The team's count of its events when this one was recorded: 1, 2, 3… in the order they were
+    /// committed, so that a reader that saw `sequence` resumes after it, missing and repeating nothing.
+    public var sequence: Int64
     public var topic: String
+    /// What the event is about, as `kind:id` (`job:…`, `conversation:…`), when it is about one thing.
+    public var resource: String?
     /// JSON object.
     public var payload: String
     public var createdAt: Int64
+
+    static let columns = "id, team_id, seq AS sequence, topic, resource, payload, created_at"
+}
+
+/// What an event of one type says: its payload, typed. The catalogue of every type (their names,
+/// who may read them, an example each) is made of these, and `docs/events.md` is written from it.
+public protocol EventPayload: Encodable, Sendable {
+    /// The event's type, `noun.verb_in_past_tense`.
+    static var type: String { get }
+    /// What happened, in a sentence.
+    static var summary: String { get }
+    /// The scope a key needs to read events of this type.
+    static var scope: Scope { get }
+    static var example: Self { get }
+    /// What the event is about, as `kind:id`; nil when it is about no one thing.
+    var resource: String? { get }
 }
 
 /// An event to record with the change it announces.
 public struct NewEvent: Sendable, Equatable {
     public var topic: String
     public var payload: String
+    public var resource: String?
     /// The W3C `traceparent` of the work that caused it: its webhook deliveries join that trace.
     public var traceContext: String?
 
-    public init(topic: String, payload: String, traceContext: String? = nil) {
+    public init(topic: String, payload: String, resource: String? = nil, traceContext: String? = nil) {
         self.topic = topic
         self.payload = payload
+        self.resource = resource
         self.traceContext = traceContext
+    }
+
+    /// `payload` as the event of its type, its keys in snake case.
+    public init(_ payload: some EventPayload, traceContext: String? = nil) {
+        // A payload is strings, numbers and lists of them: encoding it cannot fail.
+        let json = (try? wireJSON(payload)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        self.init(topic: type(of: payload).type, payload: json, resource: payload.resource, traceContext: traceContext)
+    }
+}
+
+/// Which of a team's events to read: those after a sequence number, of some types, about one resource.
+public struct EventFilter: Sendable, Equatable {
+    public var types: Set<String>?
+    public var resource: String?
+
+    public init(types: Set<String>? = nil, resource: String? = nil) {
+        self.types = types
+        self.resource = resource
+    }
+
+    public func admits(_ event: Event) -> Bool {
+        (types?.contains(event.topic) ?? true) && (resource.map { $0 == event.resource } ?? true)
     }
 }
 
 public struct EventsRepository: Repository {
     let database: Database
-    /// Records an event in the caller's transaction, with a delivery (and the job that sends it) for
-    /// each of the team's webhooks that asked for its topic: the event and its deliveries exist exactly
-    /// when the change they announce does.
+
+    /// The PostgreSQL channel a recorded event is announced on (with its team's id), when its
+    /// transaction commits: every node's live streams wake at once.
+    public static let notificationChannel = "conduit_events"
+
+    /// Records an event in the caller's transaction, numbered next in its team's sequence, with a
+    /// delivery (and the job that sends it) for each of the team's webhooks that asked for its topic:
+    /// the event and its deliveries exist exactly when the change they announce does.
+    ///
+    /// The sequence's row stays locked until the transaction ends, so a team's events commit in the
+    /// order of their numbers: a reader never sees number 7 before number 6 (a rolled-back event leaves
+    /// a gap, which is not a loss).
     func insert(_ event: NewEvent, teamID: String, now: Int64, in sql: any SQLDatabase) async throws {
         let id = randomIdentifier()
+        guard
+            let sequence = try await sql.raw(
+                """
+                INSERT INTO event_sequences (team_id, last_seq) VALUES (\(bind: teamID), 1)
+                ON CONFLICT (team_id) DO UPDATE SET last_seq = event_sequences.last_seq + 1 RETURNING last_seq
+                """
+            ).first()?.decode(column: "last_seq", as: Int64.self)
+        else { throw StoreError.notFound("the event sequence of team \(teamID)") }
         try await sql.raw(
             """
-            INSERT INTO events (id, team_id, topic, payload, created_at)
-            VALUES (\(bind: id), \(bind: teamID), \(bind: event.topic), \(bind: event.payload), \(bind: now))
+            INSERT INTO events (id, team_id, seq, topic, resource, payload, created_at)
+            VALUES (\(bind: id), \(bind: teamID), \(bind: sequence), \(bind: event.topic), \(bind: event.resource), \(bind: event.payload),
+                    \(bind: now))
             """
         ).run()
+        if database.dialect == .postgres {
+            try await sql.raw("SELECT pg_notify(\(bind: Self.notificationChannel), \(bind: teamID))").run()
+        }
         let webhooks = try await sql.raw("SELECT id, topics FROM webhooks WHERE team_id = \(bind: teamID)").all()
         for row in webhooks {
             let topics = try Webhook.topics(fromJSON: row.decode(column: "topics", as: String.self))
@@ -49,18 +115,45 @@ public struct EventsRepository: Repository {
         }
     }
 
-    /// A team's events, oldest first, optionally of one topic.
-    public func list(teamID: String, topic: String? = nil, limit: Int = 100) async throws -> [Event] {
+    /// A team's events numbered after `after`, oldest first, that `filter` admits.
+    public func list(teamID: String, after: Int64 = 0, filter: EventFilter = EventFilter(), limit: Int = 100) async throws -> [Event] {
         try await read { sql in
-            var filter: SQLQueryString = "team_id = \(bind: teamID)"
-            if let topic { filter = "\(filter) AND topic = \(bind: topic)" }
+            var condition: SQLQueryString = "team_id = \(bind: teamID) AND seq > \(bind: after)"
+            if let types = filter.types {
+                guard !types.isEmpty else { return [] }
+                condition = "\(condition) AND topic IN (\(binds: types.sorted()))"
+            }
+            if let resource = filter.resource { condition = "\(condition) AND resource = \(bind: resource)" }
             return try await sql.raw(
-                "SELECT id, team_id, topic, payload, created_at FROM events WHERE \(filter) ORDER BY created_at, id LIMIT \(bind: limit)"
+                "SELECT \(unsafeRaw: Event.columns) FROM events WHERE \(condition) ORDER BY seq LIMIT \(bind: limit)"
             ).all().map { try $0.decode(Event.self) }
         }
     }
 
+    /// Calls `recorded` with a team's id whenever an event of the team's is committed, on any node, until
+    /// cancelled: PostgreSQL's LISTEN on ``notificationChannel``. Returns at once on SQLite, which has
+    /// no notifications (its one node polls).
+    public func watch(_ recorded: @escaping @Sendable (_ teamID: String) -> Void) async {
+        guard case .postgres(let pool) = database.backend else { return }
+        await pool.listen(Self.notificationChannel, received: recorded)
+    }
+
+    /// The number of each team's latest event, for the teams that have recorded one.
+    public func latestSequences(of teamIDs: [String]) async throws -> [String: Int64] {
+        guard !teamIDs.isEmpty else { return [:] }
+        return try await read { sql in
+            var latest: [String: Int64] = [:]
+            for row in try await sql.raw(
+                "SELECT team_id, last_seq FROM event_sequences WHERE team_id IN (\(binds: teamIDs))"
+            ).all() {
+                latest[try row.decode(column: "team_id", as: String.self)] = try row.decode(column: "last_seq", as: Int64.self)
+            }
+            return latest
+        }
+    }
+
     /// Deletes events recorded before `cutoff` (milliseconds since 1970), and their webhook deliveries.
+    /// The sequences stay: numbers are never given twice.
     public func prune(before cutoff: Int64) async throws {
         try await transaction { sql in
             try await sql.raw("DELETE FROM webhook_deliveries WHERE created_at < \(bind: cutoff)").run()

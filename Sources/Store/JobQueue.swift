@@ -210,15 +210,24 @@ public struct JobsRepository: Repository {
                 "progress_done = COALESCE(progress_total, progress_done)"
             }
         return try await transaction { sql in
-            let updated = try await sql.raw(
-                """
-                UPDATE jobs SET state = 'completed', result = \(bind: result), output = \(bind: encodedOutput), finished_at = \(bind: now),
-                                locked_by = NULL, lease_expires_at = NULL, \(finalProgress)
-                WHERE id = \(bind: id) AND state = 'running' AND \(holder) RETURNING id
-                """
-            ).all()
-            guard !updated.isEmpty else { return false }
+            guard
+                let updated = try await sql.raw(
+                    """
+                    UPDATE jobs SET state = 'completed', result = \(bind: result), output = \(bind: encodedOutput), finished_at = \(bind: now),
+                                    locked_by = NULL, lease_expires_at = NULL, \(finalProgress)
+                    WHERE id = \(bind: id) AND state = 'running' AND \(holder) RETURNING team_id, kind, queue
+                    """
+                ).first()
+            else { return false }
             try await effect?(sql)
+            let (teamID, kind, queue) = (
+                try updated.decode(column: "team_id", as: String.self), try updated.decode(column: "kind", as: String.self),
+                try updated.decode(column: "queue", as: String.self)
+            )
+            if JobEvents.announces(kind) {
+                try await database.events.insert(
+                    NewEvent(JobEvents.Completed(jobID: id, kind: kind, queue: queue)), teamID: teamID, now: now, in: sql)
+            }
             return true
         }
     }
@@ -337,10 +346,16 @@ public struct JobsRepository: Repository {
             let job = try Job(row: row)
             guard allowedFrom.contains(job.state) else { throw JobQueueError.illegalTransition(action: action, state: job.state) }
             try await sql.raw("UPDATE jobs SET \(assignments()) WHERE id = \(bind: id)").run()
-            guard let updated = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE id = \(bind: id)").first() else {
+            guard let row = try await sql.raw("SELECT \(Job.columns) FROM jobs WHERE id = \(bind: id)").first() else {
                 throw StoreError.notFound("job \(id)")
             }
-            return try Job(row: updated)
+            let updated = try Job(row: row)
+            if updated.state == .cancelled, JobEvents.announces(updated.kind) {
+                try await database.events.insert(
+                    NewEvent(JobEvents.Cancelled(jobID: id, kind: updated.kind, queue: updated.queue)), teamID: teamID,
+                    now: StoreTime.now(), in: sql)
+            }
+            return updated
         }
     }
 
@@ -365,6 +380,12 @@ public struct JobsRepository: Repository {
             WHERE id = \(bind: job.id)
             """
         ).run()
+        if state == .discarded, JobEvents.announces(job.kind) {
+            let error = String((job.errors.last?.message ?? "").prefix(1000))
+            try await database.events.insert(
+                NewEvent(JobEvents.Discarded(jobID: job.id, kind: job.kind, queue: job.queue, attempts: job.attempt, error: error)),
+                teamID: job.teamID, now: now, in: sql)
+        }
     }
 
     /// PostgreSQL's row locks for a read that will write; SQLite's transactions already hold the one write lock.

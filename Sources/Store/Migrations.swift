@@ -398,6 +398,26 @@ enum Schema {
                 "CREATE INDEX chat_semantic_cache_lookup ON chat_semantic_cache (team_id, context, embedding_model, created_at)",
                 "CREATE INDEX chat_semantic_cache_expiry ON chat_semantic_cache (expires_at)",
             ]),
+        Migration(
+            version: 18, name: "events numbered per team, and the resource each is about",
+            statements: [
+                "ALTER TABLE events ADD COLUMN seq BIGINT",
+                "ALTER TABLE events ADD COLUMN resource TEXT",
+                // The events recorded before, numbered in the order they were listed in.
+                """
+                UPDATE events SET seq = (
+                    SELECT COUNT(*) FROM events AS earlier WHERE earlier.team_id = events.team_id
+                    AND (earlier.created_at < events.created_at OR (earlier.created_at = events.created_at AND earlier.id <= events.id)))
+                """,
+                "CREATE UNIQUE INDEX events_team_seq ON events (team_id, seq)",
+                """
+                CREATE TABLE event_sequences (
+                    team_id TEXT PRIMARY KEY REFERENCES teams(id) ON DELETE CASCADE,
+                    last_seq BIGINT NOT NULL
+                )
+                """,
+                "INSERT INTO event_sequences (team_id, last_seq) SELECT team_id, MAX(seq) FROM events GROUP BY team_id",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -157,6 +157,38 @@ final class PostgresPool: Sendable {
         state.withLock { $0.probe = nil }
     }
 
+    /// Calls `received` with the payload of each notification on `channel`, on a connection of its own,
+    /// until cancelled; a lost connection is made again after `retryAfter` (what was announced meanwhile
+    /// is not replayed: listeners poll as well).
+    func listen(
+        _ channel: String, retryAfter: Duration = .seconds(1), received: @escaping @Sendable (String) -> Void
+    ) async {
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(configuration: probeConfiguration, id: 1, logger: logger)
+                do {
+                    // The notifications wait on the connection, not on the task: closing it is what ends them.
+                    try await withTaskCancellationHandler {
+                        try await connection.listen(on: channel) { notifications in
+                            for try await notification in notifications { received(notification.payload) }
+                        }
+                    } onCancel: {
+                        let closing: EventLoopFuture<Void> = connection.close()
+                        _ = closing
+                    }
+                } catch {
+                    try? await connection.close()
+                    throw error
+                }
+                try? await connection.close()
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("lost the connection listening for notifications", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: retryAfter)
+        }
+    }
+
     /// Stops probing and closes the pool's connections, waiting at most `grace` for a server that
     /// may not answer.
     func close(grace: Duration = .seconds(2)) async {

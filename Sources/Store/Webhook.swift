@@ -259,7 +259,7 @@ public struct WebhooksRepository: Repository {
                     .map(WebhookDelivery.init(row:)),
                 let webhook = try await Self.fetch(delivery.webhookID, teamID: delivery.teamID, now: now, in: sql),
                 let event = try await sql.raw(
-                    "SELECT id, team_id, topic, payload, created_at FROM events WHERE id = \(bind: delivery.eventID)"
+                    "SELECT \(unsafeRaw: Event.columns) FROM events WHERE id = \(bind: delivery.eventID)"
                 ).first()?.decode(Event.self)
             else { return nil }
             return (delivery, webhook, event)

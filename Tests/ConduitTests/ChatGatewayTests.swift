@@ -902,7 +902,7 @@ struct ChatGatewayTests {
                     let spent = try await store.rateCounters.counted(
                         in: try #require(RateWindow.budgetWindows(for: "key:" + key.key.id, Limits(monthlyBudgetUSD: 0.01)).first))
                     #expect(spent == 9 * 1100, "settled at what each call cost, in millionths of a dollar")
-                    let events = try await store.events.list(teamID: team.id, topic: "budget.threshold_crossed")
+                    let events = try await store.events.list(teamID: team.id, filter: EventFilter(types: ["budget.threshold_crossed"]))
                     let percents = events.compactMap { event in
                         (try? JSONSerialization.jsonObject(with: Data(event.payload.utf8)) as? [String: Any])?["percent"] as? Int
                     }

@@ -177,7 +177,9 @@ extension EndToEnd {
                 loadModel: { try await loadServedModel($0.modelSettings, metrics: ServerMetrics(), logger: TestServer.logger) })
             let three = ByteBuffer(string: #"{"input":["a","b","c"]}"#)
             try await app.test(.router) { client in
-                #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .badRequest)
+                #expect(
+                    try await client.execute(uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"], body: three)
+                        .status == .badRequest)
 
                 // Through the file watcher: the service notices the change by itself.
                 let watching = Task { try await reloader.run() }
@@ -190,7 +192,9 @@ extension EndToEnd {
                     return false
                 }
                 #expect(live.version == 2)
-                #expect(try await client.execute(uri: "/v1/embeddings", method: .post, body: three).status == .ok)
+                #expect(
+                    try await client.execute(uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"], body: three)
+                        .status == .ok)
                 #expect(scheduler.configuration.maxQueuedRequests == 700)
                 #expect(live.current.server.port == configuration.server.port, "the port needs a restart")
 
@@ -204,7 +208,8 @@ extension EndToEnd {
                     for index in 0..<40 {
                         group.addTask {
                             try await client.execute(
-                                uri: "/v1/embeddings", method: .post, body: ByteBuffer(string: #"{"input":"text \#(index)"}"#)
+                                uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"],
+                                body: ByteBuffer(string: #"{"input":"text \#(index)"}"#)
                             )
                             .status
                         }
@@ -282,7 +287,8 @@ extension EndToEnd {
         private static func embed(_ client: some TestClientProtocol, model: String?) async throws -> (HTTPResponse.Status, [Double]) {
             let name = model.map { #","model":"\#($0)""# } ?? ""
             let response = try await client.execute(
-                uri: "/v1/embeddings", method: .post, body: ByteBuffer(string: #"{"input":"the same text"\#(name)}"#))
+                uri: "/v1/embeddings", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"input":"the same text"\#(name)}"#))
             let json = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
             let vector = ((json?["data"] as? [[String: Any]])?.first?["embedding"] as? [NSNumber])?.map(\.doubleValue) ?? []
             return (response.status, vector)

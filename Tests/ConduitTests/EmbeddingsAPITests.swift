@@ -236,13 +236,38 @@ struct EmbeddingsAPITests {
         }
     }
 
-    @Test("a body that is not JSON is refused with 415")
+    @Test("a body not declared exactly application/json (parameters aside) is refused with 415, a missing Content-Type too")
     func mediaType() async throws {
         let (app, _) = try TestServer.application()
         try await app.test(.router) { client in
             let response = try await post(client, "input=x", headers: [.contentType: "application/x-www-form-urlencoded"])
             #expect(response.status == .unsupportedMediaType)
             #expect(try decode(ErrorBody.self, response).error.code == "unsupported_media_type")
+            let body = #"{"input":"x"}"#
+            for refused: HTTPFields in [
+                [.contentType: "application/jsonx"], [.contentType: "text/json"], [.contentType: "application/json-seq"], [:],
+                [.contentType: "application/json, application/json"],
+            ] {
+                #expect(try await post(client, body, headers: refused).status == .unsupportedMediaType, "\(refused)")
+            }
+            for accepted: HTTPFields in [[.contentType: "application/json; charset=utf-8"], [.contentType: "Application/JSON"]] {
+                #expect(try await post(client, body, headers: accepted).status == .ok, "\(accepted)")
+            }
+        }
+    }
+
+    @Test("a path asked with a method it is not served with is 405 with Allow; an unknown path stays 404")
+    func methodNotAllowed() async throws {
+        let (app, _) = try TestServer.application()
+        try await app.test(.router) { client in
+            let wrong = try await client.execute(uri: "/v1/embeddings", method: .get)
+            #expect(wrong.status == .methodNotAllowed)
+            #expect(wrong.headers[.allow] == "POST")
+            #expect(try decode(ErrorBody.self, wrong).error.code == "method_not_allowed")
+            let withID = try await client.execute(uri: "/v1/models/some-model", method: .put)
+            #expect(withID.status == .methodNotAllowed && withID.headers[.allow] == "GET")
+            #expect(try await client.execute(uri: "/v1/nothing-here", method: .get).status == .notFound)
+            #expect(try await client.execute(uri: "/v1/models/some-model", method: .get).status == .notFound, "a route's own 404 stays")
         }
     }
 

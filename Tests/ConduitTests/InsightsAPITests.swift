@@ -160,11 +160,11 @@ struct InsightsAPITests {
                 #expect(try await call(client, .get, "/v1/conversations/\(ids[0])", key: stranger).0.status == .notFound)
                 #expect((try await call(client, .get, "/v1/insights", key: stranger).1["data"] as? [Any])?.isEmpty == true)
 
-                let announced = try await store.events.list(teamID: team.id, topic: "insight.created")
+                let announced = try await store.events.list(teamID: team.id, filter: EventFilter(types: ["insight.created"]))
                 #expect(
                     announced.count == 5
                         && Set(announced.compactMap { Self.payloadConversation($0.payload) }) == Set(ids.prefix(3) + againIDs))
-                #expect(try await store.events.list(teamID: team.id, topic: "conversation.skipped").count == 3)
+                #expect(try await store.events.list(teamID: team.id, filter: EventFilter(types: ["conversation.skipped"])).count == 3)
 
                 let scraped = String(
                     buffer: try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(key)"]).body)
@@ -346,7 +346,7 @@ struct InsightsAPITests {
                     let conversationID = try #require(conversation["id"] as? String)
                     let failed = try await settled(client, conversationID, key: key)
                     #expect(failed["status"] as? String == "failed" && (failed["reason"] as? String ?? "").contains("invalid"), "\(failed)")
-                    #expect(try await store.events.list(teamID: team.id, topic: "conversation.failed").count == 1)
+                    #expect(try await store.events.list(teamID: team.id, filter: EventFilter(types: ["conversation.failed"])).count == 1)
                     #expect(upstream.calls.count == 6, "two, one failed, three invalid")
                 }
             }

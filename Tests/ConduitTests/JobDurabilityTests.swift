@@ -113,7 +113,7 @@ extension EndToEnd {
             // The ledger: one insight per conversation, and one event per insight, however often a job ran.
             let insights = try await store.insights.list(teamID: team.id, limit: 100)
             #expect(insights.count == 40 && Set(insights.map(\.conversationID)).count == 40)
-            #expect(try await store.events.list(teamID: team.id, topic: "insight.created", limit: 1000).count == 40)
+            #expect(try await store.events.list(teamID: team.id, filter: EventFilter(types: ["insight.created"]), limit: 1000).count == 40)
             let interrupted = jobs.filter { running.contains($0.id) }
             // A job seen running may still have finished in the moment before the kill; the others were rescued.
             #expect(interrupted.contains { $0.attempt >= 2 && $0.errors.first?.message.contains("lease expired") == true })

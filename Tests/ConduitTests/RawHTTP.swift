@@ -34,7 +34,10 @@ enum RawHTTP {
     static func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) -> String {
         var lines = ["\(method) \(path) HTTP/1.1", "Host: localhost", "Connection: close"]
         lines += headers.map { "\($0): \($1)" }
-        if let body { lines += ["Content-Type: application/json", "Content-Length: \(body.utf8.count)"] }
+        if let body {
+            if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { lines.append("Content-Type: application/json") }
+            lines.append("Content-Length: \(body.utf8.count)")
+        }
         return lines.joined(separator: "\r\n") + "\r\n\r\n" + (body ?? "")
     }
 }

@@ -79,7 +79,7 @@ struct InsightStoreTests {
                 try await group.waitForAll()
             }
             #expect(try await store.conversations.find(created[0].id)?.status == .analyzed)
-            let events = try await store.events.list(teamID: team.id, topic: "insight.created")
+            let events = try await store.events.list(teamID: team.id, filter: EventFilter(types: ["insight.created"]))
             #expect(events.map(\.payload) == [#"{"insight_id":"\#(first.id)"}"#])
 
             let skipped = NewEvent(topic: "conversation.skipped", payload: "{}")
@@ -87,7 +87,7 @@ struct InsightStoreTests {
             try await store.conversations.close(created[1].id, as: .skipped, reason: "too_short", event: skipped)
             let conversation = try await store.conversations.find(created[1].id)
             #expect(conversation?.status == .skipped && conversation?.reason == "too_short")
-            #expect(try await store.events.list(teamID: team.id, topic: "conversation.skipped").count == 1)
+            #expect(try await store.events.list(teamID: team.id, filter: EventFilter(types: ["conversation.skipped"])).count == 1)
             // Events are kept for a retention, then deleted.
             try await store.events.prune(before: StoreTime.now() + 1)
             #expect(try await store.events.list(teamID: team.id).isEmpty)
@@ -193,7 +193,7 @@ struct InsightStoreTests {
             try await store.conversations.close(first[0].id, as: .failed, reason: "the upstream answered 503", event: failed)
             try await store.conversations.close(first[0].id, as: .failed, reason: "the upstream answered 503", event: failed)
             #expect(try await store.conversations.find(first[0].id)?.status == .failed)
-            #expect(try await store.events.list(teamID: team.id, topic: "conversation.failed").count == 1)
+            #expect(try await store.events.list(teamID: team.id, filter: EventFilter(types: ["conversation.failed"])).count == 1)
             _ = try await store.insights.store(Self.insight(for: first[0]), teamID: team.id, event: Self.announce)
             let analysed = try await store.conversations.find(first[0].id)
             #expect(analysed?.status == .analyzed && analysed?.reason == nil)

@@ -35,6 +35,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var chat = ChatConfiguration()
     /// How events are delivered to the teams' webhooks.
     public var webhooks = WebhooksConfiguration()
+    /// How the event log is kept and streamed.
+    public var events = EventsConfiguration()
 
     /// The defaults, with the fields tests and tools most often set.
     public init(

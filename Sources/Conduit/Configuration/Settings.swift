@@ -20,7 +20,8 @@ extension Setting where Root == ServerConfiguration {
         + SchedulerConfiguration.settings.map { $0.scoped(\.scheduler) } + UsageConfiguration.settings.map { $0.scoped(\.usage) }
         + JobRunnerConfiguration.settings.map { $0.scoped(\.jobs) } + RequestLogConfiguration.settings.map { $0.scoped(\.requestLog) }
         + ChatConfiguration.settings.map { $0.scoped(\.chat) } + InsightsConfiguration.settings.map { $0.scoped(\.insights) }
-        + WebhooksConfiguration.settings.map { $0.scoped(\.webhooks) } + LoggingConfiguration.settings.map { $0.scoped(\.logging) }
+        + WebhooksConfiguration.settings.map { $0.scoped(\.webhooks) } + EventsConfiguration.settings.map { $0.scoped(\.events) }
+        + LoggingConfiguration.settings.map { $0.scoped(\.logging) }
         + TracingConfiguration.settings.map { $0.scoped(\.tracing) }
 
     public static func named(_ key: String) -> ServerSetting? { all.first { $0.key == key } }

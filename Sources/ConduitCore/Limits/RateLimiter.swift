@@ -95,10 +95,7 @@ package struct RateLimiter: Sendable {
                 let crossing = BudgetEvents.ThresholdCrossed(
                     scope: isTeam ? "team" : "key", keyID: isTeam ? nil : identity.keyID, teamID: identity.teamID, percent: percent,
                     budgetUSD: Double(budget) / 1_000_000, spentUSD: Double(spent) / 1_000_000)
-                guard let payload = try? wireJSON(crossing) else { continue }
-                _ = try? await store.budgetAlerts.record(
-                    percent: percent, of: window, teamID: identity.teamID,
-                    event: NewEvent(topic: BudgetEvents.thresholdCrossed, payload: String(decoding: payload, as: UTF8.self)))
+                _ = try? await store.budgetAlerts.record(percent: percent, of: window, teamID: identity.teamID, event: NewEvent(crossing))
             }
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Store
 
 /// A JSON response of `value`, its members' names in snake_case as the API writes every name
 /// (`jobID` is `job_id`; a name given in snake_case already stays as it is; a dictionary's keys are the
@@ -9,13 +10,4 @@ import NIOCore
 package func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
     let data = try wireJSON(value)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-}
-
-/// `value` as the API writes JSON (snake_case names, sorted keys): answers, and the results of jobs,
-/// which the API shows as they are.
-package func wireJSON(_ value: some Encodable) throws -> Data {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    return try encoder.encode(value)
 }

@@ -1,0 +1,38 @@
+import Foundation
+import Store
+
+/// docs/events.md: every event type a deployment records, from the catalogue (`NodeFeature.eventTypes`),
+/// with who may read it and an example of its payload.
+public enum EventCatalogue {
+    public static var text: String {
+        var text = """
+            # Events
+
+            Every event Conduit records, as `GET /v1/events`, `GET /v1/events/stream` and webhooks deliver them.
+            Each is `{"object": "event", "id", "sequence", "type", "resource", "created_at", "data"}`: `sequence`
+            numbers a team's events 1, 2, 3… in the order they were committed (resume after the last one seen:
+            `after=` or `Last-Event-ID`), `resource` names what the event is about (`job:…`, `conversation:…`,
+            `key:…`; filter with `resource=`), and `data` is the payload below. A key reads the types its scopes
+            allow. Events are kept `events.retention_days`.
+
+            This file is generated: `conduit events types > docs/events.md`.
+
+            | type | scope to read it | what happened |
+            |---|---|---|
+
+            """
+        let types = NodeFeature.eventTypes.sorted { $0.type < $1.type }
+        for type in types { text += "| `\(type.type)` | `\(type.scope.rawValue)` | \(type.summary) |\n" }
+        for type in types {
+            text += "\n## `\(type.type)`\n\n\(type.summary)\n\n```json\n\(example(of: type))\n```\n"
+        }
+        return text
+    }
+
+    private static func example<Payload: EventPayload>(of type: Payload.Type) -> String {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return (try? encoder.encode(type.example)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

@@ -1,0 +1,150 @@
+import ConduitCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+import Store
+
+/// The team's event log: `GET /v1/events`, its history, and `GET /v1/events/stream`, the same events
+/// live as server-sent events. Both take `types` (comma-separated) and `resource` (`job:…`,
+/// `conversation:…`) filters; a caller sees only the types its scopes may read (a `jobs` key, the
+/// jobs' events), and only its team's.
+struct EventsController: Sendable {
+    let teams: TeamScope
+    let hub: EventHub
+    /// Every event type, with the scope that may read it.
+    let catalogue: [any EventPayload.Type]
+
+    func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
+        router.get("/v1/events") { request, context in try await history(request, context: context) }
+        router.get("/v1/events/stream") { request, context in try await stream(request, context: context) }
+    }
+
+    private func history(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let page = try ListPage(request)
+        let filter = try filter(request, context: context)
+        let after = try Self.sequence(page.after, named: "after") ?? 0
+        let events = try await teams.store.events.list(
+            teamID: try await teams.teamID(context), after: after, filter: filter, limit: page.fetch)
+        return try page.response(events, id: { String($0.sequence) }, view: EventView.init)
+    }
+
+    /// Sends the events after the client's place (`Last-Event-ID`, or `after`), then each new one as it
+    /// is recorded, with `: ping` when quiet. A client that falls too far behind gets `resync_required`
+    /// (its `after` to reconnect with) and the stream ends.
+    private func stream(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        let filter = try filter(request, context: context)
+        let resumeAfter =
+            try Self.sequence(request.headers[Self.lastEventID], named: "Last-Event-ID")
+            ?? Self.sequence(request.uri.queryParameters["after"].map(String.init), named: "after") ?? 0
+        let teamID = try await teams.teamID(context)
+        let subscription = try await hub.subscribe(teamID: teamID, keyID: context.identity?.keyID, filter: filter)
+        let hold = Hold(hub: hub, subscription: subscription)
+        let store = teams.store
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", Self.accelBuffering: "no"]
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                defer { hold.release() }
+                var after = resumeAfter
+                // At once, so that the client knows the stream is open before the first event.
+                try await writer.write(ByteBuffer(string: "retry: \(Self.retryMilliseconds)\n\n"))
+                while true {
+                    let backlog = try await store.events.list(teamID: teamID, after: after, filter: filter, limit: EventHub.page)
+                    for event in backlog { try await writer.write(EventView(event).serverSentEvent) }
+                    after = backlog.last?.sequence ?? after
+                    if backlog.count < EventHub.page { break }
+                }
+                // The server waits for open requests when it stops: a stream ends then, as a stream's client expects.
+                while true {
+                    let next = await withGracefulShutdownHandler {
+                        await subscription.next()
+                    } onGracefulShutdown: {
+                        subscription.close()
+                    }
+                    switch next {
+                    case .events(let events):
+                        // What the backlog already sent comes again from the hub: the sequence tells.
+                        for event in events where event.sequence > after {
+                            try await writer.write(EventView(event).serverSentEvent)
+                            after = event.sequence
+                        }
+                    case .heartbeat:
+                        try await writer.write(ByteBuffer(string: ": ping\n\n"))
+                    case .overflowed:
+                        try await writer.write(ByteBuffer(string: "event: resync_required\ndata: {\"after\":\(after)}\n\n"))
+                        try await writer.finish(nil)
+                        return
+                    case .closed:
+                        try await writer.finish(nil)
+                        return
+                    }
+                }
+            })
+    }
+
+    /// The caller's filter: the types asked for (all it may read when none are), and the resource.
+    private func filter(_ request: Request, context: ConduitRequestContext) throws -> EventFilter {
+        let query = request.uri.queryParameters
+        let readable = catalogue.filter { context.identity?.scopes.contains($0.scope) ?? true }.map { $0.type }
+        var types = Set(readable)
+        if let asked = query["types"].map(String.init) {
+            types = []
+            for type in asked.split(separator: ",").map({ String($0).trimmed }) where !type.isEmpty {
+                guard let known = catalogue.first(where: { $0.type == type }) else {
+                    throw APIError.invalidRequest(
+                        "no event type '\(type.bounded(toBytes: 64))'; the types are listed in docs/events.md", param: "types",
+                        code: "invalid_value")
+                }
+                guard readable.contains(type) else {
+                    throw APIError(
+                        status: .forbidden, message: "reading '\(type)' events needs the '\(known.scope.rawValue)' scope",
+                        type: "permission_error", param: "types", code: "insufficient_scope")
+                }
+                types.insert(type)
+            }
+        }
+        let resource = query["resource"].map(String.init)
+        if let resource, resource.isEmpty || resource.utf8.count > 200 {
+            throw APIError.invalidRequest("resource must be 1 to 200 characters, as kind:id", param: "resource", code: "invalid_value")
+        }
+        return EventFilter(types: types, resource: resource)
+    }
+
+    /// An event's sequence number as a client sends it back; nil when absent.
+    private static func sequence(_ text: String?, named name: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let value = Int64(text), value >= 0 else {
+            throw APIError.invalidRequest("\(name) must be an event's sequence number (0 or more)", param: name, code: "invalid_value")
+        }
+        return value
+    }
+
+    /// A stream's place at the hub, given back when the stream ends, or when its body is never written
+    /// (the client left before the head went out) and the answer is dropped.
+    private final class Hold: Sendable {
+        let hub: EventHub
+        let subscription: EventSubscription
+
+        init(hub: EventHub, subscription: EventSubscription) {
+            self.hub = hub
+            self.subscription = subscription
+        }
+
+        func release() { hub.unsubscribe(subscription) }
+
+        deinit { release() }
+    }
+
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    /// Tells nginx not to buffer the stream.
+    static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
+    /// How long a browser's EventSource waits before it reconnects.
+    static let retryMilliseconds = 2000
+}
+
+extension String {
+    fileprivate var trimmed: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
+    }
+}
