@@ -15,6 +15,12 @@ public enum EventCatalogue {
             `key:…`; filter with `resource=`), and `data` is the payload below. A key reads the types its scopes
             allow. Events are kept `events.retention_days`.
 
+            The stream (`GET /v1/events/stream`, server-sent events: `id` is the sequence, `event` the type) also
+            sends `: ping` when quiet, and three notices: `events_expired` (`{"after", "earliest"}`: events after
+            the client's place were deleted with age), `resync_required` (`{"after"}`: the client fell more than
+            `events.stream_buffer` events behind; reconnect from `after`) and `unauthorized` (the key was revoked
+            or expired since the stream opened); after the last two the stream ends.
+
             This file is generated: `conduit events types > docs/events.md`.
 
             | type | scope to read it | what happened |

@@ -10,9 +10,10 @@ import Synchronization
 /// and hands it to the team's streams. So a thousand streams of one team cost one query per batch of
 /// events, not a thousand.
 ///
-/// News comes from PostgreSQL's notifications, which every commit sends to every node (see
-/// `EventsRepository.watch`), and, on SQLite or should a notification be lost, from looking at the
-/// teams' latest numbers every `events.poll_interval_seconds`.
+/// News comes at each commit (`EventsRepository.watch`: PostgreSQL's notifications reach every node,
+/// SQLite's commits this process), and, for what those miss (another process writing to the SQLite
+/// file, a notification lost with its connection), from looking at the teams' latest numbers every
+/// `events.poll_interval_seconds`.
 package final class EventHub: Service, Sendable {
     private let store: Database
     private let settings: Live<EventsConfiguration>
@@ -171,7 +172,8 @@ package final class EventHub: Service, Sendable {
     /// Waits for a notification, or `interval`.
     private func sleep(upTo interval: Duration) async {
         let waker = Task {
-            try? await Task.sleep(for: interval)
+            // Cancelled: the wait ended otherwise, and this must not end the next one.
+            do { try await Task.sleep(for: interval) } catch { return }
             let wake = self.state.withLock { state in
                 defer { state.wake = nil }
                 if state.wake == nil { state.due = true }

@@ -41,6 +41,7 @@ struct EventsController: Sendable {
         let subscription = try await hub.subscribe(teamID: teamID, keyID: context.identity?.keyID, filter: filter)
         let hold = Hold(hub: hub, subscription: subscription)
         let store = teams.store
+        let keyID = context.identity?.keyID
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", Self.accelBuffering: "no"]
         return Response(
             status: .ok, headers: headers,
@@ -49,6 +50,11 @@ struct EventsController: Sendable {
                 var after = resumeAfter
                 // At once, so that the client knows the stream is open before the first event.
                 try await writer.write(ByteBuffer(string: "retry: \(Self.retryMilliseconds)\n\n"))
+                // Resuming after events deleted since with age (events.retention_days): the client is told, not left to guess.
+                if after > 0, let earliest = try await store.events.earliestSequence(teamID: teamID), earliest > after + 1 {
+                    try await writer.write(
+                        ByteBuffer(string: "event: events_expired\ndata: {\"after\":\(after),\"earliest\":\(earliest)}\n\n"))
+                }
                 while true {
                     let backlog = try await store.events.list(teamID: teamID, after: after, filter: filter, limit: EventHub.page)
                     for event in backlog { try await writer.write(EventView(event).serverSentEvent) }
@@ -70,6 +76,13 @@ struct EventsController: Sendable {
                             after = event.sequence
                         }
                     case .heartbeat:
+                        // A key revoked (or expired) since the stream opened ends it: access is checked again at each ping.
+                        if let keyID, !(try await store.keys.find(id: keyID, teamID: teamID)?.isUsable(at: StoreTime.now()) ?? false) {
+                            try await writer.write(
+                                ByteBuffer(string: "event: unauthorized\ndata: {\"reason\":\"the key was revoked or expired\"}\n\n"))
+                            try await writer.finish(nil)
+                            return
+                        }
                         try await writer.write(ByteBuffer(string: ": ping\n\n"))
                     case .overflowed:
                         try await writer.write(ByteBuffer(string: "event: resync_required\ndata: {\"after\":\(after)}\n\n"))

@@ -48,6 +48,8 @@ public final class Database: Sendable {
     /// Set when a ROLLBACK failed on SQLite's one connection: its transaction may still be open, and
     /// whatever ran next would run inside it (and be lost with it). The next caller ends it first.
     private let sqliteTransactionMayBeOpen = Atomic<Bool>(false)
+    /// On SQLite: the teams whose events each transaction committed, for this process's live streams.
+    let committedEvents = CommittedEvents()
 
     enum Backend: Sendable {
         case sqlite(SQLiteConnection, AsyncLock, NIOThreadPool)
@@ -242,9 +244,11 @@ public final class Database: Sendable {
                     try await endTransactionLeftOpen(sql)
                     try await sql.raw("BEGIN IMMEDIATE").run()
                     do {
-                        let result = try await body(sql)
-                        try await sql.raw("COMMIT").run()
-                        return result
+                        return try await committedEvents.announcing {
+                            let result = try await body(sql)
+                            try await sql.raw("COMMIT").run()
+                            return result
+                        }
                     } catch {
                         do {
                             try await sql.raw("ROLLBACK").run()

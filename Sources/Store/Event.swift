@@ -83,8 +83,8 @@ public struct EventsRepository: Repository {
     /// the event and its deliveries exist exactly when the change they announce does.
     ///
     /// The sequence's row stays locked until the transaction ends, so a team's events commit in the
-    /// order of their numbers: a reader never sees number 7 before number 6 (a rolled-back event leaves
-    /// a gap, which is not a loss).
+    /// order of their numbers, with none missing: a reader never sees number 7 before number 6 (a
+    /// rolled-back event gives its number back with the rollback).
     func insert(_ event: NewEvent, teamID: String, now: Int64, in sql: any SQLDatabase) async throws {
         let id = randomIdentifier()
         guard
@@ -104,6 +104,8 @@ public struct EventsRepository: Repository {
         ).run()
         if database.dialect == .postgres {
             try await sql.raw("SELECT pg_notify(\(bind: Self.notificationChannel), \(bind: teamID))").run()
+        } else {
+            CommittedEvents.note(teamID)
         }
         let webhooks = try await sql.raw("SELECT id, topics FROM webhooks WHERE team_id = \(bind: teamID)").all()
         for row in webhooks {
@@ -130,12 +132,22 @@ public struct EventsRepository: Repository {
         }
     }
 
-    /// Calls `recorded` with a team's id whenever an event of the team's is committed, on any node, until
-    /// cancelled: PostgreSQL's LISTEN on ``notificationChannel``. Returns at once on SQLite, which has
-    /// no notifications (its one node polls).
+    /// Calls `recorded` with a team's id whenever an event of the team's is committed, until cancelled: on
+    /// PostgreSQL by any node (LISTEN on ``notificationChannel``); on SQLite by this process (another
+    /// process writing to the same file is seen only by polling).
     public func watch(_ recorded: @escaping @Sendable (_ teamID: String) -> Void) async {
-        guard case .postgres(let pool) = database.backend else { return }
-        await pool.listen(Self.notificationChannel, received: recorded)
+        switch database.backend {
+        case .postgres(let pool): await pool.listen(Self.notificationChannel, received: recorded)
+        case .sqlite: await database.committedEvents.listen(recorded)
+        }
+    }
+
+    /// The number of the team's oldest event still kept (older ones were deleted with age), nil when none is.
+    public func earliestSequence(teamID: String) async throws -> Int64? {
+        try await read { sql in
+            try await sql.raw("SELECT MIN(seq) AS earliest FROM events WHERE team_id = \(bind: teamID)").first()?
+                .decode(column: "earliest", as: Int64?.self)
+        }
     }
 
     /// The number of each team's latest event, for the teams that have recorded one.

@@ -150,11 +150,12 @@ public struct JobsRepository: Repository {
                 """
             ).all()
             var claimed: [Job] = []
+            var ends: [JobEnd] = []
             for row in rows {
                 var job = try Job(row: row)
                 if let expiry = job.expiresAt, expiry <= now, job.attempt == 0 {
                     job.errors.append(JobAttemptError(attempt: job.attempt, at: now, message: "expired before an attempt started"))
-                    try await settle(job, as: .discarded, runAt: job.runAt, now: now, in: sql)
+                    ends += try await settle(job, as: .discarded, runAt: job.runAt, now: now, in: sql).map { [$0] } ?? []
                     continue
                 }
                 job.state = .running
@@ -171,6 +172,7 @@ public struct JobsRepository: Repository {
                 ).run()
                 claimed.append(job)
             }
+            try await record(ends, now: now, in: sql)
             return claimed
         }
     }
@@ -247,7 +249,9 @@ public struct JobsRepository: Repository {
                     """
                 ).first()
             else { return nil }
-            return try await settleFailure(try Job(row: row), message: message, backoff: backoff, now: now, in: sql)
+            let (state, end) = try await settleFailure(try Job(row: row), message: message, backoff: backoff, now: now, in: sql)
+            try await record(end.map { [$0] } ?? [], now: now, in: sql)
+            return state
         }
     }
 
@@ -263,12 +267,16 @@ public struct JobsRepository: Repository {
                 """
             ).all()
             var rescued: [Job] = []
+            var ends: [JobEnd] = []
             for row in rows {
                 var job = try Job(row: row)
-                job.state = try await settleFailure(
+                let end: JobEnd?
+                (job.state, end) = try await settleFailure(
                     job, message: "lease expired: node \(job.lockedBy ?? "?") stopped renewing it", backoff: backoff, now: now, in: sql)
+                ends += end.map { [$0] } ?? []
                 rescued.append(job)
             }
+            try await record(ends, now: now, in: sql)
             return rescued
         }
     }
@@ -360,17 +368,29 @@ public struct JobsRepository: Repository {
     }
 
     private func settleFailure(_ job: Job, message: String, backoff: RetryBackoff, now: Int64, in sql: any SQLDatabase) async throws
-        -> JobState
+        -> (JobState, JobEnd?)
     {
         var job = job
         job.errors.append(JobAttemptError(attempt: job.attempt, at: now, message: message))
         let state: JobState = job.attempt >= job.maxAttempts ? .discarded : .retryable
-        try await settle(job, as: state, runAt: now + backoff.delay(afterAttempt: job.attempt), now: now, in: sql)
-        return state
+        return (state, try await settle(job, as: state, runAt: now + backoff.delay(afterAttempt: job.attempt), now: now, in: sql))
     }
 
-    /// Writes a job's new state after an attempt (or its expiry) with its error history.
-    private func settle(_ job: Job, as state: JobState, runAt: Int64, now: Int64, in sql: any SQLDatabase) async throws {
+    /// A job's end, announced when its transaction has settled every job it settles (`record`).
+    private typealias JobEnd = (teamID: String, event: NewEvent)
+
+    /// Records the events of the jobs a transaction ended, a team at a time in the order of the teams'
+    /// ids: each takes its team's event sequence until the transaction ends, and two transactions that
+    /// end jobs of the same teams then take them in the same order, so they cannot deadlock on them.
+    private func record(_ ends: [JobEnd], now: Int64, in sql: any SQLDatabase) async throws {
+        for end in ends.sorted(by: { $0.teamID < $1.teamID }) {
+            try await database.events.insert(end.event, teamID: end.teamID, now: now, in: sql)
+        }
+    }
+
+    /// Writes a job's new state after an attempt (or its expiry) with its error history; returns the event
+    /// of its end when it is discarded, for the caller to `record`.
+    private func settle(_ job: Job, as state: JobState, runAt: Int64, now: Int64, in sql: any SQLDatabase) async throws -> JobEnd? {
         let errors = String(decoding: try JSONEncoder().encode(job.errors), as: UTF8.self)
         let finishedAt: Int64? = state.isFinished ? now : nil
         try await sql.raw(
@@ -380,12 +400,11 @@ public struct JobsRepository: Repository {
             WHERE id = \(bind: job.id)
             """
         ).run()
-        if state == .discarded, JobEvents.announces(job.kind) {
-            let error = String((job.errors.last?.message ?? "").prefix(1000))
-            try await database.events.insert(
-                NewEvent(JobEvents.Discarded(jobID: job.id, kind: job.kind, queue: job.queue, attempts: job.attempt, error: error)),
-                teamID: job.teamID, now: now, in: sql)
-        }
+        guard state == .discarded, JobEvents.announces(job.kind) else { return nil }
+        let error = String((job.errors.last?.message ?? "").prefix(1000))
+        return (
+            job.teamID, NewEvent(JobEvents.Discarded(jobID: job.id, kind: job.kind, queue: job.queue, attempts: job.attempt, error: error))
+        )
     }
 
     /// PostgreSQL's row locks for a read that will write; SQLite's transactions already hold the one write lock.

@@ -403,11 +403,12 @@ enum Schema {
             statements: [
                 "ALTER TABLE events ADD COLUMN seq BIGINT",
                 "ALTER TABLE events ADD COLUMN resource TEXT",
-                // The events recorded before, numbered in the order they were listed in.
+                // The events recorded before, numbered in the order they were listed in (in one pass: both
+                // databases take UPDATE … FROM and window functions).
                 """
-                UPDATE events SET seq = (
-                    SELECT COUNT(*) FROM events AS earlier WHERE earlier.team_id = events.team_id
-                    AND (earlier.created_at < events.created_at OR (earlier.created_at = events.created_at AND earlier.id <= events.id)))
+                UPDATE events SET seq = numbered.position FROM (
+                    SELECT id, ROW_NUMBER() OVER (PARTITION BY team_id ORDER BY created_at, id) AS position FROM events
+                ) AS numbered WHERE numbered.id = events.id
                 """,
                 "CREATE UNIQUE INDEX events_team_seq ON events (team_id, seq)",
                 """

@@ -6,6 +6,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import NIOHTTP1
+import SQLKit
 import Testing
 
 @testable import ConduitEvents
@@ -192,6 +193,28 @@ extension EndToEnd {
             }
         }
 
+        @Test("a stream of a key revoked since it opened ends at its next ping; resuming after events deleted with age says so")
+        func revokedAndExpired() async throws {
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                let issued = try await store.keys.create(name: "jobs", teamID: team.id, scopes: [.jobs])
+                _ = try await Self.completeJobs(3, store: store, team: team)
+                // The two oldest events are deleted with age: a client that saw only the first resumes after a gap.
+                try await store.read { sql in try await sql.raw("DELETE FROM events WHERE seq <= 3").run() }
+                let app = try TestServer.authenticatedApplication(store: store, Self.eventsConfiguration { _ in })
+                try await app.test(.live) { client in
+                    let (_, reader) = try await Self.openStream(port: try #require(client.port), key: issued.secret, lastEventID: 1)
+                    let notice = try await reader.next()
+                    #expect(notice?.type == "events_expired" && notice?.data == #"{"after":1,"earliest":4}"#)
+                    #expect(try await reader.events(1).first?.sequence == 4)
+                    _ = try await store.keys.revoke(id: issued.key.id, teamID: team.id)
+                    var message = try await reader.next()
+                    while message?.isPing == true || message?.type == "job.completed" { message = try await reader.next() }
+                    #expect(message?.type == "unauthorized")
+                    #expect(try await reader.next() == nil, "the stream ends")
+                }
+            }
+        }
+
         @Test("a client that falls behind more than events.stream_buffer is told resync_required with where to resume, and let go")
         func slowConsumer() async throws {
             try await TestDatabase.withTeam(.sqlite) { store, team in
@@ -240,6 +263,24 @@ extension EndToEnd {
                     #expect(reopened != nil)
                     reopened?.stop()
                     second.stop()
+                }
+            }
+        }
+
+        @Test("on SQLite an event committed by the node wakes its streams at the commit, not at the next poll")
+        func sqliteWakesAtCommit() async throws {
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                let key = try await store.keys.create(name: "jobs", teamID: team.id, scopes: [.jobs]).secret
+                let app = try TestServer.authenticatedApplication(store: store, Self.eventsConfiguration { $0.pollInterval = .seconds(60) })
+                try await app.test(.live) { client in
+                    let (_, reader) = try await Self.openStream(port: try #require(client.port), key: key)
+                    #expect(try await reader.next()?.isPing == true, "the stream is open and quiet")
+                    let recorded = ContinuousClock.now
+                    let id = try await Self.completeJobs(1, store: store, team: team)[0]
+                    let event = try #require(try await reader.events(1).first)
+                    #expect(event.resource == "job:\(id)")
+                    #expect(ContinuousClock.now - recorded < .milliseconds(500))
+                    reader.stop()
                 }
             }
         }

@@ -72,6 +72,38 @@ struct MigrationTests {
     }
 
     @Test(
+        "version 18 numbers the events kept before, per team in the order they were recorded, and the next continues",
+        arguments: Backend.allCases)
+    func eventsNumbered(backend: Backend) async throws {
+        let location = try await TestDatabase.makeLocation(backend)
+        let database = try await Database.open(location, logger: TestDatabase.logger)
+        do {
+            #expect(try await database.migrate(upTo: 17) == Array(1...17))
+            try await database.read { sql in
+                try await sql.raw("INSERT INTO teams (id, name, created_at) VALUES ('a', 'a', 0), ('b', 'b', 0)").run()
+                try await sql.raw(
+                    """
+                    INSERT INTO events (id, team_id, topic, payload, created_at) VALUES
+                    ('e3', 'a', 'insight.created', '{}', 300), ('e1', 'a', 'insight.created', '{}', 100),
+                    ('e2', 'b', 'insight.created', '{}', 200), ('e0', 'a', 'insight.created', '{}', 100)
+                    """
+                ).run()
+            }
+            #expect(try await database.migrate() == Array(18...Schema.latestVersion))
+            #expect(try await database.events.list(teamID: "a").map { "\($0.id)=\($0.sequence)" } == ["e0=1", "e1=2", "e3=3"])
+            #expect(try await database.events.list(teamID: "b").map { "\($0.id)=\($0.sequence)" } == ["e2=1"])
+            try await database.transaction { sql in
+                try await database.events.insert(NewEvent(topic: "insight.created", payload: "{}"), teamID: "a", now: 400, in: sql)
+            }
+            #expect(try await database.events.list(teamID: "a").last?.sequence == 4)
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+
+    @Test(
         "a database at version 11 is upgraded with its data intact (users and their refresh tokens survive version 12's rebuilt users table)",
         arguments: Backend.allCases)
     func fromPreviousVersion(backend: Backend) async throws {

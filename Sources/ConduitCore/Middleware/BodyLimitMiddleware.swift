@@ -32,10 +32,12 @@ package struct BodyLimitMiddleware: RouterMiddleware {
 
     static let bodyMethods: Set<HTTPRequest.Method> = [.post, .put, .patch]
 
-    /// A declared length above 0, or a body sent in chunks.
+    /// A declared length above 0, or a body sent in chunks under a declared type. Chunks without a type
+    /// may hold nothing (a proxy re-chunks the empty body of `POST …/cancel`): a route that reads them
+    /// refuses what is not JSON when it parses it.
     private static func hasBody(_ request: Request) -> Bool {
         if let length = request.headers[.contentLength].flatMap(Int.init) { return length > 0 }
-        return request.headers[.transferEncoding] != nil
+        return request.headers[.transferEncoding] != nil && request.headers[.contentType] != nil
     }
 
     /// Whether a Content-Type is JSON's: the media type before any parameters, in any case.
