@@ -51,7 +51,8 @@ package struct WebhooksController {
             let deliveryID = try context.parameters.require("delivery")
             guard
                 let delivery = try await store.webhooks.redeliver(
-                    deliveryID, webhookID: webhook.id, teamID: webhook.teamID, traceContext: TraceContextCarrier.current())
+                    deliveryID, webhookID: webhook.id, teamID: webhook.teamID, traceContext: TraceContextCarrier.current(),
+                    maxWaiting: queues.maxWaitingPerTeam)
             else { throw StoreError.notFound("no delivery '\(deliveryID)' of this webhook") }
             queues.wake(Webhook.deliveryQueue)
             return try json(DeliveryView(delivery), status: .accepted)

@@ -38,10 +38,11 @@ package struct JobsController {
         }
         router.get("/v1/jobs/{id}/output") { request, context in try await output(request, context: context) }
         router.post("/v1/jobs/{id}/cancel") { _, context in
-            try view(try await store.jobs.cancel(try context.parameters.require("id"), teamID: try await team(context)))
+            let job = try await job(context)
+            return try view(try await store.jobs.cancel(job.id, teamID: job.teamID))
         }
         router.post("/v1/jobs/{id}/retry") { _, context in
-            let job = try await store.jobs.retry(try context.parameters.require("id"), teamID: try await team(context))
+            let job = try await store.jobs.retry(try await job(context).id, teamID: try await team(context))
             runner.wake(job.queue)
             return try view(job)
         }
@@ -129,8 +130,8 @@ package struct JobsController {
             state = known
         }
         let jobs = try await store.jobs.list(
-            teamID: try await teams.teamID(context), state: state, kind: query["kind"].map(String.init), limit: page.fetch,
-            after: page.after)
+            teamID: try await teams.teamID(context), state: state, kind: query["kind"].map(String.init), hiddenKinds: Self.hiddenKinds,
+            limit: page.fetch, after: page.after)
         return try page.response(jobs, id: \.id, view: JobView.init)
     }
 
@@ -153,11 +154,18 @@ package struct JobsController {
         return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: body))
     }
 
+    /// The caller's job of this id: another team's, or one of `hiddenKinds`, is not found.
     private func job(_ context: ConduitRequestContext) async throws -> Job {
         let id = try context.parameters.require("id")
-        guard let job = try await store.jobs.find(id, teamID: try await team(context)) else { throw StoreError.notFound("job \(id)") }
+        guard let job = try await store.jobs.find(id, teamID: try await team(context)), !Self.hiddenKinds.contains(job.kind) else {
+            throw StoreError.notFound("job \(id)")
+        }
         return job
     }
+
+    /// Webhook deliveries are jobs, but the webhooks' own (`/v1/webhooks/{id}/deliveries`, `admin` scope): a
+    /// `jobs` key neither sees them here nor cancels or retries them.
+    static let hiddenKinds = [Webhook.deliveryKind]
 
     private func team(_ context: ConduitRequestContext) async throws -> String { try await teams.teamID(context) }
 

@@ -113,13 +113,15 @@ public struct JobsRepository: Repository {
     }
 
     /// A team's jobs, newest first, `limit` of them after the job `cursor` (the last of the previous page).
-    public func list(teamID: String, state: JobState? = nil, kind: String? = nil, limit: Int, after cursor: String? = nil) async throws
-        -> [Job]
-    {
+    /// A team's jobs, newest first, but those of `hiddenKinds`.
+    public func list(
+        teamID: String, state: JobState? = nil, kind: String? = nil, hiddenKinds: [String] = [], limit: Int, after cursor: String? = nil
+    ) async throws -> [Job] {
         try await read { sql in
             var filter: SQLQueryString = "team_id = \(bind: teamID)"
             if let state { filter = "\(filter) AND state = \(bind: state.rawValue)" }
             if let kind { filter = "\(filter) AND kind = \(bind: kind)" }
+            if !hiddenKinds.isEmpty { filter = "\(filter) AND kind NOT IN (\(binds: hiddenKinds))" }
             if let cursor {
                 filter = """
                     \(filter) AND (created_at, id) < (SELECT created_at, id FROM jobs WHERE id = \(bind: cursor) AND team_id = \(bind: teamID))

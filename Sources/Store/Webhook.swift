@@ -226,9 +226,12 @@ public struct WebhooksRepository: Repository {
 
     /// Sends a delivery's event to its webhook once more, as a new delivery (the old one keeps its
     /// history). Nil when the team has no such delivery; throws `notFound` when the event has been pruned.
-    public func redeliver(_ deliveryID: String, webhookID: String, teamID: String, traceContext: String?, now: Int64 = StoreTime.now())
-        async throws -> WebhookDelivery?
-    {
+    /// A new delivery of a delivery's event; with `maxWaiting`, throws `queueFull` when the team already has
+    /// that many jobs waiting in the deliveries' queue (a redelivery is a job like the others).
+    public func redeliver(
+        _ deliveryID: String, webhookID: String, teamID: String, traceContext: String?, maxWaiting: Int? = nil,
+        now: Int64 = StoreTime.now()
+    ) async throws -> WebhookDelivery? {
         try await transaction { sql in
             guard
                 let old = try await sql.raw(
@@ -240,6 +243,9 @@ public struct WebhooksRepository: Repository {
             else { return nil }
             guard try await sql.raw("SELECT id FROM events WHERE id = \(bind: old.eventID)").first() != nil else {
                 throw StoreError.notFound("event \(old.eventID)")
+            }
+            if let maxWaiting {
+                try await JobsRepository.checkRoom(for: 1, in: Webhook.deliveryQueue, teamID: teamID, maxWaiting: maxWaiting, in: sql)
             }
             let id = try await self.insertDelivery(
                 webhookID: webhookID, eventID: old.eventID, topic: old.topic, teamID: teamID, traceContext: traceContext, now: now, in: sql)

@@ -140,6 +140,18 @@ struct WebhooksAPITests {
                     #expect(delivery["attempts"] as? Int == 2 && delivery["response_status"] as? Int == 200)
                     #expect(delivery["event_id"] as? String == attempts[0].id && delivery["topic"] as? String == "insight.created")
                     #expect(receiver.deliveries.filter { $0.path == "/hooks/skips" }.isEmpty, "not its topic")
+                    // The delivery is a job, but the webhooks': a jobs key neither sees it nor cancels or retries it.
+                    let deliveryJobs = try await store.jobs.list(teamID: team.id, kind: Webhook.deliveryKind, limit: 10)
+                    let deliveryJob = try #require(deliveryJobs.first)
+                    let listedJobs = try await call(client, .get, "/v1/jobs?limit=100", key: member).1["data"] as? [[String: Any]] ?? []
+                    #expect(!listedJobs.contains { $0["kind"] as? String == Webhook.deliveryKind }, "\(listedJobs)")
+                    #expect(!listedJobs.isEmpty, "the conversation's job is listed")
+                    for (method, path) in [
+                        (HTTPRequest.Method.get, "/v1/jobs/\(deliveryJob.id)"), (.post, "/v1/jobs/\(deliveryJob.id)/cancel"),
+                        (.post, "/v1/jobs/\(deliveryJob.id)/retry"),
+                    ] {
+                        #expect(try await call(client, method, path, key: member).0.status == .notFound, "\(method) \(path)")
+                    }
 
                     // A rotation: the next delivery is signed by the new secret and, for the overlap, the old one.
                     let rotated = try await call(client, .post, "/v1/webhooks/\(id)/rotate-secret", key: admin)

@@ -48,6 +48,15 @@ struct WebhookStoreTests {
                     settled.id, webhookID: all.id, teamID: team.id, traceContext: nil, now: settled.createdAt + 1))
             #expect(again.id != settled.id && again.eventID == settled.eventID && again.attempts == 0)
             #expect(try await store.webhooks.redeliver(settled.id, webhookID: all.id, teamID: other.id, traceContext: nil) == nil)
+            // A redelivery is a job like the others: past the team's waiting bound in the deliveries' queue, refused.
+            let waiting = try await store.read { sql in
+                try await sql.raw("SELECT COUNT(*) AS n FROM jobs WHERE queue = \(bind: Webhook.deliveryQueue) AND state = 'available'")
+                    .first()?
+                    .decode(column: "n", as: Int.self) ?? 0
+            }
+            await #expect(throws: JobQueueError.queueFull(waiting: waiting)) {
+                try await store.webhooks.redeliver(settled.id, webhookID: all.id, teamID: team.id, traceContext: nil, maxWaiting: waiting)
+            }
             let first = try await store.webhooks.deliveries(webhookID: all.id, teamID: team.id, limit: 1)
             #expect(first.map(\.id) == [again.id], "newest first")
             #expect(
