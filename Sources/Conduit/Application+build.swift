@@ -88,8 +88,11 @@ public func buildApplication(
     // the answer carries, to go from a log line to its trace; errors are answers by the time it sees them.
     // Only where traces go somewhere: with no tracer it would still make every request's span attributes, to drop them.
     if !(InstrumentationSystem.tracer is NoOpTracer) { router.add(middleware: TracingMiddleware(recordingHeaders: [.requestID])) }
+    // Outside the error renderer: the version that served it goes on every answer, errors included.
+    router.add(middleware: APIVersionEcho(versions: .current))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: MethodNotAllowedMiddleware(routes: table))
+    router.add(middleware: APIVersionSelection(versions: .current))
     router.add(middleware: CORSAllowList(origins: live.view(\.server.corsOrigins)))
     let deadline = configuration.server.requestDeadline
     let chatTimeout = live.view(\.chat.totalTimeout)
@@ -116,6 +119,7 @@ public func buildApplication(
     let routes = FeatureRoutes(router: routing, authentication: configuration.auth.enabled)
     HealthController(readiness: readiness).addRoutes(to: routing)
     OpenAPIDocument.addRoute(to: routing)
+    VersionsController(versions: .current).addRoutes(to: routes.requiring(nil))
     MetricsController(metrics: metrics).addRoutes(to: routes.requiring(.operator))
 
     let usage = store.map { UsageRecorder(store: $0, logger: logger) }

@@ -32,6 +32,8 @@ package struct AdminController {
         package var revokedAt: Int64?
         package var lastUsedAt: Int64?
         package var limits: Limits
+        /// The API version the key's requests get when they name none (`Conduit-Version`).
+        package var apiVersion: String?
         /// Only in the answer that creates the key; never again.
         package var secret: String?
 
@@ -46,6 +48,7 @@ package struct AdminController {
             revokedAt = StoreTime.seconds(key.revokedAt)
             lastUsedAt = StoreTime.seconds(key.lastUsedAt)
             limits = key.limits
+            apiVersion = key.apiVersion
             self.secret = secret
         }
     }
@@ -86,10 +89,13 @@ package struct AdminController {
         package var name: String
         package var scopes: [String]?
         package var expiresInDays: Int?
+        /// The version to pin the key to; the latest by default.
+        package var apiVersion: String?
 
         package enum CodingKeys: String, CodingKey {
             case name, scopes
             case expiresInDays = "expires_in_days"
+            case apiVersion = "api_version"
         }
     }
 
@@ -166,9 +172,15 @@ package struct AdminController {
             let body = try await request.decodeJSON(as: NewKey.self, limit: 64 * 1024)
             let scopes = try APIKeyRules.scopes(body.scopes)
             try Self.requireOperator(for: scopes, caller: identity)
+            let version = body.apiVersion ?? APIVersions.current.latest
+            guard APIVersions.current.knows(version) else {
+                throw APIError.invalidRequest(
+                    "api_version must be one of \(APIVersions.current.versions.map(\.date).joined(separator: ", "))", param: "api_version",
+                    code: "unsupported_version")
+            }
             let issued = try await store.keys.create(
                 name: try APIKeyRules.name(body.name), teamID: identity.teamID, scopes: scopes,
-                expiresAt: try APIKeyRules.expiry(inDays: body.expiresInDays))
+                expiresAt: try APIKeyRules.expiry(inDays: body.expiresInDays), apiVersion: version)
             return try json(Key(issued.key, secret: issued.secret), status: .created)
         }
         router.delete("/v1/admin/keys/{id}") { _, context in

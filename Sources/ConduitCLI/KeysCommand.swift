@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConduitCore
 import ConduitEmbeddings
 import Foundation
 import Store
@@ -43,7 +44,7 @@ struct KeysCommand: AsyncParsableCommand {
                 }
                 return try await store.keys.create(
                     name: try APIKeyRules.name(name), teamID: owner.id, scopes: try APIKeyRules.scopes(scopes.isEmpty ? nil : scopes),
-                    expiresAt: try APIKeyRules.expiry(inDays: expiresInDays))
+                    expiresAt: try APIKeyRules.expiry(inDays: expiresInDays), apiVersion: APIVersions.current.latest)
             }
             describe(issued.key)
             print(issued.secret)

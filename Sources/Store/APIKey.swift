@@ -32,6 +32,8 @@ public struct APIKey: Sendable, Equatable {
     public var revokedAt: Int64?
     public var lastUsedAt: Int64?
     public var limits: Limits = .none
+    /// The API version (`Conduit-Version`) the key's requests get when they name none; nil: the latest.
+    public var apiVersion: String?
 
     public func isUsable(at now: Int64) -> Bool {
         revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
@@ -48,6 +50,7 @@ public struct APIKey: Sendable, Equatable {
         revokedAt = try row.decode(column: "revoked_at", as: Int64?.self)
         lastUsedAt = try row.decode(column: "last_used_at", as: Int64?.self)
         limits = try row.decode(Limits.self)
+        apiVersion = try row.decode(column: "api_version", as: String?.self)
     }
 
     init(id: String, teamID: String, name: String, prefix: String, scopes: Set<Scope>, createdAt: Int64, expiresAt: Int64?) {
@@ -102,9 +105,11 @@ public enum APIKeySecret {
 
 public struct APIKeysRepository: Repository {
     let database: Database
-    /// A new key; its secret is generated unless `secret` is given (an operator's own admin key).
+    /// A new key; its secret is generated unless `secret` is given (an operator's own admin key); pinned to
+    /// `apiVersion` when given.
     public func create(
-        name: String, teamID: String, scopes: Set<Scope> = Scope.defaultScopes, expiresAt: Int64? = nil, secret given: String? = nil
+        name: String, teamID: String, scopes: Set<Scope> = Scope.defaultScopes, expiresAt: Int64? = nil, secret given: String? = nil,
+        apiVersion: String? = nil
     ) async throws -> IssuedAPIKey {
         if let given, !APIKeySecret.isWellFormed(given) {
             throw StoreError.invalidValue(
@@ -112,10 +117,11 @@ public struct APIKeysRepository: Repository {
             )
         }
         let secret = given ?? APIKeySecret.generate()
-        let key = APIKey(
+        var key = APIKey(
             id: randomIdentifier(), teamID: teamID, name: name, prefix: APIKeySecret.visiblePrefix(of: secret),
             scopes: scopes, createdAt: StoreTime.now(), expiresAt: expiresAt)
-        try await transaction { sql in
+        key.apiVersion = apiVersion
+        try await transaction { [key] sql in
             guard try await sql.raw("SELECT id FROM teams WHERE id = \(bind: teamID)").first() != nil else {
                 throw StoreError.notFound("team \(teamID)")
             }
@@ -132,11 +138,11 @@ public struct APIKeysRepository: Repository {
         try await sql.raw(
             """
             INSERT INTO api_keys (id, team_id, name, prefix, secret_hash, scopes, created_at, expires_at,
-                                  requests_per_minute, tokens_per_minute, monthly_tokens, monthly_budget_usd)
+                                  requests_per_minute, tokens_per_minute, monthly_tokens, monthly_budget_usd, api_version)
             VALUES (\(bind: key.id), \(bind: key.teamID), \(bind: key.name), \(bind: key.prefix), \(bind: secretHash),
                     \(bind: scopes), \(bind: key.createdAt), \(bind: key.expiresAt),
                     \(bind: key.limits.requestsPerMinute), \(bind: key.limits.tokensPerMinute), \(bind: key.limits.monthlyTokens),
-                    \(bind: key.limits.monthlyBudgetUSD))
+                    \(bind: key.limits.monthlyBudgetUSD), \(bind: key.apiVersion))
             """
         ).run()
     }
@@ -228,6 +234,7 @@ public struct APIKeysRepository: Repository {
                 id: randomIdentifier(), teamID: old.teamID, name: old.name,
                 prefix: APIKeySecret.visiblePrefix(of: secret), scopes: old.scopes, createdAt: now, expiresAt: old.expiresAt)
             key.limits = old.limits
+            key.apiVersion = old.apiVersion
             try await sql.raw("UPDATE api_keys SET revoked_at = \(bind: now) WHERE id = \(bind: id)").run()
             try await Self.insert(key, secretHash: APIKeySecret.hash(secret), into: sql)
             try await database.events.insert(

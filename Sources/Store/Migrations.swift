@@ -419,6 +419,9 @@ enum Schema {
                 """,
                 "INSERT INTO event_sequences (team_id, last_seq) SELECT team_id, MAX(seq) FROM events GROUP BY team_id",
             ]),
+        Migration(
+            version: 19, name: "the API version a key is pinned to",
+            statements: ["ALTER TABLE api_keys ADD COLUMN api_version TEXT"]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

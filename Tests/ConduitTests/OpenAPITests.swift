@@ -121,6 +121,7 @@ struct OpenAPITests {
                     template: "/v1/webhooks/{id}/deliveries/{delivery}/redeliver")
                 try await call(.delete, "/v1/webhooks/\(webhookID)", template: "/v1/webhooks/{id}")
 
+                try await call(.get, "/v1/versions")
                 try await call(.get, "/v1/events?limit=5")
                 // An answer the router test can read whole: the refusal (the stream itself has tests of its own).
                 try await call(.get, "/v1/events/stream?types=no.such")

@@ -8,6 +8,8 @@ public struct Identity: Sendable, Equatable {
     public var scopes: Set<Scope>
     public var keyLimits: Limits
     public var teamLimits: Limits
+    /// The API version the key is pinned to (nil: the latest; a user's calls always get the latest).
+    public var apiVersion: String?
 
     public init(key: APIKey, teamLimits: Limits) {
         keyID = key.id
@@ -15,6 +17,7 @@ public struct Identity: Sendable, Equatable {
         scopes = key.scopes
         keyLimits = key.limits
         self.teamLimits = teamLimits
+        apiVersion = key.apiVersion
     }
 
     public init(user: User, teamLimits: Limits) {

@@ -17,6 +17,11 @@ public struct ConduitRequestContext: RequestContext {
     /// Who called, for the access log line written by the outermost middleware: the context is a
     /// value, and what inner middleware sets on its copy does not flow back out; this box does.
     package let caller = CallerBox()
+    /// The version the client asked for with `Conduit-Version` (checked by `APIVersionSelection`).
+    package var requestedVersion: String?
+
+    /// The API version this request is served as: the one it asked for, else its key's, else the latest.
+    package var apiVersion: String { requestedVersion ?? identity?.apiVersion ?? APIVersions.current.latest }
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -29,6 +34,7 @@ package final class CallerBox: Sendable {
     private let metadata = Mutex<Logger.Metadata>([:])
 
     package func set(_ identity: Identity?) {
+        pinned.withLock { $0 = identity?.apiVersion }
         metadata.withLock { metadata in
             metadata = [:]
             guard let identity else { return }
@@ -38,4 +44,8 @@ package final class CallerBox: Sendable {
     }
 
     package var logMetadata: Logger.Metadata { metadata.withLock { $0 } }
+
+    private let pinned = Mutex<String?>(nil)
+    /// The API version the caller's key is pinned to.
+    package var pinnedVersion: String? { pinned.withLock { $0 } }
 }
