@@ -76,9 +76,11 @@ public func buildApplication(
     try configuration.validate()
     let router = Router(context: ConduitRequestContext.self)
     let routing = RecordingRouter(router, table: table)
+    // Validated with the configuration: every entry is an address or a range.
+    let proxies = TrustedProxies(configuration.server.trustedProxies) ?? TrustedProxies([])!
     let connections = ConnectionLimiter.Count(
         limit: configuration.server.maxConnections, perAddress: configuration.server.maxConnectionsPerAddress,
-        trustedProxies: Set(configuration.server.trustedProxies))
+        trustedProxies: proxies)
     // Outermost: the headers go on every answer, the ones RequestIDMiddleware renders from errors included;
     // the metrics count answers, errors rendered included.
     router.add(middleware: EventLoopAffinity())
@@ -90,6 +92,7 @@ public func buildApplication(
     if !(InstrumentationSystem.tracer is NoOpTracer) { router.add(middleware: TracingMiddleware(recordingHeaders: [.requestID])) }
     // Outside the error renderer: the version that served it goes on every answer, errors included.
     router.add(middleware: APIVersionEcho(versions: .current))
+    router.add(middleware: ClientAddressMiddleware(proxies: proxies))
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: MethodNotAllowedMiddleware(routes: table))
     router.add(middleware: APIVersionSelection(versions: .current))

@@ -97,7 +97,7 @@ package struct AuthController {
     package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {
         router.post("/v1/auth/login") { request, context in
             let body = try await request.decodeJSON(as: Login.self, limit: 16 * 1024)
-            try await throttle(email: body.email, address: context.channel.remoteAddress)
+            try await throttle(email: body.email, address: context.clientAddress.flatMap { try? SocketAddress(ipAddress: $0, port: 0) })
             guard let user = try await store.users.authenticate(email: body.email, password: body.password, team: body.team) else {
                 throw APIKeyAuthenticator.unauthorized("incorrect email or password", code: "invalid_credentials")
             }

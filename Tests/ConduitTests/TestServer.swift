@@ -43,7 +43,7 @@ enum TestServer {
 
     /// An application with a fresh scheduler over the shared model.
     static func application(
-        readiness: Readiness = Readiness(), _ configure: (inout ServerConfiguration) -> Void = { _ in }
+        readiness: Readiness = Readiness(), logger: Logger = TestServer.logger, _ configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws -> (ConduitApplication, EmbeddingScheduler) {
         var configuration = ServerConfiguration(port: 0)
         configure(&configuration)

@@ -36,8 +36,8 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
     public func validate() throws {
         guard (0...65535).contains(port) else { throw ConfigurationError("server.port must be between 0 and 65535, got \(port)") }
         guard maxConnections >= 1 else { throw ConfigurationError("server.max_connections must be at least 1, got \(maxConnections)") }
-        if let proxy = trustedProxies.first(where: { (try? SocketAddress(ipAddress: $0, port: 0)) == nil }) {
-            throw ConfigurationError("server.trusted_proxies takes IP addresses, got '\(proxy)'")
+        if let proxy = trustedProxies.first(where: { !TrustedProxies.isValid($0) }) {
+            throw ConfigurationError("server.trusted_proxies takes IP addresses and CIDR ranges, got '\(proxy)'")
         }
         guard idleTimeout > .zero, requestDeadline > .zero else {
             throw ConfigurationError("server.idle_timeout_seconds and server.request_deadline_seconds must be positive")
@@ -69,9 +69,10 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
             "server.max_connections_per_address", 1...1_000_000, \.maxConnectionsPerAddress,
             help: "most open connections from one client address (trusted proxies exempt); 503 beyond"),
         .list(
-            "server.trusted_proxies", allowed: "a list of IP addresses", \.trustedProxies,
-            help: "reverse proxies in front of the server, exempt from the per-address connection cap",
-            isAllowed: { (try? SocketAddress(ipAddress: $0, port: 0)) != nil }),
+            "server.trusted_proxies", allowed: "a list of IP addresses and CIDR ranges", \.trustedProxies,
+            help:
+                "reverse proxies in front of the server: exempt from the per-address connection cap, and believed about the client (X-Forwarded-For) in logs and the login limiter",
+            isAllowed: TrustedProxies.isValid),
         .seconds(
             "server.idle_timeout_seconds", \.idleTimeout,
             help: "closes a connection with no request in progress: idle keep-alive connections and slow request heads"),

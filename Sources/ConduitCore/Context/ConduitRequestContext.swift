@@ -17,6 +17,8 @@ public struct ConduitRequestContext: RequestContext {
     /// Who called, for the access log line written by the outermost middleware: the context is a
     /// value, and what inner middleware sets on its copy does not flow back out; this box does.
     package let caller = CallerBox()
+    /// The client's IP address: the peer's, or behind trusted proxies the one they forwarded (`ClientAddressMiddleware`).
+    package var clientAddress: String?
     /// The version the client asked for with `Conduit-Version` (checked by `APIVersionSelection`).
     package var requestedVersion: String?
 

@@ -19,14 +19,14 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
     package final class Count: Sendable {
         package let limit: Int
         package let perAddress: Int
-        package let trustedProxies: Set<String>
+        package let trustedProxies: TrustedProxies
         fileprivate let open = Atomic<Int>(0)
         fileprivate let byAddress = Mutex<[String: Int]>([:])
         /// Connections with no request in progress, oldest idle first, each with how to close it: the first to
         /// go when the server is full.
         fileprivate let idle = Mutex<[(id: ObjectIdentifier, close: @Sendable () -> Void)]>([])
 
-        package init(limit: Int, perAddress: Int = .max, trustedProxies: Set<String> = []) {
+        package init(limit: Int, perAddress: Int = .max, trustedProxies: TrustedProxies = TrustedProxies([])!) {
             self.limit = limit
             self.perAddress = perAddress
             self.trustedProxies = trustedProxies

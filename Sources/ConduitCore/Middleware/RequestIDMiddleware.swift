@@ -42,6 +42,7 @@ package struct RequestIDMiddleware: RouterMiddleware {
                 "method": .string(request.method.rawValue),
                 "route": .string(context.endpointPath ?? "NotFound"),
                 "path": .string(request.uri.path.bounded(toBytes: 1024)),
+                "client": .string(context.clientAddress ?? "-"),
                 "status": .stringConvertible(response.status.code),
                 "duration_ms": .stringConvertible(Int((ContinuousClock.now - start) / .milliseconds(1))),
             ]) { $1 })
