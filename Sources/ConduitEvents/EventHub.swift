@@ -27,7 +27,8 @@ package final class EventHub: Service, Sendable {
 
     private struct State {
         var teams: [String: Watch] = [:]
-        var streamsPerKey: [String: Int] = [:]
+        /// Open streams by key or user (`Identity.holder`), held to `events.max_streams_per_key`.
+        var streamsPerHolder: [String: Int] = [:]
         /// Teams a notification said have news.
         var notified: Set<String> = []
         /// The poll interval passed before the loop began to wait.
@@ -48,11 +49,11 @@ package final class EventHub: Service, Sendable {
     /// open streams (429 past either). Events recorded from now on reach it; what came before, the
     /// stream reads from the store itself (`EventsRepository.list`), after subscribing, so that nothing
     /// falls between the two.
-    package func subscribe(teamID: String, keyID: String?, filter: EventFilter) async throws -> EventSubscription {
+    package func subscribe(teamID: String, holder: String?, filter: EventFilter) async throws -> EventSubscription {
         let limits = settings.current
         // The team's latest number, read before the stream is counted in: what is committed after it is the hub's to deliver.
         let latest = try await store.events.latestSequences(of: [teamID])[teamID] ?? 0
-        let subscription = EventSubscription(teamID: teamID, keyID: keyID, filter: filter)
+        let subscription = EventSubscription(teamID: teamID, holder: holder, filter: filter)
         try state.withLock { state in
             guard !state.stopped else {
                 throw APIError(status: .serviceUnavailable, message: "the node is stopping", type: "server_error", code: "shutting_down")
@@ -60,11 +61,11 @@ package final class EventHub: Service, Sendable {
             if (state.teams[teamID]?.streams.count ?? 0) >= limits.maxStreamsPerTeam {
                 throw Self.tooMany("the team has \(limits.maxStreamsPerTeam) open event streams (events.max_streams_per_team)")
             }
-            if let keyID, state.streamsPerKey[keyID, default: 0] >= limits.maxStreamsPerKey {
+            if let holder, state.streamsPerHolder[holder, default: 0] >= limits.maxStreamsPerKey {
                 throw Self.tooMany("this key has \(limits.maxStreamsPerKey) open event streams (events.max_streams_per_key)")
             }
             state.teams[teamID, default: Watch(cursor: latest)].streams[ObjectIdentifier(subscription)] = subscription
-            if let keyID { state.streamsPerKey[keyID, default: 0] += 1 }
+            if let holder { state.streamsPerHolder[holder, default: 0] += 1 }
         }
         return subscription
     }
@@ -75,9 +76,9 @@ package final class EventHub: Service, Sendable {
             let teamID = subscription.teamID
             guard state.teams[teamID]?.streams.removeValue(forKey: ObjectIdentifier(subscription)) != nil else { return }
             if state.teams[teamID]?.streams.isEmpty == true { state.teams[teamID] = nil }
-            if let keyID = subscription.keyID {
-                state.streamsPerKey[keyID, default: 1] -= 1
-                if state.streamsPerKey[keyID] == 0 { state.streamsPerKey[keyID] = nil }
+            if let holder = subscription.holder {
+                state.streamsPerHolder[holder, default: 1] -= 1
+                if state.streamsPerHolder[holder] == 0 { state.streamsPerHolder[holder] = nil }
             }
         }
     }

@@ -6,7 +6,8 @@ import Synchronization
 /// a client that cannot keep up is told where to resume from and let go, instead of holding memory.
 package final class EventSubscription: Sendable {
     package let teamID: String
-    package let keyID: String?
+    /// The key or user whose stream it is (`Identity.holder`).
+    package let holder: String?
     package let filter: EventFilter
 
     /// What the stream does next.
@@ -31,9 +32,9 @@ package final class EventSubscription: Sendable {
 
     private let state = Mutex(State())
 
-    init(teamID: String, keyID: String?, filter: EventFilter) {
+    init(teamID: String, holder: String?, filter: EventFilter) {
         self.teamID = teamID
-        self.keyID = keyID
+        self.holder = holder
         self.filter = filter
     }
 

@@ -15,7 +15,8 @@ extension EventsConfiguration {
             "events.stream_buffer", 10...1_000_000, reloadable: true, \.streamBuffer,
             help: "events held for a stream that has not taken them; past it the stream gets resync_required and is closed"),
         .integer(
-            "events.max_streams_per_key", 1...1_000_000, reloadable: true, \.maxStreamsPerKey, help: "open streams an API key may hold"),
+            "events.max_streams_per_key", 1...1_000_000, reloadable: true, \.maxStreamsPerKey,
+            help: "open streams an API key (or a user's login) may hold"),
         .integer("events.max_streams_per_team", 1...1_000_000, reloadable: true, \.maxStreamsPerTeam, help: "open streams a team may hold"),
     ]
 }

@@ -11,7 +11,7 @@ public struct EventsConfiguration: Sendable, Equatable {
     /// Events held for a stream that has not taken them yet; past it the stream is told
     /// `resync_required` and closed, rather than hold memory for a client that cannot keep up.
     public var streamBuffer = 1000
-    /// Open streams per API key and per team; the next is refused with 429.
+    /// Open streams per API key (or user) and per team; the next is refused with 429.
     public var maxStreamsPerKey = 50
     public var maxStreamsPerTeam = 1000
 

@@ -38,7 +38,7 @@ struct EventsController: Sendable {
             try Self.sequence(request.headers[Self.lastEventID], named: "Last-Event-ID")
             ?? Self.sequence(request.uri.queryParameters["after"].map(String.init), named: "after") ?? 0
         let teamID = try await teams.teamID(context)
-        let subscription = try await hub.subscribe(teamID: teamID, keyID: context.identity?.keyID, filter: filter)
+        let subscription = try await hub.subscribe(teamID: teamID, holder: context.identity?.holder, filter: filter)
         let hold = Hold(hub: hub, subscription: subscription)
         let store = teams.store
         let keyID = context.identity?.keyID

@@ -15,9 +15,15 @@ import Testing
 /// conduit.yaml, the environment and the command line; validation; `config check`; reload.
 extension EndToEnd {
     @Suite("Configuration")
-    struct ConfigurationTests {
+    final class ConfigurationTests {
+        /// The test's files, removed with it.
+        private let folder = FileManager.default.temporaryDirectory.appending(path: "conduit-configuration-\(UUID().uuidString)")
+
+        deinit { try? FileManager.default.removeItem(at: folder) }
+
         private func file(_ text: String) throws -> String {
-            let path = FileManager.default.temporaryDirectory.appending(path: "conduit-\(UUID().uuidString).yaml").path
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let path = folder.appending(path: "\(UUID().uuidString).yaml").path
             try text.write(toFile: path, atomically: false, encoding: .utf8)
             return path
         }

@@ -9,6 +9,7 @@ import NIOHTTP1
 import SQLKit
 import Testing
 
+@testable import ConduitCore
 @testable import ConduitEvents
 @testable import Store
 
@@ -282,6 +283,29 @@ extension EndToEnd {
                     #expect(ContinuousClock.now - recorded < .milliseconds(500))
                     reader.stop()
                 }
+            }
+        }
+
+        @Test("a user's streams are held to the per-key limit as a key's are: the holder is the key or the user")
+        func userStreamLimit() async throws {
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                var settings = EventsConfiguration()
+                settings.maxStreamsPerKey = 1
+                let hub = EventHub(store: store, settings: .constant(settings), logger: TestServer.logger)
+                let user = try await store.users.create(email: "u@x.io", password: "long-enough-pass", role: .member, teamID: team.id)
+                let identity = Identity(user: user, teamLimits: .none)
+                #expect(identity.holder == "user:\(user.id)")
+                let first = try await hub.subscribe(teamID: team.id, holder: identity.holder, filter: EventFilter())
+                await #expect(throws: APIError.self) {
+                    try await hub.subscribe(teamID: team.id, holder: identity.holder, filter: EventFilter())
+                }
+                let other = try await hub.subscribe(teamID: team.id, holder: "key:k", filter: EventFilter())
+                hub.unsubscribe(first)
+                hub.unsubscribe(first)
+                let again = try await hub.subscribe(teamID: team.id, holder: identity.holder, filter: EventFilter())
+                #expect(hub.openStreams == 2)
+                hub.unsubscribe(again)
+                hub.unsubscribe(other)
             }
         }
 

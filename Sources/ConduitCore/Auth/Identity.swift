@@ -10,6 +10,11 @@ public struct Identity: Sendable, Equatable {
     public var teamLimits: Limits
     /// The API version the key is pinned to (nil: the latest; a user's calls always get the latest).
     public var apiVersion: String?
+    /// The user whose access token this is; nil for a key.
+    public var userID: String?
+
+    /// Who holds the credentials: the key, or the user (`key:…`, `user:…`).
+    package var holder: String? { keyID.map { "key:" + $0 } ?? userID.map { "user:" + $0 } }
 
     public init(key: APIKey, teamLimits: Limits) {
         keyID = key.id
@@ -21,6 +26,7 @@ public struct Identity: Sendable, Equatable {
     }
 
     public init(user: User, teamLimits: Limits) {
+        userID = user.id
         teamID = user.teamID
         scopes = user.role.scopes
         keyLimits = .none
