@@ -79,19 +79,10 @@ package struct AuthController {
     /// holds a whole /64, and would otherwise get a budget per address in it). An IPv4 client seen
     /// as an IPv4-mapped IPv6 address counts as itself.
     package static func clientNetwork(_ address: SocketAddress) -> String? {
-        switch address {
-        case .v4:
-            return address.ipAddress
-        case .v6(let v6):
-            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
-            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-                return bytes[12...].map(String.init).joined(separator: ".")
-            }
-            let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
-            return groups.joined(separator: ":") + "::/64"
-        case .unixDomainSocket:
-            return nil
-        }
+        guard let bytes = address.addressBytes else { return nil }
+        guard bytes.count == 16 else { return bytes.map(String.init).joined(separator: ".") }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
     }
 
     package func addRoutes(to router: some RouterMethods<ConduitRequestContext>) {

@@ -51,10 +51,21 @@ package final class EventHub: Service, Sendable {
     /// falls between the two.
     package func subscribe(teamID: String, holder: String?, filter: EventFilter) async throws -> EventSubscription {
         let limits = settings.current
-        // The team's latest number, read before the stream is counted in: what is committed after it is the hub's to deliver.
-        let latest = try await store.events.latestSequences(of: [teamID])[teamID] ?? 0
         let subscription = EventSubscription(teamID: teamID, holder: holder, filter: filter)
-        try state.withLock { state in
+        // A team not watched yet starts at its latest number, read before the stream is counted in: what is
+        // committed after it is the hub's to deliver. A watched team's cursor is that already, so it is read
+        // only when the team is not (again, should its last stream have gone meanwhile).
+        var latest: Int64?
+        while try !register(subscription, latest: latest, limits: limits) {
+            latest = try await store.events.latestSequences(of: [teamID])[teamID] ?? 0
+        }
+        return subscription
+    }
+
+    /// Counts `subscription` in; false, counting nothing, when its team is not watched and `latest` is not known.
+    private func register(_ subscription: EventSubscription, latest: Int64?, limits: EventsConfiguration) throws -> Bool {
+        let (teamID, holder) = (subscription.teamID, subscription.holder)
+        return try state.withLock { state in
             guard !state.stopped else {
                 throw APIError(status: .serviceUnavailable, message: "the node is stopping", type: "server_error", code: "shutting_down")
             }
@@ -64,10 +75,11 @@ package final class EventHub: Service, Sendable {
             if let holder, state.streamsPerHolder[holder, default: 0] >= limits.maxStreamsPerKey {
                 throw Self.tooMany("this key has \(limits.maxStreamsPerKey) open event streams (events.max_streams_per_key)")
             }
-            state.teams[teamID, default: Watch(cursor: latest)].streams[ObjectIdentifier(subscription)] = subscription
+            guard let cursor = state.teams[teamID]?.cursor ?? latest else { return false }
+            state.teams[teamID, default: Watch(cursor: cursor)].streams[ObjectIdentifier(subscription)] = subscription
             if let holder { state.streamsPerHolder[holder, default: 0] += 1 }
+            return true
         }
-        return subscription
     }
 
     package func unsubscribe(_ subscription: EventSubscription) {
@@ -164,7 +176,8 @@ package final class EventHub: Service, Sendable {
                     state.teams[teamID]?.cursor = max(watch.cursor, cursor)
                     return Array(watch.streams.values)
                 }
-                for stream in streams { stream.offer(events, capacity: capacity) }
+                let streamed = events.map(StreamedEvent.init)
+                for stream in streams { stream.offer(streamed, capacity: capacity) }
                 if events.count < Self.page { break }
             }
         }

@@ -12,7 +12,7 @@ package final class EventSubscription: Sendable {
 
     /// What the stream does next.
     package enum Next: Sendable {
-        case events([Event])
+        case events([StreamedEvent])
         /// Nothing was sent for `events.heartbeat_seconds`: send a ping.
         case heartbeat
         /// More events came than `events.stream_buffer` holds.
@@ -22,7 +22,7 @@ package final class EventSubscription: Sendable {
     }
 
     private struct State {
-        var pending: [Event] = []
+        var pending: [StreamedEvent] = []
         var overflowed = false
         var heartbeat = false
         var closed = false
@@ -39,8 +39,8 @@ package final class EventSubscription: Sendable {
     }
 
     /// Hands the stream the events of its team that its filter admits; past `capacity` held, it overflows.
-    func offer(_ events: [Event], capacity: Int) {
-        let admitted = events.filter(filter.admits)
+    func offer(_ events: [StreamedEvent], capacity: Int) {
+        let admitted = events.filter { filter.admits($0.event) }
         guard !admitted.isEmpty else { return }
         resume { state in
             guard !state.overflowed else { return }

@@ -22,15 +22,22 @@ struct EventView: Encodable, Sendable {
         type = event.topic
         resource = event.resource
         createdAt = event.createdAt / 1000
-        data = (try? StrictJSON.parse(Array(event.payload.utf8))) ?? [:]
+        data = (try? StrictJSON.parse(event.payload.utf8)) ?? [:]
     }
+}
 
-    /// The event as one server-sent event: its sequence is the `id` a client resumes after
-    /// (`Last-Event-ID`), its type the `event` name.
-    var serverSentEvent: ByteBuffer {
-        var buffer = ByteBuffer(string: "id: \(sequence)\nevent: \(type)\ndata: ")
-        buffer.writeBytes((try? wireJSON(self)) ?? Data("{}".utf8))
-        buffer.writeString("\n\n")
-        return buffer
+/// An event as a stream sends it, one server-sent event: its sequence is the `id` a client resumes after
+/// (`Last-Event-ID`), its type the `event` name, its `data` the `EventView`. Written once per event, however
+/// many streams it goes to.
+package struct StreamedEvent: Sendable {
+    package let event: Event
+    package let text: ByteBuffer
+
+    init(_ event: Event) {
+        self.event = event
+        var text = ByteBuffer(string: "id: \(event.sequence)\nevent: \(event.topic)\ndata: ")
+        text.writeBytes((try? wireJSON(EventView(event))) ?? Data("{}".utf8))
+        text.writeString("\n\n")
+        self.text = text
     }
 }

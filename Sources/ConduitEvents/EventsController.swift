@@ -1,4 +1,5 @@
 import ConduitCore
+import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -57,7 +58,7 @@ struct EventsController: Sendable {
                 }
                 while true {
                     let backlog = try await store.events.list(teamID: teamID, after: after, filter: filter, limit: EventHub.page)
-                    for event in backlog { try await writer.write(EventView(event).serverSentEvent) }
+                    for event in backlog { try await writer.write(StreamedEvent(event).text) }
                     after = backlog.last?.sequence ?? after
                     if backlog.count < EventHub.page { break }
                 }
@@ -71,9 +72,9 @@ struct EventsController: Sendable {
                     switch next {
                     case .events(let events):
                         // What the backlog already sent comes again from the hub: the sequence tells.
-                        for event in events where event.sequence > after {
-                            try await writer.write(EventView(event).serverSentEvent)
-                            after = event.sequence
+                        for streamed in events where streamed.event.sequence > after {
+                            try await writer.write(streamed.text)
+                            after = streamed.event.sequence
                         }
                     case .heartbeat:
                         // A key revoked (or expired) since the stream opened ends it: access is checked again at each ping.
@@ -103,7 +104,7 @@ struct EventsController: Sendable {
         var types = Set(readable)
         if let asked = query["types"].map(String.init) {
             types = []
-            for type in asked.split(separator: ",").map({ String($0).trimmed }) where !type.isEmpty {
+            for type in asked.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !type.isEmpty {
                 guard let known = catalogue.first(where: { $0.type == type }) else {
                     throw APIError.invalidRequest(
                         "no event type '\(type.bounded(toBytes: 64))'; the types are listed in docs/events.md", param: "types",
@@ -154,10 +155,4 @@ struct EventsController: Sendable {
     static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
     /// How long a browser's EventSource waits before it reconnects.
     static let retryMilliseconds = 2000
-}
-
-extension String {
-    fileprivate var trimmed: String {
-        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
-    }
 }

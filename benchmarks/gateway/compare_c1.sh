@@ -6,21 +6,8 @@
 #
 #   BINS="/tmp/old/conduit .build-release/release/conduit" ROUNDS=2 DUR=8 WITH_NGINX=1 bash benchmarks/gateway/compare_c1.sh
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-KIT="${KIT:-$ROOT/../shared/bench/gateway}"
-PY="${GATEWAY_VENV:-$HOME/gateway-peers-venv}/bin/python"
+source "$(dirname "${BASH_SOURCE[0]}")/noop_gateway.sh"
 BINS="${BINS:-$ROOT/.build-release/release/conduit}" ROUNDS="${ROUNDS:-2}" DUR="${DUR:-8}"
-WORK="$(mktemp -d)"
-cat > "$WORK/models.yaml" <<'YAML'
-models:
-  - name: noop
-    deployments:
-      - base_url: http://127.0.0.1:9100/v1
-        model: noop
-YAML
-"$PY" "$KIT/noop_upstream.py" --port 9100 > "$WORK/upstream.log" 2>&1 &
-UPSTREAM=$!
-trap 'kill $UPSTREAM 2>/dev/null; rm -rf "$WORK"' EXIT
 load() {  # url key target [pid]
   "$PY" "$KIT/gateway_load.py" --url "$1" --model noop ${2:+--api-key "$2"} ${STREAM:+--stream} --concurrency 1 --duration "$DUR" \
     --target "$3" ${4:+--pid gateway=$4} --out "$WORK/r.jsonl" > /dev/null 2>&1
@@ -66,17 +53,11 @@ NGINX
 for round in $(seq "$ROUNDS"); do
   if [ -n "${WITH_NGINX:-}" ]; then nginx_round "$round"; fi
   for bin in $BINS; do
-    rm -rf "$WORK/data"; mkdir -p "$WORK/data"
-    key="$("$bin" keys create --name bench --scope chat --data-dir "$WORK/data" 2>/dev/null | tail -n 1)"
-    env CONDUIT_SERVER_FEATURES=chat CONDUIT_CHAT_MODELS_FILE="$WORK/models.yaml" \
-      CONDUIT_AUTH_ADMIN_KEY="$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" \
-      "$bin" serve --auth --port 8080 --data-dir "$WORK/data" --log-level error > "$WORK/conduit.log" 2>&1 &
-    server=$!
-    until curl -fs -o /dev/null -H "Authorization: Bearer $key" http://127.0.0.1:8080/v1/models; do sleep 0.2; done
+    start_gateway "$bin"
     load http://127.0.0.1:9100 "" direct
-    load http://127.0.0.1:8080 "$key" "$bin" "$server"
+    load http://127.0.0.1:8080 "$KEY" "$bin" "$SERVER"
     load http://127.0.0.1:9100 "" direct
-    kill "$server"; wait "$server" 2>/dev/null || true
+    kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
     report "$round"
   done
 done

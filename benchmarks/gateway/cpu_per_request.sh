@@ -6,33 +6,14 @@
 #
 #   BIN=.build-release/release/conduit DUR=5 bash benchmarks/gateway/cpu_per_request.sh
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-KIT="${KIT:-$ROOT/../shared/bench/gateway}"
-PY="${GATEWAY_VENV:-$HOME/gateway-peers-venv}/bin/python"
+source "$(dirname "${BASH_SOURCE[0]}")/noop_gateway.sh"
 BIN="${BIN:-$ROOT/.build-release/release/conduit}" DUR="${DUR:-5}"
-WORK="$(mktemp -d)"
-cat > "$WORK/models.yaml" <<'YAML'
-models:
-  - name: noop
-    deployments:
-      - base_url: http://127.0.0.1:9100/v1
-        model: noop
-YAML
 cat > "$WORK/chat.lua" <<'LUA'
 wrk.method = "POST"
 wrk.body = '{"model":"noop","messages":[{"role":"user","content":"hello there, how are you?"}],"max_tokens":16}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
-"$PY" "$KIT/noop_upstream.py" --port 9100 > "$WORK/upstream.log" 2>&1 &
-UPSTREAM=$!
-mkdir -p "$WORK/data"
-key="$("$BIN" keys create --name bench --scope chat --data-dir "$WORK/data" 2>/dev/null | tail -n 1)"
-env CONDUIT_SERVER_FEATURES=chat CONDUIT_CHAT_MODELS_FILE="$WORK/models.yaml" \
-  CONDUIT_AUTH_ADMIN_KEY="$(head -c 30 /dev/urandom | base64 | tr -d '/+=')" \
-  "$BIN" serve --auth --port 8080 --data-dir "$WORK/data" --log-level error > "$WORK/conduit.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER $UPSTREAM 2>/dev/null; rm -rf "$WORK"' EXIT
-until curl -fs -o /dev/null -H "Authorization: Bearer $key" http://127.0.0.1:8080/v1/models; do sleep 0.2; done
+start_gateway "$BIN"
 ticks() { awk '{print $14 + $15}' "/proc/$SERVER/stat"; }
 measure() {  # name, then wrk's arguments
   local name=$1; shift
@@ -44,6 +25,6 @@ measure() {  # name, then wrk's arguments
     "$name" "$requests" "$p50" "$before" "$after"
 }
 measure "GET /health/live" http://127.0.0.1:8080/health/live
-measure "GET /v1/models" -H "Authorization: Bearer $key" http://127.0.0.1:8080/v1/models
-measure "POST /v1/chat/completions" -s "$WORK/chat.lua" -H "Authorization: Bearer $key" http://127.0.0.1:8080/v1/chat/completions
+measure "GET /v1/models" -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/v1/models
+measure "POST /v1/chat/completions" -s "$WORK/chat.lua" -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/v1/chat/completions
 wrk -t1 -c1 -d"${DUR}s" --latency -s "$WORK/chat.lua" http://127.0.0.1:9100/v1/chat/completions | awk '/ 50%/ {print "the upstream directly: p50 " $2}'

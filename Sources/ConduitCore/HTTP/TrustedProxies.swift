@@ -58,10 +58,14 @@ package struct TrustedProxies: Sendable {
         return client
     }
 
-    /// An IP address's bytes (an IPv4-mapped IPv6 address as its IPv4 one); nil when it is not one.
-    private static func bytes(of text: String) -> [UInt8]? {
-        guard let address = try? SocketAddress(ipAddress: text, port: 0) else { return nil }
-        switch address {
+    private static func bytes(of text: String) -> [UInt8]? { (try? SocketAddress(ipAddress: text, port: 0))?.addressBytes }
+}
+
+extension SocketAddress {
+    /// The IP address's bytes: 4 for IPv4, an IPv4-mapped IPv6 address (`::ffff:10.0.0.5`) included, 16
+    /// for IPv6; nil for a Unix socket.
+    package var addressBytes: [UInt8]? {
+        switch self {
         case .v4(let v4): return withUnsafeBytes(of: v4.address.sin_addr) { Array($0) }
         case .v6(let v6):
             let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
