@@ -25,6 +25,11 @@ let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio
 let otel: Target.Dependency = .product(name: "OTel", package: "swift-otel")
 let prometheus: Target.Dependency = .product(name: "Prometheus", package: "swift-prometheus")
 let yams: Target.Dependency = .product(name: "Yams", package: "Yams")
+/// The WebSocket engine of hummingbird-websocket, which Conduit's own HTTP channel runs.
+let webSocket: [Target.Dependency] = [
+    .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"), .product(name: "NIOWebSocket", package: "swift-nio"),
+    .product(name: "WSCore", package: "swift-websocket"),
+]
 
 /// A target of the server: its own dependencies and what every server target uses.
 func serverTarget(_ name: String, _ dependencies: [Target.Dependency], resources: [Resource]? = nil) -> Target {
@@ -53,6 +58,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -111,7 +117,7 @@ let package = Package(
 
         // What every feature builds on: request context, the one error mapping, middleware, auth, limits,
         // usage, telemetry, wire helpers and the Feature seam.
-        serverTarget("ConduitCore", ["Store", asyncHTTPClient, coreMetrics, crypto, nioPosix, otel, prometheus, yams]),
+        serverTarget("ConduitCore", ["Store", asyncHTTPClient, coreMetrics, crypto, nioPosix, otel, prometheus, yams] + webSocket),
         // The durable job queue as infrastructure: the runner every node with workers runs, and /v1/jobs.
         serverTarget("ConduitJobs", ["ConduitCore", "Store"]),
         // Local embedding models: catalog, scheduler, /v1/embeddings, /v1/tokenize, /v1/models, batch embedding jobs.
@@ -123,7 +129,7 @@ let package = Package(
         // The gateway to model providers: /v1/chat/completions, deployments, routing, retries, fallbacks, breakers.
         serverTarget("ConduitChat", ["ConduitCore", "Store", asyncHTTPClient, coreMetrics, crypto, nioPosix, yams]),
         // The outbox delivered to the teams' webhooks.
-        serverTarget("ConduitEvents", ["ConduitCore", "Store", asyncHTTPClient, crypto, nioPosix]),
+        serverTarget("ConduitEvents", ["ConduitCore", "Store", asyncHTTPClient, crypto, nioPosix] + webSocket),
         // Teams, users, keys and usage reports; logins.
         serverTarget("ConduitAdmin", ["ConduitCore", "Store"]),
         // The composition root: configuration and which features a node runs; the API's OpenAPI document,
@@ -181,6 +187,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "WSClient", package: "swift-websocket"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -108,6 +108,12 @@ public func buildApplication(
     router.add(middleware: BodyLimitMiddleware(limits: live.view(\.limits)))
     let accessTokens = try configuration.auth.jwtSecret.map { try AccessTokens(secret: $0) }
     let running = configuration.server.nodeFeatures
+    if let store {
+        store.secretSealer = configuration.webhooks.sealer
+        if configuration.auth.enabled, running.contains(.webhooks), !store.secretSealer.isSealing {
+            logger.warning("webhook signing secrets are stored in clear: set webhooks.secrets_key_file (conduit webhooks new-key)")
+        }
+    }
     if configuration.auth.enabled {
         guard let store else { throw ConfigurationError("authentication needs a database for its API keys") }
         store.authenticatedKeys.lifetime = configuration.auth.keyCacheLifetime
@@ -202,12 +208,16 @@ public func buildApplication(
     if let outbound { services.append(outbound) }
     // Stops first: its jobs use the models and the outbound client.
     if let runner { services.append(runner) }
+    // Handshakes are routed as every request is: the same responder, built once more for the channel.
+    let handshakes = router.buildResponder()
+    let idleTimeout = configuration.server.idleTimeout
+    let webSocketPaths = Set(features.flatMap(\.webSocketPaths))
     return Application(
         router: router,
-        server: .http1(
-            configuration: .init(
-                additionalChannelHandlers: [ConnectionLimiter(count: connections), HangUpDetector(), HTTP10ConnectionClose()],
-                idleTimeout: TimeAmount(configuration.server.idleTimeout))),
+        server: .conduit(
+            route: { try await handshakes.respond(to: $0, context: $1) }, webSocketPaths: webSocketPaths,
+            additionalChannelHandlers: { [ConnectionLimiter(count: connections), HangUpDetector()] },
+            idleTimeout: idleTimeout),
         configuration: .init(address: .hostname(configuration.server.host, port: configuration.server.port), serverName: "conduit"),
         services: services,
         onServerRunning: { _ in readiness.set(true) },

@@ -21,6 +21,17 @@ public enum EventCatalogue {
             `events.stream_buffer` events behind; reconnect from `after`) and `unauthorized` (the key was revoked
             or expired since the stream opened); after the last two the stream ends.
 
+            The WebSocket (`GET /v1/ws`; a browser opens it with a single-use ticket from `POST /v1/ws/tickets`,
+            `/v1/ws?ticket=…`) carries the same events, several subscriptions over one socket, as JSON messages.
+            The client sends `{"type": "subscribe", "id": "s1", "types": [...], "resource": "...", "after": 41}`,
+            `{"type": "unsubscribe", "id": "s1"}`, `{"type": "presence", "resource": "...", "state": "viewing"}`
+            (or `"left"`) and `{"type": "ping"}`; the server sends `subscribed`, `event`
+            (`{"subscription": "s1", "event": {…}}`), `unsubscribed`, `events_expired`, `resync_required` (then
+            it closes the socket, 1013), `presence.update` (`{"resource", "viewers": [{"key_id" or "user_id",
+            "since"}]}`, to the team's sockets watching the resource, on this node), `pong`, `unauthorized` (then
+            it closes the socket, 1008) and `error` (`{"id", "error": {…}}`). Each subscription is an open stream
+            for the limits (`events.max_streams_per_key`, `events.max_streams_per_team`); at most 20 per socket.
+
             This file is generated: `conduit events types > docs/events.md`.
 
             | type | scope to read it | what happened |

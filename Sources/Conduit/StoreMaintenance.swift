@@ -1,4 +1,5 @@
 import ConduitCore
+import ConduitEvents
 import ConduitJobs
 import Foundation
 import Logging
@@ -6,7 +7,7 @@ import ServiceLifecycle
 import Store
 
 /// Keeps the store's housekeeping tables small while the server runs: once a minute, rate counters
-/// of windows that are over, refresh tokens expired for a day, logged requests past their retention
+/// of windows that are over, refresh tokens expired for a day, spent WebSocket tickets, logged requests past their retention
 /// and expired cached chat answers are deleted (each node does it; the deletes are idempotent).
 struct StoreMaintenance: Service {
     let store: Database
@@ -20,6 +21,7 @@ struct StoreMaintenance: Service {
                 try await store.rateCounters.prune()
                 // A day late: a replayed token of a just-expired login is still recognised as spent.
                 try await store.refreshTokens.prune(expiredBefore: StoreTime.now() - StoreTime.day)
+                try await store.webSocketTickets.prune(expiredBefore: StoreTime.now() - StoreTime.minute)
                 try await store.requestLog.prune(
                     before: StoreTime.now() - Int64(configuration.read(\.requestLog.retentionDays)) * StoreTime.day)
                 try await store.chatCache.prune()

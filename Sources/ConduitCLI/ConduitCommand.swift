@@ -7,7 +7,7 @@ struct ConduitCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ServeCommand.self, DownloadCommand.self, BenchCommand.self, MigrateCommand.self, TeamsCommand.self, UsersCommand.self,
-            KeysCommand.self, JobsCommand.self, EventsCommand.self, ConfigCommand.self, ReplayCommand.self,
+            KeysCommand.self, JobsCommand.self, EventsCommand.self, WebhooksCommand.self, ConfigCommand.self, ReplayCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

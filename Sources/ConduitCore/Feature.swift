@@ -30,6 +30,9 @@ package protocol ConduitFeature: Sendable {
     var services: [any Service] { get }
     /// The models the feature serves now, for `GET /v1/models` (read at each request: a reload may change them).
     var models: [ListedModel] { get }
+    /// The paths of its routes that speak WebSocket (`GET`, taking `WebSocketUpgrade.offered`): only their
+    /// handshakes are offered an upgrade.
+    var webSocketPaths: [String] { get }
 }
 
 extension ConduitFeature {
@@ -37,6 +40,7 @@ extension ConduitFeature {
     package static var eventTypes: [any EventPayload.Type] { [] }
     package var services: [any Service] { [] }
     package var models: [ListedModel] { [] }
+    package var webSocketPaths: [String] { [] }
 }
 
 /// The router a feature adds its routes to, with groups that require an API key's scope.

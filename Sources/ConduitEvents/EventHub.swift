@@ -69,16 +69,27 @@ package final class EventHub: Service, Sendable {
             guard !state.stopped else {
                 throw APIError(status: .serviceUnavailable, message: "the node is stopping", type: "server_error", code: "shutting_down")
             }
-            if (state.teams[teamID]?.streams.count ?? 0) >= limits.maxStreamsPerTeam {
-                throw Self.tooMany("the team has \(limits.maxStreamsPerTeam) open event streams (events.max_streams_per_team)")
-            }
-            if let holder, state.streamsPerHolder[holder, default: 0] >= limits.maxStreamsPerKey {
-                throw Self.tooMany("this key has \(limits.maxStreamsPerKey) open event streams (events.max_streams_per_key)")
-            }
+            try Self.ensureRoom(in: state, teamID: teamID, holder: holder, limits: limits)
             guard let cursor = state.teams[teamID]?.cursor ?? latest else { return false }
             state.teams[teamID, default: Watch(cursor: cursor)].streams[ObjectIdentifier(subscription)] = subscription
             if let holder { state.streamsPerHolder[holder, default: 0] += 1 }
             return true
+        }
+    }
+
+    /// Throws the 429 that `subscribe` would for one more stream of `holder` in `teamID`: a WebSocket is
+    /// refused at its handshake, before it subscribes to anything.
+    package func ensureRoom(teamID: String, holder: String?) throws {
+        let limits = settings.current
+        try state.withLock { state in try Self.ensureRoom(in: state, teamID: teamID, holder: holder, limits: limits) }
+    }
+
+    private static func ensureRoom(in state: State, teamID: String, holder: String?, limits: EventsConfiguration) throws {
+        if (state.teams[teamID]?.streams.count ?? 0) >= limits.maxStreamsPerTeam {
+            throw tooMany("the team has \(limits.maxStreamsPerTeam) open event streams (events.max_streams_per_team)")
+        }
+        if let holder, state.streamsPerHolder[holder, default: 0] >= limits.maxStreamsPerKey {
+            throw tooMany("this key has \(limits.maxStreamsPerKey) open event streams (events.max_streams_per_key)")
         }
     }
 

@@ -26,18 +26,17 @@ struct EventView: Encodable, Sendable {
     }
 }
 
-/// An event as a stream sends it, one server-sent event: its sequence is the `id` a client resumes after
-/// (`Last-Event-ID`), its type the `event` name, its `data` the `EventView`. Written once per event, however
-/// many streams it goes to.
+/// An event as the live channels send it, rendered once however many streams it goes to: `json`, its
+/// `EventView`, which a WebSocket wraps in its message, and `text`, one server-sent event, whose `id` is
+/// the sequence a client resumes after (`Last-Event-ID`) and whose `event` is the type.
 package struct StreamedEvent: Sendable {
     package let event: Event
+    package let json: String
     package let text: ByteBuffer
 
     init(_ event: Event) {
         self.event = event
-        var text = ByteBuffer(string: "id: \(event.sequence)\nevent: \(event.topic)\ndata: ")
-        text.writeBytes((try? wireJSON(EventView(event))) ?? Data("{}".utf8))
-        text.writeString("\n\n")
-        self.text = text
+        json = String(decoding: (try? wireJSON(EventView(event))) ?? Data("{}".utf8), as: UTF8.self)
+        text = ByteBuffer(string: "id: \(event.sequence)\nevent: \(event.topic)\ndata: \(json)\n\n")
     }
 }

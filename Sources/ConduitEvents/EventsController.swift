@@ -100,33 +100,12 @@ struct EventsController: Sendable {
     /// The caller's filter: the types asked for (all it may read when none are), and the resource.
     private func filter(_ request: Request, context: ConduitRequestContext) throws -> EventFilter {
         let query = request.uri.queryParameters
-        let readable = catalogue.filter { context.identity?.scopes.contains($0.scope) ?? true }.map { $0.type }
-        var types = Set(readable)
-        if let asked = query["types"].map(String.init) {
-            types = []
-            for type in asked.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !type.isEmpty {
-                guard let known = catalogue.first(where: { $0.type == type }) else {
-                    throw APIError.invalidRequest(
-                        "no event type '\(type.bounded(toBytes: 64))'; the types are listed in docs/events.md", param: "types",
-                        code: "invalid_value")
-                }
-                guard readable.contains(type) else {
-                    throw APIError(
-                        status: .forbidden, message: "reading '\(type)' events needs the '\(known.scope.rawValue)' scope",
-                        type: "permission_error", param: "types", code: "insufficient_scope")
-                }
-                types.insert(type)
-            }
-        }
-        let resource = query["resource"].map(String.init)
-        if let resource, resource.isEmpty || resource.utf8.count > 200 {
-            throw APIError.invalidRequest("resource must be 1 to 200 characters, as kind:id", param: "resource", code: "invalid_value")
-        }
-        return EventFilter(types: types, resource: resource)
+        return try EventAccess(catalogue: catalogue, scopes: context.identity?.scopes).filter(
+            types: query["types"].map { $0.split(separator: ",").map(String.init) }, resource: query["resource"].map(String.init))
     }
 
     /// An event's sequence number as a client sends it back; nil when absent.
-    private static func sequence(_ text: String?, named name: String) throws -> Int64? {
+    static func sequence(_ text: String?, named name: String) throws -> Int64? {
         guard let text else { return nil }
         guard let value = Int64(text), value >= 0 else {
             throw APIError.invalidRequest("\(name) must be an event's sequence number (0 or more)", param: name, code: "invalid_value")

@@ -4,7 +4,7 @@ import ServiceLifecycle
 import Store
 
 /// The event log: its history and live streams (`/v1/events`, any key, each seeing the types its scopes
-/// may read), and its delivery to the teams' webhooks (`/v1/webhooks` and the delivery jobs).
+/// may read, as server-sent events or over a WebSocket), and its delivery to the teams' webhooks (`/v1/webhooks` and the delivery jobs).
 package struct EventsFeature: ConduitFeature {
     let teams: TeamScope
     let settings: Live<WebhooksConfiguration>
@@ -14,6 +14,7 @@ package struct EventsFeature: ConduitFeature {
     /// streams may ask for.
     let catalogue: [any EventPayload.Type]
     let hub: EventHub
+    let presence = PresenceBoard()
 
     package init(
         teams: TeamScope, settings: Live<WebhooksConfiguration>, events: Live<EventsConfiguration>, limits: Live<APILimits>,
@@ -35,5 +36,8 @@ package struct EventsFeature: ConduitFeature {
         WebhooksController(teams: teams, queues: queues, settings: settings, limits: limits, topics: catalogue.map { $0.type })
             .addRoutes(to: routes.requiring(.admin))
         EventsController(teams: teams, hub: hub, catalogue: catalogue).addRoutes(to: routes.requiring(nil))
+        EventSocketController(teams: teams, hub: hub, presence: presence, catalogue: catalogue).addRoutes(to: routes.requiring(nil))
     }
+
+    package var webSocketPaths: [String] { [EventSocketController.path] }
 }

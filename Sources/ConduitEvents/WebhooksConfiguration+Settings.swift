@@ -1,4 +1,5 @@
 import ConduitCore
+import Store
 
 extension WebhooksConfiguration {
     /// `webhooks.*`: how events are delivered to the teams' webhooks.
@@ -11,5 +12,18 @@ extension WebhooksConfiguration {
         .seconds(
             "webhooks.rotation_overlap_seconds", reloadable: true, \.rotationOverlap,
             help: "how long the secret a rotation replaced keeps signing, next to the new one"),
+        .text(
+            "webhooks.secrets_key_file", allowed: "a readable file holding 32 bytes in base64 (conduit webhooks new-key)", \.secretsKey,
+            help: "the key that seals webhook signing secrets in the store (AES-256-GCM); without it they are stored in clear",
+            parse: { path in
+                SettingValues.secretFile(path).flatMap { SecretSealer(currentKeyText: $0, previousKeyTexts: []) == nil ? nil : $0 }
+            },
+            show: { _ in nil }),
+        .list(
+            "webhooks.previous_secrets_key_files", allowed: "a list of readable files, each holding 32 bytes in base64",
+            \.previousSecretsKeyFiles,
+            help: "keys that sealed secrets before the current one, read until conduit webhooks reseal has sealed them again",
+            isAllowed: { path in SettingValues.secretFile(path).flatMap { SecretSealer(currentKeyText: nil, previousKeyTexts: [$0]) } != nil
+            }),
     ]
 }

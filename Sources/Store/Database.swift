@@ -43,6 +43,13 @@ public final class Database: Sendable {
     public let callTimeout: Duration
     /// Keys recently authenticated through this store (`auth.key_cache_seconds`).
     public let authenticatedKeys = AuthenticatedKeys()
+    private let sealer = Mutex(SecretSealer.none)
+    /// Seals the secrets the store keeps to give back (webhooks' signing secrets); set at start from the
+    /// configuration (`webhooks.secrets_key_file`).
+    public var secretSealer: SecretSealer {
+        get { sealer.withLock { $0 } }
+        set { sealer.withLock { $0 = newValue } }
+    }
     let backend: Backend
     private let logger: Logger
     /// Set when a ROLLBACK failed on SQLite's one connection: its transaction may still be open, and

@@ -422,6 +422,23 @@ enum Schema {
         Migration(
             version: 19, name: "the API version a key is pinned to",
             statements: ["ALTER TABLE api_keys ADD COLUMN api_version TEXT"]),
+        Migration(
+            version: 20, name: "WebSocket tickets",
+            statements: [
+                """
+                CREATE TABLE ws_tickets (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    key_id TEXT REFERENCES api_keys(id) ON DELETE CASCADE,
+                    user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+                    ticket_hash TEXT NOT NULL UNIQUE,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    used_at BIGINT
+                )
+                """,
+                "CREATE INDEX ws_tickets_expiry ON ws_tickets (expires_at)",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -27,18 +27,18 @@ public struct Webhook: Sendable, Equatable {
     static let columns: SQLQueryString =
         "id, team_id, url, topics, description, secret, previous_secret, previous_secret_expires_at, created_at"
 
-    init(row: any SQLRow, now: Int64) throws {
+    init(row: any SQLRow, now: Int64, sealer: SecretSealer) throws {
         id = try row.decode(column: "id", as: String.self)
         teamID = try row.decode(column: "team_id", as: String.self)
         url = try row.decode(column: "url", as: String.self)
         topics = try Self.topics(fromJSON: row.decode(column: "topics", as: String.self))
         description = try row.decode(column: "description", as: String.self)
         createdAt = try row.decode(column: "created_at", as: Int64.self)
-        signingSecrets = [try row.decode(column: "secret", as: String.self)]
+        signingSecrets = [try sealer.open(row.decode(column: "secret", as: String.self))]
         if let previous = try row.decode(column: "previous_secret", as: String?.self),
             try row.decode(column: "previous_secret_expires_at", as: Int64?.self) ?? 0 > now
         {
-            signingSecrets.append(previous)
+            signingSecrets.append(try sealer.open(previous))
         }
     }
 
@@ -114,6 +114,8 @@ public struct WebhooksRepository: Repository {
     {
         let id = randomIdentifier()
         let secret = Webhook.newSecret()
+        let sealed = database.secretSealer.seal(secret)
+        let sealer = database.secretSealer
         let topicsJSON = String(decoding: try JSONEncoder().encode(topics), as: UTF8.self)
         let webhook = try await transaction { sql in
             let count =
@@ -125,32 +127,37 @@ public struct WebhooksRepository: Repository {
             try await sql.raw(
                 """
                 INSERT INTO webhooks (id, team_id, url, topics, description, secret, created_at)
-                VALUES (\(bind: id), \(bind: teamID), \(bind: url), \(bind: topicsJSON), \(bind: description), \(bind: secret), \(bind: now))
+                VALUES (\(bind: id), \(bind: teamID), \(bind: url), \(bind: topicsJSON), \(bind: description), \(bind: sealed),
+                        \(bind: now))
                 """
             ).run()
-            return try await Self.fetch(id, teamID: teamID, now: now, in: sql)
+            return try await Self.fetch(id, teamID: teamID, now: now, sealer: sealer, in: sql)
         }
         guard let webhook else { throw StoreError.notFound("webhook \(id)") }
         return (webhook, secret)
     }
 
-    private static func fetch(_ id: String, teamID: String?, now: Int64, in sql: any SQLDatabase) async throws -> Webhook? {
+    private static func fetch(_ id: String, teamID: String?, now: Int64, sealer: SecretSealer, in sql: any SQLDatabase) async throws
+        -> Webhook?
+    {
         var team: SQLQueryString = ""
         if let teamID { team = "AND team_id = \(bind: teamID)" }
         return try await sql.raw("SELECT \(Webhook.columns) FROM webhooks WHERE id = \(bind: id) \(team)").first()
-            .map { try Webhook(row: $0, now: now) }
+            .map { try Webhook(row: $0, now: now, sealer: sealer) }
     }
 
     /// The webhook, if it exists and belongs to the team.
     public func find(_ id: String, teamID: String, now: Int64 = StoreTime.now()) async throws -> Webhook? {
-        try await read { sql in try await Self.fetch(id, teamID: teamID, now: now, in: sql) }
+        let sealer = database.secretSealer
+        return try await read { sql in try await Self.fetch(id, teamID: teamID, now: now, sealer: sealer, in: sql) }
     }
 
     /// The team's webhooks, oldest first.
     public func list(teamID: String, now: Int64 = StoreTime.now()) async throws -> [Webhook] {
-        try await read { sql in
+        let sealer = database.secretSealer
+        return try await read { sql in
             try await sql.raw("SELECT \(Webhook.columns) FROM webhooks WHERE team_id = \(bind: teamID) ORDER BY created_at, id").all()
-                .map { try Webhook(row: $0, now: now) }
+                .map { try Webhook(row: $0, now: now, sealer: sealer) }
         }
     }
 
@@ -169,14 +176,45 @@ public struct WebhooksRepository: Repository {
     /// when the team has no such webhook.
     public func rotateSecret(_ id: String, teamID: String, overlap: Int64, now: Int64 = StoreTime.now()) async throws -> String? {
         let secret = Webhook.newSecret()
+        let sealed = database.secretSealer.seal(secret)
         return try await transaction { sql in
             try await sql.raw(
                 """
-                UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = \(bind: now + overlap), secret = \(bind: secret)
+                UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = \(bind: now + overlap), secret = \(bind: sealed)
                 WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING id
                 """
             ).first() == nil ? nil : secret
         }
+    }
+
+    /// Seals every webhook secret not sealed under the sealer's current key again under it (or, with no
+    /// key, opens them back into clear): what a key rotation ends with. Returns how many webhooks changed.
+    /// Each row is rewritten only if it still holds what was read, so a rotation racing with it is kept.
+    public func reseal() async throws -> Int {
+        let sealer = database.secretSealer
+        let rows = try await read { sql in
+            try await sql.raw("SELECT id, secret, previous_secret FROM webhooks").all().map {
+                (
+                    id: try $0.decode(column: "id", as: String.self), secret: try $0.decode(column: "secret", as: String.self),
+                    previous: try $0.decode(column: "previous_secret", as: String?.self)
+                )
+            }
+        }
+        var changed = 0
+        for row in rows where !sealer.isCurrent(row.secret) || !(row.previous.map(sealer.isCurrent) ?? true) {
+            let secret = sealer.seal(try sealer.open(row.secret))
+            let previous = try row.previous.map { sealer.seal(try sealer.open($0)) }
+            let updated = try await read { sql in
+                try await sql.raw(
+                    """
+                    UPDATE webhooks SET secret = \(bind: secret), previous_secret = \(bind: previous)
+                    WHERE id = \(bind: row.id) AND secret = \(bind: row.secret) RETURNING id
+                    """
+                ).first() != nil
+            }
+            if updated { changed += 1 }
+        }
+        return changed
     }
 
     /// Stores a delivery of an event to a webhook and the job that sends it, in the caller's transaction,
@@ -259,11 +297,12 @@ public struct WebhooksRepository: Repository {
     public func pendingDelivery(_ id: String, now: Int64 = StoreTime.now()) async throws -> (
         delivery: WebhookDelivery, webhook: Webhook, event: Event
     )? {
-        try await read { sql in
+        let sealer = database.secretSealer
+        return try await read { sql in
             guard
                 let delivery = try await sql.raw("SELECT \(WebhookDelivery.columns) FROM webhook_deliveries WHERE id = \(bind: id)").first()
                     .map(WebhookDelivery.init(row:)),
-                let webhook = try await Self.fetch(delivery.webhookID, teamID: delivery.teamID, now: now, in: sql),
+                let webhook = try await Self.fetch(delivery.webhookID, teamID: delivery.teamID, now: now, sealer: sealer, in: sql),
                 let event = try await sql.raw(
                     "SELECT \(unsafeRaw: Event.columns) FROM events WHERE id = \(bind: delivery.eventID)"
                 ).first()?.decode(Event.self)

@@ -30,7 +30,7 @@ extension EndToEnd {
         }
 
         /// Records `count` job completions for `team` (jobs enqueued, claimed and completed), each one event.
-        private static func completeJobs(_ count: Int, store: Database, team: Team) async throws -> [String] {
+        static func completeJobs(_ count: Int, store: Database, team: Team) async throws -> [String] {
             var ids: [String] = []
             for _ in 0..<count {
                 let (job, _) = try await store.jobs.enqueue(NewJob(kind: "embeddings", queue: "test", input: "{}"), teamID: team.id)
@@ -128,7 +128,7 @@ extension EndToEnd {
             return (response, EventStreamReader(response.body))
         }
 
-        private static func eventsConfiguration(_ configure: @escaping (inout EventsConfiguration) -> Void) -> (inout ServerConfiguration)
+        static func eventsConfiguration(_ configure: @escaping (inout EventsConfiguration) -> Void) -> (inout ServerConfiguration)
             -> Void
         {
             { configuration in
@@ -311,11 +311,7 @@ extension EndToEnd {
 
         @Test("an event committed through one node reaches a stream on another within a second, by PostgreSQL's notifications")
         func acrossNodes() async throws {
-            let location = try await TestDatabase.makeLocation(.postgres)
-            let writer = try await Database.open(location, logger: TestDatabase.logger)
-            let reading = try await Database.open(location, logger: TestDatabase.logger)
-            do {
-                try await writer.migrate()
+            try await Self.withTwoNodes { writer, reading in
                 let team = try await writer.teams.create(name: "t")
                 let key = try await writer.keys.create(name: "jobs", teamID: team.id, scopes: [.jobs]).secret
                 // Polling once a minute: only a notification can bring the event within the second.
@@ -331,6 +327,17 @@ extension EndToEnd {
                     #expect(ContinuousClock.now - recorded < .seconds(1))
                     reader.stop()
                 }
+            }
+        }
+
+        /// Two nodes' stores on one PostgreSQL database, migrated: what one writes, the other's streams must learn of.
+        static func withTwoNodes(_ body: (_ writer: Database, _ reading: Database) async throws -> Void) async throws {
+            let location = try await TestDatabase.makeLocation(.postgres)
+            let writer = try await Database.open(location, logger: TestDatabase.logger)
+            let reading = try await Database.open(location, logger: TestDatabase.logger)
+            do {
+                try await writer.migrate()
+                try await body(writer, reading)
             } catch {
                 await writer.close()
                 await reading.close()

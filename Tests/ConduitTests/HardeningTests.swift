@@ -113,6 +113,43 @@ extension EndToEnd {
             }
         }
 
+        @Test(
+            "what is not HTTP is answered 400 (431 for huge headers) in the error shape before the connection closes, on a first request and a later one alike",
+            arguments: [
+                ("GET /health/live HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", "HTTP/1.1 400", "malformed_request"),
+                (
+                    "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\nGE\u{01}T / HTTP/1.1\r\n\r\n", "HTTP/1.1 400",
+                    "malformed_request"
+                ),
+                (
+                    "GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 100_000) + "\r\n\r\n", "HTTP/1.1 431",
+                    "headers_too_large"
+                ),
+            ])
+        func parserErrors(request: String, status: String, code: String) async throws {
+            let (app, _) = try TestServer.application()
+            try await app.test(.live) { client in
+                let (answer, closed) = try await RawHTTP.exchange(port: try #require(client.port), send: request, wait: .seconds(5))
+                let last = try #require(answer.components(separatedBy: "HTTP/1.1 ").last.map { "HTTP/1.1 " + $0 })
+                #expect(last.hasPrefix(status), "\(answer.prefix(400))")
+                #expect(last.contains(#""code":"\#(code)""#) && last.contains(#""type":"invalid_request_error""#))
+                #expect(RawHTTP.header("Content-Type", in: last) == "application/json")
+                #expect(closed)
+            }
+        }
+
+        @Test("a request that carries Upgrade: websocket to a route that does not speak it is served as any request")
+        func upgradeElsewhere() async throws {
+            let (app, _) = try TestServer.application()
+            try await app.test(.live) { client in
+                let (answer, _) = try await RawHTTP.exchange(
+                    port: try #require(client.port),
+                    send: "GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", wait: .seconds(2))
+                #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(300))")
+            }
+        }
+
         @Test("an HTTP/1.0 request without keep-alive gets its answer and its connection closes at once, not after the idle timeout")
         func http10() async throws {
             let (app, _) = try TestServer.application()

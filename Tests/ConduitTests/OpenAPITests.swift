@@ -125,6 +125,8 @@ struct OpenAPITests {
                 try await call(.get, "/v1/events?limit=5")
                 // An answer the router test can read whole: the refusal (the stream itself has tests of its own).
                 try await call(.get, "/v1/events/stream?types=no.such")
+                try await call(.post, "/v1/ws/tickets")
+                try await call(.get, "/v1/ws")
 
                 try await call(.get, "/v1/admin/teams")
                 let made = try #require(try await call(.post, "/v1/admin/keys", body: example("/v1/admin/keys", "post")) as? [String: Any])

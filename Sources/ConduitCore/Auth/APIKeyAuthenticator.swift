@@ -35,8 +35,17 @@ package struct APIKeyAuthenticator: RouterMiddleware {
         publicPaths.contains("/" + path.split(separator: "/").joined(separator: "/"))
     }
 
+    /// Paths a browser opens as a WebSocket, which cannot carry an `Authorization` header: they also take a
+    /// single-use ticket (`?ticket=`, from `POST /v1/ws/tickets`) in its place.
+    package static let ticketPaths: Set<String> = ["/v1/ws"]
+
     package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if Self.isPublic(request.uri.path) { return try await next(request, context) }
+        if request.headers[.authorization] == nil, Self.ticketPaths.contains(request.uri.path),
+            let ticket = request.uri.queryParameters["ticket"].map(String.init)
+        {
+            return try await next(request, try await authenticate(ticket: ticket, context: context))
+        }
         let context = try await withSpan("authenticate") { _ in try await authenticate(request, context: context) }
         return try await next(request, context)
     }
@@ -59,6 +68,28 @@ package struct APIKeyAuthenticator: RouterMiddleware {
         context.identity = Identity(key: key, teamLimits: teamLimits)
         context.logger[metadataKey: "team"] = .string(key.teamID)
         context.logger[metadataKey: "key_id"] = .string(key.id)
+        return context
+    }
+
+    /// The context of the ticket's holder, as it would be with their own credentials, or a 401.
+    private func authenticate(ticket secret: String, context: Context) async throws -> Context {
+        guard let ticket = try await store.webSocketTickets.find(secret: secret) else {
+            throw Self.unauthorized("the ticket is unknown, expired or already used; ask for a new one", code: "invalid_ticket")
+        }
+        var context = context
+        switch ticket.holder {
+        case .key(let key, let teamLimits):
+            guard key.isUsable(at: StoreTime.now()) else {
+                throw Self.unauthorized("the ticket's API key was revoked or expired", code: "invalid_ticket")
+            }
+            context.identity = Identity(key: key, teamLimits: teamLimits)
+            context.logger[metadataKey: "key_id"] = .string(key.id)
+        case .user(let user, let teamLimits):
+            context.identity = Identity(user: user, teamLimits: teamLimits)
+            context.logger[metadataKey: "user_id"] = .string(user.id)
+        }
+        context.logger[metadataKey: "team"] = .string(context.identity?.teamID ?? "")
+        context.webSocketTicket = ticket.id
         return context
     }
 

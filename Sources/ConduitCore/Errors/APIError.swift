@@ -58,6 +58,21 @@ public struct APIError: Error, Sendable, Equatable, HTTPResponseError {
 
     static let messageBytes = 1024
 
+    /// The whole answer for a connection refused below the router (the connection cap, a request that is
+    /// not HTTP): the headers every answer carries, the body, and `Connection: close`.
+    package func closingAnswer() -> (head: HTTPResponse, body: Data) {
+        let body = (try? jsonBody()) ?? Data()
+        var head = HTTPResponse(status: status)
+        head.headerFields = SecurityHeadersMiddleware.fields
+        head.headerFields.append(contentsOf: headers)
+        head.headerFields.append(
+            contentsOf: [
+                .contentType: "application/json", .cacheControl: "no-store", .connection: "close",
+                .conduitVersion: APIVersions.current.latest, .contentLength: String(body.count),
+            ] as HTTPFields)
+        return (head, body)
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/json"

@@ -133,17 +133,12 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
         }
         guard !isRefused, case .head = unwrapInboundIn(data) else { return }
         isRefused = true
-        let body =
-            #"{"error":{"message":"\#(refusal)","type":"server_error","param":null,"code":"too_many_connections"}}"#
-        var head = HTTPResponse(status: .serviceUnavailable)
-        head.headerFields = SecurityHeadersMiddleware.fields
-        head.headerFields.append(
-            contentsOf: [
-                .contentType: "application/json", .cacheControl: "no-store", .connection: "close", .retryAfter: "1",
-                .contentLength: String(body.utf8.count),
-            ] as HTTPFields)
+        let (head, body) = APIError(
+            status: .serviceUnavailable, message: refusal, type: "server_error", code: "too_many_connections",
+            headers: [.retryAfter: "1"]
+        ).closingAnswer()
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(string: body))), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
         let connection = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in connection.value.close(promise: nil) }
         release()
