@@ -35,7 +35,8 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the store, brings its schema up to date, runs `body`, and closes it.
     func withDatabase<Result>(logger: Logger, _ body: (Database) async throws -> Result) async throws -> Result {
-        try await Database.withMigrated(try location(), logger: logger, body)
+        // What a command changes is recorded as the command line's doing (the audit trail).
+        try await EventActor.$current.withValue("cli") { try await Database.withMigrated(try location(), logger: logger, body) }
     }
 }
 

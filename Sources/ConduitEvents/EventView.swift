@@ -4,7 +4,7 @@ import NIOCore
 import Store
 
 /// An event as the API shows it, in the history and on the streams alike:
-/// `{"object": "event", "id", "sequence", "type", "resource", "created_at", "data": {…}}`, its time in
+/// `{"object": "event", "id", "sequence", "type", "resource", "created_at", "actor", "data": {…}}`, its time in
 /// seconds since 1970 as every object of the API has it.
 struct EventView: Encodable, Sendable {
     var object = "event"
@@ -13,6 +13,8 @@ struct EventView: Encodable, Sendable {
     var type: String
     @Nullable var resource: String?
     var createdAt: Int64
+    /// Who caused it: `key:ID`, `user:ID`, `cli`; null for the server's own work.
+    @Nullable var actor: String?
     /// The payload, as it was recorded.
     var data: JSONValue
 
@@ -22,6 +24,7 @@ struct EventView: Encodable, Sendable {
         type = event.topic
         resource = event.resource
         createdAt = event.createdAt / 1000
+        actor = event.actor
         data = (try? StrictJSON.parse(event.payload.utf8)) ?? [:]
     }
 }

@@ -21,9 +21,34 @@ struct EventsController: Sendable {
         router.get("/v1/events/stream") { request, context in try await stream(request, context: context) }
     }
 
-    private func history(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+    /// `GET /v1/admin/audit`: who changed the team's keys, users, limits and webhooks, oldest first; by
+    /// `types` (of the audit trail's), `resource`, `actor` (`key:ID`, `user:ID`, `cli`), paged with `after`.
+    func addAuditRoute(to router: some RouterMethods<ConduitRequestContext>) {
+        router.get("/v1/admin/audit") { request, context in
+            let audited = Set(AuditTrail.types.map { $0.type })
+            let asked = request.uri.queryParameters["types"].map {
+                $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            }
+            if let other = asked?.first(where: { !$0.isEmpty && !audited.contains($0) }) {
+                throw APIError.invalidRequest(
+                    "'\(other.bounded(toBytes: 64))' is not an event of the audit trail; its types are \(audited.sorted().joined(separator: ", "))",
+                    param: "types", code: "invalid_value")
+            }
+            var filter = try filter(request, context: context)
+            filter.types = filter.types.map { $0.intersection(audited) } ?? audited
+            if let actor = request.uri.queryParameters["actor"].map(String.init) {
+                guard (1...200).contains(actor.utf8.count) else {
+                    throw APIError.invalidRequest("actor must be key:ID, user:ID or cli", param: "actor", code: "invalid_value")
+                }
+                filter.actor = actor
+            }
+            return try await history(request, context: context, filter: filter)
+        }
+    }
+
+    private func history(_ request: Request, context: ConduitRequestContext, filter given: EventFilter? = nil) async throws -> Response {
         let page = try ListPage(request)
-        let filter = try filter(request, context: context)
+        let filter = try given ?? filter(request, context: context)
         let after = try Self.sequence(page.after, named: "after") ?? 0
         let events = try await teams.store.events.list(
             teamID: try await teams.teamID(context), after: after, filter: filter, limit: page.fetch)

@@ -28,6 +28,8 @@ package struct EventsFeature: ConduitFeature {
         hub = EventHub(store: teams.store, settings: events, logger: logger)
     }
 
+    package static var eventTypes: [any EventPayload.Type] { WebhookEvents.all }
+
     package var jobWorkers: [any JobWorker] { [WebhookDeliveryWorker(store: teams.store, http: http, settings: settings)] }
 
     package var services: [any Service] { [hub] }
@@ -35,7 +37,9 @@ package struct EventsFeature: ConduitFeature {
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         WebhooksController(teams: teams, queues: queues, settings: settings, limits: limits, topics: catalogue.map { $0.type })
             .addRoutes(to: routes.requiring(.admin))
-        EventsController(teams: teams, hub: hub, catalogue: catalogue).addRoutes(to: routes.requiring(nil))
+        let events = EventsController(teams: teams, hub: hub, catalogue: catalogue)
+        events.addRoutes(to: routes.requiring(nil))
+        events.addAuditRoute(to: routes.requiring(.admin))
         EventSocketController(teams: teams, hub: hub, presence: presence, catalogue: catalogue).addRoutes(to: routes.requiring(nil))
     }
 

@@ -198,8 +198,8 @@ public struct APIKeysRepository: Repository {
     }
 
     public func setLimits(_ limits: Limits, forKey id: String) async throws {
-        guard try await find(id: id, teamID: nil) != nil else { throw StoreError.notFound("API key \(id)") }
-        try await database.setLimits(limits, table: "api_keys", id: id)
+        guard let key = try await find(id: id, teamID: nil) else { throw StoreError.notFound("API key \(id)") }
+        try await database.setLimits(limits, table: "api_keys", id: id, teamID: key.teamID, keyID: id)
         database.authenticatedKeys.forget(keyID: id)
     }
 

@@ -15,8 +15,10 @@ public struct Event: Sendable, Equatable, Decodable {
     /// JSON object.
     public var payload: String
     public var createdAt: Int64
+    /// Who caused it (`EventActor`): `key:ID`, `user:ID`, `cli`; nil for the server's own work.
+    public var actor: String?
 
-    static let columns = "id, team_id, seq AS sequence, topic, resource, payload, created_at"
+    static let columns = "id, team_id, seq AS sequence, topic, resource, payload, created_at, actor"
 }
 
 /// What an event of one type says: its payload, typed. The catalogue of every type (their names,
@@ -40,12 +42,15 @@ public struct NewEvent: Sendable, Equatable {
     public var resource: String?
     /// The W3C `traceparent` of the work that caused it: its webhook deliveries join that trace.
     public var traceContext: String?
+    /// Who caused it: the task's `EventActor` when the event was made.
+    public var actor: String?
 
     public init(topic: String, payload: String, resource: String? = nil, traceContext: String? = nil) {
         self.topic = topic
         self.payload = payload
         self.resource = resource
         self.traceContext = traceContext
+        actor = EventActor.current
     }
 
     /// `payload` as the event of its type, its keys in snake case.
@@ -60,14 +65,17 @@ public struct NewEvent: Sendable, Equatable {
 public struct EventFilter: Sendable, Equatable {
     public var types: Set<String>?
     public var resource: String?
+    public var actor: String?
 
-    public init(types: Set<String>? = nil, resource: String? = nil) {
+    public init(types: Set<String>? = nil, resource: String? = nil, actor: String? = nil) {
         self.types = types
         self.resource = resource
+        self.actor = actor
     }
 
     public func admits(_ event: Event) -> Bool {
         (types?.contains(event.topic) ?? true) && (resource.map { $0 == event.resource } ?? true)
+            && (actor.map { $0 == event.actor } ?? true)
     }
 }
 
@@ -97,9 +105,9 @@ public struct EventsRepository: Repository {
         else { throw StoreError.notFound("the event sequence of team \(teamID)") }
         try await sql.raw(
             """
-            INSERT INTO events (id, team_id, seq, topic, resource, payload, created_at)
+            INSERT INTO events (id, team_id, seq, topic, resource, payload, created_at, actor)
             VALUES (\(bind: id), \(bind: teamID), \(bind: sequence), \(bind: event.topic), \(bind: event.resource), \(bind: event.payload),
-                    \(bind: now))
+                    \(bind: now), \(bind: event.actor))
             """
         ).run()
         if database.dialect == .postgres {
@@ -126,6 +134,7 @@ public struct EventsRepository: Repository {
                 condition = "\(condition) AND topic IN (\(binds: types.sorted()))"
             }
             if let resource = filter.resource { condition = "\(condition) AND resource = \(bind: resource)" }
+            if let actor = filter.actor { condition = "\(condition) AND actor = \(bind: actor)" }
             return try await sql.raw(
                 "SELECT \(unsafeRaw: Event.columns) FROM events WHERE \(condition) ORDER BY seq LIMIT \(bind: limit)"
             ).all().map { try $0.decode(Event.self) }

@@ -30,8 +30,11 @@ public struct Limits: Sendable, Equatable, Codable {
 
 extension Database {
     /// Sets the limits of the row `id` of `table` (a key's or a team's).
-    func setLimits(_ limits: Limits, table: String, id: String) async throws {
-        try await read { sql in
+    /// Sets the limits of the key or team `id` (of `table`), and records who did (`limits.changed`) for its team.
+    func setLimits(_ limits: Limits, table: String, id: String, teamID: String, keyID: String?) async throws {
+        let events = self.events
+        try await transaction { sql in
+            try await events.insert(NewEvent(LimitsChanged(keyID: keyID, limits: limits)), teamID: teamID, now: StoreTime.now(), in: sql)
             try await sql.raw(
                 """
                 UPDATE \(unsafeRaw: table) SET requests_per_minute = \(bind: limits.requestsPerMinute),

@@ -439,6 +439,9 @@ enum Schema {
                 """,
                 "CREATE INDEX ws_tickets_expiry ON ws_tickets (expires_at)",
             ]),
+        Migration(
+            version: 21, name: "who caused each event",
+            statements: ["ALTER TABLE events ADD COLUMN actor TEXT"]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

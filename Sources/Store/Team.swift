@@ -66,7 +66,7 @@ public struct TeamsRepository: Repository {
 
     public func setLimits(_ limits: Limits, forTeam id: String) async throws {
         guard try await find(id) != nil else { throw StoreError.notFound("team \(id)") }
-        try await database.setLimits(limits, table: "teams", id: id)
+        try await database.setLimits(limits, table: "teams", id: id, teamID: id, keyID: nil)
         database.authenticatedKeys.forgetAll()
     }
 

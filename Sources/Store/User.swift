@@ -51,14 +51,20 @@ public struct UsersRepository: Repository {
         guard try await database.teams.find(teamID) != nil else { throw StoreError.notFound("team \(teamID)") }
         let user = User(id: randomIdentifier(), teamID: teamID, email: email, role: role, createdAt: StoreTime.now())
         let hash = try await Self.passwordHashing.runIfActive { Bcrypt.hash(password, cost: cost) }
-        let inserted = try await read { sql in
-            try await sql.raw(
+        let events = database.events
+        let inserted = try await transaction { sql in
+            let inserted = try await sql.raw(
                 """
                 INSERT INTO users (id, team_id, email, password_hash, role, created_at)
                 VALUES (\(bind: user.id), \(bind: user.teamID), \(bind: user.email), \(bind: hash), \(bind: user.role.rawValue), \(bind: user.createdAt))
                 ON CONFLICT (team_id, email) DO NOTHING RETURNING id
                 """
             ).first()
+            if inserted != nil {
+                try await events.insert(
+                    NewEvent(UserEvents.Created(userID: user.id, role: user.role.rawValue)), teamID: teamID, now: user.createdAt, in: sql)
+            }
+            return inserted
         }
         // Only this team's users conflict: whether the email has an account elsewhere is not told.
         guard inserted != nil else { throw StoreError.conflict("this team already has a user with the email '\(email)'") }
@@ -140,12 +146,15 @@ public struct UsersRepository: Repository {
     /// Changes the role of the user `id` of `teamID`; takes effect with the user's next request (a
     /// request reads the role as stored).
     public func setRole(_ role: Role, ofUser id: String, teamID: String) async throws -> User {
-        try await read { sql in
+        let events = database.events
+        return try await transaction { sql in
             guard
                 let row = try await sql.raw(
                     "UPDATE users SET role = \(bind: role.rawValue) WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING *"
                 ).first()
             else { throw StoreError.notFound("user \(id)") }
+            try await events.insert(
+                NewEvent(UserEvents.RoleChanged(userID: id, role: role.rawValue)), teamID: teamID, now: StoreTime.now(), in: sql)
             return try row.decode(User.self)
         }
     }
@@ -153,10 +162,12 @@ public struct UsersRepository: Repository {
     /// Deletes the user `id` of `teamID` with its refresh tokens: its access tokens stop working at once
     /// (a request finds no user), and it cannot log in or refresh. Returns the user as it was.
     public func delete(id: String, teamID: String) async throws -> User {
-        try await read { sql in
+        let events = database.events
+        return try await transaction { sql in
             guard
                 let row = try await sql.raw("DELETE FROM users WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING *").first()
             else { throw StoreError.notFound("user \(id)") }
+            try await events.insert(NewEvent(UserEvents.Deleted(userID: id)), teamID: teamID, now: StoreTime.now(), in: sql)
             return try row.decode(User.self)
         }
     }

@@ -116,6 +116,7 @@ public struct WebhooksRepository: Repository {
         let secret = Webhook.newSecret()
         let sealed = database.secretSealer.seal(secret)
         let sealer = database.secretSealer
+        let events = database.events
         let topicsJSON = String(decoding: try JSONEncoder().encode(topics), as: UTF8.self)
         let webhook = try await transaction { sql in
             let count =
@@ -124,6 +125,9 @@ public struct WebhooksRepository: Repository {
             guard count < Webhook.maximumPerTeam else {
                 throw StoreError.conflict("a team has at most \(Webhook.maximumPerTeam) webhooks; delete one first")
             }
+            // Before the webhook exists: it is not sent the news of its own making.
+            try await events.insert(
+                NewEvent(WebhookEvents.Created(webhookID: id, url: url, topics: topics)), teamID: teamID, now: now, in: sql)
             try await sql.raw(
                 """
                 INSERT INTO webhooks (id, team_id, url, topics, description, secret, created_at)
@@ -164,10 +168,13 @@ public struct WebhooksRepository: Repository {
     /// Deletes the webhook and its deliveries (their jobs then find nothing to send); false when the
     /// team has no such webhook.
     public func delete(_ id: String, teamID: String) async throws -> Bool {
-        try await transaction { sql in
+        let events = database.events
+        return try await transaction { sql in
             try await sql.raw("DELETE FROM webhook_deliveries WHERE webhook_id = \(bind: id) AND team_id = \(bind: teamID)").run()
-            return try await sql.raw("DELETE FROM webhooks WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING id").first()
-                != nil
+            guard try await sql.raw("DELETE FROM webhooks WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING id").first() != nil
+            else { return false }
+            try await events.insert(NewEvent(WebhookEvents.Deleted(webhookID: id)), teamID: teamID, now: StoreTime.now(), in: sql)
+            return true
         }
     }
 
@@ -177,13 +184,18 @@ public struct WebhooksRepository: Repository {
     public func rotateSecret(_ id: String, teamID: String, overlap: Int64, now: Int64 = StoreTime.now()) async throws -> String? {
         let secret = Webhook.newSecret()
         let sealed = database.secretSealer.seal(secret)
+        let events = database.events
         return try await transaction { sql in
-            try await sql.raw(
-                """
-                UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = \(bind: now + overlap), secret = \(bind: sealed)
-                WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING id
-                """
-            ).first() == nil ? nil : secret
+            guard
+                try await sql.raw(
+                    """
+                    UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = \(bind: now + overlap), secret = \(bind: sealed)
+                    WHERE id = \(bind: id) AND team_id = \(bind: teamID) RETURNING id
+                    """
+                ).first() != nil
+            else { return nil }
+            try await events.insert(NewEvent(WebhookEvents.SecretRotated(webhookID: id)), teamID: teamID, now: now, in: sql)
+            return secret
         }
     }
 

@@ -143,6 +143,7 @@ struct OpenAPITests {
                     .patch, "/v1/admin/users/\(userID)", template: "/v1/admin/users/{id}", body: example("/v1/admin/users/{id}", "patch"))
                 try await call(.delete, "/v1/admin/users/\(userID)", template: "/v1/admin/users/{id}")
                 try await call(.get, "/v1/admin/usage?from=2026-01-01&to=2030-01-01")
+                try await call(.get, "/v1/admin/audit?limit=5")
 
                 let tokens = try #require(
                     try await call(.post, "/v1/auth/login", body: example("/v1/auth/login", "post"), authorized: false) as? [String: Any])

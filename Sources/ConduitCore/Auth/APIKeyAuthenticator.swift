@@ -41,13 +41,16 @@ package struct APIKeyAuthenticator: RouterMiddleware {
 
     package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if Self.isPublic(request.uri.path) { return try await next(request, context) }
+        let authenticated: Context
         if request.headers[.authorization] == nil, Self.ticketPaths.contains(request.uri.path),
             let ticket = request.uri.queryParameters["ticket"].map(String.init)
         {
-            return try await next(request, try await authenticate(ticket: ticket, context: context))
+            authenticated = try await authenticate(ticket: ticket, context: context)
+        } else {
+            authenticated = try await withSpan("authenticate") { _ in try await authenticate(request, context: context) }
         }
-        let context = try await withSpan("authenticate") { _ in try await authenticate(request, context: context) }
-        return try await next(request, context)
+        // What the request changes is recorded as the caller's doing (the audit trail).
+        return try await EventActor.$current.withValue(authenticated.identity?.holder) { try await next(request, authenticated) }
     }
 
     /// The context with the caller's identity, or a 401.
