@@ -77,13 +77,6 @@ package final class EventHub: Service, Sendable {
         }
     }
 
-    /// Throws the 429 that `subscribe` would for one more stream of `holder` in `teamID`: a WebSocket is
-    /// refused at its handshake, before it subscribes to anything.
-    package func ensureRoom(teamID: String, holder: String?) throws {
-        let limits = settings.current
-        try state.withLock { state in try Self.ensureRoom(in: state, teamID: teamID, holder: holder, limits: limits) }
-    }
-
     private static func ensureRoom(in state: State, teamID: String, holder: String?, limits: EventsConfiguration) throws {
         if (state.teams[teamID]?.streams.count ?? 0) >= limits.maxStreamsPerTeam {
             throw tooMany("the team has \(limits.maxStreamsPerTeam) open event streams (events.max_streams_per_team)")
@@ -105,6 +98,9 @@ package final class EventHub: Service, Sendable {
             }
         }
     }
+
+    /// How long a stream may be quiet before it pings; a WebSocket checks its caller's access as often.
+    package var heartbeat: Duration { settings.current.heartbeat }
 
     /// Open streams, for the metrics and tests.
     package var openStreams: Int { state.withLock { $0.teams.values.reduce(0) { $0 + $1.streams.count } } }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import NIOWebSocket
+import ServiceLifecycle
 import Store
 import Synchronization
 import WSCore
@@ -18,7 +19,8 @@ import WSCore
 ///   `error` (`{"id", "error": {…}}`, the API's error object).
 ///
 /// A subscription that falls more than `events.stream_buffer` events behind is sent `resync_required` with
-/// its cursor, and the socket is closed (1013, try again later); a revoked key's socket is sent
+/// its cursor, and the socket is closed (1013, try again later); one the store fails is sent
+/// `resync_required` and dropped, the socket kept; a revoked key's (or deleted user's) socket is sent
 /// `unauthorized` and closed (1008).
 struct EventSocket: Sendable {
     let hub: EventHub
@@ -34,19 +36,70 @@ struct EventSocket: Sendable {
     /// Largest message a client may send.
     static let maxMessageBytes = 16 * 1024
 
+    /// Serves the socket until the client closes it, the server does (a subscription fell behind, the
+    /// caller's access ended), or the node stops.
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
         let (presenceMessages, outbox) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(64))
         let socket = presence.join(outbox)
-        let pumps = Mutex<[String: (task: Task<Void, Never>, resource: String?)]>([:])
+        let pumps = Pumps()
         defer {
-            for pump in pumps.withLock({ $0.values }) { pump.task.cancel() }
+            pumps.cancelAll()
             presence.leave(socket)
             outbox.finish()
         }
-        let presenceWriter = Task {
-            for await message in presenceMessages { try? await outbound.write(.text(message)) }
+        // Ends the socket from the server's side: once a close is sent, the client may not answer it, and
+        // nothing must wait for it to.
+        let (ends, end) = AsyncStream.makeStream(of: Void.self)
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { for await message in presenceMessages { try? await outbound.write(.text(message)) } }
+                group.addTask {
+                    try await read(inbound, outbound: outbound, socket: socket, pumps: pumps, end: end, logger: logger)
+                }
+                group.addTask { for await _ in ends { return } }
+                group.addTask { await watchAccess(outbound: outbound, end: end) }
+                // The reader ends with the client, `ends` with the server: either way, the rest goes.
+                _ = try await group.next()
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            end.yield()
         }
-        defer { presenceWriter.cancel() }
+    }
+
+    /// Checks the caller's access every `events.heartbeat_seconds` for the whole socket: a key revoked or
+    /// expired (a user deleted) since it opened is sent `unauthorized` and the socket closed (1008).
+    private func watchAccess(outbound: WebSocketOutboundWriter, end: AsyncStream<Void>.Continuation) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: hub.heartbeat)
+            guard !Task.isCancelled else { return }
+            if await !mayStillRead() {
+                await refuseAccess(outbound: outbound, end: end)
+                return
+            }
+        }
+    }
+
+    /// Whether the key (or user) the socket was opened with still may read; a store that cannot answer
+    /// does not end the socket.
+    private func mayStillRead() async -> Bool {
+        if let keyID = identity?.keyID {
+            return (try? await store.keys.find(id: keyID, teamID: teamID).map { $0.isUsable(at: StoreTime.now()) }) ?? true
+        }
+        if let userID = identity?.userID { return (try? await store.users.find(id: userID).map { _ in true }) ?? true }
+        return true
+    }
+
+    private func refuseAccess(outbound: WebSocketOutboundWriter, end: AsyncStream<Void>.Continuation) async {
+        try? await outbound.write(.text(#"{"type":"unauthorized","reason":"the key was revoked or expired, or the user deleted"}"#))
+        try? await outbound.close(.policyViolation, reason: "access ended")
+        end.yield()
+    }
+
+    private func read(
+        _ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, socket: UInt64, pumps: Pumps,
+        end: AsyncStream<Void>.Continuation, logger: Logger
+    ) async throws {
         for try await message in inbound.messages(maxSize: Self.maxMessageBytes) {
             guard case .text(let text) = message,
                 let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8))
@@ -59,23 +112,31 @@ struct EventSocket: Sendable {
                 switch request.type {
                 case "subscribe":
                     let id = try Self.subscriptionID(request.id)
-                    guard pumps.withLock({ $0[id] == nil }) else {
+                    guard !pumps.has(id) else {
                         throw APIError.invalidRequest("subscription '\(id)' is open already", param: "id", code: "duplicate_subscription")
                     }
-                    guard pumps.withLock({ $0.count }) < Self.maxSubscriptions else {
+                    guard pumps.count < Self.maxSubscriptions else {
                         throw APIError.invalidRequest(
                             "a socket holds at most \(Self.maxSubscriptions) subscriptions", param: "id", code: "too_many_subscriptions")
                     }
                     let filter = try access.filter(types: request.types, resource: request.resource)
+                    // Reading the history needs the access the socket was opened with, still.
+                    guard await mayStillRead() else {
+                        await refuseAccess(outbound: outbound, end: end)
+                        return
+                    }
                     let subscription = try await hub.subscribe(teamID: teamID, holder: identity?.holder, filter: filter)
                     if let resource = request.resource { presence.watch(socket, teamID: teamID, resource: resource) }
-                    let task = Task {
-                        await pump(subscription, id: id, after: max(0, request.after ?? 0), to: outbound, logger: logger)
+                    pumps.start(id, resource: request.resource) {
+                        await pump(subscription, id: id, after: max(0, request.after ?? 0), to: outbound, end: end, logger: logger)
+                        // Ended by itself (not unsubscribed): its id is free again.
+                        if pumps.forget(id), let resource = request.resource {
+                            presence.unwatch(socket, teamID: teamID, resource: resource)
+                        }
                     }
-                    pumps.withLock { $0[id] = (task, request.resource) }
                 case "unsubscribe":
                     let id = try Self.subscriptionID(request.id)
-                    guard let pump = pumps.withLock({ $0.removeValue(forKey: id) }) else {
+                    guard let pump = pumps.remove(id) else {
                         throw APIError(status: .notFound, message: "no subscription '\(id)'", param: "id", code: "unknown_subscription")
                     }
                     pump.task.cancel()
@@ -113,7 +174,8 @@ struct EventSocket: Sendable {
 
     /// Sends a subscription's events: those after `after` from the log, then each new one as the hub reads it.
     private func pump(
-        _ subscription: EventSubscription, id: String, after start: Int64, to outbound: WebSocketOutboundWriter, logger: Logger
+        _ subscription: EventSubscription, id: String, after start: Int64, to outbound: WebSocketOutboundWriter,
+        end: AsyncStream<Void>.Continuation, logger: Logger
     ) async {
         defer { hub.unsubscribe(subscription) }
         var after = start
@@ -137,24 +199,23 @@ struct EventSocket: Sendable {
                         after = streamed.event.sequence
                     }
                 case .heartbeat:
-                    // A key revoked (or expired) since the socket opened ends it: access is checked again at each heartbeat.
-                    if let keyID = identity?.keyID,
-                        !(try await store.keys.find(id: keyID, teamID: teamID)?.isUsable(at: StoreTime.now()) ?? false)
-                    {
-                        try await outbound.write(.text(#"{"type":"unauthorized","reason":"the key was revoked or expired"}"#))
-                        try await outbound.close(.policyViolation, reason: "the key was revoked or expired")
-                        return
-                    }
+                    // The socket's access is watched for all its subscriptions at once (`watchAccess`).
+                    continue
                 case .overflowed:
                     try await outbound.write(.text(#"{"type":"resync_required","subscription":"\#(id)","after":\#(after)}"#))
                     try await outbound.close(.unknown(1013), reason: "fell behind; resubscribe from after")
+                    end.yield()
                     return
                 case .closed:
                     return
                 }
             }
+        } catch is CancellationError {
+            return
         } catch {
-            logger.debug("event subscription ended", metadata: ["subscription": "\(id)", "error": "\(error)"])
+            // The store failed it: the client is told where to pick up, and the subscription is gone (its id free).
+            logger.warning("event subscription failed", metadata: ["subscription": "\(id)", "error": "\(error)"])
+            try? await outbound.write(.text(#"{"type":"resync_required","subscription":"\#(id)","after":\#(after)}"#))
         }
     }
 
@@ -197,5 +258,28 @@ extension UInt8 {
     fileprivate var isASCIILetterOrDigit: Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
+    }
+}
+
+/// A socket's subscriptions, each sending its events from a task of its own.
+private final class Pumps: Sendable {
+    private let pumps = Mutex<[String: (task: Task<Void, Never>, resource: String?)]>([:])
+
+    var count: Int { pumps.withLock { $0.count } }
+
+    func has(_ id: String) -> Bool { pumps.withLock { $0[id] != nil } }
+
+    func start(_ id: String, resource: String?, _ work: @escaping @Sendable () async -> Void) {
+        pumps.withLock { $0[id] = (Task { await work() }, resource) }
+    }
+
+    /// Takes the subscription out, for its unsubscribe.
+    func remove(_ id: String) -> (task: Task<Void, Never>, resource: String?)? { pumps.withLock { $0.removeValue(forKey: id) } }
+
+    /// Drops a subscription that ended by itself; false when it was already taken out.
+    func forget(_ id: String) -> Bool { pumps.withLock { $0.removeValue(forKey: id) != nil } }
+
+    func cancelAll() {
+        for pump in pumps.withLock({ $0.values }) { pump.task.cancel() }
     }
 }

@@ -26,7 +26,9 @@ struct EventSocketController: Sendable {
     /// coming with a ticket, spends it; a request that is not a handshake is told so.
     private func handshake(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let teamID = try await teams.teamID(context)
-        try hub.ensureRoom(teamID: teamID, holder: context.identity?.holder)
+        // The socket itself is an open stream of its key's and team's (429 past their limits), subscribed or not.
+        let slot = Slot(
+            hub: hub, subscription: try await hub.subscribe(teamID: teamID, holder: context.identity?.holder, filter: Self.nothing))
         guard let offer = WebSocketUpgrade.offered else { throw WebSocketUpgrade.refusal(request) }
         if let ticket = context.webSocketTicket, !(try await teams.store.webSocketTickets.redeem(id: ticket)) {
             throw APIKeyAuthenticator.unauthorized(
@@ -36,9 +38,27 @@ struct EventSocketController: Sendable {
             hub: hub, presence: presence, store: teams.store, teamID: teamID, identity: context.identity,
             access: EventAccess(catalogue: catalogue, scopes: context.identity?.scopes))
         offer.accept { inbound, outbound, webSocket in
+            defer { withExtendedLifetime(slot) {} }
             try await socket.run(inbound: inbound, outbound: outbound, logger: webSocket.logger)
         }
         return Response(status: .ok)
+    }
+
+    /// What the socket's own place at the hub admits: nothing, its subscriptions have their own.
+    private static let nothing = EventFilter(types: [])
+
+    /// A socket's place at the hub, given back when the socket ends, or when the handshake is refused
+    /// or the upgrade never happens and the session holding it is dropped.
+    private final class Slot: Sendable {
+        let hub: EventHub
+        let subscription: EventSubscription
+
+        init(hub: EventHub, subscription: EventSubscription) {
+            self.hub = hub
+            self.subscription = subscription
+        }
+
+        deinit { hub.unsubscribe(subscription) }
     }
 
     private func issueTicket(context: ConduitRequestContext) async throws -> Response {
@@ -48,7 +68,7 @@ struct EventSocketController: Sendable {
         }
         let (ticket, expiresAt) = try await teams.store.webSocketTickets.issue(
             teamID: identity.teamID, keyID: identity.keyID, userID: identity.userID, lifetime: Self.ticketLifetime)
-        let body = try wireJSON(TicketView(ticket: ticket, expiresAt: expiresAt / 1000, url: "\(Self.path)?ticket=\(ticket)"))
+        let body = try wireJSON(TicketView(ticket: ticket, expiresAt: expiresAt / 1000))
         return Response(
             status: .created, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
@@ -57,6 +77,5 @@ struct EventSocketController: Sendable {
         var object = "ws_ticket"
         var ticket: String
         var expiresAt: Int64
-        var url: String
     }
 }

@@ -49,11 +49,11 @@ public struct SecretSealer: Sendable {
 
     public var isSealing: Bool { current != nil }
 
-    public func seal(_ value: String) -> String {
-        guard let current, let box = try? AES.GCM.seal(Data(value.utf8), using: SymmetricKey(data: current.key)),
-            let combined = box.combined
-        else {
-            return value
+    public func seal(_ value: String) throws -> String {
+        guard let current else { return value }
+        // A 12-byte nonce (AES.GCM's default) always gives the combined form.
+        guard let combined = try AES.GCM.seal(Data(value.utf8), using: SymmetricKey(data: current.key)).combined else {
+            throw SealingError.damaged
         }
         return "\(Self.prefix)\(current.id):\(combined.base64EncodedString())"
     }

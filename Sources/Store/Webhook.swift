@@ -114,7 +114,7 @@ public struct WebhooksRepository: Repository {
     {
         let id = randomIdentifier()
         let secret = Webhook.newSecret()
-        let sealed = database.secretSealer.seal(secret)
+        let sealed = try database.secretSealer.seal(secret)
         let sealer = database.secretSealer
         let events = database.events
         let topicsJSON = String(decoding: try JSONEncoder().encode(topics), as: UTF8.self)
@@ -183,7 +183,7 @@ public struct WebhooksRepository: Repository {
     /// when the team has no such webhook.
     public func rotateSecret(_ id: String, teamID: String, overlap: Int64, now: Int64 = StoreTime.now()) async throws -> String? {
         let secret = Webhook.newSecret()
-        let sealed = database.secretSealer.seal(secret)
+        let sealed = try database.secretSealer.seal(secret)
         let events = database.events
         return try await transaction { sql in
             guard
@@ -200,22 +200,26 @@ public struct WebhooksRepository: Repository {
     }
 
     /// Seals every webhook secret not sealed under the sealer's current key again under it (or, with no
-    /// key, opens them back into clear): what a key rotation ends with. Returns how many webhooks changed.
+    /// key, opens them back into clear), and drops replaced secrets past their overlap: what a key rotation
+    /// ends with. Returns how many webhooks changed.
     /// Each row is rewritten only if it still holds what was read, so a rotation racing with it is kept.
-    public func reseal() async throws -> Int {
+    public func reseal(now: Int64 = StoreTime.now()) async throws -> Int {
         let sealer = database.secretSealer
         let rows = try await read { sql in
-            try await sql.raw("SELECT id, secret, previous_secret FROM webhooks").all().map {
-                (
-                    id: try $0.decode(column: "id", as: String.self), secret: try $0.decode(column: "secret", as: String.self),
-                    previous: try $0.decode(column: "previous_secret", as: String?.self)
+            try await sql.raw("SELECT id, secret, previous_secret, previous_secret_expires_at FROM webhooks").all().map { row in
+                let previous = try row.decode(column: "previous_secret", as: String?.self)
+                let expires = try row.decode(column: "previous_secret_expires_at", as: Int64?.self) ?? 0
+                // A replaced secret past its overlap signs nothing: it is dropped, not carried over to the new key.
+                return (
+                    id: try row.decode(column: "id", as: String.self), secret: try row.decode(column: "secret", as: String.self),
+                    previous: expires > now ? previous : nil, dropsPrevious: previous != nil && expires <= now
                 )
             }
         }
         var changed = 0
-        for row in rows where !sealer.isCurrent(row.secret) || !(row.previous.map(sealer.isCurrent) ?? true) {
-            let secret = sealer.seal(try sealer.open(row.secret))
-            let previous = try row.previous.map { sealer.seal(try sealer.open($0)) }
+        for row in rows where !sealer.isCurrent(row.secret) || !(row.previous.map(sealer.isCurrent) ?? true) || row.dropsPrevious {
+            let secret = try sealer.seal(try sealer.open(row.secret))
+            let previous = try row.previous.map { try sealer.seal(try sealer.open($0)) }
             let updated = try await read { sql in
                 try await sql.raw(
                     """

@@ -125,7 +125,8 @@ extension EndToEnd {
                     #expect(created.status == .created)
                     let body = try #require(try JSONSerialization.jsonObject(with: Data(created.body.readableBytesView)) as? [String: Any])
                     let ticket = try #require(body["ticket"] as? String)
-                    #expect(body["url"] as? String == "/v1/ws?ticket=\(ticket)")
+                    #expect(
+                        RequestRedaction.redact(target: "/v1/ws?a=1&ticket=\(ticket)") == "/v1/ws?a=1&ticket=[redacted]", "never logged")
                     #expect(
                         try await store.read { sql in
                             try await sql.raw("SELECT COUNT(*) AS n FROM ws_tickets WHERE ticket_hash = \(bind: ticket)").first()?.decode(
@@ -158,7 +159,8 @@ extension EndToEnd {
         func refusals() async throws {
             try await TestDatabase.withTeam(.sqlite) { store, team in
                 let key = try await store.keys.create(name: "jobs", teamID: team.id, scopes: [.jobs]).secret
-                let app = try TestServer.authenticatedApplication(store: store, Events.eventsConfiguration { $0.maxStreamsPerKey = 1 })
+                // The socket is one stream, its subscription another.
+                let app = try TestServer.authenticatedApplication(store: store, Events.eventsConfiguration { $0.maxStreamsPerKey = 2 })
                 try await app.test(.live) { client in
                     let port = try #require(client.port)
                     let anonymous = try await Self.handshake(port: port)
@@ -233,6 +235,32 @@ extension EndToEnd {
                     #expect((gone?["viewers"] as? [Any])?.isEmpty == true, "a disconnected viewer leaves")
                     watcher.close()
                     stranger.close()
+                }
+            }
+        }
+
+        @Test("a socket whose key is revoked is sent unauthorized and closed (1008): at its next subscription, or within a heartbeat")
+        func revoked() async throws {
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                let first = try await store.keys.create(name: "a", teamID: team.id, scopes: [.jobs])
+                let second = try await store.keys.create(name: "b", teamID: team.id, scopes: [.jobs])
+                let app = try TestServer.authenticatedApplication(
+                    store: store, Events.eventsConfiguration { $0.heartbeat = .milliseconds(500) })
+                try await app.test(.live) { client in
+                    let port = try #require(client.port)
+                    let subscribing = try await TestSocket(port: port, headers: Self.bearer(first.secret))
+                    let quiet = try await TestSocket(port: port, headers: Self.bearer(second.secret))
+                    try subscribing.send(["type": "subscribe", "id": "s"])
+                    #expect(await subscribing.next("subscribed") != nil)
+                    _ = try await store.keys.revoke(id: first.key.id, teamID: team.id)
+                    _ = try await store.keys.revoke(id: second.key.id, teamID: team.id)
+                    // Reading the history again needs the access the socket opened with.
+                    try subscribing.send(["type": "subscribe", "id": "t", "after": 0])
+                    #expect(await subscribing.next("unauthorized", within: .seconds(3)) != nil)
+                    #expect(try await subscribing.closed() == "policyViolation")
+                    // A socket that does nothing is checked every heartbeat.
+                    #expect(await quiet.next("unauthorized", within: .seconds(3)) != nil)
+                    #expect(try await quiet.closed() == "policyViolation")
                 }
             }
         }

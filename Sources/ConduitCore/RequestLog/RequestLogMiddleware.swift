@@ -29,7 +29,8 @@ package struct RequestLogMiddleware: RouterMiddleware {
         let start = ContinuousClock.now
         let record = LoggedRequest(
             requestID: context.requestID, teamID: context.identity?.teamID, keyID: context.identity?.keyID,
-            method: request.method.rawValue, path: request.uri.description, status: 0, durationMilliseconds: 0, requestBody: "",
+            method: request.method.rawValue, path: RequestRedaction.redact(target: request.uri.description), status: 0,
+            durationMilliseconds: 0, requestBody: "",
             responseBody: "")
         let recorder = recorder
         let keep: @Sendable (HTTPResponse.Status, CapturedBytes) -> Void = { status, responseBody in

@@ -8,9 +8,20 @@ package enum RequestRedaction {
     /// admin API's and the login's answers.
     package static let secretFields: Set<String> = [
         "password", "current_password", "new_password", "secret", "key", "api_key", "token", "access_token", "refresh_token",
-        "id_token", "authorization", "admin_key", "jwt_secret",
+        "id_token", "authorization", "admin_key", "jwt_secret", "ticket",
     ]
     package static let marker = "[redacted]"
+
+    /// A request's target as stored: the values of query parameters named as secret fields (a WebSocket's
+    /// `ticket`, a `token`) replaced.
+    package static func redact(target: String) -> String {
+        guard let question = target.firstIndex(of: "?") else { return target }
+        let query = target[target.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { pair in
+            let name = pair.split(separator: "=", maxSplits: 1).first.map { $0.lowercased() } ?? ""
+            return secretFields.contains(name) ? "\(name)=\(marker)" : String(pair)
+        }
+        return String(target[...question]) + query.joined(separator: "&")
+    }
 
     /// `body` as stored: the secret fields and `fields` (case-insensitive) redacted; of a body longer
     /// than the log keeps, only its size.
