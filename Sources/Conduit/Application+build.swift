@@ -52,7 +52,8 @@ public func buildApplication(
     if let source {
         application.services.append(
             ConfigurationReloader(
-                source: source, live: live, catalog: catalog, logLevels: logLevels, metricsFactory: metrics.factory, logger: logger,
+                source: source, live: live, catalog: catalog, logLevels: logLevels, store: store, metricsFactory: metrics.factory,
+                logger: logger,
                 loadModel: { try await loadServedModel($0.modelSettings, metrics: metrics, logger: logger) }))
     }
     // Services shut down in reverse order, and the HTTP server comes last: the store must come first, so

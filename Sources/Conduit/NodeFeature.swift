@@ -31,6 +31,7 @@ extension NodeFeature {
         let features: [any ConduitFeature.Type] = [
             EmbeddingsFeature.self, ChatFeature.self, JobsFeature.self, InsightsFeature.self, EventsFeature.self, AdminFeature.self,
         ]
-        return features.flatMap { $0.eventTypes }
+        // And the node's own: its configuration and model reloads.
+        return features.flatMap { $0.eventTypes } + NodeEvents.all
     }
 }

@@ -5,8 +5,8 @@ import Hummingbird
 import Store
 
 /// `GET /v1/ws`, the event log over a WebSocket (`EventSocket`), and `POST /v1/ws/tickets`, the
-/// single-use tickets a browser opens it with (`/v1/ws?ticket=…`), since a browser's WebSocket cannot
-/// carry an `Authorization` header.
+/// single-use tickets a browser opens it (or the SSE stream) with (`/v1/ws?ticket=…`), since a
+/// browser's WebSocket or EventSource cannot carry an `Authorization` header.
 struct EventSocketController: Sendable {
     let teams: TeamScope
     let hub: EventHub
@@ -30,10 +30,7 @@ struct EventSocketController: Sendable {
         let slot = Slot(
             hub: hub, subscription: try await hub.subscribe(teamID: teamID, holder: context.identity?.holder, filter: Self.nothing))
         guard let offer = WebSocketUpgrade.offered else { throw WebSocketUpgrade.refusal(request) }
-        if let ticket = context.webSocketTicket, !(try await teams.store.webSocketTickets.redeem(id: ticket)) {
-            throw APIKeyAuthenticator.unauthorized(
-                "the ticket is unknown, expired or already used; ask for a new one", code: "invalid_ticket")
-        }
+        try await Self.spendTicket(context, store: teams.store)
         let socket = EventSocket(
             hub: hub, presence: presence, store: teams.store, teamID: teamID, identity: context.identity,
             access: EventAccess(catalogue: catalogue, scopes: context.identity?.scopes))
@@ -42,6 +39,14 @@ struct EventSocketController: Sendable {
             try await socket.run(inbound: inbound, outbound: outbound, logger: webSocket.logger)
         }
         return Response(status: .ok)
+    }
+
+    /// Spends the ticket the request was authenticated by, if any: a second use is refused (401).
+    static func spendTicket(_ context: ConduitRequestContext, store: Database) async throws {
+        if let ticket = context.ticket, !(try await store.webSocketTickets.redeem(id: ticket)) {
+            throw APIKeyAuthenticator.unauthorized(
+                "the ticket is unknown, expired or already used; ask for a new one", code: "invalid_ticket")
+        }
     }
 
     /// What the socket's own place at the hub admits: nothing, its subscriptions have their own.

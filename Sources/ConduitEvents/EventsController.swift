@@ -65,6 +65,12 @@ struct EventsController: Sendable {
             ?? Self.sequence(request.uri.queryParameters["after"].map(String.init), named: "after") ?? 0
         let teamID = try await teams.teamID(context)
         let subscription = try await hub.subscribe(teamID: teamID, holder: context.identity?.holder, filter: filter)
+        do {
+            try await EventSocketController.spendTicket(context, store: teams.store)
+        } catch {
+            hub.unsubscribe(subscription)
+            throw error
+        }
         let hold = Hold(hub: hub, subscription: subscription)
         let store = teams.store
         let keyID = context.identity?.keyID

@@ -1,11 +1,13 @@
-/// The events of the audit trail: who changed keys, users, limits and webhooks. Each is recorded with
-/// its actor (`EventActor`), in the transaction of the change; none carries a secret.
+/// The events of the audit trail: who changed keys, users, limits, webhooks and the configuration. Each
+/// is recorded with its actor (`EventActor`), in the transaction of the change; none carries a secret.
 public enum AuditTrail {
-    public static let types: [any EventPayload.Type] = KeyEvents.all + UserEvents.all + [LimitsChanged.self] + WebhookEvents.all
+    public static let types: [any EventPayload.Type] =
+        KeyEvents.all + UserEvents.all + [LimitsChanged.self] + WebhookEvents.all + [NodeEvents.ConfigurationReloaded.self]
 }
 
 /// Who caused the events recorded in a task: `key:ID` or `user:ID` for an API call (set once the caller
-/// is authenticated), `cli` for the command line; nil for the server's own work (jobs, deliveries).
+/// is authenticated), `cli` for the command line, `config` for a configuration reload; nil for the
+/// server's own work (jobs, deliveries).
 public enum EventActor {
     @TaskLocal public static var current: String?
 }

@@ -125,6 +125,14 @@ public struct EventsRepository: Repository {
         }
     }
 
+    /// Records `event` in every team's log, in one transaction: news of the node, which serves them all.
+    public func recordForEveryTeam(_ event: NewEvent, now: Int64 = StoreTime.now()) async throws {
+        try await database.transaction { sql in
+            let teams = try await sql.raw("SELECT id FROM teams ORDER BY id").all().map { try $0.decode(column: "id", as: String.self) }
+            for team in teams { try await insert(event, teamID: team, now: now, in: sql) }
+        }
+    }
+
     /// A team's events numbered after `after`, oldest first, that `filter` admits.
     public func list(teamID: String, after: Int64 = 0, filter: EventFilter = EventFilter(), limit: Int = 100) async throws -> [Event] {
         try await read { sql in

@@ -11,6 +11,7 @@ import Testing
 @testable import ConduitCore
 @testable import ConduitEmbeddings
 @testable import ConduitInsights
+@testable import Store
 
 /// conduit.yaml, the environment and the command line; validation; `config check`; reload.
 extension EndToEnd {
@@ -231,6 +232,41 @@ extension EndToEnd {
             let (applied, needRestart) = live.reload(
                 from: try await ConfigurationSource(file: try file("server:\n  port: 1\n"), environment: [:]).load().configuration)
             #expect(applied == ["limits.max_inputs"] && needRestart == ["server.port"])
+        }
+
+        @Test(
+            "a reload is recorded in every team's log as config.reloaded by the actor config, naming the keys, never their values; a new name for the model as model.reloaded"
+        )
+        func reloadIsRecorded() async throws {
+            try await TestDatabase.withTeams(.sqlite) { store, team, other in
+                let path = try file("limits:\n  max_inputs: 2\n")
+                let source = ConfigurationSource(file: path, environment: [:])
+                let live = LiveConfiguration(try await source.load().configuration)
+                let model = try TestServer.model()
+                let scheduler = EmbeddingScheduler(backend: model, configuration: live.read(\.scheduler), logger: TestServer.logger)
+                let catalog = ModelCatalog(models: [
+                    ServedModel(
+                        name: "all-MiniLM-L6-v2", aliases: [], model: model, scheduler: scheduler, created: 0, folder: TestModel.directory)
+                ])
+                let reloader = ConfigurationReloader(
+                    source: source, live: live, catalog: catalog, store: store, metricsFactory: ServerMetrics().factory,
+                    logger: TestServer.logger,
+                    loadModel: { _ in throw TestSetupError("the model is only renamed: nothing is loaded") })
+                try "limits:\n  max_inputs: 3\nauth:\n  jwt_secret: \(String(repeating: "s", count: 40))\nmodel:\n  served_name: minilm\n"
+                    .write(
+                        toFile: path, atomically: true, encoding: .utf8)
+                #expect(await reloader.reload(cause: "test"))
+                for teamID in [team.id, other.id] {
+                    let events = try await store.events.list(
+                        teamID: teamID, filter: EventFilter(types: ["config.reloaded", "model.reloaded"]))
+                    #expect(events.map(\.topic) == ["config.reloaded", "model.reloaded"])
+                    #expect(events.allSatisfy { $0.actor == "config" })
+                    let reloaded = try #require(events.first)
+                    #expect(reloaded.payload.contains(#""limits.max_inputs""#) && reloaded.payload.contains(#""auth.jwt_secret""#))
+                    #expect(!reloaded.payload.contains("ssss"), "a key is named, its value never")
+                    #expect(events.last?.payload.contains(#""model":"minilm""#) == true)
+                }
+            }
         }
 
         @Test(

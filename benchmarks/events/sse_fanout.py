@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Holds many server-sent event streams open on one Conduit node and measures what each costs and how
-fast events reach them.
+"""Holds many live event streams open on one Conduit node, server-sent events or WebSockets, and measures
+what each costs and how fast events reach them.
 
 It starts `conduit serve` (SQLite, authentication on), opens --streams streams (`GET /v1/events/stream`,
 each filtered to a resource of its own, as a client watching its job would be), reads the server's
@@ -10,8 +10,9 @@ node would: the server sees them by polling every events.poll_interval_seconds),
 stream in turn, and reports the latency from the event's commit to its arrival (p50, p99).
 
     python3 benchmarks/events/sse_fanout.py --conduit .build-release/release/conduit --streams 1000 --rate 1000
+    python3 benchmarks/events/sse_fanout.py --transport ws ...   # GET /v1/ws, one subscription per socket
 """
-import argparse, asyncio, json, os, sqlite3, subprocess, sys, tempfile, time, uuid
+import argparse, asyncio, base64, json, os, sqlite3, struct, subprocess, sys, tempfile, time, uuid
 
 
 def rss_kib(pid):
@@ -36,10 +37,47 @@ async def open_stream(port, key, resource, arrivals, opened):
         if not line:
             return
         if line.startswith(b"data: "):
-            event = json.loads(line[6:])
-            sent = event.get("data", {}).get("sent_ns")
-            if sent:
-                arrivals.append((time.time_ns() - sent) / 1e6)
+            record_arrival(json.loads(line[6:]), arrivals)
+
+
+def record_arrival(event, arrivals):
+    sent = event.get("data", {}).get("sent_ns")
+    if sent:
+        arrivals.append((time.time_ns() - sent) / 1e6)
+
+
+async def open_socket(port, key, resource, arrivals, opened):
+    """A WebSocket spoken by hand (RFC 6455: the client masks its frames, the server does not)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    nonce = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET /v1/ws HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: Upgrade\r\n"
+                  f"Upgrade: websocket\r\nSec-WebSocket-Key: {nonce}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    await writer.drain()
+    status = await reader.readline()
+    if b" 101 " not in status:
+        raise RuntimeError(f"socket refused: {status!r}")
+    while (await reader.readline()) not in (b"\r\n", b""):
+        pass
+    message = json.dumps({"type": "subscribe", "id": "s", "resource": resource}).encode()
+    mask = os.urandom(4)
+    writer.write(bytes([0x81, 0x80 | len(message)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(message)))
+    await writer.drain()
+    opened.append(1)
+    while True:
+        head = await reader.readexactly(2)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", await reader.readexactly(2))[0]
+        elif length == 127:
+            length = struct.unpack("!Q", await reader.readexactly(8))[0]
+        payload = await reader.readexactly(length)
+        if head[0] & 0x0F == 0x9:  # ping: answer it, masked, as the server expects of a client
+            mask = os.urandom(4)
+            writer.write(bytes([0x8A, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        elif head[0] & 0x0F == 0x1:
+            message = json.loads(payload)
+            if message.get("type") == "event":
+                record_arrival(message["event"], arrivals)
 
 
 def produce(database, team, streams, rate, duration):
@@ -81,6 +119,7 @@ async def main():
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--poll", default="0.02", help="events.poll_interval_seconds of the node")
     parser.add_argument("--port", type=int, default=8095)
+    parser.add_argument("--transport", choices=["sse", "ws"], default="sse")
     arguments = parser.parse_args()
 
     work = tempfile.mkdtemp()
@@ -105,7 +144,8 @@ async def main():
         await asyncio.sleep(1)
         before = rss_kib(server.pid)
         arrivals, opened = [], []
-        streams = [asyncio.create_task(open_stream(arguments.port, key, f"bench:{index}", arrivals, opened))
+        opener = open_socket if arguments.transport == "ws" else open_stream
+        streams = [asyncio.create_task(opener(arguments.port, key, f"bench:{index}", arrivals, opened))
                    for index in range(arguments.streams)]
         while len(opened) < arguments.streams:
             await asyncio.sleep(0.2)
@@ -118,7 +158,7 @@ async def main():
         await asyncio.sleep(2)
         cpu_after = sum(int(field) for field in open(f"/proc/{server.pid}/stat").read().split()[13:15])
         result = {
-            "streams": arguments.streams, "rss_before_kib": before, "rss_open_kib": after,
+            "transport": arguments.transport, "streams": arguments.streams, "rss_before_kib": before, "rss_open_kib": after,
             "kib_per_stream": round((after - before) / arguments.streams, 1),
             "events_written": written, "events_received": len(arrivals), "poll_interval_s": float(arguments.poll),
             "latency_ms": {"p50": round(percentile(arrivals, 0.5), 1), "p99": round(percentile(arrivals, 0.99), 1),

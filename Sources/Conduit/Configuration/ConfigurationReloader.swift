@@ -6,6 +6,7 @@ import CoreMetrics
 import Foundation
 import Logging
 import ServiceLifecycle
+import Store
 import UnixSignals
 
 /// Reloads the configuration on SIGHUP and whenever its file, or a file of its pipelines folder, changes. A configuration that does not
@@ -24,6 +25,8 @@ public struct ConfigurationReloader: Service {
     /// Loads the model a configuration names, ready to serve.
     let loadModel: @Sendable (ServerConfiguration) async throws -> ServedModel
     /// How often the file is checked for a change.
+    /// Where each reload is recorded (`config.reloaded`, `model.reloaded`, in every team's log); nil: nowhere.
+    let store: Database?
     let pollInterval: Duration
     let logger: Logger
     private let reloads: (success: Counter, failure: Counter)
@@ -34,7 +37,7 @@ public struct ConfigurationReloader: Service {
 
     public init(
         source: ConfigurationSource, live: LiveConfiguration, catalog: ModelCatalog?, logLevels: LiveLogLevels? = nil,
-        pollInterval: Duration = .seconds(2),
+        store: Database? = nil, pollInterval: Duration = .seconds(2),
         metricsFactory: any MetricsFactory, logger: Logger, loadModel: @escaping @Sendable (ServerConfiguration) async throws -> ServedModel
     ) {
         self.source = source
@@ -42,6 +45,7 @@ public struct ConfigurationReloader: Service {
         self.catalog = catalog
         self.logLevels = logLevels
         self.loadModel = loadModel
+        self.store = store
         self.pollInterval = pollInterval
         self.logger = logger
         reloads = (
@@ -130,7 +134,27 @@ public struct ConfigurationReloader: Service {
             metadata: [
                 "cause": "\(cause)", "version": "\(live.version)", "applied": "\(applied)", "needs_restart": "\(needRestart)",
             ])
+        await record(cause: cause, applied: applied, needRestart: needRestart, model: model)
         return true
+    }
+
+    /// Writes the reload into every team's log (the audit trail's `config.reloaded`, and `model.reloaded`
+    /// when the model changed); a store that cannot take it does not undo the reload, it is logged.
+    private func record(cause: String, applied: [String], needRestart: [String], model: ServedModel?) async {
+        guard let store, !applied.isEmpty || !needRestart.isEmpty else { return }
+        let node = ProcessInfo.processInfo.hostName
+        do {
+            try await EventActor.$current.withValue("config") {
+                try await store.events.recordForEveryTeam(
+                    NewEvent(NodeEvents.ConfigurationReloaded(node: node, cause: cause, applied: applied, needsRestart: needRestart)))
+                if let model {
+                    try await store.events.recordForEveryTeam(
+                        NewEvent(NodeEvents.ModelReloaded(node: node, model: model.name, aliases: model.aliases)))
+                }
+            }
+        } catch {
+            logger.warning("the reload was not recorded in the event log", metadata: ["error": "\(error)"])
+        }
     }
 }
 

@@ -35,9 +35,9 @@ package struct APIKeyAuthenticator: RouterMiddleware {
         publicPaths.contains("/" + path.split(separator: "/").joined(separator: "/"))
     }
 
-    /// Paths a browser opens as a WebSocket, which cannot carry an `Authorization` header: they also take a
-    /// single-use ticket (`?ticket=`, from `POST /v1/ws/tickets`) in its place.
-    package static let ticketPaths: Set<String> = ["/v1/ws"]
+    /// Paths a browser opens as a WebSocket or an EventSource, which cannot carry an `Authorization`
+    /// header: they also take a single-use ticket (`?ticket=`, from `POST /v1/ws/tickets`) in its place.
+    package static let ticketPaths: Set<String> = ["/v1/ws", "/v1/events/stream"]
 
     package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if Self.isPublic(request.uri.path) { return try await next(request, context) }
@@ -92,7 +92,7 @@ package struct APIKeyAuthenticator: RouterMiddleware {
             context.logger[metadataKey: "user_id"] = .string(user.id)
         }
         context.logger[metadataKey: "team"] = .string(context.identity?.teamID ?? "")
-        context.webSocketTicket = ticket.id
+        context.ticket = ticket.id
         return context
     }
 

@@ -21,9 +21,10 @@ public struct ConduitRequestContext: RequestContext {
     package var clientAddress: String?
     /// The version the client asked for with `Conduit-Version` (checked by `APIVersionSelection`).
     package var requestedVersion: String?
-    /// The WebSocket ticket the caller was authenticated by (`APIKeyAuthenticator.ticketPaths`): the
-    /// route spends it when it takes the upgrade, not before, so a refused handshake leaves it usable.
-    package var webSocketTicket: String?
+    /// The single-use ticket the caller was authenticated by (`APIKeyAuthenticator.ticketPaths`): the
+    /// route spends it once it accepts the request (a WebSocket's upgrade, a stream's start), so a
+    /// refused one leaves it usable.
+    package var ticket: String?
 
     /// The API version this request is served as: the one it asked for, else its key's, else the latest.
     package var apiVersion: String { requestedVersion ?? identity?.apiVersion ?? APIVersions.current.latest }
