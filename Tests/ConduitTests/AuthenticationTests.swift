@@ -217,6 +217,7 @@ struct RateLimitHTTPTests {
             let team = try await store.teams.create(name: "limited")
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
             try await store.keys.setLimits(Limits(requestsPerMinute: 3, tokensPerMinute: 1_000), forKey: key.key.id)
+            try await startEarlyInAMinute()
             let app = try TestServer.authenticatedApplication(store: store)
             let model = String(repeating: "m", count: 100_000)
             try await app.test(.router) { client in
@@ -245,6 +246,7 @@ struct RateLimitHTTPTests {
             let team = try await store.teams.create(name: "limited")
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
             try await store.keys.setLimits(Limits(requestsPerMinute: 2, tokensPerMinute: 1_000), forKey: key.key.id)
+            try await startEarlyInAMinute()
             let app = try TestServer.authenticatedApplication(store: store)
             try await app.test(.router) { client in
                 let first = try await embed(client, key.secret)
@@ -294,6 +296,7 @@ struct RefundTests {
         try await TestDatabase.withTeam(.sqlite) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
             try await store.keys.setLimits(Limits(requestsPerMinute: 1), forKey: key.key.id)
+            try await startEarlyInAMinute()
             // Every request expires in the queue before it is computed.
             let app = try TestServer.authenticatedApplication(store: store) { $0.scheduler.requestTimeout = .nanoseconds(1) }
             try await app.test(.router) { client in
@@ -316,6 +319,7 @@ struct LimitConcurrencyTests {
         try await TestDatabase.withTeam(backend) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.embeddings])
             try await store.keys.setLimits(Limits(requestsPerMinute: 10), forKey: key.key.id)
+            try await startEarlyInAMinute()
             let app = try TestServer.authenticatedApplication(store: store)
             try await app.test(.router) { client in
                 let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in

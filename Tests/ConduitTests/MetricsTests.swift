@@ -23,6 +23,7 @@ struct MetricsTests {
             let caller = try await store.keys.create(name: "caller", teamID: team.id, scopes: [.embeddings])
             let victim = try await store.keys.create(name: "victim", teamID: team.id, scopes: [.embeddings])
             try await store.keys.setLimits(Limits(requestsPerMinute: 1), forKey: caller.key.id)
+            try await startEarlyInAMinute()
             let text = "a sentence nobody should find in a metric"
             let app = try TestServer.authenticatedApplication(store: store) {
                 $0.server.latencyObjectives = ["/v1/embeddings": .seconds(60), "/v1/admin/keys/{id}": .nanoseconds(1)]
