@@ -1,3 +1,4 @@
+import Conduit
 import ConduitTestSupport
 import Foundation
 import HTTPTypes
@@ -20,12 +21,16 @@ extension EndToEnd {
 
         /// A handshake written by hand, for the answers a WebSocket client library hides: its status and body.
         private static func handshake(port: Int, path: String = "/v1/ws", headers: [String: String] = [:]) async throws -> String {
+            try await RawHTTP.exchange(port: port, send: handshakeRequest(path: path, headers: headers), wait: .seconds(2)).bytes
+        }
+
+        private static func handshakeRequest(path: String = "/v1/ws", headers: [String: String] = [:]) -> String {
             var lines = [
                 "GET \(path) HTTP/1.1", "Host: localhost", "Connection: Upgrade", "Upgrade: websocket",
                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
             ]
             lines += headers.map { "\($0): \($1)" }
-            return try await RawHTTP.exchange(port: port, send: lines.joined(separator: "\r\n") + "\r\n\r\n", wait: .seconds(2)).bytes
+            return lines.joined(separator: "\r\n") + "\r\n\r\n"
         }
 
         private static func resources(_ messages: [[String: Any]]) -> [String] {
@@ -177,6 +182,31 @@ extension EndToEnd {
                     let plain = try await client.execute(uri: "/v1/ws", method: .get, headers: Self.bearer(other))
                     #expect(plain.status == .upgradeRequired && plain.headers[.upgrade] == "websocket")
                     socket.close()
+                }
+            }
+        }
+
+        @Test(
+            "a WebSocket is an open connection: past server.max_connections_per_address another connection, a handshake or a plain request, is refused 503 with the error body"
+        )
+        func connectionCap() async throws {
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                let key = try await store.keys.create(name: "jobs", teamID: team.id, scopes: [.jobs]).secret
+                let app = try TestServer.authenticatedApplication(store: store) { $0.server.maxConnectionsPerAddress = 1 }
+                try await app.test(.live) { client in
+                    let port = try #require(client.port)
+                    // A socket by hand: its connection is closed at once when the test says so.
+                    let socket = try await RawHTTP.hold(
+                        port: port, sending: Self.handshakeRequest(headers: ["Authorization": "Bearer \(key)"]))
+                    try await Task.sleep(for: .milliseconds(300))
+                    let handshake = try await Self.handshake(port: port, headers: ["Authorization": "Bearer \(key)"])
+                    #expect(
+                        handshake.hasPrefix("HTTP/1.1 503") && handshake.contains(#""code":"too_many_connections""#),
+                        "\(handshake.prefix(300))")
+                    let plain = try await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/live"), wait: .seconds(2))
+                        .bytes
+                    #expect(plain.hasPrefix("HTTP/1.1 503"), "\(plain.prefix(200))")
+                    try await socket.close()
                 }
             }
         }

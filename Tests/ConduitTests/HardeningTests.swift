@@ -165,13 +165,6 @@ extension EndToEnd {
         }
 
         /// A connection that has sent `send` and holds on.
-        private func hold(_ port: Int, sending send: String = "") async throws -> any Channel {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port)
-                .get()
-            if !send.isEmpty { try await channel.writeAndFlush(ByteBuffer(string: send)) }
-            return channel
-        }
-
         private static let busyHead =
             "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n"
 
@@ -182,14 +175,14 @@ extension EndToEnd {
             let (app, _) = try TestServer.application { $0.server.maxConnections = 2 }
             try await app.test(.live) { client in
                 let port = try #require(client.port)
-                let idle = try await hold(port)
-                let busy = try await hold(port, sending: Self.busyHead)
+                let idle = try await RawHTTP.hold(port: port)
+                let busy = try await RawHTTP.hold(port: port, sending: Self.busyHead)
                 try await Task.sleep(for: .milliseconds(100))
                 let (served, _) = try await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/live"), wait: .seconds(5))
                 #expect(served.hasPrefix("HTTP/1.1 200"), "\(served.prefix(200))")
                 #expect(try await eventually(within: .seconds(5)) { !idle.isActive }, "the idle connection made room")
 
-                let busyToo = try await hold(port, sending: Self.busyHead)
+                let busyToo = try await RawHTTP.hold(port: port, sending: Self.busyHead)
                 try await Task.sleep(for: .milliseconds(100))
                 let (bytes, closed) = try await RawHTTP.exchange(
                     port: port, send: RawHTTP.request("GET", "/health/live"), wait: .seconds(5))
@@ -210,7 +203,7 @@ extension EndToEnd {
                 }
                 try await app.test(.live) { client in
                     let port = try #require(client.port)
-                    let held = [try await hold(port), try await hold(port)]
+                    let held = [try await RawHTTP.hold(port: port), try await RawHTTP.hold(port: port)]
                     try await Task.sleep(for: .milliseconds(100))
                     let (bytes, _) = try await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/live"), wait: .seconds(5))
                     if trusted {

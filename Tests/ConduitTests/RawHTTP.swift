@@ -24,6 +24,14 @@ enum RawHTTP {
         return (collector.text, closed)
     }
 
+    /// A connection to `port` held open, with `send` written on it: for what a client holds (a slow head, a
+    /// WebSocket after its handshake) until the test closes it.
+    static func hold(port: Int, sending send: String = "") async throws -> any Channel {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+        if !send.isEmpty { try await channel.writeAndFlush(ByteBuffer(string: send)) }
+        return channel
+    }
+
     /// A complete request that asks the server to close the connection after answering.
     /// The value of the header `name` in a raw answer.
     static func header(_ name: String, in answer: String) -> String? {

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Logging
+import NIOWebSocket
 import Synchronization
 import WSClient
 
@@ -26,7 +27,11 @@ final class TestSocket: Sendable {
                 url: "ws://127.0.0.1:\(port)\(path)", configuration: .init(additionalHeaders: headers), logger: Logger(label: "test-socket")
             ) { inbound, outbound, _ in
                 opened.continuation.yield()
-                let writer = Task { for await text in outgoing { try await outbound.write(.text(text)) } }
+                // Closed by the test (`close()`): as a client closes, with a close frame the server answers.
+                let writer = Task {
+                    for await text in outgoing { try await outbound.write(.text(text)) }
+                    try await outbound.close(.normalClosure, reason: nil)
+                }
                 defer { writer.cancel() }
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     if case .text(let text) = message { received.put(text) }
@@ -67,7 +72,6 @@ final class TestSocket: Sendable {
 
     func close() {
         outgoing.finish()
-        connection.cancel()
     }
 }
 

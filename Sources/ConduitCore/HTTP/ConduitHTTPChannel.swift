@@ -30,6 +30,8 @@ package struct ConduitHTTPChannel: ServerChildChannel, HTTPChannelHandler {
         /// The first request asked for an upgrade that was not made: NIO does not pass such a request on,
         /// so it is answered here, and the connection closed.
         case refusedUpgrade(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HTTPRequestHead)
+        /// The connection itself is refused (over the connection cap) while its first request is a handshake.
+        case refusedConnection(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, APIError)
         case webSocket(NIOAsyncChannel<WebSocketFrame, WebSocketFrame>, WebSocketSession)
     }
 
@@ -64,10 +66,16 @@ package struct ConduitHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 [HTTP1ToHTTPServerCodec(secure: false)] + additionalChannelHandlers()
                 + [HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger)]
             let accepted = NIOLoopBoundBox<WebSocketSession?>(nil, eventLoop: channel.eventLoop)
+            let upgradeAware = NIOLoopBound(httpHandlers.compactMap { $0 as? any UpgradeAwareHandler }, eventLoop: channel.eventLoop)
+            let connectionRefused = NIOLoopBoundBox<APIError?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<Negotiated>(
                 maxFrameSize: Self.maxFrameSize,
                 shouldUpgrade: { channel, head in
-                    offer(head, on: channel, logger: logger).map { answer in
+                    if let refusal = upgradeAware.value.lazy.compactMap({ $0.upgradeRefusal() }).first {
+                        connectionRefused.value = refusal
+                        return channel.eventLoop.makeSucceededFuture(nil)
+                    }
+                    return offer(head, on: channel, logger: logger).map { answer in
                         guard let (headers, session) = answer else { return nil }
                         accepted.value = session
                         // The request is read whole: what comes next is WebSocket frames, which those handlers cannot read.
@@ -77,6 +85,7 @@ package struct ConduitHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
+                        for handler in upgradeAware.value { handler.upgrading(channel) }
                         for handler in httpHandlers { _ = channel.pipeline.syncOperations.removeHandler(handler) }
                         guard let session = accepted.value else { throw NIOWebSocketUpgradeError.unsupportedWebSocketTarget }
                         return .webSocket(
@@ -92,6 +101,7 @@ package struct ConduitHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                         channel.eventLoop.makeCompletedFuture {
                             let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                            if let refusal = connectionRefused.value { return .refusedConnection(http, refusal) }
                             return upgradeAsked.head.map { .refusedUpgrade(http, $0) } ?? .http(http)
                         }
                     }))
@@ -117,12 +127,17 @@ package struct ConduitHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 try await http.executeThenClose { _, outbound in
                     try await responder(request, ResponseWriter(outbound: outbound), http.channel)
                 }
+            case .refusedConnection(let http, let refusal):
+                let (head, body) = refusal.closingAnswer()
+                try await http.executeThenClose { _, outbound in
+                    try await outbound.write(contentsOf: [.head(head), .body(ByteBuffer(bytes: body)), .end(nil)])
+                }
             case .webSocket(let webSocket, let session):
                 _ = try await WebSocketHandler.handle(
                     type: .server,
                     configuration: .init(
-                        extensions: [], autoPing: .enabled(timePeriod: Self.pingInterval), validateUTF8: true,
-                        maxFrameSize: Self.maxFrameSize),
+                        extensions: [], autoPing: .enabled(timePeriod: Self.pingInterval), closeTimeout: Self.closeTimeout,
+                        validateUTF8: true, maxFrameSize: Self.maxFrameSize),
                     asyncChannel: webSocket, context: WebSocketSessionContext(logger: logger), handler: session)
             }
         } catch {
@@ -172,6 +187,9 @@ package struct ConduitHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     static let maxFrameSize = 1 << 16
     /// Pings a quiet WebSocket this often; a client that does not answer is disconnected.
     static let pingInterval: Duration = .seconds(30)
+    /// How long a closing socket waits for the client's close frame: a client that simply went away sends none,
+    /// and its connection (counted against the caps) is let go after this.
+    static let closeTimeout: Duration = .seconds(3)
 }
 
 extension HTTPServerBuilder {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import Synchronization
 import WSCore
 
@@ -42,4 +43,13 @@ package final class WebSocketUpgrade: Sendable {
                 + "a Sec-WebSocket-Key and Sec-WebSocket-Version: 13",
             code: "invalid_handshake")
     }
+}
+
+/// A connection handler whose work goes on once its connection is a WebSocket, though it then leaves the
+/// pipeline (the connection cap: a socket is an open connection until it closes).
+package protocol UpgradeAwareHandler: AnyObject {
+    /// Why the connection may not become a WebSocket, if it may not (asked on its event loop).
+    func upgradeRefusal() -> APIError?
+    /// The connection is becoming a WebSocket; the handler leaves the pipeline next (called on its event loop).
+    func upgrading(_ channel: any Channel)
 }

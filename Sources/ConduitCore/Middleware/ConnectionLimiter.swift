@@ -71,6 +71,8 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
 
     private let count: Count
     private var isCounted = false
+    /// The connection became a WebSocket: the handler has left the pipeline, the count stays until it closes.
+    private var outlivesPipeline = false
     private var address: String?
     private var refusal: String?
     /// The 503 has been written: everything else the client sends on this connection is dropped.
@@ -113,7 +115,8 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
-        release()
+        // A connection become a WebSocket stays counted until it closes (`upgrading`).
+        if !outlivesPipeline { release() }
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
@@ -133,10 +136,7 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
         }
         guard !isRefused, case .head = unwrapInboundIn(data) else { return }
         isRefused = true
-        let (head, body) = APIError(
-            status: .serviceUnavailable, message: refusal, type: "server_error", code: "too_many_connections",
-            headers: [.retryAfter: "1"]
-        ).closingAnswer()
+        let (head, body) = Self.refused(refusal).closingAnswer()
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
         let connection = NIOLoopBound(context, eventLoop: context.eventLoop)
@@ -166,5 +166,23 @@ package final class ConnectionLimiter: ChannelDuplexHandler, RemovableChannelHan
         count.open.subtract(1, ordering: .relaxed)
         if let address { count.remove(from: address) }
         count.markBusy(ObjectIdentifier(self))
+    }
+}
+
+extension ConnectionLimiter: UpgradeAwareHandler {
+    /// A connection over the cap whose first request is a handshake is refused as any other request would be.
+    package func upgradeRefusal() -> APIError? { refusal.map(Self.refused) }
+
+    private static func refused(_ message: String) -> APIError {
+        APIError(
+            status: .serviceUnavailable, message: message, type: "server_error", code: "too_many_connections", headers: [.retryAfter: "1"])
+    }
+
+    /// A WebSocket counts as an open connection, and is never closed to make room as an idle one would be.
+    package func upgrading(_ channel: any Channel) {
+        outlivesPipeline = true
+        count.markBusy(ObjectIdentifier(self))
+        let handler = NIOLoopBound(self, eventLoop: channel.eventLoop)
+        channel.closeFuture.whenComplete { _ in handler.value.release() }
     }
 }
