@@ -38,4 +38,18 @@ struct EventAccess: Sendable {
         }
         return EventFilter(types: types, resource: resource)
     }
+
+    /// Whether `identity`'s key (or user) may still read, as it could when its channel opened: a key revoked
+    /// or expired, a user deleted, may not. A store that cannot answer does not end a channel.
+    static func stillAllowed(_ identity: Identity?, teamID: String, store: Database) async -> Bool {
+        do {
+            if let keyID = identity?.keyID {
+                return try await store.keys.find(id: keyID, teamID: teamID)?.isUsable(at: StoreTime.now()) ?? false
+            }
+            if let userID = identity?.userID { return try await store.users.find(id: userID) != nil }
+            return true
+        } catch {
+            return true
+        }
+    }
 }

@@ -73,21 +73,11 @@ struct EventSocket: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: hub.heartbeat)
             guard !Task.isCancelled else { return }
-            if await !mayStillRead() {
+            if await !EventAccess.stillAllowed(identity, teamID: teamID, store: store) {
                 await refuseAccess(outbound: outbound, end: end)
                 return
             }
         }
-    }
-
-    /// Whether the key (or user) the socket was opened with still may read; a store that cannot answer
-    /// does not end the socket.
-    private func mayStillRead() async -> Bool {
-        if let keyID = identity?.keyID {
-            return (try? await store.keys.find(id: keyID, teamID: teamID).map { $0.isUsable(at: StoreTime.now()) }) ?? true
-        }
-        if let userID = identity?.userID { return (try? await store.users.find(id: userID).map { _ in true }) ?? true }
-        return true
     }
 
     private func refuseAccess(outbound: WebSocketOutboundWriter, end: AsyncStream<Void>.Continuation) async {
@@ -121,7 +111,7 @@ struct EventSocket: Sendable {
                     }
                     let filter = try access.filter(types: request.types, resource: request.resource)
                     // Reading the history needs the access the socket was opened with, still.
-                    guard await mayStillRead() else {
+                    guard await EventAccess.stillAllowed(identity, teamID: teamID, store: store) else {
                         await refuseAccess(outbound: outbound, end: end)
                         return
                     }
@@ -178,31 +168,21 @@ struct EventSocket: Sendable {
         end: AsyncStream<Void>.Continuation, logger: Logger
     ) async {
         defer { hub.unsubscribe(subscription) }
-        var after = start
+        var feed = EventFeed(subscription, store: store, after: start)
         do {
-            try await outbound.write(.text(#"{"type":"subscribed","id":"\#(id)","after":\#(after)}"#))
-            if after > 0, let earliest = try await store.events.earliestSequence(teamID: teamID), earliest > after + 1 {
-                try await outbound.write(
-                    .text(#"{"type":"events_expired","subscription":"\#(id)","after":\#(after),"earliest":\#(earliest)}"#))
-            }
-            while !Task.isCancelled {
-                let backlog = try await store.events.list(teamID: teamID, after: after, filter: subscription.filter, limit: EventHub.page)
-                for event in backlog { try await outbound.write(.text(Self.message(StreamedEvent(event), subscription: id))) }
-                after = backlog.last?.sequence ?? after
-                if backlog.count < EventHub.page { break }
-            }
+            try await outbound.write(.text(#"{"type":"subscribed","id":"\#(id)","after":\#(start)}"#))
             while true {
-                switch await subscription.next() {
-                case .events(let events):
-                    for streamed in events where streamed.event.sequence > after {
-                        try await outbound.write(.text(Self.message(streamed, subscription: id)))
-                        after = streamed.event.sequence
-                    }
+                switch try await feed.next() {
+                case .expired(let earliest):
+                    try await outbound.write(
+                        .text(#"{"type":"events_expired","subscription":"\#(id)","after":\#(feed.after),"earliest":\#(earliest)}"#))
+                case .event(let streamed):
+                    try await outbound.write(.text(#"{"type":"event","subscription":"\#(id)","event":\#(streamed.json)}"#))
                 case .heartbeat:
                     // The socket's access is watched for all its subscriptions at once (`watchAccess`).
                     continue
                 case .overflowed:
-                    try await outbound.write(.text(#"{"type":"resync_required","subscription":"\#(id)","after":\#(after)}"#))
+                    try await outbound.write(.text(#"{"type":"resync_required","subscription":"\#(id)","after":\#(feed.after)}"#))
                     try await outbound.close(.unknown(1013), reason: "fell behind; resubscribe from after")
                     end.yield()
                     return
@@ -215,12 +195,8 @@ struct EventSocket: Sendable {
         } catch {
             // The store failed it: the client is told where to pick up, and the subscription is gone (its id free).
             logger.warning("event subscription failed", metadata: ["subscription": "\(id)", "error": "\(error)"])
-            try? await outbound.write(.text(#"{"type":"resync_required","subscription":"\#(id)","after":\#(after)}"#))
+            try? await outbound.write(.text(#"{"type":"resync_required","subscription":"\#(id)","after":\#(feed.after)}"#))
         }
-    }
-
-    private static func message(_ streamed: StreamedEvent, subscription id: String) -> String {
-        #"{"type":"event","subscription":"\#(id)","event":\#(streamed.json)}"#
     }
 
     private func send(error: APIError, id: String?, to outbound: WebSocketOutboundWriter) async throws {

@@ -27,7 +27,7 @@ struct EventSocketController: Sendable {
     private func handshake(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let teamID = try await teams.teamID(context)
         // The socket itself is an open stream of its key's and team's (429 past their limits), subscribed or not.
-        let slot = Slot(
+        let place = HubPlace(
             hub: hub, subscription: try await hub.subscribe(teamID: teamID, holder: context.identity?.holder, filter: Self.nothing))
         guard let offer = WebSocketUpgrade.offered else { throw WebSocketUpgrade.refusal(request) }
         try await Self.spendTicket(context, store: teams.store)
@@ -35,7 +35,7 @@ struct EventSocketController: Sendable {
             hub: hub, presence: presence, store: teams.store, teamID: teamID, identity: context.identity,
             access: EventAccess(catalogue: catalogue, scopes: context.identity?.scopes))
         offer.accept { inbound, outbound, webSocket in
-            defer { withExtendedLifetime(slot) {} }
+            defer { place.release() }
             try await socket.run(inbound: inbound, outbound: outbound, logger: webSocket.logger)
         }
         return Response(status: .ok)
@@ -51,20 +51,6 @@ struct EventSocketController: Sendable {
 
     /// What the socket's own place at the hub admits: nothing, its subscriptions have their own.
     private static let nothing = EventFilter(types: [])
-
-    /// A socket's place at the hub, given back when the socket ends, or when the handshake is refused
-    /// or the upgrade never happens and the session holding it is dropped.
-    private final class Slot: Sendable {
-        let hub: EventHub
-        let subscription: EventSubscription
-
-        init(hub: EventHub, subscription: EventSubscription) {
-            self.hub = hub
-            self.subscription = subscription
-        }
-
-        deinit { hub.unsubscribe(subscription) }
-    }
 
     private func issueTicket(context: ConduitRequestContext) async throws -> Response {
         guard let identity = context.identity else {

@@ -64,52 +64,36 @@ struct EventsController: Sendable {
             try Self.sequence(request.headers[Self.lastEventID], named: "Last-Event-ID")
             ?? Self.sequence(request.uri.queryParameters["after"].map(String.init), named: "after") ?? 0
         let teamID = try await teams.teamID(context)
-        let subscription = try await hub.subscribe(teamID: teamID, holder: context.identity?.holder, filter: filter)
-        do {
-            try await EventSocketController.spendTicket(context, store: teams.store)
-        } catch {
-            hub.unsubscribe(subscription)
-            throw error
-        }
-        let hold = Hold(hub: hub, subscription: subscription)
+        let place = HubPlace(
+            hub: hub, subscription: try await hub.subscribe(teamID: teamID, holder: context.identity?.holder, filter: filter))
+        try await EventSocketController.spendTicket(context, store: teams.store)
         let store = teams.store
-        let keyID = context.identity?.keyID
+        let identity = context.identity
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", Self.accelBuffering: "no"]
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
-                defer { hold.release() }
-                var after = resumeAfter
+                defer { place.release() }
+                var feed = EventFeed(place.subscription, store: store, after: resumeAfter)
                 // At once, so that the client knows the stream is open before the first event.
                 try await writer.write(ByteBuffer(string: "retry: \(Self.retryMilliseconds)\n\n"))
-                // Resuming after events deleted since with age (events.retention_days): the client is told, not left to guess.
-                if after > 0, let earliest = try await store.events.earliestSequence(teamID: teamID), earliest > after + 1 {
-                    try await writer.write(
-                        ByteBuffer(string: "event: events_expired\ndata: {\"after\":\(after),\"earliest\":\(earliest)}\n\n"))
-                }
                 while true {
-                    let backlog = try await store.events.list(teamID: teamID, after: after, filter: filter, limit: EventHub.page)
-                    for event in backlog { try await writer.write(StreamedEvent(event).text) }
-                    after = backlog.last?.sequence ?? after
-                    if backlog.count < EventHub.page { break }
-                }
-                // The server waits for open requests when it stops: a stream ends then, as a stream's client expects.
-                while true {
-                    let next = await withGracefulShutdownHandler {
-                        await subscription.next()
+                    // The server waits for open requests when it stops: a stream ends then, as a stream's client expects.
+                    let next = try await withGracefulShutdownHandler {
+                        try await feed.next()
                     } onGracefulShutdown: {
-                        subscription.close()
+                        place.subscription.close()
                     }
                     switch next {
-                    case .events(let events):
-                        // What the backlog already sent comes again from the hub: the sequence tells.
-                        for streamed in events where streamed.event.sequence > after {
-                            try await writer.write(streamed.text)
-                            after = streamed.event.sequence
-                        }
+                    case .expired(let earliest):
+                        // Resuming after events deleted since with age (events.retention_days): the client is told, not left to guess.
+                        try await writer.write(
+                            ByteBuffer(string: "event: events_expired\ndata: {\"after\":\(feed.after),\"earliest\":\(earliest)}\n\n"))
+                    case .event(let streamed):
+                        try await writer.write(streamed.text)
                     case .heartbeat:
                         // A key revoked (or expired) since the stream opened ends it: access is checked again at each ping.
-                        if let keyID, !(try await store.keys.find(id: keyID, teamID: teamID)?.isUsable(at: StoreTime.now()) ?? false) {
+                        guard await EventAccess.stillAllowed(identity, teamID: teamID, store: store) else {
                             try await writer.write(
                                 ByteBuffer(string: "event: unauthorized\ndata: {\"reason\":\"the key was revoked or expired\"}\n\n"))
                             try await writer.finish(nil)
@@ -117,7 +101,7 @@ struct EventsController: Sendable {
                         }
                         try await writer.write(ByteBuffer(string: ": ping\n\n"))
                     case .overflowed:
-                        try await writer.write(ByteBuffer(string: "event: resync_required\ndata: {\"after\":\(after)}\n\n"))
+                        try await writer.write(ByteBuffer(string: "event: resync_required\ndata: {\"after\":\(feed.after)}\n\n"))
                         try await writer.finish(nil)
                         return
                     case .closed:
@@ -142,22 +126,6 @@ struct EventsController: Sendable {
             throw APIError.invalidRequest("\(name) must be an event's sequence number (0 or more)", param: name, code: "invalid_value")
         }
         return value
-    }
-
-    /// A stream's place at the hub, given back when the stream ends, or when its body is never written
-    /// (the client left before the head went out) and the answer is dropped.
-    private final class Hold: Sendable {
-        let hub: EventHub
-        let subscription: EventSubscription
-
-        init(hub: EventHub, subscription: EventSubscription) {
-            self.hub = hub
-            self.subscription = subscription
-        }
-
-        func release() { hub.unsubscribe(subscription) }
-
-        deinit { release() }
     }
 
     static let lastEventID = HTTPField.Name("Last-Event-ID")!

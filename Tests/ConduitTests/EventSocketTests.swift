@@ -187,31 +187,6 @@ extension EndToEnd {
         }
 
         @Test(
-            "a WebSocket is an open connection: past server.max_connections_per_address another connection, a handshake or a plain request, is refused 503 with the error body"
-        )
-        func connectionCap() async throws {
-            try await TestDatabase.withTeam(.sqlite) { store, team in
-                let key = try await store.keys.create(name: "jobs", teamID: team.id, scopes: [.jobs]).secret
-                let app = try TestServer.authenticatedApplication(store: store) { $0.server.maxConnectionsPerAddress = 1 }
-                try await app.test(.live) { client in
-                    let port = try #require(client.port)
-                    // A socket by hand: its connection is closed at once when the test says so.
-                    let socket = try await RawHTTP.hold(
-                        port: port, sending: Self.handshakeRequest(headers: ["Authorization": "Bearer \(key)"]))
-                    try await Task.sleep(for: .milliseconds(300))
-                    let handshake = try await Self.handshake(port: port, headers: ["Authorization": "Bearer \(key)"])
-                    #expect(
-                        handshake.hasPrefix("HTTP/1.1 503") && handshake.contains(#""code":"too_many_connections""#),
-                        "\(handshake.prefix(300))")
-                    let plain = try await RawHTTP.exchange(port: port, send: RawHTTP.request("GET", "/health/live"), wait: .seconds(2))
-                        .bytes
-                    #expect(plain.hasPrefix("HTTP/1.1 503"), "\(plain.prefix(200))")
-                    try await socket.close()
-                }
-            }
-        }
-
-        @Test(
             "a subscription that falls behind more than events.stream_buffer is sent resync_required with its cursor, and the socket is closed"
         )
         func slowConsumer() async throws {
