@@ -120,6 +120,8 @@ async def main():
     parser.add_argument("--poll", default="0.02", help="events.poll_interval_seconds of the node")
     parser.add_argument("--port", type=int, default=8095)
     parser.add_argument("--transport", choices=["sse", "ws"], default="sse")
+    parser.add_argument("--open-rate", type=int, default=0,
+                        help="streams opened a second (0: all at once, a burst whose transient memory the allocator may keep)")
     arguments = parser.parse_args()
 
     work = tempfile.mkdtemp()
@@ -145,8 +147,11 @@ async def main():
         before = rss_kib(server.pid)
         arrivals, opened = [], []
         opener = open_socket if arguments.transport == "ws" else open_stream
-        streams = [asyncio.create_task(opener(arguments.port, key, f"bench:{index}", arrivals, opened))
-                   for index in range(arguments.streams)]
+        streams = []
+        for index in range(arguments.streams):
+            streams.append(asyncio.create_task(opener(arguments.port, key, f"bench:{index}", arrivals, opened)))
+            if arguments.open_rate:
+                await asyncio.sleep(1 / arguments.open_rate)
         while len(opened) < arguments.streams:
             await asyncio.sleep(0.2)
             print(f"\ropen streams: {len(opened)}/{arguments.streams}", end="", file=sys.stderr)
@@ -158,7 +163,7 @@ async def main():
         await asyncio.sleep(2)
         cpu_after = sum(int(field) for field in open(f"/proc/{server.pid}/stat").read().split()[13:15])
         result = {
-            "transport": arguments.transport, "streams": arguments.streams, "rss_before_kib": before, "rss_open_kib": after,
+            "transport": arguments.transport, "streams": arguments.streams, "open_rate": arguments.open_rate, "rss_before_kib": before, "rss_open_kib": after,
             "kib_per_stream": round((after - before) / arguments.streams, 1),
             "events_written": written, "events_received": len(arrivals), "poll_interval_s": float(arguments.poll),
             "latency_ms": {"p50": round(percentile(arrivals, 0.5), 1), "p99": round(percentile(arrivals, 0.99), 1),

@@ -23,7 +23,7 @@ package struct RequestDeadlineMiddleware: RouterMiddleware {
     package func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let timeout = timeout(request.uri.path)
         return try await withoutActuallyEscaping(next) { next in
-            let handler = Handler(next: next)
+            let handler = ScopedNext(next)
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 let outcome = FirstOutcome<Response>()
                 group.addTask {
@@ -52,11 +52,5 @@ package struct RequestDeadlineMiddleware: RouterMiddleware {
                 }
             }
         }
-    }
-
-    /// Safe to share: the task group returns only after its task has ended, so `next` never outlives
-    /// this call, and only that task calls it.
-    private struct Handler: @unchecked Sendable {
-        let next: (Request, Context) async throws -> Response
     }
 }
