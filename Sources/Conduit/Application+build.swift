@@ -178,7 +178,7 @@ public func buildApplication(
             features.append(
                 EventsFeature(
                     teams: teams, settings: live.view(\.webhooks), events: live.view(\.events), limits: live.view(\.limits), http: http,
-                    catalogue: NodeFeature.eventTypes, logger: logger))
+                    catalogue: NodeFeature.eventTypes, socketOperations: features.flatMap(\.socketOperations), logger: logger))
         }
         if running.contains(.admin) {
             features.append(AdminFeature(store: store, prices: live.view(\.usage.prices)))

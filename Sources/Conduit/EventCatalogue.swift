@@ -32,6 +32,13 @@ public enum EventCatalogue {
             it closes the socket, 1008) and `error` (`{"id", "error": {…}}`). Each subscription is an open stream
             for the limits (`events.max_streams_per_key`, `events.max_streams_per_team`); at most 20 per socket.
 
+            A socket also starts work the node's features offer, at most 4 at once, and stops it: a chat turn,
+            `{"type": "chat", "id": "t1", "request": {…a chat completion request…}}` (a key with the `chat` scope),
+            is served as `POST /v1/chat/completions` serves a stream (the same limits, routing and metering) and
+            answered by `chat.chunk` (`{"id", "chunk": {…OpenAI's chunk…}}`) messages as the provider sends them,
+            then `chat.done`, or `chat.error` (`{"id", "error"}`) when the provider breaks off; `{"type": "cancel",
+            "id": "t1"}` stops it and the provider's call (`cancelled`); a turn refused is an `error` with its id.
+
             This file is generated: `conduit events types > docs/events.md`.
 
             | type | scope to read it | what happened |

@@ -13,7 +13,7 @@ package struct AdminFeature: ConduitFeature {
         self.prices = prices
     }
 
-    package static var eventTypes: [any EventPayload.Type] { KeyEvents.all + UserEvents.all + [LimitsChanged.self] }
+    package static var eventTypes: [any EventPayload.Type] { TeamEvents.all + KeyEvents.all + UserEvents.all + [LimitsChanged.self] }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         AdminController(store: store, prices: prices).addRoutes(to: routes.requiring(.admin))

@@ -42,6 +42,8 @@ package struct ChatFeature: ConduitFeature {
         }
     }
 
+    package var socketOperations: [any SocketOperation] { [ChatSocketTurn(controller: controller)] }
+
     package var models: [ListedModel] {
         configuration.current.models.models.map { model in
             let windows = model.deployments.map(\.contextWindow)

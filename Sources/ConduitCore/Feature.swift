@@ -33,6 +33,8 @@ package protocol ConduitFeature: Sendable {
     /// The paths of its routes that speak WebSocket (`GET`, taking `WebSocketUpgrade.offered`): only their
     /// handshakes are offered an upgrade.
     var webSocketPaths: [String] { get }
+    /// The work a WebSocket client may start on the event socket (a chat turn).
+    var socketOperations: [any SocketOperation] { get }
 }
 
 extension ConduitFeature {
@@ -41,6 +43,7 @@ extension ConduitFeature {
     package var services: [any Service] { [] }
     package var models: [ListedModel] { [] }
     package var webSocketPaths: [String] { [] }
+    package var socketOperations: [any SocketOperation] { [] }
 }
 
 /// The router a feature adds its routes to, with groups that require an API key's scope.

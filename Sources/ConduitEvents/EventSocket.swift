@@ -13,10 +13,11 @@ import WSCore
 ///
 /// - client: `{"type": "subscribe", "id": "s1", "types": ["job.completed"], "resource": "job:…", "after": 41}`,
 ///   `{"type": "unsubscribe", "id": "s1"}`, `{"type": "presence", "resource": "…", "state": "viewing" | "left"}`,
-///   `{"type": "ping"}`;
+///   `{"type": "ping"}`, and the work the node's features offer (`SocketOperation`: `{"type": "chat", "id": "t1",
+///   …}`), which `{"type": "cancel", "id": "t1"}` stops;
 /// - server: `subscribed`, `event` (`{"subscription": "s1", "event": {…}}`, the history's event object),
-///   `unsubscribed`, `events_expired`, `resync_required`, `presence.update`, `pong`, `unauthorized`, and
-///   `error` (`{"id", "error": {…}}`, the API's error object).
+///   `unsubscribed`, `events_expired`, `resync_required`, `presence.update`, `pong`, `unauthorized`, the
+///   operations' replies (`chat.chunk`, …), `cancelled`, and `error` (`{"id", "error": {…}}`, the API's error object).
 ///
 /// A subscription that falls more than `events.stream_buffer` events behind is sent `resync_required` with
 /// its cursor, and the socket is closed (1013, try again later); one the store fails is sent
@@ -27,12 +28,19 @@ struct EventSocket: Sendable {
     let presence: PresenceBoard
     let store: Database
     let teamID: String
-    let identity: Identity?
+    /// The handshake's: who the socket speaks for, and what its operations run as.
+    let caller: ConduitRequestContext
     let access: EventAccess
+    /// The work a client may start on the socket, by its message type.
+    let operations: [String: any SocketOperation]
+
+    var identity: Identity? { caller.identity }
 
     /// Most subscriptions, and most resources viewed, at once on one socket.
     static let maxSubscriptions = 20
     static let maxViewed = 20
+    /// Most operations running at once on one socket.
+    static let maxOperations = 4
     /// Largest message a client may send.
     static let maxMessageBytes = 16 * 1024
 
@@ -41,9 +49,11 @@ struct EventSocket: Sendable {
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger) async throws {
         let (presenceMessages, outbox) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(64))
         let socket = presence.join(outbox)
-        let pumps = Pumps()
+        let pumps = SocketTasks()
+        let running = SocketTasks()
         defer {
             pumps.cancelAll()
+            running.cancelAll()
             presence.leave(socket)
             outbox.finish()
         }
@@ -54,7 +64,7 @@ struct EventSocket: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { for await message in presenceMessages { try? await outbound.write(.text(message)) } }
                 group.addTask {
-                    try await read(inbound, outbound: outbound, socket: socket, pumps: pumps, end: end, logger: logger)
+                    try await read(inbound, outbound: outbound, socket: socket, pumps: pumps, running: running, end: end, logger: logger)
                 }
                 group.addTask { for await _ in ends { return } }
                 group.addTask { await watchAccess(outbound: outbound, end: end) }
@@ -87,7 +97,7 @@ struct EventSocket: Sendable {
     }
 
     private func read(
-        _ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, socket: UInt64, pumps: Pumps,
+        _ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, socket: UInt64, pumps: SocketTasks, running: SocketTasks,
         end: AsyncStream<Void>.Continuation, logger: Logger
     ) async throws {
         for try await message in inbound.messages(maxSize: Self.maxMessageBytes) {
@@ -99,6 +109,10 @@ struct EventSocket: Sendable {
                 continue
             }
             do {
+                if let operation = operations[request.type] {
+                    try start(operation, message: text, id: request.id, running: running, outbound: outbound)
+                    continue
+                }
                 switch request.type {
                 case "subscribe":
                     let id = try Self.subscriptionID(request.id)
@@ -151,14 +165,57 @@ struct EventSocket: Sendable {
                     }
                 case "ping":
                     try await outbound.write(.text(#"{"type":"pong"}"#))
+                case "cancel":
+                    let id = try Self.subscriptionID(request.id)
+                    guard let operation = running.remove(id) else {
+                        throw APIError(
+                            status: .notFound, message: "no operation '\(id)' is running", param: "id", code: "unknown_operation")
+                    }
+                    operation.task.cancel()
+                    await operation.task.value
+                    try await outbound.write(.text(#"{"type":"cancelled","id":"\#(id)"}"#))
                 default:
+                    let types = ["subscribe", "unsubscribe", "presence", "ping", "cancel"] + operations.keys.sorted()
                     throw APIError.invalidRequest(
-                        "unknown message type; the types are subscribe, unsubscribe, presence and ping", param: "type",
-                        code: "invalid_value")
+                        "unknown message type; the types are \(types.joined(separator: ", "))", param: "type", code: "invalid_value")
                 }
             } catch let error as APIError {
                 try await send(error: error, id: request.id, to: outbound)
             }
+        }
+    }
+
+    /// Starts `operation` as the client's message `text` asks, in a task of its own under `id`; its
+    /// replies, and the error that ends it, carry the id.
+    private func start(
+        _ operation: any SocketOperation, message text: String, id: String?, running: SocketTasks, outbound: WebSocketOutboundWriter
+    ) throws {
+        let id = try Self.subscriptionID(id)
+        if let identity, !identity.scopes.contains(operation.scope) { throw RequireScope.lacking(operation.scope) }
+        guard !running.has(id) else {
+            throw APIError.invalidRequest("operation '\(id)' is running already", param: "id", code: "duplicate_operation")
+        }
+        guard running.count < Self.maxOperations else {
+            throw APIError.invalidRequest(
+                "a socket runs at most \(Self.maxOperations) operations at once", param: "id", code: "too_many_operations")
+        }
+        let message = try JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8))
+        let type = operation.type
+        let reply: SocketReply = { kind, fields in
+            var reply = fields
+            reply["type"] = .string("\(type).\(kind)")
+            reply["id"] = .string(id)
+            try await outbound.write(.text(String(decoding: try wireJSON(JSONValue.object(reply)), as: UTF8.self)))
+        }
+        let caller = self.caller
+        running.start(id, resource: nil) {
+            do {
+                try await operation.run(message, context: caller, reply: reply)
+            } catch {
+                // Cancelled by the client (which is told `cancelled`) or by its leaving: nothing to say.
+                if !Task.isCancelled { try? await send(error: APIError(error), id: id, to: outbound) }
+            }
+            _ = running.forget(id)
         }
     }
 
@@ -237,8 +294,8 @@ extension UInt8 {
     }
 }
 
-/// A socket's subscriptions, each sending its events from a task of its own.
-private final class Pumps: Sendable {
+/// A socket's subscriptions (each sending its events) or its running operations, each in a task of its own, by id.
+private final class SocketTasks: Sendable {
     private let pumps = Mutex<[String: (task: Task<Void, Never>, resource: String?)]>([:])
 
     var count: Int { pumps.withLock { $0.count } }

@@ -12,6 +12,8 @@ struct EventSocketController: Sendable {
     let hub: EventHub
     let presence: PresenceBoard
     let catalogue: [any EventPayload.Type]
+    /// The work the node's features offer on a socket, by its message type.
+    let operations: [String: any SocketOperation]
 
     static let path = "/v1/ws"
     /// How long a ticket may wait to be used: long enough to open the socket, too short to be worth stealing.
@@ -32,8 +34,8 @@ struct EventSocketController: Sendable {
         guard let offer = WebSocketUpgrade.offered else { throw WebSocketUpgrade.refusal(request) }
         try await Self.spendTicket(context, store: teams.store)
         let socket = EventSocket(
-            hub: hub, presence: presence, store: teams.store, teamID: teamID, identity: context.identity,
-            access: EventAccess(catalogue: catalogue, scopes: context.identity?.scopes))
+            hub: hub, presence: presence, store: teams.store, teamID: teamID, caller: context,
+            access: EventAccess(catalogue: catalogue, scopes: context.identity?.scopes), operations: operations)
         offer.accept { inbound, outbound, webSocket in
             defer { place.release() }
             try await socket.run(inbound: inbound, outbound: outbound, logger: webSocket.logger)

@@ -15,11 +15,14 @@ package struct EventsFeature: ConduitFeature {
     let catalogue: [any EventPayload.Type]
     let hub: EventHub
     let presence = PresenceBoard()
+    /// The work the node's other features offer on the event socket.
+    let socketWork: [String: any SocketOperation]
 
     package init(
         teams: TeamScope, settings: Live<WebhooksConfiguration>, events: Live<EventsConfiguration>, limits: Live<APILimits>,
-        http: OutboundHTTPClient, catalogue: [any EventPayload.Type], logger: Logger
+        http: OutboundHTTPClient, catalogue: [any EventPayload.Type], socketOperations: [any SocketOperation], logger: Logger
     ) {
+        socketWork = Dictionary(socketOperations.map { ($0.type, $0) }, uniquingKeysWith: { first, _ in first })
         self.catalogue = catalogue
         self.teams = teams
         self.settings = settings
@@ -40,7 +43,8 @@ package struct EventsFeature: ConduitFeature {
         let events = EventsController(teams: teams, hub: hub, catalogue: catalogue)
         events.addRoutes(to: routes.requiring(nil))
         events.addAuditRoute(to: routes.requiring(.admin))
-        EventSocketController(teams: teams, hub: hub, presence: presence, catalogue: catalogue).addRoutes(to: routes.requiring(nil))
+        EventSocketController(teams: teams, hub: hub, presence: presence, catalogue: catalogue, operations: socketWork).addRoutes(
+            to: routes.requiring(nil))
     }
 
     package var webSocketPaths: [String] { [EventSocketController.path] }

@@ -1,8 +1,8 @@
-/// The events of the audit trail: who changed keys, users, limits, webhooks and the configuration. Each
+/// The events of the audit trail: who made teams and changed keys, users, limits, webhooks and the configuration. Each
 /// is recorded with its actor (`EventActor`), in the transaction of the change; none carries a secret.
 public enum AuditTrail {
     public static let types: [any EventPayload.Type] =
-        KeyEvents.all + UserEvents.all + [LimitsChanged.self] + WebhookEvents.all + [NodeEvents.ConfigurationReloaded.self]
+        TeamEvents.all + KeyEvents.all + UserEvents.all + [LimitsChanged.self] + WebhookEvents.all + [NodeEvents.ConfigurationReloaded.self]
 }
 
 /// Who caused the events recorded in a task: `key:ID` or `user:ID` for an API call (set once the caller
@@ -10,6 +10,21 @@ public enum AuditTrail {
 /// server's own work (jobs, deliveries).
 public enum EventActor {
     @TaskLocal public static var current: String?
+}
+
+public enum TeamEvents {
+    public static let all: [any EventPayload.Type] = [Created.self]
+
+    public struct Created: EventPayload {
+        public static let type = "team.created"
+        public static let summary = "The team was made (`conduit teams create`): its first event."
+        public static let scope = Scope.admin
+        public static let example = Created(name: "research")
+
+        public var name: String
+
+        public var resource: String? { "team" }
+    }
 }
 
 public enum UserEvents {

@@ -35,13 +35,18 @@ public struct TeamsRepository: Repository {
         let team = Team(id: randomIdentifier(), name: name, createdAt: StoreTime.now())
         // One statement, so two processes creating the same team cannot both pass a check and one then
         // fail on the unique index: the loser gets no row back.
-        let inserted = try await read { sql in
-            try await sql.raw(
+        let events = database.events
+        let inserted = try await transaction { sql in
+            let inserted = try await sql.raw(
                 """
                 INSERT INTO teams (id, name, created_at) VALUES (\(bind: team.id), \(bind: team.name), \(bind: team.createdAt))
                 ON CONFLICT (name) DO NOTHING RETURNING id
                 """
             ).first()
+            if inserted != nil {
+                try await events.insert(NewEvent(TeamEvents.Created(name: team.name)), teamID: team.id, now: team.createdAt, in: sql)
+            }
+            return inserted
         }
         guard inserted != nil else { throw StoreError.conflict("a team named '\(name)' already exists") }
         return team

@@ -68,13 +68,15 @@ extension EndToEnd {
                     #expect(trail.status == .ok)
                     let actor = "key:\(admin.key.id)"
                     let entries = Self.entries(trail.json)
-                    // Before them, the keys the test made through the store, by no one in particular.
                     #expect(
                         Array(entries.map(\.type).suffix(9)) == [
                             "key.created", "user.created", "user.role_changed", "user.deleted", "webhook.created", "webhook.secret_rotated",
                             "webhook.deleted", "key.revoked", "limits.changed",
                         ])
-                    #expect(entries.dropLast(9).allSatisfy { $0.type == "key.created" && $0.actor == nil })
+                    // Before them, the team's making and the keys the test made through the store, by no one in particular.
+                    #expect(entries.first?.type == "team.created" && entries.first?.resource == "team")
+                    #expect(entries.dropFirst().dropLast(9).allSatisfy { $0.type == "key.created" && $0.actor == nil })
+                    #expect(entries.dropLast(9).allSatisfy { $0.actor == nil })
                     #expect(entries.suffix(9).dropLast().allSatisfy { $0.actor == actor })
                     #expect(entries.last?.actor == "cli" && entries.last?.resource == "key:\(keyID)")
                     for secret in [keySecret, hookSecret, try #require(rotated.json["secret"] as? String), "correct horse battery"] {

@@ -7,6 +7,7 @@ import NIOCore
 import SQLKit
 import Testing
 
+@testable import ConduitChat
 @testable import ConduitCore
 @testable import ConduitEvents
 @testable import Store
@@ -32,6 +33,8 @@ extension EndToEnd {
             lines += headers.map { "\($0): \($1)" }
             return lines.joined(separator: "\r\n") + "\r\n\r\n"
         }
+
+        private static func code(_ message: [String: Any]?) -> String? { (message?["error"] as? [String: Any])?["code"] as? String }
 
         private static func resources(_ messages: [[String: Any]]) -> [String] {
             messages.compactMap { ($0["event"] as? [String: Any])?["resource"] as? String }
@@ -240,6 +243,76 @@ extension EndToEnd {
                     #expect((gone?["viewers"] as? [Any])?.isEmpty == true, "a disconnected viewer leaves")
                     watcher.close()
                     stranger.close()
+                }
+            }
+        }
+
+        @Test(
+            "a chat turn started over the socket streams the provider's chunks as chat.chunk then chat.done, metered as the route's; cancel stops it and the provider's call; a key without the chat scope, a bad request and an unknown model get the error with the turn's id"
+        )
+        func chatTurns() async throws {
+            let provider = FakeProvider()
+            try await provider.application().test(.live) { providerClient in
+                try await TestDatabase.withTeam(.sqlite) { store, team in
+                    let chat = try await store.keys.create(name: "chat", teamID: team.id, scopes: [.chat]).secret
+                    let jobsOnly = try await store.keys.create(name: "jobs", teamID: team.id, scopes: [.jobs]).secret
+                    let port = try #require(providerClient.port)
+                    let app = try TestServer.authenticatedApplication(store: store) { configuration in
+                        configuration.chat.models = try! GatewayModelTable([
+                            GatewayModel(name: "smart", deployments: [ChatGatewayTests.deployment("a", port: port)])
+                        ])
+                    }
+                    try await app.test(.live) { client in
+                        let socket = try await TestSocket(port: try #require(client.port), headers: Self.bearer(chat))
+                        let request: [String: Any] = ["model": "smart", "messages": [["role": "user", "content": "hi"]]]
+                        try socket.send(["type": "chat", "id": "t1", "request": request])
+                        var words: [String] = []
+                        var message = await socket.next()
+                        while let chunk = message, chunk["type"] as? String == "chat.chunk", words.count < 10 {
+                            #expect(chunk["id"] as? String == "t1")
+                            let choice = ((chunk["chunk"] as? [String: Any])?["choices"] as? [[String: Any]])?.first
+                            words.append((choice?["delta"] as? [String: Any])?["content"] as? String ?? "")
+                            message = await socket.next()
+                        }
+                        #expect(words.joined() == "hello there ", "the provider's default answer, word by word")
+                        #expect(message?["type"] as? String == "chat.done" && message?["id"] as? String == "t1")
+                        let sent = try #require(provider.calls(to: "a").last)
+                        #expect(sent.body["stream"] == .bool(true) && sent.body["model"] == .string("upstream-a"))
+                        let metered = try await eventually(within: .seconds(5), every: .milliseconds(50)) {
+                            try await store.usage.summary(teamID: team.id, from: 0, to: .max).contains {
+                                $0.model == "smart" && $0.requests >= 1
+                            }
+                        }
+                        #expect(metered, "the turn is recorded as the route's calls are")
+
+                        // Cancelled after its first chunk: the socket says so and the provider's stream is dropped.
+                        provider.script("a", [.endless])
+                        try socket.send(["type": "chat", "id": "t2", "request": request])
+                        #expect(await socket.next("chat.chunk")?["id"] as? String == "t2")
+                        try socket.send(["type": "cancel", "id": "t2"])
+                        #expect(await socket.next("cancelled")?["id"] as? String == "t2")
+                        let dropped = try await eventually(within: .seconds(3), every: .milliseconds(20)) { provider.abandonedStreams >= 1 }
+                        #expect(dropped, "cancelling the turn cancels the provider's call")
+                        try socket.send(["type": "cancel", "id": "t2"])
+                        #expect(Self.code(await socket.next("error")) == "unknown_operation")
+
+                        try socket.send([
+                            "type": "chat", "id": "t3",
+                            "request": ["model": "nonexistent", "messages": [["role": "user", "content": "hi"]]],
+                        ])
+                        let unknown = await socket.next("error")
+                        #expect(
+                            unknown?["id"] as? String == "t3" && Self.code(unknown) == "model_not_found", "\(String(describing: unknown))")
+                        try socket.send(["type": "chat", "id": "t4", "request": "hello"])
+                        #expect(Self.code(await socket.next("error")) == "invalid_value")
+                        socket.close()
+
+                        let refused = try await TestSocket(port: try #require(client.port), headers: Self.bearer(jobsOnly))
+                        try refused.send(["type": "chat", "id": "t5", "request": request])
+                        #expect(Self.code(await refused.next("error")) == "insufficient_scope")
+                        #expect(provider.calls(to: "a").count == 2, "refused turns never reach the provider")
+                        refused.close()
+                    }
                 }
             }
         }

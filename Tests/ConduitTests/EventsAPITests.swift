@@ -67,20 +67,22 @@ extension EndToEnd {
                 let jobIDs = try await Self.completeJobs(3, store: store, team: team)
                 let app = try TestServer.authenticatedApplication(store: store)
                 try await app.test(.router) { client in
-                    // The team's two key.created, then its three job.completed: 1…5.
+                    // The team's making, its two key.created, then its three job.completed: 1…6.
                     let (status, all) = try await Self.get(client, "/v1/events?limit=100", key: adminKey)
                     #expect(status == .ok)
-                    #expect(Self.types(all) == ["key.created", "key.created"], "an admin key reads the keys' events, not the jobs'")
+                    #expect(
+                        Self.types(all) == ["team.created", "key.created", "key.created"],
+                        "an admin key reads the keys' events, not the jobs'")
                     let (_, jobs) = try await Self.get(client, "/v1/events?limit=100", key: jobsKey)
                     #expect(Self.types(jobs) == ["job.completed", "job.completed", "job.completed"])
-                    #expect(Self.sequences(jobs) == [3, 4, 5])
+                    #expect(Self.sequences(jobs) == [4, 5, 6])
                     let first = try #require((jobs["data"] as? [[String: Any]])?.first)
                     #expect(first["resource"] as? String == "job:\(jobIDs[0])")
                     #expect((first["data"] as? [String: Any])?["job_id"] as? String == jobIDs[0])
-                    let (_, page) = try await Self.get(client, "/v1/events?limit=1&after=3", key: jobsKey)
-                    #expect(Self.sequences(page) == [4] && page["has_more"] as? Bool == true && page["last_id"] as? String == "4")
+                    let (_, page) = try await Self.get(client, "/v1/events?limit=1&after=4", key: jobsKey)
+                    #expect(Self.sequences(page) == [5] && page["has_more"] as? Bool == true && page["last_id"] as? String == "5")
                     let (_, one) = try await Self.get(client, "/v1/events?resource=job:\(jobIDs[2])", key: jobsKey)
-                    #expect(Self.sequences(one) == [5])
+                    #expect(Self.sequences(one) == [6])
                     let (_, typed) = try await Self.get(client, "/v1/events?types=job.cancelled,job.discarded", key: jobsKey)
                     #expect(Self.types(typed).isEmpty)
                     #expect(try await Self.get(client, "/v1/events?types=job.exploded", key: jobsKey).0 == .badRequest)
@@ -88,9 +90,9 @@ extension EndToEnd {
                     #expect(
                         forbidden.0 == .forbidden && (forbidden.1["error"] as? [String: Any])?["code"] as? String == "insufficient_scope")
                     #expect(try await Self.get(client, "/v1/events?after=-1", key: jobsKey).0 == .badRequest)
-                    // The other team: its own key's event, none of this team's.
+                    // The other team: its own making and its key's event, none of this team's.
                     let (_, theirs) = try await Self.get(client, "/v1/events?limit=100", key: otherKey)
-                    #expect(Self.types(theirs) == ["key.created"] && Self.sequences(theirs) == [1])
+                    #expect(Self.types(theirs) == ["team.created", "key.created"] && Self.sequences(theirs) == [1, 2])
                 }
             }
         }
@@ -108,7 +110,8 @@ extension EndToEnd {
                     NewJob(kind: Webhook.deliveryKind, queue: "test", input: "{}"), teamID: team.id)
                 _ = try await store.jobs.claim(queue: "test", limit: 10, node: "n", lease: 60_000)
                 #expect(try await store.jobs.complete(delivery.id, node: "n", result: "{}"))
-                let events = try await store.events.list(teamID: team.id)
+                // After the team's own first event, its making.
+                let events = try await store.events.list(teamID: team.id).filter { $0.topic != "team.created" }
                 #expect(events.map(\.topic) == ["job.discarded", "job.cancelled"])
                 #expect(events.first?.payload.contains(#""error":"boom""#) == true)
                 #expect(events.map(\.resource) == ["job:\(failing.id)", "job:\(waiting.id)"])

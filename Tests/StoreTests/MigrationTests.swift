@@ -23,6 +23,17 @@ struct MigrationTests {
         return secret
     }
 
+    /// A team as the code of an older schema made it (today's also records an event, in a later table).
+    static func oldTeam(in database: Database, name: String) async throws -> Team {
+        let team = Team(id: UUID().uuidString, name: name, createdAt: StoreTime.now())
+        try await database.read { sql in
+            try await sql.raw(
+                "INSERT INTO teams (id, name, created_at) VALUES (\(bind: team.id), \(bind: team.name), \(bind: team.createdAt))"
+            ).run()
+        }
+        return team
+    }
+
     @Test(
         "migrating creates every table once; running it again, or from several processes at once, does nothing more",
         arguments: Backend.allCases)
@@ -111,7 +122,7 @@ struct MigrationTests {
         let database = try await Database.open(location, logger: TestDatabase.logger)
         do {
             #expect(try await database.migrate(upTo: 11) == Array(1...11))
-            let team = try await database.teams.create(name: "before")
+            let team = try await Self.oldTeam(in: database, name: "before")
             let issued = try await Self.oldKey(in: database, name: "old", teamID: team.id, scopes: [.embeddings])
             // As the previous version's code wrote it (today's insert names the newer unique index).
             let user = User(id: "u1", teamID: team.id, email: "a@b.c", role: .member, createdAt: StoreTime.now())
@@ -142,7 +153,7 @@ struct MigrationTests {
             await #expect(throws: StoreError.self) {
                 try await database.users.create(email: "a@b.c", password: "password2", role: .member, teamID: team.id)
             }
-            let other = try await database.teams.create(name: "other")
+            let other = try await Self.oldTeam(in: database, name: "other")
             _ = try await database.users.create(email: "a@b.c", password: "password2", role: .member, teamID: other.id)
             // The cascades still hold: deleting the team deletes its users and, through them, their refresh tokens.
             try await database.read { try await $0.raw("DELETE FROM teams WHERE id = \(bind: team.id)").run() }
@@ -160,8 +171,8 @@ struct MigrationTests {
         let database = try await Database.open(location, logger: TestDatabase.logger)
         do {
             try await database.migrate(upTo: 10)
-            let team = try await database.teams.create(name: "before")
-            let defaultTeam = try await database.teams.create(name: "default")
+            let team = try await Self.oldTeam(in: database, name: "before")
+            let defaultTeam = try await Self.oldTeam(in: database, name: "default")
             let bootstrap = try await Self.oldKey(in: database, name: "bootstrap admin", teamID: defaultTeam.id, scopes: Scope.teamScopes)
             let impostor = try await Self.oldKey(in: database, name: "bootstrap admin", teamID: team.id, scopes: Scope.teamScopes)
             let teamAdmin = try await Self.oldKey(in: database, name: "team admin", teamID: team.id, scopes: Scope.teamScopes)

@@ -39,18 +39,24 @@ package struct ChatCompletionsController: Sendable {
     }
 
     private func complete(_ request: Request, context: ConduitRequestContext) async throws -> Response {
+        try await serve(context: context, cacheControl: request.headers[.cacheControl] ?? "") {
+            try await request.parseJSONObject(limit: limits.current.maxBodyBytes)
+        }
+    }
+
+    /// Serves the call whose body `read` gives, as `context`'s caller: the route's work, and a WebSocket's chat turn's.
+    func serve(context: ConduitRequestContext, cacheControl: String, read: () async throws -> [String: JSONValue]) async throws
+        -> Response
+    {
         let started = ContinuousClock.now
         let configuration = gateway.configuration.current
         let admitted = try await CallAdmission(gateway: gateway, rateLimiter: rateLimiter, meter: meter).admit(
-            ChatCompletionRequest.self, route: Self.route, context: context, configuration: configuration, started: started
-        ) { try await request.parseJSONObject(limit: limits.current.maxBodyBytes) }
+            ChatCompletionRequest.self, route: Self.route, context: context, configuration: configuration, started: started, read: read)
         let (body, model, metering) = (admitted.body, admitted.model, admitted.metering)
         let call = Call(
             body: body, model: model, configuration: configuration, deadline: started + configuration.totalTimeout, metering: metering)
         do {
-            var response =
-                body.stream
-                ? try await stream(call) : try await answer(call, cacheControl: request.headers[.cacheControl] ?? "")
+            var response = body.stream ? try await stream(call) : try await answer(call, cacheControl: cacheControl)
             for field in metering.reservation.admission?.headers ?? [:] { response.headers.append(field) }
             return response
         } catch {

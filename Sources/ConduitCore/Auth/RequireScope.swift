@@ -14,11 +14,14 @@ package struct RequireScope: RouterMiddleware {
         guard let identity = context.identity else {
             throw APIKeyAuthenticator.unauthorized("no API key: send it as 'Authorization: Bearer KEY'", code: "missing_api_key")
         }
-        guard identity.scopes.contains(scope) else {
-            throw APIError(
-                status: .forbidden, message: "these credentials lack the '\(scope.rawValue)' scope", type: "permission_error",
-                code: "insufficient_scope")
-        }
+        guard identity.scopes.contains(scope) else { throw Self.lacking(scope) }
         return try await next(request, context)
+    }
+
+    /// The refusal of credentials without `scope`.
+    package static func lacking(_ scope: Scope) -> APIError {
+        APIError(
+            status: .forbidden, message: "these credentials lack the '\(scope.rawValue)' scope", type: "permission_error",
+            code: "insufficient_scope")
     }
 }
