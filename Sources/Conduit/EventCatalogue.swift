@@ -36,8 +36,9 @@ public enum EventCatalogue {
             `{"type": "chat", "id": "t1", "request": {…a chat completion request…}}` (a key with the `chat` scope),
             is served as `POST /v1/chat/completions` serves a stream (the same limits, routing and metering) and
             answered by `chat.chunk` (`{"id", "chunk": {…OpenAI's chunk…}}`) messages as the provider sends them,
-            then `chat.done`, or `chat.error` (`{"id", "error"}`) when the provider breaks off; `{"type": "cancel",
-            "id": "t1"}` stops it and the provider's call (`cancelled`); a turn refused is an `error` with its id.
+            then `chat.done`, or an `error` with its id (refused, or the provider broke off); `{"type": "cancel",
+            "id": "t1"}` stops it and the provider's call (`cancelled`). It runs as the caller is when it starts (a
+            key revoked since the handshake closes the socket; changed limits apply).
 
             This file is generated: `conduit events types > docs/events.md`.
 

@@ -43,13 +43,38 @@ struct EventAccess: Sendable {
     /// or expired, a user deleted, may not. A store that cannot answer does not end a channel.
     static func stillAllowed(_ identity: Identity?, teamID: String, store: Database) async -> Bool {
         do {
-            if let keyID = identity?.keyID {
-                return try await store.keys.find(id: keyID, teamID: teamID)?.isUsable(at: StoreTime.now()) ?? false
+            // Asked all the stream's life, from its long-lived task.
+            return try await inChildTask {
+                if let keyID = identity?.keyID {
+                    return try await store.keys.find(id: keyID, teamID: teamID)?.isUsable(at: StoreTime.now()) ?? false
+                }
+                if let userID = identity?.userID { return try await store.users.find(id: userID) != nil }
+                return true
             }
-            if let userID = identity?.userID { return try await store.users.find(id: userID) != nil }
-            return true
         } catch {
             return true
+        }
+    }
+
+    /// The caller as the store has it now (its scopes and limits as they are set now), for work a socket
+    /// starts long after its handshake; nil when the key was revoked or expired, or the user deleted.
+    /// The store failing, the handshake's identity stands, as `stillAllowed` lets the caller pass.
+    static func refreshed(_ identity: Identity, store: Database) async -> Identity? {
+        do {
+            return try await inChildTask {
+                if let keyID = identity.keyID {
+                    guard let key = try await store.keys.find(id: keyID, teamID: identity.teamID), key.isUsable(at: StoreTime.now()),
+                        let team = try await store.teams.find(id: identity.teamID)
+                    else { return nil }
+                    return Identity(key: key, teamLimits: team.limits)
+                }
+                if let userID = identity.userID {
+                    return try await store.users.findWithTeamLimits(id: userID).map { Identity(user: $0.user, teamLimits: $0.teamLimits) }
+                }
+                return identity
+            }
+        } catch {
+            return identity
         }
     }
 }

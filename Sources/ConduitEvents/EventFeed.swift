@@ -1,3 +1,4 @@
+import ConduitCore
 import Store
 
 /// What a live channel sends from the client's place on, whatever it speaks (SSE, a WebSocket
@@ -41,12 +42,17 @@ struct EventFeed {
             switch phase {
             case .start:
                 phase = .backlog
-                if after > 0, let earliest = try await store.events.earliestSequence(teamID: subscription.teamID), earliest > after + 1 {
+                let (store, teamID) = (store, subscription.teamID)
+                if after > 0, let earliest = try await inChildTask({ try await store.events.earliestSequence(teamID: teamID) }),
+                    earliest > after + 1
+                {
                     return .expired(earliest: earliest)
                 }
             case .backlog:
-                let page = try await store.events.list(
-                    teamID: subscription.teamID, after: after, filter: subscription.filter, limit: EventHub.page)
+                let (store, teamID, after, filter) = (store, subscription.teamID, after, subscription.filter)
+                let page = try await inChildTask {
+                    try await store.events.list(teamID: teamID, after: after, filter: filter, limit: EventHub.page)
+                }
                 if page.count < EventHub.page { phase = .live }
                 ready = page.map(StreamedEvent.init)[...]
             case .live:

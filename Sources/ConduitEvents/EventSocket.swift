@@ -41,8 +41,9 @@ struct EventSocket: Sendable {
     static let maxViewed = 20
     /// Most operations running at once on one socket.
     static let maxOperations = 4
-    /// Largest message a client may send.
-    static let maxMessageBytes = 16 * 1024
+    /// Largest message a client may send: 16 KiB, or a request body's largest where operations are
+    /// offered (a chat turn carries its conversation).
+    let maxMessageBytes: Int
 
     /// Serves the socket until the client closes it, the server does (a subscription fell behind, the
     /// caller's access ended), or the node stops.
@@ -60,6 +61,23 @@ struct EventSocket: Sendable {
         // Ends the socket from the server's side: once a close is sent, the client may not answer it, and
         // nothing must wait for it to.
         let (ends, end) = AsyncStream.makeStream(of: Void.self)
+        var failure: (any Error)?
+        do {
+            try await serve(
+                inbound: inbound, outbound: outbound, presenceMessages: presenceMessages, socket: socket, pumps: pumps, running: running,
+                ends: ends, end: end, logger: logger)
+        } catch {
+            failure = error
+        }
+        // Operations end with their socket, and settle (a chat turn's metering) before it is gone.
+        await running.cancelAndWait()
+        if let failure { throw failure }
+    }
+
+    private func serve(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, presenceMessages: AsyncStream<String>, socket: UInt64,
+        pumps: SocketTasks, running: SocketTasks, ends: AsyncStream<Void>, end: AsyncStream<Void>.Continuation, logger: Logger
+    ) async throws {
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { for await message in presenceMessages { try? await outbound.write(.text(message)) } }
@@ -100,8 +118,9 @@ struct EventSocket: Sendable {
         _ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, socket: UInt64, pumps: SocketTasks, running: SocketTasks,
         end: AsyncStream<Void>.Continuation, logger: Logger
     ) async throws {
-        for try await message in inbound.messages(maxSize: Self.maxMessageBytes) {
-            guard case .text(let text) = message,
+        for try await message in inbound.messages(maxSize: maxMessageBytes) {
+            // Strict JSON, as the API's bodies are: an operation hands the parsed message on as it is.
+            guard case .text(let text) = message, case .object(let fields)? = try? StrictJSON.parse(Array(text.utf8)),
                 let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8))
             else {
                 try await send(
@@ -110,7 +129,17 @@ struct EventSocket: Sendable {
             }
             do {
                 if let operation = operations[request.type] {
-                    try start(operation, message: text, id: request.id, running: running, outbound: outbound)
+                    // Run as the caller is now: a key revoked since the handshake starts nothing, and limits
+                    // changed since apply.
+                    var caller = self.caller
+                    if let identity = caller.identity {
+                        guard let current = await EventAccess.refreshed(identity, store: store) else {
+                            await refuseAccess(outbound: outbound, end: end)
+                            return
+                        }
+                        caller.identity = current
+                    }
+                    try start(operation, message: fields, id: request.id, as: caller, running: running, outbound: outbound)
                     continue
                 }
                 switch request.type {
@@ -179,19 +208,21 @@ struct EventSocket: Sendable {
                     throw APIError.invalidRequest(
                         "unknown message type; the types are \(types.joined(separator: ", "))", param: "type", code: "invalid_value")
                 }
-            } catch let error as APIError {
-                try await send(error: error, id: request.id, to: outbound)
+            } catch {
+                try await send(error: APIError(error), id: request.id, to: outbound)
             }
         }
     }
 
-    /// Starts `operation` as the client's message `text` asks, in a task of its own under `id`; its
-    /// replies, and the error that ends it, carry the id.
+    /// Starts `operation` as the client's `message` asks, in a task of its own under `id`, as `caller`. Its
+    /// replies carry the id; when it ends, the socket says how (`TYPE.done`, or `error`), once the id is
+    /// free again.
     private func start(
-        _ operation: any SocketOperation, message text: String, id: String?, running: SocketTasks, outbound: WebSocketOutboundWriter
+        _ operation: any SocketOperation, message: [String: JSONValue], id: String?, as caller: ConduitRequestContext,
+        running: SocketTasks, outbound: WebSocketOutboundWriter
     ) throws {
         let id = try Self.subscriptionID(id)
-        if let identity, !identity.scopes.contains(operation.scope) { throw RequireScope.lacking(operation.scope) }
+        if let identity = caller.identity, !identity.scopes.contains(operation.scope) { throw RequireScope.lacking(operation.scope) }
         guard !running.has(id) else {
             throw APIError.invalidRequest("operation '\(id)' is running already", param: "id", code: "duplicate_operation")
         }
@@ -199,7 +230,6 @@ struct EventSocket: Sendable {
             throw APIError.invalidRequest(
                 "a socket runs at most \(Self.maxOperations) operations at once", param: "id", code: "too_many_operations")
         }
-        let message = try JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8))
         let type = operation.type
         let reply: SocketReply = { kind, fields in
             var reply = fields
@@ -207,15 +237,17 @@ struct EventSocket: Sendable {
             reply["id"] = .string(id)
             try await outbound.write(.text(String(decoding: try wireJSON(JSONValue.object(reply)), as: UTF8.self)))
         }
-        let caller = self.caller
         running.start(id, resource: nil) {
+            let failure: APIError?
             do {
                 try await operation.run(message, context: caller, reply: reply)
+                failure = nil
             } catch {
-                // Cancelled by the client (which is told `cancelled`) or by its leaving: nothing to say.
-                if !Task.isCancelled { try? await send(error: APIError(error), id: id, to: outbound) }
+                failure = APIError(error)
             }
-            _ = running.forget(id)
+            // Cancelled by the client, it was taken out and the client is told `cancelled`; by the socket's end, no one listens.
+            guard running.forget(id), !Task.isCancelled else { return }
+            if let failure { try? await send(error: failure, id: id, to: outbound) } else { try? await reply("done", [:]) }
         }
     }
 
@@ -314,5 +346,11 @@ private final class SocketTasks: Sendable {
 
     func cancelAll() {
         for pump in pumps.withLock({ $0.values }) { pump.task.cancel() }
+    }
+
+    func cancelAndWait() async {
+        let tasks = pumps.withLock { $0.values.map(\.task) }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
     }
 }

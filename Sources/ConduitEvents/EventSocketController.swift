@@ -14,8 +14,11 @@ struct EventSocketController: Sendable {
     let catalogue: [any EventPayload.Type]
     /// The work the node's features offer on a socket, by its message type.
     let operations: [String: any SocketOperation]
+    let limits: Live<APILimits>
 
     static let path = "/v1/ws"
+    /// Largest message of a socket without operations: subscriptions and presence are small.
+    static let maxMessageBytes = 16 * 1024
     /// How long a ticket may wait to be used: long enough to open the socket, too short to be worth stealing.
     static let ticketLifetime: Duration = .seconds(30)
 
@@ -35,7 +38,8 @@ struct EventSocketController: Sendable {
         try await Self.spendTicket(context, store: teams.store)
         let socket = EventSocket(
             hub: hub, presence: presence, store: teams.store, teamID: teamID, caller: context,
-            access: EventAccess(catalogue: catalogue, scopes: context.identity?.scopes), operations: operations)
+            access: EventAccess(catalogue: catalogue, scopes: context.identity?.scopes), operations: operations,
+            maxMessageBytes: operations.isEmpty ? Self.maxMessageBytes : max(Self.maxMessageBytes, limits.current.maxBodyBytes))
         offer.accept { inbound, outbound, webSocket in
             defer { place.release() }
             try await socket.run(inbound: inbound, outbound: outbound, logger: webSocket.logger)

@@ -43,8 +43,9 @@ package struct EventsFeature: ConduitFeature {
         let events = EventsController(teams: teams, hub: hub, catalogue: catalogue)
         events.addRoutes(to: routes.requiring(nil))
         events.addAuditRoute(to: routes.requiring(.admin))
-        EventSocketController(teams: teams, hub: hub, presence: presence, catalogue: catalogue, operations: socketWork).addRoutes(
-            to: routes.requiring(nil))
+        EventSocketController(teams: teams, hub: hub, presence: presence, catalogue: catalogue, operations: socketWork, limits: limits)
+            .addRoutes(
+                to: routes.requiring(nil))
     }
 
     package var webSocketPaths: [String] { [EventSocketController.path] }

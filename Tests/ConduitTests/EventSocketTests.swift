@@ -305,12 +305,27 @@ extension EndToEnd {
                             unknown?["id"] as? String == "t3" && Self.code(unknown) == "model_not_found", "\(String(describing: unknown))")
                         try socket.send(["type": "chat", "id": "t4", "request": "hello"])
                         #expect(Self.code(await socket.next("error")) == "invalid_value")
+                        // JSON the API's strict reading refuses is an error, and the socket stays.
+                        socket.sendText(#"{"type":"chat","id":"t5","request":{"model":"smart","x":1e400}}"#)
+                        #expect(Self.code(await socket.next("error")) == "invalid_message")
+                        // A stream the provider breaks off ends the turn with the error, not chat.done.
+                        provider.script("a", [.resetMidStream])
+                        try socket.send(["type": "chat", "id": "t6", "request": request])
+                        let broken = await socket.next("error")
+                        #expect(
+                            broken?["id"] as? String == "t6" && Self.code(broken) == "upstream_stream_interrupted",
+                            "\(String(describing: broken))")
+                        // The id is free as soon as its end is told.
+                        try socket.send(["type": "chat", "id": "t6", "request": request])
+                        #expect(await socket.next("chat.done")?["id"] as? String == "t6")
+                        try socket.send(["type": "ping"])
+                        #expect(await socket.next("pong") != nil)
                         socket.close()
 
                         let refused = try await TestSocket(port: try #require(client.port), headers: Self.bearer(jobsOnly))
                         try refused.send(["type": "chat", "id": "t5", "request": request])
                         #expect(Self.code(await refused.next("error")) == "insufficient_scope")
-                        #expect(provider.calls(to: "a").count == 2, "refused turns never reach the provider")
+                        #expect(provider.calls(to: "a").count == 4, "refused turns never reach the provider")
                         refused.close()
                     }
                 }

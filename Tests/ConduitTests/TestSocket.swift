@@ -46,6 +46,9 @@ final class TestSocket: Sendable {
         }
     }
 
+    /// Sends `text` as it is, for messages JSONSerialization would not write.
+    func sendText(_ text: String) { outgoing.yield(text) }
+
     func send(_ message: [String: Any]) throws {
         outgoing.yield(String(decoding: try JSONSerialization.data(withJSONObject: message), as: UTF8.self))
     }

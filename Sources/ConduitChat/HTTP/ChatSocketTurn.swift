@@ -4,12 +4,13 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Store
+import Synchronization
 
 /// A chat turn over the event WebSocket (`GET /v1/ws`): `{"type": "chat", "id": "t1", "request": {…}}`
 /// with a chat completion request. It is served as `POST /v1/chat/completions` serves a stream (the same
 /// admission, limits, routing, retries and metering), and its answer comes back message by message as
-/// the provider sends it: `chat.chunk` (`"chunk"`: OpenAI's chunk object), then `chat.done`; a stream the
-/// provider breaks off ends with `chat.error` (`"error"`: the API's error object). `{"type": "cancel",
+/// the provider sends it: `chat.chunk` (`"chunk"`: OpenAI's chunk object), then `chat.done` (the socket
+/// sends it), or an `error` with the turn's id (refused, or the provider broke off). `{"type": "cancel",
 /// "id": "t1"}` stops it, and the provider's call with it.
 struct ChatSocketTurn: SocketOperation {
     let controller: ChatCompletionsController
@@ -24,25 +25,36 @@ struct ChatSocketTurn: SocketOperation {
         // A turn over a socket is a stream, whatever the request says.
         request["stream"] = true
         let response = try await controller.serve(context: context, cacheControl: "") { request }
-        try await response.body.write(Relay(reply: reply))
+        let interruption = Interruption()
+        try await response.body.write(Relay(reply: reply, interruption: interruption))
+        if let error = interruption.error { throw error }
+    }
+
+    /// The error the stream ended with, as the route writes it into the stream after the chunks.
+    private final class Interruption: Sendable {
+        private let state = Mutex<APIError?>(nil)
+        var error: APIError? { state.withLock { $0 } }
+        func record(_ error: APIError) { state.withLock { $0 = error } }
     }
 
     /// Turns the server-sent events the route would write into the socket's messages.
     private struct Relay: ResponseBodyWriter {
         let reply: SocketReply
+        let interruption: Interruption
         var splitter = EventSplitter()
 
         mutating func write(_ buffer: ByteBuffer) async throws {
             for event in splitter.events(after: buffer) {
-                guard let payload = Self.data(of: event) else { continue }
-                if payload == Self.done {
-                    try await reply("done", [:])
-                } else if case .object(let object)? = try? JSONDecoder().decode(JSONValue.self, from: payload) {
-                    if let error = object["error"] {
-                        try await reply("error", ["error": error])
-                    } else {
-                        try await reply("chunk", ["chunk": .object(object)])
-                    }
+                guard let payload = Self.data(of: event), payload != Self.done,
+                    case .object(let object)? = try? StrictJSON.parse(payload)
+                else { continue }
+                if case .object(let error)? = object["error"] {
+                    interruption.record(
+                        APIError(
+                            status: .badGateway, message: error["message"]?.stringValue ?? "the provider's stream broke off",
+                            type: error["type"]?.stringValue ?? "upstream_error", code: error["code"]?.stringValue))
+                } else {
+                    try await reply("chunk", ["chunk": .object(object)])
                 }
             }
         }
@@ -50,16 +62,20 @@ struct ChatSocketTurn: SocketOperation {
         consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
 
         /// The payload of an event: its `data:` lines joined, as a browser's EventSource joins them; nil
-        /// for an event without any (a comment).
-        private static func data(of event: ByteBuffer) -> Data? {
-            let lines = String(buffer: event).split(omittingEmptySubsequences: true, whereSeparator: \.isNewline)
-            let data = lines.filter { $0.hasPrefix("data:") }.map { line in
-                let value = line.dropFirst(5)
-                return value.first == " " ? value.dropFirst() : value
+        /// for an event without any (a comment). Lines end at CR or LF only, as server-sent events define
+        /// them (JSON may hold U+2028 unescaped).
+        private static func data(of event: ByteBuffer) -> [UInt8]? {
+            let newline = UInt8(ascii: "\n")
+            let carriageReturn = UInt8(ascii: "\r")
+            let lines = event.readableBytesView.split(whereSeparator: { $0 == newline || $0 == carriageReturn })
+            let data = lines.filter { $0.starts(with: Self.dataField) }.map { line in
+                let value = line.dropFirst(Self.dataField.count)
+                return value.first == UInt8(ascii: " ") ? value.dropFirst() : value
             }
-            return data.isEmpty ? nil : Data(data.joined(separator: "\n").utf8)
+            return data.isEmpty ? nil : Array(data.joined(separator: [newline]))
         }
 
-        private static let done = Data("[DONE]".utf8)
+        private static let dataField = Array("data:".utf8)
+        private static let done = Array("[DONE]".utf8)
     }
 }
