@@ -28,7 +28,7 @@ public enum EventCatalogue {
             (or `"left"`) and `{"type": "ping"}`; the server sends `subscribed`, `event`
             (`{"subscription": "s1", "event": {…}}`), `unsubscribed`, `events_expired`, `resync_required` (then
             it closes the socket, 1013), `presence.update` (`{"resource", "viewers": [{"key_id" or "user_id",
-            "since"}]}`, to the team's sockets watching the resource, on this node), `pong`, `unauthorized` (then
+            "since"}]}`, to the team's sockets watching the resource, on every node), `pong`, `unauthorized` (then
             it closes the socket, 1008) and `error` (`{"id", "error": {…}}`). Each subscription is an open stream
             for the limits (`events.max_streams_per_key`, `events.max_streams_per_team`); at most 20 per socket.
 

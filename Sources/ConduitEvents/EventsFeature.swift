@@ -35,7 +35,10 @@ package struct EventsFeature: ConduitFeature {
 
     package var jobWorkers: [any JobWorker] { [WebhookDeliveryWorker(store: teams.store, http: http, settings: settings)] }
 
-    package var services: [any Service] { [hub] }
+    package var services: [any Service] {
+        let hub = self.hub
+        return [hub, PresenceExchange(board: presence, store: teams.store, heartbeat: { hub.heartbeat })]
+    }
 
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         WebhooksController(teams: teams, queues: queues, settings: settings, limits: limits, topics: catalogue.map { $0.type })

@@ -247,6 +247,61 @@ extension EndToEnd {
             }
         }
 
+        @Test("presence crosses nodes: a viewer on one node is seen by a watcher on another within a second, and its leaving too")
+        func presenceAcrossNodes() async throws {
+            try await Events.withTwoNodes { first, second in
+                let team = try await first.teams.create(name: "t")
+                let watcherKey = try await first.keys.create(name: "a", teamID: team.id, scopes: [.jobs]).secret
+                let viewer = try await first.keys.create(name: "b", teamID: team.id, scopes: [.jobs])
+                // The watcher's node checks every 200 ms for nodes gone quiet; the viewer's tells all again only
+                // every minute, so what the watcher hears within the test is the viewer's changes as they happen.
+                let nodeA = try TestServer.authenticatedApplication(store: first, Events.eventsConfiguration { _ in })
+                let nodeB = try TestServer.authenticatedApplication(
+                    store: second, Events.eventsConfiguration { $0.heartbeat = .seconds(60) })
+                try await nodeA.test(.live) { clientA in
+                    try await nodeB.test(.live) { clientB in
+                        let watcher = try await TestSocket(port: try #require(clientA.port), headers: Self.bearer(watcherKey))
+                        try watcher.send(["type": "subscribe", "id": "c", "resource": "conversation:7"])
+                        #expect((await watcher.next("presence.update"))?["viewers"] as? [Any] != nil)
+                        // Both nodes listen once they serve; a viewer announced before would only be heard at the next heartbeat.
+                        try await Task.sleep(for: .milliseconds(300))
+                        let viewing = try await TestSocket(port: try #require(clientB.port), headers: Self.bearer(viewer.secret))
+                        let started = ContinuousClock.now
+                        try viewing.send(["type": "presence", "resource": "conversation:7", "state": "viewing"])
+                        var seen: [String] = []
+                        while seen.isEmpty, let update = await watcher.next("presence.update", within: .seconds(2)) {
+                            seen = (update["viewers"] as? [[String: Any]])?.compactMap { $0["key_id"] as? String } ?? []
+                        }
+                        #expect(seen == [viewer.key.id], "the other node's viewer")
+                        #expect(ContinuousClock.now - started < .seconds(1))
+                        let own = await viewing.next("presence.update")
+                        #expect(
+                            (own?["viewers"] as? [[String: Any]])?.compactMap { $0["key_id"] as? String } == [viewer.key.id],
+                            "its own node lists it once: a node takes no notice of its own notices")
+                        viewing.close()
+                        var gone = false
+                        while !gone, let update = await watcher.next("presence.update", within: .seconds(2)) {
+                            gone = (update["viewers"] as? [Any])?.isEmpty == true
+                        }
+                        #expect(gone, "a viewer that left another node is gone here too")
+                        // A node that stops without a word: its viewers go after three of its heartbeats (at least a second each).
+                        let ghost =
+                            #"{"every_ms":200,"node":"ghost","resource":"conversation:7","team_id":"\#(team.id)","viewers":[{"key_id":"k-ghost","since":1}]}"#
+                        try await second.presenceNotices.send(ghost)
+                        seen = []
+                        while seen.isEmpty, let update = await watcher.next("presence.update", within: .seconds(2)) {
+                            seen = (update["viewers"] as? [[String: Any]])?.compactMap { $0["key_id"] as? String } ?? []
+                        }
+                        #expect(seen == ["k-ghost"])
+                        let heard = ContinuousClock.now
+                        let forgotten = await watcher.next("presence.update", within: .seconds(5))
+                        #expect((forgotten?["viewers"] as? [Any])?.isEmpty == true && ContinuousClock.now - heard >= .seconds(2))
+                        watcher.close()
+                    }
+                }
+            }
+        }
+
         @Test(
             "a chat turn started over the socket streams the provider's chunks as chat.chunk then chat.done, metered as the route's; cancel stops it and the provider's call; a key without the chat scope, a bad request and an unknown model get the error with the turn's id"
         )
