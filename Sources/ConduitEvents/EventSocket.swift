@@ -119,99 +119,113 @@ struct EventSocket: Sendable {
         end: AsyncStream<Void>.Continuation, logger: Logger
     ) async throws {
         for try await message in inbound.messages(maxSize: maxMessageBytes) {
-            // Strict JSON, as the API's bodies are: an operation hands the parsed message on as it is.
-            guard case .text(let text) = message, case .object(let fields)? = try? StrictJSON.parse(Array(text.utf8)),
-                let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8))
-            else {
-                try await send(
-                    error: .invalidRequest("messages are JSON objects with a type", code: "invalid_message"), id: nil, to: outbound)
-                continue
+            // Each message is handled in a short task of its own: the reader lives as long as the socket, and a
+            // task keeps the stack its deepest call needed (decoding, subscribing, the store) until it ends.
+            let reading = try await inChildTask {
+                try await handle(message, outbound: outbound, socket: socket, pumps: pumps, running: running, end: end, logger: logger)
             }
-            do {
-                if let operation = operations[request.type] {
-                    // Run as the caller is now: a key revoked since the handshake starts nothing, and limits
-                    // changed since apply.
-                    var caller = self.caller
-                    if let identity = caller.identity {
-                        guard let current = await EventAccess.refreshed(identity, store: store) else {
-                            await refuseAccess(outbound: outbound, end: end)
-                            return
-                        }
-                        caller.identity = current
-                    }
-                    try start(operation, message: fields, id: request.id, as: caller, running: running, outbound: outbound)
-                    continue
-                }
-                switch request.type {
-                case "subscribe":
-                    let id = try Self.subscriptionID(request.id)
-                    guard !pumps.has(id) else {
-                        throw APIError.invalidRequest("subscription '\(id)' is open already", param: "id", code: "duplicate_subscription")
-                    }
-                    guard pumps.count < Self.maxSubscriptions else {
-                        throw APIError.invalidRequest(
-                            "a socket holds at most \(Self.maxSubscriptions) subscriptions", param: "id", code: "too_many_subscriptions")
-                    }
-                    let filter = try access.filter(types: request.types, resource: request.resource)
-                    // Reading the history needs the access the socket was opened with, still.
-                    guard await EventAccess.stillAllowed(identity, teamID: teamID, store: store) else {
-                        await refuseAccess(outbound: outbound, end: end)
-                        return
-                    }
-                    let subscription = try await hub.subscribe(teamID: teamID, holder: identity?.holder, filter: filter)
-                    if let resource = request.resource { presence.watch(socket, teamID: teamID, resource: resource) }
-                    pumps.start(id, resource: request.resource) {
-                        await pump(subscription, id: id, after: max(0, request.after ?? 0), to: outbound, end: end, logger: logger)
-                        // Ended by itself (not unsubscribed): its id is free again.
-                        if pumps.forget(id), let resource = request.resource {
-                            presence.unwatch(socket, teamID: teamID, resource: resource)
-                        }
-                    }
-                case "unsubscribe":
-                    let id = try Self.subscriptionID(request.id)
-                    guard let pump = pumps.remove(id) else {
-                        throw APIError(status: .notFound, message: "no subscription '\(id)'", param: "id", code: "unknown_subscription")
-                    }
-                    pump.task.cancel()
-                    await pump.task.value
-                    if let resource = pump.resource { presence.unwatch(socket, teamID: teamID, resource: resource) }
-                    try await outbound.write(.text(#"{"type":"unsubscribed","id":"\#(id)"}"#))
-                case "presence":
-                    guard let resource = request.resource, !resource.isEmpty, resource.utf8.count <= 200 else {
-                        throw APIError.invalidRequest(
-                            "resource must be 1 to 200 characters, as kind:id", param: "resource", code: "invalid_value")
-                    }
-                    guard request.state == "viewing" || request.state == "left" else {
-                        throw APIError.invalidRequest("state must be 'viewing' or 'left'", param: "state", code: "invalid_value")
-                    }
-                    guard
-                        presence.set(
-                            socket, teamID: teamID, resource: resource, viewing: request.state == "viewing", keyID: identity?.keyID,
-                            userID: identity?.userID, limit: Self.maxViewed)
-                    else {
-                        throw APIError.invalidRequest(
-                            "a socket views at most \(Self.maxViewed) resources at once", param: "resource", code: "too_many_viewed")
-                    }
-                case "ping":
-                    try await outbound.write(.text(#"{"type":"pong"}"#))
-                case "cancel":
-                    let id = try Self.subscriptionID(request.id)
-                    guard let operation = running.remove(id) else {
-                        throw APIError(
-                            status: .notFound, message: "no operation '\(id)' is running", param: "id", code: "unknown_operation")
-                    }
-                    operation.task.cancel()
-                    await operation.task.value
-                    try await outbound.write(.text(#"{"type":"cancelled","id":"\#(id)"}"#))
-                default:
-                    let types = ["subscribe", "unsubscribe", "presence", "ping", "cancel"] + operations.keys.sorted()
-                    throw APIError.invalidRequest(
-                        "unknown message type; the types are \(types.joined(separator: ", "))", param: "type", code: "invalid_value")
-                }
-            } catch {
-                try await send(error: APIError(error), id: request.id, to: outbound)
-            }
+            guard reading else { return }
         }
+    }
+
+    /// Does what a client's message asks; false when the socket is to be read no more (its access ended).
+    private func handle(
+        _ message: WebSocketMessage, outbound: WebSocketOutboundWriter, socket: UInt64, pumps: SocketTasks, running: SocketTasks,
+        end: AsyncStream<Void>.Continuation, logger: Logger
+    ) async throws -> Bool {
+        // Strict JSON, as the API's bodies are: an operation hands the parsed message on as it is.
+        guard case .text(let text) = message, case .object(let fields)? = try? StrictJSON.parse(Array(text.utf8)),
+            let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8))
+        else {
+            try await send(
+                error: .invalidRequest("messages are JSON objects with a type", code: "invalid_message"), id: nil, to: outbound)
+            return true
+        }
+        do {
+            if let operation = operations[request.type] {
+                // Run as the caller is now: a key revoked since the handshake starts nothing, and limits
+                // changed since apply.
+                var caller = self.caller
+                if let identity = caller.identity {
+                    guard let current = await EventAccess.refreshed(identity, store: store) else {
+                        await refuseAccess(outbound: outbound, end: end)
+                        return false
+                    }
+                    caller.identity = current
+                }
+                try start(operation, message: fields, id: request.id, as: caller, running: running, outbound: outbound)
+                return true
+            }
+            switch request.type {
+            case "subscribe":
+                let id = try Self.subscriptionID(request.id)
+                guard !pumps.has(id) else {
+                    throw APIError.invalidRequest("subscription '\(id)' is open already", param: "id", code: "duplicate_subscription")
+                }
+                guard pumps.count < Self.maxSubscriptions else {
+                    throw APIError.invalidRequest(
+                        "a socket holds at most \(Self.maxSubscriptions) subscriptions", param: "id", code: "too_many_subscriptions")
+                }
+                let filter = try access.filter(types: request.types, resource: request.resource)
+                // Reading the history needs the access the socket was opened with, still.
+                guard await EventAccess.stillAllowed(identity, teamID: teamID, store: store) else {
+                    await refuseAccess(outbound: outbound, end: end)
+                    return false
+                }
+                let subscription = try await hub.subscribe(teamID: teamID, holder: identity?.holder, filter: filter)
+                if let resource = request.resource { presence.watch(socket, teamID: teamID, resource: resource) }
+                pumps.start(id, resource: request.resource) {
+                    await pump(subscription, id: id, after: max(0, request.after ?? 0), to: outbound, end: end, logger: logger)
+                    // Ended by itself (not unsubscribed): its id is free again.
+                    if pumps.forget(id), let resource = request.resource {
+                        presence.unwatch(socket, teamID: teamID, resource: resource)
+                    }
+                }
+            case "unsubscribe":
+                let id = try Self.subscriptionID(request.id)
+                guard let pump = pumps.remove(id) else {
+                    throw APIError(status: .notFound, message: "no subscription '\(id)'", param: "id", code: "unknown_subscription")
+                }
+                pump.task.cancel()
+                await pump.task.value
+                if let resource = pump.resource { presence.unwatch(socket, teamID: teamID, resource: resource) }
+                try await outbound.write(.text(#"{"type":"unsubscribed","id":"\#(id)"}"#))
+            case "presence":
+                guard let resource = request.resource, !resource.isEmpty, resource.utf8.count <= 200 else {
+                    throw APIError.invalidRequest(
+                        "resource must be 1 to 200 characters, as kind:id", param: "resource", code: "invalid_value")
+                }
+                guard request.state == "viewing" || request.state == "left" else {
+                    throw APIError.invalidRequest("state must be 'viewing' or 'left'", param: "state", code: "invalid_value")
+                }
+                guard
+                    presence.set(
+                        socket, teamID: teamID, resource: resource, viewing: request.state == "viewing", keyID: identity?.keyID,
+                        userID: identity?.userID, limit: Self.maxViewed)
+                else {
+                    throw APIError.invalidRequest(
+                        "a socket views at most \(Self.maxViewed) resources at once", param: "resource", code: "too_many_viewed")
+                }
+            case "ping":
+                try await outbound.write(.text(#"{"type":"pong"}"#))
+            case "cancel":
+                let id = try Self.subscriptionID(request.id)
+                guard let operation = running.remove(id) else {
+                    throw APIError(
+                        status: .notFound, message: "no operation '\(id)' is running", param: "id", code: "unknown_operation")
+                }
+                operation.task.cancel()
+                await operation.task.value
+                try await outbound.write(.text(#"{"type":"cancelled","id":"\#(id)"}"#))
+            default:
+                let types = ["subscribe", "unsubscribe", "presence", "ping", "cancel"] + operations.keys.sorted()
+                throw APIError.invalidRequest(
+                    "unknown message type; the types are \(types.joined(separator: ", "))", param: "type", code: "invalid_value")
+            }
+        } catch {
+            try await send(error: APIError(error), id: request.id, to: outbound)
+        }
+        return true
     }
 
     /// Starts `operation` as the client's `message` asks, in a task of its own under `id`, as `caller`. Its
