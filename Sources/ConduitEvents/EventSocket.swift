@@ -2,6 +2,7 @@ import ConduitCore
 import Foundation
 import HTTPTypes
 import Logging
+import NIOCore
 import NIOWebSocket
 import ServiceLifecycle
 import Store
@@ -58,9 +59,9 @@ struct EventSocket: Sendable {
             presence.leave(socket)
             outbox.finish()
         }
-        // Ends the socket from the server's side: once a close is sent, the client may not answer it, and
-        // nothing must wait for it to.
-        let (ends, end) = AsyncStream.makeStream(of: Void.self)
+        // Ends the socket from the server's side (once a close is sent, the client may not answer it, and
+        // nothing must wait for it to), and asks for its access checks.
+        let (ends, end) = AsyncStream.makeStream(of: SocketSignal.self)
         var failure: (any Error)?
         do {
             try await serve(
@@ -76,47 +77,59 @@ struct EventSocket: Sendable {
 
     private func serve(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, presenceMessages: AsyncStream<String>, socket: UInt64,
-        pumps: SocketTasks, running: SocketTasks, ends: AsyncStream<Void>, end: AsyncStream<Void>.Continuation, logger: Logger
+        pumps: SocketTasks, running: SocketTasks, ends: AsyncStream<SocketSignal>, end: AsyncStream<SocketSignal>.Continuation,
+        logger: Logger
     ) async throws {
+        // Kept by the connection's event loop: no task sleeps for it.
+        let heartbeat = TimeAmount(hub.heartbeat)
+        let checks = caller.channel.eventLoop.scheduleRepeatedTask(initialDelay: heartbeat, delay: heartbeat) { _ in
+            end.yield(.checkAccess)
+        }
+        defer { checks.cancel() }
         try await withGracefulShutdownHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { for await message in presenceMessages { try? await outbound.write(.text(message)) } }
                 group.addTask {
                     try await read(inbound, outbound: outbound, socket: socket, pumps: pumps, running: running, end: end, logger: logger)
                 }
-                group.addTask { for await _ in ends { return } }
-                group.addTask { await watchAccess(outbound: outbound, end: end) }
+                group.addTask { await watch(ends, outbound: outbound, end: end) }
                 // The reader ends with the client, `ends` with the server: either way, the rest goes.
                 _ = try await group.next()
                 group.cancelAll()
             }
         } onGracefulShutdown: {
-            end.yield()
+            end.yield(.end)
         }
     }
 
-    /// Checks the caller's access every `events.heartbeat_seconds` for the whole socket: a key revoked or
-    /// expired (a user deleted) since it opened is sent `unauthorized` and the socket closed (1008).
-    private func watchAccess(outbound: WebSocketOutboundWriter, end: AsyncStream<Void>.Continuation) async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: hub.heartbeat)
-            guard !Task.isCancelled else { return }
-            if await !EventAccess.stillAllowed(identity, teamID: teamID, store: store) {
-                await refuseAccess(outbound: outbound, end: end)
+    /// Waits for the server to end the socket (`.end`), checking the caller's access for the whole socket
+    /// at each heartbeat meanwhile (`.checkAccess`): a key revoked or expired (a user deleted) since it
+    /// opened is sent `unauthorized` and the socket closed (1008).
+    private func watch(
+        _ signals: AsyncStream<SocketSignal>, outbound: WebSocketOutboundWriter, end: AsyncStream<SocketSignal>.Continuation
+    ) async {
+        for await signal in signals {
+            switch signal {
+            case .end:
                 return
+            case .checkAccess:
+                if await !EventAccess.stillAllowed(identity, teamID: teamID, store: store) {
+                    await refuseAccess(outbound: outbound, end: end)
+                    return
+                }
             }
         }
     }
 
-    private func refuseAccess(outbound: WebSocketOutboundWriter, end: AsyncStream<Void>.Continuation) async {
+    private func refuseAccess(outbound: WebSocketOutboundWriter, end: AsyncStream<SocketSignal>.Continuation) async {
         try? await outbound.write(.text(#"{"type":"unauthorized","reason":"the key was revoked or expired, or the user deleted"}"#))
         try? await outbound.close(.policyViolation, reason: "access ended")
-        end.yield()
+        end.yield(.end)
     }
 
     private func read(
         _ inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, socket: UInt64, pumps: SocketTasks, running: SocketTasks,
-        end: AsyncStream<Void>.Continuation, logger: Logger
+        end: AsyncStream<SocketSignal>.Continuation, logger: Logger
     ) async throws {
         for try await message in inbound.messages(maxSize: maxMessageBytes) {
             // Each message is handled in a short task of its own: the reader lives as long as the socket, and a
@@ -131,7 +144,7 @@ struct EventSocket: Sendable {
     /// Does what a client's message asks; false when the socket is to be read no more (its access ended).
     private func handle(
         _ message: WebSocketMessage, outbound: WebSocketOutboundWriter, socket: UInt64, pumps: SocketTasks, running: SocketTasks,
-        end: AsyncStream<Void>.Continuation, logger: Logger
+        end: AsyncStream<SocketSignal>.Continuation, logger: Logger
     ) async throws -> Bool {
         // Strict JSON, as the API's bodies are: an operation hands the parsed message on as it is.
         guard case .text(let text) = message, case .object(let fields)? = try? StrictJSON.parse(Array(text.utf8)),
@@ -268,7 +281,7 @@ struct EventSocket: Sendable {
     /// Sends a subscription's events: those after `after` from the log, then each new one as the hub reads it.
     private func pump(
         _ subscription: EventSubscription, id: String, after start: Int64, to outbound: WebSocketOutboundWriter,
-        end: AsyncStream<Void>.Continuation, logger: Logger
+        end: AsyncStream<SocketSignal>.Continuation, logger: Logger
     ) async {
         defer { hub.unsubscribe(subscription) }
         var feed = EventFeed(subscription, store: store, after: start)
@@ -287,7 +300,7 @@ struct EventSocket: Sendable {
                 case .overflowed:
                     try await outbound.write(.text(#"{"type":"resync_required","subscription":"\#(id)","after":\#(feed.after)}"#))
                     try await outbound.close(.unknown(1013), reason: "fell behind; resubscribe from after")
-                    end.yield()
+                    end.yield(.end)
                     return
                 case .closed:
                     return
@@ -338,6 +351,12 @@ extension UInt8 {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
     }
+}
+
+/// What the server's side tells a socket's watcher: end the socket, or check the caller's access.
+enum SocketSignal: Sendable {
+    case end
+    case checkAccess
 }
 
 /// A socket's subscriptions (each sending its events) or its running operations, each in a task of its own, by id.
