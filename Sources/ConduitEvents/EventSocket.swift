@@ -146,9 +146,8 @@ struct EventSocket: Sendable {
         _ message: WebSocketMessage, outbound: WebSocketOutboundWriter, socket: UInt64, pumps: SocketTasks, running: SocketTasks,
         end: AsyncStream<SocketSignal>.Continuation, logger: Logger
     ) async throws -> Bool {
-        // Strict JSON, as the API's bodies are: an operation hands the parsed message on as it is.
-        guard case .text(let text) = message, case .object(let fields)? = try? StrictJSON.parse(Array(text.utf8)),
-            let request = try? JSONDecoder().decode(ClientMessage.self, from: Data(text.utf8))
+        // Read as the API reads bodies: strict JSON.
+        guard case .text(let text) = message, let request = try? decodeStrictJSON(ClientMessage.self, from: ByteBuffer(string: text))
         else {
             try await send(
                 error: .invalidRequest("messages are JSON objects with a type", code: "invalid_message"), id: nil, to: outbound)
@@ -166,6 +165,8 @@ struct EventSocket: Sendable {
                     }
                     caller.identity = current
                 }
+                // An operation is handed the whole message, as it is.
+                let fields = try StrictJSON.parse(text.utf8).objectValue ?? [:]
                 try start(operation, message: fields, id: request.id, as: caller, running: running, outbound: outbound)
                 return true
             }

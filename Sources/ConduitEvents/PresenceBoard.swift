@@ -122,7 +122,7 @@ package final class PresenceBoard: Sendable {
         guard let notices = state.notices, let heartbeat = state.heartbeat else { return }
         var notice = Notice(
             node: node, teamID: place.teamID, resource: place.resource,
-            viewers: (state.viewers[place] ?? [:]).sorted { $0.key < $1.key }.map(\.value),
+            viewers: localViewers(place, in: state),
             every: Int64(heartbeat() / .milliseconds(1)))
         // A notification carries less than 8,000 bytes: the first viewers of a crowded place are told.
         while let text = try? wireJSON(notice) {
@@ -211,10 +211,15 @@ package final class PresenceBoard: Sendable {
     /// that watch or view it.
     private static func update(_ place: Place, in state: State) -> (String, Set<UInt64>) {
         let elsewhere = (state.elsewhere[place] ?? [:]).sorted { $0.key < $1.key }.flatMap(\.value.viewers)
-        let viewers = (state.viewers[place] ?? [:]).sorted { $0.key < $1.key }.map(\.value) + elsewhere
+        let viewers = localViewers(place, in: state) + elsewhere
         let message = PresenceUpdate(resource: place.resource, viewers: viewers)
         let text = String(decoding: (try? wireJSON(message)) ?? Data("{}".utf8), as: UTF8.self)
         return (text, Set((state.watchers[place] ?? [:]).keys).union((state.viewers[place] ?? [:]).keys))
+    }
+
+    /// The viewers of `place` on this node, in the order their sockets joined.
+    private static func localViewers(_ place: Place, in state: State) -> [Viewer] {
+        (state.viewers[place] ?? [:]).sorted { $0.key < $1.key }.map(\.value)
     }
 
     private struct PresenceUpdate: Encodable {

@@ -45,7 +45,7 @@ struct ChatSocketTurn: SocketOperation {
 
         mutating func write(_ buffer: ByteBuffer) async throws {
             for event in splitter.events(after: buffer) {
-                guard let payload = Self.data(of: event), payload != Self.done,
+                guard let payload = EventSplitter.data(of: event.readableBytesView), !payload.elementsEqual("[DONE]".utf8),
                     case .object(let object)? = try? StrictJSON.parse(payload)
                 else { continue }
                 if case .object(let error)? = object["error"] {
@@ -60,22 +60,5 @@ struct ChatSocketTurn: SocketOperation {
         }
 
         consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
-
-        /// The payload of an event: its `data:` lines joined, as a browser's EventSource joins them; nil
-        /// for an event without any (a comment). Lines end at CR or LF only, as server-sent events define
-        /// them (JSON may hold U+2028 unescaped).
-        private static func data(of event: ByteBuffer) -> [UInt8]? {
-            let newline = UInt8(ascii: "\n")
-            let carriageReturn = UInt8(ascii: "\r")
-            let lines = event.readableBytesView.split(whereSeparator: { $0 == newline || $0 == carriageReturn })
-            let data = lines.filter { $0.starts(with: Self.dataField) }.map { line in
-                let value = line.dropFirst(Self.dataField.count)
-                return value.first == UInt8(ascii: " ") ? value.dropFirst() : value
-            }
-            return data.isEmpty ? nil : Array(data.joined(separator: [newline]))
-        }
-
-        private static let dataField = Array("data:".utf8)
-        private static let done = Array("[DONE]".utf8)
     }
 }
