@@ -132,13 +132,15 @@ let package = Package(
         serverTarget("ConduitEvents", ["ConduitCore", "Store", asyncHTTPClient, crypto, nioPosix] + webSocket),
         // Teams, users, keys and usage reports; logins.
         serverTarget("ConduitAdmin", ["ConduitCore", "Store"]),
+        // The agent platform: agents and domains declared in files, the router, projects, sessions, specifications.
+        serverTarget("ConduitAgents", ["ConduitCore", "ConduitEmbeddings", "Store", crypto, yams]),
         // The composition root: configuration and which features a node runs; the API's OpenAPI document,
         // compiled in (served at /openapi.json).
         serverTarget(
             "Conduit",
             [
-                "ConduitAdmin", "ConduitChat", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights", "ConduitJobs",
-                "Store", .product(name: "Configuration", package: "swift-configuration"), coreMetrics,
+                "ConduitAdmin", "ConduitAgents", "ConduitChat", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights",
+                "ConduitJobs", "Store", .product(name: "Configuration", package: "swift-configuration"), coreMetrics,
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"), yams,
             ],
@@ -182,7 +184,8 @@ let package = Package(
         .testTarget(
             name: "ConduitTests",
             dependencies: [
-                "Conduit", "ConduitAdmin", "ConduitChat", "ConduitCore", "ConduitEmbeddings", "ConduitEvents", "ConduitInsights",
+                "Conduit", "ConduitAdmin", "ConduitAgents", "ConduitChat", "ConduitCore", "ConduitEmbeddings", "ConduitEvents",
+                "ConduitInsights",
                 "ConduitJobs", "ConduitTestSupport", "Store", asyncHTTPClient, crypto, nioPosix,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),

@@ -1,4 +1,5 @@
 import ConduitAdmin
+import ConduitAgents
 import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
@@ -173,6 +174,13 @@ public func buildApplication(
                     embedder: TextEmbedder(catalog: catalog),
                     gateway: gateway,
                     meter: meter, metrics: InsightMetrics(factory: metrics.factory)))
+        }
+        if running.contains(.agents), let catalog {
+            let chat = live.view(\.chat)
+            features.append(
+                AgentsFeature(
+                    teams: teams, configuration: live.view(\.agents), embedder: TextEmbedder(catalog: catalog), limits: live.view(\.limits),
+                    rateLimiter: rateLimiter, servesChatModel: { chat.current.models[$0]?.kind == .chat }))
         }
         if running.contains(.webhooks) {
             features.append(

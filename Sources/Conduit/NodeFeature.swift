@@ -1,4 +1,5 @@
 import ConduitAdmin
+import ConduitAgents
 import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
@@ -22,6 +23,8 @@ public enum NodeFeature: String, CaseIterable, Sendable {
     case webhooks
     /// `/v1/admin/*` (teams, users, keys, usage) and `/v1/auth/*`.
     case admin
+    /// The agent platform: `/v1/agents`, `/v1/domains`, `/v1/route`, `/v1/projects`; needs `embeddings` (its router uses the local model).
+    case agents
 }
 
 extension NodeFeature {
@@ -30,6 +33,7 @@ extension NodeFeature {
     package static var eventTypes: [any EventPayload.Type] {
         let features: [any ConduitFeature.Type] = [
             EmbeddingsFeature.self, ChatFeature.self, JobsFeature.self, InsightsFeature.self, EventsFeature.self, AdminFeature.self,
+            AgentsFeature.self,
         ]
         // And the node's own: its configuration and model reloads.
         return features.flatMap { $0.eventTypes } + NodeEvents.all

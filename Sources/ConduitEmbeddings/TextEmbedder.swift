@@ -22,12 +22,29 @@ package struct TextEmbedder: Sendable {
         return (try await served.scheduler.embedInBackground(sequences).map(Self.unit), sequences)
     }
 
-    package func embedCached(_ texts: [String], with served: ServedModel) async throws -> [[Float]] {
+    /// A unit vector for each of `texts` at the priority of a request someone waits for: the router's input.
+    package func embedInteractive(_ texts: [String], with served: ServedModel, tenant: String) async throws -> [[Float]] {
+        let sequences = texts.map { served.model.tokenize($0).ids }
+        return try await served.scheduler.embedTimed(sequences, priority: .interactive, tenant: tenant).vectors.map(Self.unit)
+    }
+
+    /// Vectors of texts that recur (labels, an agent's utterances), each embedded once per model: in the
+    /// background, or as a request someone waits for when `waitingTenant` names whose.
+    package func embedCached(_ texts: [String], with served: ServedModel, waitingTenant: String? = nil) async throws -> [[Float]] {
         let model = served.name
         var known = labelVectors.lookup(texts, model: model)
         let missing = Array(Set(texts).subtracting(known.keys))
         if !missing.isEmpty {
-            let computed = try await embed(missing, with: served).vectors
+            var computed: [[Float]] = []
+            if let waitingTenant {
+                // In slices: one batch of hundreds of texts would hold the model from other requests.
+                for start in stride(from: 0, to: missing.count, by: 64) {
+                    computed += try await embedInteractive(
+                        Array(missing[start..<min(start + 64, missing.count)]), with: served, tenant: waitingTenant)
+                }
+            } else {
+                computed = try await embed(missing, with: served).vectors
+            }
             labelVectors.store(computed, for: missing, model: model)
             for (text, vector) in zip(missing, computed) { known[text] = vector }
         }

@@ -6,14 +6,14 @@ import SQLKit
 /// the key's team, `operator` for what spans the whole server (`/metrics`, `/v1/admin/debug`), which
 /// no team's admin may see: only the bootstrap admin key and keys made with the CLI have it.
 public enum Scope: String, Sendable, CaseIterable, Codable, Comparable {
-    case embeddings, chat, jobs, insights, admin, `operator`
+    case embeddings, chat, jobs, insights, agents, admin, `operator`
 
     public static func < (lhs: Scope, rhs: Scope) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
 
     /// Scopes a key gets when none are named: everything but administration and operation.
-    public static let defaultScopes: Set<Scope> = [.embeddings, .chat, .jobs, .insights]
+    public static let defaultScopes: Set<Scope> = [.embeddings, .chat, .jobs, .insights, .agents]
     /// Everything a team's own administrator may hold: all but `operator`.
     public static let teamScopes: Set<Scope> = Set(allCases).subtracting([.operator])
 }

@@ -442,6 +442,80 @@ enum Schema {
         Migration(
             version: 21, name: "who caused each event",
             statements: ["ALTER TABLE events ADD COLUMN actor TEXT"]),
+        Migration(
+            version: 22, name: "the agent platform: agents' versions, projects, their transitions, specifications",
+            statements: [
+                """
+                CREATE TABLE agent_versions (
+                    agent TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    content_hash TEXT NOT NULL,
+                    declaration TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (agent, version),
+                    UNIQUE (agent, content_hash)
+                )
+                """,
+                """
+                CREATE TABLE projects (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    description TEXT NOT NULL,
+                    domain TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX projects_team ON projects (team_id, created_at)",
+                """
+                CREATE TABLE project_transitions (
+                    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                    version BIGINT NOT NULL,
+                    from_state TEXT NOT NULL,
+                    to_state TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    actor TEXT,
+                    created_at BIGINT NOT NULL,
+                    PRIMARY KEY (project_id, version)
+                )
+                """,
+                """
+                CREATE TABLE specifications (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                    key TEXT NOT NULL,
+                    title TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    UNIQUE (project_id, key)
+                )
+                """,
+                """
+                CREATE TABLE specification_versions (
+                    specification_id TEXT NOT NULL REFERENCES specifications(id) ON DELETE CASCADE,
+                    version BIGINT NOT NULL,
+                    base_version BIGINT,
+                    status TEXT NOT NULL,
+                    body TEXT NOT NULL,
+                    sections TEXT NOT NULL,
+                    summary TEXT NOT NULL,
+                    session_id TEXT,
+                    turn_id TEXT,
+                    agent TEXT,
+                    agent_version BIGINT,
+                    created_at BIGINT NOT NULL,
+                    promoted_at BIGINT,
+                    superseded_by BIGINT,
+                    PRIMARY KEY (specification_id, version)
+                )
+                """,
+                // The database, not the code, keeps one current version per specification (a project's key):
+                // two promotes at once cannot both win.
+                "CREATE UNIQUE INDEX specification_versions_current ON specification_versions (specification_id) WHERE status = 'current'",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -128,6 +128,33 @@ struct OpenAPITests {
                 try await call(.post, "/v1/ws/tickets")
                 try await call(.get, "/v1/ws")
 
+                // No agents are declared here: the built-in base domain only (the agents' own tests load the shipped ones).
+                try await call(.get, "/v1/agents")
+                try await call(.get, "/v1/agents/architect", template: "/v1/agents/{name}")
+                try await call(.get, "/v1/agents/architect/versions", template: "/v1/agents/{name}/versions")
+                try await call(.get, "/v1/domains")
+                try await call(.get, "/v1/domains/base?resolved=true", template: "/v1/domains/{name}")
+                try await call(.post, "/v1/route", body: example("/v1/route", "post"))
+                try await call(
+                    .post, "/v1/domains/base/router/evaluate", template: "/v1/domains/{name}/router/evaluate",
+                    body: ["examples": [["input": "Any good pasta recipes?", "agent": NSNull()]]])
+                try await call(
+                    .post, "/v1/domains/base/router/calibrate", template: "/v1/domains/{name}/router/calibrate",
+                    body: ["examples": [["input": "Any good pasta recipes?"]]])
+                let project = try #require(try await call(.post, "/v1/projects", body: example("/v1/projects", "post")) as? [String: Any])
+                let projectID = try #require(project["id"] as? String)
+                try await call(.get, "/v1/projects?limit=5")
+                try await call(.get, "/v1/projects/\(projectID)", template: "/v1/projects/{id}")
+                try await call(
+                    .post, "/v1/projects/\(projectID)/transitions", template: "/v1/projects/{id}/transitions",
+                    body: example("/v1/projects/{id}/transitions", "post"))
+                try await call(
+                    .post, "/v1/projects/\(projectID)/transitions", template: "/v1/projects/{id}/transitions",
+                    body: ["to": "planning", "expected_version": 1])
+                try await call(
+                    .post, "/v1/projects/\(projectID)/transitions", template: "/v1/projects/{id}/transitions", body: ["to": "planning"])
+                try await call(.get, "/v1/projects/\(projectID)/transitions", template: "/v1/projects/{id}/transitions")
+
                 try await call(.get, "/v1/admin/teams")
                 let made = try #require(try await call(.post, "/v1/admin/keys", body: example("/v1/admin/keys", "post")) as? [String: Any])
                 let madeID = try #require(made["id"] as? String)

@@ -23,22 +23,23 @@ enum TestServer {
         return model
     }
 
-    /// An application with authentication on, over `store` (already migrated), and a fresh scheduler.
+    /// An application with authentication on, over `store` (already migrated), and a fresh scheduler; its
+    /// configuration `live` when given (a test then reloads it), else the default changed by `configure`.
     static func authenticatedApplication(
         store: Database, metrics: ServerMetrics = ServerMetrics(), routes: RouteTable = RouteTable(), logger: Logger = TestServer.logger,
-        _ configure: (inout ServerConfiguration) -> Void = { _ in }
+        live given: LiveConfiguration? = nil, _ configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws -> ConduitApplication {
         var configuration = ServerConfiguration(port: 0, authentication: true)
         configuration.server.host = "0.0.0.0"
         configure(&configuration)
+        let live = given ?? LiveConfiguration(configuration)
+        configuration = live.current
         let scheduler = EmbeddingScheduler(
             backend: try model(), configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
         let catalog = ModelCatalog(models: [
             ServedModel(name: "all-MiniLM-L6-v2", aliases: [], model: try TestServer.model(), scheduler: scheduler, created: 0)
         ])
-        return try buildApplication(
-            catalog: catalog, configuration: LiveConfiguration(configuration), store: store, metrics: metrics, routes: routes,
-            logger: logger)
+        return try buildApplication(catalog: catalog, configuration: live, store: store, metrics: metrics, routes: routes, logger: logger)
     }
 
     /// An application with a fresh scheduler over the shared model.

@@ -1,3 +1,4 @@
+import ConduitAgents
 import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
@@ -62,16 +63,20 @@ public struct ConfigurationReloader: Service {
             group.addTask {
                 for await _ in await UnixSignalsSequence(trapping: .sighup) { trigger.yield("SIGHUP") }
             }
-            // The configuration file, the pipeline files of the folder in effect and the chat models file (set by the
-            // file or the environment).
-            if source.file != nil || live.read(\.insights.pipelinesDirectory) != nil || live.read(\.chat.modelsFile) != nil {
+            // The configuration file, the pipeline, agent and domain files of the folders in effect and the chat models
+            // file (set by the file or the environment).
+            if source.file != nil || live.read(\.insights.pipelinesDirectory) != nil || live.read(\.chat.modelsFile) != nil
+                || !live.read(\.agents.watchedFolders).isEmpty
+            {
                 group.addTask {
                     func stamps() -> [FileStamp] {
-                        let folder = live.read(\.insights.pipelinesDirectory)
-                        let pipelines = folder.flatMap { try? FileManager.default.contentsOfDirectory(atPath: $0.path) } ?? []
-                        let files =
-                            (source.file.map { [$0] } ?? []) + pipelines.sorted().compactMap { name in folder?.appending(path: name).path }
-                            + (live.read(\.chat.modelsFile).map { [$0.path] } ?? [])
+                        let folders = [live.read(\.insights.pipelinesDirectory)].compactMap { $0 } + live.read(\.agents.watchedFolders)
+                        let declared = folders.flatMap { folder in
+                            ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted().map {
+                                folder.appending(path: $0).path
+                            }
+                        }
+                        let files = (source.file.map { [$0] } ?? []) + declared + (live.read(\.chat.modelsFile).map { [$0.path] } ?? [])
                         return files.map(FileStamp.init)
                     }
                     var stamp = stamps()

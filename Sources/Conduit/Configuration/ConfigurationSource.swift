@@ -1,3 +1,4 @@
+import ConduitAgents
 import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
@@ -98,6 +99,7 @@ public struct ConfigurationSource: Sendable {
         if problems.isEmpty {
             do {
                 try configuration.insights.loadPipelines()
+                try configuration.agents.loadLibrary()
                 try configuration.chat.loadModels(environment: environment)
                 try configuration.validate()
             } catch let error as ConfigurationError {

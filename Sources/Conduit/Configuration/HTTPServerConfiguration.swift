@@ -49,6 +49,9 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
         if nodeFeatures.contains(.insights), !nodeFeatures.contains(.embeddings) {
             throw ConfigurationError("server.features: insights needs embeddings (its analyzers and cache use the local model)")
         }
+        if nodeFeatures.contains(.agents), !nodeFeatures.contains(.embeddings) {
+            throw ConfigurationError("server.features: agents needs embeddings (its router uses the local model)")
+        }
         if let origin = corsOrigins.first(where: { !Self.isOrigin($0) }) {
             throw ConfigurationError("server.cors_origins takes scheme://host[:port] with no path, got '\(origin)'")
         }
@@ -61,7 +64,7 @@ public struct HTTPServerConfiguration: Sendable, Equatable {
         .integer("server.port", 0...65535, \.port, help: "port to listen on"),
         .list(
             "server.features", allowed: "a list of \(NodeFeature.allCases.map(\.rawValue).joined(separator: ", "))", \.features,
-            help: "what this node runs; insights needs embeddings", isAllowed: { NodeFeature(rawValue: $0) != nil }),
+            help: "what this node runs; insights and agents need embeddings", isAllowed: { NodeFeature(rawValue: $0) != nil }),
         .integer(
             "server.max_connections", 1...1_000_000, \.maxConnections,
             help: "most open connections; past it an idle one is closed to make room, or new connections get 503"),

@@ -1,3 +1,4 @@
+import ConduitAgents
 import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
@@ -31,6 +32,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var tracing = TracingConfiguration()
     /// The conversation-insights pipelines.
     public var insights = InsightsConfiguration()
+    /// The agent platform's agents and domains.
+    public var agents = AgentsConfiguration()
     /// The chat gateway: its models (and their providers) and how it calls them; no models by default.
     public var chat = ChatConfiguration()
     /// How events are delivered to the teams' webhooks.

@@ -1,3 +1,4 @@
+import ConduitAgents
 import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
@@ -20,6 +21,7 @@ extension Setting where Root == ServerConfiguration {
         + SchedulerConfiguration.settings.map { $0.scoped(\.scheduler) } + UsageConfiguration.settings.map { $0.scoped(\.usage) }
         + JobRunnerConfiguration.settings.map { $0.scoped(\.jobs) } + RequestLogConfiguration.settings.map { $0.scoped(\.requestLog) }
         + ChatConfiguration.settings.map { $0.scoped(\.chat) } + InsightsConfiguration.settings.map { $0.scoped(\.insights) }
+        + AgentsConfiguration.settings.map { $0.scoped(\.agents) }
         + WebhooksConfiguration.settings.map { $0.scoped(\.webhooks) } + EventsConfiguration.settings.map { $0.scoped(\.events) }
         + LoggingConfiguration.settings.map { $0.scoped(\.logging) }
         + TracingConfiguration.settings.map { $0.scoped(\.tracing) }

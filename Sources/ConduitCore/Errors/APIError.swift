@@ -12,6 +12,9 @@ public struct APIError: Error, Sendable, Equatable, HTTPResponseError {
     public var code: String?
     /// Extra headers, such as `Retry-After` on 503.
     public var headers: HTTPFields
+    /// Members the error object carries beside the four, for a client to act on without parsing the message
+    /// (the transitions a project allows, the guards that failed).
+    package var details: [String: JSONValue] = [:]
 
     public init(
         status: HTTPResponse.Status, message: String, type: String = "invalid_request_error",
@@ -35,16 +38,25 @@ public struct APIError: Error, Sendable, Equatable, HTTPResponseError {
             var type: String
             var param: String?
             var code: String?
+            var details: [String: JSONValue]
 
             func encode(to encoder: any Encoder) throws {
                 // param and code are always present, as null when unset, as OpenAI sends them.
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(message, forKey: .message)
-                try container.encode(type, forKey: .type)
-                try container.encode(param, forKey: .param)
-                try container.encode(code, forKey: .code)
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encode(message, forKey: Key("message"))
+                try container.encode(type, forKey: Key("type"))
+                try container.encode(param, forKey: Key("param"))
+                try container.encode(code, forKey: Key("code"))
+                for (name, value) in details { try container.encode(value, forKey: Key(name)) }
             }
-            enum CodingKeys: String, CodingKey { case message, type, param, code }
+
+            struct Key: CodingKey {
+                let stringValue: String
+                var intValue: Int? { nil }
+                init(_ name: String) { stringValue = name }
+                init?(stringValue: String) { self.stringValue = stringValue }
+                init?(intValue: Int) { nil }
+            }
         }
         var error: Detail
     }
@@ -53,7 +65,10 @@ public struct APIError: Error, Sendable, Equatable, HTTPResponseError {
     /// of the request, so that an error is never an amplifier.
     package func jsonBody() throws -> Data {
         try JSONEncoder().encode(
-            Body(error: .init(message: message.bounded(toBytes: Self.messageBytes), type: type, param: param?.bounded(), code: code)))
+            Body(
+                error: .init(
+                    message: message.bounded(toBytes: Self.messageBytes), type: type, param: param?.bounded(), code: code, details: details)
+            ))
     }
 
     static let messageBytes = 1024

@@ -1,0 +1,74 @@
+import ConduitTestSupport
+import Foundation
+import SQLKit
+import Testing
+
+@testable import Store
+
+@Suite("Store: agents' versions and projects")
+struct AgentPlatformStoreTests {
+    @Test(
+        "an agent's declaration gets one number however many nodes record it at once; a new content the next number; a content seen before its old number",
+        arguments: Backend.allCases)
+    func agentVersions(backend: Backend) async throws {
+        try await TestDatabase.with(backend) { store in
+            let numbers = try await withThrowingTaskGroup(of: Int64.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        try await store.agentVersions.record(agent: "architect", contentHash: "h1", declaration: #"{"a":1}"#).version
+                    }
+                }
+                return try await group.reduce(into: [Int64]()) { $0.append($1) }
+            }
+            #expect(Set(numbers) == [1])
+            // Two new contents at once: each gets a number of its own.
+            async let second = store.agentVersions.record(agent: "architect", contentHash: "h2", declaration: #"{"a":2}"#)
+            async let third = store.agentVersions.record(agent: "architect", contentHash: "h3", declaration: #"{"a":3}"#)
+            #expect(Set([try await second.version, try await third.version]) == [2, 3])
+            #expect(try await store.agentVersions.record(agent: "architect", contentHash: "h1", declaration: #"{"a":1}"#).version == 1)
+            #expect(try await store.agentVersions.record(agent: "reviewer", contentHash: "h1", declaration: #"{"a":1}"#).version == 1)
+            #expect(try await store.agentVersions.list(agent: "architect").map(\.version) == [3, 2, 1])
+            #expect(try await store.agentVersions.find(agent: "architect", version: 1)?.declaration == #"{"a":1}"#)
+        }
+    }
+
+    @Test(
+        "of two moves of one project from the same version exactly one happens; the history and the event record it; another team's project does not move",
+        arguments: Backend.allCases)
+    func transitions(backend: Backend) async throws {
+        try await TestDatabase.withTeams(backend) { store, team, other in
+            let project = try await store.projects.create(
+                teamID: team.id, name: "Checkout", description: "", domain: "base", state: "discovery"
+            ) { NewEvent(topic: "project.created", payload: #"{"project_id":"\#($0)"}"#) }
+            #expect(project.version == 1 && project.state == "discovery")
+            #expect(try await store.projects.find(project.id, teamID: other.id) == nil)
+            #expect(
+                try await store.projects.transition(
+                    project.id, teamID: other.id, at: 1, to: "specification", reason: "",
+                    event: NewEvent(topic: "project.transitioned", payload: "{}"))
+                    == nil)
+            let moves = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for target in ["specification", "planning"] {
+                    group.addTask {
+                        try await store.projects.transition(
+                            project.id, teamID: team.id, at: 1, to: target, reason: "go",
+                            event: NewEvent(topic: "project.transitioned", payload: "{}")) != nil
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(moves.count { $0 } == 1)
+            let moved = try #require(try await store.projects.find(project.id, teamID: team.id))
+            #expect(moved.version == 2)
+            let history = try await store.projects.transitions(of: project.id, teamID: team.id)
+            #expect(try await store.projects.transitions(of: project.id, teamID: other.id).isEmpty)
+            #expect(
+                history.count == 1 && history[0].fromState == "discovery" && history[0].toState == moved.state && history[0].version == 2)
+            let events = try await store.events.list(teamID: team.id, after: 0, limit: 10).map(\.topic)
+            #expect(events.filter { $0.hasPrefix("project.") } == ["project.created", "project.transitioned"])
+            #expect(try await store.projects.list(teamID: team.id, limit: 10).map(\.id) == [project.id])
+            #expect(try await store.projects.list(teamID: team.id, state: "discovery", limit: 10).isEmpty)
+            #expect(try await store.projects.list(teamID: other.id, limit: 10).isEmpty)
+        }
+    }
+}
