@@ -3,20 +3,23 @@ import ConduitEmbeddings
 import Store
 
 /// The agent platform: agents and domains declared in files (`/v1/agents`, `/v1/domains`), the router
-/// (`/v1/route`, with evaluation and calibration) and projects moving through their domain's lifecycle
-/// (`/v1/projects`). Routing uses the local embedding model; everything works without a chat model.
+/// (`/v1/route`, with evaluation and calibration), projects moving through their domain's lifecycle
+/// (`/v1/projects`) and their versioned specifications (`/v1/specifications`). Routing uses the local embedding model; everything works without a chat model.
 package struct AgentsFeature: ConduitFeature {
     let agents: AgentsController
     let projects: ProjectsController
+    let specifications: SpecificationsController
 
     package init(
         teams: TeamScope, configuration: Live<AgentsConfiguration>, embedder: TextEmbedder, limits: Live<APILimits>,
         rateLimiter: RateLimiter?, servesChatModel: @escaping @Sendable (String) -> Bool
     ) {
+        let versions = AgentVersions(store: teams.store)
         agents = AgentsController(
-            library: configuration, versions: AgentVersions(store: teams.store), router: AgentRouter(embedder: embedder),
+            library: configuration, versions: versions, router: AgentRouter(embedder: embedder),
             projects: teams.store.projects, teams: teams, servesChatModel: servesChatModel, limits: limits, rateLimiter: rateLimiter)
         projects = ProjectsController(teams: teams, library: configuration, limits: limits)
+        specifications = SpecificationsController(teams: teams, library: configuration, versions: versions, limits: limits)
     }
 
     package static var eventTypes: [any EventPayload.Type] { AgentEvents.all }
@@ -25,5 +28,6 @@ package struct AgentsFeature: ConduitFeature {
         let scoped = routes.requiring(.agents)
         agents.addRoutes(to: scoped)
         projects.addRoutes(to: scoped)
+        specifications.addRoutes(to: scoped)
     }
 }

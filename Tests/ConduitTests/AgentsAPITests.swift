@@ -37,6 +37,13 @@ struct AgentsAPITests {
         return (copy.appending(path: "agents"), file)
     }
 
+    /// A server's configuration with authentication on and the agents and domains `file` names.
+    private static func configuration(_ file: String) async throws -> LiveConfiguration {
+        var configuration = ServerConfiguration(port: 0, authentication: true)
+        configuration.agents = try await ConfigurationSource(file: file, environment: [:]).load().configuration.agents
+        return LiveConfiguration(configuration)
+    }
+
     @Test(
         "agents are listed with their versions, unavailable without a chat model; a changed file is a new version and the old one stays readable; a bad file is refused with its key"
     )
@@ -45,9 +52,7 @@ struct AgentsAPITests {
         try await TestDatabase.withTeam(.sqlite) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.agents]).secret
             let chatOnly = try await store.keys.create(name: "c", teamID: team.id, scopes: [.chat]).secret
-            var configuration = ServerConfiguration(port: 0, authentication: true)
-            configuration.agents = try await ConfigurationSource(file: file, environment: [:]).load().configuration.agents
-            let live = LiveConfiguration(configuration)
+            let live = try await Self.configuration(file)
             let app = try TestServer.authenticatedApplication(store: store, live: live)
             try await app.test(.router) { client in
                 let (listed, list) = try await call(client, .get, "/v1/agents", key: key)
@@ -93,9 +98,7 @@ struct AgentsAPITests {
         let (_, file) = try Self.shippedCopy()
         try await TestDatabase.withTeam(.sqlite) { store, team in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.agents]).secret
-            var configuration = ServerConfiguration(port: 0, authentication: true)
-            configuration.agents = try await ConfigurationSource(file: file, environment: [:]).load().configuration.agents
-            let app = try TestServer.authenticatedApplication(store: store, live: LiveConfiguration(configuration))
+            let app = try TestServer.authenticatedApplication(store: store, live: try await Self.configuration(file))
             try await app.test(.router) { client in
                 func route(_ body: String) async throws -> (HTTPResponse.Status, [String: Any]) {
                     let (response, json) = try await call(client, .post, "/v1/route", key: key, body: body)
@@ -175,10 +178,9 @@ struct AgentsAPITests {
         try await TestDatabase.withTeams(.sqlite) { store, team, other in
             let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.agents]).secret
             let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.agents]).secret
-            var configuration = ServerConfiguration(port: 0, authentication: true)
-            configuration.agents = try await ConfigurationSource(file: file, environment: [:]).load().configuration.agents
-            let library = configuration.agents.library
-            let app = try TestServer.authenticatedApplication(store: store, live: LiveConfiguration(configuration))
+            let live = try await Self.configuration(file)
+            let library = live.current.agents.library
+            let app = try TestServer.authenticatedApplication(store: store, live: live)
             try await app.test(.router) { client in
                 let (created, project) = try await call(
                     client, .post, "/v1/projects", key: key,
@@ -243,6 +245,99 @@ struct AgentsAPITests {
                 let listed = try await call(client, .get, "/v1/projects?state=planning", key: key).1["data"] as? [[String: Any]]
                 #expect(listed?.map { $0["id"] as? String } == [id])
                 #expect((try await call(client, .get, "/v1/projects", key: stranger).1["data"] as? [Any])?.isEmpty == true)
+            }
+        }
+    }
+
+    @Test(
+        "a specification's versions are written from the newest (409 otherwise, with it), promoted once they have the template's required sections (422 otherwise), the previous current superseded; a diff names the sections that changed; a current one opens its project's guard"
+    )
+    func specifications() async throws {
+        let (_, file) = try Self.shippedCopy()
+        try await TestDatabase.withTeams(.sqlite) { store, team, other in
+            let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.agents]).secret
+            let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.agents]).secret
+            let app = try TestServer.authenticatedApplication(store: store, live: try await Self.configuration(file))
+            try await app.test(.router) { client in
+                let project = try await call(client, .post, "/v1/projects", key: key, body: #"{"name":"Clinic booking","domain":"base"}"#).1
+                let projectID = try #require(project["id"] as? String)
+                let (created, specification) = try await call(
+                    client, .post, "/v1/projects/\(projectID)/specifications", key: key, body: #"{"key":"requirements"}"#)
+                #expect(created.status == .created && specification["title"] as? String == "Requirements", "\(specification)")
+                let id = try #require(specification["id"] as? String)
+                #expect(
+                    try await call(client, .post, "/v1/projects/\(projectID)/specifications", key: key, body: #"{"key":"requirements"}"#).0
+                        .status == .conflict)
+                #expect(try await call(client, .get, "/v1/specifications/\(id)", key: stranger).0.status == .notFound)
+
+                func write(_ base: String, _ body: String) async throws -> (HTTPResponse.Status, [String: Any]) {
+                    let text = String(decoding: try JSONSerialization.data(withJSONObject: body, options: .fragmentsAllowed), as: UTF8.self)
+                    let (response, json) = try await call(
+                        client, .post, "/v1/specifications/\(id)/versions", key: key,
+                        body: #"{"base_version":\#(base),"body":\#(text),"source":{"agent":"requirements-analyst"}}"#)
+                    return (response.status, json)
+                }
+                let partial = "# Requirements\n## Overview\nBook visits online.\n## Functional requirements\n- book\n"
+                let whole = partial + "## Non-functional requirements\n- 99.9 %\n## Scope\nOne clinic.\n"
+                let first = try await write("null", partial)
+                #expect(first.0 == .created && first.1["version"] as? Int == 1 && first.1["status"] as? String == "draft", "\(first.1)")
+                #expect(first.1["sections"] as? [String] == ["requirements", "overview", "functional_requirements"])
+                #expect((first.1["source"] as? [String: Any])?["agent_version"] as? Int == 1)
+                let missing = try await call(client, .post, "/v1/specifications/\(id)/versions/1/promote", key: key)
+                let missingError = try #require(missing.1["error"] as? [String: Any])
+                #expect(missing.0.status == .unprocessableContent && missingError["code"] as? String == "missing_sections")
+                #expect(missingError["missing_sections"] as? [String] == ["non_functional_requirements", "scope"])
+
+                #expect(try await write("1", whole).0 == .created)
+                let stale = try await write("1", whole + "more")
+                let staleError = try #require(stale.1["error"] as? [String: Any])
+                #expect(
+                    stale.0 == .conflict && staleError["code"] as? String == "version_conflict" && staleError["latest_version"] as? Int == 2
+                )
+                #expect(try await write("7", whole).0 == .conflict)
+                let (missingBase, _) = try await call(
+                    client, .post, "/v1/specifications/\(id)/versions", key: key, body: ##"{"body":"# x"}"##)
+                #expect(missingBase.status == .badRequest)
+
+                let (promoted, two) = try await call(
+                    client, .post, "/v1/specifications/\(id)/versions/2/promote", key: key, body: #"{"expected_current_version":null}"#)
+                #expect(promoted.status == .ok && two["status"] as? String == "current", "\(two)")
+                #expect(
+                    try await write("2", whole.replacingOccurrences(of: "One clinic.", with: "Every clinic of the group.")).0 == .created)
+                let wrongExpectation = try await call(
+                    client, .post, "/v1/specifications/\(id)/versions/3/promote", key: key, body: #"{"expected_current_version":1}"#)
+                #expect(
+                    wrongExpectation.0.status == .conflict
+                        && (wrongExpectation.1["error"] as? [String: Any])?["current_version"] as? Int == 2)
+                #expect(
+                    try await call(
+                        client, .post, "/v1/specifications/\(id)/versions/3/promote", key: key, body: #"{"expected_current_version":2}"#
+                    ).0.status == .ok)
+                let versions = try #require(
+                    try await call(client, .get, "/v1/specifications/\(id)/versions", key: key).1["data"] as? [[String: Any]])
+                #expect(versions.map { $0["status"] as? String } == ["current", "superseded", "draft"])
+                #expect(versions[1]["superseded_by"] as? Int == 3 && versions[0]["body"] == nil)
+                #expect((try await call(client, .get, "/v1/specifications/\(id)/versions/2", key: key).1["body"] as? String) == whole)
+
+                let diff = try await call(client, .get, "/v1/specifications/\(id)/diff?from=2&to=3", key: key).1
+                #expect((diff["sections"] as? [String: Any])?["changed"] as? [String] == ["scope"], "\(diff)")
+                #expect(diff["lines"] as? [String] == ["-One clinic.", "+Every clinic of the group."])
+
+                let current = try await call(client, .get, "/v1/projects/\(projectID)/specifications?status=current", key: key).1
+                #expect(((current["data"] as? [[String: Any]])?.first)?["current_version"] as? Int == 3)
+                // The base domain's guard on specification → planning is now satisfied.
+                #expect(
+                    try await call(client, .post, "/v1/projects/\(projectID)/transitions", key: key, body: #"{"to":"specification"}"#).0
+                        .status == .ok)
+                #expect(
+                    try await call(client, .post, "/v1/projects/\(projectID)/transitions", key: key, body: #"{"to":"planning"}"#).0.status
+                        == .ok)
+                let events = try await store.events.list(teamID: team.id).map(\.topic).filter { $0.hasPrefix("specification.") }
+                #expect(
+                    events == [
+                        "specification.created", "specification.version_created", "specification.version_created", "specification.promoted",
+                        "specification.version_created", "specification.promoted", "specification.superseded",
+                    ])
             }
         }
     }

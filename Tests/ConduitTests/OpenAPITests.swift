@@ -154,6 +154,35 @@ struct OpenAPITests {
                 try await call(
                     .post, "/v1/projects/\(projectID)/transitions", template: "/v1/projects/{id}/transitions", body: ["to": "planning"])
                 try await call(.get, "/v1/projects/\(projectID)/transitions", template: "/v1/projects/{id}/transitions")
+                let specification = try #require(
+                    try await call(
+                        .post, "/v1/projects/\(projectID)/specifications", template: "/v1/projects/{id}/specifications",
+                        body: example("/v1/projects/{id}/specifications", "post")) as? [String: Any])
+                let specificationID = try #require(specification["id"] as? String)
+                try await call(
+                    .get, "/v1/projects/\(projectID)/specifications?status=current", template: "/v1/projects/{id}/specifications")
+                try await call(.get, "/v1/specifications/\(specificationID)", template: "/v1/specifications/{id}")
+                for body in [
+                    example("/v1/specifications/{id}/versions", "post"), ["base_version": 1, "body": "# Requirements\n## Overview\nx\n"],
+                ] {
+                    try await call(
+                        .post, "/v1/specifications/\(specificationID)/versions", template: "/v1/specifications/{id}/versions", body: body)
+                }
+                try await call(
+                    .post, "/v1/specifications/\(specificationID)/versions", template: "/v1/specifications/{id}/versions",
+                    body: ["base_version": 1, "body": "stale"])
+                try await call(.get, "/v1/specifications/\(specificationID)/versions", template: "/v1/specifications/{id}/versions")
+                try await call(
+                    .get, "/v1/specifications/\(specificationID)/versions/2", template: "/v1/specifications/{id}/versions/{version}")
+                try await call(
+                    .post, "/v1/specifications/\(specificationID)/versions/1/promote",
+                    template: "/v1/specifications/{id}/versions/{version}/promote",
+                    body: example("/v1/specifications/{id}/versions/{version}/promote", "post"))
+                try await call(
+                    .post, "/v1/specifications/\(specificationID)/versions/2/promote",
+                    template: "/v1/specifications/{id}/versions/{version}/promote",
+                    body: ["expected_current_version": 5])
+                try await call(.get, "/v1/specifications/\(specificationID)/diff?from=1&to=2", template: "/v1/specifications/{id}/diff")
 
                 try await call(.get, "/v1/admin/teams")
                 let made = try #require(try await call(.post, "/v1/admin/keys", body: example("/v1/admin/keys", "post")) as? [String: Any])

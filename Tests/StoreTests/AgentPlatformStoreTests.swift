@@ -71,4 +71,78 @@ struct AgentPlatformStoreTests {
             #expect(try await store.projects.list(teamID: other.id, limit: 10).isEmpty)
         }
     }
+
+    @Test(
+        "a specification has at most one current version however many promotions run at once; of two versions written from one base only one is kept; a stale expectation of the current version is refused",
+        arguments: Backend.allCases)
+    func specifications(backend: Backend) async throws {
+        try await TestDatabase.withTeams(backend) { store, team, other in
+            let project = try await store.projects.create(teamID: team.id, name: "p", description: "", domain: "base", state: "discovery") {
+                NewEvent(topic: "project.created", payload: #"{"project_id":"\#($0)"}"#)
+            }
+            let specification = try await store.specifications.create(
+                projectID: project.id, teamID: team.id, key: "requirements", title: "Requirements"
+            ) { NewEvent(topic: "specification.created", payload: #"{"specification_id":"\#($0)"}"#) }
+            #expect(try await store.specifications.find(specification.id, teamID: other.id) == nil)
+            await #expect(throws: StoreError.self) {
+                _ = try await store.specifications.create(projectID: project.id, teamID: team.id, key: "requirements", title: "again") {
+                    _ in
+                    NewEvent(topic: "specification.created", payload: "{}")
+                }
+            }
+            func draft(_ text: String) -> NewSpecificationVersion {
+                NewSpecificationVersion(body: text, sections: ["overview"], summary: "")
+            }
+            let event: @Sendable (Int64) -> NewEvent = { _ in NewEvent(topic: "specification.version_created", payload: "{}") }
+            _ = try await store.specifications.write(draft("one"), to: specification, base: nil, event: event)
+            // Two writers from version 1: one is kept, the other told the newest.
+            let outcomes = try await withThrowingTaskGroup(of: Int64?.self) { group in
+                for text in ["two a", "two b"] {
+                    group.addTask {
+                        do {
+                            return try await store.specifications.write(draft(text), to: specification, base: 1, event: event).version
+                        } catch SpecificationConflict.staleBase(let latest) {
+                            return -(latest ?? 0)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Int64?]()) { $0.append($1) }
+            }
+            #expect(Set(outcomes) == [2, -2], "\(outcomes)")
+            _ = try await store.specifications.write(draft("three"), to: specification, base: 2, event: event)
+
+            // Three promotions at once, of three versions: each wins in turn, and one version is current at the end.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for version in Int64(1)...3 {
+                    group.addTask {
+                        _ = try await store.specifications.promote(version, of: specification, expectingCurrent: nil) { _ in [] }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let versions = try await store.specifications.versions(of: specification)
+            #expect(versions.count { $0.status == .current } == 1)
+            #expect(versions.count { $0.status == .superseded } == 2)
+            let current = try #require(versions.first { $0.status == .current }).version
+            #expect(try await store.specifications.find(specification.id, teamID: team.id)?.currentVersion == current)
+            #expect(
+                try await store.projects.currentSpecificationSections(projectID: project.id, teamID: team.id, key: "requirements") == [
+                    "overview"
+                ])
+            #expect(
+                try await store.projects.currentSpecificationSections(projectID: project.id, teamID: other.id, key: "requirements") == nil)
+            await #expect(throws: SpecificationConflict.staleCurrent(current: current)) {
+                _ = try await store.specifications.promote(1, of: specification, expectingCurrent: .some(nil)) { _ in [] }
+            }
+            // The database itself refuses a second current version.
+            await #expect(throws: (any Error).self) {
+                try await store.transaction { sql in
+                    try await sql.raw(
+                        "UPDATE specification_versions SET status = 'current' WHERE specification_id = \(bind: specification.id)"
+                    ).run()
+                }
+            }
+            #expect(try await store.specifications.promote(9, of: specification, expectingCurrent: nil) { _ in [] } == nil)
+        }
+    }
 }
