@@ -133,7 +133,7 @@ let package = Package(
         // Teams, users, keys and usage reports; logins.
         serverTarget("ConduitAdmin", ["ConduitCore", "Store"]),
         // The agent platform: agents and domains declared in files, the router, projects, sessions, specifications.
-        serverTarget("ConduitAgents", ["ConduitCore", "ConduitEmbeddings", "Store", crypto, yams]),
+        serverTarget("ConduitAgents", ["ConduitChat", "ConduitCore", "ConduitEmbeddings", "Store", crypto, yams]),
         // The composition root: configuration and which features a node runs; the API's OpenAPI document,
         // compiled in (served at /openapi.json).
         serverTarget(

@@ -176,11 +176,10 @@ public func buildApplication(
                     meter: meter, metrics: InsightMetrics(factory: metrics.factory)))
         }
         if running.contains(.agents), let catalog {
-            let chat = live.view(\.chat)
             features.append(
                 AgentsFeature(
                     teams: teams, configuration: live.view(\.agents), embedder: TextEmbedder(catalog: catalog), limits: live.view(\.limits),
-                    rateLimiter: rateLimiter, servesChatModel: { chat.current.models[$0]?.kind == .chat }))
+                    rateLimiter: rateLimiter, chat: features.lazy.compactMap { $0 as? ChatFeature }.first?.completions))
         }
         if running.contains(.webhooks) {
             features.append(

@@ -5,7 +5,8 @@ package enum AgentEvents {
     package static let all: [any EventPayload.Type] = [
         ProjectCreated.self, ProjectTransitioned.self, SpecificationCreated.self, SpecificationVersionCreated.self,
         SpecificationPromoted.self,
-        SpecificationSuperseded.self,
+        SpecificationSuperseded.self, SessionCreated.self, SessionEnded.self, TurnQueued.self, TurnStarted.self, AgentSelected.self,
+        TurnCompleted.self, TurnFailed.self, TurnCancelled.self,
     ]
 
     package struct ProjectCreated: EventPayload {
@@ -102,5 +103,121 @@ package enum AgentEvents {
         package var supersededBy: Int64
 
         package var resource: String? { "specification:\(specificationID)" }
+    }
+
+    package struct SessionCreated: EventPayload {
+        package static let type = "session.created"
+        package static let summary = "A session with a project's agents began, pinning the agents' versions."
+        package static let scope = Scope.agents
+        package static let example = SessionCreated(sessionID: "5b7e…", projectID: "3c1d…", concurrency: "reject")
+
+        package var sessionID: String
+        package var projectID: String
+        package var concurrency: String
+
+        package var resource: String? { "session:\(sessionID)" }
+    }
+
+    package struct SessionEnded: EventPayload {
+        package static let type = "session.ended"
+        package static let summary = "A session ended; its queued turns were cancelled."
+        package static let scope = Scope.agents
+        package static let example = SessionEnded(sessionID: "5b7e…", projectID: "3c1d…")
+
+        package var sessionID: String
+        package var projectID: String
+
+        package var resource: String? { "session:\(sessionID)" }
+    }
+
+    package struct TurnQueued: EventPayload {
+        package static let type = "turn.queued"
+        package static let summary = "A turn was asked for while another ran, and waits its turn (the session enqueues)."
+        package static let scope = Scope.agents
+        package static let example = TurnQueued(sessionID: "5b7e…", turnID: "c40f…", seq: 3, position: 1)
+
+        package var sessionID: String
+        package var turnID: String
+        package var seq: Int64
+        package var position: Int
+
+        package var resource: String? { "session:\(sessionID)" }
+    }
+
+    package struct TurnStarted: EventPayload {
+        package static let type = "turn.started"
+        package static let summary = "A turn began: its agent is being called."
+        package static let scope = Scope.agents
+        package static let example = TurnStarted(sessionID: "5b7e…", turnID: "c40f…", seq: 3, agent: "architect", agentVersion: 2)
+
+        package var sessionID: String
+        package var turnID: String
+        package var seq: Int64
+        package var agent: String?
+        package var agentVersion: Int64?
+
+        package var resource: String? { "session:\(sessionID)" }
+    }
+
+    package struct AgentSelected: EventPayload {
+        package static let type = "agent.selected"
+        package static let summary = "The router chose the agent for a turn, and why: the routing audit trail."
+        package static let scope = Scope.agents
+        package static let example = AgentSelected(
+            sessionID: "5b7e…", turnID: "c40f…", agent: "architect", agentVersion: 2, method: "semantic", confidence: 0.41)
+
+        package var sessionID: String
+        package var turnID: String
+        package var agent: String
+        package var agentVersion: Int64?
+        package var method: String
+        package var confidence: Double
+
+        package var resource: String? { "session:\(sessionID)" }
+    }
+
+    package struct TurnCompleted: EventPayload {
+        package static let type = "turn.completed"
+        package static let summary = "A turn's agent answered; its tokens and cost are stored with it."
+        package static let scope = Scope.agents
+        package static let example = TurnCompleted(
+            sessionID: "5b7e…", turnID: "c40f…", seq: 3, agent: "architect", promptTokens: 812, completionTokens: 344, costUSD: 0.00033)
+
+        package var sessionID: String
+        package var turnID: String
+        package var seq: Int64
+        package var agent: String?
+        package var promptTokens: Int64?
+        package var completionTokens: Int64?
+        package var costUSD: Double?
+
+        package var resource: String? { "session:\(sessionID)" }
+    }
+
+    package struct TurnFailed: EventPayload {
+        package static let type = "turn.failed"
+        package static let summary = "A turn ended without an answer: the model refused or failed, or its node stopped."
+        package static let scope = Scope.agents
+        package static let example = TurnFailed(sessionID: "5b7e…", turnID: "c40f…", seq: 3, error: "upstream_timeout")
+
+        package var sessionID: String
+        package var turnID: String
+        package var seq: Int64
+        package var error: String
+
+        package var resource: String? { "session:\(sessionID)" }
+    }
+
+    package struct TurnCancelled: EventPayload {
+        package static let type = "turn.cancelled"
+        package static let summary = "A turn was cancelled (by its caller, or its caller left), with the provider's call."
+        package static let scope = Scope.agents
+        package static let example = TurnCancelled(sessionID: "5b7e…", turnID: "c40f…", seq: 3)
+
+        package var sessionID: String
+        package var turnID: String
+        package var seq: Int64
+
+        package var resource: String? { "session:\(sessionID)" }
     }
 }

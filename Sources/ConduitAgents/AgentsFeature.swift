@@ -1,3 +1,4 @@
+import ConduitChat
 import ConduitCore
 import ConduitEmbeddings
 import Store
@@ -9,17 +10,22 @@ package struct AgentsFeature: ConduitFeature {
     let agents: AgentsController
     let projects: ProjectsController
     let specifications: SpecificationsController
+    let sessions: SessionsController
 
     package init(
         teams: TeamScope, configuration: Live<AgentsConfiguration>, embedder: TextEmbedder, limits: Live<APILimits>,
-        rateLimiter: RateLimiter?, servesChatModel: @escaping @Sendable (String) -> Bool
+        rateLimiter: RateLimiter?, chat: ChatCompletionsController?
     ) {
+        let turns = TurnRunner(store: teams.store, chat: chat)
+        let router = AgentRouter(embedder: embedder)
         let versions = AgentVersions(store: teams.store)
         agents = AgentsController(
-            library: configuration, versions: versions, router: AgentRouter(embedder: embedder),
-            projects: teams.store.projects, teams: teams, servesChatModel: servesChatModel, limits: limits, rateLimiter: rateLimiter)
+            library: configuration, versions: versions, router: router,
+            projects: teams.store.projects, teams: teams, servesChatModel: turns.serves, limits: limits, rateLimiter: rateLimiter)
         projects = ProjectsController(teams: teams, library: configuration, limits: limits)
         specifications = SpecificationsController(teams: teams, library: configuration, versions: versions, limits: limits)
+        sessions = SessionsController(
+            teams: teams, library: configuration, versions: versions, router: router, turns: turns, limits: limits)
     }
 
     package static var eventTypes: [any EventPayload.Type] { AgentEvents.all }
@@ -29,5 +35,6 @@ package struct AgentsFeature: ConduitFeature {
         agents.addRoutes(to: scoped)
         projects.addRoutes(to: scoped)
         specifications.addRoutes(to: scoped)
+        sessions.addRoutes(to: scoped)
     }
 }

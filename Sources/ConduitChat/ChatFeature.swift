@@ -44,6 +44,9 @@ package struct ChatFeature: ConduitFeature {
 
     package var socketOperations: [any SocketOperation] { [ChatSocketTurn(controller: controller)] }
 
+    /// How the node's other features call chat models on a caller's behalf (an agent's turn).
+    package var completions: ChatCompletionsController { controller }
+
     package var models: [ListedModel] {
         configuration.current.models.models.map { model in
             let windows = model.deployments.map(\.contextWindow)

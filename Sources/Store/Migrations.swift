@@ -516,6 +516,51 @@ enum Schema {
                 // two promotes at once cannot both win.
                 "CREATE UNIQUE INDEX specification_versions_current ON specification_versions (specification_id) WHERE status = 'current'",
             ]),
+        Migration(
+            version: 23, name: "the agent platform's sessions and their turns",
+            statements: [
+                """
+                CREATE TABLE agent_sessions (
+                    id TEXT PRIMARY KEY,
+                    team_id TEXT NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+                    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+                    title TEXT NOT NULL,
+                    concurrency TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    active_agent TEXT,
+                    pinned TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    ended_at BIGINT
+                )
+                """,
+                "CREATE INDEX agent_sessions_project ON agent_sessions (project_id, created_at)",
+                """
+                CREATE TABLE turns (
+                    id TEXT PRIMARY KEY,
+                    session_id TEXT NOT NULL REFERENCES agent_sessions(id) ON DELETE CASCADE,
+                    team_id TEXT NOT NULL,
+                    seq BIGINT NOT NULL,
+                    status TEXT NOT NULL,
+                    input TEXT NOT NULL,
+                    agent TEXT,
+                    agent_version BIGINT,
+                    routing TEXT NOT NULL,
+                    output TEXT NOT NULL,
+                    prompt_tokens BIGINT,
+                    completion_tokens BIGINT,
+                    cost_usd DOUBLE PRECISION,
+                    error TEXT,
+                    idempotency_key TEXT,
+                    created_at BIGINT NOT NULL,
+                    started_at BIGINT,
+                    finished_at BIGINT,
+                    UNIQUE (session_id, seq),
+                    UNIQUE (session_id, idempotency_key)
+                )
+                """,
+                // The database keeps one running turn per session: two requests at once cannot both start one.
+                "CREATE UNIQUE INDEX turns_one_running ON turns (session_id) WHERE status = 'running'",
+            ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

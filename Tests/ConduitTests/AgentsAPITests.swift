@@ -25,7 +25,7 @@ struct AgentsAPITests {
     }
 
     /// A copy of the shipped agents and domains, to change, and a configuration file that names them.
-    private static func shippedCopy() throws -> (agents: URL, file: String) {
+    static func shippedCopy() throws -> (agents: URL, file: String) {
         let copy = FileManager.default.temporaryDirectory.appending(path: "conduit-agents-api-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
         for folder in ["agents", "domains"] {

@@ -183,6 +183,22 @@ struct OpenAPITests {
                     template: "/v1/specifications/{id}/versions/{version}/promote",
                     body: ["expected_current_version": 5])
                 try await call(.get, "/v1/specifications/\(specificationID)/diff?from=1&to=2", template: "/v1/specifications/{id}/diff")
+                let session = try #require(
+                    try await call(
+                        .post, "/v1/projects/\(projectID)/sessions", template: "/v1/projects/{id}/sessions",
+                        body: example("/v1/projects/{id}/sessions", "post")) as? [String: Any])
+                let sessionID = try #require(session["id"] as? String)
+                try await call(.get, "/v1/projects/\(projectID)/sessions", template: "/v1/projects/{id}/sessions")
+                try await call(.get, "/v1/sessions/\(sessionID)", template: "/v1/sessions/{id}")
+                // No agent is declared here: the router finds none, and the turn needs clarification (the agents' tests run turns).
+                try await call(
+                    .post, "/v1/sessions/\(sessionID)/turns", template: "/v1/sessions/{id}/turns",
+                    body: example("/v1/sessions/{id}/turns", "post"))
+                try await call(.get, "/v1/sessions/\(sessionID)/turns", template: "/v1/sessions/{id}/turns")
+                try await call(.get, "/v1/sessions/\(sessionID)/turns/none", template: "/v1/sessions/{id}/turns/{turn}")
+                try await call(.post, "/v1/sessions/\(sessionID)/turns/none/cancel", template: "/v1/sessions/{id}/turns/{turn}/cancel")
+                try await call(.post, "/v1/sessions/\(sessionID)/end", template: "/v1/sessions/{id}/end")
+                try await call(.post, "/v1/sessions/\(sessionID)/end", template: "/v1/sessions/{id}/end")
 
                 try await call(.get, "/v1/admin/teams")
                 let made = try #require(try await call(.post, "/v1/admin/keys", body: example("/v1/admin/keys", "post")) as? [String: Any])

@@ -23,7 +23,7 @@ struct ProjectsController {
                 teamID: try await teams.teamID(context), state: state, limit: page.fetch, after: page.after)
             return try page.response(projects, id: \.id, view: ProjectView.init)
         }
-        routes.get("/v1/projects/{id}") { _, context in try json(ProjectView(try await project(context))) }
+        routes.get("/v1/projects/{id}") { _, context in try json(ProjectView(try await teams.project(context))) }
         routes.get("/v1/projects/{id}/transitions") { _, context in try await lifecycle(context) }
         routes.post("/v1/projects/{id}/transitions") { request, context in try await transition(request, context: context) }
     }
@@ -52,17 +52,9 @@ struct ProjectsController {
         return try json(ProjectView(project), status: .created)
     }
 
-    private func project(_ context: ConduitRequestContext) async throws -> Project {
-        let id = try context.parameters.require("id")
-        guard let project = try await store.projects.find(id, teamID: try await teams.teamID(context)) else {
-            throw StoreError.notFound("project \(id)")
-        }
-        return project
-    }
-
     /// The project's lifecycle now: where it is, where it may go and whether each guard holds, and its history.
     private func lifecycle(_ context: ConduitRequestContext) async throws -> Response {
-        let project = try await project(context)
+        let project = try await teams.project(context)
         let domain = try domain(of: project)
         var allowed: [LifecycleView.Allowed] = []
         for transition in domain.lifecycle.transitions(from: project.state) {
@@ -92,7 +84,7 @@ struct ProjectsController {
         guard reason.utf8.count <= 2_000 else {
             throw InvalidInput("reason takes at most 2000 bytes", param: "reason", code: "invalid_value")
         }
-        let project = try await project(context)
+        let project = try await teams.project(context)
         if let expected = body.expectedVersion, expected != project.version { throw Self.stale(project, expected: expected) }
         let domain = try domain(of: project)
         let moves = domain.lifecycle.transitions(from: project.state)
@@ -127,7 +119,7 @@ struct ProjectsController {
                 project.id, teamID: project.teamID, at: project.version, to: move.to, reason: reason, event: event)
         else {
             // Another move won the race since it was read.
-            let now = try await self.project(context)
+            let now = try await teams.project(context)
             guard body.expectedVersion == nil else { throw Self.stale(now, expected: project.version) }
             throw APIError(
                 status: .conflict, message: "the project moved to '\(now.state)' while this move was checked; read it again and decide",
@@ -145,8 +137,11 @@ struct ProjectsController {
         return error
     }
 
-    private func domain(of project: Project) throws -> Domain {
-        guard let domain = library.read(\.library).domains[project.domain] else {
+    private func domain(of project: Project) throws -> Domain { try Self.domain(of: project, in: library.read(\.library)) }
+
+    /// The project's domain as declared now; 409 `domain_unavailable` when it no longer is.
+    static func domain(of project: Project, in library: AgentLibrary) throws -> Domain {
+        guard let domain = library.domains[project.domain] else {
             throw APIError(
                 status: .conflict, message: "the project's domain '\(project.domain)' is no longer declared (agents.domains_dir)",
                 code: "domain_unavailable")

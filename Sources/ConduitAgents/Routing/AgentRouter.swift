@@ -119,7 +119,7 @@ package final class AgentRouter: Sendable {
 /// Why a request goes to an agent.
 package struct RouteDecision: Sendable, Encodable {
     package enum Method: String, Sendable, Encodable {
-        case explicit, semantic, fallback
+        case explicit, sticky, semantic, fallback
     }
 
     package struct Alternative: Sendable, Encodable {

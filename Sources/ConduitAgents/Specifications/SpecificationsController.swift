@@ -22,7 +22,7 @@ struct SpecificationsController {
     func addRoutes(to routes: some RouterMethods<ConduitRequestContext>) {
         routes.post("/v1/projects/{id}/specifications") { request, context in try await create(request, context: context) }
         routes.get("/v1/projects/{id}/specifications") { request, context in
-            let project = try await project(context)
+            let project = try await teams.project(context)
             let status = request.uri.queryParameters["status"].map(String.init)
             guard status == nil || status == "current" else {
                 throw InvalidInput("status takes current (or nothing, for all)", param: "status", code: "invalid_value")
@@ -66,7 +66,7 @@ struct SpecificationsController {
         guard DeclaredName.isValid(body.key) else {
             throw InvalidInput("key takes 1 to 64 lowercase letters, digits, '_' or '-'", param: "key", code: "invalid_value")
         }
-        let project = try await project(context)
+        let project = try await teams.project(context)
         let template = library.read(\.library).domains[project.domain]?.specifications[body.key]
         let title = (body.title ?? template?.title ?? body.key).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !title.isEmpty, title.utf8.count <= 400 else {
@@ -211,14 +211,6 @@ struct SpecificationsController {
             error.details = ["current_version": current.map(JSONValue.integer) ?? .null]
             throw error
         }
-    }
-
-    private func project(_ context: ConduitRequestContext) async throws -> Project {
-        let id = try context.parameters.require("id")
-        guard let project = try await store.projects.find(id, teamID: try await teams.teamID(context)) else {
-            throw StoreError.notFound("project \(id)")
-        }
-        return project
     }
 
     private func specification(_ context: ConduitRequestContext) async throws -> Specification {
