@@ -8,6 +8,7 @@ struct ConduitCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, DownloadCommand.self, BenchCommand.self, MigrateCommand.self, TeamsCommand.self, UsersCommand.self,
             KeysCommand.self, JobsCommand.self, EventsCommand.self, WebhooksCommand.self, ConfigCommand.self, ReplayCommand.self,
+            ChatCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )
