@@ -105,7 +105,10 @@ public func buildApplication(
         middleware: RequestDeadlineMiddleware { path in
             // A chat call bounds itself (chat.total_timeout_seconds, then 504), and may rightly take longer than
             // other requests: its deadline is that bound, with time to answer.
-            path == ChatCompletionsController.route ? max(deadline, chatTimeout.current + .seconds(5)) : deadline
+            // An agent's turn is a chat call too, after its place in the session's queue: room for one call ahead of it.
+            if path == ChatCompletionsController.route { return max(deadline, chatTimeout.current + .seconds(5)) }
+            if path.hasPrefix("/v1/sessions/"), path.hasSuffix("/turns") { return max(deadline, chatTimeout.current * 2 + .seconds(5)) }
+            return deadline
         })
     router.add(middleware: BodyLimitMiddleware(limits: live.view(\.limits)))
     let accessTokens = try configuration.auth.jwtSecret.map { try AccessTokens(secret: $0) }

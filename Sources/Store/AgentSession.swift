@@ -133,8 +133,10 @@ public struct AgentSessionsRepository: Repository {
         }
     }
 
-    /// Ends the session, cancelling its queued turns; false when it had ended already.
-    public func end(_ id: String, teamID: String, event: NewEvent, now: Int64 = StoreTime.now()) async throws -> Bool {
+    /// Ends the session, cancelling its queued turns (each with `cancelled`'s event); false when it had ended already.
+    public func end(
+        _ id: String, teamID: String, event: NewEvent, cancelled: @escaping @Sendable (Turn) -> NewEvent, now: Int64 = StoreTime.now()
+    ) async throws -> Bool {
         let events = database.events
         return try await transaction { sql in
             guard
@@ -145,9 +147,14 @@ public struct AgentSessionsRepository: Repository {
                     """
                 ).first() != nil
             else { return false }
-            try await sql.raw(
-                "UPDATE turns SET status = 'cancelled', finished_at = \(bind: now) WHERE session_id = \(bind: id) AND status = 'queued'"
-            ).run()
+            let queued = try await sql.raw(
+                "UPDATE turns SET status = 'cancelled', finished_at = \(bind: now) WHERE session_id = \(bind: id) AND status = 'queued' RETURNING id"
+            ).all().map { try $0.decode(column: "id", as: String.self) }
+            for turnID in queued {
+                if let turn = try await Self.turn(turnID, in: sql) {
+                    try await events.insert(cancelled(turn), teamID: teamID, now: now, in: sql)
+                }
+            }
             try await events.insert(event, teamID: teamID, now: now, in: sql)
             return true
         }
@@ -158,7 +165,7 @@ public struct AgentSessionsRepository: Repository {
     /// that a session is never held by a turn nobody runs.
     public func start(
         _ new: NewTurn, in session: AgentSession, enqueue: Bool, staleAfter: Int64,
-        events: @escaping @Sendable (_ turn: Turn) -> [NewEvent],
+        events: @escaping @Sendable (_ turn: Turn, _ position: Int) -> [NewEvent], abandoned: @escaping @Sendable (Turn) -> NewEvent,
         now: Int64 = StoreTime.now()
     ) async throws -> TurnStart {
         let store = database
@@ -178,12 +185,7 @@ public struct AgentSessionsRepository: Repository {
                 return .replayed(earlier)
             }
             guard status == "open" else { return .ended }
-            try await sql.raw(
-                """
-                UPDATE turns SET status = 'failed', error = 'interrupted: the node running it stopped', finished_at = \(bind: now)
-                WHERE session_id = \(bind: session.id) AND status = 'running' AND started_at < \(bind: now - staleAfter)
-                """
-            ).run()
+            try await Self.sweep(session.id, staleAfter: staleAfter, abandoned: abandoned, now: now, store: store, in: sql)
             let running = try await sql.raw(
                 "SELECT id FROM turns WHERE session_id = \(bind: session.id) AND status = 'running'"
             ).first()?.decode(column: "id", as: String.self)
@@ -210,20 +212,36 @@ public struct AgentSessionsRepository: Repository {
                 """
             ).run()
             guard let turn = try await Self.turn(id, in: sql) else { throw StoreError.notFound("turn \(id)") }
-            for event in events(turn) { try await store.events.insert(event, teamID: session.teamID, now: now, in: sql) }
+            for event in events(turn, busy ? queued + 1 : 0) {
+                try await store.events.insert(event, teamID: session.teamID, now: now, in: sql)
+            }
             return busy ? .queued(turn, position: queued + 1) : .started(turn)
         }
     }
 
     /// Starts a queued turn once it is the session's next and none runs; nil while it must wait, the turn
     /// as it is when it no longer waits (cancelled, or the session ended).
-    public func claim(_ turn: Turn, events: @escaping @Sendable (_ turn: Turn) -> [NewEvent], now: Int64 = StoreTime.now()) async throws
-        -> Turn?
-    {
+    public func claim(
+        _ turn: Turn, staleAfter: Int64, events: @escaping @Sendable (_ turn: Turn) -> [NewEvent],
+        abandoned: @escaping @Sendable (Turn) -> NewEvent, now: Int64 = StoreTime.now()
+    ) async throws -> Turn? {
         let store = database
         let lock = store.dialect == .postgres ? "FOR UPDATE" : ""
+        // Read first: a waiter that is not next, behind a turn that is not stale, leaves the one writer alone.
+        let ahead = try await read { sql in
+            try await sql.raw(
+                """
+                SELECT id FROM turns WHERE session_id = \(bind: turn.sessionID)
+                AND ((status = 'running' AND started_at >= \(bind: now - staleAfter))
+                    OR (status = 'queued' AND seq < \(bind: turn.seq) AND created_at >= \(bind: now - staleAfter * Int64(Self.maximumQueued + 1))))
+                LIMIT 1
+                """
+            ).first()
+        }
+        if ahead != nil { return nil }
         return try await transaction { sql in
             _ = try await sql.raw("SELECT id FROM agent_sessions WHERE id = \(bind: turn.sessionID) \(unsafeRaw: lock)").run()
+            try await Self.sweep(turn.sessionID, staleAfter: staleAfter, abandoned: abandoned, now: now, store: store, in: sql)
             guard let current = try await Self.turn(turn.id, in: sql) else { throw StoreError.notFound("turn \(turn.id)") }
             guard current.status == "queued" else { return current }
             let ahead = try await sql.raw(
@@ -243,18 +261,25 @@ public struct AgentSessionsRepository: Repository {
     /// Records how a running (or queued) turn ended, with its event, and makes its agent the session's
     /// active one when it answered; nil when it had ended already.
     public func finish(
-        _ id: String, as status: String, output: String, promptTokens: Int?, completionTokens: Int?, costUSD: Double?, error: String?,
-        event: @escaping @Sendable (_ turn: Turn) -> NewEvent, now: Int64 = StoreTime.now()
+        _ id: String, as status: String, from states: [String] = ["queued", "running"], output: String, promptTokens: Int?,
+        completionTokens: Int?, costUSD: Double?, error: String?, event: @escaping @Sendable (_ turn: Turn) -> NewEvent,
+        now: Int64 = StoreTime.now()
     ) async throws -> Turn? {
         let events = database.events
+        let lock = database.dialect == .postgres ? "FOR UPDATE" : ""
+        let allowed = states.filter { ["queued", "running"].contains($0) }.map { "'\($0)'" }.joined(separator: ", ")
         return try await transaction { sql in
+            // The session's row first, as `start` and `claim` take it: one order of locks, no deadlock.
+            _ = try await sql.raw(
+                "SELECT id FROM agent_sessions WHERE id = (SELECT session_id FROM turns WHERE id = \(bind: id)) \(unsafeRaw: lock)"
+            ).run()
             guard
                 try await sql.raw(
                     """
                     UPDATE turns SET status = \(bind: status), output = \(bind: output), prompt_tokens = \(bind: promptTokens.map(Int64.init)),
                         completion_tokens = \(bind: completionTokens.map(Int64.init)), cost_usd = \(bind: costUSD), error = \(bind: error),
                         finished_at = \(bind: now)
-                    WHERE id = \(bind: id) AND status IN ('queued', 'running') RETURNING id
+                    WHERE id = \(bind: id) AND status IN (\(unsafeRaw: allowed)) RETURNING id
                     """
                 ).first() != nil,
                 let turn = try await Self.turn(id, in: sql)
@@ -264,6 +289,56 @@ public struct AgentSessionsRepository: Repository {
             }
             try await events.insert(event(turn), teamID: turn.teamID, now: now, in: sql)
             return turn
+        }
+    }
+
+    /// Fails a running turn older than `staleAfter` (its node stopped mid-turn) and cancels queued turns older
+    /// than the longest a queue can take (their waiters are gone), each with its event: a session is never held
+    /// by a turn nobody runs.
+    private static func sweep(
+        _ sessionID: String, staleAfter: Int64, abandoned: @Sendable (Turn) -> NewEvent, now: Int64, store: Database,
+        in sql: any SQLDatabase
+    ) async throws {
+        let left = try await sql.raw(
+            """
+            SELECT id, status FROM turns WHERE session_id = \(bind: sessionID)
+            AND ((status = 'running' AND started_at < \(bind: now - staleAfter))
+                OR (status = 'queued' AND created_at < \(bind: now - staleAfter * Int64(maximumQueued + 1))))
+            """
+        ).all().map { (try $0.decode(column: "id", as: String.self), try $0.decode(column: "status", as: String.self)) }
+        for (id, status) in left {
+            let ending = status == "running" ? "failed" : "cancelled"
+            let error: String? = status == "running" ? "interrupted: the node running it stopped" : nil
+            try await sql.raw(
+                "UPDATE turns SET status = \(bind: ending), error = \(bind: error), finished_at = \(bind: now) WHERE id = \(bind: id)"
+            ).run()
+            if let turn = try await Self.turn(id, in: sql) {
+                try await store.events.insert(abandoned(turn), teamID: turn.teamID, now: now, in: sql)
+            }
+        }
+    }
+
+    /// The session's turn made with `key`.
+    public func turn(idempotencyKey key: String, sessionID: String, teamID: String) async throws -> Turn? {
+        try await read { sql in
+            try await sql.raw(
+                """
+                SELECT \(Turn.columns) FROM turns
+                WHERE session_id = \(bind: sessionID) AND team_id = \(bind: teamID) AND idempotency_key = \(bind: key)
+                """
+            ).first()?.decode(Turn.self)
+        }
+    }
+
+    /// The session's running and queued turns, in order.
+    public func unfinished(of sessionID: String, teamID: String) async throws -> [Turn] {
+        try await read { sql in
+            try await sql.raw(
+                """
+                SELECT \(Turn.columns) FROM turns WHERE session_id = \(bind: sessionID) AND team_id = \(bind: teamID)
+                AND status IN ('queued', 'running') ORDER BY seq
+                """
+            ).all().map { try $0.decode(Turn.self) }
         }
     }
 

@@ -54,8 +54,8 @@ struct AgentSessionsTests {
             let port = try #require(providerClient.port)
             let (_, file) = try AgentsAPITests.shippedCopy()
             try await TestDatabase.withTeams(.sqlite) { store, team, other in
-                let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.agents]).secret
-                let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.agents]).secret
+                let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.agents, .chat]).secret
+                let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.agents, .chat]).secret
                 var configuration = ServerConfiguration(port: 0, authentication: true)
                 configuration.agents = try await ConfigurationSource(file: file, environment: [:]).load().configuration.agents
                 if withModel {
@@ -104,6 +104,10 @@ struct AgentSessionsTests {
             let messages = try #require(sent.body["messages"]?.arrayValue)
             let system = messages.first?.objectValue?["content"]?.stringValue ?? ""
             #expect(system.contains("Clinic booking") && !system.contains("{{"), "the prompt is rendered: \(system)")
+
+            let agentsOnly = try await store.keys.create(name: "a", teamID: team.id, scopes: [.agents]).secret
+            let unscoped = try await call(client, .post, "/v1/sessions/\(sessionID)/turns", key: agentsOnly, body: input)
+            #expect(unscoped.0.status == .forbidden && (unscoped.1["error"] as? [String: Any])?["code"] as? String == "insufficient_scope")
 
             let replay = try await call(
                 client, .post, "/v1/sessions/\(sessionID)/turns", key: key, body: input, headers: [.idempotencyKey: "first"])
@@ -218,7 +222,7 @@ struct AgentSessionsTests {
             #expect(refused.status == .serviceUnavailable && error["code"] as? String == "model_unavailable")
             #expect((error["message"] as? String)?.contains("'assistant'") == true)
             let agents = try #require(try await call(client, .get, "/v1/agents", key: key).1["data"] as? [[String: Any]])
-            #expect(agents.allSatisfy { $0["available"] as? Bool == false })
+            #expect(agents.count == 13 && agents.allSatisfy { $0["available"] as? Bool == false })
         }
     }
 }

@@ -145,4 +145,97 @@ struct AgentPlatformStoreTests {
             #expect(try await store.specifications.promote(9, of: specification, expectingCurrent: nil) { _ in [] } == nil)
         }
     }
+
+    @Test(
+        "of turns asked at once one runs and the rest are refused (reject) or queued in order (enqueue); a queued turn starts only when its place comes; a turn cancelled only while queued is not stopped once it runs; ending a session cancels its queue; a turn its node left running is failed",
+        arguments: Backend.allCases)
+    func sessions(backend: Backend) async throws {
+        try await TestDatabase.withTeams(backend) { store, team, other in
+            let project = try await store.projects.create(teamID: team.id, name: "p", description: "", domain: "base", state: "discovery") {
+                NewEvent(topic: "project.created", payload: #"{"project_id":"\#($0)"}"#)
+            }
+            func session(_ concurrency: String) async throws -> AgentSession {
+                try await store.agentSessions.create(
+                    projectID: project.id, teamID: team.id, title: "", concurrency: concurrency, pinned: ["a": 1]
+                ) {
+                    NewEvent(topic: "session.created", payload: #"{"session_id":"\#($0)"}"#)
+                }
+            }
+            let note: @Sendable (Turn) -> NewEvent = { NewEvent(topic: "turn.\($0.status)", payload: "{}") }
+            let minute: Int64 = 60_000
+            func start(_ session: AgentSession, enqueue: Bool, key: String? = nil, staleAfter: Int64 = minute, now: Int64 = StoreTime.now())
+                async throws -> TurnStart
+            {
+                try await store.agentSessions.start(
+                    NewTurn(input: "hi", agent: "a", agentVersion: 1, routing: "{}", idempotencyKey: key), in: session, enqueue: enqueue,
+                    staleAfter: staleAfter, events: { turn, _ in [note(turn)] }, abandoned: note, now: now)
+            }
+
+            let rejecting = try await session("reject")
+            #expect(try await store.agentSessions.find(rejecting.id, teamID: other.id) == nil)
+            let outcomes = try await withThrowingTaskGroup(of: TurnStart.self) { group in
+                for _ in 0..<6 { group.addTask { try await start(rejecting, enqueue: false) } }
+                return try await group.reduce(into: [TurnStart]()) { $0.append($1) }
+            }
+            let running = outcomes.compactMap { if case .started(let turn) = $0 { turn } else { nil } }
+            #expect(running.count == 1, "\(outcomes)")
+            #expect(outcomes.allSatisfy { if case .busy(let active) = $0 { active == running.first?.id } else { true } })
+
+            let enqueuing = try await session("enqueue")
+            let all = try await withThrowingTaskGroup(of: TurnStart.self) { group in
+                for _ in 0..<4 { group.addTask { try await start(enqueuing, enqueue: true) } }
+                return try await group.reduce(into: [TurnStart]()) { $0.append($1) }
+            }
+            let queued = all.compactMap { if case .queued(let turn, let position) = $0 { (turn, position) } else { nil } }.sorted {
+                $0.0.seq < $1.0.seq
+            }
+            #expect(queued.count == 3 && queued.map(\.1) == [1, 2, 3], "\(all)")
+            let first = try #require(all.compactMap { if case .started(let turn) = $0 { turn } else { nil } }.first)
+            let claim: @Sendable (Turn) async throws -> Turn? = { turn in
+                try await store.agentSessions.claim(turn, staleAfter: minute, events: { [note($0)] }, abandoned: note)
+            }
+            #expect(try await claim(queued[1].0) == nil, "not its place: one runs, one is ahead")
+            _ = try await store.agentSessions.finish(
+                first.id, as: "completed", output: "done", promptTokens: 1, completionTokens: 2, costUSD: 0.5, error: nil, event: note)
+            #expect(try await claim(queued[1].0) == nil, "the first queued is ahead of it")
+            let next = try #require(try await claim(queued[0].0))
+            #expect(next.status == "running")
+            // Cancelled only while queued: once it runs, it is not.
+            #expect(
+                try await store.agentSessions.finish(
+                    next.id, as: "cancelled", from: ["queued"], output: "", promptTokens: nil, completionTokens: nil, costUSD: nil,
+                    error: nil,
+                    event: note) == nil)
+            #expect(try await store.agentSessions.turn(next.id, sessionID: enqueuing.id, teamID: team.id)?.status == "running")
+            #expect(try await store.agentSessions.find(enqueuing.id, teamID: team.id)?.activeAgent == "a", "the completed turn's agent")
+
+            #expect(
+                try await store.agentSessions.end(
+                    enqueuing.id, teamID: team.id, event: NewEvent(topic: "session.ended", payload: "{}"), cancelled: note))
+            #expect(
+                !(try await store.agentSessions.end(
+                    enqueuing.id, teamID: team.id, event: NewEvent(topic: "session.ended", payload: "{}"), cancelled: note)))
+            let after = try await store.agentSessions.turns(of: enqueuing.id, teamID: team.id)
+            #expect(after.map(\.status) == ["completed", "running", "cancelled", "cancelled"], "\(after.map(\.status))")
+            #expect(try await start(enqueuing, enqueue: true) == .ended)
+
+            // A turn left running by a node that stopped is failed once it is stale; the next then runs.
+            let later = StoreTime.now() + 2 * minute
+            let recovered = try await start(rejecting, enqueue: false, now: later)
+            guard case .started = recovered else {
+                Issue.record("\(recovered)")
+                return
+            }
+            #expect(
+                try await store.agentSessions.turn(try #require(running.first).id, sessionID: rejecting.id, teamID: team.id)?.status
+                    == "failed")
+            let topics = try await store.events.list(teamID: team.id, limit: 1000).map(\.topic)
+            #expect(topics.filter { $0 == "turn.cancelled" }.count == 2 && topics.contains("turn.failed"), "\(topics)")
+            // The same key, the same turn.
+            let keyed = try await start(rejecting, enqueue: true, key: "k", now: later)
+            #expect(
+                try await start(rejecting, enqueue: true, key: "k", now: later)
+                    == .replayed({ if case .queued(let turn, _) = keyed { turn } else { first } }()))
+        }
+    }
 }

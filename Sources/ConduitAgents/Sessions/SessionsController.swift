@@ -41,7 +41,8 @@ struct SessionsController {
             guard
                 try await store.agentSessions.end(
                     session.id, teamID: session.teamID,
-                    event: NewEvent(AgentEvents.SessionEnded(sessionID: session.id, projectID: session.projectID)))
+                    event: NewEvent(AgentEvents.SessionEnded(sessionID: session.id, projectID: session.projectID)),
+                    cancelled: { AgentEvents.cancelled($0) })
             else { throw Self.ended(session) }
             return try json(try await view(try await self.session(context)))
         }
@@ -57,11 +58,14 @@ struct SessionsController {
             guard !turn.isFinished else {
                 throw APIError(status: .conflict, message: "the turn has ended (\(turn.status))", param: "turn", code: "turn_finished")
             }
-            if turn.status == "queued" {
-                _ = try await store.agentSessions.finish(
-                    turn.id, as: "cancelled", output: "", promptTokens: nil, completionTokens: nil, costUSD: nil, error: nil
-                ) { AgentEvents.cancelled($0) }
-            } else if !turns.cancel(turn.id) {
+            let dequeued =
+                turn.status == "queued"
+                ? try await store.agentSessions.finish(
+                    turn.id, as: "cancelled", from: ["queued"], output: "", promptTokens: nil, completionTokens: nil, costUSD: nil,
+                    error: nil
+                ) { AgentEvents.cancelled($0) } : nil
+            // Not queued any more (or never): it runs, here or on another node.
+            if dequeued == nil, !turns.cancel(turn.id) {
                 throw APIError(
                     status: .conflict, message: "the turn runs on another node of the deployment; cancel it there, or wait for it",
                     param: "turn", code: "turn_elsewhere")
@@ -117,14 +121,12 @@ struct SessionsController {
         }
         let key = try request.idempotencyKey()
         let session = try await session(context)
-        guard session.status == "open" else { throw Self.ended(session) }
-        if let key,
-            let earlier = try await store.agentSessions.turns(of: session.id, teamID: session.teamID).first(where: {
-                $0.idempotencyKey == key
-            })
-        {
+        if let key, let earlier = try await store.agentSessions.turn(idempotencyKey: key, sessionID: session.id, teamID: session.teamID) {
             return Self.replay(earlier)
         }
+        guard session.status == "open" else { throw Self.ended(session) }
+        // A turn calls a chat model with the caller's free-form input: it needs what the chat route needs.
+        if let identity = context.identity, !identity.scopes.contains(.chat) { throw RequireScope.lacking(.chat) }
         guard let project = try await store.projects.find(session.projectID, teamID: session.teamID) else {
             throw StoreError.notFound("project \(session.projectID)")
         }
@@ -155,12 +157,12 @@ struct SessionsController {
         let (method, confidence) = (decision.method.rawValue, decision.confidence)
         let new = NewTurn(input: body.input, agent: chosen, agentVersion: agent.version, routing: routing, idempotencyKey: key)
         let started = try await store.agentSessions.start(
-            new, in: session, enqueue: session.concurrency == "enqueue", staleAfter: turns.staleAfter
-        ) { turn in
-            turn.status == "queued"
-                ? [NewEvent(AgentEvents.TurnQueued(sessionID: turn.sessionID, turnID: turn.id, seq: turn.seq, position: 0))]
-                : AgentEvents.started(turn, method: method, confidence: confidence)
-        }
+            new, in: session, enqueue: session.concurrency == "enqueue", staleAfter: turns.staleAfter,
+            events: { turn, position in
+                turn.status == "queued"
+                    ? [NewEvent(AgentEvents.TurnQueued(sessionID: turn.sessionID, turnID: turn.id, seq: turn.seq, position: position))]
+                    : AgentEvents.started(turn, method: method, confidence: confidence)
+            }, abandoned: { AgentEvents.ended($0) })
         let turn: Turn
         switch started {
         case .started(let running): turn = running
@@ -179,7 +181,7 @@ struct SessionsController {
         let call = TurnRunner.Call(
             turn: turn, session: session, project: project, domain: domain, agent: agent.definition, model: model, context: context,
             method: decision.method.rawValue, confidence: decision.confidence)
-        return mode == "stream" ? turns.stream(call, routing: decision) : try json(TurnView(try await turns.run(call, relay: nil)))
+        return mode == "stream" ? turns.stream(call) : try json(TurnView(try await turns.run(call, relay: nil)))
     }
 
     /// The decision for a turn: the agent named, the session's agent while it asks for details, or the router's.
@@ -240,7 +242,7 @@ struct SessionsController {
     }
 
     private func view(_ session: AgentSession) async throws -> SessionView {
-        let turns = try await store.agentSessions.turns(of: session.id, teamID: session.teamID)
+        let turns = try await store.agentSessions.unfinished(of: session.id, teamID: session.teamID)
         return SessionView(
             session, queue: turns.filter { $0.status == "queued" }.map(\.id), running: turns.first { $0.status == "running" }?.id)
     }

@@ -33,7 +33,7 @@ final class TurnRunner: Sendable {
         return Int64(timeout / .milliseconds(1)) + 60_000
     }
 
-    /// Cancels the turn if it runs on this node; false otherwise.
+    /// Cancels the turn if this node runs it (or waits for its place); false otherwise.
     func cancel(_ turnID: String) -> Bool {
         guard let cancel = running.withLock({ $0[turnID] }) else { return false }
         cancel()
@@ -53,19 +53,50 @@ final class TurnRunner: Sendable {
     }
 
     /// Runs the turn to its end, handing each piece of the answer to `relay` as it arrives; returns the
-    /// turn as stored. A relay that fails (its client left) cancels the turn.
+    /// turn as stored. A relay that fails (its client left) cancels the turn. Whatever stops it (a cancel, a
+    /// failure, the caller's task cancelled while the turn waits its place), the turn is left neither queued
+    /// nor running.
     func run(_ call: Call, relay: (@Sendable (String) async throws -> Void)?) async throws -> Turn {
+        let control = TurnControl()
+        running.withLock { $0[call.turn.id] = { control.cancel() } }
+        defer { _ = running.withLock { $0.removeValue(forKey: call.turn.id) } }
+        do {
+            let turn = try await place(call, control: control)
+            guard turn.status == "running" else { return turn }
+            return try await answer(call, turn: turn, control: control, relay: relay)
+        } catch {
+            let cancelled = control.isCancelled || error is CancellationError
+            return try await settle(
+                call.turn, as: cancelled ? "cancelled" : "failed", output: "", outcome: nil,
+                error: cancelled ? nil : APIError(error).message)
+        }
+    }
+
+    /// Waits for a queued turn's place (polling, more slowly the longer it waits); the turn once it runs, or
+    /// as it ended while it waited.
+    private func place(_ call: Call, control: TurnControl) async throws -> Turn {
         var turn = call.turn
+        var pause = Duration.milliseconds(50)
         while turn.status == "queued" {
+            if control.isCancelled { throw CancellationError() }
             if let claimed = try await store.agentSessions.claim(
-                turn, events: { AgentEvents.started($0, method: call.method, confidence: call.confidence) })
+                turn, staleAfter: staleAfter, events: { AgentEvents.started($0, method: call.method, confidence: call.confidence) },
+                abandoned: { AgentEvents.ended($0) })
             {
                 turn = claimed
             } else {
-                try await Task.sleep(for: .milliseconds(100))
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(500))
             }
         }
-        guard turn.status == "running", let chat else { return turn }
+        return turn
+    }
+
+    /// Calls the agent's model for a running turn and stores what came of it.
+    private func answer(_ call: Call, turn: Turn, control: TurnControl, relay: (@Sendable (String) async throws -> Void)?) async throws
+        -> Turn
+    {
+        guard let chat else { throw CancellationError() }
         let body = try await request(for: call, turn: turn)
         let output = Mutex("")
         let clientLeft = Mutex(false)
@@ -86,27 +117,36 @@ final class TurnRunner: Sendable {
                 }
             }
         }
-        running.withLock { $0[turn.id] = { task.cancel() } }
-        defer { _ = running.withLock { $0.removeValue(forKey: turn.id) } }
-        let ending: (status: String, outcome: InternalChatOutcome?, error: String?)
+        control.attach { task.cancel() }
         do {
             let outcome = try await withTaskCancellationHandler {
                 try await task.value
             } onCancel: {
                 task.cancel()
             }
-            ending = task.isCancelled ? ("cancelled", nil, nil) : ("completed", outcome, nil)
+            // A cancelled call may end as a stream that merely stopped: it was cancelled all the same, and
+            // what it used is kept.
+            let cancelled = control.isCancelled || task.isCancelled || clientLeft.withLock { $0 }
+            return try await settle(
+                turn, as: cancelled ? "cancelled" : "completed", output: output.withLock { $0 }, outcome: outcome, error: nil)
         } catch {
-            ending = task.isCancelled || clientLeft.withLock({ $0 }) ? ("cancelled", nil, nil) : ("failed", nil, APIError(error).message)
+            let cancelled = control.isCancelled || task.isCancelled || clientLeft.withLock { $0 }
+            return try await settle(
+                turn, as: cancelled ? "cancelled" : "failed", output: output.withLock { $0 }, outcome: nil,
+                error: cancelled ? nil : APIError(error).message)
         }
-        let text = output.withLock { $0 }
+    }
+
+    /// Stores how the turn ended, whatever becomes of the request (a caller that left still leaves a turn
+    /// that ended); the turn as stored.
+    private func settle(_ turn: Turn, as status: String, output: String, outcome: InternalChatOutcome?, error: String?) async throws -> Turn
+    {
         let store = self.store
-        let (id, status, error) = (turn.id, ending.status, ending.error)
-        let (usage, cost) = (ending.outcome?.usage, ending.outcome?.costUSD)
-        // Recorded whatever becomes of the request: a caller that left still leaves a turn that ended.
+        let (usage, cost) = (outcome?.usage, outcome?.costUSD)
         let finished = try await Task { @Sendable in
             try await store.agentSessions.finish(
-                id, as: status, output: text, promptTokens: usage?.promptTokens, completionTokens: usage?.completionTokens, costUSD: cost,
+                turn.id, as: status, output: output, promptTokens: usage?.promptTokens, completionTokens: usage?.completionTokens,
+                costUSD: cost,
                 error: error, event: { AgentEvents.ended($0) })
         }.value
         if let finished { return finished }
@@ -115,19 +155,29 @@ final class TurnRunner: Sendable {
 
     /// The turn as server-sent events: `turn.started` (with the routing decision), `message.delta` with each
     /// piece of the answer, then `turn.completed`, `turn.failed` or `turn.cancelled` with the turn as stored.
-    func stream(_ call: Call, routing: RouteDecision) -> Response {
-        Response(
+    /// The turn runs from now, whether or not the answer's body is ever written (its client may be gone).
+    func stream(_ call: Call) -> Response {
+        let (events, sink) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .unbounded)
+        let runner = Task {
+            defer { sink.finish() }
+            sink.yield(Self.event("turn.started", TurnView(call.turn)))
+            let turn: Turn
+            do {
+                turn = try await self.run(call) { text in
+                    guard case .enqueued = sink.yield(Self.event("message.delta", ["content": text])) else { throw CancellationError() }
+                }
+            } catch {
+                // Settling it failed (the store is away): say so, with the turn as it was last read.
+                var failed = call.turn
+                failed.status = "failed"
+                failed.error = APIError(error).message
+                turn = failed
+            }
+            sink.yield(Self.event("turn.\(turn.status)", TurnView(turn)))
+        }
+        return Response(
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
-                let (events, sink) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .unbounded)
-                let runner = Task {
-                    defer { sink.finish() }
-                    sink.yield(Self.event("turn.started", TurnView(call.turn)))
-                    let turn = try await self.run(call) { text in
-                        guard case .enqueued = sink.yield(Self.event("message.delta", ["content": text])) else { throw CancellationError() }
-                    }
-                    sink.yield(Self.event("turn.\(turn.status)", TurnView(turn)))
-                }
                 do {
                     for await event in events { try await writer.write(event) }
                     try await writer.finish(nil)
@@ -204,4 +254,28 @@ extension AgentEvents {
     }
 
     static func cancelled(_ turn: Turn) -> NewEvent { NewEvent(TurnCancelled(sessionID: turn.sessionID, turnID: turn.id, seq: turn.seq)) }
+}
+
+/// A turn's cancellation, which may come before its call exists (while it waits its place, or is being
+/// prepared) and then cancels the call as soon as it is made.
+private final class TurnControl: Sendable {
+    private let state = Mutex<(cancelled: Bool, cancelCall: (@Sendable () -> Void)?)>((false, nil))
+
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    func cancel() {
+        let cancelCall = state.withLock { state in
+            state.cancelled = true
+            return state.cancelCall
+        }
+        cancelCall?()
+    }
+
+    func attach(_ cancelCall: @escaping @Sendable () -> Void) {
+        let cancelled = state.withLock { state in
+            state.cancelCall = cancelCall
+            return state.cancelled
+        }
+        if cancelled { cancelCall() }
+    }
 }

@@ -4,6 +4,7 @@
 enum MarkdownSections {
     static func ids(in body: String) -> [String] {
         var ids: [String] = []
+        var seen: Set<String> = []
         var fenced = false
         for line in body.split(separator: "\n", omittingEmptySubsequences: false) {
             let trimmed = line.drop { $0 == " " }
@@ -17,7 +18,7 @@ enum MarkdownSections {
             let title = trimmed.dropFirst(level)
             guard level <= 6, title.first == " " else { continue }
             let id = slug(title)
-            if !id.isEmpty, !ids.contains(id) { ids.append(id) }
+            if !id.isEmpty, seen.insert(id).inserted { ids.append(id) }
         }
         return ids
     }

@@ -16,10 +16,11 @@ struct SpecificationDiff: Encodable, Sendable {
         self.from = from
         self.to = to
         let (oldSections, newSections) = (Self.sectionTexts(old), Self.sectionTexts(new))
+        let (oldTexts, newTexts) = (Self.texts(oldSections), Self.texts(newSections))
         sections = Sections(
-            added: newSections.map(\.id).filter { id in !oldSections.contains { $0.id == id } },
-            removed: oldSections.map(\.id).filter { id in !newSections.contains { $0.id == id } },
-            changed: newSections.filter { section in oldSections.contains { $0.id == section.id && $0.text != section.text } }.map(\.id))
+            added: newSections.map(\.id).filter { oldTexts[$0] == nil },
+            removed: oldSections.map(\.id).filter { newTexts[$0] == nil },
+            changed: newSections.map(\.id).filter { id in oldTexts[id].map { $0 != newTexts[id] } ?? false })
         let (oldLines, newLines) = (
             old.split(separator: "\n", omittingEmptySubsequences: false), new.split(separator: "\n", omittingEmptySubsequences: false)
         )
@@ -47,6 +48,13 @@ struct SpecificationDiff: Encodable, Sendable {
             }
         }
         self.lines = lines
+    }
+
+    /// Most lines of a version that a diff compares: the line diff takes memory in the square of the lines that differ.
+    static let maximumLines = 2_000
+
+    private static func texts(_ sections: [(id: String, text: String)]) -> [String: String] {
+        Dictionary(sections.map { ($0.id, $0.text) }) { first, _ in first }
     }
 
     /// Each section's id and its text up to the next heading.

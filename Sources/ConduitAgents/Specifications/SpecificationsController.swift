@@ -52,6 +52,13 @@ struct SpecificationsController {
                 throw InvalidInput("from and to take version numbers", param: "from", code: "invalid_value")
             }
             let (old, new) = (try await version(from, of: specification), try await version(to, of: specification))
+            for body in [old.body, new.body] where body.utf8.count { $0 == UInt8(ascii: "\n") } >= SpecificationDiff.maximumLines {
+                throw APIError(
+                    status: .unprocessableContent,
+                    message:
+                        "a version of more than \(SpecificationDiff.maximumLines) lines is too long to diff line by line; compare its sections",
+                    param: "from", code: "too_long_to_diff")
+            }
             return try json(SpecificationDiff(from: from, old: old.body, to: to, new: new.body))
         }
     }

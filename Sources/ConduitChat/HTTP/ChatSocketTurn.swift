@@ -22,6 +22,8 @@ struct ChatSocketTurn: SocketOperation {
             throw APIError.invalidRequest("request must be a chat completion request (an object)", param: "request", code: "invalid_value")
         }
         // A turn over a socket is a stream, whatever the request says.
-        _ = try await controller.stream(request, context: context) { chunk in try await reply("chunk", ["chunk": .object(chunk)]) }
+        _ = try await controller.stream(request, context: context, countingUsage: false) { chunk in
+            try await reply("chunk", ["chunk": .object(chunk)])
+        }
     }
 }

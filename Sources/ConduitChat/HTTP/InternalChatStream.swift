@@ -19,17 +19,19 @@ extension ChatCompletionsController {
     /// same admission, limits, routing, retries and metering, as `context`'s caller), handing each chunk
     /// (OpenAI's chunk object) to `chunk` as it arrives. Throws what refused the call, or the error the
     /// stream ended with; cancelling the calling task cancels the provider's call.
+    ///
+    /// With `countingUsage`, the provider is asked for the usage (`stream_options.include_usage`), which then
+    /// comes as a last chunk; without, the request's own options stand.
     package func stream(
-        _ request: [String: JSONValue], context: ConduitRequestContext,
+        _ request: [String: JSONValue], context: ConduitRequestContext, countingUsage: Bool = true,
         chunk: @escaping @Sendable ([String: JSONValue]) async throws -> Void
     ) async throws -> InternalChatOutcome {
         var request = request
         request["stream"] = true
-        if case .object(var options)? = request["stream_options"] {
+        if countingUsage {
+            var options = request["stream_options"]?.objectValue ?? [:]
             options["include_usage"] = true
             request["stream_options"] = .object(options)
-        } else {
-            request["stream_options"] = ["include_usage": true]
         }
         let response = try await serve(context: context, cacheControl: "") { request }
         let reading = StreamReading()
