@@ -346,6 +346,14 @@ public struct AgentSessionsRepository: Repository {
         try await sql.raw("SELECT \(Turn.columns) FROM turns WHERE id = \(bind: id)").first()?.decode(Turn.self)
     }
 
+    /// The team's turn, whatever its session.
+    public func turn(_ id: String, teamID: String) async throws -> Turn? {
+        try await read { sql in
+            try await sql.raw("SELECT \(Turn.columns) FROM turns WHERE id = \(bind: id) AND team_id = \(bind: teamID)").first()?.decode(
+                Turn.self)
+        }
+    }
+
     public func turn(_ id: String, sessionID: String, teamID: String) async throws -> Turn? {
         try await read { sql in
             try await sql.raw(

@@ -260,6 +260,57 @@ public struct SpecificationsRepository: Repository {
     }
 }
 
+/// A version a session's turn produced.
+public struct SpecificationLineage: Sendable, Equatable {
+    public var specificationID: String
+    public var key: String
+    public var version: Int64
+    public var status: SpecificationStatus
+    public var sessionID: String
+    public var turnID: String
+    public var agent: String?
+    public var agentVersion: Int64?
+
+    init(row: any SQLRow) throws {
+        specificationID = try row.decode(column: "specification_id", as: String.self)
+        key = try row.decode(column: "key", as: String.self)
+        version = try row.decode(column: "version", as: Int64.self)
+        status = SpecificationStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .draft
+        sessionID = try row.decode(column: "session_id", as: String.self)
+        turnID = try row.decode(column: "turn_id", as: String.self)
+        agent = try row.decode(column: "agent", as: String?.self)
+        agentVersion = try row.decode(column: "agent_version", as: Int64?.self)
+    }
+
+    static let query: SQLQueryString = """
+        SELECT v.specification_id, s.key, v.version, v.status, v.session_id, v.turn_id, v.agent, v.agent_version
+        FROM specification_versions v JOIN specifications s ON s.id = v.specification_id
+        """
+}
+
+extension SpecificationsRepository {
+    /// The versions of `specification` that sessions' turns produced, oldest first.
+    public func lineage(of specification: Specification) async throws -> [SpecificationLineage] {
+        try await read { sql in
+            try await sql.raw(
+                "\(SpecificationLineage.query) WHERE v.specification_id = \(bind: specification.id) AND v.session_id IS NOT NULL ORDER BY v.version"
+            ).all().map(SpecificationLineage.init(row:))
+        }
+    }
+
+    /// The versions of any specification that the session's turns produced, oldest first.
+    public func lineage(ofSession sessionID: String, teamID: String) async throws -> [SpecificationLineage] {
+        try await read { sql in
+            try await sql.raw(
+                """
+                \(SpecificationLineage.query) WHERE v.session_id = \(bind: sessionID) AND s.team_id = \(bind: teamID)
+                ORDER BY v.created_at, v.version
+                """
+            ).all().map(SpecificationLineage.init(row:))
+        }
+    }
+}
+
 extension Database {
     /// The projects' specifications and their versions.
     public var specifications: SpecificationsRepository { SpecificationsRepository(database: self) }

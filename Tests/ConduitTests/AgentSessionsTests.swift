@@ -135,6 +135,34 @@ struct AgentSessionsTests {
             }
             #expect(events.prefix(4) == ["session.created", "turn.started", "agent.selected", "turn.completed"], "\(events)")
 
+            // The first answer becomes a specification's version, with its lineage, on both sides of the relation.
+            let projectID = try #require(shown["project_id"] as? String)
+            let specification = try await call(
+                client, .post, "/v1/projects/\(projectID)/specifications", key: key, body: #"{"key":"requirements"}"#
+            ).1
+            let specificationID = try #require(specification["id"] as? String)
+            let turnID = try #require(turn["id"] as? String)
+            let (written, version) = try await call(
+                client, .post, "/v1/specifications/\(specificationID)/versions", key: key,
+                body: #"{"base_version":null,"source":{"turn_id":"\#(turnID)"}}"#)
+            #expect(written.status == .created, "\(version)")
+            #expect(version["body"] as? String == "Which clinics take part? ")
+            let source = try #require(version["source"] as? [String: Any])
+            #expect(source["session_id"] as? String == sessionID && source["turn_id"] as? String == turnID)
+            #expect(source["agent"] as? String == "requirements-analyst" && source["agent_version"] as? Int == 1)
+            let produced = try #require(
+                try await call(client, .get, "/v1/sessions/\(sessionID)/specifications", key: key).1["data"] as? [[String: Any]])
+            #expect(
+                produced.map { $0["specification_id"] as? String } == [specificationID] && produced.first?["turn_id"] as? String == turnID)
+            let sessions = try #require(
+                try await call(client, .get, "/v1/specifications/\(specificationID)/sessions", key: key).1["data"] as? [[String: Any]])
+            #expect(sessions.map { $0["session_id"] as? String } == [sessionID])
+            #expect(try await call(client, .get, "/v1/sessions/\(sessionID)/specifications", key: stranger).0.status == .notFound)
+            let foreign = try await call(
+                client, .post, "/v1/specifications/\(specificationID)/versions", key: key,
+                body: #"{"base_version":1,"source":{"turn_id":"nope"}}"#)
+            #expect(foreign.0.status == .badRequest && (foreign.1["error"] as? [String: Any])?["code"] as? String == "unknown_turn")
+
             #expect(try await call(client, .post, "/v1/sessions/\(sessionID)/end", key: key).0.status == .ok)
             let again = try await call(client, .post, "/v1/sessions/\(sessionID)/end", key: key)
             #expect(again.0.status == .conflict && (again.1["error"] as? [String: Any])?["code"] as? String == "session_ended")

@@ -195,6 +195,8 @@ struct OpenAPITests {
                     .post, "/v1/sessions/\(sessionID)/turns", template: "/v1/sessions/{id}/turns",
                     body: example("/v1/sessions/{id}/turns", "post"))
                 try await call(.get, "/v1/sessions/\(sessionID)/turns", template: "/v1/sessions/{id}/turns")
+                try await call(.get, "/v1/sessions/\(sessionID)/specifications", template: "/v1/sessions/{id}/specifications")
+                try await call(.get, "/v1/specifications/\(specificationID)/sessions", template: "/v1/specifications/{id}/sessions")
                 try await call(.get, "/v1/sessions/\(sessionID)/turns/none", template: "/v1/sessions/{id}/turns/{turn}")
                 try await call(.post, "/v1/sessions/\(sessionID)/turns/none/cancel", template: "/v1/sessions/{id}/turns/{turn}/cancel")
                 try await call(.post, "/v1/sessions/\(sessionID)/end", template: "/v1/sessions/{id}/end")

@@ -43,6 +43,16 @@ struct SpecificationsController {
             return try json(
                 SpecificationVersionView(try await version(try Self.number(context, "version"), of: specification), withBody: true))
         }
+        routes.get("/v1/specifications/{id}/sessions") { _, context in
+            let specification = try await specification(context)
+            return try json(CompleteList(data: try await store.specifications.lineage(of: specification).map(SessionWork.init)))
+        }
+        routes.get("/v1/sessions/{id}/specifications") { _, context in
+            let id = try context.parameters.require("id")
+            let teamID = try await teams.teamID(context)
+            guard try await store.agentSessions.find(id, teamID: teamID) != nil else { throw StoreError.notFound("session \(id)") }
+            return try json(CompleteList(data: try await store.specifications.lineage(ofSession: id, teamID: teamID).map(SessionWork.init)))
+        }
         routes.post("/v1/specifications/{id}/versions/{version}/promote") { request, context in try await promote(request, context: context)
         }
         routes.get("/v1/specifications/{id}/diff") { request, context in
@@ -90,11 +100,19 @@ struct SpecificationsController {
     private struct NewVersion: Decodable {
         struct Source: Decodable {
             var agent: String?
+            /// A turn of one of the project's sessions: its answer is the version's text unless `body` is
+            /// given, and its session, agent and agent version the version's lineage.
+            var turnID: String?
+
+            enum CodingKeys: String, CodingKey {
+                case agent
+                case turnID = "turn_id"
+            }
         }
 
         /// Required, null for the first version: a writer says what it wrote from.
         var baseVersion: Int64?
-        var body: String
+        var body: String?
         var summary: String?
         var source: Source?
 
@@ -111,7 +129,7 @@ struct SpecificationsController {
                     code: "missing_parameter")
             }
             baseVersion = try container.decodeIfPresent(Int64.self, forKey: .baseVersion)
-            body = try container.decode(String.self, forKey: .body)
+            body = try container.decodeIfPresent(String.self, forKey: .body)
             summary = try container.decodeIfPresent(String.self, forKey: .summary)
             source = try container.decodeIfPresent(Source.self, forKey: .source)
         }
@@ -119,30 +137,54 @@ struct SpecificationsController {
 
     private func write(_ request: Request, context: ConduitRequestContext) async throws -> Response {
         let body = try await request.decodeJSON(as: NewVersion.self, limit: limits.read(\.maxBodyBytes))
-        guard !body.body.allSatisfy(\.isWhitespace), body.body.utf8.count <= Self.maximumBodyBytes else {
-            throw InvalidInput("body takes 1 to \(Self.maximumBodyBytes) bytes of Markdown", param: "body", code: "invalid_value")
-        }
         let summary = body.summary ?? ""
         guard summary.utf8.count <= 2_000 else {
             throw InvalidInput("summary takes at most 2000 bytes", param: "summary", code: "invalid_value")
         }
         let specification = try await specification(context)
-        var agentVersion: Int64?
-        if let name = body.source?.agent {
+        var lineage: (session: String?, turn: String?, agent: String?, version: Int64?) = (nil, nil, body.source?.agent, nil)
+        var text = body.body
+        if let turnID = body.source?.turnID {
+            guard let turn = try await store.agentSessions.turn(turnID, teamID: specification.teamID),
+                let session = try await store.agentSessions.find(turn.sessionID, teamID: specification.teamID),
+                session.projectID == specification.projectID
+            else {
+                throw InvalidInput(
+                    "source.turn_id names no turn of this project's sessions: '\(turnID.bounded())'", param: "source.turn_id",
+                    code: "unknown_turn")
+            }
+            guard turn.status == "completed" else {
+                throw InvalidInput(
+                    "the turn \(turnID) has no answer to write from (it is \(turn.status))", param: "source.turn_id", code: "invalid_value")
+            }
+            if let named = body.source?.agent, named != turn.agent {
+                throw InvalidInput(
+                    "the turn was answered by '\(turn.agent ?? "")', not '\(named.bounded())'", param: "source.agent", code: "invalid_value"
+                )
+            }
+            lineage = (turn.sessionID, turn.id, turn.agent, turn.agentVersion)
+            text = text ?? turn.output
+        } else if let name = body.source?.agent {
             guard let agent = library.read(\.library).agents[name] else {
                 throw InvalidInput("source.agent names no agent: '\(name.bounded())'", param: "source.agent", code: "unknown_agent")
             }
-            agentVersion = try await versions.version(of: agent)
+            lineage.version = try await versions.version(of: agent)
+        }
+        guard let text, !text.allSatisfy(\.isWhitespace), text.utf8.count <= Self.maximumBodyBytes else {
+            throw InvalidInput(
+                "body takes 1 to \(Self.maximumBodyBytes) bytes of Markdown (or source.turn_id, a turn whose answer it is)", param: "body",
+                code: "invalid_value")
         }
         let new = NewSpecificationVersion(
-            body: body.body, sections: MarkdownSections.ids(in: body.body), summary: summary, agent: body.source?.agent,
-            agentVersion: agentVersion)
+            body: text, sections: MarkdownSections.ids(in: text), summary: summary, sessionID: lineage.session, turnID: lineage.turn,
+            agent: lineage.agent, agentVersion: lineage.version)
+        let agent = lineage.agent
         do {
             let written = try await store.specifications.write(new, to: specification, base: body.baseVersion) { version in
                 NewEvent(
                     AgentEvents.SpecificationVersionCreated(
                         specificationID: specification.id, projectID: specification.projectID, key: specification.key, version: version,
-                        baseVersion: body.baseVersion, agent: body.source?.agent))
+                        baseVersion: body.baseVersion, agent: agent))
             }
             return try json(SpecificationVersionView(written, withBody: true), status: .created)
         } catch SpecificationConflict.staleBase(let latest) {
@@ -296,5 +338,28 @@ struct SpecificationVersionView: Encodable, Sendable {
         createdAt = StoreTime.seconds(version.createdAt)
         promotedAt = version.promotedAt.map(StoreTime.seconds)
         supersededBy = version.supersededBy
+    }
+}
+
+/// A version of a specification that a session's turn produced: each side of the session ↔ specification relation.
+struct SessionWork: Encodable, Sendable {
+    var specificationID: String
+    var key: String
+    var version: Int64
+    var status: SpecificationStatus
+    var sessionID: String
+    var turnID: String
+    @Nullable var agent: String?
+    @Nullable var agentVersion: Int64?
+
+    init(_ produced: SpecificationLineage) {
+        specificationID = produced.specificationID
+        key = produced.key
+        version = produced.version
+        status = produced.status
+        sessionID = produced.sessionID
+        turnID = produced.turnID
+        agent = produced.agent
+        agentVersion = produced.agentVersion
     }
 }
