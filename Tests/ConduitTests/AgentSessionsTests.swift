@@ -207,12 +207,12 @@ struct AgentSessionsTests {
     }
 
     @Test(
-        "a streamed turn sends turn.started, message.delta and turn.completed events; a running turn can be cancelled, the provider's call with it"
+        "a streamed turn sends turn.started, message.delta and turn.completed events; a running turn can be cancelled, the provider's call with it; a background turn is answered 202 and runs on, its end in the event log"
     )
     func streamAndCancel() async throws {
         let provider = FakeProvider()
         provider.script("a", [.answer("streamed words here"), .endless])
-        try await withPlatform(provider: provider) { client, _, _, key, _ in
+        try await withPlatform(provider: provider) { client, store, team, key, _ in
             let sessionID = try await session(client, key: key)
             let (response, _) = try await call(
                 client, .post, "/v1/sessions/\(sessionID)/turns", key: key,
@@ -237,6 +237,23 @@ struct AgentSessionsTests {
             #expect(
                 try await call(client, .post, "/v1/sessions/\(sessionID)/turns/\(try #require(turnID))/cancel", key: key).0.status
                     == .conflict)
+
+            // In the background: 202 at once, the turn at its URL, its end in the event log.
+            provider.script("a", [.delayed(.milliseconds(300), "later")])
+            let (accepted, queued) = try await call(
+                client, .post, "/v1/sessions/\(sessionID)/turns", key: key,
+                body: #"{"input":"@architect in the background","mode":"background"}"#)
+            let location = "/v1/sessions/\(sessionID)/turns/\(queued["id"] as? String ?? "")"
+            #expect(accepted.status == .accepted && accepted.headers[.location] == location, "\(queued)")
+            #expect(["running", "queued"].contains(queued["status"] as? String ?? ""))
+            var finished: [String: Any] = [:]
+            try await eventually(within: .seconds(10), every: .milliseconds(50)) {
+                finished = try await call(client, .get, location, key: key).1
+                return finished["status"] as? String == "completed"
+            }
+            #expect(finished["output"] as? String == "later ", "\(finished)")
+            let ended = try await store.events.list(teamID: team.id, limit: 1000).filter { $0.topic == "turn.completed" }
+            #expect(ended.contains { $0.payload.contains(queued["id"] as? String ?? "-") })
         }
     }
 

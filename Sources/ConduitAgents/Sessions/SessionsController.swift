@@ -116,8 +116,8 @@ struct SessionsController {
             throw InvalidInput("input takes 1 to \(Self.maximumInputBytes) bytes", param: "input", code: "invalid_value")
         }
         let mode = body.mode ?? "wait"
-        guard ["stream", "wait"].contains(mode) else {
-            throw InvalidInput("mode takes stream or wait", param: "mode", code: "invalid_value")
+        guard ["stream", "wait", "background"].contains(mode) else {
+            throw InvalidInput("mode takes stream, wait or background", param: "mode", code: "invalid_value")
         }
         let key = try request.idempotencyKey()
         let session = try await session(context)
@@ -181,7 +181,15 @@ struct SessionsController {
         let call = TurnRunner.Call(
             turn: turn, session: session, project: project, domain: domain, agent: agent.definition, model: model, context: context,
             method: decision.method.rawValue, confidence: decision.confidence)
-        return mode == "stream" ? turns.stream(call) : try json(TurnView(try await turns.run(call, relay: nil)))
+        switch mode {
+        case "stream": return turns.stream(call)
+        case "background":
+            turns.inBackground(call)
+            var response = try json(TurnView(turn), status: .accepted)
+            response.headers[.location] = "/v1/sessions/\(session.id)/turns/\(turn.id)"
+            return response
+        default: return try json(TurnView(try await turns.run(call, relay: nil)))
+        }
     }
 
     /// The decision for a turn: the agent named, the session's agent while it asks for details, or the router's.

@@ -153,6 +153,13 @@ final class TurnRunner: Sendable {
         return try await store.agentSessions.turn(turn.id, sessionID: turn.sessionID, teamID: turn.teamID) ?? turn
     }
 
+    /// Runs the turn after its request has been answered (202): its progress is in the event log
+    /// (`turn.started`, then `turn.completed`, `turn.failed` or `turn.cancelled`) and at its URL. A node that
+    /// stops meanwhile leaves it to the sweep, which fails it.
+    func inBackground(_ call: Call) {
+        Task { _ = try? await self.run(call, relay: nil) }
+    }
+
     /// The turn as server-sent events: `turn.started` (with the routing decision), `message.delta` with each
     /// piece of the answer, then `turn.completed`, `turn.failed` or `turn.cancelled` with the turn as stored.
     /// The turn runs from now, whether or not the answer's body is ever written (its client may be gone).
