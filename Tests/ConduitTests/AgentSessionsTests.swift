@@ -114,7 +114,14 @@ struct AgentSessionsTests {
             #expect(replay.0.headers[.idempotentReplayed] == "true" && replay.1["id"] as? String == turn["id"] as? String)
             #expect(provider.calls(to: "a").count == 1, "a replay calls no model")
 
-            // The agent asked a question: the answer stays with it, whatever its words.
+            // The agent asked a question: the answer stays with it, whatever its words; the router says so too.
+            let sticky = try await call(
+                client, .post, "/v1/route", key: key, body: #"{"input":"Two, in Lyon","session_id":"\#(sessionID)"}"#
+            ).1
+            #expect(sticky["method"] as? String == "sticky" && sticky["agent"] as? String == "requirements-analyst", "\(sticky)")
+            #expect(
+                try await call(client, .post, "/v1/route", key: stranger, body: #"{"input":"x","session_id":"\#(sessionID)"}"#).0.status
+                    == .notFound)
             let (_, second) = try await call(client, .post, "/v1/sessions/\(sessionID)/turns", key: key, body: #"{"input":"Two, in Lyon"}"#)
             #expect(
                 (second["routing"] as? [String: Any])?["method"] as? String == "sticky"

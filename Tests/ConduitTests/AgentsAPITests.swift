@@ -31,6 +31,10 @@ struct AgentsAPITests {
         for folder in ["agents", "domains"] {
             try FileManager.default.copyItem(at: AgentLibraryTests.deploy.appending(path: folder), to: copy.appending(path: folder))
         }
+        // A domain of two states whose one move needs a reason.
+        try
+            "extends: base\nlifecycle:\n  initial: draft\n  states: [draft, shipped]\n  transitions:\n    - {from: draft, to: shipped, guards: [reason_given]}\n"
+            .write(to: copy.appending(path: "domains/tiny.yaml"), atomically: true, encoding: .utf8)
         let file = copy.appending(path: "conduit.yaml").path
         try "agents:\n  dir: \(copy.appending(path: "agents").path)\n  domains_dir: \(copy.appending(path: "domains").path)\n".write(
             toFile: file, atomically: true, encoding: .utf8)
@@ -164,7 +168,9 @@ struct AgentsAPITests {
                 #expect((resolved["provenance"] as? [String: String])?["/title"] == "fintech")
                 #expect(resolved["resolved"] is [String: Any])
                 #expect(try await call(client, .get, "/v1/domains/fintech", key: key).1["provenance"] == nil)
-                #expect((try await call(client, .get, "/v1/domains", key: key).1["data"] as? [Any])?.count == 10)
+                #expect(
+                    (try await call(client, .get, "/v1/domains", key: key).1["data"] as? [Any])?.count == 11,
+                    "the ten shipped, and the test's tiny")
                 #expect(try await call(client, .get, "/v1/domains/nowhere", key: key).0.status == .notFound)
             }
         }
@@ -242,6 +248,17 @@ struct AgentsAPITests {
                 #expect(history[0]["reason"] as? String == "scope agreed" && (history[0]["actor"] as? String)?.hasPrefix("key:") == true)
                 let events = try await store.events.list(teamID: team.id).map(\.topic).filter { $0.hasPrefix("project.") }
                 #expect(events == ["project.created", "project.transitioned", "project.transitioned"])
+                // reason_given: a move without a reason is refused, naming the guard.
+                let tiny = try await call(client, .post, "/v1/projects", key: key, body: #"{"name":"Tiny","domain":"tiny"}"#).1
+                let tinyID = try #require(tiny["id"] as? String)
+                let unexplained = try await call(
+                    client, .post, "/v1/projects/\(tinyID)/transitions", key: key, body: #"{"to":"shipped","reason":"  "}"#)
+                #expect(unexplained.0.status == .unprocessableContent && "\(unexplained.1)".contains("reason_given"), "\(unexplained.1)")
+                #expect(
+                    try await call(
+                        client, .post, "/v1/projects/\(tinyID)/transitions", key: key, body: #"{"to":"shipped","reason":"done"}"#
+                    ).0.status == .ok)
+
                 let listed = try await call(client, .get, "/v1/projects?state=planning", key: key).1["data"] as? [[String: Any]]
                 #expect(listed?.map { $0["id"] as? String } == [id])
                 #expect((try await call(client, .get, "/v1/projects", key: stranger).1["data"] as? [Any])?.isEmpty == true)

@@ -98,10 +98,12 @@ struct AgentsController {
         var domain: String?
         var agent: String?
         var projectID: String?
+        var sessionID: String?
 
         enum CodingKeys: String, CodingKey {
             case input, domain, agent
             case projectID = "project_id"
+            case sessionID = "session_id"
         }
     }
 
@@ -118,7 +120,19 @@ struct AgentsController {
         }
         let library = self.library.read(\.library)
         var domainName = body.domain ?? AgentLibrary.defaultDomain
-        if let projectID = body.projectID {
+        var facts: AgentRouter.SessionFacts?
+        var projectID = body.projectID
+        if let sessionID = body.sessionID {
+            guard let session = try await teams.store.agentSessions.find(sessionID, teamID: try await teams.teamID(context)) else {
+                throw StoreError.notFound("session \(sessionID)")
+            }
+            if let named = projectID, named != session.projectID {
+                throw InvalidInput("the session is of another project", param: "project_id", code: "invalid_value")
+            }
+            projectID = session.projectID
+            facts = try await teams.store.agentSessions.facts(of: session)
+        }
+        if let projectID {
             guard let project = try await projects.find(projectID, teamID: try await teams.teamID(context)) else {
                 throw StoreError.notFound("project \(projectID)")
             }
@@ -131,7 +145,7 @@ struct AgentsController {
         let domain = try Self.domain(domainName, in: library, param: "domain")
         _ = try await rateLimiter?.admit(context.identity, tokens: max(1, input.utf8.count / 4))
         var decision = try await router.route(
-            input, agent: body.agent, in: domain, of: library, tenant: context.identity?.tenant ?? "")
+            input, agent: body.agent, in: domain, of: library, tenant: context.identity?.tenant ?? "", session: facts)
         if let chosen = decision.agent, let agent = library.agents[chosen] { decision.version = try await versions.version(of: agent) }
         return try json(decision)
     }

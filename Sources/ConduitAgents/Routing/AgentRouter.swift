@@ -27,11 +27,27 @@ package final class AgentRouter: Sendable {
     /// The most alternatives a decision lists.
     static let alternatives = 3
 
-    package func route(_ input: String, agent named: String?, in domain: Domain, of library: AgentLibrary, tenant: String) async throws
-        -> RouteDecision
-    {
+    /// What the router knows of a session: the agent that answered its last turn, and that answer.
+    package struct SessionFacts: Sendable {
+        package var activeAgent: String?
+        package var lastAnswer: String?
+    }
+
+    /// With `session`, a request stays with the agent that answered the session's last turn while it asks for
+    /// details (its answer was a question), where the domain's router is sticky and no agent is named.
+    package func route(
+        _ input: String, agent named: String?, in domain: Domain, of library: AgentLibrary, tenant: String, session: SessionFacts? = nil
+    ) async throws -> RouteDecision {
         let started = ContinuousClock.now
         let explicit = named ?? Self.mention(in: input)
+        if explicit == nil, domain.router.sticky, let active = session?.activeAgent, domain.offers(active), library.agents[active] != nil,
+            session?.lastAnswer?.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("?") == true
+        {
+            return RouteDecision(
+                domain: domain.name, agent: active, method: .sticky, confidence: 1, threshold: nil, alternatives: [],
+                needsClarification: false,
+                latencyMs: Self.milliseconds(since: started))
+        }
         if let explicit {
             guard domain.offers(explicit), library.agents[explicit] != nil else {
                 throw InvalidInput(

@@ -196,18 +196,9 @@ struct SessionsController {
     private func route(_ body: TurnRequest, in session: AgentSession, domain: Domain, library: AgentLibrary, context: ConduitRequestContext)
         async throws -> RouteDecision
     {
-        let named = body.agent == "auto" ? nil : body.agent
-        if named == nil, AgentRouter.mention(in: body.input) == nil, domain.router.sticky, let active = session.activeAgent,
-            domain.offers(active), library.agents[active] != nil,
-            let last = try await store.agentSessions.turns(of: session.id, teamID: session.teamID, finishedOnly: true, limit: 1).last,
-            last.output.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("?")
-        {
-            return RouteDecision(
-                domain: domain.name, agent: active, method: .sticky, confidence: 1, threshold: nil, alternatives: [],
-                needsClarification: false,
-                latencyMs: 0)
-        }
-        return try await router.route(body.input, agent: named, in: domain, of: library, tenant: context.identity?.tenant ?? "")
+        try await router.route(
+            body.input, agent: body.agent == "auto" ? nil : body.agent, in: domain, of: library, tenant: context.identity?.tenant ?? "",
+            session: try await store.agentSessions.facts(of: session))
     }
 
     /// The agent as the session pinned it (its version when the session began), or as it is now for an agent
