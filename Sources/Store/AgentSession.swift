@@ -90,6 +90,8 @@ public struct AgentSessionsRepository: Repository {
     let database: Database
 
     public static let maximumQueued = 20
+    /// Milliseconds after which a queued turn whose waiter has not been heard of (`heartbeat`) is abandoned.
+    public static let abandonedAfter: Int64 = 30_000
 
     public func create(
         projectID: String, teamID: String, title: String, concurrency: String, pinned: [String: Int64],
@@ -233,7 +235,7 @@ public struct AgentSessionsRepository: Repository {
                 """
                 SELECT id FROM turns WHERE session_id = \(bind: turn.sessionID)
                 AND ((status = 'running' AND started_at >= \(bind: now - staleAfter))
-                    OR (status = 'queued' AND seq < \(bind: turn.seq) AND created_at >= \(bind: now - staleAfter * Int64(Self.maximumQueued + 1))))
+                    OR (status = 'queued' AND seq < \(bind: turn.seq) AND COALESCE(seen_at, created_at) >= \(bind: now - Self.abandonedAfter)))
                 LIMIT 1
                 """
             ).first()
@@ -268,6 +270,7 @@ public struct AgentSessionsRepository: Repository {
         let events = database.events
         let lock = database.dialect == .postgres ? "FOR UPDATE" : ""
         let allowed = states.filter { ["queued", "running"].contains($0) }.map { "'\($0)'" }.joined(separator: ", ")
+        guard !allowed.isEmpty else { return nil }
         return try await transaction { sql in
             // The session's row first, as `start` and `claim` take it: one order of locks, no deadlock.
             _ = try await sql.raw(
@@ -303,7 +306,7 @@ public struct AgentSessionsRepository: Repository {
             """
             SELECT id, status FROM turns WHERE session_id = \(bind: sessionID)
             AND ((status = 'running' AND started_at < \(bind: now - staleAfter))
-                OR (status = 'queued' AND created_at < \(bind: now - staleAfter * Int64(maximumQueued + 1))))
+                OR (status = 'queued' AND COALESCE(seen_at, created_at) < \(bind: now - Self.abandonedAfter)))
             """
         ).all().map { (try $0.decode(column: "id", as: String.self), try $0.decode(column: "status", as: String.self)) }
         for (id, status) in left {
@@ -344,6 +347,35 @@ public struct AgentSessionsRepository: Repository {
 
     private static func turn(_ id: String, in sql: any SQLDatabase) async throws -> Turn? {
         try await sql.raw("SELECT \(Turn.columns) FROM turns WHERE id = \(bind: id)").first()?.decode(Turn.self)
+    }
+
+    /// A queued turn's waiter is still there.
+    public func heartbeat(_ turnID: String, now: Int64 = StoreTime.now()) async throws {
+        try await transaction { sql in
+            try await sql.raw("UPDATE turns SET seen_at = \(bind: now) WHERE id = \(bind: turnID) AND status = 'queued'").run()
+        }
+    }
+
+    /// Sweeps every session with a turn that may be left (`sweep`): what a stopped node left behind is settled
+    /// even where nobody asks that session for another turn.
+    public func sweepAll(staleAfter: Int64, abandoned: @escaping @Sendable (Turn) -> NewEvent, now: Int64 = StoreTime.now()) async throws {
+        let sessions = try await read { sql in
+            try await sql.raw(
+                """
+                SELECT DISTINCT session_id FROM turns
+                WHERE (status = 'running' AND started_at < \(bind: now - staleAfter))
+                    OR (status = 'queued' AND COALESCE(seen_at, created_at) < \(bind: now - Self.abandonedAfter))
+                """
+            ).all().map { try $0.decode(column: "session_id", as: String.self) }
+        }
+        let store = database
+        let lock = store.dialect == .postgres ? "FOR UPDATE" : ""
+        for session in sessions {
+            try await transaction { sql in
+                _ = try await sql.raw("SELECT id FROM agent_sessions WHERE id = \(bind: session) \(unsafeRaw: lock)").run()
+                try await Self.sweep(session, staleAfter: staleAfter, abandoned: abandoned, now: now, store: store, in: sql)
+            }
+        }
     }
 
     /// The team's turn, whatever its session.

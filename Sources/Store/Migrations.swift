@@ -551,6 +551,7 @@ enum Schema {
                     cost_usd DOUBLE PRECISION,
                     error TEXT,
                     idempotency_key TEXT,
+                    seen_at BIGINT,
                     created_at BIGINT NOT NULL,
                     started_at BIGINT,
                     finished_at BIGINT,

@@ -293,7 +293,7 @@ extension SpecificationsRepository {
     public func lineage(of specification: Specification) async throws -> [SpecificationLineage] {
         try await read { sql in
             try await sql.raw(
-                "\(SpecificationLineage.query) WHERE v.specification_id = \(bind: specification.id) AND v.session_id IS NOT NULL ORDER BY v.version"
+                "\(SpecificationLineage.query) WHERE v.specification_id = \(bind: specification.id) AND v.turn_id IS NOT NULL ORDER BY v.version"
             ).all().map(SpecificationLineage.init(row:))
         }
     }
@@ -303,7 +303,7 @@ extension SpecificationsRepository {
         try await read { sql in
             try await sql.raw(
                 """
-                \(SpecificationLineage.query) WHERE v.session_id = \(bind: sessionID) AND s.team_id = \(bind: teamID)
+                \(SpecificationLineage.query) WHERE v.session_id = \(bind: sessionID) AND v.turn_id IS NOT NULL AND s.team_id = \(bind: teamID)
                 ORDER BY v.created_at, v.version
                 """
             ).all().map(SpecificationLineage.init(row:))

@@ -99,12 +99,18 @@ extension EndToEnd {
                 #expect(steps["interrupted"]?.contains("[cancelled]") == true, "\(steps["interrupted"] ?? "")")
                 #expect(steps["exit"]?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
 
-                let response = try await HTTPClient.shared.execute(
-                    HTTPClientRequest(url: "\(url)/v1/sessions/\(sessionID)/turns"), timeout: .seconds(10))
-                let body = try await response.body.collect(upTo: 1 << 20)
-                let turns =
-                    (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?["data"] as? [[String: Any]]
-                    ?? []
+                // The server hears of the closed stream at its next write: the turn is settled soon after, not at once.
+                var turns: [[String: Any]] = []
+                try await eventually(within: .seconds(20), every: .milliseconds(100)) {
+                    let response = try await HTTPClient.shared.execute(
+                        HTTPClientRequest(url: "\(url)/v1/sessions/\(sessionID)/turns"), timeout: .seconds(10))
+                    let body = try await response.body.collect(upTo: 1 << 20)
+                    turns =
+                        (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?["data"]
+                        as? [[String: Any]]
+                        ?? []
+                    return turns.last?["status"] as? String != "running"
+                }
                 #expect(turns.map { $0["status"] as? String } == ["completed", "cancelled"], "\(turns)")
             }
         }

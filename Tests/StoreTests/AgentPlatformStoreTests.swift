@@ -231,6 +231,23 @@ struct AgentPlatformStoreTests {
                     == "failed")
             let topics = try await store.events.list(teamID: team.id, limit: 1000).map(\.topic)
             #expect(topics.filter { $0 == "turn.cancelled" }.count == 2 && topics.contains("turn.failed"), "\(topics)")
+            // A queued turn whose waiter is gone is cancelled by the periodic sweep, the running one left alone.
+            let waiting = try await session("enqueue")
+            let base = StoreTime.now()
+            _ = try await start(waiting, enqueue: true, now: base)
+            guard case .queued(let orphan, _) = try await start(waiting, enqueue: true, now: base) else {
+                Issue.record("not queued")
+                return
+            }
+            try await store.agentSessions.sweepAll(
+                staleAfter: 10 * minute, abandoned: note, now: base + AgentSessionsRepository.abandonedAfter / 2)
+            #expect(
+                try await store.agentSessions.turn(orphan.id, sessionID: waiting.id, teamID: team.id)?.status == "queued",
+                "heard of recently enough")
+            try await store.agentSessions.sweepAll(
+                staleAfter: 10 * minute, abandoned: note, now: base + AgentSessionsRepository.abandonedAfter + 1)
+            #expect(try await store.agentSessions.unfinished(of: waiting.id, teamID: team.id).map(\.status) == ["running"])
+
             // The same key, the same turn.
             let keyed = try await start(rejecting, enqueue: true, key: "k", now: later)
             #expect(

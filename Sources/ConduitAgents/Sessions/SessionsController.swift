@@ -188,7 +188,8 @@ struct SessionsController {
             var response = try json(TurnView(turn), status: .accepted)
             response.headers[.location] = "/v1/sessions/\(session.id)/turns/\(turn.id)"
             return response
-        default: return try json(TurnView(try await turns.run(call, relay: nil)))
+        // The turn runs on if the request is given up (its deadline): its end is then at its URL and in the events.
+        default: return try json(TurnView(try await turns.inBackground(call).value))
         }
     }
 

@@ -77,8 +77,14 @@ final class TurnRunner: Sendable {
     private func place(_ call: Call, control: TurnControl) async throws -> Turn {
         var turn = call.turn
         var pause = Duration.milliseconds(50)
+        var heard = ContinuousClock.now
         while turn.status == "queued" {
             if control.isCancelled { throw CancellationError() }
+            // The waiter says it is still there: a queued turn nobody waits for is swept.
+            if ContinuousClock.now - heard > .seconds(5) {
+                try await store.agentSessions.heartbeat(turn.id)
+                heard = .now
+            }
             if let claimed = try await store.agentSessions.claim(
                 turn, staleAfter: staleAfter, events: { AgentEvents.started($0, method: call.method, confidence: call.confidence) },
                 abandoned: { AgentEvents.ended($0) })
@@ -143,21 +149,31 @@ final class TurnRunner: Sendable {
     {
         let store = self.store
         let (usage, cost) = (outcome?.usage, outcome?.costUSD)
-        let finished = try await Task { @Sendable in
-            try await store.agentSessions.finish(
+        return try await Task { @Sendable in
+            let finished = try await store.agentSessions.finish(
                 turn.id, as: status, output: output, promptTokens: usage?.promptTokens, completionTokens: usage?.completionTokens,
-                costUSD: cost,
-                error: error, event: { AgentEvents.ended($0) })
+                costUSD: cost, error: error, event: { AgentEvents.ended($0) })
+            if let finished { return finished }
+            // It had ended already (dequeued, swept): as it is.
+            return try await store.agentSessions.turn(turn.id, sessionID: turn.sessionID, teamID: turn.teamID) ?? turn
         }.value
-        if let finished { return finished }
-        return try await store.agentSessions.turn(turn.id, sessionID: turn.sessionID, teamID: turn.teamID) ?? turn
     }
 
     /// Runs the turn after its request has been answered (202): its progress is in the event log
     /// (`turn.started`, then `turn.completed`, `turn.failed` or `turn.cancelled`) and at its URL. A node that
     /// stops meanwhile leaves it to the sweep, which fails it.
-    func inBackground(_ call: Call) {
-        Task { _ = try? await self.run(call, relay: nil) }
+    @discardableResult
+    func inBackground(_ call: Call) -> Task<Turn, any Error> {
+        Task { try await self.run(call, relay: nil) }
+    }
+
+    /// Cancels every turn this node runs or waits for, and waits (a few seconds at most) until each is
+    /// settled: at shutdown, before the store closes.
+    func cancelAll() async {
+        let cancels = running.withLock { Array($0.values) }
+        for cancel in cancels { cancel() }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, !running.withLock({ $0.isEmpty }) { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
     /// The turn as server-sent events: `turn.started` (with the routing decision), `message.delta` with each

@@ -145,6 +145,11 @@ struct SpecificationsController {
         var lineage: (session: String?, turn: String?, agent: String?, version: Int64?) = (nil, nil, body.source?.agent, nil)
         var text = body.body
         if let turnID = body.source?.turnID {
+            guard body.body == nil else {
+                throw InvalidInput(
+                    "a version from a turn is the turn's answer: give source.turn_id or body, not both (edit it in the next version)",
+                    param: "body", code: "invalid_value")
+            }
             guard let turn = try await store.agentSessions.turn(turnID, teamID: specification.teamID),
                 let session = try await store.agentSessions.find(turn.sessionID, teamID: specification.teamID),
                 session.projectID == specification.projectID
