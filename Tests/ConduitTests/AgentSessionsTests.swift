@@ -41,18 +41,21 @@ struct AgentSessionsTests {
         return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
     }
 
+    /// Changes an agent's file (`old` text to `new`) and reloads the configuration, as a file watcher would.
+    typealias AgentEdit = @Sendable (_ agent: String, _ old: String, _ new: String) async throws -> Void
+
     /// Conduit with the shipped agents and domains, its model `assistant` played by `provider` (priced, so
     /// that turns have a cost) unless `withModel` is false; `body` gets a key of the team and one of another.
     private func withPlatform(
         provider: FakeProvider, withModel: Bool = true,
         _ body:
-            @escaping @Sendable (_ client: any TestClientProtocol, _ store: Database, _ team: Team, _ key: String, _ stranger: String)
-            async throws
-            -> Void
+            @escaping @Sendable (
+                _ client: any TestClientProtocol, _ store: Database, _ team: Team, _ key: String, _ stranger: String, _ edit: AgentEdit
+            ) async throws -> Void
     ) async throws {
         try await provider.application().test(.live) { providerClient in
             let port = try #require(providerClient.port)
-            let (_, file) = try AgentsAPITests.shippedCopy()
+            let (agents, file) = try AgentsAPITests.shippedCopy()
             try await TestDatabase.withTeams(.sqlite) { store, team, other in
                 let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.agents, .chat]).secret
                 let stranger = try await store.keys.create(name: "s", teamID: other.id, scopes: [.agents, .chat]).secret
@@ -64,8 +67,17 @@ struct AgentSessionsTests {
                     deployment.outputPricePerMillion = 2
                     configuration.chat.models = try GatewayModelTable([GatewayModel(name: "assistant", deployments: [deployment])])
                 }
-                let app = try TestServer.authenticatedApplication(store: store, live: LiveConfiguration(configuration))
-                try await app.test(.live) { client in try await body(client, store, team, key, stranger) }
+                let live = LiveConfiguration(configuration)
+                let edit: AgentEdit = { agent, old, new in
+                    let path = agents.appending(path: "\(agent).yaml")
+                    try String(contentsOf: path, encoding: .utf8).replacingOccurrences(of: old, with: new).write(
+                        to: path, atomically: true, encoding: .utf8)
+                    var reloaded = try await ConfigurationSource(file: file, environment: [:]).load().configuration
+                    reloaded.chat = live.current.chat
+                    _ = live.reload(from: reloaded)
+                }
+                let app = try TestServer.authenticatedApplication(store: store, live: live)
+                try await app.test(.live) { client in try await body(client, store, team, key, stranger, edit) }
             }
         }
     }
@@ -85,7 +97,7 @@ struct AgentSessionsTests {
     func turns() async throws {
         let provider = FakeProvider()
         provider.script("a", [.answer("Which clinics take part?"), .answer("Noted: two clinics.")])
-        try await withPlatform(provider: provider) { client, store, team, key, stranger in
+        try await withPlatform(provider: provider) { client, store, team, key, stranger, _ in
             let sessionID = try await session(client, key: key)
             let shown = try await call(client, .get, "/v1/sessions/\(sessionID)", key: key).1
             #expect((shown["pinned"] as? [String: Int])?.count == 13 && shown["status"] as? String == "open", "\(shown)")
@@ -186,7 +198,7 @@ struct AgentSessionsTests {
     func concurrency() async throws {
         let provider = FakeProvider()
         provider.script("a", [.heldAfterFirst("first answer")])
-        try await withPlatform(provider: provider) { client, _, _, key, _ in
+        try await withPlatform(provider: provider) { client, _, _, key, _, _ in
             let rejecting = try await session(client, key: key)
             let body = #"{"input":"@data-modeller Which tables and indexes do we need for appointments?"}"#
             async let first = post(client, "/v1/sessions/\(rejecting)/turns", key: key, body: body)
@@ -223,7 +235,7 @@ struct AgentSessionsTests {
     func streamAndCancel() async throws {
         let provider = FakeProvider()
         provider.script("a", [.answer("streamed words here"), .endless])
-        try await withPlatform(provider: provider) { client, store, team, key, _ in
+        try await withPlatform(provider: provider) { client, store, team, key, _, _ in
             let sessionID = try await session(client, key: key)
             let (response, _) = try await call(
                 client, .post, "/v1/sessions/\(sessionID)/turns", key: key,
@@ -272,7 +284,7 @@ struct AgentSessionsTests {
 
     @Test("without the agent's chat model a turn is 503 model_unavailable naming the model, and the agents are listed unavailable")
     func withoutModel() async throws {
-        try await withPlatform(provider: FakeProvider(), withModel: false) { client, _, _, key, _ in
+        try await withPlatform(provider: FakeProvider(), withModel: false) { client, _, _, key, _, _ in
             let sessionID = try await session(client, key: key)
             let (refused, body) = try await call(
                 client, .post, "/v1/sessions/\(sessionID)/turns", key: key, body: #"{"input":"@architect hello"}"#)
@@ -281,6 +293,25 @@ struct AgentSessionsTests {
             #expect((error["message"] as? String)?.contains("'assistant'") == true)
             let agents = try #require(try await call(client, .get, "/v1/agents", key: key).1["data"] as? [[String: Any]])
             #expect(agents.count == 13 && agents.allSatisfy { $0["available"] as? Bool == false })
+        }
+    }
+
+    @Test("a session runs the agents' versions it began with: a changed file is a new version for new sessions only")
+    func pinnedVersions() async throws {
+        let provider = FakeProvider()
+        try await withPlatform(provider: provider) { client, _, _, key, _, edit in
+            let before = try await session(client, key: key)
+            try await edit("architect", "You are", "Revised: you are")
+            let after = try await session(client, key: key)
+            #expect((try await call(client, .get, "/v1/sessions/\(after)", key: key).1["pinned"] as? [String: Int])?["architect"] == 2)
+            let old = try await call(client, .post, "/v1/sessions/\(before)/turns", key: key, body: #"{"input":"@architect outline"}"#).1
+            #expect(old["agent_version"] as? Int == 1, "\(old)")
+            let oldPrompt = provider.calls(to: "a").last?.body["messages"]?.arrayValue?.first?.objectValue?["content"]?.stringValue ?? ""
+            #expect(!oldPrompt.contains("Revised"), "the version the session began with: \(oldPrompt.prefix(80))")
+            let new = try await call(client, .post, "/v1/sessions/\(after)/turns", key: key, body: #"{"input":"@architect outline"}"#).1
+            #expect(new["agent_version"] as? Int == 2)
+            let newPrompt = provider.calls(to: "a").last?.body["messages"]?.arrayValue?.first?.objectValue?["content"]?.stringValue ?? ""
+            #expect(newPrompt.contains("Revised"), "\(newPrompt.prefix(80))")
         }
     }
 }
