@@ -40,14 +40,14 @@ struct AgentsController {
         }
         routes.post("/v1/route") { request, context in try await route(request, context: context) }
         routes.post("/v1/domains/{name}/router/evaluate") { request, context in
-            let (domain, _, labels, scores) = try await measured(request, context: context)
+            let (domain, labels, scores) = try await measured(request, context: context)
             return try json(
                 RouterEvaluation(
                     domain: domain.name, labels: labels, scores: scores,
                     thresholds: Dictionary(scores.flatMap { $0.map { ($0.agent, $0.threshold) } }) { first, _ in first }))
         }
         routes.post("/v1/domains/{name}/router/calibrate") { request, context in
-            let (domain, _, labels, scores) = try await measured(request, context: context)
+            let (domain, labels, scores) = try await measured(request, context: context)
             return try json(RouterCalibration(domain: domain.name, labels: labels, scores: scores))
         }
     }
@@ -156,7 +156,7 @@ struct AgentsController {
 
     /// The domain, the labelled requests' labels and their scores, for evaluation and calibration.
     private func measured(_ request: Request, context: ConduitRequestContext) async throws -> (
-        Domain, AgentLibrary, [String?], [[(agent: String, score: Double, threshold: Double)]]
+        Domain, [String?], [[(agent: String, score: Double, threshold: Double)]]
     ) {
         let library = self.library.read(\.library)
         let domain = try Self.domain(try context.parameters.require("name"), in: library, param: nil)
@@ -181,7 +181,7 @@ struct AgentsController {
         let inputs = body.examples.map(\.input)
         _ = try await rateLimiter?.admit(context.identity, tokens: max(1, inputs.reduce(0) { $0 + $1.utf8.count } / 4))
         let scores = try await router.scores(of: inputs, in: domain, of: library, tenant: context.identity?.tenant ?? "")
-        return (domain, library, body.examples.map(\.agent), scores)
+        return (domain, body.examples.map(\.agent), scores)
     }
 
     static func domain(_ name: String, in library: AgentLibrary, param: String?) throws -> Domain {

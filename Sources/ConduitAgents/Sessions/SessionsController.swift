@@ -179,7 +179,7 @@ struct SessionsController {
             throw error
         }
         let call = TurnRunner.Call(
-            turn: turn, session: session, project: project, domain: domain, agent: agent.definition, model: model, context: context,
+            turn: turn, project: project, domain: domain, agent: agent.definition, model: model, context: context,
             method: decision.method.rawValue, confidence: decision.confidence)
         switch mode {
         case "stream": return turns.stream(call)

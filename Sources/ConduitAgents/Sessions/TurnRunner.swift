@@ -42,7 +42,6 @@ final class TurnRunner: Sendable {
 
     struct Call: Sendable {
         let turn: Turn
-        let session: AgentSession
         let project: Project
         let domain: Domain
         let agent: AgentDefinition

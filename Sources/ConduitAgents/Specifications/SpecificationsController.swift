@@ -62,7 +62,7 @@ struct SpecificationsController {
                 throw InvalidInput("from and to take version numbers", param: "from", code: "invalid_value")
             }
             let (old, new) = (try await version(from, of: specification), try await version(to, of: specification))
-            for body in [old.body, new.body] where body.utf8.count { $0 == UInt8(ascii: "\n") } >= SpecificationDiff.maximumLines {
+            for body in [old.body, new.body] where body.utf8.count(where: { $0 == UInt8(ascii: "\n") }) >= SpecificationDiff.maximumLines {
                 throw APIError(
                     status: .unprocessableContent,
                     message:
