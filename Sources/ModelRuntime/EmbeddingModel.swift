@@ -24,7 +24,17 @@ public final class EmbeddingModel: Sendable {
     public let maxSequenceLength: Int
     public var dimension: Int { encoder.configuration.hiddenSize }
 
-    public init(directory: URL) throws {
+    /// The instruction set its kernels run with.
+    public var kernel: Kernel { encoder.kernel }
+
+    /// The CPU, its features, the kernel and the threads of a pass.
+    public var computeEnvironment: ComputeEnvironment { ComputeEnvironment(kernel: kernel, threads: encoder.threads) }
+
+    /// - Parameter kernel: the instruction set to run with; by default the one `CONDUIT_KERNEL` names,
+    ///   or the best this CPU runs.
+    public init(directory: URL, kernel: Kernel? = nil) throws {
+        let kernel = try kernel ?? Kernel.selected()
+        guard kernel.runsHere else { throw ModelRuntimeError.unsupported("the \(kernel) kernel on this CPU") }
         let configuration = try BertConfiguration.load(contentsOf: directory.appending(path: "config.json"))
         let weightsPath = directory.appending(path: "model.safetensors").path
         guard FileManager.default.fileExists(atPath: weightsPath) else {
@@ -34,8 +44,8 @@ public final class EmbeddingModel: Sendable {
             throw ModelRuntimeError.missingFile(weightsPath)
         }
         let weights = try BertWeights(file: SafeTensorsFile(path: weightsPath), configuration: configuration)
-        encoder = BertEncoder(configuration: configuration, weights: weights)
-        lanes = (0..<encoder.threads).map { _ in BertEncoder(configuration: configuration, weights: weights, threads: 1) }
+        encoder = BertEncoder(configuration: configuration, weights: weights, kernel: kernel)
+        lanes = (0..<encoder.threads).map { _ in BertEncoder(configuration: configuration, weights: weights, kernel: kernel, threads: 1) }
         tokenizer = try Tokenizer(contentsOf: directory.appending(path: "tokenizer.json"))
         guard tokenizer.vocabularySize <= configuration.vocabSize else {
             throw ModelRuntimeError.malformedFile(

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import ModelRuntime
 import NIOCore
 import Store
 import Testing
@@ -84,8 +85,13 @@ struct MetricsTests {
                 let model = try #require((snapshot["models"] as? [[String: Any]])?.first)
                 #expect(model["name"] as? String == "all-MiniLM-L6-v2" && model["dimensions"] as? Int == 384)
                 #expect(model["batches"] as? Int == 1 && model["sequences"] as? Int == 1 && model["queued_requests"] as? Int == 0)
+                // What the model computes on: the kernel chosen at start, the CPU and its features, no BLAS.
+                let compute = try #require(model["compute"] as? [String: Any])
+                #expect(compute["kernel"] as? String == Kernel.best.rawValue && compute["blas"] as? String == "none")
+                #expect((compute["cpu_features"] as? [String])?.contains("avx2") == Kernel.avx2.runsHere)
+                #expect((compute["cpu"] as? String)?.isEmpty == false && compute["threads"] as? Int ?? 0 >= 1)
                 #expect((snapshot["resident_memory_bytes"] as? Int ?? 0) > 10_000_000)
-                #expect((snapshot["scheduler"] as? [String: Any])?["max_batch_tokens"] as? Int == 4096)
+                #expect((snapshot["scheduler"] as? [String: Any])?["max_batch_tokens"] as? Int == 2048)
             }
         }
     }

@@ -162,6 +162,46 @@ struct SchedulerTests {
         #expect(scheduler.statistics.rejected == 9)
     }
 
+    @Test(
+        "once the model's pace is known, an API request that would start only past the timeout is refused at once, before or after tokenizing, and other tenants keep their turn"
+    )
+    func refusalByWait() async throws {
+        let clock = ManualClock()
+        let backend = PacedBackend(clock: clock, secondsPerToken: 0.01)  // 100 tokens a second
+        let scheduler = EmbeddingScheduler(
+            backend: backend, configuration: .init(requestTimeout: .seconds(10)), logger: TestServer.logger, now: { clock.now })
+        @Sendable func embed(_ count: Int, tenant: String = "a") async throws -> [[Float]] {
+            try await scheduler.embedTimed([Array(repeating: 7, count: count)], tenant: tenant).vectors
+        }
+        try await Self.running(scheduler) {
+            // A small pass does not teach the pace; a full one (300 tokens in 3 s) does.
+            _ = try await embed(10)
+            try scheduler.refuseIfSaturated(tenant: "a")
+            _ = try await embed(EmbeddingScheduler.fullBatchTokens + 44)
+            backend.hold()
+            async let busy = embed(3)
+            try await backend.untilStarted(3)
+            let first = Task { try await embed(500) }  // starts at once
+            try await Self.untilQueued(scheduler, requests: 1)
+            let second = Task { try await embed(600) }  // starts after 5 s
+            try await Self.untilQueued(scheduler, requests: 2)
+            // Would start after 11 s, past the 10 s timeout: refused, told to come back in the second it is over.
+            await #expect(throws: SchedulerError.overloaded(queuedTokens: 1100, queuedRequests: 2, retryAfter: .seconds(1))) {
+                try await embed(10)
+            }
+            // Another tenant takes turns with "a": with nothing waiting, it goes first.
+            let other = Task { try await embed(200, tenant: "b") }
+            try await Self.untilQueued(scheduler, requests: 3)
+            // a's next request waits 13 s whatever its size: refused before it is tokenized. c's is not.
+            #expect(throws: SchedulerError.self) { try scheduler.refuseIfSaturated(tenant: "a") }
+            try scheduler.refuseIfSaturated(tenant: "c")
+            backend.release()
+            for task in [first, second, other] { #expect(try await task.value.count == 1) }
+            _ = try await busy
+        }
+        #expect(scheduler.statistics.rejected == 2)
+    }
+
     @Test("a cancelled request is dropped before it is computed")
     func cancellation() async throws {
         let backend = GatedBackend()

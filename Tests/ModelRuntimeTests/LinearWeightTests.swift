@@ -13,30 +13,40 @@ struct LinearWeightTests {
         }
     }
 
-    private func product(_ weight: LinearWeight, _ input: [Float], rows: Int, columns: Range<Int>? = nil) -> [Float] {
+    private func product(
+        _ weight: LinearWeight, _ input: [Float], rows: Int, columns: Range<Int>? = nil, kernel: Kernel = .best
+    ) -> [Float] {
         var output = [Float](repeating: .nan, count: rows * weight.outputs)
         input.withUnsafeBufferPointer { a in
             output.withUnsafeMutableBufferPointer { c in
                 weight.multiply(
                     rows: rows, input: a.baseAddress!, inputStride: weight.inputs, columns: columns ?? 0..<weight.outputs,
-                    into: c.baseAddress!, outputStride: weight.outputs)
+                    into: c.baseAddress!, outputStride: weight.outputs, kernel: kernel)
             }
         }
         return output
     }
 
+    /// The kernels this CPU runs: each is checked on its own.
+    static let kernels = Kernel.allCases.filter(\.runsHere)
+
     @Test(
-        "the packed kernel matches the plain product for every row count and a ragged last panel",
-        arguments: [1, 2, 5, 6, 7, 13, 48, 131])
-    func packedMatchesPlain(rows: Int) {
+        "every kernel matches the product's definition for row counts around its tiles and a ragged last panel",
+        arguments: kernels, [1, 2, 4, 5, 6, 7, 11, 12, 13, 25, 48, 131])
+    func matchesDefinition(kernel: Kernel, rows: Int) {
         let outputs = 100  // not a whole number of 16-column panels
         let inputs = 37
         let weightValues = values(outputs * inputs, seed: 1)
         let input = values(rows * inputs, seed: 2)
-        let packed = product(LinearWeight(weightValues, outputs: outputs, inputs: inputs, packed: true), input, rows: rows)
-        let plain = product(LinearWeight(weightValues, outputs: outputs, inputs: inputs, packed: false), input, rows: rows)
-        let worst = zip(packed, plain).map { abs($0 - $1) }.max() ?? .nan
-        #expect(worst <= 1e-5, "largest difference \(worst)")
+        let computed = product(LinearWeight(weightValues, outputs: outputs, inputs: inputs), input, rows: rows, kernel: kernel)
+        var worst: Double = 0
+        for row in 0..<rows {
+            for column in 0..<outputs {
+                let exact = (0..<inputs).reduce(0.0) { $0 + Double(input[row * inputs + $1]) * Double(weightValues[column * inputs + $1]) }
+                worst = max(worst, abs(Double(computed[row * outputs + column]) - exact))
+            }
+        }
+        #expect(worst <= 1e-5, "\(kernel): largest difference \(worst)")
     }
 
     @Test("column ranges are whole panels, cover every output once, and write nothing outside themselves")
@@ -49,7 +59,7 @@ struct LinearWeightTests {
         let ranges = weight.columnRanges(width: 40)
         #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == outputs)
         #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
-        #expect(ranges.allSatisfy { $0.lowerBound % weight.columnGranularity == 0 })
+        #expect(ranges.allSatisfy { $0.lowerBound % LinearWeight.columnGranularity == 0 })
         for range in ranges {
             let part = product(weight, input, rows: 3, columns: range)
             for row in 0..<3 {
@@ -65,18 +75,16 @@ struct LinearWeightTests {
         }
     }
 
-    @Test(
-        "a row's result is bit-identical alone and inside a larger product",
-        .enabled(if: LinearWeight.packedKernelSupported, "BLAS blocks its work by batch size"))
-    func rowIndependentOfBatch() {
+    @Test("with every kernel, a row's result is bit-identical alone and inside a larger product", arguments: kernels)
+    func rowIndependentOfBatch(kernel: Kernel) {
         let outputs = 64
         let inputs = 384
         let weight = LinearWeight(values(outputs * inputs, seed: 5), outputs: outputs, inputs: inputs)
-        let batch = values(20 * inputs, seed: 6)
-        let together = product(weight, batch, rows: 20)
-        for row in [0, 5, 6, 19] {
-            let alone = product(weight, Array(batch[row * inputs..<(row + 1) * inputs]), rows: 1)
-            #expect(alone == Array(together[row * outputs..<(row + 1) * outputs]), "row \(row)")
+        let batch = values(30 * inputs, seed: 6)
+        let together = product(weight, batch, rows: 30, kernel: kernel)
+        for row in [0, 5, 6, 12, 19, 29] {
+            let alone = product(weight, Array(batch[row * inputs..<(row + 1) * inputs]), rows: 1, kernel: kernel)
+            #expect(alone == Array(together[row * outputs..<(row + 1) * outputs]), "\(kernel), row \(row)")
         }
     }
 }

@@ -185,17 +185,13 @@ struct SafeTensorsTests {
 
 @Suite("Vector math")
 struct VectorMathTests {
-    @Test("vectorized exp and erf agree with the C library")
+    @Test("vectorized erf agrees with the C library")
     func accuracy() {
-        var worstExp: Float = 0
         var worstErf: Float = 0
         for step in 0...20000 {
-            let x = Float(step - 10000) / 200  // -50 … 50
-            worstExp = max(worstExp, abs(VectorMath.exp(x) - Foundation.exp(x)) / Foundation.exp(x))
-            let y = x / 10  // -5 … 5
+            let y = Float(step - 10000) / 2000  // -5 … 5
             worstErf = max(worstErf, abs(VectorMath.erf(y) - Foundation.erf(y)))
         }
-        #expect(worstExp < 1e-6, "exp relative error \(worstExp)")
         #expect(worstErf < 1e-6, "erf absolute error \(worstErf)")
     }
 }

@@ -31,6 +31,7 @@ export CONC_CHAT="${CONC_CHAT:-1 64 512}" CONC_STREAM="${CONC_STREAM:-1 64 512}"
 echo "== building conduit (release)" >&2
 swift build -c release --product conduit --scratch-path "$ROOT/.build-release" >&2
 CONDUIT="$ROOT/.build-release/release/conduit"
+"$CONDUIT" bench --describe > "$OUT/compute.json"  # the CPU every figure here ran on
 
 DATA="$(mktemp -d)"
 trap 'rm -rf "$DATA"' EXIT

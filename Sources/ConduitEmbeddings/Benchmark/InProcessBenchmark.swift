@@ -11,6 +11,11 @@ public struct InProcessBenchmark: Sendable {
 
     public init(directory: URL) throws { model = try EmbeddingModel(directory: directory) }
 
+    /// What this process's models compute on: the kernel `CONDUIT_KERNEL` forces, or the best this CPU runs.
+    public static func computeEnvironment() throws -> ComputeEnvironment {
+        ComputeEnvironment(kernel: try Kernel.selected(), threads: ProcessInfo.processInfo.activeProcessorCount)
+    }
+
     /// Median over `runs` of embedding every batch of `texts`, sorted by length: one batch at a time on
     /// every core, or `onLanes`, a batch per lane at once, as the server computes under load.
     public func measure(

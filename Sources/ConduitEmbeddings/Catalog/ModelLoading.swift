@@ -26,21 +26,21 @@ public func loadServedModel(_ configuration: ModelSettings, metrics: ServerMetri
     let folder = try await resolveModelFolder(configuration, logger: logger)
     // Seconds of work that blocks its thread: off the cooperative pool, which serves the requests of
     // the model in use while a reload loads the next.
-    let model = try await NIOThreadPool.singleton.runIfActive {
+    let (model, tokensPerSecond) = try await NIOThreadPool.singleton.runIfActive {
         let model = try EmbeddingModel(directory: folder)
-        try warmUp(model)
-        return model
+        return (model, try warmUp(model))
     }
     let (name, aliases) = servedNames(configuration, folder: folder)
     logger.notice(
         "model ready",
         metadata: [
             "name": "\(name)", "folder": "\(folder.path)", "dimension": "\(model.dimension)", "max_tokens": "\(model.maxSequenceLength)",
-            "pooling": "\(model.pooling)",
+            "pooling": "\(model.pooling)", "kernel": "\(model.kernel)", "compute": "\(model.computeEnvironment.summary)",
             "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
         ])
     let scheduler = EmbeddingScheduler(
-        backend: model, configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory)
+        backend: model, configuration: configuration.scheduler, logger: logger, metricsFactory: metrics.factory,
+        tokensPerSecond: tokensPerSecond)
     return ServedModel(
         name: name, aliases: aliases, model: model, scheduler: scheduler, created: Int(Date().timeIntervalSince1970), folder: folder)
 }
@@ -66,8 +66,13 @@ private func resolveModelFolder(_ configuration: ModelSettings, logger: Logger) 
 
 /// One short and one longest-possible sequence, so the first real request finds every weight
 /// page resident and the scratch memory already sized. A model that cannot run fails here, at start.
-private func warmUp(_ model: EmbeddingModel) throws {
+/// Runs a first pass (its scratch memory allocated, its code paged in), then times a second: the
+/// node's pace on a full batch, which bounds the scheduler's queue in time from the first request on.
+private func warmUp(_ model: EmbeddingModel) throws -> Double {
     let short = model.tokenize("warm up").ids
     let longest = model.tokenize(Array(repeating: "warm", count: model.maxSequenceLength).joined(separator: " ")).ids
     _ = try model.embed([short, longest])
+    let start = ContinuousClock.now
+    _ = try model.embed([short, longest])
+    return Double(short.count + longest.count) / max((ContinuousClock.now - start) / .seconds(1), 1e-6)
 }

@@ -5,10 +5,11 @@ import ModelRuntime
 extension SchedulerError: APIErrorConvertible {
     public var apiError: APIError {
         switch self {
-        case .overloaded:
+        case .overloaded(_, _, let retryAfter):
             APIError(
                 status: .serviceUnavailable, message: "the server is at capacity; retry shortly",
-                type: "server_error", code: "overloaded", headers: [.retryAfter: "1"])
+                type: "server_error", code: "overloaded",
+                headers: [.retryAfter: "\(max(1, Int((retryAfter / .seconds(1)).rounded(.up))))"])
         case .shuttingDown:
             APIError(
                 status: .serviceUnavailable, message: "the server is shutting down", type: "server_error",

@@ -21,6 +21,8 @@ package struct DebugController {
             package var dimensions: Int
             package var maxInputTokens: Int
             package var pooling: String
+            /// The CPU, its features and the kernel the model runs with.
+            package var compute: ComputeEnvironment
             package var queuedRequests: Int
             package var queuedTokens: Int
             package var batches: Int
@@ -77,6 +79,7 @@ package struct DebugController {
                 return Snapshot.Model(
                     name: served.name, aliases: served.aliases, dimensions: served.model.dimension,
                     maxInputTokens: served.model.maxSequenceLength, pooling: "\(served.model.pooling)",
+                    compute: served.model.computeEnvironment,
                     queuedRequests: depth.requests, queuedTokens: depth.tokens, batches: statistics.batches,
                     sequences: statistics.sequences, tokens: statistics.tokens, rejected: statistics.rejected,
                     cancelled: statistics.cancelled, expired: statistics.expired)

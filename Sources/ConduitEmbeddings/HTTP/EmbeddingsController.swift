@@ -63,6 +63,11 @@ package struct EmbeddingsController {
         _ request: Request, context: ConduitRequestContext, start: ContinuousClock.Instant, metered: inout Metered
     ) async throws -> Response {
         let limits = self.limits.current
+        // Where the node's one model is all a request can ask for, a node past what it can compute
+        // refuses before it even reads the body (which the server then drains unparsed).
+        if remote == nil, case let models = catalog.models, models.count == 1 {
+            try models[0].scheduler.refuseIfSaturated(tenant: context.identity?.tenant ?? "")
+        }
         let bytes = try await request.body.collect(upTo: limits.maxBodyBytes)
         let body = try decodeStrictJSON(EmbeddingsRequest.self, from: bytes)
         metered.model = body.model ?? ""
@@ -72,6 +77,8 @@ package struct EmbeddingsController {
             return try await remote.embed(bytes, context: context)
         }
         let served = try catalog.resolve(body.model)
+        // Before the tokenizer: a node past what it can compute refuses for the cost of reading the request.
+        try served.scheduler.refuseIfSaturated(tenant: context.identity?.tenant ?? "")
         // Abandoned means connected when the request came and gone since (an in-memory test channel is never
         // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
         let channel = context.channel

@@ -105,6 +105,21 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
         return .admitted
     }
 
+    /// Whether `enqueue` would refuse an API request of `tenant` whatever its size: asked before a
+    /// request is tokenized.
+    package func isFull(for tenant: String) -> Bool {
+        guard queuedRequests > 0 else { return false }
+        return queuedRequests >= limits.maxQueuedRequests || (queuedTokens >= limits.maxQueuedTokens && waitingByTenant[tenant] != nil)
+    }
+
+    /// The API tokens computed before a new API request of `tenant` starts: its tenant's waiting
+    /// tokens, and as many of each other tenant's, since tenants take turns (see `enqueue`); a tenant
+    /// with nothing waiting goes first. Background work waits behind API requests and does not count.
+    package func interactiveTokensAhead(of tenant: String) -> Int {
+        let own = waitingByTenant[tenant, default: 0]
+        return waitingByTenant.reduce(own) { sum, entry in entry.key == tenant ? sum : sum + min(entry.value, own) }
+    }
+
     /// Counts `tokens` of `request` as no longer waiting.
     private mutating func dequeued(_ tokens: Int, of request: Pending) {
         queuedTokens -= tokens

@@ -22,6 +22,15 @@ import Synchronization
 /// core instead, and the other loops wait for it, so that one request alone is answered as fast as
 /// the cores together can.
 ///
+/// Admission is bounded in time as well as in size: once the model has run full batches, the scheduler
+/// knows how many tokens a second the node computes, and refuses an API request that would wait behind
+/// more than `requestTimeout` of work before it starts (it would only be dropped at its deadline, its
+/// wait wasted).
+/// ``refuseIfSaturated()`` answers the same question before a request is tokenized, so that a flood of
+/// requests the node cannot serve costs it little more than reading them. The compute threads run at a
+/// lower priority than the event loops (see ``EncoderThreads``): refusals and health checks are
+/// answered at once while the model computes.
+///
 /// On graceful shutdown the scheduler stops admitting, finishes what it admitted, then returns.
 public final class EmbeddingScheduler: Service, Sendable {
     /// Counters for tests and metrics.
@@ -76,6 +85,26 @@ public final class EmbeddingScheduler: Service, Sendable {
         var sharedPassRunning = false
         /// Set when the service is cancelled: the loop returns without draining.
         var isStopped = false
+        /// Tokens a second the node computes with every lane busy, from the full batches it ran (a moving
+        /// average); nil until the first.
+        var tokensPerSecond: Double?
+
+        /// The refusal for an API request of `tenant` that would start only after the request
+        /// timeout, or nil if it would start in time (or the rate is not known yet).
+        func refusalByTime(tenant: String) -> SchedulerError? {
+            guard let tokensPerSecond else { return nil }
+            let wait = Duration.seconds(Double(queue.interactiveTokensAhead(of: tenant)) / tokensPerSecond)
+            guard wait > configuration.requestTimeout else { return nil }
+            return .overloaded(
+                queuedTokens: queue.queuedTokens, queuedRequests: queue.queuedRequests, retryAfter: wait - configuration.requestTimeout)
+        }
+
+        /// When a request refused by the queue's bounds may find room: once what waits has been
+        /// computed, as far as the rate tells, and never past the request timeout.
+        func retryAfter() -> Duration {
+            let drained = tokensPerSecond.map { Duration.seconds(Double(queue.queuedTokens) / $0) } ?? .zero
+            return min(configuration.requestTimeout, max(.seconds(1), drained))
+        }
 
         /// Marks a waiting loop awake and returns its lane, whose semaphore the caller must signal: the
         /// one that went to sleep last, so that under light load one thread, its caches warm, does the
@@ -105,17 +134,23 @@ public final class EmbeddingScheduler: Service, Sendable {
     /// The time as the scheduler reads it: deadlines, queue and model times, the quiet of a retirement.
     private let now: @Sendable () -> ContinuousClock.Instant
 
+    /// - Parameter tokensPerSecond: the node's pace on a full batch where it is known at start (timed
+    ///   at the model's warm-up); otherwise learnt from the first full batches.
     /// - Parameter now: the clock; tests pass one they move by hand.
     public init(
         backend: some EmbeddingBackend, configuration: SchedulerConfiguration, logger: Logger,
-        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+        metricsFactory: any MetricsFactory = NOOPMetricsHandler.instance, tokensPerSecond: Double? = nil,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
         self.now = now
         self.backend = backend
         self.logger = logger
         self.metrics = SchedulerMetrics(factory: metricsFactory)
         state = Mutex(State(configuration: configuration, queue: BatchQueue(limits: Self.limits(configuration))))
-        state.withLock { $0.lastAdmission = now() }
+        state.withLock {
+            $0.lastAdmission = now()
+            $0.tokensPerSecond = tokensPerSecond
+        }
         computeThreads = NIOThreadPool(numberOfThreads: backend.laneCount)
         wakeUps = (0..<backend.laneCount).map { _ in DispatchSemaphore(value: 0) }
     }
@@ -170,36 +205,72 @@ public final class EmbeddingScheduler: Service, Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let (admission, lanesToWake) = state.withLock { state -> (BatchQueue<ContinuousClock.Instant>.Admission?, [Int]) in
+                let (refusal, lanesToWake) = state.withLock { state -> ((any Error)?, [Int]) in
                     // Checked under the lock: a cancellation that lands after this sees the request queued.
-                    if Task.isCancelled { return (nil, []) }
-                    let admission = state.queue.enqueue(
-                        id: id, sequences: sequences, deadline: deadline, priority: priority, tenant: tenant, isAbandoned: isAbandoned)
-                    guard admission == .admitted else {
+                    if Task.isCancelled { return (CancellationError(), []) }
+                    if priority == .interactive, let refusal = state.refusalByTime(tenant: tenant) {
                         state.statistics.rejected += 1
-                        return (admission, [])
+                        return (refusal, [])
                     }
-                    state.waiters[id] = continuation
-                    let admitted = now()
-                    state.timings[id] = Timing(admitted: admitted)
-                    state.lastAdmission = admitted
-                    recordQueue(state)
-                    return (admission, state.takeWakeUp())
+                    switch state.queue.enqueue(
+                        id: id, sequences: sequences, deadline: deadline, priority: priority, tenant: tenant, isAbandoned: isAbandoned)
+                    {
+                    case .admitted:
+                        state.waiters[id] = continuation
+                        let admitted = now()
+                        state.timings[id] = Timing(admitted: admitted)
+                        state.lastAdmission = admitted
+                        recordQueue(state)
+                        return (nil, state.takeWakeUp())
+                    case .rejectedClosed:
+                        state.statistics.rejected += 1
+                        return (SchedulerError.shuttingDown, [])
+                    case .rejectedQueueFull(let tokens, let requests):
+                        state.statistics.rejected += 1
+                        return (
+                            SchedulerError.overloaded(queuedTokens: tokens, queuedRequests: requests, retryAfter: state.retryAfter()), []
+                        )
+                    }
                 }
                 for lane in lanesToWake { wakeUps[lane].signal() }
-                switch admission {
-                case nil: continuation.resume(throwing: CancellationError())
-                case .admitted: break
-                case .rejectedClosed:
-                    metrics.rejectedShuttingDown.increment()
-                    continuation.resume(throwing: SchedulerError.shuttingDown)
-                case .rejectedQueueFull(let tokens, let requests):
-                    metrics.rejectedOverloaded.increment()
-                    continuation.resume(throwing: SchedulerError.overloaded(queuedTokens: tokens, queuedRequests: requests))
+                if let refusal {
+                    record(refusal)
+                    continuation.resume(throwing: refusal)
                 }
             }
         } onCancel: {
             cancel(id)
+        }
+    }
+
+    /// Throws the refusal an API request of `tenant` would get now whatever its size, before it is
+    /// tokenized: when the queue is at its bounds, or what it would wait behind takes the model longer
+    /// than the request timeout.
+    public func refuseIfSaturated(tenant: String = "") throws {
+        let refusal = state.withLock { state -> SchedulerError? in
+            let refusal: SchedulerError?
+            if state.queue.isClosed {
+                refusal = .shuttingDown
+            } else if state.queue.isFull(for: tenant) {
+                refusal = .overloaded(
+                    queuedTokens: state.queue.queuedTokens, queuedRequests: state.queue.queuedRequests, retryAfter: state.retryAfter())
+            } else {
+                refusal = state.refusalByTime(tenant: tenant)
+            }
+            if refusal != nil { state.statistics.rejected += 1 }
+            return refusal
+        }
+        if let refusal {
+            record(refusal)
+            throw refusal
+        }
+    }
+
+    private func record(_ refusal: any Error) {
+        switch refusal {
+        case SchedulerError.shuttingDown: metrics.rejectedShuttingDown.increment()
+        case SchedulerError.overloaded: metrics.rejectedOverloaded.increment()
+        default: break
         }
     }
 
@@ -276,6 +347,8 @@ public final class EmbeddingScheduler: Service, Sendable {
 
     /// Runs on a compute thread of its own for the life of the service.
     private func computeLoop(lane: Int) {
+        // The pool's threads are this scheduler's alone: they stay below the event loops for their life.
+        EncoderThreads.lowerCurrentThreadPriority()
         // The passes this loop ran since it last waited: their scratch memory is handed back when it waits.
         var ranOnLane = false
         var ranShared = false
@@ -346,6 +419,10 @@ public final class EmbeddingScheduler: Service, Sendable {
         }
     }
 
+    /// The least tokens of a batch the rate is learnt from: a small pass spends most of its time
+    /// streaming the weights, and would make the node look many times slower than it is under load.
+    static let fullBatchTokens = 256
+
     private func recordQueue(_ state: borrowing State) {
         metrics.queuedRequests.record(state.queue.queuedRequests)
         metrics.queuedTokens.record(state.queue.queuedTokens)
@@ -359,9 +436,15 @@ public final class EmbeddingScheduler: Service, Sendable {
         do {
             let start = now()
             let vectors = try backend.embed(sequences, lane: lane)
+            let seconds = (now() - start) / .seconds(1)
             metrics.forward.recordInterval(since: start, until: now())
             metrics.tokens.increment(by: tokenCount)
             let finished = state.withLock { state in
+                if seconds > 0 && tokenCount >= Self.fullBatchTokens {
+                    // A pass on one lane is one core's share of the node; a shared pass is the whole node.
+                    let rate = Double(tokenCount) / seconds * Double(lane == nil ? 1 : backend.laneCount)
+                    state.tokensPerSecond = state.tokensPerSecond.map { 0.8 * $0 + 0.2 * rate } ?? rate
+                }
                 state.statistics.batches += 1
                 state.statistics.sequences += sequences.count
                 state.statistics.tokens += tokenCount

@@ -17,7 +17,7 @@ extension SchedulerConfiguration {
             help: "most requests waiting for a batch; beyond, 503 with Retry-After"),
         .seconds(
             "scheduler.request_timeout_seconds", reloadable: true, \.requestTimeout,
-            help: "longest a request may wait for its batch, then 503"),
+            help: "longest a request may wait for its batch, then 503; one whose wait would be longer is refused at once"),
     ]
 }
 

@@ -14,7 +14,7 @@ public struct SchedulerConfiguration: Sendable, Equatable {
     public var maxBackgroundBatchTokens = 256
 
     public init(
-        maxBatchTokens: Int = 4096, maxBatchSequences: Int = 128, maxQueuedTokens: Int = 262_144,
+        maxBatchTokens: Int = 2048, maxBatchSequences: Int = 128, maxQueuedTokens: Int = 262_144,
         maxQueuedRequests: Int = 1024, requestTimeout: Duration = .seconds(30)
     ) {
         self.maxBatchTokens = maxBatchTokens

@@ -16,14 +16,19 @@ public final class BertEncoder: Sendable {
     /// How many threads one forward pass uses.
     public var threads: Int { parallel.threads }
     private let attentionHead: Attention
+    /// The instruction set its products run with.
+    let kernel: Kernel
 
     /// - Parameter threads: how many threads one forward pass uses (by default, one per core).
-    init(configuration: BertConfiguration, weights: BertWeights, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        BLAS.useCallingThreadOnly
+    init(
+        configuration: BertConfiguration, weights: BertWeights, kernel: Kernel,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) {
         self.configuration = configuration
         self.weights = weights
+        self.kernel = kernel
         self.parallel = Parallel(threads: max(1, threads))
-        self.attentionHead = Attention(headSize: configuration.hiddenSize / configuration.numAttentionHeads)
+        self.attentionHead = Attention(headSize: configuration.hiddenSize / configuration.numAttentionHeads, kernel: kernel)
         self.workspace = Workspace(threads: max(1, threads))
     }
 
@@ -112,14 +117,14 @@ public final class BertEncoder: Sendable {
                 let rows = rowRanges[unit]
                 weight.multiply(
                     rows: rows.count, input: input + rows.lowerBound * k, inputStride: k, columns: 0..<n,
-                    into: output + rows.lowerBound * n, outputStride: n)
+                    into: output + rows.lowerBound * n, outputStride: n, kernel: kernel)
                 epilogue(rows, 0..<n)
             }
         } else {
             let columnUnits = weight.columnRanges(width: Self.columnsPerUnit)
             parallel.forEachUnit(columnUnits.count) { _, unit in
                 let columns = columnUnits[unit]
-                weight.multiply(rows: m, input: input, inputStride: k, columns: columns, into: output, outputStride: n)
+                weight.multiply(rows: m, input: input, inputStride: k, columns: columns, into: output, outputStride: n, kernel: kernel)
                 if kind == .elementwise { epilogue(0..<m, columns) }
             }
             if kind == .rowwise { epilogue(0..<m, 0..<n) }
@@ -130,11 +135,11 @@ public final class BertEncoder: Sendable {
     private static let rowsPerUnit = 48
 
     /// `0..<m` cut into units of about `rowsPerUnit` rows, as many as a multiple of `threads` so that
-    /// no thread is left with one unit more than the others, each starting on a multiple of the
-    /// kernel's 6-row tile.
+    /// no thread is left with one unit more than the others, each starting on a multiple of every
+    /// kernel's tile height (4, 6 or 12 rows).
     private static func rowUnits(_ m: Int, threads: Int) -> [Range<Int>] {
         let parts = threads * max(1, m / (threads * rowsPerUnit))
-        let bounds = (0...parts).map { part in part == parts ? m : m * part / parts / 6 * 6 }
+        let bounds = (0...parts).map { part in part == parts ? m : m * part / parts / 12 * 12 }
         return (0..<parts).map { bounds[$0]..<bounds[$0 + 1] }
     }
     /// Output columns per unit when a batch has too few rows to share out.

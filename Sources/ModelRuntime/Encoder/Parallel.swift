@@ -24,7 +24,10 @@ final class Parallel: Sendable {
         state = SharedState(workers: self.threads - 1)
         for index in 0..<state.workers.count {
             let state = state
-            let thread = Thread { state.work(as: index) }
+            let thread = Thread {
+                EncoderThreads.lowerCurrentThreadPriority()
+                state.work(as: index)
+            }
             thread.name = "conduit-encoder-\(index + 1)"
             thread.start()
         }

@@ -1,7 +1,7 @@
 /// Elementwise kernels of the encoder, eight floats at a time.
 ///
-/// `exp` and `erf` are the polynomial approximations of Cephes and Eigen: within a few ULP of
-/// the C library over the whole float range, and several times faster because they vectorize.
+/// `erf` is the rational approximation of Eigen: within a few ULP of the C library over the whole
+/// float range, and several times faster because it vectorizes.
 enum VectorMath {
     typealias Vector = SIMD8<Float>
 
@@ -24,48 +24,6 @@ enum VectorMath {
         return result
     }
 
-    /// The largest of `count` floats.
-    @inline(__always)
-    static func maximum(_ values: UnsafePointer<Float>, count: Int) -> Float {
-        let vectorEnd = count & ~7
-        var lanes = Vector(repeating: -.infinity)
-        var c = 0
-        while c < vectorEnd {
-            let x = load(values + c)
-            lanes.replace(with: x, where: x .> lanes)
-            c += 8
-        }
-        var result = -Float.infinity
-        for lane in 0..<8 { result = Swift.max(result, lanes[lane]) }
-        while c < count {
-            result = Swift.max(result, values[c])
-            c += 1
-        }
-        return result
-    }
-
-    /// e^x, clamped to the normal float range.
-    @inline(__always)
-    static func exp(_ input: Vector) -> Vector {
-        // Adding 1.5·2²³ rounds x·log2(e) to the nearest integer n and leaves n in the low mantissa
-        // bits, from which 2ⁿ is built directly (a generic SIMD float-to-int conversion is far slower).
-        let magic: Float = 12_582_912
-        var x = clamp(input, -87.3365448, 88.3762626)
-        let shifted = x * 1.44269504088896341 + magic
-        let n = shifted - magic
-        x -= n * 0.693359375
-        x -= n * -2.12194440e-4
-        var y = Vector(repeating: 1.9875691500e-4)
-        y = y * x + 1.3981999507e-3
-        y = y * x + 8.3334519073e-3
-        y = y * x + 4.1665795894e-2
-        y = y * x + 1.6666665459e-1
-        y = y * x + 5.0000001201e-1
-        y = y * (x * x) + x + 1
-        let exponent = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
-        return y * unsafeBitCast(exponent, to: Vector.self)
-    }
-
     /// The error function, as a rational polynomial on [-4, 4] (beyond which erf is ±1 in float32).
     @inline(__always)
     static func erf(_ input: Vector) -> Vector {
@@ -85,8 +43,7 @@ enum VectorMath {
         return p / q
     }
 
-    /// Scalar versions for the tails of rows whose length is not a multiple of eight.
-    @inline(__always) static func exp(_ x: Float) -> Float { exp(Vector(repeating: x))[0] }
+    /// The scalar version for the tails of rows whose length is not a multiple of eight.
     @inline(__always) static func erf(_ x: Float) -> Float { erf(Vector(repeating: x))[0] }
 
     /// `row[i] += bias[i]`.
@@ -181,54 +138,6 @@ enum VectorMath {
         while c < columns {
             row[c] = (row[c] - mean) * inverse * gamma[c] + beta[c]
             c += 1
-        }
-    }
-
-    /// The numerators of a softmax: replaces each of `rows` rows (length `columns`, stride `stride`)
-    /// by `exp(x - max)` and writes `1 / sum` of each row to `inverseSums`. The caller divides later,
-    /// where there are fewer values to divide: attention scales each row of `P·V` (a head's width)
-    /// instead of each row of `P` (a sequence's length).
-    static func exponentiateRows(
-        _ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int, inverseSums: UnsafeMutablePointer<Float>
-    ) {
-        let vectorEnd = columns & ~7
-        for r in 0..<rows {
-            let row = data + r * stride
-            let maximum = maximum(row, count: columns)
-            var sum = Vector.zero
-            var c = 0
-            while c < vectorEnd {
-                let e = exp(load(row + c) - maximum)
-                store(e, row + c)
-                sum += e
-                c += 8
-            }
-            var total = sum.sum()
-            while c < columns {
-                let e = exp(row[c] - maximum)
-                row[c] = e
-                total += e
-                c += 1
-            }
-            inverseSums[r] = 1 / total
-        }
-    }
-
-    /// Multiplies each of `rows` rows (length `columns`, stride `stride`) by its own factor.
-    static func scaleRows(_ data: UnsafeMutablePointer<Float>, rows: Int, columns: Int, stride: Int, by factors: UnsafePointer<Float>) {
-        let vectorEnd = columns & ~7
-        for r in 0..<rows {
-            let row = data + r * stride
-            let factor = factors[r]
-            var c = 0
-            while c < vectorEnd {
-                store(load(row + c) * factor, row + c)
-                c += 8
-            }
-            while c < columns {
-                row[c] *= factor
-                c += 1
-            }
         }
     }
 }

@@ -1,2 +1,0 @@
-// OpenBLAS's CBLAS header (Debian: libopenblas-dev), which also declares openblas_set_num_threads.
-#include <cblas.h>

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""A node far past what it can compute: how fast it refuses, what the admitted wait, its memory, and
+whether /health/live still answers.
+
+Starts `conduit serve` (loopback, no authentication, default model) and runs, for --duration seconds,
+--clients closed-loop clients that each send --batch texts of the --corpus per request and, refused, send
+the next at once (a client that ignores Retry-After: the worst case). Beside them a probe asks
+/health/live every 50 ms, and the server's resident memory is read every 100 ms. Run it twice, with
+the first run's admitted request rate known, to see the offered load as a multiple of it.
+
+    python3 benchmarks/overload/overload.py --conduit .build-release/release/conduit                # 200 × 32 long
+    python3 benchmarks/overload/overload.py --conduit ... --clients 64 --batch 1 --corpus short      # many small
+
+Prints one JSON object: admitted and refused counts and latencies (p50/p99/max), the offered request
+rate against the admitted one, health-probe latencies, peak resident memory, and what it ran on
+(`conduit bench --describe`: the CPU, its features, the kernel).
+"""
+import argparse, asyncio, json, os, socket, subprocess, sys, tempfile, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+
+def percentile(values, p):
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(len(values) * p / 100))] * 1000, 1)
+
+
+def summary(latencies):
+    return {"count": len(latencies), "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+            "max_ms": round(max(latencies) * 1000, 1) if latencies else None}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def corpus(name):
+    folder = os.path.join(ROOT, "benchmarks", ".corpus")
+    path = os.path.join(folder, f"corpus_{name}.jsonl")
+    if not os.path.exists(path):
+        subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "peers", "make_corpus.py"), "--out-dir", folder],
+                       check=True, stdout=subprocess.DEVNULL)
+    return [json.loads(line)["text"] for line in open(path)]
+
+
+async def exchange(reader, writer, request):
+    """One HTTP/1.1 request on a kept-alive connection: (status, headers, seconds)."""
+    start = time.perf_counter()
+    writer.write(request)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+    await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, headers, time.perf_counter() - start
+
+
+def post(port, body):
+    return (f"POST /v1/embeddings HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def client(port, bodies, index, deadline, results):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    turn = index
+    while time.perf_counter() < deadline:
+        try:
+            status, headers, seconds = await exchange(reader, writer, post(port, bodies[turn % len(bodies)]))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            results["errors"].append("connection")
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            continue
+        turn += 1
+        if status == 200:
+            results["admitted"].append(seconds)
+        elif status in (429, 503):
+            results["refused"].append(seconds)
+            if "retry-after" not in headers:
+                results["errors"].append(f"{status} without Retry-After")
+        else:
+            results["errors"].append(str(status))
+    writer.close()
+
+
+async def probe(port, deadline, latencies):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = f"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    while time.perf_counter() < deadline:
+        _, _, seconds = await exchange(reader, writer, request)
+        latencies.append(seconds)
+        await asyncio.sleep(0.05)
+    writer.close()
+
+
+def resident_megabytes(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+
+
+async def sample_memory(pid, deadline, peak):
+    while time.perf_counter() < deadline:
+        peak[0] = max(peak[0], resident_megabytes(pid))
+        await asyncio.sleep(0.1)
+
+
+async def run(args, port, pid):
+    texts = corpus(args.corpus)
+    bodies = [json.dumps({"model": "all-MiniLM-L6-v2", "input": texts[i:i + args.batch]}).encode()
+              for i in range(0, len(texts) - args.batch, args.batch)][:64]
+    results = {"admitted": [], "refused": [], "errors": []}
+    health, peak = [], [resident_megabytes(pid)]
+    start = time.perf_counter()
+    deadline = start + args.duration
+    await asyncio.gather(probe(port, deadline, health), sample_memory(pid, deadline, peak),
+                         *[client(port, bodies, i, deadline, results) for i in range(args.clients)])
+    elapsed = time.perf_counter() - start
+    admitted_rate = len(results["admitted"]) / elapsed
+    offered_rate = (len(results["admitted"]) + len(results["refused"])) / elapsed
+    return {
+        "clients": args.clients, "batch": args.batch, "corpus": args.corpus, "seconds": round(elapsed, 1),
+        "admitted": summary(results["admitted"]), "refused": summary(results["refused"]),
+        "errors": {e: results["errors"].count(e) for e in set(results["errors"])},
+        "admitted_texts_per_second": round(admitted_rate * args.batch, 1),
+        "offered_requests_per_second": round(offered_rate, 1),
+        "offered_over_admitted": round(offered_rate / admitted_rate, 1) if admitted_rate else None,
+        "health_live": summary(health), "peak_resident_mb": round(peak[0], 1),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conduit", default=os.path.join(ROOT, ".build-release", "release", "conduit"))
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--corpus", choices=["short", "long"], default="long")
+    parser.add_argument("--duration", type=float, default=20)
+    parser.add_argument("--server-arg", action="append", default=[], help="an extra argument for `conduit serve`")
+    args = parser.parse_args()
+    compute = json.loads(subprocess.run([args.conduit, "bench", "--describe"], check=True, capture_output=True, text=True).stdout)
+    port = free_port()
+    work = tempfile.mkdtemp()
+    env = dict(os.environ, CONDUIT_SERVER_MAX_CONNECTIONS_PER_ADDRESS="100000")
+    server = subprocess.Popen([args.conduit, "serve", "--port", str(port), "--data-dir", work, "--log-level", "error",
+                               *args.server_arg], env=env)
+    try:
+        for _ in range(600):
+            try:
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    s.sendall(b"GET /health/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if b" 200 " in s.recv(100):
+                        break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        report = asyncio.run(run(args, port, server.pid))
+        report["compute"] = compute
+        print(json.dumps(report, indent=2))
+    finally:
+        server.terminate()
+        server.wait()
+
+
+if __name__ == "__main__":
+    main()
