@@ -7,8 +7,13 @@
 
 #include "packed_gemm.h"
 
+/// Rows of `a` per micro-tile of each kernel (its ROWS): as many accumulators as its registers hold.
+#define CONDUIT_TILE_ROWS_GENERIC 4
+#define CONDUIT_TILE_ROWS_AVX2 6
+#define CONDUIT_TILE_ROWS_AVX512 12
+
 /// The most query rows a micro-tile of any kernel holds: attention's scratch has room for a block of them.
-#define CONDUIT_MAX_TILE_ROWS 12
+#define CONDUIT_MAX_TILE_ROWS CONDUIT_TILE_ROWS_AVX512
 
 #define CONDUIT_DECLARE_KERNELS(suffix)                                                                        \
     void conduit_packed_gemm_##suffix(                                                                         \

@@ -6,7 +6,7 @@
 #define SUFFIX avx2
 #define TARGET __attribute__((target("avx2,fma")))
 // Six rows of two-register accumulators, two weight registers and a broadcast: 15 of the 16.
-#define ROWS 6
+#define ROWS CONDUIT_TILE_ROWS_AVX2
 #define MULTIPLY_ADD(x, y, z) __builtin_elementwise_fma(x, y, z)
 #include "micro_kernels.h"
 #endif

@@ -24,6 +24,14 @@ void conduit_pack_weight(const float *weight, size_t n, size_t k, float *packed)
     }
 }
 
+size_t conduit_kernel_tile_rows(conduit_kernel kernel) {
+    switch (kernel) {
+    case CONDUIT_KERNEL_AVX512: return CONDUIT_TILE_ROWS_AVX512;
+    case CONDUIT_KERNEL_AVX2: return CONDUIT_TILE_ROWS_AVX2;
+    default: return CONDUIT_TILE_ROWS_GENERIC;
+    }
+}
+
 void conduit_packed_gemm(
     conduit_kernel kernel, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *packed,
     size_t first_panel, size_t end_panel, float *c, size_t ldc) {

@@ -32,6 +32,21 @@ struct BatchQueueTests {
         #expect(wideBatch.items.count == 3)  // sequence budget
     }
 
+    @Test("the tokens a new API request would start after are those queued ahead of where it would go, not every tenant's")
+    func tokensAhead() {
+        var queue = Queue(limits: .init(maxBatchTokens: 10, maxBatchSequences: 3, maxQueuedTokens: 100_000, maxQueuedRequests: 100))
+        for (id, tenant) in ["b", "c", "d"].enumerated() {
+            _ = queue.enqueue(id: UInt64(id + 1), sequences: [tokens(2000)], deadline: 100, tenant: tenant)
+        }
+        _ = queue.enqueue(id: 4, sequences: [tokens(300)], deadline: 100, tenant: "a")
+        _ = queue.enqueue(id: 5, sequences: [tokens(50)], deadline: 100, priority: .background, tenant: "a")
+        // a's 300 went ahead of the heavy tenants: a's next request waits for those 300 only.
+        #expect(queue.interactiveTokensAhead(of: "a") == 300)
+        // A tenant with nothing waiting goes first; a heavy one waits for the lighter ones and its equals.
+        #expect(queue.interactiveTokensAhead(of: "e") == 0)
+        #expect(queue.interactiveTokensAhead(of: "d") == 6300)
+    }
+
     @Test(
         "between tenants the model is shared fairly: a small request goes ahead of another tenant's large one, even one under way, and a tenant with nothing waiting is admitted when another filled the token bound"
     )

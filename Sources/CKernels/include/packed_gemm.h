@@ -17,6 +17,9 @@ size_t conduit_packed_size(size_t n, size_t k);
 /// aligned.
 void conduit_pack_weight(const float *weight, size_t n, size_t k, float *packed);
 
+/// Rows of `a` that `kernel` computes at once: row ranges starting on a multiple of it use its tiles whole.
+size_t conduit_kernel_tile_rows(conduit_kernel kernel);
+
 /// `c[m × columns] = a[m×k] · weightᵀ` for the output columns of panels `first_panel ..< end_panel`,
 /// where `packed` is the whole weight packed by `conduit_pack_weight` and `n` its row count, computed
 /// by `kernel` (which this CPU must run). Each output is accumulated over `k` in the same order

@@ -93,11 +93,7 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
             remainingTokens: tokens)
         // Ahead of every background request, even one already partly computed, and of every request of a
         // tenant with more waiting than this one's.
-        let position =
-            priority == .interactive
-            ? (queue[head...].firstIndex {
-                $0.priority == .background || ($0.tenant != tenant && waitingByTenant[$0.tenant, default: 0] > waiting)
-            } ?? queue.count) : queue.count
+        let position = priority == .interactive ? interactivePosition(tenant: tenant, waiting: waiting) : queue.count
         queue.insert(pending, at: position)
         queuedTokens += tokens
         if priority == .interactive { waitingByTenant[tenant, default: 0] += tokens }
@@ -112,12 +108,19 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
         return queuedRequests >= limits.maxQueuedRequests || (queuedTokens >= limits.maxQueuedTokens && waitingByTenant[tenant] != nil)
     }
 
-    /// The API tokens computed before a new API request of `tenant` starts: its tenant's waiting
-    /// tokens, and as many of each other tenant's, since tenants take turns (see `enqueue`); a tenant
-    /// with nothing waiting goes first. Background work waits behind API requests and does not count.
+    /// Where a new API request of `tenant`, which has `waiting` tokens waiting, goes: ahead of every
+    /// background request, and of every request of a tenant with more waiting than this one's.
+    private func interactivePosition(tenant: String, waiting: Int) -> Int {
+        queue[head...].firstIndex {
+            $0.priority == .background || ($0.tenant != tenant && waitingByTenant[$0.tenant, default: 0] > waiting)
+        } ?? queue.count
+    }
+
+    /// The tokens computed before a new API request of `tenant` starts: those of the requests it
+    /// would be queued behind (a tenant with nothing waiting goes ahead of every tenant that has).
     package func interactiveTokensAhead(of tenant: String) -> Int {
-        let own = waitingByTenant[tenant, default: 0]
-        return waitingByTenant.reduce(own) { sum, entry in entry.key == tenant ? sum : sum + min(entry.value, own) }
+        let position = interactivePosition(tenant: tenant, waiting: waitingByTenant[tenant, default: 0])
+        return queue[head..<position].reduce(0) { $0 + $1.remainingTokens }
     }
 
     /// Counts `tokens` of `request` as no longer waiting.

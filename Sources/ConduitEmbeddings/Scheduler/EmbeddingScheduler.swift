@@ -95,8 +95,9 @@ public final class EmbeddingScheduler: Service, Sendable {
             guard let tokensPerSecond else { return nil }
             let wait = Duration.seconds(Double(queue.interactiveTokensAhead(of: tenant)) / tokensPerSecond)
             guard wait > configuration.requestTimeout else { return nil }
-            return .overloaded(
-                queuedTokens: queue.queuedTokens, queuedRequests: queue.queuedRequests, retryAfter: wait - configuration.requestTimeout)
+            // Once that much has been computed it would start in time; never later than a timeout from now.
+            let retryAfter = min(wait - configuration.requestTimeout, configuration.requestTimeout)
+            return .overloaded(queuedTokens: queue.queuedTokens, queuedRequests: queue.queuedRequests, retryAfter: retryAfter)
         }
 
         /// When a request refused by the queue's bounds may find room: once what waits has been

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Synchronization
 
@@ -112,7 +113,7 @@ public final class BertEncoder: Sendable {
         let k = weight.inputs
         let n = weight.outputs
         if m >= 2 * Self.rowsPerUnit || parallel.threads == 1 {
-            let rowRanges = Self.rowUnits(m, threads: parallel.threads)
+            let rowRanges = Self.rowUnits(m, threads: parallel.threads, tileRows: Int(conduit_kernel_tile_rows(kernel.cValue)))
             parallel.forEachUnit(rowRanges.count) { _, unit in
                 let rows = rowRanges[unit]
                 weight.multiply(
@@ -135,11 +136,11 @@ public final class BertEncoder: Sendable {
     private static let rowsPerUnit = 48
 
     /// `0..<m` cut into units of about `rowsPerUnit` rows, as many as a multiple of `threads` so that
-    /// no thread is left with one unit more than the others, each starting on a multiple of every
-    /// kernel's tile height (4, 6 or 12 rows).
-    private static func rowUnits(_ m: Int, threads: Int) -> [Range<Int>] {
+    /// no thread is left with one unit more than the others, each starting on a multiple of the
+    /// kernel's tile height (`tileRows`).
+    private static func rowUnits(_ m: Int, threads: Int, tileRows: Int) -> [Range<Int>] {
         let parts = threads * max(1, m / (threads * rowsPerUnit))
-        let bounds = (0...parts).map { part in part == parts ? m : m * part / parts / 12 * 12 }
+        let bounds = (0...parts).map { part in part == parts ? m : m * part / parts / tileRows * tileRows }
         return (0..<parts).map { bounds[$0]..<bounds[$0 + 1] }
     }
     /// Output columns per unit when a batch has too few rows to share out.
