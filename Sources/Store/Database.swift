@@ -93,7 +93,7 @@ public final class Database: Sendable {
                 connection = try await SQLiteConnection.open(
                     storage: .file(path: path), threadPool: thread, logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
             } catch {
-                try? await thread.shutdownGracefully()
+                await Self.closeSQLite(nil, thread: thread)
                 throw error
             }
             do {
@@ -107,8 +107,7 @@ public final class Database: Sendable {
                     try await sql.raw(SQLQueryString(pragma)).run()
                 }
             } catch {
-                try? await connection.close()
-                try? await thread.shutdownGracefully()
+                await Self.closeSQLite(connection, thread: thread)
                 throw error
             }
             return Database(
@@ -311,10 +310,19 @@ public final class Database: Sendable {
     public func close() async {
         switch backend {
         case .sqlite(let connection, _, let thread):
-            try? await connection.close()
-            try? await thread.shutdownGracefully()
+            await Self.closeSQLite(connection, thread: thread)
         case .postgres(let pool):
             await pool.close()
         }
+    }
+
+    /// Closes a SQLite connection and its thread even when the calling task is cancelled (a task group
+    /// whose sibling failed, a request whose client left): the thread pool refuses work submitted from a
+    /// cancelled task, and the connection would be left open, its file and locks held.
+    private static func closeSQLite(_ connection: SQLiteConnection?, thread: NIOThreadPool) async {
+        await Task {
+            try? await connection?.close()
+            try? await thread.shutdownGracefully()
+        }.value
     }
 }

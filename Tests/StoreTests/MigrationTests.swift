@@ -34,6 +34,21 @@ struct MigrationTests {
         return team
     }
 
+    @Test("a SQLite database closed from a cancelled task still closes its connection (a connection left open is a crash in debug builds)")
+    func closeWhenCancelled() async throws {
+        let location = try await TestDatabase.makeLocation(.sqlite)
+        let database = try await Database.open(location, logger: TestDatabase.logger)
+        let closing = Task {
+            // Cancelled before it closes, as a task-group sibling of a failed task is.
+            while !Task.isCancelled { await Task.yield() }
+            await database.close()
+        }
+        closing.cancel()
+        await closing.value
+        // Closed: a query now fails instead of reading the file.
+        await #expect(throws: (any Error).self) { try await database.schemaVersion() }
+    }
+
     @Test(
         "migrating creates every table once; running it again, or from several processes at once, does nothing more",
         arguments: Backend.allCases)
