@@ -52,7 +52,9 @@ struct SchedulerTests {
     @Test("concurrent requests are merged into a few batches and each gets its own vector")
     func merging() async throws {
         let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
+        // A deadline no slow machine reaches: these tests are about batching and shutdown, and run the real
+        // model beside every other test (their compute threads yield to the others, as a server's do).
+        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(requestTimeout: .seconds(300)), logger: TestServer.logger)
         let texts = (0..<32).map { "request number \($0) about \(["rivers", "engines", "music", "tea"][$0 % 4])" }
         let expected = try model.embed(texts: texts)  // before the scheduler runs: nothing else holds the model
         try await Self.running(scheduler) {
@@ -245,7 +247,9 @@ struct SchedulerTests {
     @Test("graceful shutdown finishes every admitted request, then refuses new ones")
     func gracefulShutdown() async throws {
         let model = try TestServer.model()
-        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(), logger: TestServer.logger)
+        // A deadline no slow machine reaches: these tests are about batching and shutdown, and run the real
+        // model beside every other test (their compute threads yield to the others, as a server's do).
+        let scheduler = EmbeddingScheduler(backend: model, configuration: .init(requestTimeout: .seconds(300)), logger: TestServer.logger)
         let group = ServiceGroup(services: [scheduler], logger: TestServer.logger)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
