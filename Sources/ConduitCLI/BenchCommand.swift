@@ -35,6 +35,9 @@ struct EmbeddingsBench: AsyncParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
+    @Option(help: "How the model's dense layers compute: fp32 or int8.")
+    var precision: Precision = .fp32
+
     @Option(parsing: .upToNextOption, help: "Corpora to run: short, long.")
     var corpora: [String] = ["short", "long"]
 
@@ -97,7 +100,7 @@ struct EmbeddingsBench: AsyncParsableCommand {
         if describe {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(try InProcessBenchmark.computeEnvironment()), as: UTF8.self))
+            print(String(decoding: try encoder.encode(try InProcessBenchmark.computeEnvironment(precision: precision)), as: UTF8.self))
             return
         }
         var configuration = ServerConfiguration()
@@ -106,13 +109,13 @@ struct EmbeddingsBench: AsyncParsableCommand {
         let folder =
             try configuration.model.directory
             ?? DefaultModel.locate(in: ModelStore(dataDirectory: configuration.dataDirectory), logger: logger)
-        let compute = try InProcessBenchmark.computeEnvironment()
+        let compute = try InProcessBenchmark.computeEnvironment(precision: precision)
         progress("on \(compute.summary)")
         var report = Report(compute: compute)
         let texts = try Dictionary(uniqueKeysWithValues: corpora.map { ($0, try loadCorpus($0)) })
 
         if !noInProcess {
-            let loaded = try InProcessBenchmark(directory: folder)
+            let loaded = try InProcessBenchmark(directory: folder, precision: precision)
             for corpus in corpora {
                 for batchSize in batchSizes {
                     let count = inProcessTexts[(corpus == "short" ? 0 : 1) + (batchSize == 1 ? 2 : 0)]
@@ -160,7 +163,7 @@ struct EmbeddingsBench: AsyncParsableCommand {
     }
 
     private func measureHTTP(folder: URL, texts: [String: [String]], report: inout Report) async throws {
-        let server = url == nil ? try ChildServer(modelDirectory: folder) : nil
+        let server = url == nil ? try ChildServer(modelDirectory: folder, precision: precision) : nil
         defer { server?.stop() }
         if let server {
             let ready = try await server.waitUntilReady()
@@ -274,3 +277,4 @@ private final class OnceFlag: Sendable {
     private let isSet = Atomic<Bool>(false)
     func setFirst() -> Bool { !isSet.exchange(true, ordering: .relaxed) }
 }
+extension Precision: ExpressibleByArgument {}

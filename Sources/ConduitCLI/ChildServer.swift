@@ -3,6 +3,7 @@ import Conduit
 import ConduitCore
 import ConduitEmbeddings
 import Foundation
+import ModelRuntime
 import NIOCore
 import NIOHTTP1
 
@@ -13,12 +14,12 @@ final class ChildServer {
     private let started = ContinuousClock.now
     var url: String { "http://127.0.0.1:\(port)" }
 
-    init(modelDirectory: URL) throws {
+    init(modelDirectory: URL, precision: Precision) throws {
         port = Int.random(in: 20000..<40000)
         process.executableURL = URL(filePath: ProcessInfo.processInfo.arguments[0]).standardizedFileURL
         process.arguments = [
             "serve", "--port", "\(port)", "--model-dir", modelDirectory.path,
-            "--served-model-name", DefaultModel.servedName, "--log-level", "warning",
+            "--served-model-name", DefaultModel.servedName, "--precision", precision.rawValue, "--log-level", "warning",
         ]
         try process.run()
     }

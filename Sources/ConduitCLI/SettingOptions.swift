@@ -59,6 +59,9 @@ struct SettingOptions: ParsableArguments {
     @Option(help: ArgumentHelp(ServerSetting.optionHelp("model.aliases") + " Repeatable.", valueName: "name"))
     var modelAlias: [String] = []
 
+    @Option(help: ArgumentHelp(ServerSetting.optionHelp("model.precision"), valueName: "fp32|int8"))
+    var precision: String?
+
     @Option(help: ArgumentHelp(ServerSetting.optionHelp("scheduler.max_batch_tokens"), valueName: "tokens"))
     var maxBatchTokens: String?
 
@@ -109,6 +112,7 @@ struct SettingOptions: ParsableArguments {
             ("server.host", host), ("server.port", port), ("data_dir", dataDir), ("model.dir", modelDir), ("model.id", modelID),
             ("model.hub_endpoint", hubEndpoint), ("database.url", databaseURL), ("auth.enabled", auth ? "true" : nil),
             ("auth.admin_key_file", adminKeyFile), ("auth.jwt_secret_file", jwtSecretFile), ("model.served_name", servedModelName),
+            ("model.precision", precision),
             ("scheduler.max_batch_tokens", maxBatchTokens), ("scheduler.max_batch_requests", maxBatchRequests),
             ("scheduler.max_queued_tokens", maxQueuedTokens), ("scheduler.max_queued_requests", maxQueuedRequests),
             ("scheduler.request_timeout_seconds", requestTimeout), ("limits.max_body_bytes", maxBodyBytes),

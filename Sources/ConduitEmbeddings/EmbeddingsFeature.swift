@@ -52,7 +52,7 @@ package struct EmbeddingsFeature: ConduitFeature {
         catalog.models.map { served in
             ListedModel(
                 id: served.name, created: served.created, kind: .embedding, aliases: served.aliases, dimensions: served.model.dimension,
-                maxInputTokens: served.model.maxSequenceLength)
+                maxInputTokens: served.model.maxSequenceLength, precision: served.model.precision.rawValue)
         }
     }
 }

@@ -27,12 +27,17 @@ public final class EmbeddingModel: Sendable {
     /// The instruction set its kernels run with.
     public var kernel: Kernel { encoder.kernel }
 
-    /// The CPU, its features, the kernel and the threads of a pass.
-    public var computeEnvironment: ComputeEnvironment { ComputeEnvironment(kernel: kernel, threads: encoder.threads) }
+    /// How its dense layers compute.
+    public let precision: Precision
 
-    /// - Parameter kernel: the instruction set to run with; by default the one `CONDUIT_KERNEL` names,
-    ///   or the best this CPU runs.
-    public init(directory: URL, kernel: Kernel? = nil) throws {
+    /// The CPU, its features, the kernel and the threads of a pass.
+    public var computeEnvironment: ComputeEnvironment { ComputeEnvironment(kernel: kernel, precision: precision, threads: encoder.threads) }
+
+    /// - Parameters:
+    ///   - kernel: the instruction set to run with; by default the one `CONDUIT_KERNEL` names, or the
+    ///     best this CPU runs.
+    ///   - precision: how the dense layers compute.
+    public init(directory: URL, kernel: Kernel? = nil, precision: Precision = .fp32) throws {
         let kernel = try kernel ?? Kernel.selected()
         guard kernel.runsHere else { throw ModelRuntimeError.unsupported("the \(kernel) kernel on this CPU") }
         let configuration = try BertConfiguration.load(contentsOf: directory.appending(path: "config.json"))
@@ -43,7 +48,8 @@ public final class EmbeddingModel: Sendable {
             }
             throw ModelRuntimeError.missingFile(weightsPath)
         }
-        let weights = try BertWeights(file: SafeTensorsFile(path: weightsPath), configuration: configuration)
+        let weights = try BertWeights(file: SafeTensorsFile(path: weightsPath), configuration: configuration, precision: precision)
+        self.precision = precision
         encoder = BertEncoder(configuration: configuration, weights: weights, kernel: kernel)
         lanes = (0..<encoder.threads).map { _ in BertEncoder(configuration: configuration, weights: weights, kernel: kernel, threads: 1) }
         tokenizer = try Tokenizer(contentsOf: directory.appending(path: "tokenizer.json"))

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import ModelRuntime
 import NIOCore
 import Testing
 
@@ -42,9 +43,13 @@ extension EndToEnd {
         func precedence() async throws {
             let path = try file(
                 "server:\n  port: 9090\n  host: localhost\nscheduler:\n  max_batch_tokens: 2048\nusage:\n  prices: [\"m=0.5\"]\n")
-            let environment = ["CONDUIT_SERVER_PORT": "9191", "CONDUIT_LIMITS_MAX_INPUTS": "7", "CONDUIT_MODEL_ALIASES": "a,b"]
+            let environment = [
+                "CONDUIT_SERVER_PORT": "9191", "CONDUIT_LIMITS_MAX_INPUTS": "7", "CONDUIT_MODEL_ALIASES": "a,b",
+                "CONDUIT_MODEL_PRECISION": "int8",
+            ]
             var loaded = try await ConfigurationSource(file: path, environment: environment).load().configuration
             #expect(loaded.server.port == 9191 && loaded.server.host == "localhost" && loaded.scheduler.maxBatchTokens == 2048)
+            #expect(loaded.model.precision == .int8)
             #expect(loaded.limits.maxInputs == 7 && loaded.model.aliases == ["a", "b"] && loaded.usage.prices == ["m": 0.5])
             #expect(loaded.scheduler.maxQueuedRequests == SchedulerConfiguration().maxQueuedRequests)
             loaded = try await ConfigurationSource(file: path, environment: environment, overrides: ["server.port": ["9292"]]).load()
@@ -63,7 +68,9 @@ extension EndToEnd {
             let secret = "short-secret-value"
             let bad = await problems(
                 ConfigurationSource(
-                    file: try file("server:\n  port: 70000\n  cors_origins: https://a.example\nlimits:\n  max_inputs: [1, 2]\n"),
+                    file: try file(
+                        "server:\n  port: 70000\n  cors_origins: https://a.example\nlimits:\n  max_inputs: [1, 2]\nmodel:\n  precision: int4\n"
+                    ),
                     environment: ["CONDUIT_SCHEDULER_REQUEST_TIMEOUT_SECONDS": "soon", "CONDUIT_AUTH_ADMIN_KEY_FILE": "/no/such/file"],
                     overrides: ["logging.format": ["xml"]]))
             #expect(bad.contains("server.port '70000' is not allowed; it takes an integer from 0 to 65535"))
@@ -72,6 +79,7 @@ extension EndToEnd {
             #expect(bad.contains { $0.hasPrefix("scheduler.request_timeout_seconds 'soon' is not allowed; it takes a number of seconds") })
             #expect(bad.contains { $0.hasPrefix("auth.admin_key_file '/no/such/file' is not allowed") })
             #expect(bad.contains { $0.hasPrefix("logging.format 'xml' is not allowed; it takes json, logfmt or text") })
+            #expect(bad.contains { $0.hasPrefix("model.precision 'int4' is not allowed; it takes fp32 or int8") })
 
             let hidden = await problems(ConfigurationSource(file: nil, environment: ["CONDUIT_AUTH_JWT_SECRET": secret]))
             #expect(hidden.count == 1 && !hidden[0].contains(secret), "\(hidden)")

@@ -88,6 +88,7 @@ struct MetricsTests {
                 // What the model computes on: the kernel chosen at start, the CPU and its features, no BLAS.
                 let compute = try #require(model["compute"] as? [String: Any])
                 #expect(compute["kernel"] as? String == Kernel.best.rawValue && compute["blas"] as? String == "none")
+                #expect(compute["precision"] as? String == "fp32")
                 #expect((compute["cpu_features"] as? [String])?.contains("avx2") == Kernel.avx2.runsHere)
                 #expect((compute["cpu"] as? String)?.isEmpty == false && compute["threads"] as? Int ?? 0 >= 1)
                 #expect((snapshot["resident_memory_bytes"] as? Int ?? 0) > 10_000_000)

@@ -24,6 +24,7 @@ struct ServiceAPITests {
             #expect(model["object"] as? String == "model")
             #expect(model["aliases"] as? [String] == ["sentence-transformers/all-MiniLM-L6-v2"])
             #expect(model["dimensions"] as? Int == 384 && model["max_input_tokens"] as? Int == 256)
+            #expect(model["precision"] as? String == "fp32")
             #expect(try await client.execute(uri: "/v1/models/sentence-transformers/all-MiniLM-L6-v2", method: .get).status == .notFound)
             #expect(try await client.execute(uri: "/v1/models/all-MiniLM-L6-v2", method: .get).status == .ok)
         }

@@ -75,16 +75,75 @@ struct LinearWeightTests {
         }
     }
 
-    @Test("with every kernel, a row's result is bit-identical alone and inside a larger product", arguments: kernels)
-    func rowIndependentOfBatch(kernel: Kernel) {
+    @Test(
+        "at int8, every kernel is within the quantisation's bound of the definition, for row counts around its tiles, a ragged last panel and inputs not a multiple of four",
+        arguments: kernels, [1, 3, 4, 5, 9, 131])
+    func int8WithinQuantisationBound(kernel: Kernel, rows: Int) {
+        let outputs = 100
+        let inputs = 37
+        let weightValues = values(outputs * inputs, seed: 7)
+        let input = values(rows * inputs, seed: 8).map { $0 * 3 }  // a range other than the weights'
+        let computed = product(
+            LinearWeight(weightValues, outputs: outputs, inputs: inputs, precision: .int8), input, rows: rows, kernel: kernel)
+        for row in 0..<rows {
+            let x = input[row * inputs..<(row + 1) * inputs].map(Double.init)
+            // Each row is quantised over its range with 0 in it (255 steps), each output's weights over ±63 steps:
+            // every value is off by at most half a step.
+            let activationStep = (max(x.max()!, 0) - min(x.min()!, 0)) / 255
+            for column in 0..<outputs {
+                let w = weightValues[column * inputs..<(column + 1) * inputs].map(Double.init)
+                let weightStep = w.map(abs).max()! / 63
+                let exact = zip(x, w).reduce(0) { $0 + $1.0 * $1.1 }
+                let bound = zip(x, w).reduce(1e-5) { $0 + abs($1.0) * weightStep / 2 + (abs($1.1) + weightStep / 2) * activationStep / 2 }
+                let difference = abs(Double(computed[row * outputs + column]) - exact)
+                #expect(difference <= bound, "\(kernel) row \(row) column \(column): off by \(difference), bound \(bound)")
+            }
+        }
+    }
+
+    @Test("at int8 every kernel gives the same bits: the sums are exact integers, scaled back the same way")
+    func int8SameOnEveryKernel() {
+        let outputs = 100
+        let inputs = 384
+        let weight = LinearWeight(values(outputs * inputs, seed: 9), outputs: outputs, inputs: inputs, precision: .int8)
+        let input = values(13 * inputs, seed: 10)
+        let generic = product(weight, input, rows: 13, kernel: .generic)
+        for kernel in Self.kernels {
+            #expect(product(weight, input, rows: 13, kernel: kernel) == generic, "\(kernel)")
+        }
+    }
+
+    @Test("at int8, a product shared out by columns, its rows quantised once, is bit-identical to the whole", arguments: kernels)
+    func int8QuantisedOnceForColumns(kernel: Kernel) throws {
+        let outputs = 100
+        let inputs = 37
+        let weight = LinearWeight(values(outputs * inputs, seed: 11), outputs: outputs, inputs: inputs, precision: .int8)
+        let input = values(7 * inputs, seed: 12)
+        let whole = product(weight, input, rows: 7, kernel: kernel)
+        let quantized = try #require(
+            input.withUnsafeBufferPointer { weight.quantize(rows: 7, input: $0.baseAddress!, inputStride: inputs) })
+        var parts = [Float](repeating: .nan, count: 7 * outputs)
+        parts.withUnsafeMutableBufferPointer { c in
+            for columns in weight.columnRanges(width: 32) {
+                weight.multiply(quantized, columns: columns, into: c.baseAddress!, outputStride: outputs, kernel: kernel)
+            }
+        }
+        #expect(parts == whole)
+        #expect(LinearWeight(values(16, seed: 13), outputs: 4, inputs: 4).quantize(rows: 1, input: [1, 2, 3, 4], inputStride: 4) == nil)
+    }
+
+    @Test(
+        "with every kernel and precision, a row's result is bit-identical alone and inside a larger product",
+        arguments: kernels, Precision.allCases)
+    func rowIndependentOfBatch(kernel: Kernel, precision: Precision) {
         let outputs = 64
         let inputs = 384
-        let weight = LinearWeight(values(outputs * inputs, seed: 5), outputs: outputs, inputs: inputs)
+        let weight = LinearWeight(values(outputs * inputs, seed: 5), outputs: outputs, inputs: inputs, precision: precision)
         let batch = values(30 * inputs, seed: 6)
         let together = product(weight, batch, rows: 30, kernel: kernel)
         for row in [0, 5, 6, 12, 19, 29] {
             let alone = product(weight, Array(batch[row * inputs..<(row + 1) * inputs]), rows: 1, kernel: kernel)
-            #expect(alone == Array(together[row * outputs..<(row + 1) * outputs]), "\(kernel), row \(row)")
+            #expect(alone == Array(together[row * outputs..<(row + 1) * outputs]), "\(kernel) \(precision), row \(row)")
         }
     }
 }

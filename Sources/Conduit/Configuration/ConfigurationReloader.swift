@@ -34,7 +34,9 @@ public struct ConfigurationReloader: Service {
     private let lastSucceeded: Gauge
 
     /// The settings that choose the model: a change to any loads it again.
-    static let modelKeys: Set<String> = ["model.dir", "model.id", "model.hub_endpoint", "model.served_name", "model.aliases"]
+    static let modelKeys: Set<String> = [
+        "model.dir", "model.id", "model.hub_endpoint", "model.served_name", "model.aliases", "model.precision",
+    ]
 
     public init(
         source: ConfigurationSource, live: LiveConfiguration, catalog: ModelCatalog?, logLevels: LiveLogLevels? = nil,

@@ -16,12 +16,14 @@ package struct ListedModel: Encodable, Sendable, Equatable {
     package var dimensions: Int?
     /// An embedding model's longest input, in tokens.
     package var maxInputTokens: Int?
+    /// How a local embedding model computes: fp32 or int8.
+    package var precision: String?
     /// A chat model's smallest context window among its deployments, in tokens, when declared.
     package var contextWindow: Int?
 
     package init(
         id: String, created: Int, ownedBy: String = "conduit", kind: Kind, aliases: [String], dimensions: Int? = nil,
-        maxInputTokens: Int? = nil, contextWindow: Int? = nil
+        maxInputTokens: Int? = nil, precision: String? = nil, contextWindow: Int? = nil
     ) {
         self.id = id
         self.created = created
@@ -30,6 +32,7 @@ package struct ListedModel: Encodable, Sendable, Equatable {
         self.aliases = aliases
         self.dimensions = dimensions
         self.maxInputTokens = maxInputTokens
+        self.precision = precision
         self.contextWindow = contextWindow
     }
 }

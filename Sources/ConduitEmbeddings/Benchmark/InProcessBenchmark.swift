@@ -9,11 +9,11 @@ import Synchronization
 public struct InProcessBenchmark: Sendable {
     private let model: EmbeddingModel
 
-    public init(directory: URL) throws { model = try EmbeddingModel(directory: directory) }
+    public init(directory: URL, precision: Precision) throws { model = try EmbeddingModel(directory: directory, precision: precision) }
 
     /// What this process's models compute on: the kernel `CONDUIT_KERNEL` forces, or the best this CPU runs.
-    public static func computeEnvironment() throws -> ComputeEnvironment {
-        ComputeEnvironment(kernel: try Kernel.selected(), threads: ProcessInfo.processInfo.activeProcessorCount)
+    public static func computeEnvironment(precision: Precision) throws -> ComputeEnvironment {
+        ComputeEnvironment(kernel: try Kernel.selected(), precision: precision, threads: ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// Median over `runs` of embedding every batch of `texts`, sorted by length: one batch at a time on

@@ -27,7 +27,7 @@ public func loadServedModel(_ configuration: ModelSettings, metrics: ServerMetri
     // Seconds of work that blocks its thread: off the cooperative pool, which serves the requests of
     // the model in use while a reload loads the next.
     let (model, tokensPerSecond) = try await NIOThreadPool.singleton.runIfActive {
-        let model = try EmbeddingModel(directory: folder)
+        let model = try EmbeddingModel(directory: folder, precision: configuration.model.precision)
         return (model, try warmUp(model))
     }
     let (name, aliases) = servedNames(configuration, folder: folder)
@@ -35,7 +35,8 @@ public func loadServedModel(_ configuration: ModelSettings, metrics: ServerMetri
         "model ready",
         metadata: [
             "name": "\(name)", "folder": "\(folder.path)", "dimension": "\(model.dimension)", "max_tokens": "\(model.maxSequenceLength)",
-            "pooling": "\(model.pooling)", "kernel": "\(model.kernel)", "compute": "\(model.computeEnvironment.summary)",
+            "pooling": "\(model.pooling)", "kernel": "\(model.kernel)", "precision": "\(model.precision)",
+            "compute": "\(model.computeEnvironment.summary)",
             "seconds": "\((ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 2))))",
         ])
     let scheduler = EmbeddingScheduler(

@@ -123,9 +123,15 @@ public final class BertEncoder: Sendable {
             }
         } else {
             let columnUnits = weight.columnRanges(width: Self.columnsPerUnit)
+            // At int8 the rows are quantised once, not by every unit.
+            let quantized = weight.quantize(rows: m, input: input, inputStride: k)
             parallel.forEachUnit(columnUnits.count) { _, unit in
                 let columns = columnUnits[unit]
-                weight.multiply(rows: m, input: input, inputStride: k, columns: columns, into: output, outputStride: n, kernel: kernel)
+                if let quantized {
+                    weight.multiply(quantized, columns: columns, into: output, outputStride: n, kernel: kernel)
+                } else {
+                    weight.multiply(rows: m, input: input, inputStride: k, columns: columns, into: output, outputStride: n, kernel: kernel)
+                }
                 if kind == .elementwise { epilogue(0..<m, columns) }
             }
             if kind == .rowwise { epilogue(0..<m, 0..<n) }

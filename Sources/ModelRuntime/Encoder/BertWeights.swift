@@ -24,7 +24,8 @@ struct BertWeights: Sendable {
     var layers: [Layer]
 
     /// Reads the weights of `configuration`'s shape from `file`, accepting names with or without a `bert.` prefix.
-    init(file: SafeTensorsFile, configuration: BertConfiguration) throws {
+    /// The dense layers' weights are packed for `precision`.
+    init(file: SafeTensorsFile, configuration: BertConfiguration, precision: Precision) throws {
         let h = configuration.hiddenSize
         let i = configuration.intermediateSize
         let prefix = file.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
@@ -44,7 +45,7 @@ struct BertWeights: Sendable {
         }
         func dense(_ names: [String], outputs: Int, inputs: Int) throws -> LinearWeight {
             let shape = [outputs / names.count, inputs]
-            return LinearWeight(try names.flatMap { try values($0, shape) }, outputs: outputs, inputs: inputs)
+            return LinearWeight(try names.flatMap { try values($0, shape) }, outputs: outputs, inputs: inputs, precision: precision)
         }
         wordEmbeddings = try tensor("embeddings.word_embeddings.weight", [configuration.vocabSize, h])
         positionEmbeddings = try tensor("embeddings.position_embeddings.weight", [configuration.maxPositionEmbeddings, h])

@@ -9,21 +9,24 @@ public struct ComputeEnvironment: Codable, Sendable, Equatable {
     /// The vector features this CPU has, of those that decide a kernel ("avx2", "avx512f", "avx512vnni"…).
     public var cpuFeatures: [String]
     public var kernel: String
+    /// How the dense layers compute: fp32 or int8.
+    public var precision: String
     public var threads: Int
     /// The BLAS library the products go through: none, since every product runs on Conduit's kernels.
     public var blas: String
 
-    public init(kernel: Kernel, threads: Int) {
+    public init(kernel: Kernel, precision: Precision, threads: Int) {
         cpu = Self.cpuName()
         cpuFeatures = Self.features()
         self.kernel = kernel.rawValue
+        self.precision = precision.rawValue
         self.threads = threads
         blas = "none"
     }
 
     /// One line for logs and reports.
     public var summary: String {
-        "\(cpu); \(cpuFeatures.joined(separator: " ")); kernel \(kernel), \(threads) threads, BLAS \(blas)"
+        "\(cpu); \(cpuFeatures.joined(separator: " ")); kernel \(kernel), \(precision), \(threads) threads, BLAS \(blas)"
     }
 
     private static func features() -> [String] {
