@@ -5,6 +5,7 @@
 
 #include "packed_gemm.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,14 +34,23 @@ void conduit_int8_pack_weight(const float *weight, size_t n, size_t k, int8_t *p
     memset(packed, 0, conduit_int8_packed_size(n, k));
     for (size_t row = 0; row < n; row++) {
         const float *w = weight + row * k;
-        float largest = 0;
-        for (size_t i = 0; i < k; i++) largest = fmaxf(largest, fabsf(w[i]));
-        float scale = largest > 0 ? largest / CONDUIT_INT8_WEIGHT_LIMIT : 1;
+        float largest = 0, poison = 0;
+        for (size_t i = 0; i < k; i++) {
+            largest = fmaxf(largest, fabsf(w[i]));
+            poison += w[i] * 0;  // NaN once a weight is NaN or infinite
+        }
+        // A weight that is not a number makes the output not one, as in fp32; weights too small for a
+        // normal scale count as zeros (a scale that underflowed would put bytes past the limit).
+        int usable = poison == 0 && largest >= CONDUIT_INT8_WEIGHT_LIMIT * FLT_MIN;
+        float scale = usable ? largest / CONDUIT_INT8_WEIGHT_LIMIT : poison == 0 ? 1 : NAN;
         int8_t *panel = packed + (row / CONDUIT_PANEL_WIDTH) * CONDUIT_PANEL_WIDTH * k4;
         size_t lane = row % CONDUIT_PANEL_WIDTH;
         int32_t sum = 0;
         for (size_t i = 0; i < k; i++) {
-            int8_t q = (int8_t)lrintf(w[i] / scale);
+            long rounded = usable ? lrintf(w[i] / scale) : 0;
+            int8_t q = (int8_t)(rounded < -CONDUIT_INT8_WEIGHT_LIMIT  ? -CONDUIT_INT8_WEIGHT_LIMIT
+                                : rounded > CONDUIT_INT8_WEIGHT_LIMIT ? CONDUIT_INT8_WEIGHT_LIMIT
+                                                                      : rounded);
             panel[(i / 4) * 4 * CONDUIT_PANEL_WIDTH + lane * 4 + i % 4] = q;
             sum += q;
         }
@@ -55,21 +65,27 @@ void conduit_int8_quantize_rows(
     for (size_t r = 0; r < rows; r++) {
         const float *x = a + r * lda;
         // Conditional moves rather than fminf and fmaxf, whose rules for NaN keep the compiler from vectorising.
-        float low = 0, high = 0;
+        float low = 0, high = 0, poison = 0;
         for (size_t i = 0; i < k; i++) {
             low = x[i] < low ? x[i] : low;
             high = x[i] > high ? x[i] : high;
+            poison += x[i] * 0;  // NaN once a value is NaN or infinite
         }
-        float scale = high > low ? (high - low) / 255 : 1;
-        float inverse = 1 / scale;
-        int32_t zero = (int32_t)(-low * inverse + 0.5f);
+        // A row with a value that is not a number gives outputs that are not numbers, as in fp32 (its
+        // scale is NaN, its bytes zeros); a row too small for a normal scale counts as zeros.
+        int usable = poison == 0 && high - low >= 255 * FLT_MIN;
+        float scale = usable ? (high - low) / 255 : poison == 0 ? 1 : NAN;
+        float inverse = usable ? 1 / scale : 0;
+        int32_t zero = usable ? (int32_t)(-low * inverse + 0.5f) : 0;
+        zero = zero < 0 ? 0 : zero > 255 ? 255 : zero;
         // Rounded half up by truncating what is never negative: lrintf, a call per value, cost more than
         // the products at a few rows.
         float offset = (float)zero + 0.5f;
         uint8_t *out = q + r * ldq;
         for (size_t i = 0; i < k; i++) {
             float v = x[i] * inverse + offset;
-            v = v < 0 ? 0 : v > 255 ? 255 : v;
+            v = v >= 0 ? v : 0;  // written so that NaN fails it: converting NaN to a byte is undefined
+            v = v <= 255 ? v : 255;
             out[i] = (uint8_t)v;
         }
         for (size_t i = k; i < k4; i++) out[i] = (uint8_t)zero;

@@ -113,6 +113,29 @@ struct LinearWeightTests {
         }
     }
 
+    @Test(
+        "at int8, a row holding NaN or infinity gives outputs that are not numbers, as at fp32, and leaves the other rows as they were; a row of zeros gives zeros; weights too small for a scale count as zeros",
+        arguments: kernels)
+    func int8OddValues(kernel: Kernel) {
+        let outputs = 32
+        let inputs = 8
+        var weightValues = values(outputs * inputs, seed: 14)
+        for input in 0..<inputs { weightValues[input] = 1e-40 }  // output 0: subnormal weights
+        let weight = LinearWeight(weightValues, outputs: outputs, inputs: inputs, precision: .int8)
+        var input = values(4 * inputs, seed: 15)
+        input[inputs + 3] = .nan
+        input[2 * inputs + 5] = .infinity
+        for index in (3 * inputs)..<(4 * inputs) { input[index] = 0 }
+        let odd = product(weight, input, rows: 4, kernel: kernel)
+        let clean = product(weight, Array(input[0..<inputs]), rows: 1, kernel: kernel)
+        #expect(Array(odd[0..<outputs]) == clean, "the first row is untouched by the others")
+        let poisoned = odd[outputs..<(3 * outputs)].allSatisfy(\.isNaN)
+        let zeros = odd[(3 * outputs)...].allSatisfy { $0 == 0 }
+        #expect(poisoned, "NaN and infinity give NaN")
+        #expect(zeros, "zeros give zeros")
+        #expect(clean[0] == 0, "a weight too small for a scale counts as zero")
+    }
+
     @Test("at int8, a product shared out by columns, its rows quantised once, is bit-identical to the whole", arguments: kernels)
     func int8QuantisedOnceForColumns(kernel: Kernel) throws {
         let outputs = 100

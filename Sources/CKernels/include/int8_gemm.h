@@ -27,7 +27,8 @@ void conduit_int8_pack_weight(const float *weight, size_t n, size_t k, int8_t *p
 size_t conduit_int8_row_bytes(size_t k);
 
 /// Quantises `rows` rows of `a` to bytes over each row's own range, which always holds 0 (so the
-/// padding past `k` stays exact): x ≈ scale × (byte − zero point). Rows of `ldq` bytes in `q`.
+/// padding past `k` stays exact): x ≈ scale × (byte − zero point), off by half a step at most (and
+/// the float rounding of the scale). Rows of `ldq` bytes in `q`.
 void conduit_int8_quantize_rows(
     size_t rows, size_t k, const float *a, size_t lda, uint8_t *q, size_t ldq, float *row_scales, int32_t *zero_points);
 
