@@ -86,6 +86,12 @@ let package = Package(
             // which would make every test that runs the model crawl.
             swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
         ),
+        // Classifiers fitted on vectors (the insights analyzer's, on the embedding model's). Optimized in
+        // debug builds too, for the reason above: a fit takes milliseconds optimized, a minute not.
+        .target(
+            name: "VectorClassifiers",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-O"], .when(configuration: .debug))]
+        ),
         // Persistence: one schema and one SQL code path over SQLite (default) and PostgreSQL.
         .target(
             name: "Store",
@@ -116,7 +122,10 @@ let package = Package(
         serverTarget("ConduitEmbeddings", ["ConduitCore", "ModelRuntime", "Store", asyncHTTPClient, coreMetrics, crypto, nioPosix]),
         // Conversations analysed into insights by declared pipelines.
         serverTarget(
-            "ConduitInsights", ["ConduitChat", "ConduitCore", "ConduitEmbeddings", "Store", asyncHTTPClient, coreMetrics, crypto, yams]),
+            "ConduitInsights",
+            ["ConduitChat", "ConduitCore", "ConduitEmbeddings", "Store", "VectorClassifiers", asyncHTTPClient, coreMetrics, crypto, yams],
+            // The examples the built-in pipelines learn from, compiled in.
+            resources: [.embedInCode("Examples/support-examples.jsonl")]),
         // The gateway to model providers: /v1/chat/completions, deployments, routing, retries, fallbacks, breakers.
         serverTarget("ConduitChat", ["ConduitCore", "Store", asyncHTTPClient, coreMetrics, crypto, nioPosix, yams]),
         // The outbox delivered to the teams' webhooks.
@@ -176,7 +185,7 @@ let package = Package(
             name: "ConduitTests",
             dependencies: [
                 "Conduit", "ConduitAdmin", "ConduitAgents", "ConduitChat", "ConduitCore", "ConduitEmbeddings", "ConduitEvents",
-                "ConduitInsights",
+                "ConduitInsights", "VectorClassifiers",
                 "ConduitJobs", "ConduitTestSupport", "Store", asyncHTTPClient, crypto, nioPosix,
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),

@@ -8,7 +8,7 @@ struct ConduitCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, DownloadCommand.self, BenchCommand.self, MigrateCommand.self, TeamsCommand.self, UsersCommand.self,
             KeysCommand.self, JobsCommand.self, EventsCommand.self, WebhooksCommand.self, ConfigCommand.self, ReplayCommand.self,
-            ChatCommand.self,
+            ChatCommand.self, InsightsCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

@@ -1,15 +1,9 @@
+import ConduitCore
 import Foundation
 import Logging
 import Store
 
-/// Columns padded to their widest cell, as `docker ps` and `kubectl get` print them.
-func printTable(_ header: [String], _ rows: [[String]]) {
-    let all = [header] + rows
-    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
-    for row in all {
-        print(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }.joined(separator: "  "))
-    }
-}
+func printTable(_ header: [String], _ rows: [[String]]) { print(formattedTable(header, rows)) }
 
 func formatTime(_ stored: Int64) -> String {
     Date(timeIntervalSince1970: TimeInterval(StoreTime.seconds(stored))).formatted(.iso8601)

@@ -19,6 +19,8 @@ package struct InsightJobWorker: JobWorker {
     package let store: Database
     package let pipelines: Live<PipelineLibrary>
     package let embedder: TextEmbedder
+    /// The classifiers pipelines' examples fit, shared by the node's jobs.
+    package let classifiers = ExampleClassifiers.shared
     /// Where `llm:` pipelines' models are called: the node's chat gateway.
     package let gateway: ChatGateway
     package let meter: UsageMeter
@@ -93,7 +95,7 @@ package struct InsightJobWorker: JobWorker {
 
         // One model for the whole job, even if a reload swaps it meanwhile.
         let served = try embedder.catalog.resolve(nil)
-        let local = LocalAnalyzer(embedder: embedder, served: served)
+        let local = LocalAnalyzer(embedder: embedder, served: served, classifiers: classifiers)
         let embedded = try await embedder.embed(text, with: served)
         // Mostly words the embedding model cannot read (a script its vocabulary lacks, emoji): its vector
         // says little and is alike for all such texts, so neither the semantic cache nor the local analyzer
@@ -124,26 +126,18 @@ package struct InsightJobWorker: JobWorker {
         let tally = UsageTally()
         let analysis: Analysis
         do {
-            switch pipeline.analyzer {
-            case .local:
-                analysis = try await local.analyze(text, embedded: embedded, pipeline: pipeline)
+            analysis = try await PipelineAnalyzer(local: local, gateway: gateway).analyze(text, embedded: embedded, pipeline: pipeline) {
                 account(
-                    analysis.usage, costUSD: priced(analysis.usage, of: served.name), analyzer: analyzer, model: served.name, job: job,
+                    $0.usage, costUSD: $0.costUSD ?? priced($0.usage, of: $0.model), analyzer: $0.analyzer, model: $0.model, job: job,
                     since: started, into: tally)
-            case .llm(let model):
-                let embedding = Analysis.Usage(promptTokens: embedded.tokens, completionTokens: 0)
-                account(
-                    embedding, costUSD: priced(embedding, of: served.name), analyzer: analyzer,
-                    model: served.name, job: job, since: started, into: tally)
-                analysis = try await LLMAnalyzer(gateway: gateway, model: model).analyze(text, pipeline: pipeline) { call, cost in
-                    account(call, costUSD: cost, analyzer: analyzer, model: model, job: job, since: started, into: tally)
-                }
             }
             metrics.analyzed(analyzer: analyzer, outcome: "success", since: started)
         } catch {
             metrics.analyzed(analyzer: analyzer, outcome: "error", since: started)
             throw error
         }
+        if analysis.uncertain == true { metrics.uncertain(pipeline: pipeline.name) }
+        if let fallback = analysis.fallbackFrom { metrics.fellBack(pipeline: pipeline.name, from: fallback.analyzer) }
         return try await store(
             analysis, source: "analyzer", embedding: Float32LE.bytes(embedded.vector), model: served.name, hash: hash, for: conversation,
             job: job, pipeline: pipeline, usage: tally.events)

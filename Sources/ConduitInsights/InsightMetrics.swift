@@ -44,6 +44,17 @@ package struct InsightMetrics: Sendable {
         }
     }
 
+    /// An analysis whose confidence was below the pipeline's `min_confidence`, stored as uncertain.
+    package func uncertain(pipeline: String) {
+        Counter(label: "conduit_insights_uncertain_total", dimensions: [("pipeline", pipeline)], factory: factory).increment()
+    }
+
+    /// An analysis an LLM made because the local analyzer was uncertain.
+    package func fellBack(pipeline: String, from analyzer: String) {
+        Counter(label: "conduit_insights_fallbacks_total", dimensions: [("pipeline", pipeline), ("from", analyzer)], factory: factory)
+            .increment()
+    }
+
     package func stored(pipeline: String, source: String) {
         Counter(label: "conduit_insights_stored_total", dimensions: [("pipeline", pipeline), ("source", source)], factory: factory)
             .increment()

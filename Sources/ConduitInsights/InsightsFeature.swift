@@ -11,6 +11,7 @@ package struct InsightsFeature: ConduitFeature {
     let pipelines: Live<PipelineLibrary>
     let rateLimiter: RateLimiter?
     let worker: InsightJobWorker
+    let meter: UsageMeter
 
     package init(
         teams: TeamScope, limits: Live<APILimits>, pipelines: Live<PipelineLibrary>, rateLimiter: RateLimiter?,
@@ -20,6 +21,7 @@ package struct InsightsFeature: ConduitFeature {
         self.limits = limits
         self.pipelines = pipelines
         self.rateLimiter = rateLimiter
+        self.meter = meter
         worker = InsightJobWorker(
             store: teams.store, pipelines: pipelines, embedder: embedder, gateway: gateway, meter: meter, metrics: metrics)
     }
@@ -30,5 +32,10 @@ package struct InsightsFeature: ConduitFeature {
     package func addRoutes(to routes: FeatureRoutes, queues: any JobQueues) {
         ConversationsController(teams: teams, queues: queues, limits: limits, pipelines: pipelines, rateLimiter: rateLimiter)
             .addRoutes(submitting: routes.requiring(.jobs), reading: routes.requiring(.insights))
+        EvaluationController(
+            teams: teams, limits: limits, rateLimiter: rateLimiter, meter: meter, pipelines: pipelines, embedder: worker.embedder,
+            classifiers: worker.classifiers, gateway: worker.gateway
+        )
+        .addRoutes(to: routes.requiring(.admin))
     }
 }

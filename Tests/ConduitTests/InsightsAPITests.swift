@@ -349,6 +349,148 @@ struct InsightsAPITests {
         }
     }
 
+    @Test(
+        "below min_confidence an insight is marked uncertain and found by the label uncertain; with llm_fallback only those go to the LLM, whose analysis is stored with what the local analyzer said, its tokens and its cost"
+    )
+    func uncertainAndFallback() async throws {
+        let valid =
+            #"{"sentiment":"negative","topics":["billing"],"key_phrases":["double charge"],"summary":"A refund.","confidence":0.95}"#
+        let upstream = Upstream(replies: [(200, valid)])
+        try await upstream.application().test(.live) { upstreamClient in
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                let key = try await store.keys.create(name: "k", teamID: team.id, scopes: [.insights, .jobs, .operator]).secret
+                let metrics = ServerMetrics()
+                let app = try TestServer.authenticatedApplication(store: store, metrics: metrics) { configuration in
+                    // A bar no analysis reaches, and one every analysis does.
+                    var doubtful = PipelineDefinition.builtIn
+                    doubtful.name = "doubtful"
+                    doubtful.minConfidence = 1
+                    var escalating = doubtful
+                    escalating.name = "escalating"
+                    escalating.llmFallback = "test-model"
+                    var sure = escalating
+                    sure.name = "sure"
+                    sure.minConfidence = 0
+                    configuration.insights.pipelines = PipelineLibrary(pipelines: [
+                        "default": .builtIn, "doubtful": doubtful, "escalating": escalating, "sure": sure,
+                    ])
+                    configuration.chat.models = try! GatewayModelTable([Self.model("test-model", port: upstreamClient.port!)])
+                }
+                try await app.test(.router) { client in
+                    func analysed(_ pipeline: String, _ text: String) async throws -> [String: Any] {
+                        let body = #"{"pipeline":"\#(pipeline)","messages":[{"role":"user","content":"\#(text)"}]}"#
+                        let id = try #require(try await call(client, .post, "/v1/conversations", key: key, body: body).1["id"] as? String)
+                        return Self.insight(try await settled(client, id, key: key))
+                    }
+                    let sure = try await analysed("sure", Self.billing[0])
+                    #expect(sure["analyzer"] as? String == "local" && sure["uncertain"] == nil && sure["fallback_from"] == nil, "\(sure)")
+                    #expect(upstream.calls.isEmpty, "a confident analysis costs no LLM call")
+
+                    let doubtful = try await analysed("doubtful", "My parcel never arrived and tracking shows nothing.")
+                    #expect(doubtful["analyzer"] as? String == "local" && doubtful["uncertain"] as? Bool == true, "\(doubtful)")
+                    let listed = try await call(client, .get, "/v1/insights?label=uncertain", key: key).1
+                    #expect((listed["data"] as? [[String: Any]])?.map { $0["id"] as? String } == [doubtful["id"] as? String])
+
+                    let escalated = try await analysed("escalating", Self.billing[0])
+                    #expect(escalated["analyzer"] as? String == "llm:test-model" && escalated["uncertain"] == nil, "\(escalated)")
+                    let from = try #require(escalated["fallback_from"] as? [String: Any])
+                    #expect(from["analyzer"] as? String == "local" && from["sentiment"] as? String == "negative")
+                    #expect((from["confidence"] as? Double ?? 2) < 1 && (from["topics"] as? [String])?.first == "billing", "\(from)")
+                    #expect(escalated["confidence"] as? Double == 0.95 && upstream.calls.count == 1)
+                    #expect(abs((escalated["cost_usd"] as? Double ?? 0) - 110 * 2 / 1e6) < 1e-12)
+
+                    // The model answers nothing valid now: the local analysis stands, uncertain, and is not lost.
+                    let unanswered = try await analysed("escalating", "My parcel never arrived and the tracking page is blank.")
+                    #expect(unanswered["analyzer"] as? String == "local" && unanswered["uncertain"] as? Bool == true, "\(unanswered)")
+                    #expect(upstream.calls.count == 4, "one answered, then three invalid answers")
+
+                    let scraped = String(
+                        buffer: try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(key)"]).body)
+                    for series in [
+                        #"conduit_insights_uncertain_total{pipeline="doubtful"} 1"#,
+                        #"conduit_insights_fallbacks_total{pipeline="escalating",from="local"} 1"#,
+                        #"conduit_insights_analyzer_tokens_total{analyzer="llm:test-model",type="completion"} 40"#,
+                    ] {
+                        #expect(scraped.contains(series), "\(series)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(
+        "POST /v1/insights/evaluate (admin) measures a pipeline on labelled conversations, stores nothing, and prices an LLM analyzer's calls; bad input is a 400 naming what is wrong"
+    )
+    func evaluateEndpoint() async throws {
+        let answer = #"{"sentiment":"negative","topics":["shipping"],"key_phrases":[],"summary":"Late.","confidence":0.7}"#
+        let upstream = Upstream(replies: [(200, answer), (200, answer)])
+        try await upstream.application().test(.live) { upstreamClient in
+            try await TestDatabase.withTeam(.sqlite) { store, team in
+                let admin = try await store.keys.create(name: "a", teamID: team.id, scopes: [.admin]).secret
+                let member = try await store.keys.create(name: "m", teamID: team.id, scopes: [.insights, .jobs]).secret
+                let app = try TestServer.authenticatedApplication(store: store) { configuration in
+                    var llm = PipelineDefinition.builtIn
+                    llm.name = "llm"
+                    llm.analyzer = .llm(model: "test-model")
+                    configuration.insights.pipelines = PipelineLibrary(pipelines: ["default": .builtIn, "llm": llm])
+                    configuration.chat.models = try! GatewayModelTable([Self.model("test-model", port: upstreamClient.port!)])
+                }
+                let labelled = #"""
+                    {"pipeline": "PIPELINE", "conversations": [
+                      {"id": "late", "messages": [{"role": "user", "content": "My package is two weeks late and the tracking hasn't moved"}], "sentiment": "negative", "topic": "shipping"},
+                      {"messages": [{"role": "user", "content": "Thank you so much, the refund arrived and you were wonderful!"}], "sentiment": "positive", "topic": "billing"}
+                    ]}
+                    """#
+                try await app.test(.router) { client in
+                    #expect(
+                        try await call(
+                            client, .post, "/v1/insights/evaluate", key: member, body: labelled.replacing("PIPELINE", with: "default")
+                        )
+                        .0.status == .forbidden)
+                    let (ok, local) = try await call(
+                        client, .post, "/v1/insights/evaluate", key: admin, body: labelled.replacing("PIPELINE", with: "default"))
+                    #expect(ok.status == .ok && local["analyzer"] as? String == "local" && local["conversations"] as? Int == 2, "\(local)")
+                    let fields = try #require(local["fields"] as? [[String: Any]])
+                    #expect(fields.map { $0["field"] as? String } == ["sentiment", "topic"])
+                    #expect(fields.allSatisfy { $0["accuracy"] as? Double == 1 && $0["labelled"] as? Int == 2 }, "\(fields)")
+                    let confusion = try #require(fields[1]["confusion"] as? [String: Any])
+                    #expect(
+                        confusion["labels"] as? [String] == ["billing", "shipping"]
+                            && confusion["matrix"] as? [[Int]] == [[1, 0], [0, 1]])
+                    #expect((local["fit"] as? [String: Any])?["examples"] as? Int == BuiltInExamples.support.count)
+                    #expect(try await store.jobs.list(teamID: team.id, state: nil, kind: nil, limit: 10).isEmpty, "nothing stored, no job")
+
+                    let llm = try await call(
+                        client, .post, "/v1/insights/evaluate", key: admin, body: labelled.replacing("PIPELINE", with: "llm")
+                    ).1
+                    let llmFields = llm["fields"] as? [[String: Any]] ?? []
+                    #expect(llmFields.map { $0["accuracy"] as? Double } == [0.5, 0.5], "the fake model says negative, shipping: \(llm)")
+                    #expect(abs((llm["cost_usd"] as? Double ?? 0) - 2 * 110 * 2 / 1e6) < 1e-12, "\(llm)")
+                    let mistakes = llm["mistakes"] as? [[String: Any]] ?? []
+                    #expect(
+                        mistakes.map { $0["field"] as? String } == ["sentiment", "topic"]
+                            && mistakes.first?["id"] as? String == "conversations[1]")
+
+                    for (body, says) in [
+                        (labelled.replacing("PIPELINE", with: "nope"), "pipeline must be one of default, llm"),
+                        (#"{"conversations": []}"#, "conversations must be a list of 1 to 2000"),
+                        (#"{"pipeline": 7, "conversations": []}"#, "pipeline must be one of default, llm"),
+                        (
+                            #"{"conversations": [{"messages": [{"role": "user", "content": "x"}], "topic": "weather"}]}"#,
+                            "topic 'weather' is not one of the pipeline's"
+                        ),
+                        (#"{"conversations": [{"messages": [{"role": "user", "content": "x"}]}]}"#, "has neither a sentiment nor a topic"),
+                        (#"{"conversations": [{"messages": "x", "topic": "billing"}]}"#, "\"messages\" must be a non-empty list"),
+                    ] {
+                        let (response, error) = try await call(client, .post, "/v1/insights/evaluate", key: admin, body: body)
+                        let message = (error["error"] as? [String: Any])?["message"] as? String ?? ""
+                        #expect(response.status == .badRequest && message.contains(says), "\(message)")
+                    }
+                }
+            }
+        }
+    }
+
     /// A chat model of one deployment at the fake provider on `port`, at $2 per million tokens.
     static func model(_ name: String, port: Int, id: String? = nil) -> GatewayModel {
         GatewayModel(

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+import VectorClassifiers
 
 @testable import Conduit
 @testable import ConduitChat
@@ -204,12 +205,17 @@ struct InsightsUnitTests {
             version: 3
             analyzer: llm:some-model
             roles: [user]
+            sentiment_roles: [customer]
             sentiment:
-              happy: The customer is glad.
+              happy:
+                description: The customer is glad.
+                examples: ["thanks, that worked", "brilliant service"]
               upset: The customer is angry.
             topics:
               refunds: Money paid back.
               delivery: Parcels and couriers.
+            min_confidence: 0.7
+            llm_fallback: big-model
             topic_threshold: 0.4
             max_topics: 2
             key_phrases: 4
@@ -239,6 +245,12 @@ struct InsightsUnitTests {
         expected.version = 3
         expected.analyzer = .llm(model: "some-model")
         expected.roles = ["user"]
+        expected.sentimentRoles = ["customer"]
+        expected.examples = ["thanks, that worked", "brilliant service"].map {
+            LabelledConversation(messages: [.init(role: "user", content: $0)], sentiment: "happy")
+        }
+        expected.minConfidence = 0.7
+        expected.llmFallback = "big-model"
         expected.topicThreshold = 0.4
         expected.maxTopics = 2
         expected.keyPhrases = 4
@@ -286,6 +298,14 @@ struct InsightsUnitTests {
             (labels + "topics:\n  happy: Glad.\n", "topics 'happy' is also a sentiment label"),
             ("sentiment:\n  Happy: Glad.\n  upset: Angry.\n", "sentiment label 'Happy' must be 1 to 64 lowercase letters"),
             (labels + "prefilter:\n  min_characters: 500\n  max_characters: 100\n", "prefilter.min_characters must be below"),
+            ("sentiment:\n  happy:\n    examples: [yay]\n  upset: Angry.\n", "sentiment.happy needs a description"),
+            (
+                "sentiment:\n  happy:\n    description: Glad.\n    example: [yay]\n  upset: Angry.\n",
+                "'sentiment.happy.example' is not a key"
+            ),
+            (labels + "min_confidence: 2\n", "min_confidence takes a number from 0.0 to 1.0"),
+            (labels + "examples_file: no-such-file.jsonl\n", "examples_file cannot read"),
+            ("sentiment:\n  uncertain: Unsure.\n  upset: Angry.\n", "label 'uncertain' marks insights below min_confidence"),
             ("sentiment: [unclosed\n", "is not valid YAML"),
         ])
     func parseRefused(yaml: String, says: String) {
@@ -320,6 +340,75 @@ struct InsightsUnitTests {
         #expect(library["default"]?.sentiment.keys.sorted() == ["happy", "upset"])
     }
 
+    @Test("examples_file reads labelled conversations beside the pipeline's file; a label the pipeline lacks is refused with its line")
+    func examplesFile() throws {
+        let folder = FileManager.default.temporaryDirectory.appending(path: "insights-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let lines = """
+            {"id": "a", "messages": [{"role": "user", "content": "Thanks!"}], "sentiment": "happy"}
+
+            {"messages": [{"role": "user", "content": "Where is it?"}, {"role": "assistant", "content": "On its way."}], "topic": "delivery", "tags": ["short"]}
+            """
+        try lines.write(to: folder.appending(path: "mine.jsonl"), atomically: true, encoding: .utf8)
+        let yaml = Self.labels + "topics:\n  delivery: Parcels.\nexamples_file: mine.jsonl\n"
+        try yaml.write(to: folder.appending(path: "support.yaml"), atomically: true, encoding: .utf8)
+        let pipeline = try #require(try PipelineLibrary.load(from: folder)["support"])
+        #expect(
+            pipeline.examples == [
+                LabelledConversation(id: "a", messages: [.init(role: "user", content: "Thanks!")], sentiment: "happy"),
+                LabelledConversation(
+                    id: "line 3",
+                    messages: [.init(role: "user", content: "Where is it?"), .init(role: "assistant", content: "On its way.")],
+                    topic: "delivery"),
+            ])
+
+        try (lines + "\n{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"topic\": \"refunds\"}")
+            .write(to: folder.appending(path: "mine.jsonl"), atomically: true, encoding: .utf8)
+        let unknown = #expect(throws: ConfigurationError.self) { try PipelineLibrary.load(from: folder) }
+        #expect(
+            unknown?.description.contains("mine.jsonl line 4: topic 'refunds' is not one of the pipeline's") == true,
+            "\(unknown?.description ?? "")")
+
+        let windows = lines.replacingOccurrences(of: "\n", with: "\r\n")
+        #expect(try LabelledConversation.parseLines(windows, source: "f").map(\.id) == ["a", "line 3"], "CRLF line ends")
+
+        try "\n".write(to: folder.appending(path: "mine.jsonl"), atomically: true, encoding: .utf8)
+        let none = #expect(throws: ConfigurationError.self) { try PipelineLibrary.load(from: folder) }
+        #expect(none?.description.contains("has no conversation") == true, "\(none?.description ?? "")")
+
+        try "{\"messages\": []}".write(to: folder.appending(path: "mine.jsonl"), atomically: true, encoding: .utf8)
+        let empty = #expect(throws: ConfigurationError.self) { try PipelineLibrary.load(from: folder) }
+        #expect(empty?.description.contains("line 1: \"messages\" must be a non-empty list") == true, "\(empty?.description ?? "")")
+    }
+
+    @Test("the built-in examples read, label every support label many times, and examples_file: built-in keeps those the pipeline has")
+    func builtInExamples() throws {
+        let examples = BuiltInExamples.support
+        #expect(examples.count >= 200)
+        for label in PipelineDefinition.supportSentiment.keys { #expect(examples.count { $0.sentiment == label } >= 60, "\(label)") }
+        for label in PipelineDefinition.supportTopics.keys { #expect(examples.count { $0.topic == label } >= 30, "\(label)") }
+        #expect(PipelineDefinition.builtIn.examples == examples)
+
+        let pipeline = try PipelineLibrary.parse(
+            Self.labels.replacingOccurrences(of: "happy", with: "positive") + "topics:\n  billing: Money.\nexamples_file: built-in\n",
+            name: "support", file: Self.file)
+        #expect(pipeline.examples.count == examples.count)
+        #expect(Set(pipeline.examples.compactMap(\.sentiment)) == ["positive"])
+        #expect(Set(pipeline.examples.compactMap(\.topic)) == ["billing"])
+    }
+
+    @Test("the support pipeline shipped in deploy/pipelines parses, learns from the built-in examples and has the built-in's labels")
+    func shippedSupportPipeline() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appending(path: "../../deploy/pipelines/support.yaml")
+            .standardized
+        let pipeline = try PipelineLibrary.parse(try String(contentsOf: file, encoding: .utf8), name: "support", file: file.path)
+        #expect(pipeline.sentiment.keys.sorted() == PipelineDefinition.builtIn.sentiment.keys.sorted())
+        #expect(pipeline.topics.keys.sorted() == PipelineDefinition.builtIn.topics.keys.sorted())
+        #expect(pipeline.examples == BuiltInExamples.support)
+        #expect(pipeline.sentimentRoles == ["user"])
+    }
+
     @Test("load(from:) refuses a file whose name cannot name a pipeline")
     func loadBadFileName() throws {
         let folder = FileManager.default.temporaryDirectory.appending(path: "insights-\(UUID().uuidString)")
@@ -347,13 +436,14 @@ struct InsightsUnitTests {
     // MARK: - LLMAnalyzer
 
     private static let answer = """
-        {"sentiment": "negative", "topics": ["shipping", "billing"], "key_phrases": ["charged twice", "late parcel"],
+        {"sentiment": "negative", "topics": ["shipping", "billing", "shipping"], "key_phrases": ["charged twice", "late parcel"],
          "summary": "The customer was charged twice.", "confidence": 0.8}
         """
 
     private static let expectedAnalysis = Analysis(
         sentiment: .init(label: "negative", score: 0.8),
-        topics: [.init(label: "billing", score: 0.8), .init(label: "shipping", score: 0.8)],
+        // In the model's order (the first is the main topic), each once.
+        topics: [.init(label: "shipping", score: 0.8), .init(label: "billing", score: 0.8)],
         keyPhrases: ["charged twice", "late parcel"], summary: "The customer was charged twice.", confidence: 0.8, analyzer: "",
         usage: .init(promptTokens: 0, completionTokens: 0), costUSD: nil)
 
@@ -435,16 +525,37 @@ struct InsightsUnitTests {
     // MARK: - LocalAnalyzer
 
     @Test("softmax sums to 1, keeps the order, and a lower temperature is more decisive")
-    func softmax() {
+    func softmaxOrder() {
         let scores: [Float] = [0.2, 0.3, 0.1]
-        let sharp = LocalAnalyzer.softmax(scores, temperature: 0.05)
-        let soft = LocalAnalyzer.softmax(scores, temperature: 1)
+        let sharp = softmax(scores.map { $0 / 0.05 })
+        let soft = softmax(scores)
         #expect(abs(sharp.reduce(0, +) - 1) < 1e-5)
         #expect(abs(soft.reduce(0, +) - 1) < 1e-5)
         #expect(sharp[1] > sharp[0] && sharp[0] > sharp[2])
         #expect(soft[1] > soft[0] && soft[0] > soft[2])
         #expect(sharp[1] > 0.8 && soft[1] < 0.4)
-        #expect(LocalAnalyzer.softmax([0.5, 0.5], temperature: 0.05) == [0.5, 0.5])
+        #expect(softmax([10, 10]) == [0.5, 0.5])
+        #expect(softmax([1000, 0]) == [1, 0])
+    }
+
+    @Test("the sentiment's vector is the customer's words alone, their last message counting half again; nobody's words, the whole")
+    func sentimentVector() {
+        func conversation(agent: [Float]) -> EmbeddedConversation {
+            EmbeddedConversation(
+                sentences: ["a", "b", "c", "d"], roles: ["user", "assistant", "user", "user"], messages: [0, 1, 2, 2],
+                sentenceVectors: [[1, 0, 0], agent, [0, 1, 0], [0, 1, 0]], vector: [0, 0, 1], tokens: 4, model: "m", unknownShare: 0)
+        }
+        let angryAgent = conversation(agent: [0, 0, 1]).vector(of: ["user"])
+        let cheerfulAgent = conversation(agent: [0, 0, -1]).vector(of: ["user"])
+        #expect(angryAgent == cheerfulAgent, "the agent's words do not count")
+        // Mean of the customer's sentences: (1, 2, 0)/√5; of their last message: (0, 1, 0); half of it added.
+        let root = Float(5).squareRoot()
+        let mean: [Float] = [1 / root, 2 / root, 0]
+        let expected = [mean[0], mean[1] + 0.5, 0]
+        let norm = (expected[0] * expected[0] + expected[1] * expected[1]).squareRoot()
+        #expect(zip(angryAgent, expected).allSatisfy { abs($0 - $1 / norm) < 1e-5 }, "\(angryAgent)")
+        #expect(conversation(agent: [0, 0, 1]).vector(of: ["customer"]) == [0, 0, 1], "no such speaker: the whole")
+        #expect(conversation(agent: [0, 0, 1]).vector(of: []) == [0, 0, 1])
     }
 
     @Test("diverseTop takes a distinct relevant candidate before a near-duplicate of the first")

@@ -109,6 +109,8 @@ struct OpenAPITests {
                 let conversationID = try #require(accepted["id"] as? String)
                 try await call(.get, "/v1/conversations/\(conversationID)", template: "/v1/conversations/{id}")
                 try await call(.get, "/v1/insights?limit=10")
+                try await call(.post, "/v1/insights/evaluate", body: example("/v1/insights/evaluate", "post"))
+                try await call(.post, "/v1/insights/evaluate", body: ["conversations": []])
 
                 let webhook = try #require(try await call(.post, "/v1/webhooks", body: example("/v1/webhooks", "post")) as? [String: Any])
                 let webhookID = try #require(webhook["id"] as? String)

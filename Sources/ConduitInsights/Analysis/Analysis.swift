@@ -26,7 +26,9 @@ package struct Analysis: Codable, Sendable, Equatable {
     package var topics: [Scored]
     package var keyPhrases: [String]
     package var summary: String
-    /// How sure the analyzer is, from 0 to 1: for the local analyzer, the sentiment's probability.
+    /// How sure the analyzer is, from 0 to 1. The local analyzer's is the calibrated probability that its
+    /// sentiment and main topic are both right (the sentiment's alone when topics are zero-shot); an LLM's
+    /// is its own say.
     package var confidence: Double
     /// `local` or `llm:MODEL`.
     package var analyzer: String
@@ -38,15 +40,30 @@ package struct Analysis: Codable, Sendable, Equatable {
     package var cachedFrom: String?
     /// For the semantic cache's: how similar this conversation is to that one's (cosine).
     package var similarity: Double?
+    /// True when the confidence is below the pipeline's `min_confidence` (and no LLM took over).
+    package var uncertain: Bool?
+    /// For an analysis an LLM made because the local analyzer was uncertain (`llm_fallback`): what that one said.
+    package var fallbackFrom: Fallback?
+
+    package struct Fallback: Codable, Sendable, Equatable {
+        package var analyzer: String
+        package var sentiment: String
+        package var topics: [String]
+        package var confidence: Double
+    }
 
     package enum CodingKeys: String, CodingKey {
         case sentiment, topics, summary, confidence, analyzer, usage
         case keyPhrases = "key_phrases"
         case costUSD = "cost_usd"
         case cachedFrom = "cached_from"
-        case similarity
+        case similarity, uncertain
+        case fallbackFrom = "fallback_from"
     }
 
-    /// What `GET /v1/insights?label=` finds it by.
-    package var labels: [String] { [sentiment.label] + topics.map(\.label) }
+    /// What `GET /v1/insights?label=` finds it by: its labels, and `uncertain` for those to review.
+    package var labels: [String] { [sentiment.label] + topics.map(\.label) + (uncertain == true ? [Self.uncertainLabel] : []) }
+
+    /// The label an uncertain insight is also found by; no pipeline's label may be it.
+    package static let uncertainLabel = "uncertain"
 }

@@ -5,7 +5,7 @@ import Store
 /// The text of a conversation as a pipeline sees it: the messages of the roles it analyses, and the
 /// pieces the analyzers work on (sentences, candidate key phrases).
 package struct ConversationText: Sendable, Equatable {
-    package struct Message: Sendable, Equatable, Codable {
+    package struct Message: Sendable, Hashable, Codable {
         package var role: String
         package var content: String
     }
@@ -36,9 +36,16 @@ package struct ConversationText: Sendable, Equatable {
     }
 
     /// Sentences of every message, in order, at most `limit` (a summary picks among them).
-    package func sentences(limit: Int) -> [String] {
-        var sentences: [String] = []
-        for message in messages {
+    package func sentences(limit: Int) -> [String] { spokenSentences(limit: limit).map(\.sentence) }
+
+    /// A sentence with who said it, in which message (its index in `messages`).
+    package typealias SpokenSentence = (role: String, message: Int, sentence: String)
+
+    /// Sentences of every message with who said them, in order, at most `limit`.
+    package func spokenSentences(limit: Int) -> [SpokenSentence] {
+        var spoken: [SpokenSentence] = []
+        for (index, message) in messages.enumerated() {
+            var sentences: [String] = []
             var current = ""
             for character in message.content {
                 current.append(character)
@@ -47,8 +54,10 @@ package struct ConversationText: Sendable, Equatable {
                 }
             }
             Self.flush(&current, into: &sentences)
+            spoken += sentences.map { (message.role, index, $0) }
+            if spoken.count >= limit { break }
         }
-        return Array(sentences.prefix(limit))
+        return Array(spoken.prefix(limit))
     }
 
     /// Longest sentence kept whole: a text without punctuation is cut into pieces this long, so that

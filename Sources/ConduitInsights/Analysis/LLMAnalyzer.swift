@@ -62,7 +62,7 @@ package struct LLMAnalyzer: Sendable {
             Sentiment (choose exactly one):
             \(list(pipeline.sentiment))
 
-            Topics (choose at most \(pipeline.maxTopics) that apply, or none):
+            Topics (choose at most \(pipeline.maxTopics) that apply, the main one first, or none):
             \(list(pipeline.topics))
 
             Answer with only a JSON object with these keys: "sentiment" (one of the sentiment labels), "topics" (a list of topic \
@@ -120,7 +120,10 @@ package struct LLMAnalyzer: Sendable {
         }
         return Analysis(
             sentiment: .init(label: sentiment, score: confidence),
-            topics: Array(Set(topics)).sorted().map { .init(label: $0, score: confidence) },
+            // In the model's order: the first is the main topic.
+            topics: topics.enumerated().filter { !topics.prefix($0.offset).contains($0.element) }.map {
+                .init(label: $0.element, score: confidence)
+            },
             keyPhrases: phrases, summary: summary, confidence: confidence, analyzer: "", usage: .init(promptTokens: 0, completionTokens: 0),
             costUSD: nil)
     }

@@ -21,12 +21,16 @@ extension InsightsConfiguration {
 }
 
 extension InsightsConfiguration {
-    /// Refuses pipelines whose analyzer names no model the gateway serves.
+    /// Refuses pipelines whose analyzer or fallback names no model the gateway serves.
     package func validate(chat: ChatConfiguration) throws {
         for pipeline in pipelines.pipelines.values.sorted(by: { $0.name < $1.name }) {
             if case .llm(let model) = pipeline.analyzer, chat.models[model]?.kind != .chat {
                 throw ConfigurationError(
                     "the pipeline '\(pipeline.name)' uses \(pipeline.analyzer), but '\(model)' is not a chat model of chat.models_file")
+            }
+            if let model = pipeline.llmFallback, chat.models[model]?.kind != .chat {
+                throw ConfigurationError(
+                    "the pipeline '\(pipeline.name)' has llm_fallback: \(model), but '\(model)' is not a chat model of chat.models_file")
             }
         }
     }

@@ -12,13 +12,26 @@ public struct PipelineDefinition: Sendable, Equatable {
     public var analyzer = Analyzer.local
     /// The roles whose messages are analysed; all when empty.
     public var roles: [String] = []
+    /// The roles whose messages decide the sentiment (the customer's, not the agent's polite replies);
+    /// all analysed ones when empty, or when none of these roles speaks in a conversation.
+    public var sentimentRoles = ["user"]
     public var prefilter = Prefilter()
     public var cache = Cache()
     /// Sentiment labels and what each means, in words the model compares the conversation with.
     public var sentiment: [String: String]
     /// Topic labels and their descriptions.
     public var topics: [String: String]
-    /// Least similarity for a topic to be given (local analyzer).
+    /// Conversations labelled by a person (`examples_file`, a label's `examples:`): the local analyzer
+    /// learns each field whose labels have examples from them, and compares with descriptions otherwise.
+    package var examples: [LabelledConversation] = []
+    /// Most examples a pipeline learns from: a fit keeps their pairwise similarities, a square of them.
+    package static let maximumExamples = 5000
+    /// Below this confidence an insight is marked uncertain (and sent to `llm_fallback` when there is one).
+    public var minConfidence = 0.6
+    /// A chat model that analyses again the conversations the local analyzer is uncertain of.
+    public var llmFallback: String?
+    /// Least similarity for a topic to be given (local analyzer); with examples, the least probability
+    /// of a topic beyond the first.
     public var topicThreshold = 0.25
     public var maxTopics = 3
     public var keyPhrases = 5
@@ -35,7 +48,8 @@ public struct PipelineDefinition: Sendable, Equatable {
     }
 
     public enum Analyzer: Sendable, Equatable, CustomStringConvertible {
-        /// Offline, on the embedding model: zero-shot by similarity to the labels' descriptions.
+        /// Offline, on the embedding model: a classifier fitted on the labels' examples, or zero-shot by
+        /// similarity to the labels' descriptions.
         case local
         /// A chat model the gateway serves (`chat.models_file`).
         case llm(model: String)
@@ -97,22 +111,29 @@ public struct PipelineDefinition: Sendable, Equatable {
     }
 
     /// The pipeline used when a submission names none and no file replaces it: support conversations,
-    /// three sentiments and common topics.
-    public static let builtIn = PipelineDefinition(
-        name: "default",
-        sentiment: [
-            "positive": "The customer is happy, satisfied or thankful; the problem was solved and they are pleased.",
-            "negative": "The customer is angry, frustrated, disappointed or upset; they complain about a problem.",
-            "neutral": "The customer asks a plain factual question or gives information, with no strong feeling.",
-        ],
-        topics: [
-            "billing": "Invoices, charges, payments, refunds, prices and subscriptions.",
-            "technical_issue": "Something does not work: an error, a crash, a bug, an outage or slowness.",
-            "account_access": "Logging in, passwords, two-factor authentication, locked or hacked accounts.",
-            "shipping": "Delivery of an order: tracking, delays, lost or damaged packages, addresses.",
-            "product_feedback": "Opinions about the product, feature requests, praise or criticism of how it works.",
-            "cancellation": "Cancelling an order, a subscription or closing an account.",
-        ])
+    /// three sentiments and common topics, learnt from the built-in examples.
+    public static let builtIn: PipelineDefinition = {
+        var pipeline = PipelineDefinition(name: "default", sentiment: supportSentiment, topics: supportTopics)
+        // 1 was zero-shot: its cached analyses are not reused.
+        pipeline.version = 2
+        pipeline.examples = BuiltInExamples.support
+        return pipeline
+    }()
+
+    /// The labels of support conversations that `BuiltInExamples.support` illustrates.
+    package static let supportSentiment = [
+        "positive": "The customer is happy, satisfied or thankful; the problem was solved and they are pleased.",
+        "negative": "The customer is angry, frustrated, disappointed or upset; they complain about a problem.",
+        "neutral": "The customer asks a plain factual question or gives information, with no strong feeling.",
+    ]
+    package static let supportTopics = [
+        "billing": "Invoices, charges, payments, refunds, prices and subscriptions.",
+        "technical_issue": "Something does not work: an error, a crash, a bug, an outage or slowness.",
+        "account_access": "Logging in, passwords, two-factor authentication, locked or hacked accounts.",
+        "shipping": "Delivery of an order: tracking, delays, lost or damaged packages, addresses.",
+        "product_feedback": "Opinions about the product, feature requests, praise or criticism of how it works.",
+        "cancellation": "Cancelling an order, a subscription or closing an account.",
+    ]
 
     /// A pipeline's name must do as a metric label and a file name.
     package static func isValidName(_ name: String) -> Bool {

@@ -50,6 +50,8 @@ public struct PipelineLibrary: Sendable, Equatable {
         let reader = YAMLReader(file: file, subject: "a pipeline")
         guard let mapping = root?.mapping else { throw ConfigurationError("\(file) must be a mapping of pipeline keys to values") }
         var pipeline = PipelineDefinition(name: name, sentiment: [:], topics: [:])
+        var inlineExamples: [String: [String: [String]]] = [:]
+        var examplesFile: String?
         try reader.each(mapping, section: "") { key, node in
             switch key {
             case "version": pipeline.version = try reader.integer(node, key, 1...1_000_000)
@@ -59,8 +61,14 @@ public struct PipelineLibrary: Sendable, Equatable {
                 }
                 pipeline.analyzer = analyzer
             case "roles": pipeline.roles = try reader.list(node, key)
-            case "sentiment": pipeline.sentiment = try reader.labels(node, key)
-            case "topics": pipeline.topics = try reader.labels(node, key)
+            case "sentiment_roles": pipeline.sentimentRoles = try reader.list(node, key)
+            case "sentiment":
+                (pipeline.sentiment, inlineExamples[key]) = try reader.labels(node, key)
+            case "topics":
+                (pipeline.topics, inlineExamples[key]) = try reader.labels(node, key)
+            case "examples_file": examplesFile = try reader.text(node, key)
+            case "min_confidence": pipeline.minConfidence = try reader.number(node, key, 0...1)
+            case "llm_fallback": pipeline.llmFallback = try reader.text(node, key)
             case "topic_threshold": pipeline.topicThreshold = try reader.number(node, key, -1...1)
             case "max_topics": pipeline.maxTopics = try reader.integer(node, key, 0...20)
             case "key_phrases": pipeline.keyPhrases = try reader.integer(node, key, 0...20)
@@ -115,21 +123,87 @@ public struct PipelineLibrary: Sendable, Equatable {
         guard pipeline.prefilter.minCharacters < pipeline.prefilter.maxCharacters else {
             throw reader.problem("prefilter.min_characters", "must be below prefilter.max_characters")
         }
+        if let examplesFile {
+            pipeline.examples = try examples(from: examplesFile, besides: file, for: pipeline, reader: reader)
+        }
+        // In the file's order of labels, sorted: the same file gives the same examples, so a reload fits nothing again.
+        for (label, texts) in inlineExamples["sentiment", default: [:]].sorted(by: { $0.key < $1.key }) {
+            pipeline.examples += texts.map { LabelledConversation(messages: [.init(role: "user", content: $0)], sentiment: label) }
+        }
+        for (label, texts) in inlineExamples["topics", default: [:]].sorted(by: { $0.key < $1.key }) {
+            pipeline.examples += texts.map { LabelledConversation(messages: [.init(role: "user", content: $0)], topic: label) }
+        }
+        guard pipeline.examples.count <= PipelineDefinition.maximumExamples else {
+            throw reader.problem(
+                "examples_file",
+                "gives \(pipeline.examples.count) examples with the labels' own; at most \(PipelineDefinition.maximumExamples) are learnt from"
+            )
+        }
         return pipeline
+    }
+
+    /// The labelled conversations of `examples_file`: the built-in set (its labels the pipeline lacks left
+    /// out), or a file beside the pipeline's, every label of which the pipeline must have (a typo would
+    /// otherwise teach nothing, silently).
+    private static func examples(
+        from path: String, besides pipelineFile: String, for pipeline: PipelineDefinition, reader: YAMLReader
+    ) throws -> [LabelledConversation] {
+        if path == BuiltInExamples.name {
+            return BuiltInExamples.support.map { example in
+                var example = example
+                if let label = example.sentiment, pipeline.sentiment[label] == nil { example.sentiment = nil }
+                if let label = example.topic, pipeline.topics[label] == nil { example.topic = nil }
+                return example
+            }
+        }
+        let url = URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: pipelineFile).deletingLastPathComponent())
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw reader.problem("examples_file", "cannot read \(url.path) (a path relative to the pipeline's file, or built-in)")
+        }
+        let examples: [LabelledConversation]
+        do {
+            examples = try LabelledConversation.parseLines(String(decoding: data, as: UTF8.self), source: url.path)
+        } catch {
+            throw reader.problem("examples_file", "does not read: \(error)")
+        }
+        guard !examples.isEmpty else { throw reader.problem("examples_file", "\(url.path) has no conversation") }
+        do {
+            for example in examples { try example.check(against: pipeline, at: "\(url.path) \(example.id ?? "")") }
+        } catch {
+            throw reader.problem("examples_file", "\(error)")
+        }
+        return examples
     }
 }
 
 extension YAMLReader {
-    /// Label names (a metric- and URL-safe word) with their descriptions.
-    func labels(_ node: Node, _ key: String) throws -> [String: String] {
+    /// Label names (a metric- and URL-safe word), each with its description (`label: description`) or
+    /// with a description and example texts (`label: {description: ..., examples: [...]}`).
+    func labels(_ node: Node, _ key: String) throws -> (descriptions: [String: String], examples: [String: [String]]) {
         guard let mapping = node.mapping else { throw problem(key, "takes labels, each with its description (label: description)") }
         var labels: [String: String] = [:]
-        for (name, description) in mapping {
+        var examples: [String: [String]] = [:]
+        for (name, value) in mapping {
             guard let label = name.string, PipelineDefinition.isValidName(label) else {
                 throw problem(key, "label '\(name.string ?? "?")' must be 1 to 64 lowercase letters, digits, '_' or '-'")
             }
-            labels[label] = try text(description, "\(key).\(label)")
+            guard label != Analysis.uncertainLabel else {
+                throw problem(key, "label '\(label)' marks insights below min_confidence: choose another name")
+            }
+            guard let details = value.mapping else {
+                labels[label] = try text(value, "\(key).\(label)")
+                continue
+            }
+            try each(details, section: "\(key).\(label)") { detail, node in
+                switch detail {
+                case "\(key).\(label).description": labels[label] = try text(node, detail)
+                case "\(key).\(label).examples": examples[label] = try list(node, detail)
+                default: return false
+                }
+                return true
+            }
+            guard labels[label] != nil else { throw problem("\(key).\(label)", "needs a description") }
         }
-        return labels
+        return (labels, examples)
     }
 }
