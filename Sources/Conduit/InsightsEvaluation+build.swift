@@ -15,11 +15,10 @@ package enum InsightsReportFormat: Sendable {
 
 /// Measures a pipeline of `configuration` on the labelled conversations of `file` (JSON lines) as a
 /// server of that configuration would analyse them (its model, its pipelines, its chat models and
-/// prices), with no store and nothing stored: `conduit insights evaluate`. `progress` is given the
-/// number of conversations and returns what is told how many are done.
+/// prices), with no store and nothing stored: `conduit insights evaluate`, which shows its progress on
+/// standard error.
 package func evaluateInsights(
-    configuration: ServerConfiguration, pipeline name: String, labelledFile file: String, format: InsightsReportFormat, logger: Logger,
-    progress: (Int) -> @Sendable (Int) -> Void
+    configuration: ServerConfiguration, pipeline name: String, labelledFile file: String, format: InsightsReportFormat, logger: Logger
 ) async throws -> String {
     guard let data = FileManager.default.contents(atPath: file) else { throw InvalidLabelledSet("cannot read the labelled file \(file)") }
     let conversations = try LabelledConversation.parseLines(String(decoding: data, as: UTF8.self), source: file)
@@ -28,24 +27,23 @@ package func evaluateInsights(
         let known = configuration.insights.pipelines.pipelines.keys.sorted().joined(separator: ", ")
         throw ConfigurationError("no pipeline '\(name)': the pipelines are \(known) (insights.pipelines_dir)")
     }
-    for (index, conversation) in conversations.enumerated() {
-        try conversation.check(against: pipeline, at: conversation.id ?? "#\(index + 1)")
-    }
+    for conversation in conversations { try conversation.check(against: pipeline, at: "\(file) \(conversation.id ?? "")") }
     let served = try await loadServedModel(configuration.modelSettings, metrics: ServerMetrics(), logger: logger)
     let outbound = OutboundHTTPClient()
     let gateway = ChatGateway(configuration: .constant(configuration.chat), outbound: outbound, metricsFactory: NOOPMetricsHandler.instance)
     let local = LocalAnalyzer(
         embedder: TextEmbedder(catalog: ModelCatalog(models: [served])), served: served, classifiers: ExampleClassifiers())
     let evaluator = InsightsEvaluator(analyzer: PipelineAnalyzer(local: local, gateway: gateway)) { configuration.usage.prices[$0] }
-    let done = progress(conversations.count)
+    let bar = ProgressBar(label: "evaluate \(name)", total: conversations.count, unit: .items("conversations"))
     let result = await withTaskGroup(of: Void.self) { group in
         // The model's compute lanes run only while its scheduler does.
         group.addTask { try? await served.scheduler.run() }
         defer { group.cancelAll() }
-        return await Result { try await evaluator.evaluate(conversations, pipeline: pipeline, done: done) }
+        return await Result { try await evaluator.evaluate(conversations, pipeline: pipeline) { bar.set(done: $0) } }
     }
     await gateway.states.shutdown()
     try? await outbound.shutdown()
+    bar.finish()
     let report = try result.get()
     switch format {
     case .text(let mistakes): return report.text(mistakes: mistakes)

@@ -1,8 +1,5 @@
 import ArgumentParser
 import Conduit
-import ConduitCore
-import Foundation
-import Synchronization
 
 struct InsightsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,24 +32,10 @@ struct InsightsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try await settings.load(try settings.source()).configuration
-            let bars = Bars()
-            let report = try await evaluateInsights(
-                configuration: configuration, pipeline: pipeline, labelledFile: labelled, format: json ? .json : .text(mistakes: mistakes),
-                logger: quietLogger()
-            ) { total in
-                let bar = ProgressBar(label: "evaluate \(pipeline)", total: total, unit: .items("conversations"))
-                bars.started(bar)
-                return { bar.set(done: $0) }
-            }
-            bars.finish()
-            print(report)
+            print(
+                try await evaluateInsights(
+                    configuration: configuration, pipeline: pipeline, labelledFile: labelled,
+                    format: json ? .json : .text(mistakes: mistakes), logger: quietLogger()))
         }
-    }
-
-    /// The progress bar, once the labelled file is read and its length known.
-    private final class Bars: Sendable {
-        private let bar = Mutex<ProgressBar?>(nil)
-        func started(_ bar: ProgressBar) { self.bar.withLock { $0 = bar } }
-        func finish() { bar.withLock { $0?.finish() } }
     }
 }
