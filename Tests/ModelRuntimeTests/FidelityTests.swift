@@ -48,8 +48,8 @@ struct FidelityTests {
         }
     }
 
-    /// Measured on the 142 texts: min 0.986, mean 0.996 (the issue asks 0.995 of every text; docs/performance.md says why not).
-    @Test("at int8, every embedding has cosine ≥ 0.98 to sentence-transformers, and their mean is ≥ 0.995")
+    /// One scale per row of weights or activations left the worst text at 0.986 (docs/performance.md).
+    @Test("at int8, every embedding has cosine ≥ 0.995 to sentence-transformers, and their mean is ≥ 0.998")
     func int8EmbeddingsMatch() throws {
         let model = try EmbeddingModel(directory: try #require(TestModel.directory), precision: .int8)
         #expect(model.precision == .int8 && model.computeEnvironment.precision == "int8")
@@ -59,9 +59,9 @@ struct FidelityTests {
         let mean = similarities.reduce(0, +) / Float(similarities.count)
         print("fidelity (int8, \(model.kernel)): \(similarities.count) texts, cosine min \(similarities.min() ?? 0), mean \(mean)")
         for (similarity, item) in zip(similarities, reference.items) {
-            #expect(similarity >= 0.98, "#\(item.id) \(item.category): cosine \(similarity)")
+            #expect(similarity >= 0.995, "#\(item.id) \(item.category): cosine \(similarity)")
         }
-        #expect(mean >= 0.995)
+        #expect(mean >= 0.998)
     }
 
     @Test("with every kernel, a text gives the same vector alone and inside any batch", arguments: kernels)

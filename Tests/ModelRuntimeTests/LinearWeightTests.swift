@@ -1,3 +1,4 @@
+import CKernels
 import Testing
 
 @testable import ModelRuntime
@@ -76,25 +77,34 @@ struct LinearWeightTests {
     }
 
     @Test(
-        "at int8, every kernel is within the quantisation's bound of the definition, for row counts around its tiles, a ragged last panel and inputs not a multiple of four",
+        "at int8, every kernel is within the quantisation's bound of the definition, for row counts around its tiles, a ragged last panel, several groups of inputs and inputs not a multiple of four",
         arguments: kernels, [1, 3, 4, 5, 9, 131])
     func int8WithinQuantisationBound(kernel: Kernel, rows: Int) {
         let outputs = 100
-        let inputs = 37
-        let weightValues = values(outputs * inputs, seed: 7)
+        let inputs = 150  // two whole groups of 64 and a ragged one of 22
+        let group = Int(CONDUIT_INT8_GROUP)
+        var weightValues = values(outputs * inputs, seed: 7)
+        for column in 0..<outputs { weightValues[column * inputs + 3] *= 40 }  // an outlier in the first group only
         let input = values(rows * inputs, seed: 8).map { $0 * 3 }  // a range other than the weights'
         let computed = product(
             LinearWeight(weightValues, outputs: outputs, inputs: inputs, precision: .int8), input, rows: rows, kernel: kernel)
         for row in 0..<rows {
             let x = input[row * inputs..<(row + 1) * inputs].map(Double.init)
-            // Each row is quantised over its range with 0 in it (255 steps), each output's weights over ±63 steps:
-            // every value is off by at most half a step.
-            let activationStep = (max(x.max()!, 0) - min(x.min()!, 0)) / 255
             for column in 0..<outputs {
                 let w = weightValues[column * inputs..<(column + 1) * inputs].map(Double.init)
-                let weightStep = w.map(abs).max()! / 63
-                let exact = zip(x, w).reduce(0) { $0 + $1.0 * $1.1 }
-                let bound = zip(x, w).reduce(1e-5) { $0 + abs($1.0) * weightStep / 2 + (abs($1.1) + weightStep / 2) * activationStep / 2 }
+                var exact = 0.0
+                var bound = 1e-5
+                // Each group of a row is quantised over its own range with 0 in it (255 steps), each output's
+                // weights in that group over ±63 steps: every value is off by at most half its group's step.
+                for start in stride(from: 0, to: inputs, by: group) {
+                    let part = start..<min(inputs, start + group)
+                    let activationStep = (max(x[part].max()!, 0) - min(x[part].min()!, 0)) / 255
+                    let weightStep = w[part].map(abs).max()! / 63
+                    for i in part {
+                        exact += x[i] * w[i]
+                        bound += abs(x[i]) * weightStep / 2 + (abs(w[i]) + weightStep / 2) * activationStep / 2
+                    }
+                }
                 let difference = abs(Double(computed[row * outputs + column]) - exact)
                 #expect(difference <= bound, "\(kernel) row \(row) column \(column): off by \(difference), bound \(bound)")
             }

@@ -11,7 +11,7 @@ final class LinearWeight: @unchecked Sendable {
     let precision: Precision
     /// Floats at fp32; bytes at int8.
     private let packed: UnsafeMutableRawPointer
-    /// At int8, each output's scale and the sum of its quantised weights.
+    /// At int8, each output's scale and the sum of its quantised weights for every group of inputs.
     private let scales: [Float]
     private let sums: [Int32]
 
@@ -34,8 +34,9 @@ final class LinearWeight: @unchecked Sendable {
         case .int8:
             let bytes = max(conduit_int8_packed_size(outputs, inputs), 1)
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            var scales = [Float](repeating: 0, count: outputs)
-            var sums = [Int32](repeating: 0, count: outputs)
+            let count = conduit_int8_weight_scale_count(outputs, inputs)
+            var scales = [Float](repeating: 0, count: count)
+            var sums = [Int32](repeating: 0, count: count)
             values.withUnsafeBufferPointer { source in
                 conduit_int8_pack_weight(
                     source.baseAddress, outputs, inputs, buffer.bindMemory(to: Int8.self, capacity: bytes), &scales, &sums)
@@ -81,9 +82,10 @@ final class LinearWeight: @unchecked Sendable {
     func quantize(rows m: Int, input: UnsafePointer<Float>, inputStride: Int) -> QuantizedRows? {
         guard precision == .int8 else { return nil }
         let bytesPerRow = conduit_int8_row_bytes(inputs)
+        let groups = conduit_int8_groups(inputs)
         var bytes = [UInt8](repeating: 0, count: m * bytesPerRow)
-        var scales = [Float](repeating: 0, count: m)
-        var zeroPoints = [Int32](repeating: 0, count: m)
+        var scales = [Float](repeating: 0, count: m * groups)
+        var zeroPoints = [Int32](repeating: 0, count: m * groups)
         conduit_int8_quantize_rows(m, inputs, input, inputStride, &bytes, bytesPerRow, &scales, &zeroPoints)
         return QuantizedRows(count: m, bytesPerRow: bytesPerRow, bytes: bytes, scales: scales, zeroPoints: zeroPoints)
     }
