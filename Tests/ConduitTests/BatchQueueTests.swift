@@ -200,3 +200,21 @@ struct BatchQueueTests {
         #expect(small.nextBatch(now: 0).batch!.items.map(\.request) == [1])
     }
 }
+
+@Suite("Tokens per byte")
+struct TokensPerByteTests {
+    @Test("the bound is 1 token before any request, then the fewest tokens per byte of the last 64 requests")
+    func fewestOfRecent() {
+        var ratios = TokensPerByte()
+        #expect(ratios.fewestTokens(inBytes: 10_000) == 1)
+        ratios.record(tokens: 200, bytes: 1_000)
+        ratios.record(tokens: 100, bytes: 1_000)
+        ratios.record(tokens: 0, bytes: 1_000)  // nothing to learn from
+        #expect(ratios.fewestTokens(inBytes: 10_000) == 1_000)
+        #expect(ratios.fewestTokens(inBytes: 5) == 1)
+        for _ in 0..<(TokensPerByte.remembered - 1) { ratios.record(tokens: 300, bytes: 1_000) }
+        #expect(ratios.fewestTokens(inBytes: 10_000) == 1_000, "the second request is the oldest remembered")
+        ratios.record(tokens: 300, bytes: 1_000)
+        #expect(ratios.fewestTokens(inBytes: 10_000) == 3_000, "and now forgotten")
+    }
+}

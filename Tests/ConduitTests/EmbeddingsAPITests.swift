@@ -320,4 +320,29 @@ struct BackpressureAPITests {
             }
         }
     }
+
+    @Test(
+        "a node past what it can compute refuses a request before its body has arrived, on a node that also runs the chat gateway (without embedding models of its own)"
+    )
+    func refusedBeforeTheBody() async throws {
+        let model = try await TestServer.ownModel()
+        let (app, scheduler) = try TestServer.application(model: model) {
+            $0.scheduler = SchedulerConfiguration(maxQueuedTokens: 64, maxQueuedRequests: 1)
+        }
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            async let heavy = scheduler.embed(SchedulerTests.heavyRequest(model))
+            try await SchedulerTests.untilEveryLaneBusy(scheduler)
+            // What of the heavy request is not in a batch yet, or else this one, takes the queue's one place.
+            let queued = Task { try? await scheduler.embed([[101, 7, 102]]) }
+            try await SchedulerTests.untilQueued(scheduler, requests: 1)
+            // Ten of the body's 100,000 bytes: an answer can only come before the rest is read.
+            let head = "POST /v1/embeddings HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+            let answer = try await RawHTTP.exchange(port: port, send: head + #"{"input":"#, wait: .seconds(3)).bytes
+            #expect(answer.hasPrefix("HTTP/1.1 503") && answer.contains(#""code":"overloaded""#), "\(answer.prefix(300))")
+            #expect(RawHTTP.header("Retry-After", in: answer) != nil)
+            _ = try await heavy
+            _ = await queued.value
+        }
+    }
 }

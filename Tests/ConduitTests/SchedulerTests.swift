@@ -204,6 +204,31 @@ struct SchedulerTests {
         #expect(scheduler.statistics.rejected == 2)
     }
 
+    @Test(
+        "from a body's size alone, a request the queue has no room for is refused before it is read, at the fewest tokens per byte recent requests had; a smaller body, a request of another tenant, and one of unknown size are not"
+    )
+    func refusalBySize() async throws {
+        let backend = GatedBackend()
+        let scheduler = EmbeddingScheduler(
+            backend: backend, configuration: .init(maxQueuedTokens: 100, maxQueuedRequests: 10), logger: TestServer.logger)
+        try await Self.running(scheduler) {
+            async let busy = scheduler.embed([[101, 7, 102]])
+            try await backend.untilStarted(1)
+            // 60 tokens in 600 bytes waits; the room left is 40 tokens.
+            let waiting = Task { try await scheduler.embedTimed([Array(repeating: 7, count: 60)], tenant: "a", bodyBytes: 600) }
+            try await Self.untilQueued(scheduler, requests: 1)
+            await #expect(throws: SchedulerError.overloaded(queuedTokens: 60, queuedRequests: 1, retryAfter: .seconds(1))) {
+                try scheduler.refuseIfSaturated(tenant: "a", bodyBytes: 600)
+            }
+            try scheduler.refuseIfSaturated(tenant: "a", bodyBytes: 400)  // at least 40 tokens: fits
+            try scheduler.refuseIfSaturated(tenant: "a")
+            try scheduler.refuseIfSaturated(tenant: "b", bodyBytes: 600)  // b has nothing waiting
+            backend.open()
+            _ = try await (busy, waiting.value)
+        }
+        #expect(scheduler.statistics.rejected == 1)
+    }
+
     @Test("a cancelled request is dropped before it is computed")
     func cancellation() async throws {
         let backend = GatedBackend()

@@ -25,6 +25,8 @@ package struct GatewayEmbeddings: RemoteEmbeddings {
     /// Any model of the gateway: a chat model is refused with what it is (`wrong_model_kind`), not as unknown.
     package func serves(_ model: String) -> Bool { gateway.configuration.current.models[model] != nil }
 
+    package var hasEmbeddingModels: Bool { gateway.configuration.current.models.models.contains { $0.kind == .embedding } }
+
     package func embed(_ bytes: ByteBuffer, context: ConduitRequestContext) async throws -> Response {
         let started = ContinuousClock.now
         let configuration = gateway.configuration.current

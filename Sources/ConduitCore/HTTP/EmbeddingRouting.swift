@@ -6,6 +6,9 @@ import NIOCore
 package protocol RemoteEmbeddings: Sendable {
     /// Whether `model` names one of them.
     func serves(_ model: String) -> Bool
+    /// Whether any of them is an embedding model: if none is, a request can be computed only by the
+    /// node's own models (or refused), whatever it names.
+    var hasEmbeddingModels: Bool { get }
     /// Answers the request, whose body is `body`, as `/v1/embeddings` does: limits, billing and errors included.
     func embed(_ body: ByteBuffer, context: ConduitRequestContext) async throws -> Response
 }

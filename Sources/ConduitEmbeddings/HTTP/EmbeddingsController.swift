@@ -64,9 +64,11 @@ package struct EmbeddingsController {
     ) async throws -> Response {
         let limits = self.limits.current
         // Where the node's one model is all a request can ask for, a node past what it can compute
-        // refuses before it even reads the body (which the server then drains unparsed).
-        if remote == nil, case let models = catalog.models, models.count == 1 {
-            try models[0].scheduler.refuseIfSaturated(tenant: context.identity?.tenant ?? "")
+        // refuses before it even reads the body (which the server then drains unparsed). A request that
+        // names one of the gateway's chat models is then refused too, rather than told it named one.
+        if remote?.hasEmbeddingModels != true, case let models = catalog.models, models.count == 1 {
+            try models[0].scheduler.refuseIfSaturated(
+                tenant: context.identity?.tenant ?? "", bodyBytes: request.headers[.contentLength].flatMap { Int($0) })
         }
         let bytes = try await request.body.collect(upTo: limits.maxBodyBytes)
         let body = try decodeStrictJSON(EmbeddingsRequest.self, from: bytes)
@@ -78,7 +80,7 @@ package struct EmbeddingsController {
         }
         let served = try catalog.resolve(body.model)
         // Before the tokenizer: a node past what it can compute refuses for the cost of reading the request.
-        try served.scheduler.refuseIfSaturated(tenant: context.identity?.tenant ?? "")
+        try served.scheduler.refuseIfSaturated(tenant: context.identity?.tenant ?? "", bodyBytes: bytes.readableBytes)
         // Abandoned means connected when the request came and gone since (an in-memory test channel is never
         // connected). HangUpDetector keeps the socket read so that a hang-up closes the channel.
         let channel = context.channel
@@ -87,7 +89,7 @@ package struct EmbeddingsController {
         return try await served.scheduler.reserved {
             metered.model = served.name
             let computed = try await compute(
-                body, with: served, limits: limits, tenant: context.identity?.tenant ?? "",
+                body, bodyBytes: bytes.readableBytes, with: served, limits: limits, tenant: context.identity?.tenant ?? "",
                 isAbandoned: { wasConnected && !channel.isActive }
             ) { tokens in
                 metered.tokens = tokens
@@ -119,7 +121,8 @@ package struct EmbeddingsController {
     /// refunded if the embedding fails), embeds it and writes OpenAI's answer. Runs inside
     /// `served.scheduler.reserved`.
     private func compute(
-        _ body: EmbeddingsRequest, with served: ServedModel, limits: APILimits, tenant: String, isAbandoned: @escaping @Sendable () -> Bool,
+        _ body: EmbeddingsRequest, bodyBytes: Int, with served: ServedModel, limits: APILimits, tenant: String,
+        isAbandoned: @escaping @Sendable () -> Bool,
         admit: (Int) async throws -> RateLimiter.Admission?
     ) async throws -> Computed {
         let model = served.model
@@ -140,7 +143,8 @@ package struct EmbeddingsController {
         let embedded: EmbeddingScheduler.Embedded
         do {
             embedded = try await withSpan("embed") { _ in
-                let embedded = try await served.scheduler.embedTimed(sequences, tenant: tenant, isAbandoned: isAbandoned)
+                let embedded = try await served.scheduler.embedTimed(
+                    sequences, tenant: tenant, bodyBytes: bodyBytes, isAbandoned: isAbandoned)
                 embedded.recordSpans()
                 return embedded
             }
@@ -189,7 +193,9 @@ extension EmbeddingsController: LocalEmbeddings {
         let served = try catalog.resolve(model)
         let limits = self.limits.current
         return try await served.scheduler.reserved {
-            let computed = try await compute(body, with: served, limits: limits, tenant: tenant, isAbandoned: { false }) { _ in nil }
+            let computed = try await compute(
+                body, bodyBytes: request.readableBytes, with: served, limits: limits, tenant: tenant, isAbandoned: { false }
+            ) { _ in nil }
             return (computed.body, computed.promptTokens)
         }
     }

@@ -80,14 +80,10 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
     ) -> Admission {
         guard !isClosed else { return .rejectedClosed }
         let tokens = sequences.reduce(0) { $0 + $1.count }
-        let waiting = priority == .interactive ? waitingByTenant[tenant, default: 0] : 0
-        let withinBounds = queuedRequests < limits.maxQueuedRequests && queuedTokens + tokens <= limits.maxQueuedTokens
-        // A tenant with nothing waiting gets in while the request count allows: others' large requests
-        // cannot shut it out.
-        let firstOfTenant = priority == .interactive && waiting == 0 && queuedRequests < limits.maxQueuedRequests
-        guard queuedRequests == 0 || withinBounds || firstOfTenant else {
+        guard !refuses(tokens: tokens, priority: priority, tenant: tenant) else {
             return .rejectedQueueFull(queuedTokens: queuedTokens, queuedRequests: queuedRequests)
         }
+        let waiting = priority == .interactive ? waitingByTenant[tenant, default: 0] : 0
         let pending = Pending(
             id: id, priority: priority, tenant: tenant, sequences: sequences, deadline: deadline, isAbandoned: isAbandoned,
             remainingTokens: tokens)
@@ -101,11 +97,14 @@ package struct BatchQueue<Instant: Comparable & Sendable>: Sendable {
         return .admitted
     }
 
-    /// Whether `enqueue` would refuse an API request of `tenant` whatever its size: asked before a
-    /// request is tokenized.
-    package func isFull(for tenant: String) -> Bool {
-        guard queuedRequests > 0 else { return false }
-        return queuedRequests >= limits.maxQueuedRequests || (queuedTokens >= limits.maxQueuedTokens && waitingByTenant[tenant] != nil)
+    /// Whether `enqueue` would refuse a request of `tokens` from `tenant` now: past the queue's
+    /// bounds, unless the queue is empty (any request fits an empty queue), or it is the tenant's only
+    /// API request (others' large requests cannot shut it out while the request count allows).
+    package func refuses(tokens: Int, priority: EmbeddingPriority = .interactive, tenant: String) -> Bool {
+        let withinBounds = queuedRequests < limits.maxQueuedRequests && queuedTokens + tokens <= limits.maxQueuedTokens
+        let firstOfTenant =
+            priority == .interactive && waitingByTenant[tenant, default: 0] == 0 && queuedRequests < limits.maxQueuedRequests
+        return !(queuedRequests == 0 || withinBounds || firstOfTenant)
     }
 
     /// Where a new API request of `tenant`, which has `waiting` tokens waiting, goes: ahead of every

@@ -26,8 +26,9 @@ import Synchronization
 /// knows how many tokens a second the node computes, and refuses an API request that would wait behind
 /// more than `requestTimeout` of work before it starts (it would only be dropped at its deadline, its
 /// wait wasted).
-/// ``refuseIfSaturated()`` answers the same question before a request is tokenized, so that a flood of
-/// requests the node cannot serve costs it little more than reading them. The compute threads run at a
+/// ``refuseIfSaturated(tenant:bodyBytes:)`` answers the same question before a request is tokenized,
+/// and, from the size of its body, before it is read: a flood of requests the node cannot serve costs
+/// it little more than draining them. The compute threads run at a
 /// lower priority than the event loops (see ``EncoderThreads``): refusals and health checks are
 /// answered at once while the model computes.
 ///
@@ -88,6 +89,8 @@ public final class EmbeddingScheduler: Service, Sendable {
         /// Tokens a second the node computes with every lane busy, from the full batches it ran (a moving
         /// average); nil until the first.
         var tokensPerSecond: Double?
+        /// What recent API requests' bodies held, to refuse a body from its size before it is parsed.
+        var tokensPerByte = TokensPerByte()
 
         /// The refusal for an API request of `tenant` that would start only after the request
         /// timeout, or nil if it would start in time (or the rate is not known yet).
@@ -190,9 +193,10 @@ public final class EmbeddingScheduler: Service, Sendable {
     }
 
     /// ``embed(_:isAbandoned:)``, with the time the request spent waiting and in the model. `tenant` (the
-    /// API key) is who the model is shared fairly between while it is contended.
+    /// API key) is who the model is shared fairly between while it is contended; `bodyBytes`, the size
+    /// of the API request the sequences came from, teaches ``refuseIfSaturated(tenant:bodyBytes:)``.
     public func embedTimed(
-        _ sequences: [[Int32]], priority: EmbeddingPriority = .interactive, tenant: String = "",
+        _ sequences: [[Int32]], priority: EmbeddingPriority = .interactive, tenant: String = "", bodyBytes: Int? = nil,
         isAbandoned: @escaping @Sendable () -> Bool = { false }
     ) async throws -> Embedded {
         guard !sequences.isEmpty else {
@@ -207,6 +211,7 @@ public final class EmbeddingScheduler: Service, Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let (refusal, lanesToWake) = state.withLock { state -> ((any Error)?, [Int]) in
+                    if let bodyBytes { state.tokensPerByte.record(tokens: sequences.reduce(0) { $0 + $1.count }, bytes: bodyBytes) }
                     // Checked under the lock: a cancellation that lands after this sees the request queued.
                     if Task.isCancelled { return (CancellationError(), []) }
                     if priority == .interactive, let refusal = state.refusalByTime(tenant: tenant) {
@@ -244,15 +249,17 @@ public final class EmbeddingScheduler: Service, Sendable {
         }
     }
 
-    /// Throws the refusal an API request of `tenant` would get now whatever its size, before it is
-    /// tokenized: when the queue is at its bounds, or what it would wait behind takes the model longer
-    /// than the request timeout.
-    public func refuseIfSaturated(tenant: String = "") throws {
+    /// Throws the refusal an API request of `tenant` would get now, before it is tokenized: when the
+    /// queue has no room for it, or what it would wait behind takes the model longer than the request
+    /// timeout. Without `bodyBytes` (the size of its body), whatever its size; with it, at the fewest
+    /// tokens recent requests had in as many bytes.
+    public func refuseIfSaturated(tenant: String = "", bodyBytes: Int? = nil) throws {
         let refusal = state.withLock { state -> SchedulerError? in
             let refusal: SchedulerError?
+            let tokens = bodyBytes.map { state.tokensPerByte.fewestTokens(inBytes: $0) } ?? 1
             if state.queue.isClosed {
                 refusal = .shuttingDown
-            } else if state.queue.isFull(for: tenant) {
+            } else if state.queue.refuses(tokens: tokens, tenant: tenant) {
                 refusal = .overloaded(
                     queuedTokens: state.queue.queuedTokens, queuedRequests: state.queue.queuedRequests, retryAfter: state.retryAfter())
             } else {
