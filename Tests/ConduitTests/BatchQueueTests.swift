@@ -217,4 +217,11 @@ struct TokensPerByteTests {
         ratios.record(tokens: 300, bytes: 1_000)
         #expect(ratios.fewestTokens(inBytes: 10_000) == 3_000, "and now forgotten")
     }
+
+    @Test("a body denser than text of three-byte characters counts as that dense: dense bodies cannot make others' look larger")
+    func densestCounted() {
+        var ratios = TokensPerByte()
+        ratios.record(tokens: 990, bytes: 1_000)  // a thousand full stops
+        #expect(ratios.fewestTokens(inBytes: 10_000) == Int(TokensPerByte.densest * 10_000))
+    }
 }

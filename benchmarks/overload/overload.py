@@ -102,18 +102,22 @@ async def open_loop(port, bodies, rate, deadline, results):
     """Starts a request every 1/rate seconds on an idle connection (a new one when none is idle)."""
     idle, running, turn = [], set(), 0
 
-    async def one(body):
-        connection = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+    async def one(body, scheduled):
+        connection = None
         try:
-            tally(results, *await exchange(*connection, post(port, body)))
+            connection = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+            status, headers, _ = await exchange(*connection, post(port, body))
+            # From when it was due, not when it was sent: a late start counts against the server too.
+            tally(results, status, headers, time.perf_counter() - scheduled)
             idle.append(connection)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (OSError, asyncio.IncompleteReadError):
             results["errors"].append("connection")
-            connection[1].close()
+            if connection:
+                connection[1].close()
 
     start = time.perf_counter()
-    while (now := time.perf_counter()) < deadline:
-        task = asyncio.create_task(one(bodies[turn % len(bodies)]))
+    while time.perf_counter() < deadline:
+        task = asyncio.create_task(one(bodies[turn % len(bodies)], start + turn / rate))
         running.add(task)
         task.add_done_callback(running.discard)
         turn += 1
@@ -157,9 +161,11 @@ async def run(args, port, pid):
             else [client(port, bodies, i, deadline, results) for i in range(args.clients)])
     await asyncio.gather(probe(port, deadline, health), sample_memory(pid, deadline, peak), *load)
     elapsed = time.perf_counter() - start
-    # Over the time load was offered, not the wait for the last admitted answers after it.
-    admitted_rate = len(results["admitted"]) / args.duration
-    offered_rate = (len(results["admitted"]) + len(results["refused"])) / args.duration
+    # Offered over the time load was offered; admitted over the whole run, which waits for the last
+    # admitted answers (each up to the request timeout) after it.
+    admitted_rate = len(results["admitted"]) / elapsed
+    unanswered = [e for e in results["errors"] if not e.endswith("without Retry-After")]  # the others are refusals too
+    offered_rate = (len(results["admitted"]) + len(results["refused"]) + len(unanswered)) / args.duration
     return {
         "clients": None if args.rate else args.clients, "rate": args.rate, "batch": args.batch, "corpus": args.corpus, "seconds": round(elapsed, 1),
         "admitted": summary(results["admitted"]), "refused": summary(results["refused"]),

@@ -256,7 +256,8 @@ public final class EmbeddingScheduler: Service, Sendable {
     public func refuseIfSaturated(tenant: String = "", bodyBytes: Int? = nil) throws {
         let refusal = state.withLock { state -> SchedulerError? in
             let refusal: SchedulerError?
-            let tokens = bodyBytes.map { state.tokensPerByte.fewestTokens(inBytes: $0) } ?? 1
+            // Past the queue's bound every size is refused alike: the sum with what is queued cannot overflow.
+            let tokens = min(bodyBytes.map { state.tokensPerByte.fewestTokens(inBytes: $0) } ?? 1, state.queue.limits.maxQueuedTokens + 1)
             if state.queue.isClosed {
                 refusal = .shuttingDown
             } else if state.queue.refuses(tokens: tokens, tenant: tenant) {
