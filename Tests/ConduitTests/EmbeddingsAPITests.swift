@@ -345,4 +345,33 @@ struct BackpressureAPITests {
             _ = await queued.value
         }
     }
+
+    @Test(
+        "while the request count still allows, a body whose Content-Length holds more tokens than the queue has room for is refused before it has arrived"
+    )
+    func refusedBySizeBeforeTheBody() async throws {
+        let model = try await TestServer.ownModel()
+        let backend = GatedBackend()
+        let scheduler = EmbeddingScheduler(
+            backend: backend, configuration: .init(maxQueuedTokens: 1_000, maxQueuedRequests: 10), logger: TestServer.logger)
+        let catalog = ModelCatalog(models: [
+            ServedModel(name: "all-MiniLM-L6-v2", aliases: [], model: model, scheduler: scheduler, created: 0)
+        ])
+        let app = try buildApplication(
+            catalog: catalog, configuration: LiveConfiguration(ServerConfiguration(port: 0)), logger: TestServer.logger)
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            async let busy = scheduler.embed([[101, 7, 102]])  // holds every lane until the gate opens
+            try await backend.untilStarted(1)
+            // 600 tokens in 3,000 bytes waits: 0.2 tokens a byte, and 400 tokens of room left.
+            let waiting = Task { try await scheduler.embedTimed([Array(repeating: 7, count: 600)], bodyBytes: 3_000) }
+            try await SchedulerTests.untilQueued(scheduler, requests: 1)
+            // 5,000 bytes: at least 1,000 tokens. One request of ten is queued, so only its size refuses it.
+            let head = "POST /v1/embeddings HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+            let answer = try await RawHTTP.exchange(port: port, send: head + #"{"input":"#, wait: .seconds(3)).bytes
+            #expect(answer.hasPrefix("HTTP/1.1 503") && answer.contains(#""code":"overloaded""#), "\(answer.prefix(300))")
+            backend.open()
+            _ = try await (busy, waiting.value)
+        }
+    }
 }
